@@ -1,0 +1,67 @@
+// Errors of the kernel table: a stable code (the kernel's errno name), the operation and its target.
+import { constants } from 'node:os';
+
+const errnoNames = new Map<number, string>(
+  Object.entries(constants.errno).map(([name, value]) => [value, name]),
+);
+
+/** "ENOENT" for 2; "E123" for an errno this platform does not name. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
+}
+
+/** What the codes mean for an IPVS operator (the kernel's wording is terse and sometimes misleading). */
+const explanations: Record<string, string> = {
+  EEXIST: 'already exists',
+  ENOENT: 'not found (or the scheduler / persistence engine module is not loaded)',
+  ESRCH: 'no such service',
+  EPERM: 'operation not permitted: needs CAP_NET_ADMIN (run as root or grant the capability)',
+  EINVAL: 'invalid argument',
+  ERANGE: 'value out of range',
+  EBUSY: 'busy',
+  ENOBUFS: 'replies were lost (socket buffer overrun); the table state must be re-read',
+  EPROTO: 'malformed reply from the kernel',
+  ETIMEDOUT: 'no reply from the kernel in time',
+  ESHUTDOWN: 'the netlink socket was closed',
+  EAFNOSUPPORT: 'address family not supported (is IPv6 enabled?)',
+  EINTR: 'the table changed during the dump, repeatedly',
+  IPVS_UNAVAILABLE:
+    'the kernel has no IPVS: load it with `modprobe ip_vs` (persist it in /etc/modules-load.d/ipvs.conf)',
+};
+
+export interface IpvsErrorOptions {
+  /** The operation: "add-service", "list-destinations", ... */
+  readonly op: string;
+  /** What it was applied to: "TCP 10.0.0.1:80", "TCP 10.0.0.1:80 -> 10.0.0.2:8080". */
+  readonly target?: string;
+  /** More than the code says: the kernel's extended ack message, the attribute that was wrong. */
+  readonly detail?: string;
+  readonly errno?: number;
+  readonly cause?: unknown;
+}
+
+export class IpvsError extends Error {
+  override readonly name = 'IpvsError';
+  readonly code: string;
+  readonly op: string;
+  readonly target: string;
+  readonly errno: number | undefined;
+  readonly detail: string | undefined;
+
+  constructor(code: string, options: IpvsErrorOptions) {
+    const what = options.target ? `${options.op} ${options.target}` : options.op;
+    const why = explanations[code] ?? code;
+    const detail = options.detail ? `: ${options.detail}` : '';
+    super(`${what} failed: ${code} (${why})${detail}`, { cause: options.cause });
+    this.code = code;
+    this.op = options.op;
+    this.target = options.target ?? '';
+    this.errno = options.errno;
+    this.detail = options.detail;
+  }
+
+  /** From a negative or positive errno as the kernel returns it. */
+  static fromErrno(errno: number, options: IpvsErrorOptions): IpvsError {
+    return new IpvsError(errnoName(errno), { ...options, errno: Math.abs(errno) });
+  }
+}

@@ -1,0 +1,144 @@
+// The IPVS table as data: identities (keys) apart from settings (specs) and from live state.
+// Keys are what the kernel looks entries up by; everything a diff compares starts from them.
+
+export type Family = 4 | 6;
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+/** Forwarding method (IP_VS_CONN_F_FWD_MASK): ipvsadm's -m, -g, -i, plus the two the kernel reports. */
+export type ForwardMethod = 'masq' | 'local' | 'tunnel' | 'route' | 'bypass';
+/** IP_VS_CONN_F_TUNNEL_TYPE_*. */
+export type TunnelType = 'ipip' | 'gue' | 'gre';
+
+export interface AddressServiceKey {
+  readonly family: Family;
+  readonly protocol: Protocol;
+  readonly address: string;
+  readonly port: number;
+}
+export interface FwmarkServiceKey {
+  readonly family: Family;
+  readonly fwmark: number;
+}
+export type ServiceKey = AddressServiceKey | FwmarkServiceKey;
+
+export const isFwmark = (key: ServiceKey): key is FwmarkServiceKey => 'fwmark' in key;
+
+/** Scheduler flag bits as ipvsadm numbers them: flag-1, flag-2, flag-3 (IP_VS_SVC_F_SCHED1..3). */
+export const SCHED_FLAG_1 = 1;
+export const SCHED_FLAG_2 = 2;
+export const SCHED_FLAG_3 = 4;
+
+export interface ServiceSpec {
+  readonly key: ServiceKey;
+  /** Scheduler name ("wlc", "mh", ...), or "none". */
+  readonly scheduler: string;
+  /** Bit set of SCHED_FLAG_1..3 (sh-fallback, sh-port, mh-fallback, mh-port). */
+  readonly schedFlags: number;
+  /** IP_VS_SVC_F_PERSISTENT (ipvsadm -p). */
+  readonly persistent: boolean;
+  /** Persistence timeout in seconds. */
+  readonly timeout: number;
+  /** Persistence granularity as a prefix length: 0..32 for IPv4, 1..128 for IPv6. */
+  readonly netmask: number;
+  /** IP_VS_SVC_F_ONEPACKET (ipvsadm -o). */
+  readonly onePacket: boolean;
+  /** Persistence engine ("sip"), or "" for none. */
+  readonly pe: string;
+}
+
+export interface DestinationKey {
+  readonly family: Family;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface TunnelSpec {
+  readonly type: TunnelType;
+  /** UDP port for GUE (required by the kernel for GUE); 0 otherwise. */
+  readonly port: number;
+  /** IP_VS_TUNNEL_ENCAP_FLAG_CSUM */
+  readonly csum: boolean;
+  /** IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM */
+  readonly remcsum: boolean;
+}
+
+export interface DestinationSpec {
+  readonly key: DestinationKey;
+  readonly fwd: ForwardMethod;
+  /** 0 quiesces: no new connections, existing ones continue. */
+  readonly weight: number;
+  /** Connection thresholds; 0 means no limit. */
+  readonly upperThreshold: number;
+  readonly lowerThreshold: number;
+  /** Encapsulation, present exactly when fwd is "tunnel". */
+  readonly tunnel: TunnelSpec | null;
+}
+
+/** The kernel's 64-bit counters and rate estimates (struct ip_vs_kstats via *_STATS64). */
+export interface Stats {
+  readonly conns: bigint;
+  readonly inPkts: bigint;
+  readonly outPkts: bigint;
+  readonly inBytes: bigint;
+  readonly outBytes: bigint;
+  readonly cps: bigint;
+  readonly inPps: bigint;
+  readonly outPps: bigint;
+  readonly inBps: bigint;
+  readonly outBps: bigint;
+}
+
+export interface ServiceState extends ServiceSpec {
+  readonly stats: Stats;
+}
+
+export interface DestinationState extends DestinationSpec {
+  readonly activeConns: number;
+  readonly inactiveConns: number;
+  readonly persistentConns: number;
+  readonly stats: Stats;
+}
+
+export interface TableEntry {
+  readonly service: ServiceState;
+  readonly destinations: readonly DestinationState[];
+}
+
+export interface IpvsInfo {
+  /** "1.2.1" */
+  readonly version: string;
+  /** Connection hash table size. */
+  readonly connTableSize: number;
+}
+
+/** Connection timeouts in seconds (ipvsadm --set). */
+export interface Timeouts {
+  readonly tcp: number;
+  readonly tcpFin: number;
+  readonly udp: number;
+}
+
+export const ZERO_STATS: Stats = Object.freeze({
+  conns: 0n,
+  inPkts: 0n,
+  outPkts: 0n,
+  inBytes: 0n,
+  outBytes: 0n,
+  cps: 0n,
+  inPps: 0n,
+  outPps: 0n,
+  inBps: 0n,
+  outBps: 0n,
+});
+
+/** A kernel-table write; the unit that `IpvsBackend.apply` pipelines and reports on. */
+export type Operation =
+  | { readonly op: 'add-service'; readonly service: ServiceSpec }
+  | { readonly op: 'update-service'; readonly service: ServiceSpec }
+  | { readonly op: 'delete-service'; readonly service: ServiceKey }
+  | { readonly op: 'add-destination'; readonly service: ServiceKey; readonly destination: DestinationSpec }
+  | {
+      readonly op: 'update-destination';
+      readonly service: ServiceKey;
+      readonly destination: DestinationSpec;
+    }
+  | { readonly op: 'delete-destination'; readonly service: ServiceKey; readonly destination: DestinationKey };

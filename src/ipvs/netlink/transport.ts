@@ -1,0 +1,272 @@
+// Netlink request/response framing over a raw socket: pipelined requests matched by sequence
+// number, one dump at a time, errno kept, replies accepted only from the kernel (port 0).
+import { IpvsError } from '../errors.js';
+import * as K from './constants.js';
+
+/** The socket as the transport needs it; `openKernelSocket` adapts netlink@0.3.0's raw socket. */
+export interface RawSocket {
+  send(message: Buffer, callback: (error?: NodeJS.ErrnoException) => void): void;
+  close(): void;
+  /** Our netlink port id (nl_pid). */
+  readonly port: number;
+}
+
+export interface SocketHandlers {
+  message(data: Buffer, fromPort: number, truncated: boolean): void;
+  error(error: NodeJS.ErrnoException): void;
+}
+
+export type SocketFactory = (handlers: SocketHandlers) => RawSocket;
+
+export interface TransportOptions {
+  /** Requests in flight at once; acks beyond what the receive buffer holds would be dropped. */
+  readonly window?: number;
+  /** Time a request may wait for its reply before failing with ETIMEDOUT. */
+  readonly timeoutMs?: number;
+}
+
+/** What one request is about, for error messages. */
+export interface RequestContext {
+  readonly op: string;
+  readonly target?: string;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly dump: boolean;
+  readonly context: RequestContext;
+  readonly deadline: number;
+  readonly parts: Buffer[];
+  interrupted: boolean;
+  resolve(parts: Buffer[]): void;
+  reject(error: IpvsError): void;
+}
+
+interface Queued {
+  readonly build: (seq: number, port: number) => Buffer;
+  readonly pending: Omit<Pending, 'seq' | 'deadline'>;
+}
+
+export interface TransportCounters {
+  sent: number;
+  received: number;
+  /** Messages from a sender other than the kernel: dropped. */
+  foreign: number;
+  /** Replies to no request in flight (late, after a timeout): dropped. */
+  stray: number;
+}
+
+export class NetlinkTransport {
+  private readonly socket: RawSocket;
+  private readonly window: number;
+  private readonly timeoutMs: number;
+  private readonly inFlight = new Map<number, Pending>();
+  private readonly queue: Queued[] = [];
+  private dumpInFlight = false;
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly counters: TransportCounters = { sent: 0, received: 0, foreign: 0, stray: 0 };
+
+  constructor(factory: SocketFactory, options: TransportOptions = {}) {
+    this.window = options.window ?? 128;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.socket = factory({
+      message: (data, port, truncated) => this.receive(data, port, truncated),
+      error: (error) => this.failAll(IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message })),
+    });
+  }
+
+  /**
+   * Sends one request (`body` builds it for a sequence number and our port; `dump` when it has
+   * NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
+   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno.
+   */
+  request(
+    body: (seq: number, port: number) => Buffer,
+    context: RequestContext,
+    dump = false,
+  ): Promise<Buffer[]> {
+    if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
+    return new Promise<Buffer[]>((resolve, reject) => {
+      this.queue.push({
+        build: body,
+        pending: { dump, context, parts: [], interrupted: false, resolve, reject },
+      });
+      this.pump();
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new IpvsError('ESHUTDOWN', { op: 'close' }));
+    for (const q of this.queue.splice(0)) q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
+    this.socket.close();
+  }
+
+  /** Sends queued requests while the window has room; a dump waits for the previous dump. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight.size < this.window) {
+      const next = this.queue[0];
+      if (!next) break;
+      if (next.pending.dump && this.dumpInFlight) break;
+      this.queue.shift();
+      this.seq = (this.seq % 0x7fffffff) + 1;
+      const seq = this.seq;
+      const pending: Pending = { ...next.pending, seq, deadline: Date.now() + this.timeoutMs };
+      let message: Buffer;
+      try {
+        message = next.build(seq, this.socket.port);
+      } catch (err) {
+        pending.reject(new IpvsError('EINVAL', { ...pending.context, cause: err, detail: String(err) }));
+        continue;
+      }
+      this.inFlight.set(seq, pending);
+      if (pending.dump) this.dumpInFlight = true;
+      this.counters.sent++;
+      this.socket.send(message, (error) => {
+        if (error) this.finish(seq, IpvsError.fromErrno(error.errno ?? 0, { ...pending.context, detail: 'send failed' }));
+      });
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    if (this.inFlight.size === 0) {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    this.timer ??= setInterval(() => {
+      const now = Date.now();
+      for (const p of [...this.inFlight.values()]) {
+        if (p.deadline <= now) this.finish(p.seq, new IpvsError('ETIMEDOUT', p.context));
+      }
+    }, Math.min(1000, this.timeoutMs));
+  }
+
+  private finish(seq: number, outcome: IpvsError | Buffer[]): void {
+    const p = this.inFlight.get(seq);
+    if (!p) return;
+    this.inFlight.delete(seq);
+    if (p.dump) this.dumpInFlight = false;
+    if (outcome instanceof IpvsError) p.reject(outcome);
+    else p.resolve(outcome);
+    this.pump();
+  }
+
+  private failAll(error: IpvsError): void {
+    for (const seq of [...this.inFlight.keys()]) {
+      const p = this.inFlight.get(seq);
+      if (p) this.finish(seq, new IpvsError(error.code, { ...p.context, ...(error.detail ? { detail: error.detail } : {}) }));
+    }
+  }
+
+  /** One datagram from the socket: any number of netlink messages. */
+  private receive(data: Buffer, fromPort: number, truncated: boolean): void {
+    if (fromPort !== 0) {
+      this.counters.foreign++;
+      return;
+    }
+    if (truncated) {
+      // The kernel never sends a datagram larger than we read; if it did, we cannot tell whose.
+      this.failAll(new IpvsError('EPROTO', { op: 'receive', detail: 'truncated datagram' }));
+      return;
+    }
+    let offset = 0;
+    while (offset + K.NLMSG_HDRLEN <= data.length) {
+      const length = data.readUInt32LE(offset);
+      const type = data.readUInt16LE(offset + 4);
+      const flags = data.readUInt16LE(offset + 6);
+      const seq = data.readUInt32LE(offset + 8);
+      if (length < K.NLMSG_HDRLEN || offset + length > data.length) {
+        const p = this.inFlight.get(seq);
+        const error = new IpvsError('EPROTO', { op: 'receive', detail: `message length ${length} does not fit its datagram` });
+        if (p) this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: error.detail ?? '' }));
+        else this.failAll(error);
+        return;
+      }
+      this.counters.received++;
+      this.handle(type, flags, seq, data.subarray(offset + K.NLMSG_HDRLEN, offset + length));
+      offset += (length + 3) & ~3;
+    }
+    if (offset < data.length && data.length - offset >= 4) {
+      this.failAll(new IpvsError('EPROTO', { op: 'receive', detail: `${data.length - offset} trailing bytes in a datagram` }));
+    }
+  }
+
+  private handle(type: number, flags: number, seq: number, payload: Buffer): void {
+    const p = this.inFlight.get(seq);
+    if (!p) {
+      this.counters.stray++;
+      return;
+    }
+    if (flags & K.NLM_F_DUMP_INTR) p.interrupted = true;
+    switch (type) {
+      case K.NLMSG_NOOP:
+        return;
+      case K.NLMSG_ERROR: {
+        if (payload.length < 4) {
+          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: 'short NLMSG_ERROR' }));
+          return;
+        }
+        const errno = payload.readInt32LE(0);
+        if (errno === 0 && !p.dump) {
+          this.finish(seq, p.parts);
+        } else if (errno === 0) {
+          // An ack to a dump request that the kernel finished without DONE: treat as done.
+          this.finishDump(p);
+        } else {
+          const detail = extackMessage(payload, flags);
+          this.finish(seq, IpvsError.fromErrno(errno, { ...p.context, ...(detail ? { detail } : {}) }));
+        }
+        return;
+      }
+      case K.NLMSG_DONE: {
+        // The kernel puts the dump's own error (if any) in DONE's payload.
+        const errno = payload.length >= 4 ? payload.readInt32LE(0) : 0;
+        if (errno < 0) {
+          const detail = extackMessage(payload, flags);
+          this.finish(seq, IpvsError.fromErrno(errno, { ...p.context, detail: `dump failed${detail ? `: ${detail}` : ''}` }));
+        } else {
+          this.finishDump(p);
+        }
+        return;
+      }
+      case K.NLMSG_OVERRUN:
+        this.finish(seq, new IpvsError('ENOBUFS', { ...p.context, detail: 'NLMSG_OVERRUN' }));
+        return;
+      default:
+        p.parts.push(payload);
+    }
+  }
+
+  private finishDump(p: Pending): void {
+    if (p.interrupted) {
+      this.finish(p.seq, new IpvsError('EINTR', { ...p.context, detail: 'NLM_F_DUMP_INTR: the table changed during the dump' }));
+    } else {
+      this.finish(p.seq, p.parts);
+    }
+  }
+}
+
+/** NLMSGERR_ATTR_MSG of an extended ack, when the kernel sent one. */
+export function extackMessage(payload: Buffer, flags: number): string | undefined {
+  if (!(flags & K.NLM_F_ACK_TLVS) || payload.length < 4 + K.NLMSG_HDRLEN) return undefined;
+  // struct nlmsgerr: error, then the request's header (and its payload unless capped).
+  const echoed = flags & K.NLM_F_CAPPED ? K.NLMSG_HDRLEN : payload.readUInt32LE(4);
+  let offset = 4 + ((echoed + 3) & ~3);
+  while (offset + 4 <= payload.length) {
+    const len = payload.readUInt16LE(offset);
+    const type = payload.readUInt16LE(offset + 2) & K.NLA_TYPE_MASK;
+    if (len < 4 || offset + len > payload.length) return undefined;
+    if (type === K.NLMSGERR_ATTR_MSG) {
+      const s = payload.subarray(offset + 4, offset + len);
+      const end = s.indexOf(0);
+      return s.toString('utf8', 0, end === -1 ? s.length : end);
+    }
+    offset += (len + 3) & ~3;
+  }
+  return undefined;
+}

@@ -1,0 +1,202 @@
+// Builders with ipvsadm's defaults, wire-level validation shared by every backend, and key text.
+import { canonicalAddress, compareAddresses } from './address.js';
+import { IpvsError } from './errors.js';
+import {
+  isFwmark,
+  type DestinationKey,
+  type DestinationSpec,
+  type Family,
+  type ForwardMethod,
+  type Protocol,
+  type ServiceKey,
+  type ServiceSpec,
+  type TunnelSpec,
+} from './model.js';
+
+/** IP_VS_SCHEDNAME_MAXLEN / IP_VS_PENAME_MAXLEN include the NUL. */
+const NAME_MAX = 15;
+const U32_MAX = 0xffffffff;
+/** The kernel keeps weights and thresholds in an int. */
+const INT_MAX = 0x7fffffff;
+
+export type ServiceInput = Partial<Omit<ServiceSpec, 'key'>> & { readonly key: ServiceKey };
+export type DestinationInput = Partial<Omit<DestinationSpec, 'key' | 'tunnel'>> & {
+  readonly key: DestinationKey;
+  readonly tunnel?: Partial<TunnelSpec> | null;
+};
+
+/** A full service spec with ipvsadm's defaults (wlc, persistence 300 s only when persistent). */
+export function serviceSpec(input: ServiceInput): ServiceSpec {
+  const persistent = input.persistent ?? false;
+  return {
+    key: normalizeServiceKey(input.key),
+    scheduler: input.scheduler ?? 'wlc',
+    schedFlags: input.schedFlags ?? 0,
+    persistent,
+    timeout: input.timeout ?? (persistent ? 300 : 0),
+    netmask: input.netmask ?? (input.key.family === 4 ? 32 : 128),
+    onePacket: input.onePacket ?? false,
+    pe: input.pe ?? '',
+  };
+}
+
+/** A full destination spec with ipvsadm's defaults (masq, weight 1, no thresholds, ipip). */
+export function destinationSpec(input: DestinationInput): DestinationSpec {
+  const fwd: ForwardMethod = input.fwd ?? 'masq';
+  return {
+    key: normalizeDestinationKey(input.key),
+    fwd,
+    weight: input.weight ?? 1,
+    upperThreshold: input.upperThreshold ?? 0,
+    lowerThreshold: input.lowerThreshold ?? 0,
+    tunnel:
+      fwd === 'tunnel'
+        ? {
+            type: input.tunnel?.type ?? 'ipip',
+            port: input.tunnel?.port ?? 0,
+            csum: input.tunnel?.csum ?? false,
+            remcsum: input.tunnel?.remcsum ?? false,
+          }
+        : null,
+  };
+}
+
+const PROTOCOL_NAMES: Record<Protocol, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
+
+function hostPort(family: Family, address: string, port: number): string {
+  return family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** "TCP 10.0.0.1:80", "UDP [2001:db8::1]:53", "FWM 7", "FWM 7 IPv6" — as ipvsadm shows them. */
+export function formatServiceKey(key: ServiceKey): string {
+  if (isFwmark(key)) return `FWM ${key.fwmark}${key.family === 6 ? ' IPv6' : ''}`;
+  return `${PROTOCOL_NAMES[key.protocol]} ${hostPort(key.family, key.address, key.port)}`;
+}
+
+export function formatDestinationKey(key: DestinationKey): string {
+  return hostPort(key.family, key.address, key.port);
+}
+
+export function formatTarget(service: ServiceKey, destination?: DestinationKey): string {
+  const svc = formatServiceKey(service);
+  return destination ? `${svc} -> ${formatDestinationKey(destination)}` : svc;
+}
+
+/** One string per key, equal exactly when the kernel would see the same entry. */
+export function serviceId(key: ServiceKey): string {
+  return isFwmark(key) ? `fwm/${key.family}/${key.fwmark}` : `${key.protocol}/${key.family}/${key.address}/${key.port}`;
+}
+
+export function destinationId(key: DestinationKey): string {
+  return `${key.family}/${key.address}/${key.port}`;
+}
+
+const isPort = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+const isU32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= U32_MAX;
+
+function invalid(op: string, target: string, detail: string): IpvsError {
+  return new IpvsError('EINVAL', { op, target, detail });
+}
+
+/** Canonical form of a service key; throws EINVAL naming the field when it cannot be sent. */
+export function normalizeServiceKey(key: ServiceKey, op = 'service'): ServiceKey {
+  if (key.family !== 4 && key.family !== 6) {
+    throw invalid(op, JSON.stringify(key), `family must be 4 or 6, got ${String(key.family)}`);
+  }
+  if (isFwmark(key)) {
+    if (!isU32(key.fwmark) || key.fwmark === 0) {
+      throw invalid(op, `FWM ${key.fwmark}`, 'fwmark must be an integer in 1..4294967295');
+    }
+    return { family: key.family, fwmark: key.fwmark };
+  }
+  if (!(key.protocol in PROTOCOL_NAMES)) {
+    throw invalid(op, JSON.stringify(key), `protocol must be tcp, udp or sctp, got ${String(key.protocol)}`);
+  }
+  const address = canonicalAddress(key.family, key.address);
+  if (address === null) {
+    throw invalid(op, JSON.stringify(key), `address ${key.address} is not an IPv${key.family} address`);
+  }
+  if (!isPort(key.port)) {
+    throw invalid(op, `${key.protocol} ${key.address}`, `port must be 0..65535, got ${key.port}`);
+  }
+  return { family: key.family, protocol: key.protocol, address, port: key.port };
+}
+
+export function normalizeDestinationKey(key: DestinationKey, op = 'destination'): DestinationKey {
+  if (key.family !== 4 && key.family !== 6) {
+    throw invalid(op, JSON.stringify(key), `family must be 4 or 6, got ${String(key.family)}`);
+  }
+  const address = canonicalAddress(key.family, key.address);
+  if (address === null) {
+    throw invalid(op, JSON.stringify(key), `address ${key.address} is not an IPv${key.family} address`);
+  }
+  if (!isPort(key.port)) throw invalid(op, address, `port must be 0..65535, got ${key.port}`);
+  return { family: key.family, address, port: key.port };
+}
+
+/**
+ * What cannot be put on the wire at all. Everything the kernel itself judges (unknown scheduler,
+ * weight above INT_MAX, thresholds the wrong way round) is left to the kernel, or to the memory
+ * backend's imitation of it.
+ */
+export function checkServiceSpec(spec: ServiceSpec, op: string): ServiceSpec {
+  const key = normalizeServiceKey(spec.key, op);
+  const target = formatServiceKey(key);
+  if (!/^[a-z0-9_]{1,15}$/i.test(spec.scheduler) || spec.scheduler.length > NAME_MAX) {
+    throw invalid(op, target, `scheduler must be a name of 1..15 letters, got "${spec.scheduler}"`);
+  }
+  if (spec.pe !== '' && !/^[a-z0-9_]{1,15}$/i.test(spec.pe)) {
+    throw invalid(op, target, `persistence engine must be a name of 1..15 letters, got "${spec.pe}"`);
+  }
+  if (!Number.isInteger(spec.schedFlags) || spec.schedFlags < 0 || spec.schedFlags > 7) {
+    throw invalid(op, target, `scheduler flags must be a bit set of 1, 2, 4, got ${spec.schedFlags}`);
+  }
+  if (!isU32(spec.timeout) || spec.timeout > Math.floor(U32_MAX / 1000)) {
+    throw invalid(op, target, `persistence timeout must be 0..${Math.floor(U32_MAX / 1000)} s, got ${spec.timeout}`);
+  }
+  const maxPrefix = key.family === 4 ? 32 : 128;
+  if (!Number.isInteger(spec.netmask) || spec.netmask < 0 || spec.netmask > maxPrefix) {
+    throw invalid(op, target, `persistence netmask must be a prefix length 0..${maxPrefix}, got ${spec.netmask}`);
+  }
+  return { ...spec, key };
+}
+
+export function checkDestinationSpec(dest: DestinationSpec, op: string, service: ServiceKey): DestinationSpec {
+  const key = normalizeDestinationKey(dest.key, op);
+  const target = formatTarget(service, key);
+  for (const [name, value] of [
+    ['weight', dest.weight],
+    ['upper threshold', dest.upperThreshold],
+    ['lower threshold', dest.lowerThreshold],
+  ] as const) {
+    if (!isU32(value)) throw invalid(op, target, `${name} must be an integer 0..${INT_MAX}, got ${value}`);
+  }
+  if ((dest.fwd === 'tunnel') !== (dest.tunnel !== null)) {
+    throw invalid(op, target, 'tunnel settings are given exactly when the forwarding method is "tunnel"');
+  }
+  if (dest.tunnel && !isPort(dest.tunnel.port)) {
+    throw invalid(op, target, `tunnel port must be 0..65535, got ${dest.tunnel.port}`);
+  }
+  return { ...dest, key };
+}
+
+/** Sorted output: IPv4 before IPv6, address services before fwmark ones, then by bytes and port. */
+export function compareServiceKeys(a: ServiceKey, b: ServiceKey): number {
+  if (a.family !== b.family) return a.family - b.family;
+  const fa = isFwmark(a);
+  const fb = isFwmark(b);
+  if (fa || fb) {
+    if (fa && fb) return a.fwmark - b.fwmark;
+    return fa ? 1 : -1;
+  }
+  return (
+    compareAddresses(a.family, a.address, b.address) ||
+    a.port - b.port ||
+    a.protocol.localeCompare(b.protocol)
+  );
+}
+
+export function compareDestinationKeys(a: DestinationKey, b: DestinationKey): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return compareAddresses(a.family, a.address, b.address) || a.port - b.port;
+}
