@@ -28,7 +28,19 @@ import {
 
 /** Schedulers of a stock Debian kernel (ip_vs_twos is not built there). */
 export const KERNEL_SCHEDULERS = [
-  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh',
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'dh',
+  'sh',
+  'sed',
+  'nq',
+  'fo',
+  'ovf',
+  'mh',
 ] as const;
 
 export interface MemoryBackendOptions {
@@ -71,7 +83,10 @@ export class MemoryBackend extends BackendBase {
     for (const [name, value] of Object.entries(t)) {
       if (!Number.isInteger(value) || value < 0 || value > INT_MAX) {
         return Promise.reject(
-          new IpvsError('EINVAL', { op: 'set-timeouts', detail: `${name} must be 0..${INT_MAX} s, got ${value}` }),
+          new IpvsError('EINVAL', {
+            op: 'set-timeouts',
+            detail: `${name} must be 0..${INT_MAX} s, got ${value}`,
+          }),
         );
       }
     }
@@ -121,7 +136,11 @@ export class MemoryBackend extends BackendBase {
           const error =
             err instanceof IpvsError
               ? err
-              : new IpvsError('EINVAL', { op: operation.op, target: operationTarget(operation), cause: err });
+              : new IpvsError('EINVAL', {
+                  op: operation.op,
+                  target: operationTarget(operation),
+                  cause: err,
+                });
           return { operation, error };
         }
       }),
@@ -154,7 +173,11 @@ export class MemoryBackend extends BackendBase {
    * Sets live counters as traffic would (for demos and tests of what reads them); the kernel
    * has no such call.
    */
-  observe(service: ServiceKey, dest: DestinationSpec['key'], live: Partial<Omit<DestinationState, keyof DestinationSpec>>): void {
+  observe(
+    service: ServiceKey,
+    dest: DestinationSpec['key'],
+    live: Partial<Omit<DestinationState, keyof DestinationSpec>>,
+  ): void {
     const svc = this.find(service, 'observe');
     const id = destinationId(normalizeDestinationKey(dest));
     const d = svc.dests.get(id);
@@ -190,7 +213,11 @@ export class MemoryBackend extends BackendBase {
         const dest = checkDestinationSpec(o.destination, o.op, svc.spec.key);
         // Mixed-family pools work only for tunnels (ip_vs_genl_set_cmd).
         if (dest.key.family !== svc.spec.key.family && dest.fwd !== 'tunnel') {
-          throw this.err('EINVAL', o, 'a destination of the other address family must use tunnel forwarding');
+          throw this.err(
+            'EINVAL',
+            o,
+            'a destination of the other address family must use tunnel forwarding',
+          );
         }
         if (dest.weight > INT_MAX) throw this.err('ERANGE', o, 'weight above 2147483647');
         if (dest.lowerThreshold > dest.upperThreshold) {
@@ -209,7 +236,13 @@ export class MemoryBackend extends BackendBase {
               throw this.err('EINVAL', o, `a ${range} address cannot be a real server`);
             }
           }
-          svc.dests.set(id, { ...dest, activeConns: 0, inactiveConns: 0, persistentConns: 0, stats: ZERO_STATS });
+          svc.dests.set(id, {
+            ...dest,
+            activeConns: 0,
+            inactiveConns: 0,
+            persistentConns: 0,
+            stats: ZERO_STATS,
+          });
         } else {
           if (!existing) throw this.err('ENOENT', o);
           svc.dests.set(id, { ...existing, ...dest });
@@ -245,7 +278,11 @@ export class MemoryBackend extends BackendBase {
   }
 
   private err(code: string, o: Operation, detail?: string): IpvsError {
-    return new IpvsError(code, { op: o.op, target: operationTarget(o), ...(detail ? { detail } : {}) });
+    return new IpvsError(code, {
+      op: o.op,
+      target: operationTarget(o),
+      ...(detail ? { detail } : {}),
+    });
   }
 
   private sorted(): Service[] {

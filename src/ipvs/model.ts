@@ -135,10 +135,18 @@ export type Operation =
   | { readonly op: 'add-service'; readonly service: ServiceSpec }
   | { readonly op: 'update-service'; readonly service: ServiceSpec }
   | { readonly op: 'delete-service'; readonly service: ServiceKey }
-  | { readonly op: 'add-destination'; readonly service: ServiceKey; readonly destination: DestinationSpec }
+  | {
+      readonly op: 'add-destination';
+      readonly service: ServiceKey;
+      readonly destination: DestinationSpec;
+    }
   | {
       readonly op: 'update-destination';
       readonly service: ServiceKey;
       readonly destination: DestinationSpec;
     }
-  | { readonly op: 'delete-destination'; readonly service: ServiceKey; readonly destination: DestinationKey };
+  | {
+      readonly op: 'delete-destination';
+      readonly service: ServiceKey;
+      readonly destination: DestinationKey;
+    };

@@ -84,7 +84,9 @@ export function formatTarget(service: ServiceKey, destination?: DestinationKey):
 
 /** One string per key, equal exactly when the kernel would see the same entry. */
 export function serviceId(key: ServiceKey): string {
-  return isFwmark(key) ? `fwm/${key.family}/${key.fwmark}` : `${key.protocol}/${key.family}/${key.address}/${key.port}`;
+  return isFwmark(key)
+    ? `fwm/${key.family}/${key.fwmark}`
+    : `${key.protocol}/${key.family}/${key.address}/${key.port}`;
 }
 
 export function destinationId(key: DestinationKey): string {
@@ -110,11 +112,19 @@ export function normalizeServiceKey(key: ServiceKey, op = 'service'): ServiceKey
     return { family: key.family, fwmark: key.fwmark };
   }
   if (!(key.protocol in PROTOCOL_NAMES)) {
-    throw invalid(op, JSON.stringify(key), `protocol must be tcp, udp or sctp, got ${String(key.protocol)}`);
+    throw invalid(
+      op,
+      JSON.stringify(key),
+      `protocol must be tcp, udp or sctp, got ${key.protocol as string}`,
+    );
   }
   const address = canonicalAddress(key.family, key.address);
   if (address === null) {
-    throw invalid(op, JSON.stringify(key), `address ${key.address} is not an IPv${key.family} address`);
+    throw invalid(
+      op,
+      JSON.stringify(key),
+      `address ${key.address} is not an IPv${key.family} address`,
+    );
   }
   if (!isPort(key.port)) {
     throw invalid(op, `${key.protocol} ${key.address}`, `port must be 0..65535, got ${key.port}`);
@@ -128,7 +138,11 @@ export function normalizeDestinationKey(key: DestinationKey, op = 'destination')
   }
   const address = canonicalAddress(key.family, key.address);
   if (address === null) {
-    throw invalid(op, JSON.stringify(key), `address ${key.address} is not an IPv${key.family} address`);
+    throw invalid(
+      op,
+      JSON.stringify(key),
+      `address ${key.address} is not an IPv${key.family} address`,
+    );
   }
   if (!isPort(key.port)) throw invalid(op, address, `port must be 0..65535, got ${key.port}`);
   return { family: key.family, address, port: key.port };
@@ -146,22 +160,42 @@ export function checkServiceSpec(spec: ServiceSpec, op: string): ServiceSpec {
     throw invalid(op, target, `scheduler must be a name of 1..15 letters, got "${spec.scheduler}"`);
   }
   if (spec.pe !== '' && !/^[a-z0-9_]{1,15}$/i.test(spec.pe)) {
-    throw invalid(op, target, `persistence engine must be a name of 1..15 letters, got "${spec.pe}"`);
+    throw invalid(
+      op,
+      target,
+      `persistence engine must be a name of 1..15 letters, got "${spec.pe}"`,
+    );
   }
   if (!Number.isInteger(spec.schedFlags) || spec.schedFlags < 0 || spec.schedFlags > 7) {
-    throw invalid(op, target, `scheduler flags must be a bit set of 1, 2, 4, got ${spec.schedFlags}`);
+    throw invalid(
+      op,
+      target,
+      `scheduler flags must be a bit set of 1, 2, 4, got ${spec.schedFlags}`,
+    );
   }
   if (!isU32(spec.timeout) || spec.timeout > Math.floor(U32_MAX / 1000)) {
-    throw invalid(op, target, `persistence timeout must be 0..${Math.floor(U32_MAX / 1000)} s, got ${spec.timeout}`);
+    throw invalid(
+      op,
+      target,
+      `persistence timeout must be 0..${Math.floor(U32_MAX / 1000)} s, got ${spec.timeout}`,
+    );
   }
   const maxPrefix = key.family === 4 ? 32 : 128;
   if (!Number.isInteger(spec.netmask) || spec.netmask < 0 || spec.netmask > maxPrefix) {
-    throw invalid(op, target, `persistence netmask must be a prefix length 0..${maxPrefix}, got ${spec.netmask}`);
+    throw invalid(
+      op,
+      target,
+      `persistence netmask must be a prefix length 0..${maxPrefix}, got ${spec.netmask}`,
+    );
   }
   return { ...spec, key };
 }
 
-export function checkDestinationSpec(dest: DestinationSpec, op: string, service: ServiceKey): DestinationSpec {
+export function checkDestinationSpec(
+  dest: DestinationSpec,
+  op: string,
+  service: ServiceKey,
+): DestinationSpec {
   const key = normalizeDestinationKey(dest.key, op);
   const target = formatTarget(service, key);
   for (const [name, value] of [
@@ -169,10 +203,15 @@ export function checkDestinationSpec(dest: DestinationSpec, op: string, service:
     ['upper threshold', dest.upperThreshold],
     ['lower threshold', dest.lowerThreshold],
   ] as const) {
-    if (!isU32(value)) throw invalid(op, target, `${name} must be an integer 0..${INT_MAX}, got ${value}`);
+    if (!isU32(value))
+      throw invalid(op, target, `${name} must be an integer 0..${INT_MAX}, got ${value}`);
   }
   if ((dest.fwd === 'tunnel') !== (dest.tunnel !== null)) {
-    throw invalid(op, target, 'tunnel settings are given exactly when the forwarding method is "tunnel"');
+    throw invalid(
+      op,
+      target,
+      'tunnel settings are given exactly when the forwarding method is "tunnel"',
+    );
   }
   if (dest.tunnel && !isPort(dest.tunnel.port)) {
     throw invalid(op, target, `tunnel port must be 0..65535, got ${dest.tunnel.port}`);

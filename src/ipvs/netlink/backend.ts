@@ -36,7 +36,12 @@ import {
   encodeTimeouts,
 } from './codec.js';
 import * as K from './constants.js';
-import { NetlinkTransport, type RequestContext, type SocketFactory, type TransportOptions } from './transport.js';
+import {
+  NetlinkTransport,
+  type RequestContext,
+  type SocketFactory,
+  type TransportOptions,
+} from './transport.js';
 
 export interface NetlinkBackendOptions extends TransportOptions {
   /** For tests: a socket other than the kernel's. */
@@ -50,7 +55,10 @@ const RECV_BUFFER = 4 << 20;
 
 /** netlink@0.3.0's raw socket, speaking to the kernel (port 0). */
 export const kernelSocket: SocketFactory = (handlers) => {
-  const socket = new RawNetlinkSocket(K.NETLINK_GENERIC, { recvBufferSize: RECV_BUFFER, sendBufferSize: RECV_BUFFER });
+  const socket = new RawNetlinkSocket(K.NETLINK_GENERIC, {
+    recvBufferSize: RECV_BUFFER,
+    sendBufferSize: RECV_BUFFER,
+  });
   socket.on('message', (data, rinfo) => handlers.message(data, rinfo.port, false));
   socket.on('truncatedMessage', (data, rinfo) => handlers.message(data, rinfo.port, true));
   socket.on('error', (error) => handlers.error(error));
@@ -99,35 +107,56 @@ export class NetlinkBackend extends BackendBase {
     } catch (err) {
       transport.close();
       if (err instanceof IpvsError && err.code === 'ENOENT') {
-        throw new IpvsError('IPVS_UNAVAILABLE', { op: 'open', detail: 'generic netlink family "IPVS" not found', cause: err });
+        throw new IpvsError('IPVS_UNAVAILABLE', {
+          op: 'open',
+          detail: 'generic netlink family "IPVS" not found',
+          cause: err,
+        });
       }
       throw wrapDecode(err, { op: 'resolve-ipvs-family' });
     }
   }
 
-  private send(cmd: number, attrs: Uint8Array[], context: RequestContext, dump = false): Promise<Buffer[]> {
+  private send(
+    cmd: number,
+    attrs: Uint8Array[],
+    context: RequestContext,
+    dump = false,
+  ): Promise<Buffer[]> {
     const flags = K.NLM_F_REQUEST | (dump ? K.NLM_F_DUMP : K.NLM_F_ACK);
     return this.transport.request(
-      (seq, port) => encodeMessage(this.familyId, flags, seq, port, cmd, K.IPVS_GENL_VERSION, attrs),
+      (seq, port) =>
+        encodeMessage(this.familyId, flags, seq, port, cmd, K.IPVS_GENL_VERSION, attrs),
       context,
       dump,
     );
   }
 
   /** A dump, tried again while the kernel reports it was interrupted by a change. */
-  private async dump<T>(cmd: number, attrs: Uint8Array[], context: RequestContext, decode: (p: Buffer) => T): Promise<T[]> {
+  private async dump<T>(
+    cmd: number,
+    attrs: Uint8Array[],
+    context: RequestContext,
+    decode: (p: Buffer) => T,
+  ): Promise<T[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         const parts = await this.send(cmd, attrs, context, true);
         return parts.map(decode);
       } catch (err) {
-        if (err instanceof IpvsError && err.code === 'EINTR' && attempt < this.dumpAttempts) continue;
+        if (err instanceof IpvsError && err.code === 'EINTR' && attempt < this.dumpAttempts)
+          continue;
         throw wrapDecode(err, context);
       }
     }
   }
 
-  private async get<T>(cmd: number, attrs: Uint8Array[], context: RequestContext, decode: (p: Buffer) => T): Promise<T> {
+  private async get<T>(
+    cmd: number,
+    attrs: Uint8Array[],
+    context: RequestContext,
+    decode: (p: Buffer) => T,
+  ): Promise<T> {
     try {
       const [first] = await this.send(cmd, attrs, context);
       if (!first) throw new MalformedReply('no reply message before the acknowledgement');
@@ -148,20 +177,33 @@ export class NetlinkBackend extends BackendBase {
   async setTimeouts(t: Partial<Timeouts>): Promise<void> {
     for (const [name, value] of Object.entries(t)) {
       if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-        throw new IpvsError('EINVAL', { op: 'set-timeouts', detail: `${name} must be a whole number of seconds, got ${value}` });
+        throw new IpvsError('EINVAL', {
+          op: 'set-timeouts',
+          detail: `${name} must be a whole number of seconds, got ${value}`,
+        });
       }
     }
     await this.send(K.IPVS_CMD_SET_CONFIG, encodeTimeouts(t), { op: 'set-timeouts' });
   }
 
   async services(): Promise<ServiceState[]> {
-    const list = await this.dump(K.IPVS_CMD_GET_SERVICE, [], { op: 'list-services' }, decodeService);
+    const list = await this.dump(
+      K.IPVS_CMD_GET_SERVICE,
+      [],
+      { op: 'list-services' },
+      decodeService,
+    );
     return list.sort((a, b) => compareServiceKeys(a.key, b.key));
   }
 
   service(key: ServiceKey): Promise<ServiceState> {
     const k = normalizeServiceKey(key, 'get-service');
-    return this.get(K.IPVS_CMD_GET_SERVICE, encodeServiceKey(k), { op: 'get-service', target: formatServiceKey(k) }, decodeService);
+    return this.get(
+      K.IPVS_CMD_GET_SERVICE,
+      encodeServiceKey(k),
+      { op: 'get-service', target: formatServiceKey(k) },
+      decodeService,
+    );
   }
 
   async destinations(key: ServiceKey): Promise<DestinationState[]> {
@@ -180,7 +222,10 @@ export class NetlinkBackend extends BackendBase {
     // The transport runs these dumps one after another on the socket; queueing them all at once
     // saves a turn of the event loop per service.
     return Promise.all(
-      services.map(async (service) => ({ service, destinations: await this.destinations(service.key) })),
+      services.map(async (service) => ({
+        service,
+        destinations: await this.destinations(service.key),
+      })),
     );
   }
 
@@ -193,7 +238,11 @@ export class NetlinkBackend extends BackendBase {
           await this.send(cmd, attrs, context);
           return { operation, error: null };
         } catch (err) {
-          return { operation, error: err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err }) };
+          return {
+            operation,
+            error:
+              err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err }),
+          };
         }
       }),
     );
@@ -201,7 +250,10 @@ export class NetlinkBackend extends BackendBase {
 
   async zero(key?: ServiceKey): Promise<void> {
     const k = key && normalizeServiceKey(key, 'zero');
-    await this.send(K.IPVS_CMD_ZERO, k ? encodeServiceKey(k) : [], { op: 'zero', ...(k ? { target: formatServiceKey(k) } : {}) });
+    await this.send(K.IPVS_CMD_ZERO, k ? encodeServiceKey(k) : [], {
+      op: 'zero',
+      ...(k ? { target: formatServiceKey(k) } : {}),
+    });
   }
 
   async flush(): Promise<void> {
@@ -232,12 +284,19 @@ function encodeOperation(o: Operation): [number, Uint8Array[]] {
     }
     case 'delete-destination': {
       const svc = normalizeServiceKey(o.service, o.op);
-      return [K.IPVS_CMD_DEL_DEST, [...encodeServiceKey(svc), ...encodeDestinationKey(normalizeDestinationKey(o.destination, o.op))]];
+      return [
+        K.IPVS_CMD_DEL_DEST,
+        [
+          ...encodeServiceKey(svc),
+          ...encodeDestinationKey(normalizeDestinationKey(o.destination, o.op)),
+        ],
+      ];
     }
   }
 }
 
 function wrapDecode(err: unknown, context: RequestContext): unknown {
-  if (err instanceof MalformedReply) return new IpvsError('EPROTO', { ...context, detail: err.message, cause: err });
+  if (err instanceof MalformedReply)
+    return new IpvsError('EPROTO', { ...context, detail: err.message, cause: err });
   return err;
 }

@@ -61,7 +61,11 @@ function nest(type: number, children: Chunks[]): Chunks {
 }
 
 const AF: Record<Family, number> = { 4: K.AF_INET, 6: K.AF_INET6 };
-const PROTO: Record<Protocol, number> = { tcp: K.IPPROTO_TCP, udp: K.IPPROTO_UDP, sctp: K.IPPROTO_SCTP };
+const PROTO: Record<Protocol, number> = {
+  tcp: K.IPPROTO_TCP,
+  udp: K.IPPROTO_UDP,
+  sctp: K.IPPROTO_SCTP,
+};
 const FWD: Record<ForwardMethod, number> = {
   masq: K.IP_VS_CONN_F_MASQ,
   local: K.IP_VS_CONN_F_LOCALNODE,
@@ -209,9 +213,12 @@ function need(map: AttrMap, type: number, name: string, where: string, length?: 
   }
   return v;
 }
-const getU16 = (m: AttrMap, t: number, n: string, w: string): number => need(m, t, n, w, 2).readUInt16LE(0);
-const getU32 = (m: AttrMap, t: number, n: string, w: string): number => need(m, t, n, w, 4).readUInt32LE(0);
-const getBe16 = (m: AttrMap, t: number, n: string, w: string): number => need(m, t, n, w, 2).readUInt16BE(0);
+const getU16 = (m: AttrMap, t: number, n: string, w: string): number =>
+  need(m, t, n, w, 2).readUInt16LE(0);
+const getU32 = (m: AttrMap, t: number, n: string, w: string): number =>
+  need(m, t, n, w, 4).readUInt32LE(0);
+const getBe16 = (m: AttrMap, t: number, n: string, w: string): number =>
+  need(m, t, n, w, 2).readUInt16BE(0);
 function getString(m: AttrMap, t: number, n: string, w: string): string {
   const b = need(m, t, n, w);
   const end = b.indexOf(0);
@@ -226,7 +233,8 @@ function family(af: number, where: string): Family {
 
 /** The genl payload of one message: the command and its top-level attributes. */
 export function genlPayload(payload: Buffer, where: string): { cmd: number; attrs: AttrMap } {
-  if (payload.length < K.GENL_HDRLEN) throw new MalformedReply(`${where}: message shorter than a genl header`);
+  if (payload.length < K.GENL_HDRLEN)
+    throw new MalformedReply(`${where}: message shorter than a genl header`);
   return { cmd: payload.readUInt8(0), attrs: parseAttrs(payload.subarray(K.GENL_HDRLEN), where) };
 }
 
@@ -298,7 +306,9 @@ export function decodeService(payload: Buffer): ServiceState {
   if (fam === 4) {
     const prefix = prefixFromMask(rawMask.readUInt32BE(0));
     if (prefix === null) {
-      throw new MalformedReply(`${where}: non-contiguous persistence netmask ${[...rawMask].join('.')} is not supported`);
+      throw new MalformedReply(
+        `${where}: non-contiguous persistence netmask ${[...rawMask].join('.')} is not supported`,
+      );
     }
     netmask = prefix;
   } else {
@@ -316,7 +326,9 @@ export function decodeService(payload: Buffer): ServiceState {
     timeout: getU32(m, K.IPVS_SVC_ATTR_TIMEOUT, 'IPVS_SVC_ATTR_TIMEOUT', where),
     netmask,
     onePacket: (flags & K.IP_VS_SVC_F_ONEPACKET) !== 0,
-    pe: m.has(K.IPVS_SVC_ATTR_PE_NAME) ? getString(m, K.IPVS_SVC_ATTR_PE_NAME, 'IPVS_SVC_ATTR_PE_NAME', where) : '',
+    pe: m.has(K.IPVS_SVC_ATTR_PE_NAME)
+      ? getString(m, K.IPVS_SVC_ATTR_PE_NAME, 'IPVS_SVC_ATTR_PE_NAME', where)
+      : '',
     stats: decodeStats(m, K.IPVS_SVC_ATTR_STATS64, K.IPVS_SVC_ATTR_STATS, where),
   };
 }
@@ -336,12 +348,15 @@ export function decodeDestination(payload: Buffer, serviceFamily: Family): Desti
     port: getBe16(m, K.IPVS_DEST_ATTR_PORT, 'IPVS_DEST_ATTR_PORT', where),
   };
   where = `destination ${key.address}:${key.port}`;
-  const fwdNumber = getU32(m, K.IPVS_DEST_ATTR_FWD_METHOD, 'IPVS_DEST_ATTR_FWD_METHOD', where) & K.IP_VS_CONN_F_FWD_MASK;
+  const fwdNumber =
+    getU32(m, K.IPVS_DEST_ATTR_FWD_METHOD, 'IPVS_DEST_ATTR_FWD_METHOD', where) &
+    K.IP_VS_CONN_F_FWD_MASK;
   const fwd = FWD_BY_NUMBER.get(fwdNumber);
   if (!fwd) throw new MalformedReply(`${where}: unknown forwarding method ${fwdNumber}`);
   let tunnel: DestinationSpec['tunnel'] = null;
   if (fwd === 'tunnel') {
-    const typeNumber = m.get(K.IPVS_DEST_ATTR_TUN_TYPE)?.readUInt8(0) ?? K.IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
+    const typeNumber =
+      m.get(K.IPVS_DEST_ATTR_TUN_TYPE)?.readUInt8(0) ?? K.IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
     const type = TUN_BY_NUMBER.get(typeNumber);
     if (!type) throw new MalformedReply(`${where}: unknown tunnel type ${typeNumber}`);
     const tunFlags = m.get(K.IPVS_DEST_ATTR_TUN_FLAGS)?.readUInt16LE(0) ?? 0;
@@ -361,7 +376,12 @@ export function decodeDestination(payload: Buffer, serviceFamily: Family): Desti
     tunnel,
     activeConns: getU32(m, K.IPVS_DEST_ATTR_ACTIVE_CONNS, 'IPVS_DEST_ATTR_ACTIVE_CONNS', where),
     inactiveConns: getU32(m, K.IPVS_DEST_ATTR_INACT_CONNS, 'IPVS_DEST_ATTR_INACT_CONNS', where),
-    persistentConns: getU32(m, K.IPVS_DEST_ATTR_PERSIST_CONNS, 'IPVS_DEST_ATTR_PERSIST_CONNS', where),
+    persistentConns: getU32(
+      m,
+      K.IPVS_DEST_ATTR_PERSIST_CONNS,
+      'IPVS_DEST_ATTR_PERSIST_CONNS',
+      where,
+    ),
     stats: decodeStats(m, K.IPVS_DEST_ATTR_STATS64, K.IPVS_DEST_ATTR_STATS, where),
   };
 }
@@ -372,7 +392,12 @@ export function decodeInfo(payload: Buffer): IpvsInfo {
   const v = getU32(attrs, K.IPVS_INFO_ATTR_VERSION, 'IPVS_INFO_ATTR_VERSION', where);
   return {
     version: `${(v >> 16) & 0xff}.${(v >> 8) & 0xff}.${v & 0xff}`,
-    connTableSize: getU32(attrs, K.IPVS_INFO_ATTR_CONN_TAB_SIZE, 'IPVS_INFO_ATTR_CONN_TAB_SIZE', where),
+    connTableSize: getU32(
+      attrs,
+      K.IPVS_INFO_ATTR_CONN_TAB_SIZE,
+      'IPVS_INFO_ATTR_CONN_TAB_SIZE',
+      where,
+    ),
   };
 }
 

@@ -73,7 +73,10 @@ export class NetlinkTransport {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.socket = factory({
       message: (data, port, truncated) => this.receive(data, port, truncated),
-      error: (error) => this.failAll(IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message })),
+      error: (error) =>
+        this.failAll(
+          IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message }),
+        ),
     });
   }
 
@@ -101,7 +104,8 @@ export class NetlinkTransport {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new IpvsError('ESHUTDOWN', { op: 'close' }));
-    for (const q of this.queue.splice(0)) q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
+    for (const q of this.queue.splice(0))
+      q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
     this.socket.close();
   }
 
@@ -119,14 +123,20 @@ export class NetlinkTransport {
       try {
         message = next.build(seq, this.socket.port);
       } catch (err) {
-        pending.reject(new IpvsError('EINVAL', { ...pending.context, cause: err, detail: String(err) }));
+        pending.reject(
+          new IpvsError('EINVAL', { ...pending.context, cause: err, detail: String(err) }),
+        );
         continue;
       }
       this.inFlight.set(seq, pending);
       if (pending.dump) this.dumpInFlight = true;
       this.counters.sent++;
       this.socket.send(message, (error) => {
-        if (error) this.finish(seq, IpvsError.fromErrno(error.errno ?? 0, { ...pending.context, detail: 'send failed' }));
+        if (error)
+          this.finish(
+            seq,
+            IpvsError.fromErrno(error.errno ?? 0, { ...pending.context, detail: 'send failed' }),
+          );
       });
     }
     this.armTimer();
@@ -138,12 +148,15 @@ export class NetlinkTransport {
       this.timer = undefined;
       return;
     }
-    this.timer ??= setInterval(() => {
-      const now = Date.now();
-      for (const p of [...this.inFlight.values()]) {
-        if (p.deadline <= now) this.finish(p.seq, new IpvsError('ETIMEDOUT', p.context));
-      }
-    }, Math.min(1000, this.timeoutMs));
+    this.timer ??= setInterval(
+      () => {
+        const now = Date.now();
+        for (const p of [...this.inFlight.values()]) {
+          if (p.deadline <= now) this.finish(p.seq, new IpvsError('ETIMEDOUT', p.context));
+        }
+      },
+      Math.min(1000, this.timeoutMs),
+    );
   }
 
   private finish(seq: number, outcome: IpvsError | Buffer[]): void {
@@ -159,7 +172,14 @@ export class NetlinkTransport {
   private failAll(error: IpvsError): void {
     for (const seq of [...this.inFlight.keys()]) {
       const p = this.inFlight.get(seq);
-      if (p) this.finish(seq, new IpvsError(error.code, { ...p.context, ...(error.detail ? { detail: error.detail } : {}) }));
+      if (p)
+        this.finish(
+          seq,
+          new IpvsError(error.code, {
+            ...p.context,
+            ...(error.detail ? { detail: error.detail } : {}),
+          }),
+        );
     }
   }
 
@@ -182,8 +202,12 @@ export class NetlinkTransport {
       const seq = data.readUInt32LE(offset + 8);
       if (length < K.NLMSG_HDRLEN || offset + length > data.length) {
         const p = this.inFlight.get(seq);
-        const error = new IpvsError('EPROTO', { op: 'receive', detail: `message length ${length} does not fit its datagram` });
-        if (p) this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: error.detail ?? '' }));
+        const error = new IpvsError('EPROTO', {
+          op: 'receive',
+          detail: `message length ${length} does not fit its datagram`,
+        });
+        if (p)
+          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: error.detail ?? '' }));
         else this.failAll(error);
         return;
       }
@@ -192,7 +216,12 @@ export class NetlinkTransport {
       offset += (length + 3) & ~3;
     }
     if (offset < data.length && data.length - offset >= 4) {
-      this.failAll(new IpvsError('EPROTO', { op: 'receive', detail: `${data.length - offset} trailing bytes in a datagram` }));
+      this.failAll(
+        new IpvsError('EPROTO', {
+          op: 'receive',
+          detail: `${data.length - offset} trailing bytes in a datagram`,
+        }),
+      );
     }
   }
 
@@ -219,7 +248,10 @@ export class NetlinkTransport {
           this.finishDump(p);
         } else {
           const detail = extackMessage(payload, flags);
-          this.finish(seq, IpvsError.fromErrno(errno, { ...p.context, ...(detail ? { detail } : {}) }));
+          this.finish(
+            seq,
+            IpvsError.fromErrno(errno, { ...p.context, ...(detail ? { detail } : {}) }),
+          );
         }
         return;
       }
@@ -228,7 +260,13 @@ export class NetlinkTransport {
         const errno = payload.length >= 4 ? payload.readInt32LE(0) : 0;
         if (errno < 0) {
           const detail = extackMessage(payload, flags);
-          this.finish(seq, IpvsError.fromErrno(errno, { ...p.context, detail: `dump failed${detail ? `: ${detail}` : ''}` }));
+          this.finish(
+            seq,
+            IpvsError.fromErrno(errno, {
+              ...p.context,
+              detail: `dump failed${detail ? `: ${detail}` : ''}`,
+            }),
+          );
         } else {
           this.finishDump(p);
         }
@@ -244,7 +282,13 @@ export class NetlinkTransport {
 
   private finishDump(p: Pending): void {
     if (p.interrupted) {
-      this.finish(p.seq, new IpvsError('EINTR', { ...p.context, detail: 'NLM_F_DUMP_INTR: the table changed during the dump' }));
+      this.finish(
+        p.seq,
+        new IpvsError('EINTR', {
+          ...p.context,
+          detail: 'NLM_F_DUMP_INTR: the table changed during the dump',
+        }),
+      );
     } else {
       this.finish(p.seq, p.parts);
     }

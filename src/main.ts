@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// ipvs-warden's command line: the composition root, the only module that picks implementations.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { formatTable, tableJson } from './cli/table.js';
+import { demoTable } from './demo.js';
+import type { IpvsBackend } from './ipvs/backend.js';
+import { IpvsError } from './ipvs/errors.js';
+import { MemoryBackend } from './ipvs/memory.js';
+import { NetlinkBackend } from './ipvs/netlink/backend.js';
+
+const USAGE = `Usage: ipvs-warden <command> [options]
+
+Commands:
+  table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
+  help                       Show this help
+
+Options:
+  --backend netlink|memory   Where the table lives (default: netlink, the kernel)
+  --demo                     With --backend memory: start from a small example table
+  --version                  Print the version
+`;
+
+async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
+  if (kind === 'memory') {
+    const backend = new MemoryBackend();
+    if (demo) {
+      for (const r of await backend.apply(demoTable())) if (r.error) throw r.error;
+    }
+    return backend;
+  }
+  if (kind === 'netlink') return NetlinkBackend.open();
+  throw new UsageError(`--backend must be netlink or memory, got "${kind}"`);
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      exact: { type: 'boolean', default: false },
+      backend: { type: 'string', default: 'netlink' },
+      demo: { type: 'boolean', default: false },
+      version: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.version) {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    process.stdout.write(`ipvs-warden ${pkg.version}\n`);
+    return 0;
+  }
+  const [command = 'help'] = positionals;
+  switch (command) {
+    case 'table': {
+      const backend = await openBackend(values.backend, values.demo);
+      try {
+        const [info, table] = await Promise.all([backend.info(), backend.table()]);
+        process.stdout.write(
+          values.json ? tableJson(info, table) : formatTable(info, table, { exact: values.exact }),
+        );
+      } finally {
+        await backend.close();
+      }
+      return 0;
+    }
+    case 'help':
+      process.stdout.write(USAGE);
+      return values.help || positionals.length > 0 ? 0 : 2;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof IpvsError) {
+      process.stderr.write(`ipvs-warden: ${err.message}\n`);
+    } else if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(`ipvs-warden: ${(err as Error).message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    } else {
+      process.stderr.write(
+        `ipvs-warden: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+    }
+    process.exitCode = 1;
+  },
+);

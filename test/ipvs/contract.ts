@@ -1,0 +1,341 @@
+// The IpvsBackend contract: one suite that every backend must pass, the kernel's behaviour
+// being the reference (the netlink backend runs it against a real kernel in the VM lane).
+import type { Test } from 'tap';
+import type { IpvsBackend } from '../../src/ipvs/backend.js';
+import type { DestinationState, ServiceKey, ServiceState } from '../../src/ipvs/model.js';
+import { destinationSpec, serviceSpec } from '../../src/ipvs/spec.js';
+
+const V4: ServiceKey = { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 };
+const V6: ServiceKey = { family: 6, protocol: 'udp', address: '2001:db8::1', port: 53 };
+const FWM: ServiceKey = { family: 4, fwmark: 42 };
+
+/** Settings only: what a write determines, without live counters. */
+export function specOf(s: ServiceState | DestinationState): unknown {
+  const { stats: _stats, ...rest } = s;
+  if ('activeConns' in rest) {
+    const { activeConns: _a, inactiveConns: _i, persistentConns: _p, ...spec } = rest;
+    return spec;
+  }
+  return rest;
+}
+
+export function contract(t: Test, open: () => Promise<IpvsBackend>): void {
+  let b: IpvsBackend;
+  t.before(async () => {
+    b = await open();
+  });
+  t.beforeEach(async () => {
+    await b.flush();
+  });
+  t.teardown(async () => {
+    await b.flush();
+    await b.close();
+  });
+
+  t.test('reports the IPVS version and an empty table after flush', async (t) => {
+    t.match(await b.info(), { version: /^1\.\d+\.\d+$/, connTableSize: Number });
+    t.same(await b.services(), []);
+    t.same(await b.table(), []);
+  });
+
+  t.test('a service reads back as written, with zeroed counters', async (t) => {
+    const spec = serviceSpec({
+      key: V4,
+      scheduler: 'wrr',
+      persistent: true,
+      timeout: 600,
+      netmask: 24,
+    });
+    await b.addService(spec);
+    const [got] = await b.services();
+    t.same(got && specOf(got), spec);
+    t.same(got?.stats.conns, 0n);
+    t.same(specOf(await b.service(V4)), spec);
+  });
+
+  t.test('every kind of service key and flag round-trips', async (t) => {
+    const specs = [
+      serviceSpec({ key: V4, scheduler: 'rr' }),
+      serviceSpec({
+        key: { ...V4, protocol: 'udp' },
+        scheduler: 'sh',
+        schedFlags: 3,
+        onePacket: true,
+      }),
+      serviceSpec({ key: { ...V4, protocol: 'sctp', port: 3868 }, scheduler: 'lc' }),
+      serviceSpec({
+        key: V6,
+        scheduler: 'mh',
+        schedFlags: 1,
+        persistent: true,
+        timeout: 30,
+        netmask: 64,
+      }),
+      serviceSpec({ key: FWM, scheduler: 'wlc', persistent: true }),
+      serviceSpec({ key: { family: 6, fwmark: 42 }, scheduler: 'sed' }),
+      serviceSpec({
+        key: { ...V4, port: 5060, protocol: 'udp' },
+        scheduler: 'rr',
+        persistent: true,
+        timeout: 60,
+        pe: 'sip',
+      }),
+    ];
+    // Added out of order: output is sorted by key whatever the kernel's hash order.
+    for (const s of [...specs].reverse()) await b.addService(s);
+    const got = (await b.services()).map(specOf);
+    t.same(got, [specs[0], specs[1], specs[2], specs[6], specs[4], specs[3], specs[5]]);
+  });
+
+  t.test('adding an existing service fails with EEXIST and changes nothing', async (t) => {
+    const spec = serviceSpec({ key: V4, scheduler: 'rr' });
+    await b.addService(spec);
+    await t.rejects(b.addService({ ...spec, scheduler: 'wlc' }), {
+      code: 'EEXIST',
+      message: /add-service TCP 10\.0\.0\.1:80/,
+    });
+    t.same(specOf(await b.service(V4)), spec);
+  });
+
+  t.test(
+    'a missing service is ESRCH for get, update, delete, zero and destination writes',
+    async (t) => {
+      const spec = serviceSpec({ key: V4 });
+      await t.rejects(b.service(V4), { code: 'ESRCH' });
+      await t.rejects(b.updateService(spec), {
+        code: 'ESRCH',
+        message: /update-service TCP 10\.0\.0\.1:80/,
+      });
+      await t.rejects(b.deleteService(V4), { code: 'ESRCH' });
+      await t.rejects(b.zero(V4), { code: 'ESRCH' });
+      const d = destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 80 } });
+      await t.rejects(b.addDestination(V4, d), { code: 'ESRCH' });
+      t.same(
+        await b.destinations(V4),
+        [],
+        'listing the destinations of a missing service is empty, as the kernel dump is',
+      );
+    },
+  );
+
+  t.test('an unknown scheduler or persistence engine is ENOENT', async (t) => {
+    await t.rejects(b.addService(serviceSpec({ key: V4, scheduler: 'nosuch' })), {
+      code: 'ENOENT',
+    });
+    await t.rejects(b.addService(serviceSpec({ key: V4, pe: 'nosuch', persistent: true })), {
+      code: 'ENOENT',
+    });
+    t.same(await b.services(), []);
+  });
+
+  t.test('an IPv6 persistence prefix of 0 is EINVAL', async (t) => {
+    await t.rejects(b.addService(serviceSpec({ key: V6, netmask: 0 })), { code: 'EINVAL' });
+  });
+
+  t.test('updating a service changes its settings and keeps its destinations', async (t) => {
+    await b.addService(serviceSpec({ key: V4, scheduler: 'rr' }));
+    const d = destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 8080 }, weight: 3 });
+    await b.addDestination(V4, d);
+    const updated = serviceSpec({
+      key: V4,
+      scheduler: 'wlc',
+      persistent: true,
+      timeout: 120,
+      netmask: 16,
+      onePacket: true,
+    });
+    await b.updateService(updated);
+    t.same(specOf(await b.service(V4)), updated);
+    t.same((await b.destinations(V4)).map(specOf), [d]);
+  });
+
+  t.test('destinations read back as written, sorted, with every forwarding method', async (t) => {
+    await b.addService(serviceSpec({ key: V4 }));
+    const dests = [
+      destinationSpec({
+        key: { family: 4, address: '10.0.0.2', port: 8080 },
+        weight: 5,
+        upperThreshold: 100,
+        lowerThreshold: 10,
+      }),
+      destinationSpec({
+        key: { family: 4, address: '10.0.0.3', port: 80 },
+        fwd: 'route',
+        weight: 0,
+      }),
+      destinationSpec({ key: { family: 4, address: '10.0.0.4', port: 80 }, fwd: 'tunnel' }),
+      destinationSpec({
+        key: { family: 4, address: '10.0.0.5', port: 80 },
+        fwd: 'tunnel',
+        tunnel: { type: 'gue', port: 6080, csum: true },
+      }),
+      destinationSpec({
+        key: { family: 4, address: '10.0.0.6', port: 80 },
+        fwd: 'tunnel',
+        tunnel: { type: 'gre', remcsum: true },
+      }),
+      destinationSpec({
+        key: { family: 6, address: '2001:db8::7', port: 80 },
+        fwd: 'tunnel',
+        weight: 65535,
+      }),
+    ];
+    for (const d of [...dests].reverse()) await b.addDestination(V4, d);
+    const got = await b.destinations(V4);
+    t.same(got.map(specOf), dests);
+    t.same(
+      got.map((d) => [d.activeConns, d.inactiveConns, d.persistentConns, d.stats.conns]),
+      dests.map(() => [0, 0, 0, 0n]),
+    );
+    const table = await b.table();
+    t.same(
+      table.map((e) => e.destinations.map(specOf)),
+      [dests],
+    );
+  });
+
+  t.test('destination errors: EEXIST, ENOENT, ERANGE, EINVAL as the kernel decides', async (t) => {
+    await b.addService(serviceSpec({ key: V4 }));
+    const d = destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 80 } });
+    await b.addDestination(V4, d);
+    await t.rejects(b.addDestination(V4, d), {
+      code: 'EEXIST',
+      message: /TCP 10\.0\.0\.1:80 -> 10\.0\.0\.2:80/,
+    });
+    const other = destinationSpec({ key: { family: 4, address: '10.0.0.9', port: 80 } });
+    await t.rejects(b.updateDestination(V4, other), { code: 'ENOENT' });
+    await t.rejects(b.deleteDestination(V4, other.key), { code: 'ENOENT' });
+    await t.rejects(b.addDestination(V4, { ...other, lowerThreshold: 5, upperThreshold: 1 }), {
+      code: 'ERANGE',
+    });
+    await t.rejects(b.addDestination(V4, { ...other, weight: 0x80000000 }), { code: 'ERANGE' });
+    await t.rejects(
+      b.addDestination(
+        V4,
+        destinationSpec({ key: other.key, fwd: 'tunnel', tunnel: { type: 'gue', port: 0 } }),
+      ),
+      { code: 'EINVAL' },
+      'GUE needs a port',
+    );
+    await t.rejects(
+      b.addDestination(
+        V4,
+        destinationSpec({ key: { family: 6, address: '2001:db8::2', port: 80 } }),
+      ),
+      { code: 'EINVAL' },
+      'a mixed-family destination must be a tunnel',
+    );
+    await t.rejects(
+      b.addDestination(V4, destinationSpec({ key: { family: 4, address: '224.0.0.1', port: 80 } })),
+      { code: 'EINVAL' },
+      'a multicast address is no real server',
+    );
+    t.same((await b.destinations(V4)).map(specOf), [d], 'no failed write left anything behind');
+  });
+
+  t.test('updating a destination changes weight, method and thresholds', async (t) => {
+    await b.addService(serviceSpec({ key: V6 }));
+    const d = destinationSpec({ key: { family: 6, address: '2001:db8::2', port: 53 }, weight: 10 });
+    await b.addDestination(V6, d);
+    const quiesced = { ...d, weight: 0, upperThreshold: 50, lowerThreshold: 40 };
+    await b.updateDestination(V6, quiesced);
+    t.same((await b.destinations(V6)).map(specOf), [quiesced]);
+    const routed = destinationSpec({ key: d.key, fwd: 'route', weight: 7 });
+    await b.updateDestination(V6, routed);
+    t.same((await b.destinations(V6)).map(specOf), [routed]);
+    await b.deleteDestination(V6, d.key);
+    t.same(await b.destinations(V6), []);
+  });
+
+  t.test('deleting a service removes its destinations; flush removes everything', async (t) => {
+    await b.addService(serviceSpec({ key: V4 }));
+    await b.addService(serviceSpec({ key: FWM }));
+    await b.addDestination(
+      V4,
+      destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 80 } }),
+    );
+    await b.deleteService(V4);
+    t.same(
+      (await b.services()).map((s) => s.key),
+      [FWM],
+    );
+    await b.addService(serviceSpec({ key: V4 }));
+    t.same(await b.destinations(V4), [], 'a re-added service starts empty');
+    await b.flush();
+    t.same(await b.table(), []);
+  });
+
+  t.test('apply pipelines a batch in order and reports each outcome', async (t) => {
+    const s = serviceSpec({ key: V4 });
+    const d1 = destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 80 } });
+    const d2 = destinationSpec({ key: { family: 4, address: '10.0.0.3', port: 80 } });
+    const results = await b.apply([
+      { op: 'add-service', service: s },
+      { op: 'add-destination', service: V4, destination: d1 },
+      { op: 'add-destination', service: V4, destination: d1 },
+      { op: 'add-destination', service: V4, destination: d2 },
+      {
+        op: 'delete-destination',
+        service: V4,
+        destination: { family: 4, address: '10.9.9.9', port: 1 },
+      },
+      { op: 'update-destination', service: V4, destination: { ...d2, weight: 9 } },
+    ]);
+    t.same(
+      results.map((r) => r.error?.code ?? null),
+      [null, null, 'EEXIST', null, 'ENOENT', null],
+    );
+    t.same((await b.destinations(V4)).map(specOf), [d1, { ...d2, weight: 9 }]);
+  });
+
+  t.test(
+    'input that cannot be sent is EINVAL naming the field, and nothing is written',
+    async (t) => {
+      await t.rejects(b.addService(serviceSpec({ key: V4, scheduler: 'x'.repeat(16) })), {
+        code: 'EINVAL',
+        message: /scheduler/,
+      });
+      await t.rejects(b.addService({ ...serviceSpec({ key: V4 }), key: { ...V4, port: 70000 } }), {
+        code: 'EINVAL',
+        message: /port must be 0\.\.65535, got 70000/,
+      });
+      await t.rejects(
+        b.addService({ ...serviceSpec({ key: V4 }), key: { ...V4, address: '10.0.0.256' } }),
+        {
+          code: 'EINVAL',
+          message: /not an IPv4 address/,
+        },
+      );
+      await t.rejects(
+        b.addService({ ...serviceSpec({ key: V4 }), key: { family: 4, fwmark: 0 } }),
+        {
+          code: 'EINVAL',
+          message: /fwmark/,
+        },
+      );
+      t.same(await b.services(), []);
+    },
+  );
+
+  t.test('zero keeps services and destinations', async (t) => {
+    await b.addService(serviceSpec({ key: V4 }));
+    await b.addDestination(
+      V4,
+      destinationSpec({ key: { family: 4, address: '10.0.0.2', port: 80 } }),
+    );
+    await b.zero(V4);
+    await b.zero();
+    const [entry] = await b.table();
+    t.same(entry?.service.stats.conns, 0n);
+    t.equal(entry?.destinations.length, 1);
+  });
+
+  t.test('timeouts: set, read back, 0 leaves one unchanged', async (t) => {
+    const before = await b.timeouts();
+    t.match(before, { tcp: Number, tcpFin: Number, udp: Number });
+    await b.setTimeouts({ tcp: 1000, udp: 0 });
+    t.same(await b.timeouts(), { ...before, tcp: 1000 });
+    await b.setTimeouts(before);
+    t.same(await b.timeouts(), before);
+  });
+}

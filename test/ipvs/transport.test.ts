@@ -1,0 +1,284 @@
+// Netlink framing against a fake peer: the replies a real kernel cannot be made to send
+// (interleaved, truncated, garbage, foreign, interrupted, lost) and what the transport does.
+import t from 'tap';
+import { NetlinkBackend } from '../../src/ipvs/netlink/backend.js';
+import * as K from '../../src/ipvs/netlink/constants.js';
+import {
+  NetlinkTransport,
+  type SocketFactory,
+  type SocketHandlers,
+} from '../../src/ipvs/netlink/transport.js';
+
+const FAMILY = 0x20;
+
+function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffer {
+  const len = 16 + payload.length;
+  const b = Buffer.alloc((len + 3) & ~3);
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(type, 4);
+  b.writeUInt16LE(flags, 6);
+  b.writeUInt32LE(seq, 8);
+  payload.copy(b, 16);
+  return b;
+}
+function nla(type: number, data: Buffer): Buffer {
+  const b = Buffer.alloc((4 + data.length + 3) & ~3);
+  b.writeUInt16LE(4 + data.length, 0);
+  b.writeUInt16LE(type, 2);
+  data.copy(b, 4);
+  return b;
+}
+const u16 = (v: number): Buffer => Buffer.from(new Uint16Array([v]).buffer);
+const u32 = (v: number): Buffer => Buffer.from(new Uint32Array([v]).buffer);
+const genl = (cmd: number, ...attrs: Buffer[]): Buffer =>
+  Buffer.concat([Buffer.from([cmd, 1, 0, 0]), ...attrs]);
+function ack(seq: number, errno = 0, extack?: string): Buffer {
+  const body = [u32(errno >>> 0), nlmsg(FAMILY, 0, seq, Buffer.alloc(0)).subarray(0, 16)];
+  let flags = K.NLM_F_CAPPED;
+  if (extack) {
+    flags |= K.NLM_F_ACK_TLVS;
+    body.push(nla(K.NLMSGERR_ATTR_MSG, Buffer.from(`${extack}\0`)));
+  }
+  return nlmsg(K.NLMSG_ERROR, flags, seq, Buffer.concat(body));
+}
+const done = (seq: number, errno = 0, flags = K.NLM_F_MULTI): Buffer =>
+  nlmsg(K.NLMSG_DONE, flags, seq, u32(errno >>> 0));
+const part = (seq: number, payload: Buffer, flags = K.NLM_F_MULTI): Buffer =>
+  nlmsg(FAMILY, flags, seq, payload);
+
+/** A service as the kernel dumps it: TCP 10.0.0.1:80 wlc. */
+function servicePayload(omitAf = false): Buffer {
+  const stats = nla(
+    K.IPVS_SVC_ATTR_STATS64,
+    Buffer.concat(Array.from({ length: 10 }, (_, i) => nla(i + 1, Buffer.alloc(8)))),
+  );
+  const addr = Buffer.alloc(16);
+  addr.set([10, 0, 0, 1]);
+  const svc = Buffer.concat([
+    omitAf ? Buffer.alloc(0) : nla(K.IPVS_SVC_ATTR_AF, u16(K.AF_INET)),
+    nla(K.IPVS_SVC_ATTR_PROTOCOL, u16(K.IPPROTO_TCP)),
+    nla(K.IPVS_SVC_ATTR_ADDR, addr),
+    nla(K.IPVS_SVC_ATTR_PORT, Buffer.from([0, 80])),
+    nla(K.IPVS_SVC_ATTR_SCHED_NAME, Buffer.from('wlc\0')),
+    nla(K.IPVS_SVC_ATTR_FLAGS, Buffer.concat([u32(K.IP_VS_SVC_F_HASHED), u32(0xffffffff)])),
+    nla(K.IPVS_SVC_ATTR_TIMEOUT, u32(0)),
+    nla(K.IPVS_SVC_ATTR_NETMASK, Buffer.from([255, 255, 255, 255])),
+    stats,
+  ]);
+  return genl(K.IPVS_CMD_NEW_SERVICE, nla(K.IPVS_CMD_ATTR_SERVICE, svc));
+}
+
+interface Peer {
+  factory: SocketFactory;
+  sent: Buffer[];
+  reply(data: Buffer, port?: number, truncated?: boolean): void;
+  error(errno: number): void;
+  seqOf(i: number): number;
+}
+function fakePeer(): Peer {
+  const sent: Buffer[] = [];
+  let handlers: SocketHandlers | undefined;
+  return {
+    sent,
+    factory: (h) => {
+      handlers = h;
+      return { port: 4242, send: (m, cb) => (sent.push(m), cb()), close: () => undefined };
+    },
+    reply: (data, port = 0, truncated = false) => handlers?.message(data, port, truncated),
+    error: (errno) => handlers?.error(Object.assign(new Error('recvmsg failed'), { errno })),
+    seqOf: (i) => sent[i]?.readUInt32LE(8) ?? -1,
+  };
+}
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const body = (seq: number): Buffer =>
+  nlmsg(FAMILY, K.NLM_F_REQUEST | K.NLM_F_ACK, seq, Buffer.from([0, 1, 0, 0]));
+const ctx = { op: 'test-op', target: 'TCP 10.0.0.1:80' };
+
+async function openBackend(peer: Peer): Promise<NetlinkBackend> {
+  const opening = NetlinkBackend.open({ socketFactory: peer.factory });
+  const seq = peer.seqOf(0);
+  peer.reply(
+    Buffer.concat([
+      nlmsg(
+        K.GENL_ID_CTRL,
+        0,
+        seq,
+        genl(1, nla(K.CTRL_ATTR_FAMILY_ID, u16(FAMILY)), nla(K.CTRL_ATTR_VERSION, u32(1))),
+      ),
+      ack(seq),
+    ]),
+  );
+  return opening;
+}
+
+t.test('an ack and a dump interleaved on one socket each reach their own request', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const dump = tr.request(body, ctx, true);
+  const write = tr.request(body, ctx);
+  const [d, w] = [peer.seqOf(0), peer.seqOf(1)];
+  peer.reply(Buffer.concat([part(d, Buffer.from('one')), ack(w), part(d, Buffer.from('two'))]));
+  peer.reply(done(d));
+  t.same((await dump).map(String), ['one', 'two']);
+  t.same(await write, []);
+  tr.close();
+});
+
+t.test('the kernel errno and its extended ack text are kept', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const p = tr.request(body, ctx);
+  peer.reply(ack(peer.seqOf(0), -17, 'service already exists'));
+  await t.rejects(p, {
+    code: 'EEXIST',
+    errno: 17,
+    message: /^test-op TCP 10\.0\.0\.1:80 failed: EEXIST .*service already exists/,
+  });
+  tr.close();
+});
+
+t.test('an error inside a dump DONE fails the dump', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const p = tr.request(body, ctx, true);
+  peer.reply(Buffer.concat([part(peer.seqOf(0), Buffer.from('x')), done(peer.seqOf(0), -1)]));
+  await t.rejects(p, { code: 'EPERM', message: /dump failed/ });
+  tr.close();
+});
+
+t.test(
+  'a dump marked NLM_F_DUMP_INTR is read again; a table that keeps changing fails with EINTR',
+  async (t) => {
+    const peer = fakePeer();
+    const b = await openBackend(peer);
+    const listing = b.services();
+    await tick();
+    peer.reply(
+      Buffer.concat([
+        part(peer.seqOf(1), servicePayload(), K.NLM_F_MULTI | K.NLM_F_DUMP_INTR),
+        done(peer.seqOf(1)),
+      ]),
+    );
+    await tick();
+    peer.reply(Buffer.concat([part(peer.seqOf(2), servicePayload()), done(peer.seqOf(2))]));
+    const services = await listing;
+    t.equal(peer.sent.length, 3, 'the dump was sent twice');
+    t.same(
+      services.map((s) => [s.key, s.scheduler, s.persistent]),
+      [[{ family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 }, 'wlc', false]],
+    );
+
+    const again = b.services();
+    for (let i = 3; i < 6; i++) {
+      await tick();
+      peer.reply(done(peer.seqOf(i), 0, K.NLM_F_MULTI | K.NLM_F_DUMP_INTR));
+    }
+    await t.rejects(again, { code: 'EINTR', op: 'list-services' });
+    await b.close();
+  },
+);
+
+t.test('replies from anyone but the kernel are dropped', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const p = tr.request(body, ctx);
+  peer.reply(ack(peer.seqOf(0), -1), 777);
+  t.equal(tr.counters.foreign, 1);
+  peer.reply(ack(peer.seqOf(0)));
+  t.same(await p, [], 'the kernel reply still completes the request');
+  tr.close();
+});
+
+t.test(
+  'truncated and garbage datagrams fail what is in flight with EPROTO, and nothing throws',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory);
+    const a = tr.request(body, ctx);
+    peer.reply(ack(peer.seqOf(0)).subarray(0, 20), 0, true);
+    await t.rejects(a, { code: 'EPROTO', message: /truncated/ });
+
+    const b = tr.request(body, ctx);
+    const bad = ack(peer.seqOf(1));
+    bad.writeUInt32LE(4096, 0); // a length past the end of the datagram
+    peer.reply(bad);
+    await t.rejects(b, { code: 'EPROTO', message: /does not fit/ });
+
+    const c = tr.request(body, ctx);
+    peer.reply(Buffer.concat([ack(peer.seqOf(2)), Buffer.from([1, 2, 3, 4, 5])]));
+    t.same(await c, [], 'a request completed by a good message is not failed by trailing bytes');
+    const d = tr.request(body, ctx);
+    peer.reply(ack(peer.seqOf(3)));
+    t.same(await d, [], 'the socket is still usable');
+    tr.close();
+  },
+);
+
+t.test('a malformed service in a dump is EPROTO naming what is missing', async (t) => {
+  const peer = fakePeer();
+  const b = await openBackend(peer);
+  const listing = b.services();
+  await tick();
+  peer.reply(Buffer.concat([part(peer.seqOf(1), servicePayload(true)), done(peer.seqOf(1))]));
+  await t.rejects(listing, {
+    code: 'EPROTO',
+    message: /list-services failed: EPROTO .*missing IPVS_SVC_ATTR_AF/,
+  });
+  const short = b.services();
+  await tick();
+  peer.reply(
+    Buffer.concat([part(peer.seqOf(2), servicePayload().subarray(0, 30)), done(peer.seqOf(2))]),
+  );
+  await t.rejects(short, { code: 'EPROTO' });
+  await b.close();
+});
+
+t.test('requests beyond the window wait; a second dump waits for the first', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 2 });
+  const ps = [tr.request(body, ctx), tr.request(body, ctx), tr.request(body, ctx)];
+  t.equal(peer.sent.length, 2, 'two in flight');
+  peer.reply(ack(peer.seqOf(0)));
+  t.equal(peer.sent.length, 3, 'the third goes when the first is acknowledged');
+  peer.reply(Buffer.concat([ack(peer.seqOf(1)), ack(peer.seqOf(2))]));
+  await Promise.all(ps);
+
+  const d1 = tr.request(body, ctx, true);
+  const d2 = tr.request(body, ctx, true);
+  t.equal(peer.sent.length, 4, 'one dump at a time');
+  peer.reply(done(peer.seqOf(3)));
+  t.equal(peer.sent.length, 5);
+  peer.reply(done(peer.seqOf(4)));
+  await Promise.all([d1, d2]);
+  tr.close();
+});
+
+t.test('lost replies (ENOBUFS) fail every request in flight; silence times out', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
+  const a = tr.request(body, ctx);
+  const b = tr.request(body, ctx);
+  peer.error(105);
+  await t.rejects(a, { code: 'ENOBUFS', message: /re-read/ });
+  await t.rejects(b, { code: 'ENOBUFS' });
+  await t.rejects(tr.request(body, ctx), {
+    code: 'ETIMEDOUT',
+    message: /test-op TCP 10\.0\.0\.1:80/,
+  });
+  tr.close();
+  await t.rejects(tr.request(body, ctx), { code: 'ESHUTDOWN' });
+});
+
+t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
+  const peer = fakePeer();
+  const b = await openBackend(peer);
+  const deleting = b.deleteService({ family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 });
+  const msg = peer.sent[1];
+  t.ok(msg);
+  if (!msg) return;
+  t.equal(msg.readUInt16LE(16 + 4 + 2), K.IPVS_CMD_ATTR_SERVICE | K.NLA_F_NESTED);
+  t.equal(msg.readUInt16LE(6), K.NLM_F_REQUEST | K.NLM_F_ACK);
+  peer.reply(ack(peer.seqOf(1), -3));
+  await t.rejects(deleting, { code: 'ESRCH', op: 'delete-service' });
+  await b.close();
+});
