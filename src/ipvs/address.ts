@@ -5,6 +5,7 @@ import type { Family } from './model.js';
 /** Canonical text of an address of the given family, or null when it is not one. */
 export function canonicalAddress(family: Family, text: string): string | null {
   if (family === 4) {
+    if (CANONICAL_V4.test(text)) return text;
     if (!ipaddr.IPv4.isValidFourPartDecimal(text)) return null;
     return ipaddr.IPv4.parse(text).toString();
   }
@@ -20,18 +21,34 @@ export function familyOf(text: string): Family | null {
   return null;
 }
 
-/** union nf_inet_addr: 16 bytes, an IPv4 address in the first 4. */
-export function addressToBytes(family: Family, text: string): Buffer {
-  const out = Buffer.alloc(16);
+/** Canonical dotted quad (no leading zeros): the common case, checked without a parser. */
+const CANONICAL_V4 =
+  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** union nf_inet_addr: 16 bytes, an IPv4 address in the first 4, written at `offset` of `out`. */
+export function writeAddress(family: Family, text: string, out: Buffer, offset: number): void {
+  out.fill(0, offset, offset + 16);
+  if (family === 4 && CANONICAL_V4.test(text)) {
+    const parts = text.split('.');
+    for (let i = 0; i < 4; i++) out[offset + i] = Number(parts[i]);
+    return;
+  }
   const bytes =
     family === 4 ? ipaddr.IPv4.parse(text).toByteArray() : ipaddr.IPv6.parse(text).toByteArray();
-  out.set(bytes, 0);
+  out.set(bytes, offset);
+}
+
+export function addressToBytes(family: Family, text: string): Buffer {
+  const out = Buffer.alloc(16);
+  writeAddress(family, text, out, 0);
   return out;
 }
 
-export function addressFromBytes(family: Family, bytes: Uint8Array): string {
-  if (family === 4) return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 4))).toString();
-  return formatV6(Array.from(bytes.subarray(0, 16)));
+export function addressFromBytes(family: Family, bytes: Uint8Array, offset = 0): string {
+  if (family === 4) {
+    return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+  }
+  return formatV6(Array.from(bytes.subarray(offset, offset + 16)));
 }
 
 /** RFC 5952 text, with the dotted tail inet_ntop prints for IPv4-mapped addresses. */
@@ -39,11 +56,6 @@ function formatV6(bytes: number[]): string {
   const addr = ipaddr.fromByteArray(bytes) as ipaddr.IPv6;
   if (addr.isIPv4MappedAddress()) return `::ffff:${addr.toIPv4Address().toString()}`;
   return addr.toRFC5952String();
-}
-
-/** Byte-wise order of two canonical addresses of one family (for sorted output). */
-export function compareAddresses(family: Family, a: string, b: string): number {
-  return Buffer.compare(addressToBytes(family, a), addressToBytes(family, b));
 }
 
 /** What kind of unicast target an address can be (the kernel refuses the others as destinations). */

@@ -17,13 +17,14 @@ import {
 import {
   checkDestinationSpec,
   checkServiceSpec,
-  compareDestinationKeys,
-  compareServiceKeys,
   destinationId,
+  destinationSortKey,
   formatServiceKey,
   normalizeDestinationKey,
   normalizeServiceKey,
   serviceId,
+  serviceSortKey,
+  sortBy,
 } from './spec.js';
 
 /** Schedulers of a stock Debian kernel (ip_vs_twos is not built there). */
@@ -286,7 +287,7 @@ export class MemoryBackend extends BackendBase {
   }
 
   private sorted(): Service[] {
-    return [...this.table_.values()].sort((a, b) => compareServiceKeys(a.spec.key, b.spec.key));
+    return sortBy([...this.table_.values()], (s) => serviceSortKey(s.spec.key));
   }
 
   private state(svc: Service): ServiceState {
@@ -295,5 +296,5 @@ export class MemoryBackend extends BackendBase {
 }
 
 function sortedDests(svc: Service): DestinationState[] {
-  return [...svc.dests.values()].sort((a, b) => compareDestinationKeys(a.key, b.key));
+  return sortBy([...svc.dests.values()], (d) => destinationSortKey(d.key));
 }

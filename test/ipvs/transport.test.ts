@@ -71,18 +71,30 @@ function servicePayload(omitAf = false): Buffer {
 interface Peer {
   factory: SocketFactory;
   sent: Buffer[];
+  /** Messages per datagram sent. */
+  datagrams: number[];
   reply(data: Buffer, port?: number, truncated?: boolean): void;
   error(errno: number): void;
   seqOf(i: number): number;
 }
 function fakePeer(): Peer {
   const sent: Buffer[] = [];
+  const datagrams: number[] = [];
   let handlers: SocketHandlers | undefined;
   return {
     sent,
+    datagrams,
     factory: (h) => {
       handlers = h;
-      return { port: 4242, send: (m, cb) => (sent.push(m), cb()), close: () => undefined };
+      return {
+        port: 4242,
+        send: (messages, cb) => {
+          sent.push(...messages);
+          datagrams.push(messages.length);
+          cb();
+        },
+        close: () => undefined,
+      };
     },
     reply: (data, port = 0, truncated = false) => handlers?.message(data, port, truncated),
     error: (errno) => handlers?.error(Object.assign(new Error('recvmsg failed'), { errno })),
@@ -90,12 +102,14 @@ function fakePeer(): Peer {
   };
 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-const body = (seq: number): Buffer =>
-  nlmsg(FAMILY, K.NLM_F_REQUEST | K.NLM_F_ACK, seq, Buffer.from([0, 1, 0, 0]));
+/** A request message; the transport sets its sequence number. */
+const req = (): Buffer =>
+  nlmsg(FAMILY, K.NLM_F_REQUEST | K.NLM_F_ACK, 0, Buffer.from([0, 1, 0, 0]));
 const ctx = { op: 'test-op', target: 'TCP 10.0.0.1:80' };
 
 async function openBackend(peer: Peer): Promise<NetlinkBackend> {
   const opening = NetlinkBackend.open({ socketFactory: peer.factory });
+  await tick();
   const seq = peer.seqOf(0);
   peer.reply(
     Buffer.concat([
@@ -114,8 +128,9 @@ async function openBackend(peer: Peer): Promise<NetlinkBackend> {
 t.test('an ack and a dump interleaved on one socket each reach their own request', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory);
-  const dump = tr.request(body, ctx, true);
-  const write = tr.request(body, ctx);
+  const dump = tr.request(req(), ctx, true);
+  const write = tr.request(req(), ctx);
+  await tick();
   const [d, w] = [peer.seqOf(0), peer.seqOf(1)];
   peer.reply(Buffer.concat([part(d, Buffer.from('one')), ack(w), part(d, Buffer.from('two'))]));
   peer.reply(done(d));
@@ -127,7 +142,8 @@ t.test('an ack and a dump interleaved on one socket each reach their own request
 t.test('the kernel errno and its extended ack text are kept', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory);
-  const p = tr.request(body, ctx);
+  const p = tr.request(req(), ctx);
+  await tick();
   peer.reply(ack(peer.seqOf(0), -17, 'service already exists'));
   await t.rejects(p, {
     code: 'EEXIST',
@@ -140,7 +156,8 @@ t.test('the kernel errno and its extended ack text are kept', async (t) => {
 t.test('an error inside a dump DONE fails the dump', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory);
-  const p = tr.request(body, ctx, true);
+  const p = tr.request(req(), ctx, true);
+  await tick();
   peer.reply(Buffer.concat([part(peer.seqOf(0), Buffer.from('x')), done(peer.seqOf(0), -1)]));
   await t.rejects(p, { code: 'EPERM', message: /dump failed/ });
   tr.close();
@@ -181,7 +198,8 @@ t.test(
 t.test('replies from anyone but the kernel are dropped', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory);
-  const p = tr.request(body, ctx);
+  const p = tr.request(req(), ctx);
+  await tick();
   peer.reply(ack(peer.seqOf(0), -1), 777);
   t.equal(tr.counters.foreign, 1);
   peer.reply(ack(peer.seqOf(0)));
@@ -194,20 +212,24 @@ t.test(
   async (t) => {
     const peer = fakePeer();
     const tr = new NetlinkTransport(peer.factory);
-    const a = tr.request(body, ctx);
+    const a = tr.request(req(), ctx);
+    await tick();
     peer.reply(ack(peer.seqOf(0)).subarray(0, 20), 0, true);
     await t.rejects(a, { code: 'EPROTO', message: /truncated/ });
 
-    const b = tr.request(body, ctx);
+    const b = tr.request(req(), ctx);
+    await tick();
     const bad = ack(peer.seqOf(1));
     bad.writeUInt32LE(4096, 0); // a length past the end of the datagram
     peer.reply(bad);
     await t.rejects(b, { code: 'EPROTO', message: /does not fit/ });
 
-    const c = tr.request(body, ctx);
+    const c = tr.request(req(), ctx);
+    await tick();
     peer.reply(Buffer.concat([ack(peer.seqOf(2)), Buffer.from([1, 2, 3, 4, 5])]));
     t.same(await c, [], 'a request completed by a good message is not failed by trailing bytes');
-    const d = tr.request(body, ctx);
+    const d = tr.request(req(), ctx);
+    await tick();
     peer.reply(ack(peer.seqOf(3)));
     t.same(await d, [], 'the socket is still usable');
     tr.close();
@@ -236,43 +258,75 @@ t.test('a malformed service in a dump is EPROTO naming what is missing', async (
 t.test('requests beyond the window wait; a second dump waits for the first', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory, { window: 2 });
-  const ps = [tr.request(body, ctx), tr.request(body, ctx), tr.request(body, ctx)];
+  const ps = [tr.request(req(), ctx), tr.request(req(), ctx), tr.request(req(), ctx)];
+  await tick();
   t.equal(peer.sent.length, 2, 'two in flight');
   peer.reply(ack(peer.seqOf(0)));
+  await tick();
   t.equal(peer.sent.length, 3, 'the third goes when the first is acknowledged');
   peer.reply(Buffer.concat([ack(peer.seqOf(1)), ack(peer.seqOf(2))]));
   await Promise.all(ps);
 
-  const d1 = tr.request(body, ctx, true);
-  const d2 = tr.request(body, ctx, true);
+  const d1 = tr.request(req(), ctx, true);
+  const d2 = tr.request(req(), ctx, true);
+  await tick();
   t.equal(peer.sent.length, 4, 'one dump at a time');
   peer.reply(done(peer.seqOf(3)));
+  await tick();
   t.equal(peer.sent.length, 5);
   peer.reply(done(peer.seqOf(4)));
   await Promise.all([d1, d2]);
   tr.close();
 });
 
+t.test('requests made together share one datagram', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 64 });
+  const ps = Array.from({ length: 100 }, () => tr.request(req(), ctx));
+  await tick();
+  t.same(peer.datagrams, [64], 'a full window in one datagram');
+  peer.reply(Buffer.concat(Array.from({ length: 31 }, (_, i) => ack(peer.seqOf(i)))));
+  await tick();
+  t.same(peer.datagrams, [64], 'no refill while more than half the window is in flight');
+  peer.reply(ack(peer.seqOf(31)));
+  await tick();
+  t.same(peer.datagrams, [64, 32], 'the refill goes as one datagram');
+  peer.reply(Buffer.concat(Array.from({ length: 64 }, (_, i) => ack(peer.seqOf(32 + i)))));
+  await tick();
+  peer.reply(Buffer.concat(Array.from({ length: 4 }, (_, i) => ack(peer.seqOf(96 + i)))));
+  t.equal((await Promise.all(ps)).length, 100);
+  t.equal(
+    new Set(peer.sent.map((m) => m.readUInt32LE(8))).size,
+    100,
+    'every request has its own sequence number',
+  );
+  tr.close();
+});
+
 t.test('lost replies (ENOBUFS) fail every request in flight; silence times out', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
-  const a = tr.request(body, ctx);
-  const b = tr.request(body, ctx);
+  const a = tr.request(req(), ctx);
+  await tick();
+  const b = tr.request(req(), ctx);
+  await tick();
+  await tick();
   peer.error(105);
   await t.rejects(a, { code: 'ENOBUFS', message: /re-read/ });
   await t.rejects(b, { code: 'ENOBUFS' });
-  await t.rejects(tr.request(body, ctx), {
+  await t.rejects(tr.request(req(), ctx), {
     code: 'ETIMEDOUT',
     message: /test-op TCP 10\.0\.0\.1:80/,
   });
   tr.close();
-  await t.rejects(tr.request(body, ctx), { code: 'ESHUTDOWN' });
+  await t.rejects(tr.request(req(), ctx), { code: 'ESHUTDOWN' });
 });
 
 t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
   const peer = fakePeer();
   const b = await openBackend(peer);
   const deleting = b.deleteService({ family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 });
+  await tick();
   const msg = peer.sent[1];
   t.ok(msg);
   if (!msg) return;

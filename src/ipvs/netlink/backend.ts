@@ -14,11 +14,12 @@ import type {
 import {
   checkDestinationSpec,
   checkServiceSpec,
-  compareDestinationKeys,
-  compareServiceKeys,
+  destinationSortKey,
   formatServiceKey,
   normalizeDestinationKey,
   normalizeServiceKey,
+  serviceSortKey,
+  sortBy,
 } from '../spec.js';
 import {
   MalformedReply,
@@ -27,13 +28,14 @@ import {
   decodeInfo,
   decodeService,
   decodeTimeouts,
-  encodeDestination,
-  encodeDestinationKey,
-  encodeGetFamily,
-  encodeMessage,
-  encodeService,
-  encodeServiceKey,
-  encodeTimeouts,
+  getFamilyMessage,
+  ipvsMessage,
+  writeDestination,
+  writeDestinationKey,
+  writeService,
+  writeServiceKey,
+  writeTimeouts,
+  type MessageWriter,
 } from './codec.js';
 import * as K from './constants.js';
 import {
@@ -50,7 +52,7 @@ export interface NetlinkBackendOptions extends TransportOptions {
   readonly dumpAttempts?: number;
 }
 
-/** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max. */
+/** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
 /** netlink@0.3.0's raw socket, speaking to the kernel (port 0). */
@@ -64,7 +66,8 @@ export const kernelSocket: SocketFactory = (handlers) => {
   socket.on('error', (error) => handlers.error(error));
   return {
     port: socket.address().port,
-    send: (message, callback) => socket.send(message, { port: 0 }, callback),
+    recvBufferSize: socket.getRecvBufferSize(),
+    send: (messages, callback) => socket.send(messages, { port: 0 }, callback),
     close: () => socket.close(),
   };
 };
@@ -96,14 +99,11 @@ export class NetlinkBackend extends BackendBase {
       });
     }
     try {
-      const parts = await transport.request(
-        (seq, port) => encodeGetFamily(seq, port, K.IPVS_GENL_NAME),
-        { op: 'resolve-ipvs-family' },
-      );
-      const [first] = parts;
-      if (!first) throw new IpvsError('EPROTO', { op: 'resolve-ipvs-family', detail: 'no reply' });
-      const family = decodeFamily(first);
-      return new NetlinkBackend(transport, family.id, options);
+      const [first] = await transport.request(getFamilyMessage(K.IPVS_GENL_NAME), {
+        op: 'resolve-ipvs-family',
+      });
+      if (!first) throw new MalformedReply('no reply to CTRL_CMD_GETFAMILY');
+      return new NetlinkBackend(transport, decodeFamily(first).id, options);
     } catch (err) {
       transport.close();
       if (err instanceof IpvsError && err.code === 'ENOENT') {
@@ -117,31 +117,19 @@ export class NetlinkBackend extends BackendBase {
     }
   }
 
-  private send(
-    cmd: number,
-    attrs: Uint8Array[],
-    context: RequestContext,
-    dump = false,
-  ): Promise<Buffer[]> {
-    const flags = K.NLM_F_REQUEST | (dump ? K.NLM_F_DUMP : K.NLM_F_ACK);
-    return this.transport.request(
-      (seq, port) =>
-        encodeMessage(this.familyId, flags, seq, port, cmd, K.IPVS_GENL_VERSION, attrs),
-      context,
-      dump,
-    );
+  private message(cmd: number, dump = false): MessageWriter {
+    return ipvsMessage(this.familyId, cmd, dump);
   }
 
   /** A dump, tried again while the kernel reports it was interrupted by a change. */
   private async dump<T>(
-    cmd: number,
-    attrs: Uint8Array[],
+    message: Buffer,
     context: RequestContext,
     decode: (p: Buffer) => T,
   ): Promise<T[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const parts = await this.send(cmd, attrs, context, true);
+        const parts = await this.transport.request(Buffer.from(message), context, true);
         return parts.map(decode);
       } catch (err) {
         if (err instanceof IpvsError && err.code === 'EINTR' && attempt < this.dumpAttempts)
@@ -152,13 +140,12 @@ export class NetlinkBackend extends BackendBase {
   }
 
   private async get<T>(
-    cmd: number,
-    attrs: Uint8Array[],
+    message: Buffer,
     context: RequestContext,
     decode: (p: Buffer) => T,
   ): Promise<T> {
     try {
-      const [first] = await this.send(cmd, attrs, context);
+      const [first] = await this.transport.request(message, context);
       if (!first) throw new MalformedReply('no reply message before the acknowledgement');
       return decode(first);
     } catch (err) {
@@ -167,11 +154,15 @@ export class NetlinkBackend extends BackendBase {
   }
 
   info(): Promise<IpvsInfo> {
-    return this.get(K.IPVS_CMD_GET_INFO, [], { op: 'get-info' }, decodeInfo);
+    return this.get(this.message(K.IPVS_CMD_GET_INFO).finish(), { op: 'get-info' }, decodeInfo);
   }
 
   timeouts(): Promise<Timeouts> {
-    return this.get(K.IPVS_CMD_GET_CONFIG, [], { op: 'get-timeouts' }, decodeTimeouts);
+    return this.get(
+      this.message(K.IPVS_CMD_GET_CONFIG).finish(),
+      { op: 'get-timeouts' },
+      decodeTimeouts,
+    );
   }
 
   async setTimeouts(t: Partial<Timeouts>): Promise<void> {
@@ -183,24 +174,24 @@ export class NetlinkBackend extends BackendBase {
         });
       }
     }
-    await this.send(K.IPVS_CMD_SET_CONFIG, encodeTimeouts(t), { op: 'set-timeouts' });
+    await this.transport.request(writeTimeouts(this.message(K.IPVS_CMD_SET_CONFIG), t).finish(), {
+      op: 'set-timeouts',
+    });
   }
 
   async services(): Promise<ServiceState[]> {
     const list = await this.dump(
-      K.IPVS_CMD_GET_SERVICE,
-      [],
+      this.message(K.IPVS_CMD_GET_SERVICE, true).finish(),
       { op: 'list-services' },
       decodeService,
     );
-    return list.sort((a, b) => compareServiceKeys(a.key, b.key));
+    return sortBy(list, (s) => serviceSortKey(s.key));
   }
 
   service(key: ServiceKey): Promise<ServiceState> {
     const k = normalizeServiceKey(key, 'get-service');
     return this.get(
-      K.IPVS_CMD_GET_SERVICE,
-      encodeServiceKey(k),
+      writeServiceKey(this.message(K.IPVS_CMD_GET_SERVICE), k).finish(),
       { op: 'get-service', target: formatServiceKey(k) },
       decodeService,
     );
@@ -209,18 +200,16 @@ export class NetlinkBackend extends BackendBase {
   async destinations(key: ServiceKey): Promise<DestinationState[]> {
     const k = normalizeServiceKey(key, 'list-destinations');
     const list = await this.dump(
-      K.IPVS_CMD_GET_DEST,
-      encodeServiceKey(k),
+      writeServiceKey(this.message(K.IPVS_CMD_GET_DEST, true), k).finish(),
       { op: 'list-destinations', target: formatServiceKey(k) },
       (p) => decodeDestination(p, k.family),
     );
-    return list.sort((a, b) => compareDestinationKeys(a.key, b.key));
+    return sortBy(list, (d) => destinationSortKey(d.key));
   }
 
   async table(): Promise<TableEntry[]> {
     const services = await this.services();
-    // The transport runs these dumps one after another on the socket; queueing them all at once
-    // saves a turn of the event loop per service.
+    // Queued at once; the transport runs the dumps one after another on the socket.
     return Promise.all(
       services.map(async (service) => ({
         service,
@@ -234,15 +223,12 @@ export class NetlinkBackend extends BackendBase {
       operations.map(async (operation): Promise<OperationResult> => {
         const context = { op: operation.op, target: operationTarget(operation) };
         try {
-          const [cmd, attrs] = encodeOperation(operation);
-          await this.send(cmd, attrs, context);
+          await this.transport.request(encodeOperation(this.familyId, operation), context);
           return { operation, error: null };
         } catch (err) {
-          return {
-            operation,
-            error:
-              err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err }),
-          };
+          const error =
+            err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err });
+          return { operation, error };
         }
       }),
     );
@@ -250,14 +236,16 @@ export class NetlinkBackend extends BackendBase {
 
   async zero(key?: ServiceKey): Promise<void> {
     const k = key && normalizeServiceKey(key, 'zero');
-    await this.send(K.IPVS_CMD_ZERO, k ? encodeServiceKey(k) : [], {
+    const w = this.message(K.IPVS_CMD_ZERO);
+    if (k) writeServiceKey(w, k);
+    await this.transport.request(w.finish(), {
       op: 'zero',
       ...(k ? { target: formatServiceKey(k) } : {}),
     });
   }
 
   async flush(): Promise<void> {
-    await this.send(K.IPVS_CMD_FLUSH, [], { op: 'flush' });
+    await this.transport.request(this.message(K.IPVS_CMD_FLUSH).finish(), { op: 'flush' });
   }
 
   close(): Promise<void> {
@@ -266,37 +254,36 @@ export class NetlinkBackend extends BackendBase {
   }
 }
 
-/** The command and attributes of a write; throws EINVAL for what cannot be sent. */
-function encodeOperation(o: Operation): [number, Uint8Array[]] {
+/** The message of a write; throws EINVAL for what cannot be sent. */
+function encodeOperation(familyId: number, o: Operation): Buffer {
+  const w = (cmd: number): MessageWriter => ipvsMessage(familyId, cmd, false);
   switch (o.op) {
     case 'add-service':
-      return [K.IPVS_CMD_NEW_SERVICE, encodeService(checkServiceSpec(o.service, o.op))];
+      return writeService(w(K.IPVS_CMD_NEW_SERVICE), checkServiceSpec(o.service, o.op)).finish();
     case 'update-service':
-      return [K.IPVS_CMD_SET_SERVICE, encodeService(checkServiceSpec(o.service, o.op))];
+      return writeService(w(K.IPVS_CMD_SET_SERVICE), checkServiceSpec(o.service, o.op)).finish();
     case 'delete-service':
-      return [K.IPVS_CMD_DEL_SERVICE, encodeServiceKey(normalizeServiceKey(o.service, o.op))];
+      return writeServiceKey(
+        w(K.IPVS_CMD_DEL_SERVICE),
+        normalizeServiceKey(o.service, o.op),
+      ).finish();
     case 'add-destination':
     case 'update-destination': {
       const svc = normalizeServiceKey(o.service, o.op);
       const dest = checkDestinationSpec(o.destination, o.op, svc);
       const cmd = o.op === 'add-destination' ? K.IPVS_CMD_NEW_DEST : K.IPVS_CMD_SET_DEST;
-      return [cmd, [...encodeServiceKey(svc), ...encodeDestination(dest)]];
+      return writeDestination(writeServiceKey(w(cmd), svc), dest).finish();
     }
     case 'delete-destination': {
-      const svc = normalizeServiceKey(o.service, o.op);
-      return [
-        K.IPVS_CMD_DEL_DEST,
-        [
-          ...encodeServiceKey(svc),
-          ...encodeDestinationKey(normalizeDestinationKey(o.destination, o.op)),
-        ],
-      ];
+      const msg = writeServiceKey(w(K.IPVS_CMD_DEL_DEST), normalizeServiceKey(o.service, o.op));
+      return writeDestinationKey(msg, normalizeDestinationKey(o.destination, o.op)).finish();
     }
   }
 }
 
 function wrapDecode(err: unknown, context: RequestContext): unknown {
-  if (err instanceof MalformedReply)
+  if (err instanceof MalformedReply) {
     return new IpvsError('EPROTO', { ...context, detail: err.message, cause: err });
+  }
   return err;
 }

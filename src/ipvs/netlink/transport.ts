@@ -3,12 +3,15 @@
 import { IpvsError } from '../errors.js';
 import * as K from './constants.js';
 
-/** The socket as the transport needs it; `openKernelSocket` adapts netlink@0.3.0's raw socket. */
+/** The socket as the transport needs it; `kernelSocket` adapts netlink@0.3.0's raw socket. */
 export interface RawSocket {
-  send(message: Buffer, callback: (error?: NodeJS.ErrnoException) => void): void;
+  /** Sends the messages as one datagram (the kernel handles each message of it in turn). */
+  send(messages: Buffer[], callback: (error?: NodeJS.ErrnoException) => void): void;
   close(): void;
   /** Our netlink port id (nl_pid). */
   readonly port: number;
+  /** SO_RCVBUF as granted, when known: bounds how many acknowledgements may be in flight. */
+  readonly recvBufferSize?: number;
 }
 
 export interface SocketHandlers {
@@ -19,7 +22,11 @@ export interface SocketHandlers {
 export type SocketFactory = (handlers: SocketHandlers) => RawSocket;
 
 export interface TransportOptions {
-  /** Requests in flight at once; acks beyond what the receive buffer holds would be dropped. */
+  /**
+   * Requests in flight at once. Acknowledgements beyond what the receive buffer holds are
+   * dropped by the kernel, so the default follows the buffer granted (1 KiB per ack, half the
+   * buffer left to dumps), at most 256.
+   */
   readonly window?: number;
   /** Time a request may wait for its reply before failing with ETIMEDOUT. */
   readonly timeoutMs?: number;
@@ -43,18 +50,22 @@ interface Pending {
 }
 
 interface Queued {
-  readonly build: (seq: number, port: number) => Buffer;
+  readonly message: Buffer;
   readonly pending: Omit<Pending, 'seq' | 'deadline'>;
 }
 
 export interface TransportCounters {
+  /** Messages and datagrams sent (several messages share a datagram under load). */
   sent: number;
+  datagrams: number;
   received: number;
   /** Messages from a sender other than the kernel: dropped. */
   foreign: number;
   /** Replies to no request in flight (late, after a timeout): dropped. */
   stray: number;
 }
+
+const BYTES_PER_ACK = 1024;
 
 export class NetlinkTransport {
   private readonly socket: RawSocket;
@@ -66,10 +77,16 @@ export class NetlinkTransport {
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  readonly counters: TransportCounters = { sent: 0, received: 0, foreign: 0, stray: 0 };
+  private pumpScheduled = false;
+  readonly counters: TransportCounters = {
+    sent: 0,
+    datagrams: 0,
+    received: 0,
+    foreign: 0,
+    stray: 0,
+  };
 
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
-    this.window = options.window ?? 128;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.socket = factory({
       message: (data, port, truncated) => this.receive(data, port, truncated),
@@ -78,25 +95,25 @@ export class NetlinkTransport {
           IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message }),
         ),
     });
+    const byBuffer = this.socket.recvBufferSize
+      ? Math.floor(this.socket.recvBufferSize / 2 / BYTES_PER_ACK)
+      : 128;
+    this.window = Math.max(1, options.window ?? Math.min(256, byBuffer));
   }
 
   /**
-   * Sends one request (`body` builds it for a sequence number and our port; `dump` when it has
-   * NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
+   * Sends one request (a whole message; its sequence number and port are set here; `dump` when
+   * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
    * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno.
    */
-  request(
-    body: (seq: number, port: number) => Buffer,
-    context: RequestContext,
-    dump = false,
-  ): Promise<Buffer[]> {
+  request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
     return new Promise<Buffer[]>((resolve, reject) => {
       this.queue.push({
-        build: body,
+        message,
         pending: { dump, context, parts: [], interrupted: false, resolve, reject },
       });
-      this.pump();
+      this.schedulePump();
     });
   }
 
@@ -106,11 +123,48 @@ export class NetlinkTransport {
     this.failAll(new IpvsError('ESHUTDOWN', { op: 'close' }));
     for (const q of this.queue.splice(0))
       q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
+    if (this.timer) clearInterval(this.timer);
     this.socket.close();
   }
 
-  /** Sends queued requests while the window has room; a dump waits for the previous dump. */
+  /** Requests made in one turn of the event loop go out together. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends queued requests while the window has room, in as few datagrams as possible: a refill
+   * starts only once half the window is free, so a large batch goes out in large datagrams
+   * rather than one per acknowledgement. A dump goes alone and waits for the previous dump.
+   */
   private pump(): void {
+    if (this.closed || this.inFlight.size > this.window / 2) return;
+    let batch: Buffer[] = [];
+    let seqs: number[] = [];
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const sent = seqs;
+      this.counters.datagrams++;
+      this.socket.send(batch, (error) => {
+        if (!error) return;
+        for (const seq of sent) {
+          const p = this.inFlight.get(seq);
+          if (p) {
+            this.finish(
+              seq,
+              IpvsError.fromErrno(error.errno ?? 0, { ...p.context, detail: 'send failed' }),
+            );
+          }
+        }
+      });
+      batch = [];
+      seqs = [];
+    };
     while (this.queue.length > 0 && this.inFlight.size < this.window) {
       const next = this.queue[0];
       if (!next) break;
@@ -118,27 +172,19 @@ export class NetlinkTransport {
       this.queue.shift();
       this.seq = (this.seq % 0x7fffffff) + 1;
       const seq = this.seq;
-      const pending: Pending = { ...next.pending, seq, deadline: Date.now() + this.timeoutMs };
-      let message: Buffer;
-      try {
-        message = next.build(seq, this.socket.port);
-      } catch (err) {
-        pending.reject(
-          new IpvsError('EINVAL', { ...pending.context, cause: err, detail: String(err) }),
-        );
-        continue;
-      }
-      this.inFlight.set(seq, pending);
-      if (pending.dump) this.dumpInFlight = true;
+      next.message.writeUInt32LE(seq, 8);
+      next.message.writeUInt32LE(this.socket.port, 12);
+      this.inFlight.set(seq, { ...next.pending, seq, deadline: Date.now() + this.timeoutMs });
       this.counters.sent++;
-      this.socket.send(message, (error) => {
-        if (error)
-          this.finish(
-            seq,
-            IpvsError.fromErrno(error.errno ?? 0, { ...pending.context, detail: 'send failed' }),
-          );
-      });
+      if (next.pending.dump) {
+        flush();
+        this.dumpInFlight = true;
+      }
+      batch.push(next.message);
+      seqs.push(seq);
+      if (next.pending.dump) flush();
     }
+    flush();
     this.armTimer();
   }
 
@@ -166,7 +212,8 @@ export class NetlinkTransport {
     if (p.dump) this.dumpInFlight = false;
     if (outcome instanceof IpvsError) p.reject(outcome);
     else p.resolve(outcome);
-    this.pump();
+    if (this.queue.length > 0) this.schedulePump();
+    else if (this.inFlight.size === 0) this.armTimer();
   }
 
   private failAll(error: IpvsError): void {
