@@ -219,14 +219,27 @@ export function checkDestinationSpec(
   return { ...dest, key };
 }
 
-/** Text that sorts as the table is listed: IPv4 before IPv6, address services before fwmark ones, then by address bytes, port and protocol. */
+/** Fixed-width hex of an address's bytes, so that text order is byte order. */
+function addressSortText(family: Family, address: string): string {
+  if (family === 4) {
+    let out = '';
+    for (const part of address.split('.')) out += Number(part).toString(16).padStart(2, '0');
+    return out;
+  }
+  return addressToBytes(family, address).toString('hex');
+}
+
+/**
+ * Text that sorts as the table is listed: IPv4 before IPv6, address services before fwmark
+ * ones, then by address bytes, port and protocol.
+ */
 export function serviceSortKey(key: ServiceKey): string {
   if (isFwmark(key)) return `${key.family}1${key.fwmark.toString(16).padStart(8, '0')}`;
-  return `${key.family}0${addressToBytes(key.family, key.address).toString('hex')}${key.port.toString(16).padStart(4, '0')}${key.protocol}`;
+  return `${key.family}0${addressSortText(key.family, key.address)}${key.port.toString(16).padStart(4, '0')}${key.protocol}`;
 }
 
 export function destinationSortKey(key: DestinationKey): string {
-  return `${key.family}${addressToBytes(key.family, key.address).toString('hex')}${key.port.toString(16).padStart(4, '0')}`;
+  return `${key.family}${addressSortText(key.family, key.address)}${key.port.toString(16).padStart(4, '0')}`;
 }
 
 export function compareServiceKeys(a: ServiceKey, b: ServiceKey): number {

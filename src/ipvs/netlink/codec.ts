@@ -226,7 +226,7 @@ export function getFamilyMessage(name: string): Buffer {
  * Where each attribute of a stream lies: slot 2t holds the payload offset of type t (or -1),
  * slot 2t+1 its length. Types above `max` are skipped (newer kernels add attributes).
  */
-type AttrIndex = Int32Array;
+type AttrIndex = number[];
 
 export function indexAttrs(
   buf: Buffer,
@@ -235,7 +235,8 @@ export function indexAttrs(
   max: number,
   where: string,
 ): AttrIndex {
-  const idx = new Int32Array(2 * (max + 1)).fill(-1);
+  // A plain array: V8 allocates small ones much faster than typed arrays.
+  const idx: AttrIndex = new Array<number>(2 * (max + 1)).fill(-1);
   let off = start;
   while (off + 4 <= end) {
     const len = buf.readUInt16LE(off);
