@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the test lanes need on a fresh Debian machine (run as root): QEMU and busybox
+# for the kernel VM, ipvsadm and iproute2 for the checks inside it; then builds the VM image
+# (Debian's current kernel with IPVS, fetched with apt-get download, cached in test/vm/.cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+bash test/vm/build.sh >/dev/null
+echo "setup: ready (VM image in test/vm/build/)" >&2
