@@ -72,7 +72,16 @@ qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_SMP:-2}" -m "${VM_MEM:-1G}" \
   -kernel "$B/vmlinux" -initrd "$B/initrd.img" -append "$KAPPEND" "${ARGS[@]}" </dev/null &
 QPID=$!
 if [ -n "${VM_TIMEOUT:-}" ]; then
-  ( sleep "$VM_TIMEOUT"; touch "$RUN/timed_out"; kill "$QPID" 2>/dev/null ) &
+  # The watchdog holds none of our output and takes its sleep with it when stopped: a sleep
+  # left behind would keep a pipe of the caller open for VM_TIMEOUT seconds.
+  (
+    exec >/dev/null 2>&1
+    sleep "$VM_TIMEOUT" & s=$!
+    trap 'kill $s; exit 0' TERM
+    wait $s
+    touch "$RUN/timed_out"
+    kill "$QPID"
+  ) &
   TPID=$!
 fi
 wait $QPID
