@@ -170,22 +170,6 @@ export class MemoryBackend extends BackendBase {
     return Promise.resolve();
   }
 
-  /**
-   * Sets live counters as traffic would (for demos and tests of what reads them); the kernel
-   * has no such call.
-   */
-  observe(
-    service: ServiceKey,
-    dest: DestinationSpec['key'],
-    live: Partial<Omit<DestinationState, keyof DestinationSpec>>,
-  ): void {
-    const svc = this.find(service, 'observe');
-    const id = destinationId(normalizeDestinationKey(dest));
-    const d = svc.dests.get(id);
-    if (!d) throw new IpvsError('ENOENT', { op: 'observe', target: formatServiceKey(service) });
-    svc.dests.set(id, { ...d, ...live });
-  }
-
   private applyOne(o: Operation): void {
     switch (o.op) {
       case 'add-service': {

@@ -22,16 +22,14 @@ export type ServiceKey = AddressServiceKey | FwmarkServiceKey;
 
 export const isFwmark = (key: ServiceKey): key is FwmarkServiceKey => 'fwmark' in key;
 
-/** Scheduler flag bits as ipvsadm numbers them: flag-1, flag-2, flag-3 (IP_VS_SVC_F_SCHED1..3). */
-export const SCHED_FLAG_1 = 1;
-export const SCHED_FLAG_2 = 2;
-export const SCHED_FLAG_3 = 4;
-
 export interface ServiceSpec {
   readonly key: ServiceKey;
   /** Scheduler name ("wlc", "mh", ...), or "none". */
   readonly scheduler: string;
-  /** Bit set of SCHED_FLAG_1..3 (sh-fallback, sh-port, mh-fallback, mh-port). */
+  /**
+   * Scheduler flags as a bit set: 1 = flag-1 (IP_VS_SVC_F_SCHED1: sh-fallback, mh-fallback),
+   * 2 = flag-2 (sh-port, mh-port), 4 = flag-3.
+   */
   readonly schedFlags: number;
   /** IP_VS_SVC_F_PERSISTENT (ipvsadm -p). */
   readonly persistent: boolean;

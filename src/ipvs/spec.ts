@@ -100,11 +100,31 @@ function invalid(op: string, target: string, detail: string): IpvsError {
   return new IpvsError('EINVAL', { op, target, detail });
 }
 
+function checkFamily(family: Family, op: string, what: unknown): void {
+  if (family !== 4 && family !== 6) {
+    throw invalid(op, JSON.stringify(what), `family must be 4 or 6, got ${String(family)}`);
+  }
+}
+
+/** The canonical address of an address and port, or EINVAL naming which is wrong. */
+function checkHostPort(
+  family: Family,
+  address: string,
+  port: number,
+  op: string,
+  what: unknown,
+): string {
+  const canonical = canonicalAddress(family, address);
+  if (canonical === null) {
+    throw invalid(op, JSON.stringify(what), `address ${address} is not an IPv${family} address`);
+  }
+  if (!isPort(port)) throw invalid(op, canonical, `port must be 0..65535, got ${port}`);
+  return canonical;
+}
+
 /** Canonical form of a service key; throws EINVAL naming the field when it cannot be sent. */
 export function normalizeServiceKey(key: ServiceKey, op = 'service'): ServiceKey {
-  if (key.family !== 4 && key.family !== 6) {
-    throw invalid(op, JSON.stringify(key), `family must be 4 or 6, got ${String(key.family)}`);
-  }
+  checkFamily(key.family, op, key);
   if (isFwmark(key)) {
     if (!isU32(key.fwmark) || key.fwmark === 0) {
       throw invalid(op, `FWM ${key.fwmark}`, 'fwmark must be an integer in 1..4294967295');
@@ -118,33 +138,13 @@ export function normalizeServiceKey(key: ServiceKey, op = 'service'): ServiceKey
       `protocol must be tcp, udp or sctp, got ${key.protocol as string}`,
     );
   }
-  const address = canonicalAddress(key.family, key.address);
-  if (address === null) {
-    throw invalid(
-      op,
-      JSON.stringify(key),
-      `address ${key.address} is not an IPv${key.family} address`,
-    );
-  }
-  if (!isPort(key.port)) {
-    throw invalid(op, `${key.protocol} ${key.address}`, `port must be 0..65535, got ${key.port}`);
-  }
+  const address = checkHostPort(key.family, key.address, key.port, op, key);
   return { family: key.family, protocol: key.protocol, address, port: key.port };
 }
 
 export function normalizeDestinationKey(key: DestinationKey, op = 'destination'): DestinationKey {
-  if (key.family !== 4 && key.family !== 6) {
-    throw invalid(op, JSON.stringify(key), `family must be 4 or 6, got ${String(key.family)}`);
-  }
-  const address = canonicalAddress(key.family, key.address);
-  if (address === null) {
-    throw invalid(
-      op,
-      JSON.stringify(key),
-      `address ${key.address} is not an IPv${key.family} address`,
-    );
-  }
-  if (!isPort(key.port)) throw invalid(op, address, `port must be 0..65535, got ${key.port}`);
+  checkFamily(key.family, op, key);
+  const address = checkHostPort(key.family, key.address, key.port, op, key);
   return { family: key.family, address, port: key.port };
 }
 
