@@ -4,7 +4,6 @@ import { BackendBase, operationTarget, type OperationResult } from './backend.js
 import { IpvsError } from './errors.js';
 import {
   ZERO_STATS,
-  type DestinationSpec,
   type DestinationState,
   type IpvsInfo,
   type Operation,
