@@ -2,6 +2,7 @@
 // ipvs-warden's command line: the composition root, the only module that picks implementations.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } from './cli/probe.js';
 import { formatTable, tableJson } from './cli/table.js';
 import { demoTable } from './demo.js';
 import type { IpvsBackend } from './ipvs/backend.js';
@@ -13,12 +14,15 @@ const USAGE = `Usage: ipvs-warden <command> [options]
 
 Commands:
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
+  probe KIND TARGET [...]    Run one health check once (see below)
   help                       Show this help
 
 Options:
   --backend netlink|memory   Where the table lives (default: netlink, the kernel)
   --demo                     With --backend memory: start from a small example table
   --version                  Print the version
+
+${PROBE_USAGE}
 `;
 
 async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
@@ -46,6 +50,22 @@ async function main(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: false },
       version: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      timeout: { type: 'string' },
+      method: { type: 'string' },
+      path: { type: 'string' },
+      host: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      'expect-status': { type: 'string' },
+      'body-match': { type: 'string' },
+      'body-not-match': { type: 'string' },
+      send: { type: 'string' },
+      expect: { type: 'string' },
+      'expect-regex': { type: 'string' },
+      tls: { type: 'boolean' },
+      sni: { type: 'string' },
+      insecure: { type: 'boolean' },
+      reuse: { type: 'boolean' },
+      bind: { type: 'string' },
     },
   });
   if (values.version) {
@@ -69,6 +89,20 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'probe': {
+      const [, kind, target] = positionals;
+      if (!kind || !target) throw new UsageError('probe needs KIND and TARGET');
+      const checker = buildChecker(kind, values);
+      const result = await checker.check(parseTarget(target), {
+        signal: new AbortController().signal,
+        timeoutMs: timeoutOf(values),
+      });
+      await checker.close?.();
+      process.stdout.write(
+        `${result.healthy ? 'healthy' : 'UNHEALTHY'} in ${result.durationMs} ms: ${result.message}\n`,
+      );
+      return result.healthy ? 0 : 1;
+    }
     case 'help':
       process.stdout.write(USAGE);
       return values.help || positionals.length > 0 ? 0 : 2;
@@ -86,6 +120,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
     } else if (
       err instanceof UsageError ||
+      err instanceof ProbeUsageError ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`ipvs-warden: ${(err as Error).message}\n\n${USAGE}`);

@@ -1,0 +1,172 @@
+// HTTP(S) check (undici): a request to the real server, healthy on an expected status and,
+// when configured, a body that matches (or does not match) a regex. The deadline covers the
+// whole exchange; the body is always drained or cancelled.
+import { Client, buildConnector } from 'undici';
+import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { ProbeRun, hostPort } from '../src/health/probe.js';
+import type { TlsOptions } from './tcp.js';
+
+export interface HttpCheckOptions {
+  readonly method?: string;
+  readonly path?: string;
+  /** Host header (virtual host); defaults to the target's address and port. */
+  readonly host?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Statuses that are healthy: "200-299", "200,301-302" (default "200-299"). */
+  readonly expectStatus?: string;
+  /** Healthy only if the body matches; and only if it does not match `bodyNotMatch`. */
+  readonly bodyMatch?: RegExp;
+  readonly bodyNotMatch?: RegExp;
+  /** HTTPS with these settings. */
+  readonly tls?: TlsOptions;
+  /** Keep the connection between checks (default false: a fresh one per check, like ldirectord and keepalived). */
+  readonly reuse?: boolean;
+  readonly bindAddress?: string;
+  /** Body bytes read for matching (default 64 KiB); the rest is cancelled. */
+  readonly maxBody?: number;
+}
+
+/** "200-299,301" -> a predicate; throws on a malformed set (config validation calls this). */
+export function parseStatusSet(text: string): (status: number) => boolean {
+  const ranges = text.split(',').map((part) => {
+    const m = /^\s*(\d{3})(?:\s*-\s*(\d{3}))?\s*$/.exec(part);
+    if (!m) throw new Error(`"${part}" is not a status or a range like 200-299`);
+    const lo = Number(m[1]);
+    const hi = Number(m[2] ?? m[1]);
+    if (hi < lo) throw new Error(`range ${part} runs backwards`);
+    return [lo, hi] as const;
+  });
+  return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
+}
+
+export class HttpChecker implements Checker {
+  readonly kind: string;
+  readonly description: string;
+  readonly key: string;
+  private readonly okStatus: (status: number) => boolean;
+  private readonly expectText: string;
+  /** Kept-alive clients by origin (reuse mode only), with the check now using each. */
+  private readonly clients = new Map<string, Holder>();
+
+  constructor(private readonly options: HttpCheckOptions = {}) {
+    this.kind = options.tls ? 'https' : 'http';
+    this.expectText = options.expectStatus ?? '200-299';
+    this.okStatus = parseStatusSet(this.expectText);
+    this.description = `${options.tls ? 'HTTPS' : 'HTTP'} ${options.method ?? 'GET'} ${options.path ?? '/'}`;
+    this.key = `${this.kind}:${JSON.stringify([options.method, options.path, options.host, options.headers, this.expectText, String(options.bodyMatch), String(options.bodyNotMatch), options.tls, options.reuse, options.bindAddress])}`;
+  }
+
+  async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    const run = new ProbeRun(this.description, target, context);
+    const origin = `${this.options.tls ? 'https' : 'http'}://${hostPort(target)}`;
+    const reuse = this.options.reuse ?? false;
+    let holder = reuse ? this.clients.get(origin) : undefined;
+    if (!holder) {
+      holder = this.client(origin);
+      if (reuse) this.clients.set(origin, holder);
+    }
+    holder.run = run;
+    const client = holder.client;
+    let stage = 'waiting for the connection';
+    try {
+      const res = await client.request({
+        method: (this.options.method ?? 'GET') as 'GET',
+        path: this.options.path ?? '/',
+        headers: {
+          host: this.options.host ?? hostPort(target),
+          'user-agent': 'ipvs-warden',
+          ...this.options.headers,
+        },
+        signal: run.signal,
+        // The run's signal is the deadline; undici's own timers would only race it.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      stage = 'reading the body';
+      // Cancelling the body makes undici emit an abort error on it: expected, and never fatal.
+      res.body.on('error', () => undefined);
+      const status = res.statusCode;
+      const wantBody = this.options.bodyMatch ?? this.options.bodyNotMatch;
+      let body = '';
+      if (wantBody) {
+        const max = this.options.maxBody ?? 64 * 1024;
+        for await (const chunk of res.body) {
+          body += (chunk as Buffer).toString('utf8');
+          if (body.length >= max) break;
+        }
+      }
+      // Whatever is left is cancelled rather than read: a huge or endless body costs nothing.
+      res.body.destroy();
+      if (!this.okStatus(status)) return run.fail(`status ${status}, expected ${this.expectText}`);
+      run.step(`status ${status}`);
+      if (this.options.bodyMatch && !this.options.bodyMatch.test(body)) {
+        return run.fail(`body does not match ${String(this.options.bodyMatch)}`);
+      }
+      if (this.options.bodyNotMatch?.test(body)) {
+        return run.fail(`body matches ${String(this.options.bodyNotMatch)}`);
+      }
+      return run.ok();
+    } catch (error) {
+      if (reuse) {
+        // A broken kept-alive connection is not reused.
+        this.clients.delete(origin);
+        void client.destroy().catch(() => undefined);
+      }
+      if (stage === 'waiting for the connection' && run.connected)
+        stage = 'waiting for the response';
+      return run.failWith(error, stage);
+    } finally {
+      if (!reuse) await client.destroy().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((h) => h.client.destroy().catch(() => undefined)));
+  }
+
+  /** A client whose connector records how far the connection got in the current check. */
+  private client(origin: string): Holder {
+    const tls = this.options.tls;
+    const connector = buildConnector({
+      ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+      ...(tls
+        ? {
+            rejectUnauthorized: tls.verify ?? true,
+            ...(tls.servername ? { servername: tls.servername } : {}),
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.cert ? { cert: tls.cert } : {}),
+            ...(tls.key ? { key: tls.key } : {}),
+          }
+        : {}),
+    });
+    const holder: Holder = {
+      run: undefined,
+      client: new Client(origin, {
+        pipelining: 1,
+        connect: (opts, callback) => {
+          connector(
+            { ...opts, ...(tls?.servername ? { servername: tls.servername } : {}) },
+            (err, socket) => {
+              const run = holder.run;
+              if (!err && socket && run) {
+                run.step('connected');
+                run.connected = true;
+                if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+              }
+              if (err) callback(err, null);
+              else callback(null, socket as NonNullable<typeof socket>);
+            },
+          );
+        },
+      }),
+    };
+    return holder;
+  }
+}
+
+interface Holder {
+  readonly client: Client;
+  run: ProbeRun | undefined;
+}

@@ -1,0 +1,133 @@
+// TCP check: connect (optionally TLS), optionally send a string and expect a reply that
+// contains a string or matches a regex. Healthy on connect when nothing is expected.
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { ProbeRun } from '../src/health/probe.js';
+
+export interface TlsOptions {
+  /** SNI and the name verified; defaults to none (an address is not a server name). */
+  readonly servername?: string;
+  /** Verify the server's certificate (default true). */
+  readonly verify?: boolean;
+  /** Trusted CA certificates (PEM), client certificate and key (PEM). */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+export interface TcpCheckOptions {
+  /** Sent after connecting; C-style escapes (\r \n \t \\ \xHH \0) are understood. */
+  readonly send?: string;
+  /** A reply that contains this string (escapes understood) or matches this regex. */
+  readonly expect?: string | RegExp;
+  readonly tls?: TlsOptions;
+  /** Source address to bind. */
+  readonly bindAddress?: string;
+  /** Bytes of reply kept for matching; more is an unhealthy result (default 64 KiB). */
+  readonly maxReply?: number;
+}
+
+/** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
+export function unescape(text: string): string {
+  return text.replace(/\\(x[0-9a-fA-F]{2}|[rnt0\\])/g, (_m, e: string) => {
+    if (e.startsWith('x')) return String.fromCharCode(parseInt(e.slice(1), 16));
+    return ({ r: '\r', n: '\n', t: '\t', '0': '\0', '\\': '\\' } as Record<string, string>)[e] ?? e;
+  });
+}
+
+function printable(text: string, max = 60): string {
+  const s = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+  return s;
+}
+
+export class TcpChecker implements Checker {
+  readonly kind = 'tcp';
+  readonly description: string;
+  readonly key: string;
+  private readonly send: Buffer | undefined;
+  private readonly expect: RegExp | string | undefined;
+
+  constructor(private readonly options: TcpCheckOptions = {}) {
+    this.send =
+      options.send === undefined ? undefined : Buffer.from(unescape(options.send), 'latin1');
+    this.expect = typeof options.expect === 'string' ? unescape(options.expect) : options.expect;
+    this.description = options.tls ? 'TLS connect' : 'TCP connect';
+    this.key = `tcp:${JSON.stringify([options.send, String(options.expect), options.tls, options.bindAddress])}`;
+  }
+
+  check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    const run = new ProbeRun(this.description, target, context);
+    const maxReply = this.options.maxReply ?? 64 * 1024;
+    return new Promise<CheckResult>((resolve) => {
+      let socket: Socket | TLSSocket | undefined;
+      let stage = 'waiting for the connection';
+      let reply = '';
+      const finish = (result: CheckResult): void => {
+        run.signal.removeEventListener('abort', onAbort);
+        socket?.destroy();
+        resolve(result);
+      };
+      const onAbort = (): void => finish(run.failWith(run.signal.reason, stage));
+      if (run.signal.aborted) {
+        resolve(run.failWith(run.signal.reason, stage));
+        return;
+      }
+      run.signal.addEventListener('abort', onAbort, { once: true });
+
+      const base = {
+        host: target.address,
+        port: target.port,
+        family: target.family,
+        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+      };
+      const tls = this.options.tls;
+      const onConnected = (): void => {
+        run.step('connected');
+        if (tls && socket && 'getProtocol' in socket)
+          run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+        if (this.send) {
+          socket?.write(this.send);
+          run.step(`sent ${this.send.length} bytes`);
+        }
+        if (this.expect === undefined) {
+          finish(run.ok());
+          return;
+        }
+        stage = `waiting for a reply matching ${printable(String(this.expect))}`;
+      };
+      socket = tls
+        ? tlsConnect(
+            {
+              ...base,
+              rejectUnauthorized: tls.verify ?? true,
+              ...(tls.servername ? { servername: tls.servername } : {}),
+              ...(tls.ca ? { ca: tls.ca } : {}),
+              ...(tls.cert ? { cert: tls.cert } : {}),
+              ...(tls.key ? { key: tls.key } : {}),
+            },
+            onConnected,
+          )
+        : netConnect(base, onConnected);
+      socket.on('data', (chunk: Buffer) => {
+        reply += chunk.toString('latin1');
+        const expect = this.expect;
+        if (expect === undefined) return;
+        const matched = typeof expect === 'string' ? reply.includes(expect) : expect.test(reply);
+        if (matched) finish(run.ok(`reply matched ${printable(String(expect))}`));
+        else if (reply.length > maxReply)
+          finish(run.fail(`no match in the first ${maxReply} bytes of reply`));
+      });
+      socket.on('end', () => {
+        finish(
+          run.fail(
+            reply.length === 0
+              ? 'connection closed without a reply'
+              : `connection closed; reply ${printable(reply)} did not match ${printable(String(this.expect))}`,
+          ),
+        );
+      });
+      socket.on('error', (error) => finish(run.failWith(error, stage)));
+    });
+  }
+}

@@ -1,0 +1,38 @@
+// The seam between probes and the rest: a Checker probes one target and returns a CheckResult
+// on every path. An unhealthy server is a normal result, never an exception.
+import type { Family } from '../ipvs/model.js';
+
+/** Where a probe goes: the real server, or the check's own address/port (connect_ip, checkport). */
+export interface CheckTarget {
+  readonly family: Family;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface CheckContext {
+  /** Aborted when the check is no longer wanted (shutdown, reload); the probe tears down. */
+  readonly signal: AbortSignal;
+  /** The whole exchange must end within this: connect, TLS, request, a trickling body. */
+  readonly timeoutMs: number;
+}
+
+export interface CheckResult {
+  readonly healthy: boolean;
+  readonly durationMs: number;
+  /** How far the probe got and what went wrong: "HTTP GET /healthz -> 10.0.0.5:8080: connected; status 503, expected 200-299". */
+  readonly message: string;
+  /** A weight the check reports (exec's dynamic mode), when it does. */
+  readonly weight?: number;
+}
+
+export interface Checker {
+  /** "tcp", "http", ... */
+  readonly kind: string;
+  /** What the check does, for messages: "HTTP GET /healthz". */
+  readonly description: string;
+  /** Equal for checks that do the same thing: identical checks of one target run once. */
+  readonly key: string;
+  check(target: CheckTarget, context: CheckContext): Promise<CheckResult>;
+  /** Releases what the checker keeps between checks (kept-alive connections). */
+  close?(): Promise<void>;
+}

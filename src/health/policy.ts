@@ -1,0 +1,69 @@
+// Rise and fall: how results become a health state. Pure; the scheduler keeps the state.
+//
+// A server goes down after `fall` consecutive failures and comes up after `rise` consecutive
+// successes; a single result against the current state only counts towards a change.
+// Before any result the state is `initial` (down: not in rotation until proven; up: trusted
+// until proven otherwise). Truth table, with S = consecutive successes, F = consecutive failures
+// after the result is counted:
+//
+//   state  result   condition      next state  transition
+//   down   success  S <  rise      down        -
+//   down   success  S >= rise      up          up
+//   down   failure  -              down        -           (S resets)
+//   up     failure  F <  fall      up          -
+//   up     failure  F >= fall      down        down
+//   up     success  -              up          -           (F resets)
+//
+// Several checks on one server: it is healthy only when every check is (`combine`).
+
+export interface HealthPolicy {
+  readonly rise: number;
+  readonly fall: number;
+  readonly initial: 'up' | 'down';
+}
+
+export const DEFAULT_POLICY: HealthPolicy = { rise: 2, fall: 3, initial: 'down' };
+
+export interface HealthState {
+  readonly up: boolean;
+  /** Consecutive successes and failures, the newest run only. */
+  readonly successes: number;
+  readonly failures: number;
+  /** Results seen so far (0: the state is still the initial assumption). */
+  readonly results: number;
+}
+
+export function initialState(policy: HealthPolicy): HealthState {
+  return { up: policy.initial === 'up', successes: 0, failures: 0, results: 0 };
+}
+
+export function observe(
+  state: HealthState,
+  healthy: boolean,
+  policy: HealthPolicy,
+): { state: HealthState; transition: 'up' | 'down' | null } {
+  const successes = healthy ? state.successes + 1 : 0;
+  const failures = healthy ? 0 : state.failures + 1;
+  let up = state.up;
+  let transition: 'up' | 'down' | null = null;
+  if (!up && healthy && successes >= policy.rise) {
+    up = true;
+    transition = 'up';
+  } else if (up && !healthy && failures >= policy.fall) {
+    up = false;
+    transition = 'down';
+  }
+  return { state: { up, successes, failures, results: state.results + 1 }, transition };
+}
+
+/** A server with several checks is up only when all of them are. */
+export function combine(states: readonly HealthState[]): boolean {
+  return states.length > 0 && states.every((s) => s.up);
+}
+
+/** Checks a policy; returns what is wrong, or null. */
+export function policyProblem(policy: HealthPolicy): string | null {
+  if (!Number.isInteger(policy.rise) || policy.rise < 1) return `rise must be a whole number >= 1, got ${policy.rise}`;
+  if (!Number.isInteger(policy.fall) || policy.fall < 1) return `fall must be a whole number >= 1, got ${policy.fall}`;
+  return null;
+}
