@@ -70,7 +70,7 @@ export class HttpChecker implements Checker {
     let stage = 'waiting for the connection';
     try {
       const res = await client.request({
-        method: (this.options.method ?? 'GET') as 'GET',
+        method: (this.options.method ?? 'GET'),
         path: this.options.path ?? '/',
         headers: {
           host: this.options.host ?? hostPort(target),
@@ -156,7 +156,7 @@ export class HttpChecker implements Checker {
                 if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
               }
               if (err) callback(err, null);
-              else callback(null, socket as NonNullable<typeof socket>);
+              else callback(null, socket);
             },
           );
         },

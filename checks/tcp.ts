@@ -60,6 +60,8 @@ export class TcpChecker implements Checker {
     const run = new ProbeRun(this.description, target, context);
     const maxReply = this.options.maxReply ?? 64 * 1024;
     return new Promise<CheckResult>((resolve) => {
+      // Assigned once the handlers that close over it exist.
+      // eslint-disable-next-line prefer-const
       let socket: Socket | TLSSocket | undefined;
       let stage = 'waiting for the connection';
       let reply = '';
