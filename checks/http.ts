@@ -70,7 +70,7 @@ export class HttpChecker implements Checker {
     let stage = 'waiting for the connection';
     try {
       const res = await client.request({
-        method: (this.options.method ?? 'GET'),
+        method: this.options.method ?? 'GET',
         path: this.options.path ?? '/',
         headers: {
           host: this.options.host ?? hostPort(target),

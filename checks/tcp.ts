@@ -36,9 +36,20 @@ export function unescape(text: string): string {
   });
 }
 
-function printable(text: string, max = 60): string {
-  const s = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
-  return s;
+/** A reply or pattern as an operator can read it in a log line: ASCII, escapes, at most `max` chars. */
+export function printable(text: string, max = 60): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  const escaped = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => {
+    const special: Record<string, string> = {
+      '\r': '\\r',
+      '\n': '\\n',
+      '\t': '\\t',
+      '"': '\\"',
+      '\\': '\\\\',
+    };
+    return special[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return `"${escaped}"`;
 }
 
 export class TcpChecker implements Checker {

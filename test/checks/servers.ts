@@ -1,0 +1,97 @@
+// Real servers on loopback for the probe tests: listen on port 0 of 127.0.0.1 or ::1, count
+// connections, notice when a probe tears its socket down; a self-signed certificate from openssl.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CheckTarget } from '../../src/health/checker.js';
+
+export interface Listening {
+  readonly target: CheckTarget;
+  /** Connections accepted so far, and those the peer has closed. */
+  readonly accepted: Socket[];
+  closed(): number;
+  stop(): Promise<void>;
+}
+
+/** Wraps any net/tls/http server: listens on port 0 of `host` and tracks its sockets. */
+export async function listen(
+  server: Server,
+  host: '127.0.0.1' | '::1' = '127.0.0.1',
+): Promise<Listening> {
+  const accepted: Socket[] = [];
+  let closed = 0;
+  server.on('connection', (s: Socket) => {
+    accepted.push(s);
+    s.on('close', () => closed++);
+    s.on('error', () => undefined);
+    // Reading (and dropping what no handler wants) is how a server notices the peer's close.
+    s.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('no address');
+  return {
+    target: { family: host === '::1' ? 6 : 4, address: host, port: addr.port },
+    accepted,
+    closed: () => closed,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of accepted) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port nothing listens on (bound, then closed). */
+export async function closedPort(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<CheckTarget> {
+  const l = await listen(createServer(), host);
+  await l.stop();
+  return l.target;
+}
+
+/** Waits until `cond` holds (checked every 10 ms), failing after `ms`. */
+export async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+let cert: { key: string; cert: string } | undefined;
+/** A self-signed certificate for warden.test (and 127.0.0.1), made once per process. */
+export function selfSigned(): { key: string; cert: string } {
+  if (cert) return cert;
+  const dir = mkdtempSync(join(tmpdir(), 'warden-cert-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=warden.test',
+      '-addext',
+      'subjectAltName=DNS:warden.test,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  cert = {
+    key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+  };
+  return cert;
+}

@@ -1,0 +1,130 @@
+// The TCP probe against real servers: answering, refusing, silent, resetting, garbage, TLS.
+import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import t from 'tap';
+import { TcpChecker, unescape } from '../../checks/tcp.js';
+import { closedPort, listen, selfSigned, until } from './servers.js';
+
+const ctx = (timeoutMs = 2000, signal = new AbortController().signal) => ({ signal, timeoutMs });
+
+t.test('escapes in send and expect strings', async (t) => {
+  t.equal(unescape('PING\\r\\n\\x41\\0\\\\'), 'PING\r\nA\0\\');
+});
+
+t.test('a listening port is healthy, on IPv4 and IPv6', async (t) => {
+  for (const host of ['127.0.0.1', '::1'] as const) {
+    const srv = await listen(createServer(), host);
+    const r = await new TcpChecker().check(srv.target, ctx());
+    const hp =
+      host === '::1' ? `\\[::1\\]:${srv.target.port}` : `127\\.0\\.0\\.1:${srv.target.port}`;
+    t.ok(r.healthy, host);
+    t.match(r.message, new RegExp(`^TCP connect -> ${hp}: connected$`));
+    t.ok(await until(() => srv.closed() === 1), 'the probe closed its connection');
+    await srv.stop();
+  }
+});
+
+t.test('a closed port is refused', async (t) => {
+  const r = await new TcpChecker().check(await closedPort(), ctx());
+  t.notOk(r.healthy);
+  t.match(r.message, /: connection refused \(ECONNREFUSED\)$/);
+});
+
+t.test('send and expect: a matching reply is healthy, a wrong one is not', async (t) => {
+  const srv = await listen(
+    createServer((s) =>
+      s.on('data', (d) => s.end(d.toString() === 'PING\r\n' ? '+PONG\r\n' : '-ERR\r\n')),
+    ),
+  );
+  const ok = await new TcpChecker({ send: 'PING\\r\\n', expect: '+PONG' }).check(srv.target, ctx());
+  t.ok(ok.healthy);
+  t.match(ok.message, /connected; sent 6 bytes; reply matched "\+PONG"$/);
+  const re = await new TcpChecker({ send: 'PING\\r\\n', expect: /^\+P.NG/ }).check(
+    srv.target,
+    ctx(),
+  );
+  t.ok(re.healthy, 'a regex works too');
+  const bad = await new TcpChecker({ send: 'HELLO\\r\\n', expect: '+PONG' }).check(
+    srv.target,
+    ctx(),
+  );
+  t.notOk(bad.healthy);
+  t.match(
+    bad.message,
+    /sent 7 bytes; connection closed; reply "-ERR\\r\\n" did not match "\+PONG"$/,
+  );
+  await srv.stop();
+});
+
+t.test('a silent server times out, and the probe tears its socket down', async (t) => {
+  const srv = await listen(createServer(() => undefined));
+  const r = await new TcpChecker({ send: 'PING\\r\\n', expect: 'PONG' }).check(
+    srv.target,
+    ctx(300),
+  );
+  t.notOk(r.healthy);
+  t.match(
+    r.message,
+    /connected; sent 6 bytes; timed out after 300 ms waiting for a reply matching "PONG"$/,
+  );
+  t.ok(r.durationMs >= 290, `took ${r.durationMs} ms`);
+  t.ok(await until(() => srv.closed() === 1), 'the server sees the connection closed');
+  await srv.stop();
+});
+
+t.test('a reset is named as such; garbage does not match', async (t) => {
+  const reset = await listen(createServer((s) => s.resetAndDestroy()));
+  const r = await new TcpChecker({ expect: 'OK' }).check(reset.target, ctx());
+  t.notOk(r.healthy);
+  t.match(r.message, /connection reset by peer \(ECONNRESET\)|connection closed without a reply/);
+  await reset.stop();
+  const garbage = await listen(createServer((s) => s.end(Buffer.from([0xff, 0x00, 0xfe, 0x13]))));
+  const g = await new TcpChecker({ expect: /^OK/ }).check(garbage.target, ctx());
+  t.notOk(g.healthy);
+  t.match(g.message, /reply "\\xff\\x00\\xfe\\x13" did not match "\/\^OK\/"$/);
+  await garbage.stop();
+});
+
+t.test('an abort from the caller ends the check at once', async (t) => {
+  const srv = await listen(createServer(() => undefined));
+  const ac = new AbortController();
+  const pending = new TcpChecker({ expect: 'x' }).check(srv.target, ctx(5000, ac.signal));
+  setTimeout(() => ac.abort(), 50);
+  const r = await pending;
+  t.notOk(r.healthy);
+  t.match(r.message, /cancelled waiting for a reply/);
+  t.ok(r.durationMs < 2000);
+  await srv.stop();
+});
+
+t.test('TLS: handshake, certificate verification, SNI', async (t) => {
+  const { key, cert } = selfSigned();
+  let sni: string | undefined;
+  const tlsServer = createTlsServer(
+    { key, cert, SNICallback: (name, cb) => ((sni = name), cb(null)) },
+    (s) => s.end('hello\n'),
+  );
+  const srv = await listen(tlsServer);
+  const insecure = await new TcpChecker({ tls: { verify: false }, expect: 'hello' }).check(
+    srv.target,
+    ctx(),
+  );
+  t.ok(insecure.healthy);
+  t.match(
+    insecure.message,
+    /^TLS connect -> 127\.0\.0\.1:\d+: connected; TLS TLSv1\.3; reply matched "hello"$/,
+  );
+  const strict = await new TcpChecker({ tls: { servername: 'warden.test' } }).check(
+    srv.target,
+    ctx(),
+  );
+  t.notOk(strict.healthy, 'a self-signed certificate fails verification');
+  t.match(strict.message, /self.signed certificate/i);
+  const trusted = await new TcpChecker({ tls: { servername: 'warden.test', ca: cert } }).check(
+    srv.target,
+    ctx(),
+  );
+  t.ok(trusted.healthy, 'trusted with its CA');
+  t.equal(sni, 'warden.test', 'the server saw the SNI name');
+  await srv.stop();
+});
