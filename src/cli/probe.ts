@@ -63,7 +63,8 @@ export function buildChecker(kind: string, o: ProbeOptions): Checker {
   };
   switch (kind) {
     case 'tcp': {
-      const expect = o['expect-regex'] !== undefined ? regex(o['expect-regex'], '--expect-regex') : o.expect;
+      const expect =
+        o['expect-regex'] !== undefined ? regex(o['expect-regex'], '--expect-regex') : o.expect;
       return new TcpChecker({
         ...(o.send !== undefined ? { send: o.send } : {}),
         ...(expect !== undefined ? { expect } : {}),
@@ -105,6 +106,7 @@ export function buildChecker(kind: string, o: ProbeOptions): Checker {
 
 export function timeoutOf(o: ProbeOptions): number {
   const ms = Number(o.timeout ?? 3000);
-  if (!Number.isInteger(ms) || ms <= 0) throw new ProbeUsageError(`--timeout must be milliseconds > 0, got "${o.timeout}"`);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new ProbeUsageError(`--timeout must be milliseconds > 0, got "${o.timeout}"`);
   return ms;
 }

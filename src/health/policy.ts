@@ -63,7 +63,9 @@ export function combine(states: readonly HealthState[]): boolean {
 
 /** Checks a policy; returns what is wrong, or null. */
 export function policyProblem(policy: HealthPolicy): string | null {
-  if (!Number.isInteger(policy.rise) || policy.rise < 1) return `rise must be a whole number >= 1, got ${policy.rise}`;
-  if (!Number.isInteger(policy.fall) || policy.fall < 1) return `fall must be a whole number >= 1, got ${policy.fall}`;
+  if (!Number.isInteger(policy.rise) || policy.rise < 1)
+    return `rise must be a whole number >= 1, got ${policy.rise}`;
+  if (!Number.isInteger(policy.fall) || policy.fall < 1)
+    return `fall must be a whole number >= 1, got ${policy.fall}`;
   return null;
 }

@@ -3,7 +3,9 @@
 import type { CheckContext, CheckResult, CheckTarget } from './checker.js';
 
 export function hostPort(target: CheckTarget): string {
-  return target.family === 6 ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
+  return target.family === 6
+    ? `[${target.address}]:${target.port}`
+    : `${target.address}:${target.port}`;
 }
 
 export class ProbeRun {
@@ -38,7 +40,8 @@ export class ProbeRun {
 
   /** The failure for an error or an abort, named as an operator reads it. */
   failWith(error: unknown, waitingFor: string): CheckResult {
-    if (this.deadline.aborted) return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
+    if (this.deadline.aborted)
+      return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
     if (this.context.signal.aborted) return this.fail(`cancelled ${waitingFor}`);
     return this.fail(describeError(error));
   }

@@ -1,0 +1,153 @@
+// The HTTP(S) probe against real servers: statuses, headers, bodies, slow and trickling
+// servers, endless bodies, refusal, TLS with verification and SNI, kept-alive vs fresh.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import t from 'tap';
+import { HttpChecker, parseStatusSet } from '../../checks/http.js';
+import { closedPort, listen, selfSigned, until } from './servers.js';
+
+const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+const http = (h: Handler, host: '127.0.0.1' | '::1' = '127.0.0.1') => listen(createServer(h), host);
+
+t.test('status sets', async (t) => {
+  const ok = parseStatusSet('200-299, 301,302');
+  t.same([200, 250, 299, 300, 301, 302, 404].map(ok), [true, true, true, false, true, true, false]);
+  t.throws(() => parseStatusSet('2xx'), /"2xx" is not a status/);
+  t.throws(() => parseStatusSet('300-200'), /backwards/);
+});
+
+t.test('an expected status is healthy; another is not, and says which', async (t) => {
+  const srv = await http((req, res) => {
+    res.statusCode = req.url === '/healthz' ? 200 : req.url === '/moved' ? 302 : 503;
+    res.end('body');
+  });
+  const ok = await new HttpChecker({ path: '/healthz' }).check(srv.target, ctx());
+  t.ok(ok.healthy);
+  t.match(ok.message, /^HTTP GET \/healthz -> 127\.0\.0\.1:\d+: connected; status 200$/);
+  const down = await new HttpChecker({ path: '/other' }).check(srv.target, ctx());
+  t.notOk(down.healthy);
+  t.match(down.message, /connected; status 503, expected 200-299$/);
+  const moved = await new HttpChecker({ path: '/moved', expectStatus: '200,301-302' }).check(
+    srv.target,
+    ctx(),
+  );
+  t.ok(moved.healthy, '302 is in 200,301-302');
+  await srv.stop();
+});
+
+t.test('method, Host header and extra headers reach the server; IPv6', async (t) => {
+  let seen: IncomingMessage | undefined;
+  const srv = await http((req, res) => ((seen = req), res.end()), '::1');
+  const r = await new HttpChecker({
+    method: 'HEAD',
+    path: '/x',
+    host: 'www.example.test',
+    headers: { 'x-check': 'warden' },
+  }).check(srv.target, ctx());
+  t.ok(r.healthy);
+  t.match(r.message, /^HTTP HEAD \/x -> \[::1\]:\d+: connected; status 200$/);
+  t.equal(seen?.method, 'HEAD');
+  t.equal(seen?.headers.host, 'www.example.test');
+  t.equal(seen?.headers['x-check'], 'warden');
+  await srv.stop();
+});
+
+t.test('body regex and its negation', async (t) => {
+  const srv = await http((_req, res) => res.end('status: ok\nmaintenance: off\n'));
+  t.ok((await new HttpChecker({ bodyMatch: /status: ok/ }).check(srv.target, ctx())).healthy);
+  const miss = await new HttpChecker({ bodyMatch: /status: ready/ }).check(srv.target, ctx());
+  t.notOk(miss.healthy);
+  t.match(miss.message, /status 200; body does not match \/status: ready\/$/);
+  const neg = await new HttpChecker({ bodyNotMatch: /maintenance: off/ }).check(srv.target, ctx());
+  t.notOk(neg.healthy);
+  t.match(neg.message, /body matches \/maintenance: off\/$/);
+  await srv.stop();
+});
+
+t.test(
+  'a server that never answers times out waiting for the response, and the socket is closed',
+  async (t) => {
+    const srv = await http(() => undefined);
+    const r = await new HttpChecker().check(srv.target, ctx(300));
+    t.notOk(r.healthy);
+    t.match(r.message, /connected; timed out after 300 ms waiting for the response$/);
+    t.ok(await until(() => srv.closed() === 1), 'the server sees the connection closed');
+    await srv.stop();
+  },
+);
+
+t.test('a trickling body is cut by the deadline of the whole exchange', async (t) => {
+  const timers: NodeJS.Timeout[] = [];
+  const srv = await http((_req, res) => {
+    res.writeHead(200);
+    timers.push(setInterval(() => res.write('.'), 50));
+  });
+  const r = await new HttpChecker({ bodyMatch: /never/ }).check(srv.target, ctx(400));
+  t.notOk(r.healthy);
+  t.match(r.message, /timed out after 400 ms reading the body$/);
+  timers.forEach(clearInterval);
+  await srv.stop();
+});
+
+t.test('an endless body is cancelled, not read, when nothing needs it', async (t) => {
+  const timers: NodeJS.Timeout[] = [];
+  const srv = await http((_req, res) => {
+    res.writeHead(200);
+    timers.push(setInterval(() => res.write('x'.repeat(65536)), 1));
+  });
+  const r = await new HttpChecker().check(srv.target, ctx(2000));
+  t.ok(r.healthy);
+  t.ok(r.durationMs < 1000, `done in ${r.durationMs} ms`);
+  t.ok(await until(() => srv.closed() === 1), 'the connection is closed');
+  timers.forEach(clearInterval);
+  await srv.stop();
+});
+
+t.test('a closed port is refused', async (t) => {
+  const r = await new HttpChecker({ path: '/healthz' }).check(await closedPort('::1'), ctx());
+  t.notOk(r.healthy);
+  t.match(r.message, /^HTTP GET \/healthz -> \[::1\]:\d+: connection refused \(ECONNREFUSED\)$/);
+});
+
+t.test('HTTPS: verification on and off, SNI, a trusted CA', async (t) => {
+  const { key, cert } = selfSigned();
+  let sni: string | undefined;
+  const server = createHttpsServer({ key, cert }, (req, res) => {
+    sni = (req.socket as { servername?: string }).servername;
+    res.end('secure');
+  });
+  const srv = await listen(server);
+  const insecure = await new HttpChecker({ tls: { verify: false } }).check(srv.target, ctx());
+  t.ok(insecure.healthy);
+  t.match(
+    insecure.message,
+    /^HTTPS GET \/ -> 127\.0\.0\.1:\d+: connected; TLS TLSv1\.3; status 200$/,
+  );
+  const strict = await new HttpChecker({ tls: { servername: 'warden.test' } }).check(
+    srv.target,
+    ctx(),
+  );
+  t.notOk(strict.healthy);
+  t.match(strict.message, /self.signed certificate/i);
+  const trusted = await new HttpChecker({ tls: { servername: 'warden.test', ca: cert } }).check(
+    srv.target,
+    ctx(),
+  );
+  t.ok(trusted.healthy);
+  t.equal(sni, 'warden.test');
+  await srv.stop();
+});
+
+t.test('fresh connection per check by default; reuse keeps one', async (t) => {
+  const srv = await http((_req, res) => res.end('ok'));
+  const fresh = new HttpChecker();
+  for (let i = 0; i < 3; i++) t.ok((await fresh.check(srv.target, ctx())).healthy);
+  t.equal(srv.accepted.length, 3, 'three checks, three connections');
+  const reuse = new HttpChecker({ reuse: true });
+  for (let i = 0; i < 3; i++) t.ok((await reuse.check(srv.target, ctx())).healthy);
+  t.equal(srv.accepted.length, 4, 'three more checks over one kept-alive connection');
+  await reuse.close();
+  t.ok(await until(() => srv.closed() === 4), 'close releases it');
+  await srv.stop();
+});

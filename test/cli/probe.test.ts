@@ -1,0 +1,53 @@
+// `ipvs-warden probe` as an operator runs it: the real command against a real server.
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { parseTarget } from '../../src/cli/probe.js';
+import { listen } from '../checks/servers.js';
+
+const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], (error, out, err) =>
+      resolve({ code: typeof error?.code === 'number' ? error.code : 0, out, err }),
+    );
+  });
+}
+
+t.test('targets', async (t) => {
+  t.same(parseTarget('10.0.0.5:80'), { family: 4, address: '10.0.0.5', port: 80 });
+  t.same(parseTarget('[2001:DB8::5]:443'), { family: 6, address: '2001:db8::5', port: 443 });
+  t.throws(() => parseTarget('10.0.0.5'), /ADDRESS:PORT/);
+  t.throws(() => parseTarget('10.0.0.5:70000'), /ADDRESS:PORT/);
+});
+
+t.test('exit status 0 when healthy, 1 when not, 2 for a usage error', async (t) => {
+  const srv = await listen(
+    createServer((req, res) => ((res.statusCode = req.url === '/ok' ? 200 : 500), res.end())),
+  );
+  const target = `127.0.0.1:${srv.target.port}`;
+  const ok = await cli('probe', 'http', target, '--path', '/ok');
+  t.equal(ok.code, 0);
+  t.match(
+    ok.out,
+    /^healthy in [\d.]+ ms: HTTP GET \/ok -> 127\.0\.0\.1:\d+: connected; status 200\n$/,
+  );
+  const bad = await cli('probe', 'http', target, '--path', '/fail');
+  t.equal(bad.code, 1);
+  t.match(bad.out, /^UNHEALTHY in [\d.]+ ms: .*status 500, expected 200-299\n$/);
+  const usage = await cli('probe', 'http', target, '--expect-status', 'two hundred');
+  t.equal(usage.code, 2);
+  t.match(usage.err, /^ipvs-warden: --expect-status: "two hundred" is not a status/);
+  const tcp = await cli(
+    'probe',
+    'tcp',
+    target,
+    '--send',
+    'GET /ok HTTP/1.0\\r\\n\\r\\n',
+    '--expect-regex',
+    '^HTTP/1\\.1 200',
+  );
+  t.equal(tcp.code, 0, tcp.out);
+  await srv.stop();
+});
