@@ -1,0 +1,119 @@
+// Benchmark of the probe scheduler: 1,000 and 10,000 targets checked every second, TCP and
+// HTTP, against one server process on loopback (each target its own 127.x.y.z address, one
+// listening socket). Reports checks/s sustained, CPU-ms per check, event-loop lag, lateness and
+// memory. `npm run bench:probes` (host; no VM needed). BENCH_SECONDS, BENCH_SIZES to change.
+import { fork, type ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { HttpChecker } from '../checks/http.js';
+import { TcpChecker } from '../checks/tcp.js';
+import type { Checker } from '../src/health/checker.js';
+import { Scheduler, type CheckTiming } from '../src/health/scheduler.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
+const timing: CheckTiming = {
+  intervalMs: 1000,
+  fastIntervalMs: 1000,
+  downIntervalMs: 1000,
+  timeoutMs: 1000,
+  jitter: 0.1,
+};
+
+if (process.argv[2] === 'server') {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => res.end('ok'));
+  server.keepAliveTimeout = 5000;
+  server.listen(0, '0.0.0.0', () => {
+    const addr = server.address();
+    process.send?.(typeof addr === 'object' && addr ? addr.port : 0);
+  });
+} else {
+  await main();
+}
+
+function address(i: number): string {
+  return `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+async function measure(kind: 'tcp' | 'http', n: number, port: number): Promise<string> {
+  const checker: Checker =
+    kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+  let checks = 0;
+  let failures = 0;
+  let measuring = false;
+  const lateness: number[] = [];
+  const failuresSeen = new Map<string, number>();
+  const scheduler = new Scheduler({
+    concurrency: 1024,
+    onResult: (e) => {
+      if (!measuring) return;
+      checks++;
+      lateness.push(e.latenessMs);
+      if (!e.result.healthy) {
+        failures++;
+        const why = e.result.message.replace(/^.*?: /, '');
+        failuresSeen.set(why, (failuresSeen.get(why) ?? 0) + 1);
+      }
+    },
+  });
+  for (let i = 0; i < n; i++) {
+    scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port }, timing, {
+      rise: 1,
+      fall: 1,
+      initial: 'down',
+    });
+  }
+  await new Promise((r) => setTimeout(r, 3000)); // every target checked at least twice first
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  lag.enable();
+  global.gc?.();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  measuring = true;
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  measuring = false;
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  lag.disable();
+  const mem = process.memoryUsage();
+  await scheduler.stop();
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
+  return [
+    `${kind.padEnd(4)} ${String(n).padStart(6)}`,
+    `${(checks / wall).toFixed(0).padStart(7)}/s`,
+    (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
+    (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
+    `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
+    `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
+    `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
+    `${failures}${worst ? ` (${worst[0]})` : ''}`,
+  ].join('  ');
+}
+
+async function main(): Promise<void> {
+  const server: ChildProcess = fork(new URL(import.meta.url).pathname, ['server'], {
+    stdio: 'inherit',
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.once('message', (m) => resolve(Number(m))),
+  );
+  console.log(
+    `# ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
+  );
+  console.log(
+    '# kind  targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
+  );
+  try {
+    for (const n of SIZES) {
+      for (const kind of ['tcp', 'http'] as const) console.log(await measure(kind, n, port));
+    }
+  } finally {
+    server.kill();
+  }
+}
