@@ -52,9 +52,9 @@ export async function closedPort(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promi
 }
 
 /** Waits until `cond` holds (checked every 10 ms), failing after `ms`. */
-export async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
+export async function until(cond: () => boolean | Promise<boolean>, ms = 2000): Promise<boolean> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 10));
   }
