@@ -1,0 +1,198 @@
+// DNS check: a query sent to the real server's own address and port, over UDP or TCP; healthy
+// on an expected rcode and, when configured, an answer that matches (keepalived's DNS_CHECK
+// passes on any NOERROR; this one can check what the answer says).
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { ProbeRun } from '../src/health/probe.js';
+import { printable } from './tcp.js';
+
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'MX' | 'NS' | 'SOA' | 'TXT' | 'PTR' | 'SRV';
+export const DNS_TYPES: readonly DnsRecordType[] = [
+  'A',
+  'AAAA',
+  'CNAME',
+  'MX',
+  'NS',
+  'SOA',
+  'TXT',
+  'PTR',
+  'SRV',
+];
+
+export interface DnsCheckOptions {
+  readonly name: string;
+  readonly type?: DnsRecordType;
+  readonly transport?: 'udp' | 'tcp';
+  /** Healthy rcodes (default NOERROR). */
+  readonly expectRcode?: readonly string[];
+  /** Healthy only when an answer of the asked type, as text, matches. */
+  readonly expectAnswer?: RegExp;
+  readonly recursionDesired?: boolean;
+  readonly bindAddress?: string;
+}
+
+type Answer = dnsPacket.Answer;
+
+/** An answer as an operator reads it: A/AAAA the address, MX "10 mail.example", SRV "0 5 5060 sip.example". */
+export function answerText(a: Answer): string {
+  const data: unknown = 'data' in a ? a.data : undefined;
+  switch (a.type) {
+    case 'MX': {
+      const d = data as { preference: number; exchange: string };
+      return `${d.preference} ${d.exchange}`;
+    }
+    case 'SRV': {
+      const d = data as { priority?: number; weight?: number; port?: number; target: string };
+      return `${d.priority ?? 0} ${d.weight ?? 0} ${d.port ?? 0} ${d.target}`;
+    }
+    case 'SOA': {
+      const d = data as { mname: string; rname: string; serial?: number };
+      return `${d.mname} ${d.rname} ${d.serial ?? 0}`;
+    }
+    case 'TXT': {
+      const parts = Array.isArray(data) ? (data as (Buffer | string)[]) : [data as Buffer | string];
+      return parts.map((p) => p.toString()).join('');
+    }
+    default:
+      return typeof data === 'string' ? data : JSON.stringify(data);
+  }
+}
+
+export class DnsChecker implements Checker {
+  readonly kind = 'dns';
+  readonly description: string;
+  readonly key: string;
+  private readonly type: DnsRecordType;
+  private readonly transport: 'udp' | 'tcp';
+  private readonly rcodes: readonly string[];
+
+  constructor(private readonly options: DnsCheckOptions) {
+    this.type = options.type ?? 'A';
+    this.transport = options.transport ?? 'udp';
+    this.rcodes = (options.expectRcode ?? ['NOERROR']).map((r) => r.toUpperCase());
+    this.description = `DNS ${this.type} ${options.name} over ${this.transport}`;
+    this.key = `dns:${JSON.stringify([options.name, this.type, this.transport, this.rcodes, String(options.expectAnswer), options.recursionDesired, options.bindAddress])}`;
+  }
+
+  async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    const run = new ProbeRun(this.description, target, context);
+    const id = randomInt(0, 0x10000);
+    const query = {
+      type: 'query' as const,
+      id,
+      flags: this.options.recursionDesired === false ? 0 : dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: this.type, name: this.options.name }],
+    };
+    let reply: Buffer;
+    try {
+      reply =
+        this.transport === 'udp'
+          ? await this.udp(target, dnsPacket.encode(query), id, run)
+          : await this.tcp(target, dnsPacket.streamEncode(query), run);
+    } catch (error) {
+      if (error instanceof BadReply) return run.fail(error.message);
+      return run.failWith(error, 'waiting for the reply');
+    }
+    let packet: dnsPacket.DecodedPacket;
+    try {
+      packet = dnsPacket.decode(reply);
+    } catch (error) {
+      return run.fail(`malformed reply: ${(error as Error).message}`);
+    }
+    if (packet.id !== id || !packet.flag_qr)
+      return run.fail(`reply does not answer the query (id ${packet.id ?? '?'}, expected ${id})`);
+    const question = packet.questions?.[0];
+    if (
+      question &&
+      (question.name.toLowerCase() !== this.options.name.toLowerCase() ||
+        question.type !== this.type)
+    ) {
+      return run.fail(`reply is for ${question.type} ${question.name}, not the query`);
+    }
+    if (packet.flag_tc) return run.fail('reply truncated (TC); use transport tcp');
+    const rcode = (packet as { rcode?: string }).rcode ?? 'NOERROR';
+    const answers = (packet.answers ?? []).filter((a) => a.type === this.type).map(answerText);
+    const summary = `reply ${rcode}, ${answers.length} answer${answers.length === 1 ? '' : 's'}${answers.length ? `: ${answers.slice(0, 3).join(', ')}` : ''}`;
+    if (!this.rcodes.includes(rcode))
+      return run.fail(`reply ${rcode}, expected ${this.rcodes.join(' or ')}`);
+    const expect = this.options.expectAnswer;
+    if (expect && !answers.some((a) => expect.test(a))) {
+      return run.fail(`${summary}; no answer matches ${String(expect)}`);
+    }
+    return run.ok(summary);
+  }
+
+  /** One datagram out; the first datagram back from the target with our id is the reply. */
+  private udp(target: CheckTarget, query: Buffer, id: number, run: ProbeRun): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const socket: UdpSocket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+      const done = (err: unknown, reply?: Buffer): void => {
+        run.signal.removeEventListener('abort', onAbort);
+        socket.close();
+        if (reply) resolve(reply);
+        else reject(err);
+      };
+      const onAbort = (): void => done(run.signal.reason);
+      run.signal.addEventListener('abort', onAbort, { once: true });
+      socket.on('error', (err) => done(err));
+      socket.on('message', (msg, from) => {
+        // Anything from elsewhere, or with another id (a late or spoofed reply), is ignored.
+        if (from.port !== target.port || msg.length < 2 || msg.readUInt16BE(0) !== id) return;
+        done(null, msg);
+      });
+      const send = (): void => {
+        socket.send(query, target.port, target.address, (err) => {
+          if (err) done(err);
+          else run.step(`sent ${query.length} bytes`);
+        });
+      };
+      if (this.options.bindAddress) socket.bind(0, this.options.bindAddress, send);
+      else send();
+    });
+  }
+
+  /** A length-prefixed query over a connection; the first length-prefixed message is the reply. */
+  private tcp(target: CheckTarget, query: Buffer, run: ProbeRun): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      const socket: Socket = connect({
+        host: target.address,
+        port: target.port,
+        family: target.family,
+        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+      });
+      const done = (err: unknown, reply?: Buffer): void => {
+        run.signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        if (reply) resolve(reply);
+        else reject(err);
+      };
+      const onAbort = (): void => done(run.signal.reason);
+      run.signal.addEventListener('abort', onAbort, { once: true });
+      socket.on('connect', () => {
+        run.step('connected');
+        socket.write(query);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
+          done(null, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      });
+      socket.on('end', () =>
+        done(
+          new BadReply(
+            buf.length === 0
+              ? 'connection closed without a reply'
+              : `connection closed after ${buf.length} bytes of a reply: ${printable(buf.toString('latin1'), 20)}`,
+          ),
+        ),
+      );
+      socket.on('error', (err) => done(err));
+    });
+  }
+}
+
+class BadReply extends Error {}
