@@ -19,16 +19,11 @@ const timing: CheckTiming = {
   jitter: 0.1,
 };
 
-if (process.argv[2] === 'server') {
-  const { createServer } = await import('node:http');
-  const server = createServer((_req, res) => res.end('ok'));
-  server.keepAliveTimeout = 5000;
-  server.listen(0, '0.0.0.0', () => {
-    const addr = server.address();
-    process.send?.(typeof addr === 'object' && addr ? addr.port : 0);
+function tell(server: ChildProcess, message: { dead: string[] }): Promise<void> {
+  return new Promise((resolve) => {
+    server.once('message', () => resolve());
+    server.send(message);
   });
-} else {
-  await main();
 }
 
 function address(i: number): string {
@@ -40,17 +35,33 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
-async function measure(kind: 'tcp' | 'http', n: number, port: number): Promise<string> {
+const POLICY = { rise: 2, fall: 3, initial: 'up' as const };
+const KILLED = 100;
+/** The formula in the README: interval + (fall - 1) x fast interval, stretched by jitter, + fall checks. */
+const FORMULA_MS =
+  (timing.intervalMs + (POLICY.fall - 1) * timing.fastIntervalMs) * (1 + timing.jitter);
+
+async function measure(
+  kind: 'tcp' | 'http',
+  n: number,
+  port: number,
+  server: ChildProcess,
+): Promise<string> {
   const checker: Checker =
     kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
   let checks = 0;
   let failures = 0;
   let measuring = false;
   const lateness: number[] = [];
+  let killedAt = 0;
+  const detected = new Map<string, number>();
   const failuresSeen = new Map<string, number>();
   const scheduler = new Scheduler({
     concurrency: 1024,
     onResult: (e) => {
+      if (killedAt && e.transition === 'down') {
+        detected.set(e.target.address, performance.now() - killedAt);
+      }
       if (!measuring) return;
       checks++;
       lateness.push(e.latenessMs);
@@ -62,11 +73,7 @@ async function measure(kind: 'tcp' | 'http', n: number, port: number): Promise<s
     },
   });
   for (let i = 0; i < n; i++) {
-    scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port }, timing, {
-      rise: 1,
-      fall: 1,
-      initial: 'down',
-    });
+    scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port }, timing, POLICY);
   }
   await new Promise((r) => setTimeout(r, 3000)); // every target checked at least twice first
   const lag = monitorEventLoopDelay({ resolution: 1 });
@@ -81,19 +88,36 @@ async function measure(kind: 'tcp' | 'http', n: number, port: number): Promise<s
   const cpu = process.cpuUsage(cpu0);
   lag.disable();
   const mem = process.memoryUsage();
+  let detection = '';
+  if (kind === 'http') {
+    // Detection under the same load: 100 targets start failing at once.
+    const dead = Array.from({ length: KILLED }, (_, i) => address(i * Math.floor(n / KILLED)));
+    await tell(server, { dead });
+    killedAt = performance.now();
+    const deadline = killedAt + 30_000;
+    while (detected.size < KILLED && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const times = [...detected.values()];
+    const missed = KILLED - detected.size;
+    detection = `  detection of ${KILLED}: p50 ${pct(times, 50).toFixed(0)} max ${Math.max(...times).toFixed(0)} ms (formula ${FORMULA_MS.toFixed(0)} ms + 3 checks)${missed ? `, ${missed} not detected in 30 s` : ''}`;
+    await tell(server, { dead: [] });
+  }
   await scheduler.stop();
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
-  return [
-    `${kind.padEnd(4)} ${String(n).padStart(6)}`,
-    `${(checks / wall).toFixed(0).padStart(7)}/s`,
-    (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
-    (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
-    `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
-    `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
-    `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
-    `${failures}${worst ? ` (${worst[0]})` : ''}`,
-  ].join('  ');
+  return (
+    [
+      `${kind.padEnd(4)} ${String(n).padStart(6)}`,
+      `${(checks / wall).toFixed(0).padStart(7)}/s`,
+      (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
+      (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
+      `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
+      `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
+      `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
+      `${failures}${worst ? ` (${worst[0]})` : ''}`,
+    ].join('  ') + detection
+  );
 }
 
 async function main(): Promise<void> {
@@ -111,9 +135,32 @@ async function main(): Promise<void> {
   );
   try {
     for (const n of SIZES) {
-      for (const kind of ['tcp', 'http'] as const) console.log(await measure(kind, n, port));
+      for (const kind of ['tcp', 'http'] as const)
+        console.log(await measure(kind, n, port, server));
     }
   } finally {
     server.kill();
   }
+}
+
+if (process.argv[2] === 'server') {
+  const { createServer } = await import('node:http');
+  // Targets in `dead` answer 503: the parent flips them to measure detection time.
+  const dead = new Set<string>();
+  process.on('message', (m: { dead: string[] }) => {
+    dead.clear();
+    for (const a of m.dead) dead.add(a);
+    process.send?.('ok');
+  });
+  const server = createServer((req, res) => {
+    res.statusCode = dead.has(req.socket.localAddress ?? '') ? 503 : 200;
+    res.end('ok');
+  });
+  server.keepAliveTimeout = 5000;
+  server.listen(0, '0.0.0.0', () => {
+    const addr = server.address();
+    process.send?.(typeof addr === 'object' && addr ? addr.port : 0);
+  });
+} else {
+  await main();
 }
