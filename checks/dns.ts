@@ -143,10 +143,14 @@ export class DnsChecker implements Checker {
         if (from.port !== target.port || msg.length < 2 || msg.readUInt16BE(0) !== id) return;
         done(null, msg);
       });
+      // A connected socket hears the kernel's "port unreachable": a dead server fails at once
+      // (ECONNREFUSED) instead of at the deadline, and replies from elsewhere never arrive.
       const send = (): void => {
-        socket.send(query, target.port, target.address, (err) => {
-          if (err) done(err);
-          else run.step(`sent ${query.length} bytes`);
+        socket.connect(target.port, target.address, () => {
+          socket.send(query, (err) => {
+            if (err) done(err);
+            else run.step(`sent ${query.length} bytes`);
+          });
         });
       };
       if (this.options.bindAddress) socket.bind(0, this.options.bindAddress, send);

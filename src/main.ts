@@ -66,6 +66,12 @@ async function main(argv: string[]): Promise<number> {
       insecure: { type: 'boolean' },
       reuse: { type: 'boolean' },
       bind: { type: 'string' },
+      name: { type: 'string' },
+      type: { type: 'string' },
+      tcp: { type: 'boolean' },
+      'expect-rcode': { type: 'string' },
+      'expect-answer': { type: 'string' },
+      'dynamic-weight': { type: 'boolean' },
     },
   });
   if (values.version) {
@@ -92,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     case 'probe': {
       const [, kind, target] = positionals;
       if (!kind || !target) throw new UsageError('probe needs KIND and TARGET');
-      const checker = buildChecker(kind, values);
+      const checker = buildChecker(kind, values, positionals.slice(3));
       const result = await checker.check(parseTarget(target), {
         signal: new AbortController().signal,
         timeoutMs: timeoutOf(values),

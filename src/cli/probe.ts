@@ -1,5 +1,7 @@
 // `ipvs-warden probe KIND TARGET [options]`: one check, once, from the command line, for
 // debugging a check before it goes into a config (what keepalived's genhash is for).
+import { DNS_TYPES, DnsChecker, type DnsRecordType } from '../../checks/dns.js';
+import { ExecChecker } from '../../checks/exec.js';
 import { HttpChecker } from '../../checks/http.js';
 import { TcpChecker } from '../../checks/tcp.js';
 import type { CheckTarget, Checker } from '../health/checker.js';
@@ -22,15 +24,22 @@ export interface ProbeOptions {
   readonly insecure?: boolean;
   readonly reuse?: boolean;
   readonly bind?: string;
+  readonly name?: string;
+  readonly type?: string;
+  readonly 'expect-rcode'?: string;
+  readonly 'expect-answer'?: string;
+  readonly 'dynamic-weight'?: boolean;
 }
 
 export const PROBE_USAGE = `ipvs-warden probe KIND TARGET [options]   run one check once; exit 0 when healthy
-  KIND: tcp | http | https      TARGET: 10.0.0.5:8080 or [2001:db8::5]:8080
+  KIND: tcp | http | https | dns | exec      TARGET: 10.0.0.5:8080 or [2001:db8::5]:8080
   --timeout MS (3000)  --bind ADDRESS
   tcp:   --send TEXT  --expect TEXT | --expect-regex RE  --tls  --sni NAME  --insecure
   http:  --method GET  --path /  --host NAME  --header 'Name: value' (repeatable)
          --expect-status 200-299  --body-match RE  --body-not-match RE  --reuse
-  https: as http, plus --sni NAME  --insecure (do not verify the certificate)`;
+  https: as http, plus --sni NAME  --insecure (do not verify the certificate)
+  dns:   --name NAME  --type A  --tcp  --expect-rcode NOERROR  --expect-answer RE
+  exec:  --dynamic-weight -- COMMAND ARGS...   ({address} {port} {family} are replaced)`;
 
 export class ProbeUsageError extends Error {}
 
@@ -56,7 +65,11 @@ function regex(text: string | undefined, flag: string): RegExp | undefined {
   }
 }
 
-export function buildChecker(kind: string, o: ProbeOptions): Checker {
+export function buildChecker(
+  kind: string,
+  o: ProbeOptions & { tcp?: boolean },
+  command: string[] = [],
+): Checker {
   const tls = {
     ...(o.sni ? { servername: o.sni } : {}),
     verify: !o.insecure,
@@ -99,8 +112,27 @@ export function buildChecker(kind: string, o: ProbeOptions): Checker {
         throw new ProbeUsageError(`--expect-status: ${(e as Error).message}`);
       }
     }
+    case 'dns': {
+      if (!o.name) throw new ProbeUsageError('dns needs --name');
+      const type = (o.type ?? 'A').toUpperCase();
+      if (!DNS_TYPES.includes(type as DnsRecordType)) {
+        throw new ProbeUsageError(`--type must be one of ${DNS_TYPES.join(' ')}, got "${o.type}"`);
+      }
+      const expectAnswer = regex(o['expect-answer'], '--expect-answer');
+      return new DnsChecker({
+        name: o.name,
+        type: type as DnsRecordType,
+        transport: o.tcp ? 'tcp' : 'udp',
+        ...(o['expect-rcode'] ? { expectRcode: o['expect-rcode'].split(',') } : {}),
+        ...(expectAnswer ? { expectAnswer } : {}),
+        ...(o.bind ? { bindAddress: o.bind } : {}),
+      });
+    }
+    case 'exec':
+      if (command.length === 0) throw new ProbeUsageError('exec needs a command after --');
+      return new ExecChecker({ command, ...(o['dynamic-weight'] ? { dynamicWeight: true } : {}) });
     default:
-      throw new ProbeUsageError(`KIND must be tcp, http or https, got "${kind}"`);
+      throw new ProbeUsageError(`KIND must be tcp, http, https, dns or exec, got "${kind}"`);
   }
 }
 

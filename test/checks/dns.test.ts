@@ -188,6 +188,13 @@ t.test('replies dnsmasq will not send', async (t) => {
   t.match(r5.message, /timed out after 200 ms waiting for the reply$/);
   silent.close();
 
+  const refused = await udpServer(() => undefined);
+  refused.close();
+  const r8 = await new DnsChecker({ name: 'x.test' }).check(refused.target, ctx(2000));
+  t.notOk(r8.healthy);
+  t.match(r8.message, /connection refused \(ECONNREFUSED\)$/, 'a closed UDP port fails at once');
+  t.ok(r8.durationMs < 1000);
+
   const closing = await listen(createServer((s) => s.end()));
   const r6 = await new DnsChecker({ name: 'x.test', transport: 'tcp' }).check(
     closing.target,

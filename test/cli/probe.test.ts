@@ -51,3 +51,35 @@ t.test('exit status 0 when healthy, 1 when not, 2 for a usage error', async (t) 
   t.equal(tcp.code, 0, tcp.out);
   await srv.stop();
 });
+
+t.test('probe exec and dns from the command line', async (t) => {
+  const exec = await cli(
+    'probe',
+    'exec',
+    '10.0.0.5:80',
+    '--dynamic-weight',
+    '--',
+    '/bin/sh',
+    '-c',
+    'echo $0:$1; exit 12',
+    '{address}',
+    '{port}',
+  );
+  t.equal(exec.code, 0);
+  t.match(
+    exec.out,
+    /^healthy in [\d.]+ ms: exec \/bin\/sh -> 10\.0\.0\.5:80: exited 12 \(weight 10\)\n$/,
+  );
+  const noCommand = await cli('probe', 'exec', '10.0.0.5:80');
+  t.equal(noCommand.code, 2);
+  t.match(noCommand.err, /exec needs a command after --/);
+  const dns = await cli('probe', 'dns', '127.0.0.1:1', '--name', 'x.test', '--type', 'srv');
+  t.equal(dns.code, 1);
+  t.match(
+    dns.out,
+    /^UNHEALTHY in [\d.]+ ms: DNS SRV x\.test over udp -> 127\.0\.0\.1:1: sent \d+ bytes; connection refused \(ECONNREFUSED\)\n$/,
+  );
+  const badType = await cli('probe', 'dns', '127.0.0.1:53', '--name', 'x.test', '--type', 'AXFR');
+  t.equal(badType.code, 2);
+  t.match(badType.err, /--type must be one of A AAAA/);
+});
