@@ -9,20 +9,32 @@ export function hostPort(target: CheckTarget): string {
 }
 
 export class ProbeRun {
+  /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
   readonly signal: AbortSignal;
   /** Set once the connection is up (a probe's connector may learn it late). */
   connected = false;
   private readonly started = performance.now();
   private readonly steps: string[] = [];
-  private readonly deadline: AbortSignal;
+  // Not AbortSignal.any/timeout: on Node 20 every signal made by AbortSignal.any from a
+  // long-lived one (the scheduler's) stays reachable for good: 24 MiB and rising CPU per
+  // 20,000 checks. A controller, a timer and a listener removed at the end leave nothing behind.
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private timedOut = false;
+  private readonly onCallerAbort = (): void => this.controller.abort(this.context.signal.reason);
 
   constructor(
     private readonly description: string,
     private readonly target: CheckTarget,
     private readonly context: CheckContext,
   ) {
-    this.deadline = AbortSignal.timeout(context.timeoutMs);
-    this.signal = AbortSignal.any([context.signal, this.deadline]);
+    this.signal = this.controller.signal;
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(new DOMException('check timed out', 'TimeoutError'));
+    }, context.timeoutMs);
+    if (context.signal.aborted) this.onCallerAbort();
+    else context.signal.addEventListener('abort', this.onCallerAbort, { once: true });
   }
 
   /** Records how far the exchange got ("connected", "TLS TLSv1.3"). */
@@ -40,7 +52,7 @@ export class ProbeRun {
 
   /** The failure for an error or an abort, named as an operator reads it. */
   failWith(error: unknown, waitingFor: string): CheckResult {
-    if (this.deadline.aborted)
+    if (this.timedOut)
       return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
     if (this.context.signal.aborted) return this.fail(`cancelled ${waitingFor}`);
     return this.fail(describeError(error));
@@ -50,7 +62,10 @@ export class ProbeRun {
     return { ...result, weight };
   }
 
+  /** Every result goes through here, and so the timer and the listener end with the probe. */
   private result(healthy: boolean, text?: string): CheckResult {
+    clearTimeout(this.timer);
+    this.context.signal.removeEventListener('abort', this.onCallerAbort);
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {
       healthy,

@@ -2,6 +2,7 @@
 // never march in step, one concurrency cap for the process that delays checks rather than
 // dropping them, identical checks of one target run once with the result fanned out, and
 // lateness (event-loop lag, waiting for the cap) measured on every run.
+import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
@@ -86,6 +87,8 @@ export class Scheduler {
 
   constructor(private readonly options: SchedulerOptions) {
     this.limit = pLimit(options.concurrency ?? 256);
+    // Every check in flight listens for the stop: thousands of listeners are the design.
+    setMaxListeners(0, this.stopper.signal);
     this.random = options.random ?? Math.random;
   }
 
