@@ -10,17 +10,9 @@ import * as dnsPacket from 'dns-packet';
 import t from 'tap';
 import { DnsChecker } from '../../checks/dns.js';
 import type { CheckTarget } from '../../src/health/checker.js';
-import { listen, until } from './servers.js';
+import { freePort, listen, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const addr = s.address();
-  await new Promise((r) => s.close(r));
-  return typeof addr === 'object' && addr ? addr.port : 0;
-}
 
 t.test('against dnsmasq', async (t) => {
   const port = await freePort();

@@ -1,20 +1,11 @@
 // The HTTP(S) probe against nginx from Debian's packages (nginx-light), on 127.0.0.1 and ::1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
-import { selfSigned, until } from './servers.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const addr = s.address();
-  await new Promise((r) => s.close(r));
-  return typeof addr === 'object' && addr ? addr.port : 0;
-}
+import { freePort, selfSigned, until } from './servers.js';
 
 const ctx = () => ({ signal: new AbortController().signal, timeoutMs: 3000 });
 

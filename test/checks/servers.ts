@@ -51,6 +51,15 @@ export async function closedPort(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promi
   return l.target;
 }
 
+/** A TCP port free on 127.0.0.1 right now (for servers that cannot listen on port 0). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const addr = s.address();
+  await new Promise((r) => s.close(r));
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
 /** Waits until `cond` holds (checked every 10 ms), failing after `ms`. */
 export async function until(cond: () => boolean | Promise<boolean>, ms = 2000): Promise<boolean> {
   const end = Date.now() + ms;
