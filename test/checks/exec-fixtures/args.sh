@@ -1,4 +1,7 @@
 #!/bin/sh
-# Prints what the check gave it, then exits with $1 (default 0).
-echo "args=$* env=$WARDEN_ADDRESS:$WARDEN_PORT/$WARDEN_FAMILY extra=$EXTRA"
-exit "${1:-0}"
+# Writes what the check gave it to the file $1: one argument a line, then the environment.
+out=$1
+shift
+for a in "$@"; do echo "arg=$a"; done > "$out"
+env | sort >> "$out"
+echo "wrote $# arguments"
