@@ -3,7 +3,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } from './cli/probe.js';
+import { runDaemon } from './cli/run.js';
 import { formatTable, tableJson } from './cli/table.js';
+import { effectiveConfig } from './config/effective.js';
+import { ConfigError, loadConfig } from './config/load.js';
 import { demoTable } from './demo.js';
 import type { IpvsBackend } from './ipvs/backend.js';
 import { IpvsError } from './ipvs/errors.js';
@@ -13,6 +16,13 @@ import { NetlinkBackend } from './ipvs/netlink/backend.js';
 const USAGE = `Usage: ipvs-warden <command> [options]
 
 Commands:
+  run --config FILE [--dry-run]
+                             Run the daemon: probe the real servers, keep the table in step
+  run --demo                 The same on an embedded demo (in-memory table, local servers)
+  check-config --config FILE Validate a config and print it with every default filled in
+  reload --config FILE [--pid PID]
+                             Validate the config, then make the running daemon reload it
+                             (SIGHUP to --pid, or to the pid in daemon.pid_file)
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
   help                       Show this help
@@ -48,6 +58,9 @@ async function main(argv: string[]): Promise<number> {
       exact: { type: 'boolean', default: false },
       backend: { type: 'string', default: 'netlink' },
       demo: { type: 'boolean', default: false },
+      config: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      pid: { type: 'string' },
       version: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       timeout: { type: 'string' },
@@ -93,6 +106,45 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await backend.close();
       }
+      return 0;
+    }
+    case 'run':
+      if (!values.config && !values.demo)
+        throw new UsageError('run needs --config FILE (or --demo)');
+      return runDaemon({
+        configFile: values.config,
+        demo: values.demo,
+        dryRun: values['dry-run'],
+        env: process.env,
+        openBackend: (kind) => openBackend(kind, false),
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    case 'check-config':
+    case 'reload': {
+      if (!values.config) throw new UsageError(`${command} needs --config FILE`);
+      let config;
+      try {
+        config = loadConfig(values.config);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        process.stderr.write(`${e.message}\n`);
+        return 1;
+      }
+      if (command === 'check-config') {
+        process.stdout.write(`# ${values.config}: valid\n${effectiveConfig(config)}`);
+        return 0;
+      }
+      const pidText =
+        values.pid ?? (config.daemon.pidFile ? readFileSync(config.daemon.pidFile, 'utf8') : '');
+      const pid = Number(pidText.trim());
+      if (!Number.isInteger(pid) || pid <= 0) {
+        throw new UsageError(
+          'reload needs --pid PID, or daemon.pid_file in the config naming a running daemon',
+        );
+      }
+      process.kill(pid, 'SIGHUP');
+      process.stdout.write(`config valid; asked process ${pid} to reload it\n`);
       return 0;
     }
     case 'probe': {

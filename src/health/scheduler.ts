@@ -65,7 +65,7 @@ interface Run {
   readonly checker: Checker;
   readonly target: CheckTarget;
   timing: CheckTiming;
-  readonly policy: HealthPolicy;
+  policy: HealthPolicy;
   readonly subscribers: Set<string>;
   state: HealthState;
   timer: NodeJS.Timeout | undefined;
@@ -142,6 +142,14 @@ export class Scheduler {
       clearTimeout(run.timer);
       this.runs.delete(id);
     }
+  }
+
+  /** New timing and rise/fall for a running check (a reload); its state is kept. */
+  update(id: string, timing: CheckTiming, policy: HealthPolicy): void {
+    const run = this.runs.get(id);
+    if (!run) return;
+    run.timing = timing;
+    run.policy = policy;
   }
 
   state(id: string): HealthState | undefined {

@@ -1,0 +1,167 @@
+// `ipvs-warden run`: the daemon's shell. Loads the config, opens the backend, runs the loop, and
+// turns signals into reload (SIGHUP) and stop (SIGTERM, SIGINT). A bad config at start exits 1; a
+// bad config on reload is logged and the running one stays in force.
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { setExecConcurrency } from '../../checks/exec.js';
+import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
+import type { Config } from '../config/model.js';
+import { formatTable } from './table.js';
+import { demoConfig, startDemoServers, unownedDemoService, ShowingBackend } from '../demo.js';
+import type { IpvsBackend } from '../ipvs/backend.js';
+import { createLogger, type Level, type Logger } from '../log.js';
+import { ReconcileLoop } from '../reconcile/loop.js';
+
+export interface RunOptions {
+  readonly configFile: string | undefined;
+  readonly demo: boolean;
+  readonly dryRun: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly openBackend: (kind: 'netlink' | 'memory') => Promise<IpvsBackend>;
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+}
+
+function withDryRun(config: Config, dryRun: boolean): Config {
+  return dryRun ? { ...config, daemon: { ...config.daemon, dryRun: true } } : config;
+}
+
+function makeLogger(config: Config, out: NodeJS.WriteStream): Logger & { level: Level } {
+  const format =
+    config.daemon.logFormat === 'auto' ? (out.isTTY ? 'text' : 'json') : config.daemon.logFormat;
+  return createLogger({ format, level: config.daemon.logLevel, write: (line) => out.write(line) });
+}
+
+export async function runDaemon(o: RunOptions): Promise<number> {
+  const demo = o.demo ? await startDemoServers() : null;
+  const source = o.configFile ?? '(embedded demo config)';
+  let config: Config;
+  try {
+    config = withDryRun(
+      demo ? parseConfig(demoConfig(demo), source, o.env) : loadConfig(o.configFile ?? '', o.env),
+      o.dryRun,
+    );
+  } catch (e) {
+    await demo?.close();
+    if (e instanceof ConfigError) {
+      o.stderr.write(`ipvs-warden: the config is not valid, nothing was changed\n${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const log = makeLogger(config, o.stdout);
+  let backend = await o.openBackend(config.daemon.backend);
+  if (demo) {
+    for (const r of await backend.apply(unownedDemoService())) if (r.error) throw r.error;
+    const inner = backend;
+    backend = new ShowingBackend(inner, (table) => {
+      void inner.info().then((info) => o.stdout.write(`\n${formatTable(info, table)}\n`));
+    });
+    o.stdout.write(
+      `ipvs-warden demo: the in-memory table, real servers web1..web3 on 127.0.0.1:${demo.ports.join(', ')}, ` +
+        `a sorry server on :${demo.sorryPort}.\nweb2 fails 6 s after start for 10 s, every 30 s. Ctrl-C stops.\n\n`,
+    );
+  }
+  setExecConcurrency(config.daemon.execConcurrency);
+  if (config.daemon.pidFile) writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
+
+  const loop = new ReconcileLoop(config, { backend, log });
+  log.log('info', 'daemon.starting', {
+    pid: process.pid,
+    config: source,
+    backend: backend.kind,
+    services: config.virtualServices.length,
+    dry_run: config.daemon.dryRun,
+  });
+
+  let reloading = Promise.resolve();
+  const reload = (): void => {
+    reloading = reloading.then(async () => {
+      log.log('info', 'config.reloading', { config: source });
+      let next: Config;
+      try {
+        next = withDryRun(
+          demo
+            ? parseConfig(demoConfig(demo), source, o.env)
+            : loadConfig(o.configFile ?? '', o.env),
+          o.dryRun,
+        );
+      } catch (e) {
+        log.log('error', 'config.invalid', {
+          config: source,
+          problems:
+            e instanceof ConfigError
+              ? e.message
+                  .split('\n')
+                  .slice(1)
+                  .map((l) => l.trim())
+              : [String(e)],
+          note: 'the running config stays in force',
+        });
+        return;
+      }
+      if (next.daemon.backend !== config.daemon.backend) {
+        log.log('warn', 'config.restart_needed', {
+          key: 'daemon.backend',
+          note: 'takes effect on restart',
+        });
+      }
+      log.level = next.daemon.logLevel;
+      setExecConcurrency(next.daemon.execConcurrency);
+      config = next;
+      await loop.reload(next);
+    });
+  };
+
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
+      void reloading
+        .then(() => loop.stop())
+        .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }))
+        .then(resolve);
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  const onHup = (): void => reload();
+  process.on('SIGHUP', onHup);
+  const onRejection = (e: unknown): void => {
+    log.log('error', 'daemon.unexpected', {
+      error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+    });
+  };
+  process.on('unhandledRejection', onRejection);
+
+  try {
+    await loop.start();
+    log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
+  } catch (e) {
+    log.log('error', 'daemon.start_failed', { error: e instanceof Error ? e.message : String(e) });
+    process.off('SIGHUP', onHup);
+    await loop.stop().catch(() => undefined);
+    await backend.close();
+    await demo?.close();
+    return 1;
+  }
+  await stopped;
+  process.off('SIGHUP', onHup);
+  process.off('unhandledRejection', onRejection);
+  await backend.close();
+  await demo?.close();
+  if (config.daemon.pidFile) {
+    try {
+      unlinkSync(config.daemon.pidFile);
+    } catch {
+      // Already gone: nothing to clean.
+    }
+  }
+  log.log('info', 'daemon.stopped', {
+    applied: loop.stats.operationsApplied,
+    failed: loop.stats.operationsFailed,
+  });
+  return 0;
+}

@@ -1,0 +1,174 @@
+// Daemon settings: one convict schema, so every key has a doc, a default, a type and an
+// environment variable (which wins over the file, as convict orders it). README's table is this.
+import convict from 'convict';
+import { parseDuration, type Path, type Problem } from './reader.js';
+
+convict.addFormat({
+  name: 'duration',
+  validate(value: unknown) {
+    if (parseDuration(value) === null) {
+      throw new Error('must be a duration like 500ms, 2s, 5m or a number of seconds');
+    }
+  },
+  // Environment variables arrive as text: "10" means 10 seconds, as in the file.
+  coerce: (value: string) => (/^\d+(\.\d+)?$/.test(value) ? Number(value) : value),
+});
+
+const schema = {
+  backend: {
+    doc: 'Where the table lives: netlink (the kernel) or memory (a table in the process, for trying things out)',
+    format: ['netlink', 'memory'],
+    default: 'netlink',
+    env: 'WARDEN_BACKEND',
+  },
+  resync_interval: {
+    doc: 'Full resync: re-read the kernel table and repair drift at least this often',
+    format: 'duration',
+    default: '10s',
+    env: 'WARDEN_RESYNC_INTERVAL',
+  },
+  retry_min: {
+    doc: 'First retry of a failed kernel operation; the wait doubles on each failure',
+    format: 'duration',
+    default: '1s',
+    env: 'WARDEN_RETRY_MIN',
+  },
+  retry_max: {
+    doc: 'Longest wait between retries of failed kernel operations',
+    format: 'duration',
+    default: '30s',
+    env: 'WARDEN_RETRY_MAX',
+  },
+  cleanstop: {
+    doc: 'On SIGTERM/SIGINT remove the configured virtual services (false: leave the table, traffic keeps flowing)',
+    format: Boolean,
+    default: false,
+    env: 'WARDEN_CLEANSTOP',
+  },
+  maintenance_dir: {
+    doc: 'A directory of flag files; a file named like a real server puts it in maintenance ("" = off)',
+    format: String,
+    default: '',
+    env: 'WARDEN_MAINTENANCE_DIR',
+  },
+  maintenance_poll: {
+    doc: 'How often the maintenance directory is read',
+    format: 'duration',
+    default: '1s',
+    env: 'WARDEN_MAINTENANCE_POLL',
+  },
+  pid_file: {
+    doc: 'Write the process id here ("" = none); `ipvs-warden reload` signals the process it names',
+    format: String,
+    default: '',
+    env: 'WARDEN_PID_FILE',
+  },
+  log_format: {
+    doc: 'json (one object a line), text, or auto (text on a terminal, json otherwise)',
+    format: ['auto', 'json', 'text'],
+    default: 'auto',
+    env: 'WARDEN_LOG_FORMAT',
+  },
+  log_level: {
+    doc: 'Least severe level logged; debug adds every check result',
+    format: ['debug', 'info', 'warn', 'error'],
+    default: 'info',
+    env: 'WARDEN_LOG_LEVEL',
+  },
+  check_concurrency: {
+    doc: 'Checks running at once, process-wide; more wait (late), none are dropped',
+    format: 'nat',
+    default: 256,
+    env: 'WARDEN_CHECK_CONCURRENCY',
+  },
+  exec_concurrency: {
+    doc: 'External check commands running at once',
+    format: 'nat',
+    default: 32,
+    env: 'WARDEN_EXEC_CONCURRENCY',
+  },
+  dry_run: {
+    doc: 'Probe and plan, log the operations, change nothing (also --dry-run)',
+    format: Boolean,
+    default: false,
+    env: 'WARDEN_DRY_RUN',
+  },
+};
+
+export interface DaemonSettings {
+  readonly backend: 'netlink' | 'memory';
+  readonly resyncIntervalMs: number;
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+  readonly cleanstop: boolean;
+  readonly maintenanceDir: string;
+  readonly maintenancePollMs: number;
+  readonly pidFile: string;
+  readonly logFormat: 'auto' | 'json' | 'text';
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly checkConcurrency: number;
+  readonly execConcurrency: number;
+  readonly dryRun: boolean;
+}
+
+/** Every key with its doc, default and environment variable (for check-config and the README). */
+export function daemonSchema(): { key: string; doc: string; default: unknown; env: string }[] {
+  return Object.entries(schema).map(([key, s]) => ({
+    key,
+    doc: s.doc,
+    default: s.default,
+    env: s.env,
+  }));
+}
+
+/**
+ * Validates the `daemon:` section (undefined: all defaults) with `env` over it. Problems carry
+ * paths under `daemon`, and name the environment variable when the bad value came from one.
+ */
+export function readDaemonSettings(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  problems: Problem[],
+): DaemonSettings | undefined {
+  const config = convict(schema, { env, args: [] });
+  const at = (key: string): Path => ['daemon', ...key.split('.')];
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
+    problems.push({ path: ['daemon'], message: 'must be a mapping of settings' });
+    return undefined;
+  }
+  try {
+    if (raw !== undefined) config.load(raw);
+    config.validate({ allowed: 'strict' });
+  } catch (e) {
+    for (const line of (e as Error).message.split('\n')) {
+      const unknown = /^configuration param '(.+)' not declared in the schema$/.exec(line);
+      if (unknown?.[1] !== undefined) {
+        problems.push({ path: at(unknown[1]), message: 'unknown key' });
+        continue;
+      }
+      const m = /^([\w.]+): (.*)$/.exec(line);
+      const key = m?.[1] ?? '';
+      const entry = (schema as Record<string, { env: string }>)[key];
+      const fromEnv = entry && env[entry.env] !== undefined ? ` (from ${entry.env})` : '';
+      problems.push({ path: at(key), message: `${m?.[2] ?? line}${fromEnv}` });
+    }
+    return undefined;
+  }
+  const v = config.getProperties();
+  const ms = (value: unknown): number => parseDuration(value) ?? 0;
+  return {
+    backend: v.backend as DaemonSettings['backend'],
+    resyncIntervalMs: ms(v.resync_interval),
+    retryMinMs: ms(v.retry_min),
+    retryMaxMs: ms(v.retry_max),
+    cleanstop: v.cleanstop,
+    maintenanceDir: v.maintenance_dir,
+    maintenancePollMs: ms(v.maintenance_poll),
+    pidFile: v.pid_file,
+    logFormat: v.log_format as DaemonSettings['logFormat'],
+    logLevel: v.log_level as DaemonSettings['logLevel'],
+    checkConcurrency: v.check_concurrency,
+    execConcurrency: v.exec_concurrency,
+    dryRun: v.dry_run,
+  };
+}

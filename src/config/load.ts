@@ -1,0 +1,120 @@
+// Reads a config file (YAML, or JSON, which YAML parses too) into a validated Config, or fails
+// with every problem listed by path and line. Nothing here touches the kernel.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  LineCounter,
+  isCollection,
+  isNode,
+  isPair,
+  isScalar,
+  parseDocument,
+  type Node,
+} from 'yaml';
+import { readDaemonSettings } from './daemon.js';
+import type { Config } from './model.js';
+import { checkKeys, formatPath, isObj, Problems, type Path, type Problem } from './reader.js';
+import { readVirtualServices } from './services.js';
+
+const TOP_KEYS = ['daemon', 'defaults', 'virtual_services'];
+
+export interface LocatedProblem extends Problem {
+  /** 1-based line in the file, when the path reaches a node in it. */
+  readonly line: number | undefined;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    readonly problems: readonly LocatedProblem[],
+  ) {
+    super(
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
+        problems.map((x) => `  ${formatProblem(file, x)}`).join('\n'),
+    );
+  }
+}
+
+export function formatProblem(file: string, x: LocatedProblem): string {
+  return `${file}${x.line ? `:${x.line}` : ''}: ${formatPath(x.path)}: ${x.message}`;
+}
+
+/** The deepest node of the document along `path` (a missing key points at its parent). */
+function nodeAt(root: Node | null, path: Path): Node | null {
+  let node = root;
+  for (const part of path) {
+    if (!isCollection(node)) break;
+    const child: unknown = node.get(part, true);
+    if (!isNode(child)) {
+      // A key with no value (`port:`) still has a place: the key's own node.
+      for (const item of node.items as unknown[]) {
+        if (isPair(item) && isScalar(item.key) && item.key.value === part) {
+          return item.key;
+        }
+      }
+      break;
+    }
+    node = child;
+  }
+  return node;
+}
+
+/** Parses and validates config text; `file` names it in messages, relative paths resolve from it. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined): number | undefined =>
+    offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: [],
+        message: `not valid YAML: ${e.message.split('\n')[0] ?? e.code}`,
+        line: lineOf(e.pos[0]),
+      })),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const p = new Problems();
+  const daemonProblems: Problem[] = [];
+  let config: Config | undefined;
+  if (!isObj(raw)) {
+    p.add([], 'must be a mapping with virtual_services (and optionally daemon, defaults)');
+  } else {
+    checkKeys(raw, TOP_KEYS, [], p);
+    const daemon = readDaemonSettings(raw.daemon, env, daemonProblems);
+    const services = readVirtualServices(
+      raw.defaults,
+      raw.virtual_services,
+      p,
+      dirname(resolve(file)),
+    );
+    if (daemon) config = { daemon, virtualServices: services };
+  }
+  const all = [...daemonProblems, ...p.list];
+  if (all.length > 0 || !config) {
+    throw new ConfigError(
+      file,
+      all.map((x) => ({ ...x, line: lineOf(nodeAt(doc.contents, x.path)?.range?.[0]) })),
+    );
+  }
+  return config;
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [
+      {
+        path: [],
+        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+        line: undefined,
+      },
+    ]);
+  }
+  return parseConfig(text, file, env);
+}

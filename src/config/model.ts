@@ -1,0 +1,60 @@
+// The validated config as the rest of the daemon sees it: every default filled in, every
+// inherited setting resolved, addresses canonical. Nothing here is raw YAML.
+import type { DnsCheckOptions } from '../../checks/dns.js';
+import type { ExecCheckOptions } from '../../checks/exec.js';
+import type { HttpCheckOptions } from '../../checks/http.js';
+import type { TcpCheckOptions } from '../../checks/tcp.js';
+import type { HealthPolicy } from '../health/policy.js';
+import type { CheckTiming } from '../health/scheduler.js';
+import type { DestinationSpec, Family, ServiceSpec } from '../ipvs/model.js';
+import type { DaemonSettings } from './daemon.js';
+
+export type CheckConfig = (
+  | { readonly type: 'tcp'; readonly options: TcpCheckOptions }
+  | { readonly type: 'http' | 'https'; readonly options: HttpCheckOptions }
+  | { readonly type: 'dns'; readonly options: DnsCheckOptions }
+  | { readonly type: 'exec'; readonly options: ExecCheckOptions }
+) & {
+  /** Probe this address/port instead of the real server's (keepalived connect_ip, ldirectord checkport). */
+  readonly address?: { readonly family: Family; readonly address: string };
+  readonly port?: number;
+};
+
+export type FailureAction = 'quiesce' | 'remove';
+
+export interface RealServerConfig {
+  /** `address:port`, or the configured name. */
+  readonly name: string;
+  /** The destination with its configured weight (the weight it has when healthy). */
+  readonly destination: DestinationSpec;
+  /** Put in maintenance from the config: weight 0, existing connections continue. */
+  readonly maintenance: boolean;
+  /** Empty: no checks, always healthy (ldirectord's checktype = on). */
+  readonly checks: readonly CheckConfig[];
+  readonly timing: CheckTiming;
+  readonly policy: HealthPolicy;
+  /** A recovered server's weight ramps up over this window (0: at once). */
+  readonly slowStartMs: number;
+  /** Where the server is written in the config, for messages. */
+  readonly path: string;
+}
+
+export interface VirtualServiceConfig {
+  /** The configured name, or the service as ipvsadm shows it. */
+  readonly name: string;
+  readonly service: ServiceSpec;
+  readonly onFailure: FailureAction;
+  /** A removed server is deleted when its connections reach zero or this passes (0: at once). */
+  readonly drainTimeoutMs: number;
+  /** Added while no real server is healthy (ldirectord's fallback). */
+  readonly fallback: DestinationSpec | null;
+  /** Below this fraction of healthy servers every server stays in rotation (0: off). */
+  readonly panicThreshold: number;
+  readonly realServers: readonly RealServerConfig[];
+  readonly path: string;
+}
+
+export interface Config {
+  readonly daemon: DaemonSettings;
+  readonly virtualServices: readonly VirtualServiceConfig[];
+}

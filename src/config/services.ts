@@ -1,0 +1,523 @@
+// `defaults:` and `virtual_services:`: validated by hand (convict does not do lists of objects),
+// every problem recorded at its path. Settings are inherited downward: defaults -> virtual service
+// -> real server, the nearest one written wins.
+import { DEFAULT_POLICY, type HealthPolicy } from '../health/policy.js';
+import { DEFAULT_TIMING, type CheckTiming } from '../health/scheduler.js';
+import { canonicalAddress, familyOf } from '../ipvs/address.js';
+import type {
+  DestinationSpec,
+  Family,
+  ForwardMethod,
+  Protocol,
+  ServiceKey,
+  ServiceSpec,
+  TunnelSpec,
+} from '../ipvs/model.js';
+import {
+  destinationId,
+  destinationSpec,
+  formatDestinationKey,
+  formatServiceKey,
+  serviceId,
+  serviceSpec,
+} from '../ipvs/spec.js';
+import { readCheck } from './checks.js';
+import type {
+  CheckConfig,
+  FailureAction,
+  RealServerConfig,
+  VirtualServiceConfig,
+} from './model.js';
+import {
+  checkKeys,
+  defined,
+  describe,
+  isObj,
+  readBool,
+  readDuration,
+  readEnum,
+  readInt,
+  readNumber,
+  readString,
+  type Obj,
+  type Path,
+  type Problems,
+} from './reader.js';
+
+/** Settings a real server has; also written at virtual-service and defaults level. */
+const SERVER_KEYS = [
+  'fwd',
+  'weight',
+  'upper_threshold',
+  'lower_threshold',
+  'tunnel',
+  'checks',
+  'rise',
+  'fall',
+  'initial',
+  'interval',
+  'fast_interval',
+  'down_interval',
+  'timeout',
+  'jitter',
+  'slow_start',
+];
+/** Settings of a virtual service; also written at defaults level. */
+const SERVICE_KEYS = [
+  'scheduler',
+  'sched_flags',
+  'persistent',
+  'netmask',
+  'one_packet',
+  'pe',
+  'on_failure',
+  'drain_timeout',
+  'panic_threshold',
+];
+const VS_KEYS = [
+  'name',
+  'protocol',
+  'address',
+  'port',
+  'fwmark',
+  'family',
+  'fallback',
+  'real_servers',
+];
+const RS_KEYS = ['name', 'address', 'port', 'state'];
+const FALLBACK_KEYS = ['address', 'port', 'fwd', 'weight'];
+const TUNNEL_KEYS = ['type', 'port', 'csum', 'remcsum'];
+const FWD: readonly ForwardMethod[] = ['masq', 'route', 'tunnel'];
+/** ipvsadm's names for the scheduler flags, as bits of IP_VS_SVC_F_SCHED1..3. */
+const SCHED_FLAGS: Record<string, number> = {
+  'flag-1': 1,
+  'flag-2': 2,
+  'flag-3': 4,
+  'sh-fallback': 1,
+  'sh-port': 2,
+  'mh-fallback': 1,
+  'mh-port': 2,
+};
+/** ipvsadm -w accepts 0..65535. */
+const WEIGHT_MAX = 65535;
+
+interface ServerSettings {
+  fwd?: ForwardMethod;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  tunnel?: Partial<TunnelSpec>;
+  checks?: readonly CheckConfig[];
+  rise?: number;
+  fall?: number;
+  initial?: 'up' | 'down';
+  intervalMs?: number;
+  fastIntervalMs?: number;
+  downIntervalMs?: number;
+  timeoutMs?: number;
+  jitter?: number;
+  slowStartMs?: number;
+}
+
+interface ServiceSettings {
+  scheduler?: string;
+  schedFlags?: number;
+  persistent?: number | false;
+  netmask?: number;
+  onePacket?: boolean;
+  pe?: string;
+  onFailure?: FailureAction;
+  drainTimeoutMs?: number;
+  panicThreshold?: number;
+}
+
+function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): ServerSettings {
+  const at = (key: string): Path => [...path, key];
+  let tunnel: Partial<TunnelSpec> | undefined;
+  if (o.tunnel !== undefined) {
+    if (!isObj(o.tunnel)) p.add(at('tunnel'), `must be a mapping of ${TUNNEL_KEYS.join(', ')}`);
+    else {
+      checkKeys(o.tunnel, TUNNEL_KEYS, at('tunnel'), p);
+      tunnel = defined<Partial<TunnelSpec>>({
+        type: readEnum(
+          o.tunnel.type,
+          ['ipip', 'gue', 'gre'] as const,
+          [...at('tunnel'), 'type'],
+          p,
+        ),
+        port: readInt(o.tunnel.port, 1, 65535, [...at('tunnel'), 'port'], p),
+        csum: readBool(o.tunnel.csum, [...at('tunnel'), 'csum'], p),
+        remcsum: readBool(o.tunnel.remcsum, [...at('tunnel'), 'remcsum'], p),
+      });
+    }
+  }
+  let checks: CheckConfig[] | undefined;
+  if (o.checks !== undefined) {
+    if (!Array.isArray(o.checks)) {
+      p.add(at('checks'), `must be a list of checks ([] for none), got ${describe(o.checks)}`);
+    } else {
+      checks = [];
+      o.checks.forEach((c: unknown, i) => {
+        const check = readCheck(c, [...at('checks'), i], p, baseDir);
+        if (check) checks?.push(check);
+      });
+    }
+  }
+  return defined<ServerSettings>({
+    fwd: readEnum(o.fwd, FWD, at('fwd'), p),
+    weight: readInt(o.weight, 0, WEIGHT_MAX, at('weight'), p),
+    upperThreshold: readInt(o.upper_threshold, 0, 0x7fffffff, at('upper_threshold'), p),
+    lowerThreshold: readInt(o.lower_threshold, 0, 0x7fffffff, at('lower_threshold'), p),
+    tunnel,
+    checks,
+    rise: readInt(o.rise, 1, 1000, at('rise'), p),
+    fall: readInt(o.fall, 1, 1000, at('fall'), p),
+    initial: readEnum(o.initial, ['up', 'down'] as const, at('initial'), p),
+    intervalMs: readDuration(o.interval, 100, at('interval'), p),
+    fastIntervalMs: readDuration(o.fast_interval, 100, at('fast_interval'), p),
+    downIntervalMs: readDuration(o.down_interval, 100, at('down_interval'), p),
+    timeoutMs: readDuration(o.timeout, 10, at('timeout'), p),
+    jitter: readNumber(o.jitter, 0, 1, at('jitter'), p),
+    slowStartMs: readDuration(o.slow_start, 0, at('slow_start'), p),
+  });
+}
+
+function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
+  const at = (key: string): Path => [...path, key];
+  let schedFlags: number | undefined;
+  if (o.sched_flags !== undefined) {
+    const list = typeof o.sched_flags === 'string' ? [o.sched_flags] : o.sched_flags;
+    if (!Array.isArray(list)) p.add(at('sched_flags'), 'must be a list of flag names');
+    else {
+      schedFlags = 0;
+      list.forEach((f: unknown, i) => {
+        const bit = typeof f === 'string' ? SCHED_FLAGS[f] : undefined;
+        if (bit === undefined) {
+          p.add(
+            [...at('sched_flags'), i],
+            `must be one of ${Object.keys(SCHED_FLAGS).join(', ')}, got ${describe(f)}`,
+          );
+        } else schedFlags = (schedFlags ?? 0) | bit;
+      });
+    }
+  }
+  let persistent: number | false | undefined;
+  if (o.persistent === false) persistent = false;
+  else if (o.persistent === true) persistent = 300;
+  else if (o.persistent !== undefined) {
+    const ms = readDuration(o.persistent, 1000, at('persistent'), p);
+    if (ms !== undefined) persistent = Math.round(ms / 1000);
+  }
+  const scheduler = readString(o.scheduler, at('scheduler'), p);
+  if (scheduler !== undefined && !/^[a-z0-9_]{1,15}$/.test(scheduler)) {
+    p.add(at('scheduler'), `must be a scheduler name like wlc, rr, mh, got ${describe(scheduler)}`);
+  }
+  return defined<ServiceSettings>({
+    scheduler,
+    schedFlags,
+    persistent,
+    netmask: readInt(o.netmask, 0, 128, at('netmask'), p),
+    onePacket: readBool(o.one_packet, at('one_packet'), p),
+    pe: readEnum(o.pe, ['sip', ''] as const, at('pe'), p),
+    onFailure: readEnum(o.on_failure, ['quiesce', 'remove'] as const, at('on_failure'), p),
+    drainTimeoutMs: readDuration(o.drain_timeout, 0, at('drain_timeout'), p),
+    panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
+  });
+}
+
+function pick(o: Obj, keys: readonly string[]): Obj {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
+}
+
+function readAddress(
+  value: unknown,
+  path: Path,
+  p: Problems,
+): { family: Family; address: string } | undefined {
+  const text = readString(value ?? null, path, p);
+  if (text === undefined) return undefined;
+  const family = familyOf(text);
+  const address = family && canonicalAddress(family, text);
+  if (!family || !address) {
+    p.add(path, `must be an IPv4 or IPv6 address, got ${describe(value)}`);
+    return undefined;
+  }
+  return { family, address };
+}
+
+function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined {
+  const at = (key: string): Path => [...path, key];
+  if (o.fwmark !== undefined) {
+    for (const k of ['protocol', 'address', 'port']) {
+      if (o[k] !== undefined)
+        p.add(at(k), 'not with fwmark: a firewall-mark service has no address');
+    }
+    const fwmark = readInt(o.fwmark, 1, 0xffffffff, at('fwmark'), p);
+    const family = o.family ?? 4;
+    if (family !== 4 && family !== 6) {
+      p.add(at('family'), `must be 4 or 6, got ${describe(family)}`);
+      return undefined;
+    }
+    return fwmark === undefined ? undefined : { family, fwmark };
+  }
+  if (o.family !== undefined) p.add(at('family'), 'only for fwmark services (the address says it)');
+  const protocol = readEnum<Protocol>(
+    o.protocol ?? 'tcp',
+    ['tcp', 'udp', 'sctp'],
+    at('protocol'),
+    p,
+  );
+  if (o.address === undefined) {
+    p.add(path, 'needs address and port (or fwmark)');
+    return undefined;
+  }
+  const addr = readAddress(o.address, at('address'), p);
+  const port = readInt(o.port ?? null, 0, 65535, at('port'), p);
+  if (!protocol || !addr || port === undefined) return undefined;
+  return { family: addr.family, protocol, address: addr.address, port };
+}
+
+function servicePort(key: ServiceKey): number {
+  return 'port' in key ? key.port : 0;
+}
+
+/** Resolved settings of one real server: inherited ones under its own. */
+function realServer(
+  raw: Obj,
+  inherited: ServerSettings,
+  key: ServiceKey,
+  path: Path,
+  p: Problems,
+  baseDir: string,
+): RealServerConfig | undefined {
+  checkKeys(raw, [...RS_KEYS, ...SERVER_KEYS], path, p);
+  const at = (k: string): Path => [...path, k];
+  const before = p.list.length;
+  const own = readServerSettings(raw, path, p, baseDir);
+  const s: ServerSettings = { ...inherited, ...own };
+  const addr = readAddress(raw.address, at('address'), p);
+  const port = readInt(raw.port ?? servicePort(key), 0, 65535, at('port'), p);
+  const state = readEnum(raw.state, ['enabled', 'maintenance'] as const, at('state'), p);
+  const name = readString(raw.name, at('name'), p);
+  if (!addr || port === undefined) return undefined;
+  const fwd = s.fwd ?? 'masq';
+  if (addr.family !== key.family && fwd !== 'tunnel') {
+    p.add(
+      at('address'),
+      `is IPv${addr.family} in an IPv${key.family} service: only fwd: tunnel mixes families`,
+    );
+  }
+  if (s.tunnel && fwd !== 'tunnel') p.add(at('tunnel'), 'only with fwd: tunnel');
+  if (fwd === 'tunnel' && s.tunnel?.type === 'gue' && !s.tunnel.port) {
+    p.add(at('tunnel'), 'a gue tunnel needs a port');
+  }
+  const upper = s.upperThreshold ?? 0;
+  const lower = s.lowerThreshold ?? 0;
+  if (upper > 0 && lower > upper) {
+    p.add(at('lower_threshold'), `must not exceed upper_threshold (${upper}), got ${lower}`);
+  }
+  const checks =
+    s.checks ??
+    ('protocol' in key && key.protocol === 'tcp'
+      ? [{ type: 'tcp' as const, options: {} }]
+      : undefined);
+  if (checks === undefined) {
+    p.add(
+      at('checks'),
+      'a UDP, SCTP or fwmark service has no default check: give checks (dns, exec, ...), or checks: [] for none',
+    );
+  } else {
+    checks.forEach((c, i) => {
+      if (!c.port && port === 0)
+        p.add([...at('checks'), i, 'port'], 'required: the real server has no port');
+    });
+  }
+  const timing: CheckTiming = {
+    intervalMs: s.intervalMs ?? DEFAULT_TIMING.intervalMs,
+    fastIntervalMs:
+      s.fastIntervalMs ?? Math.min(DEFAULT_TIMING.fastIntervalMs, s.intervalMs ?? Infinity),
+    downIntervalMs: s.downIntervalMs ?? s.intervalMs ?? DEFAULT_TIMING.downIntervalMs,
+    timeoutMs: s.timeoutMs ?? DEFAULT_TIMING.timeoutMs,
+    jitter: s.jitter ?? DEFAULT_TIMING.jitter,
+  };
+  if (timing.timeoutMs > timing.intervalMs) {
+    p.add(
+      at('timeout'),
+      `(${timing.timeoutMs} ms) must not exceed interval (${timing.intervalMs} ms)`,
+    );
+  }
+  const policy: HealthPolicy = {
+    rise: s.rise ?? DEFAULT_POLICY.rise,
+    fall: s.fall ?? DEFAULT_POLICY.fall,
+    initial: s.initial ?? DEFAULT_POLICY.initial,
+  };
+  if (p.list.length > before || !checks) return undefined;
+  const destination = destinationSpec({
+    key: { family: addr.family, address: addr.address, port },
+    fwd,
+    weight: s.weight ?? 1,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+    tunnel: s.tunnel ?? null,
+  });
+  return {
+    name: name ?? formatDestinationKey(destination.key),
+    destination,
+    maintenance: state === 'maintenance',
+    checks,
+    timing,
+    policy,
+    slowStartMs: s.slowStartMs ?? 0,
+    path: formatPathText(path),
+  };
+}
+
+function formatPathText(path: Path): string {
+  return path
+    .map((x) => (typeof x === 'number' ? `[${x}]` : `.${x}`))
+    .join('')
+    .slice(1);
+}
+
+function readFallback(
+  raw: unknown,
+  key: ServiceKey,
+  path: Path,
+  p: Problems,
+): DestinationSpec | null | undefined {
+  if (raw === undefined || raw === null) return null;
+  if (!isObj(raw)) {
+    p.add(path, `must be a mapping of ${FALLBACK_KEYS.join(', ')}, got ${describe(raw)}`);
+    return undefined;
+  }
+  checkKeys(raw, FALLBACK_KEYS, path, p);
+  const addr = readAddress(raw.address, [...path, 'address'], p);
+  const port = readInt(raw.port ?? servicePort(key), 0, 65535, [...path, 'port'], p);
+  const fwd = readEnum(raw.fwd, FWD, [...path, 'fwd'], p);
+  const weight = readInt(raw.weight, 1, WEIGHT_MAX, [...path, 'weight'], p);
+  if (!addr || port === undefined) return undefined;
+  if (addr.family !== key.family && fwd !== 'tunnel') {
+    p.add([...path, 'address'], `is IPv${addr.family} in an IPv${key.family} service`);
+  }
+  return destinationSpec(
+    defined({ key: { family: addr.family, address: addr.address, port }, fwd, weight }),
+  );
+}
+
+/** Reads `defaults` and `virtual_services`; problems are recorded, valid services returned. */
+export function readVirtualServices(
+  defaultsRaw: unknown,
+  servicesRaw: unknown,
+  p: Problems,
+  baseDir: string,
+): VirtualServiceConfig[] {
+  let defaultsServer: ServerSettings = {};
+  let defaultsService: ServiceSettings = {};
+  if (defaultsRaw !== undefined) {
+    if (!isObj(defaultsRaw)) p.add(['defaults'], 'must be a mapping of settings');
+    else {
+      checkKeys(defaultsRaw, [...SERVER_KEYS, ...SERVICE_KEYS], ['defaults'], p);
+      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, baseDir);
+      defaultsService = readServiceSettings(defaultsRaw, ['defaults'], p);
+    }
+  }
+  if (!Array.isArray(servicesRaw)) {
+    p.add(
+      ['virtual_services'],
+      `must be a list of virtual services, got ${describe(servicesRaw ?? null)}`,
+    );
+    return [];
+  }
+  const out: VirtualServiceConfig[] = [];
+  const seen = new Map<string, number>();
+  servicesRaw.forEach((raw: unknown, i) => {
+    const path: Path = ['virtual_services', i];
+    if (!isObj(raw)) {
+      p.add(path, `must be a mapping, got ${describe(raw)}`);
+      return;
+    }
+    checkKeys(raw, [...VS_KEYS, ...SERVICE_KEYS, ...SERVER_KEYS], path, p);
+    const before = p.list.length;
+    const key = readServiceKey(raw, path, p);
+    const svc: ServiceSettings = { ...defaultsService, ...readServiceSettings(raw, path, p) };
+    const server: ServerSettings = {
+      ...defaultsServer,
+      ...readServerSettings(pick(raw, SERVER_KEYS), path, p, baseDir),
+    };
+    const name = readString(raw.name, [...path, 'name'], p);
+    if (!key) return;
+    const id = serviceId(key);
+    const dup = seen.get(id);
+    if (dup !== undefined)
+      p.add(path, `${formatServiceKey(key)} is already virtual_services[${dup}]`);
+    seen.set(id, i);
+    const maxMask = key.family === 4 ? 32 : 128;
+    if (
+      svc.netmask !== undefined &&
+      (svc.netmask > maxMask || (key.family === 6 && svc.netmask < 1))
+    ) {
+      p.add(
+        [...path, 'netmask'],
+        `must be a prefix length ${key.family === 4 ? 0 : 1}..${maxMask} for IPv${key.family}`,
+      );
+    }
+    if (svc.onePacket && !('protocol' in key && key.protocol === 'udp')) {
+      p.add([...path, 'one_packet'], 'only for UDP services');
+    }
+    const fallback = readFallback(raw.fallback, key, [...path, 'fallback'], p);
+    const servers: RealServerConfig[] = [];
+    const seenRs = new Map<string, number>();
+    const rsList = raw.real_servers ?? [];
+    if (!Array.isArray(rsList)) {
+      p.add([...path, 'real_servers'], `must be a list, got ${describe(rsList)}`);
+    } else {
+      rsList.forEach((rsRaw: unknown, j) => {
+        const rsPath: Path = [...path, 'real_servers', j];
+        if (!isObj(rsRaw)) {
+          p.add(rsPath, `must be a mapping with an address, got ${describe(rsRaw)}`);
+          return;
+        }
+        const rs = realServer(rsRaw, server, key, rsPath, p, baseDir);
+        if (!rs) return;
+        const rid = destinationId(rs.destination.key);
+        const dupRs = seenRs.get(rid);
+        if (dupRs !== undefined) {
+          p.add(
+            rsPath,
+            `${formatDestinationKey(rs.destination.key)} is already real_servers[${dupRs}]`,
+          );
+        }
+        seenRs.set(rid, j);
+        servers.push(rs);
+      });
+    }
+    if (fallback && seenRs.has(destinationId(fallback.key))) {
+      p.add([...path, 'fallback'], 'is also a real server of this service');
+    }
+    if (p.list.length > before || fallback === undefined) return;
+    const persistent = svc.persistent !== undefined && svc.persistent !== false;
+    const service: ServiceSpec = serviceSpec(
+      defined({
+        key,
+        scheduler: svc.scheduler,
+        schedFlags: svc.schedFlags,
+        persistent,
+        timeout: persistent ? (svc.persistent as number) : 0,
+        netmask: svc.netmask,
+        onePacket: svc.onePacket,
+        pe: svc.pe,
+      }),
+    );
+    out.push({
+      name: name ?? formatServiceKey(key),
+      service,
+      onFailure: svc.onFailure ?? 'remove',
+      drainTimeoutMs: svc.drainTimeoutMs ?? 300_000,
+      fallback,
+      panicThreshold: svc.panicThreshold ?? 0,
+      realServers: servers,
+      path: formatPathText(path),
+    });
+  });
+  return out;
+}

@@ -1,0 +1,166 @@
+// Config + health -> the table the kernel should hold, per owned virtual service. Pure: time,
+// health and maintenance come in as values; nothing here reads a clock, a file or the kernel.
+import type { RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import type { DestinationSpec, ServiceSpec } from '../ipvs/model.js';
+
+export interface ServerHealth {
+  /** pending: no settled result yet (adopted, or still counting towards rise/fall). */
+  readonly status: 'up' | 'down' | 'pending';
+  /** When it last came up (ms on the loop's clock) for slow start; null: long enough ago. */
+  readonly upSince: number | null;
+  /** A weight a check reported (exec dynamic mode); replaces the configured weight. */
+  readonly weight: number | undefined;
+}
+
+/** What a destination should be. */
+export type Want =
+  /** In the table with exactly this spec. */
+  | { readonly kind: 'in'; readonly spec: DestinationSpec; readonly reason: string }
+  /** Weight 0 if it is in the table (existing connections continue); not added if absent. */
+  | { readonly kind: 'zero'; readonly spec: DestinationSpec; readonly reason: string }
+  /** Out of the table, drained first. */
+  | { readonly kind: 'out'; readonly reason: string }
+  /** Whatever the kernel has (no settled result yet). */
+  | { readonly kind: 'keep'; readonly reason: string };
+
+export interface DesiredDestination {
+  readonly destination: DestinationSpec;
+  readonly role: 'server' | 'fallback';
+  readonly want: Want;
+}
+
+export interface DesiredService {
+  readonly name: string;
+  readonly spec: ServiceSpec;
+  /** Removed from the config on reload: drain every destination, then delete the service. */
+  readonly retired: boolean;
+  readonly drainTimeoutMs: number;
+  readonly destinations: readonly DesiredDestination[];
+  readonly healthy: number;
+  readonly eligible: number;
+  readonly fallbackActive: boolean;
+  readonly panic: boolean;
+}
+
+export interface Desired {
+  readonly services: readonly DesiredService[];
+  /** When the desired table changes by itself next (a slow-start step); null: it does not. */
+  readonly wakeAt: number | null;
+}
+
+export interface RetiredService {
+  readonly name: string;
+  readonly spec: ServiceSpec;
+  readonly drainTimeoutMs: number;
+}
+
+export interface DesiredInput {
+  readonly services: readonly VirtualServiceConfig[];
+  /** Services owned before a reload and no longer configured. */
+  readonly retired: readonly RetiredService[];
+  readonly health: (vs: VirtualServiceConfig, rs: RealServerConfig) => ServerHealth;
+  /** The reason a server is in maintenance ("flag file /etc/.../10.0.0.2"), or null. */
+  readonly maintenance: (vs: VirtualServiceConfig, rs: RealServerConfig) => string | null;
+  readonly now: number;
+}
+
+/** Slow-start steps: the weight is recomputed this many times over the window (HAProxy: 1 s steps). */
+const SLOW_START_STEPS = 20;
+
+/** The weight part way through slow start: at least 1, the full weight at the end. */
+export function slowStartWeight(weight: number, elapsedMs: number, windowMs: number): number {
+  if (windowMs <= 0 || elapsedMs >= windowMs || weight === 0) return weight;
+  return Math.max(1, Math.ceil((weight * Math.max(0, elapsedMs)) / windowMs));
+}
+
+export function desiredTable(input: DesiredInput): Desired {
+  let wakeAt: number | null = null;
+  const wake = (t: number): void => {
+    wakeAt = wakeAt === null ? t : Math.min(wakeAt, t);
+  };
+  const services: DesiredService[] = input.services.map((vs) => {
+    const rows = vs.realServers.map((rs) => ({
+      rs,
+      maintenance: rs.maintenance ? 'maintenance (state in the config)' : input.maintenance(vs, rs),
+      health: input.health(vs, rs),
+    }));
+    const eligible = rows.filter((r) => r.maintenance === null);
+    const up = eligible.filter((r) => r.health.status === 'up').length;
+    const pending = eligible.some((r) => r.health.status === 'pending');
+    const fallbackActive = vs.fallback !== null && up === 0 && !pending;
+    const panic =
+      !fallbackActive &&
+      vs.panicThreshold > 0 &&
+      eligible.length > 0 &&
+      !pending &&
+      up / eligible.length < vs.panicThreshold;
+    const ratio = `${up} of ${eligible.length} healthy`;
+
+    const destinations: DesiredDestination[] = rows.map(({ rs, maintenance, health }) => {
+      const configured = rs.destination;
+      const zeroSpec = { ...configured, weight: 0 };
+      let want: Want;
+      if (maintenance !== null) {
+        want = { kind: 'zero', spec: zeroSpec, reason: maintenance };
+      } else if (panic) {
+        want = {
+          kind: 'in',
+          spec: configured,
+          reason: `panic: ${ratio}, below ${vs.panicThreshold * 100}%: every server stays in`,
+        };
+      } else if (health.status === 'pending') {
+        want = { kind: 'keep', reason: 'no settled check result yet: the table is kept as it is' };
+      } else if (health.status === 'down') {
+        want =
+          vs.onFailure === 'quiesce'
+            ? { kind: 'zero', spec: zeroSpec, reason: 'down: quiesced' }
+            : { kind: 'out', reason: 'down' };
+      } else {
+        const full = health.weight ?? configured.weight;
+        const elapsed = health.upSince === null ? Infinity : input.now - health.upSince;
+        const weight = slowStartWeight(full, elapsed, rs.slowStartMs);
+        let reason =
+          health.weight === undefined ? 'healthy' : `healthy, weight ${full} from the check`;
+        if (weight !== full && health.upSince !== null) {
+          reason = `slow start: ${Math.floor((elapsed / rs.slowStartMs) * 100)}% of ${rs.slowStartMs / 1000} s`;
+          wake(input.now + Math.max(100, Math.ceil(rs.slowStartMs / SLOW_START_STEPS)));
+        }
+        want = { kind: 'in', spec: { ...configured, weight }, reason };
+      }
+      return { destination: configured, role: 'server', want };
+    });
+    if (vs.fallback) {
+      const want: Want = fallbackActive
+        ? { kind: 'in', spec: vs.fallback, reason: `fallback: ${ratio}` }
+        : pending && up === 0
+          ? { kind: 'keep', reason: 'fallback: servers have no settled result yet' }
+          : { kind: 'out', reason: `fallback not needed: ${ratio}` };
+      destinations.push({ destination: vs.fallback, role: 'fallback', want });
+    }
+    return {
+      name: vs.name,
+      spec: vs.service,
+      retired: false,
+      drainTimeoutMs: vs.drainTimeoutMs,
+      destinations,
+      healthy: up,
+      eligible: eligible.length,
+      fallbackActive,
+      panic,
+    };
+  });
+  for (const r of input.retired) {
+    services.push({
+      name: r.name,
+      spec: r.spec,
+      retired: true,
+      drainTimeoutMs: r.drainTimeoutMs,
+      destinations: [],
+      healthy: 0,
+      eligible: 0,
+      fallbackActive: false,
+      panic: false,
+    });
+  }
+  return { services, wakeAt };
+}

@@ -1,0 +1,89 @@
+// Drift: what changed in the owned part of the table that this daemon did not change. After each
+// tick the loop keeps what the table should now hold (what it read, plus the operations that
+// succeeded); a difference at the next read was made by someone else (ipvsadm by hand).
+import type {
+  DestinationSpec,
+  Operation,
+  ServiceKey,
+  ServiceSpec,
+  TableEntry,
+} from '../ipvs/model.js';
+import { formatServiceKey, formatTarget, serviceId } from '../ipvs/spec.js';
+import { destinationDiff, serviceDiff, targetId } from './plan.js';
+
+type Item =
+  | { readonly kind: 'service'; readonly spec: ServiceSpec }
+  | { readonly kind: 'destination'; readonly service: ServiceKey; readonly spec: DestinationSpec };
+
+/** The owned part of a table, by service id and target id. */
+export type Snapshot = ReadonlyMap<string, Item>;
+
+export function snapshot(table: readonly TableEntry[], owned: ReadonlySet<string>): Snapshot {
+  const out = new Map<string, Item>();
+  for (const e of table) {
+    const sid = serviceId(e.service.key);
+    if (!owned.has(sid)) continue;
+    out.set(sid, { kind: 'service', spec: e.service });
+    for (const d of e.destinations) {
+      out.set(targetId(e.service.key, d.key), {
+        kind: 'destination',
+        service: e.service.key,
+        spec: d,
+      });
+    }
+  }
+  return out;
+}
+
+/** The snapshot after operations the kernel accepted. */
+export function afterOperations(before: Snapshot, done: readonly Operation[]): Snapshot {
+  const out = new Map(before);
+  for (const o of done) {
+    switch (o.op) {
+      case 'add-service':
+      case 'update-service':
+        out.set(serviceId(o.service.key), { kind: 'service', spec: o.service });
+        break;
+      case 'delete-service': {
+        const sid = serviceId(o.service);
+        for (const k of [...out.keys()]) if (k === sid || k.startsWith(`${sid}>`)) out.delete(k);
+        break;
+      }
+      case 'add-destination':
+      case 'update-destination':
+        out.set(targetId(o.service, o.destination.key), {
+          kind: 'destination',
+          service: o.service,
+          spec: o.destination,
+        });
+        break;
+      case 'delete-destination':
+        out.delete(targetId(o.service, o.destination));
+        break;
+    }
+  }
+  return out;
+}
+
+/** What differs between what the table should hold and what it holds, as readable lines. */
+export function drift(expected: Snapshot, observed: Snapshot): string[] {
+  const out: string[] = [];
+  const name = (i: Item): string =>
+    i.kind === 'service' ? formatServiceKey(i.spec.key) : formatTarget(i.service, i.spec.key);
+  for (const [id, want] of expected) {
+    const have = observed.get(id);
+    if (!have) {
+      out.push(`${name(want)} was deleted`);
+      continue;
+    }
+    const diff =
+      want.kind === 'service' && have.kind === 'service'
+        ? serviceDiff(have.spec, want.spec)
+        : want.kind === 'destination' && have.kind === 'destination'
+          ? destinationDiff(have.spec, want.spec)
+          : [];
+    if (diff.length > 0) out.push(`${name(want)} was changed: ${diff.join(', ')}`);
+  }
+  for (const [id, have] of observed) if (!expected.has(id)) out.push(`${name(have)} was added`);
+  return out;
+}

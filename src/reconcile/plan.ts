@@ -1,0 +1,207 @@
+// plan(desired, observed): the smallest ordered list of kernel operations that takes the observed
+// table to the desired one, each with its reason. Pure; drains are the one memory it needs (when
+// each began), passed in and handed back.
+//
+// Drain (kubernetes' graceful termination): a destination on its way out gets weight 0 and is
+// deleted when its connections reach zero or the drain timeout passes; UDP at once, as there is
+// no connection to finish. Unconfigured destinations of an owned service drain the same way.
+import type {
+  DestinationSpec,
+  DestinationState,
+  Operation,
+  ServiceSpec,
+  TableEntry,
+} from '../ipvs/model.js';
+import { destinationId, formatDestinationKey, serviceId } from '../ipvs/spec.js';
+import type { Desired } from './desired.js';
+
+export interface PlannedOperation {
+  readonly operation: Operation;
+  readonly reason: string;
+  /** The virtual service's name in the config. */
+  readonly service: string;
+}
+
+export interface Plan {
+  readonly operations: readonly PlannedOperation[];
+  /** Drains under way: target id -> when it began. */
+  readonly drains: ReadonlyMap<string, number>;
+  /** When to look again although nothing else happens (a drain to check); null: no need. */
+  readonly wakeAt: number | null;
+}
+
+/** How often a drain looks at the connection counts. */
+export const DRAIN_POLL_MS = 1000;
+
+/** Id of a destination within a service, for drains and drift. */
+export function targetId(service: ServiceSpec['key'], dest: DestinationSpec['key']): string {
+  return `${serviceId(service)}>${destinationId(dest)}`;
+}
+
+/** The settings of a service that differ, as "scheduler wlc -> rr"; empty when equal. */
+export function serviceDiff(want: ServiceSpec, have: ServiceSpec): string[] {
+  const out: string[] = [];
+  const fields = [
+    'scheduler',
+    'schedFlags',
+    'persistent',
+    'timeout',
+    'netmask',
+    'onePacket',
+    'pe',
+  ] as const;
+  for (const f of fields) {
+    if (want[f] !== have[f]) out.push(`${f} ${String(have[f])} -> ${String(want[f])}`);
+  }
+  return out;
+}
+
+/** The settings of a destination that differ; empty when equal. */
+export function destinationDiff(want: DestinationSpec, have: DestinationSpec): string[] {
+  const out: string[] = [];
+  for (const f of ['fwd', 'weight', 'upperThreshold', 'lowerThreshold'] as const) {
+    if (want[f] !== have[f]) out.push(`${f} ${String(have[f])} -> ${String(want[f])}`);
+  }
+  const t = (s: DestinationSpec): string => JSON.stringify(s.tunnel);
+  if (t(want) !== t(have)) out.push(`tunnel ${t(have)} -> ${t(want)}`);
+  return out;
+}
+
+const STAGE: Record<Operation['op'], number> = {
+  'add-service': 0,
+  'update-service': 0,
+  'add-destination': 1,
+  'update-destination': 1,
+  'delete-destination': 2,
+  'delete-service': 3,
+};
+
+export function plan(
+  desired: Desired,
+  observed: readonly TableEntry[],
+  drains: ReadonlyMap<string, number>,
+  now: number,
+): Plan {
+  const byId = new Map(observed.map((e) => [serviceId(e.service.key), e]));
+  const ops: PlannedOperation[] = [];
+  const nextDrains = new Map<string, number>();
+  let wakeAt: number | null = null;
+  const wake = (t: number): void => {
+    wakeAt = wakeAt === null ? t : Math.min(wakeAt, t);
+  };
+
+  for (const svc of desired.services) {
+    const entry = byId.get(serviceId(svc.spec.key));
+    const push = (operation: Operation, reason: string): void => {
+      ops.push({ operation, reason, service: svc.name });
+    };
+    const key = svc.spec.key;
+    if (svc.retired && !entry) continue;
+    if (!svc.retired) {
+      if (!entry) push({ op: 'add-service', service: svc.spec }, 'configured, not in the table');
+      else {
+        const diff = serviceDiff(svc.spec, entry.service);
+        if (diff.length > 0)
+          push({ op: 'update-service', service: svc.spec }, `settings differ: ${diff.join(', ')}`);
+      }
+    }
+    const have = new Map((entry?.destinations ?? []).map((d) => [destinationId(d.key), d]));
+    const wanted = new Set<string>();
+    let remaining = have.size;
+
+    const drainOut = (d: DestinationState, why: string): void => {
+      const id = targetId(key, d.key);
+      const conns = d.activeConns + d.inactiveConns;
+      const udp = 'protocol' in key && key.protocol === 'udp';
+      if (udp || svc.drainTimeoutMs === 0 || conns === 0) {
+        const how = udp ? 'UDP, at once' : conns === 0 ? 'no connections' : 'no drain';
+        push({ op: 'delete-destination', service: key, destination: d.key }, `${why} (${how})`);
+        remaining--;
+        return;
+      }
+      const began = drains.get(id) ?? now;
+      if (now - began >= svc.drainTimeoutMs) {
+        push(
+          { op: 'delete-destination', service: key, destination: d.key },
+          `${why} (drain timeout ${svc.drainTimeoutMs / 1000} s passed with ${conns} connections)`,
+        );
+        remaining--;
+        return;
+      }
+      nextDrains.set(id, began);
+      wake(Math.min(began + svc.drainTimeoutMs, now + DRAIN_POLL_MS));
+      if (d.weight !== 0) {
+        push(
+          { op: 'update-destination', service: key, destination: { ...specOf(d), weight: 0 } },
+          `${why}: draining ${conns} connections (up to ${svc.drainTimeoutMs / 1000} s)`,
+        );
+      }
+    };
+
+    for (const dd of svc.destinations) {
+      const id = destinationId(dd.destination.key);
+      wanted.add(id);
+      const o = have.get(id);
+      const what = dd.role === 'fallback' ? 'fallback' : 'server';
+      switch (dd.want.kind) {
+        case 'in':
+          if (!o) {
+            push(
+              { op: 'add-destination', service: key, destination: dd.want.spec },
+              `${what} ${dd.want.reason}`,
+            );
+          } else {
+            const diff = destinationDiff(dd.want.spec, o);
+            if (diff.length > 0) {
+              push(
+                { op: 'update-destination', service: key, destination: dd.want.spec },
+                `${what} ${dd.want.reason}: ${diff.join(', ')}`,
+              );
+            }
+          }
+          break;
+        case 'zero':
+          if (o) {
+            const diff = destinationDiff(dd.want.spec, o);
+            if (diff.length > 0) {
+              push(
+                { op: 'update-destination', service: key, destination: dd.want.spec },
+                `${what} ${dd.want.reason}: ${diff.join(', ')}`,
+              );
+            }
+          }
+          break;
+        case 'out':
+          if (o) drainOut(o, `${what} ${dd.want.reason}`);
+          break;
+        case 'keep':
+          break;
+      }
+    }
+    for (const [id, o] of have) {
+      if (wanted.has(id)) continue;
+      drainOut(
+        o,
+        svc.retired
+          ? `${formatDestinationKey(o.key)}: service removed from the config`
+          : `${formatDestinationKey(o.key)} not in the config`,
+      );
+    }
+    if (svc.retired && remaining === 0) {
+      push({ op: 'delete-service', service: key }, 'removed from the config, drained');
+    }
+  }
+  ops.sort((a, b) => STAGE[a.operation.op] - STAGE[b.operation.op]);
+  return { operations: ops, drains: nextDrains, wakeAt };
+}
+
+function specOf(d: DestinationState): DestinationSpec {
+  return {
+    key: d.key,
+    fwd: d.fwd,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    tunnel: d.tunnel,
+  };
+}
