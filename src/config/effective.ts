@@ -173,6 +173,6 @@ function virtualService(vs: VirtualServiceConfig): Record<string, unknown> {
 export function effectiveConfig(config: Config): string {
   return stringify(
     { daemon: daemon(config.daemon), virtual_services: config.virtualServices.map(virtualService) },
-    { lineWidth: 0 },
+    { lineWidth: 0, aliasDuplicateObjects: false },
   );
 }
