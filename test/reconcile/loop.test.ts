@@ -1,0 +1,327 @@
+// The loop against the in-memory table (as strict as the kernel) and real HTTP servers on
+// 127.0.0.1: failure and recovery, adoption without a flap, drift repair, reload with health
+// carried over, an invalid kernel operation retried without stopping the rest, cleanstop,
+// dry-run and maintenance flag files. The same behaviour on the real kernel: test/vm/daemon.vm.ts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/model.js';
+import { MemoryBackend } from '../../src/ipvs/memory.js';
+import { destinationSpec } from '../../src/ipvs/spec.js';
+import type { TableEntry } from '../../src/ipvs/model.js';
+import { MemoryLog } from '../../src/log.js';
+import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { listen, until, type Listening } from '../checks/servers.js';
+
+interface Flippable extends Listening {
+  healthy: boolean;
+}
+
+async function server(): Promise<Flippable> {
+  const s = { healthy: true } as Flippable;
+  const l = await listen(
+    createServer((_q, res) => ((res.statusCode = s.healthy ? 200 : 503), res.end())),
+  );
+  return Object.assign(s, l);
+}
+
+const FAST = `defaults:
+  interval: 100ms
+  fast_interval: 100ms
+  down_interval: 100ms
+  timeout: 100ms
+  jitter: 0
+  rise: 2
+  fall: 2
+`;
+
+function config(
+  servers: Flippable[],
+  extra: { daemon?: string; service?: string; weights?: number[] } = {},
+): Config {
+  const rs = servers
+    .map(
+      (s, i) =>
+        `      - {name: s${i + 1}, address: 127.0.0.1, port: ${s.target.port}, weight: ${extra.weights?.[i] ?? 10}}\n`,
+    )
+    .join('');
+  const daemon = new Map([
+    ['resync_interval', '1s'],
+    ['retry_min', '100ms'],
+  ]);
+  for (const line of (extra.daemon ?? '').split('\n')) {
+    const m = /^\s*(\w+): (.*)$/.exec(line);
+    if (m) daemon.set(m[1]!, m[2]!);
+  }
+  const d = [...daemon].map(([k, v]) => `  ${k}: ${v}\n`).join('');
+  return parseConfig(
+    `daemon:\n${d}${FAST}virtual_services:\n  - name: web\n    address: 192.0.2.1\n    port: 80\n    checks: [{type: http}]\n${extra.service ?? ''}    real_servers:\n${rs}`,
+    'test',
+    {},
+  );
+}
+
+/** "10.0.0.1:80=10" per destination of the first service. */
+async function weights(b: MemoryBackend): Promise<string[]> {
+  const [e] = await b.table();
+  return (e?.destinations ?? []).map((d) => `${d.key.port}=${d.weight}`);
+}
+const w = (s: Flippable, weight: number): string => `${s.target.port}=${weight}`;
+
+async function setup(
+  t: Test,
+  n: number,
+  extra: Parameters<typeof config>[1] = {},
+  backend = new MemoryBackend(),
+) {
+  const servers = await Promise.all(Array.from({ length: n }, () => server()));
+  t.teardown(() => Promise.all(servers.map((s) => s.stop())));
+  const log = new MemoryLog();
+  const loop = new ReconcileLoop(config(servers, extra), { backend, log });
+  t.teardown(() => loop.stop());
+  return { servers, log, loop, backend };
+}
+
+t.test(
+  'a failed server leaves, a recovered one comes back; every operation has its reason',
+  async (t) => {
+    const { servers, log, loop, backend } = await setup(t, 3);
+    const [a, b, c] = servers as [Flippable, Flippable, Flippable];
+    await loop.start();
+    t.ok(await until(async () => (await weights(backend)).length === 3), 'all three in after rise');
+    b.healthy = false;
+    t.ok(await until(async () => (await weights(backend)).length === 2), 'the failed one leaves');
+    t.same((await weights(backend)).sort(), [w(a, 10), w(c, 10)].sort());
+    t.match(log.named('server.down'), [{ server: 's2', from: 'up', message: /status 503/ }]);
+    t.match(log.named('reconcile.applied').at(-1), {
+      op: 'delete-destination',
+      reason: 'server down (no connections)',
+    });
+    b.healthy = true;
+    t.ok(await until(async () => (await weights(backend)).length === 3), 'and comes back');
+    t.match(log.named('server.up').at(-1), { server: 's2', from: 'down' });
+    t.equal(loop.stats.operationsFailed, 0);
+  },
+);
+
+t.test(
+  'start adopts the table as it is: zero operations, no flap, a failed server leaves after fall',
+  async (t) => {
+    const backend = new MemoryBackend();
+    const servers = await Promise.all([server(), server(), server()]);
+    const cfg = config(servers);
+    const vs = cfg.virtualServices[0]!;
+    await backend.addService(vs.service);
+    for (const rs of vs.realServers) await backend.addDestination(vs.service.key, rs.destination);
+    const before = await backend.table();
+    servers[2].healthy = false;
+    const log = new MemoryLog();
+    const loop = new ReconcileLoop(cfg, { backend, log });
+    t.teardown(async () => {
+      await loop.stop();
+      await Promise.all(servers.map((s) => s.stop()));
+    });
+    await loop.start();
+    t.same(await backend.table(), before, 'nothing changed at start');
+    t.match(log.named('table.adopted'), [{ services: 1, destinations: 3 }]);
+    await until(() => log.named('server.up').length >= 2, 3000);
+    t.equal(log.named('reconcile.applied').length, 0, 'healthy servers: never touched');
+    t.ok(
+      await until(async () => (await weights(backend)).length === 2),
+      'the dead one leaves after fall failures',
+    );
+    t.equal(log.named('reconcile.applied').length, 1);
+  },
+);
+
+t.test(
+  'a hand edit in the owned part is repaired at the next resync and counted; other services are left alone',
+  async (t) => {
+    const { servers, log, loop, backend } = await setup(t, 2, {
+      daemon: '  resync_interval: 300ms\n',
+    });
+    const [a] = servers as [Flippable, Flippable];
+    await backend.apply([
+      {
+        op: 'add-service',
+        service: {
+          key: { family: 4, protocol: 'tcp', address: '192.0.2.77', port: 22 },
+          scheduler: 'rr',
+          schedFlags: 0,
+          persistent: false,
+          timeout: 0,
+          netmask: 32,
+          onePacket: false,
+          pe: '',
+        },
+      },
+    ]);
+    await loop.start();
+    t.ok(await until(async () => (await weights(backend)).length === 2));
+    await loop.idle();
+    await backend.updateDestination(
+      config(servers).virtualServices[0]!.service.key,
+      destinationSpec({ key: a.target, weight: 99 }),
+    );
+    t.ok(await until(async () => (await weights(backend)).includes(w(a, 10))), 'repaired');
+    t.equal(loop.stats.driftRepairs, 1);
+    t.match(log.named('drift.detected'), [
+      { changes: [/127\.0\.0\.1:\d+ was changed: weight 10 -> 99/] },
+    ]);
+    t.match(log.named('table.unowned'), [{ services: ['TCP 192.0.2.77:22'] }]);
+    t.equal((await backend.table()).length, 2, 'the unowned service is still there');
+  },
+);
+
+t.test('reload applies only the difference, and a failed server stays out', async (t) => {
+  const { servers, log, loop, backend } = await setup(t, 3);
+  const [a, b, c] = servers as [Flippable, Flippable, Flippable];
+  await loop.start();
+  t.ok(await until(async () => (await weights(backend)).length === 3));
+  b.healthy = false;
+  t.ok(await until(async () => (await weights(backend)).length === 2));
+  const applied = log.named('reconcile.applied').length;
+  await loop.reload(config(servers, { weights: [20, 10, 10] }));
+  t.same(
+    (await weights(backend)).sort(),
+    [w(a, 20), w(c, 10)].sort(),
+    'the new weight, and s2 still out',
+  );
+  t.same(
+    log
+      .named('reconcile.applied')
+      .slice(applied)
+      .map((f) => f.op),
+    ['update-destination'],
+    'one operation',
+  );
+  await loop.reload(config([a, b]));
+  t.ok(
+    await until(async () => (await weights(backend)).length === 1),
+    'a server deleted from the config drains out',
+  );
+  t.same(await weights(backend), [w(a, 10)]);
+});
+
+t.test(
+  'a kernel operation that fails is retried with backoff and does not hold up the rest',
+  async (t) => {
+    const backend = new MemoryBackend({ schedulers: ['wlc'] });
+    const servers = await Promise.all([server()]);
+    const good = config(servers);
+    const cfg: Config = {
+      ...good,
+      virtualServices: [
+        ...good.virtualServices,
+        {
+          ...good.virtualServices[0]!,
+          name: 'mh',
+          service: {
+            ...good.virtualServices[0]!.service,
+            key: { family: 4, protocol: 'tcp', address: '192.0.2.2', port: 80 },
+            scheduler: 'mh',
+          },
+        },
+      ],
+    };
+    const log = new MemoryLog();
+    const loop = new ReconcileLoop(cfg, { backend, log });
+    t.teardown(async () => {
+      await loop.stop();
+      await servers[0].stop();
+    });
+    await loop.start();
+    t.ok(await until(() => log.named('reconcile.operation_failed').length >= 3, 3000), 'retried');
+    const failures = log.named('reconcile.operation_failed');
+    t.match(failures[0], {
+      op: 'add-service',
+      target: 'TCP 192.0.2.2:80',
+      errno: 'ENOENT',
+      error: /ip_vs_mh/,
+    });
+    t.ok(
+      await until(async () => (await weights(backend)).length === 1),
+      'the good service is served',
+    );
+  },
+);
+
+t.test('cleanstop removes the owned services on stop; by default the table is left', async (t) => {
+  for (const cleanstop of [false, true]) {
+    const { loop, backend } = await setup(t, 1, { daemon: `  cleanstop: ${cleanstop}\n` });
+    await backend.addService({
+      key: { family: 4, fwmark: 5 },
+      scheduler: 'rr',
+      schedFlags: 0,
+      persistent: false,
+      timeout: 0,
+      netmask: 32,
+      onePacket: false,
+      pe: '',
+    });
+    await loop.start();
+    t.ok(await until(async () => (await weights(backend)).length === 1));
+    await loop.stop();
+    const left: TableEntry[] = await backend.table();
+    t.equal(left.length, cleanstop ? 1 : 2, `cleanstop ${cleanstop}`);
+  }
+});
+
+t.test('dry-run plans and logs, and changes nothing', async (t) => {
+  const { log, loop, backend } = await setup(t, 2, { daemon: '  dry_run: true\n' });
+  await loop.start();
+  t.ok(await until(() => log.named('server.up').length === 2));
+  await loop.idle();
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(await backend.table(), []);
+  t.match(log.named('reconcile.planned').at(-1), { op: 'add-destination', dry_run: true });
+  t.equal(log.named('reconcile.applied').length, 0);
+});
+
+t.test(
+  'a flag file in the maintenance directory drains a server; removing it brings it back',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-maint-'));
+    const { servers, log, loop, backend } = await setup(t, 2, {
+      daemon: `  maintenance_dir: ${dir}\n  maintenance_poll: 100ms\n`,
+    });
+    const [a, b] = servers as [Flippable, Flippable];
+    await loop.start();
+    t.ok(await until(async () => (await weights(backend)).length === 2));
+    writeFileSync(join(dir, `127.0.0.1:${b.target.port}`), '');
+    t.ok(await until(async () => (await weights(backend)).includes(w(b, 0))), 'weight 0');
+    t.match(log.named('reconcile.applied').at(-1), {
+      reason: /maintenance \(flag file .*127\.0\.0\.1:\d+\)/,
+    });
+    rmSync(join(dir, `127.0.0.1:${b.target.port}`));
+    t.ok(await until(async () => (await weights(backend)).includes(w(b, 10))), 'back');
+    t.ok((await weights(backend)).includes(w(a, 10)));
+  },
+);
+
+t.test('slow start ramps a recovered server up', async (t) => {
+  const { servers, loop, backend } = await setup(t, 2, {
+    service: '    slow_start: 1s\n',
+    weights: [100, 100],
+  });
+  const [, b] = servers as [Flippable, Flippable];
+  await loop.start();
+  t.ok(await until(async () => (await weights(backend)).length === 2));
+  b.healthy = false;
+  t.ok(await until(async () => (await weights(backend)).length === 1));
+  b.healthy = true;
+  const seen = new Set<number>();
+  await until(async () => {
+    const d = (await backend.table())[0]?.destinations.find((x) => x.key.port === b.target.port);
+    if (d) seen.add(d.weight);
+    return seen.has(100);
+  }, 4000);
+  const ramp = [...seen].sort((x, y) => x - y);
+  t.ok(
+    ramp.length >= 3 && ramp[0]! < 50 && ramp.at(-1) === 100,
+    `weights seen on the way up: ${ramp.join(' ')}`,
+  );
+});

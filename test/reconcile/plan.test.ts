@@ -1,0 +1,362 @@
+// The decisions, as pure functions: config + health -> desired table; desired + observed ->
+// operations with reasons; and drift. Every failure policy of the issue has a case here.
+import t from 'tap';
+import { parseConfig } from '../../src/config/load.js';
+import type { VirtualServiceConfig } from '../../src/config/model.js';
+import type { DestinationState, TableEntry } from '../../src/ipvs/model.js';
+import { ZERO_STATS } from '../../src/ipvs/model.js';
+import { operationTarget } from '../../src/ipvs/backend.js';
+import { desiredTable, slowStartWeight, type ServerHealth } from '../../src/reconcile/desired.js';
+import { afterOperations, drift, snapshot } from '../../src/reconcile/drift.js';
+import { plan } from '../../src/reconcile/plan.js';
+import { serviceId } from '../../src/ipvs/spec.js';
+
+function services(extra = '', servers = 4, protocol = 'tcp'): VirtualServiceConfig[] {
+  const rs = Array.from(
+    { length: servers },
+    (_, i) => `      - {name: s${i + 1}, address: 10.0.0.${i + 1}}\n`,
+  ).join('');
+  return [
+    ...parseConfig(
+      `virtual_services:\n  - name: web\n    protocol: ${protocol}\n    address: 192.0.2.1\n    port: 80\n    checks: []\n${extra}    real_servers:\n${rs}`,
+      'test',
+      {},
+    ).virtualServices,
+  ];
+}
+
+type Status = ServerHealth['status'];
+const H = (status: Status, extra: Partial<ServerHealth> = {}): ServerHealth => ({
+  status,
+  upSince: null,
+  weight: undefined,
+  ...extra,
+});
+
+/** The table as the config says it, every server in with its weight (an earlier tick's result). */
+function observedFrom(
+  vs: VirtualServiceConfig[],
+  conns: Record<string, number> = {},
+  weights: Record<string, number> = {},
+): TableEntry[] {
+  return vs.map((v) => ({
+    service: { ...v.service, stats: ZERO_STATS },
+    destinations: v.realServers.map((r): DestinationState => ({
+      ...r.destination,
+      weight: weights[r.name] ?? r.destination.weight,
+      activeConns: conns[r.name] ?? 0,
+      inactiveConns: 0,
+      persistentConns: 0,
+      stats: ZERO_STATS,
+    })),
+  }));
+}
+
+function run(
+  vs: VirtualServiceConfig[],
+  health: Record<string, Status | ServerHealth>,
+  observed: TableEntry[],
+  opts: { now?: number; drains?: Map<string, number>; maintenance?: string[] } = {},
+) {
+  const desired = desiredTable({
+    services: vs,
+    retired: [],
+    health: (_v, r) => {
+      const h = health[r.name] ?? 'up';
+      return typeof h === 'string' ? H(h) : h;
+    },
+    maintenance: (_v, r) => (opts.maintenance?.includes(r.name) ? `flag ${r.name}` : null),
+    now: opts.now ?? 0,
+  });
+  const p = plan(desired, observed, opts.drains ?? new Map(), opts.now ?? 0);
+  return {
+    desired,
+    plan: p,
+    ops: p.operations.map((o) => {
+      const w =
+        'destination' in o.operation && 'weight' in o.operation.destination
+          ? ` w=${o.operation.destination.weight}`
+          : '';
+      return `${o.operation.op} ${operationTarget(o.operation)}${w}: ${o.reason}`;
+    }),
+  };
+}
+
+t.test(
+  'an empty table: the service and its healthy servers are added, pending ones are not',
+  async (t) => {
+    const vs = services();
+    const r = run(vs, { s1: 'up', s2: 'pending', s3: 'down', s4: 'up' }, []);
+    t.same(r.ops, [
+      'add-service TCP 192.0.2.1:80: configured, not in the table',
+      'add-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=1: server healthy',
+      'add-destination TCP 192.0.2.1:80 -> 10.0.0.4:80 w=1: server healthy',
+    ]);
+  },
+);
+
+t.test('the table as desired: no operations at all', async (t) => {
+  const vs = services();
+  t.same(run(vs, {}, observedFrom(vs)).ops, []);
+});
+
+t.test(
+  'remove drains: weight 0 while connections last, deleted at zero or at the timeout',
+  async (t) => {
+    const vs = services('    drain_timeout: 30s\n');
+    const busy = observedFrom(vs, { s2: 5 });
+    const first = run(vs, { s2: 'down' }, busy, { now: 1000 });
+    t.same(first.ops, [
+      'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=0: server down: draining 5 connections (up to 30 s)',
+    ]);
+    t.equal(first.plan.wakeAt, 2000, 'looks at the counts again in a second');
+    const drains = new Map(first.plan.drains);
+    const draining = observedFrom(vs, { s2: 3 }, { s2: 0 });
+    t.same(
+      run(vs, { s2: 'down' }, draining, { now: 5000, drains }).ops,
+      [],
+      'still draining, nothing to do',
+    );
+    t.same(run(vs, { s2: 'down' }, draining, { now: 31_000, drains }).ops, [
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (drain timeout 30 s passed with 3 connections)',
+    ]);
+    const idle = observedFrom(vs, { s2: 0 }, { s2: 0 });
+    t.same(run(vs, { s2: 'down' }, idle, { now: 6000, drains }).ops, [
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)',
+    ]);
+    t.same(
+      run(vs, { s2: 'down' }, observedFrom(vs)).ops,
+      ['delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)'],
+      'nothing to drain: deleted at once',
+    );
+    const back = run(vs, { s2: 'up' }, draining, { now: 7000, drains });
+    t.same(back.ops, [
+      'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=1: server healthy: weight 0 -> 1',
+    ]);
+    t.equal(back.plan.drains.size, 0, 'a server back during its drain stops draining');
+  },
+);
+
+t.test('UDP is not drained: deleted at once', async (t) => {
+  const vs = services('', 2, 'udp');
+  t.same(run(vs, { s1: 'down' }, observedFrom(vs, { s1: 9 })).ops, [
+    'delete-destination UDP 192.0.2.1:80 -> 10.0.0.1:80: server down (UDP, at once)',
+  ]);
+});
+
+t.test('quiesce: weight 0, never deleted, never added while down', async (t) => {
+  const vs = services('    on_failure: quiesce\n');
+  t.same(run(vs, { s1: 'down' }, observedFrom(vs, { s1: 4 })).ops, [
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=0: server down: quiesced: weight 1 -> 0',
+  ]);
+  t.same(run(vs, { s1: 'down' }, observedFrom(vs, {}, { s1: 0 }), { now: 10_000_000 }).ops, []);
+  t.same(
+    run(vs, { s1: 'down' }, []).ops.filter((o) => o.includes('10.0.0.1')),
+    [],
+  );
+});
+
+t.test('servers removed from the config, or added by hand, drain out', async (t) => {
+  const vs = services('', 4);
+  const observed = observedFrom(services('', 5), { s5: 2 });
+  t.same(run(vs, {}, observed).ops, [
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.5:80 w=0: 10.0.0.5:80 not in the config: draining 2 connections (up to 300 s)',
+  ]);
+});
+
+t.test('pending servers keep what the kernel has: no flap at start', async (t) => {
+  const vs = services();
+  t.same(
+    run(
+      vs,
+      { s1: 'pending', s2: 'pending', s3: 'pending', s4: 'pending' },
+      observedFrom(vs, {}, { s2: 0 }),
+    ).ops,
+    [],
+  );
+});
+
+t.test(
+  'fallback: in while no server is up, out at the first recovery, kept while results are pending',
+  async (t) => {
+    const vs = services('    fallback: {address: 192.0.2.99, port: 8080}\n', 2);
+    const all = run(vs, { s1: 'down', s2: 'down' }, observedFrom(vs));
+    t.same(all.ops, [
+      'add-destination TCP 192.0.2.1:80 -> 192.0.2.99:8080 w=1: fallback fallback: 0 of 2 healthy',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.1:80: server down (no connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)',
+    ]);
+    t.ok(all.desired.services[0]?.fallbackActive);
+    const withFallback: TableEntry[] = [
+      {
+        service: { ...vs[0]!.service, stats: ZERO_STATS },
+        destinations: [
+          {
+            ...vs[0]!.fallback!,
+            activeConns: 0,
+            inactiveConns: 0,
+            persistentConns: 0,
+            stats: ZERO_STATS,
+          },
+        ],
+      },
+    ];
+    t.same(run(vs, { s1: 'up', s2: 'down' }, withFallback).ops, [
+      'add-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=1: server healthy',
+      'delete-destination TCP 192.0.2.1:80 -> 192.0.2.99:8080: fallback fallback not needed: 1 of 2 healthy (no connections)',
+    ]);
+    t.same(
+      run(vs, { s1: 'pending', s2: 'down' }, withFallback).ops,
+      [],
+      'a restart keeps the fallback until results settle',
+    );
+  },
+);
+
+t.test('panic: below the threshold every server stays in, at its weight', async (t) => {
+  const vs = services('    panic_threshold: 0.5\n', 4);
+  const r = run(vs, { s1: 'up', s2: 'down', s3: 'down', s4: 'down' }, observedFrom(vs));
+  t.same(r.ops, []);
+  t.ok(r.desired.services[0]?.panic);
+  t.match(r.desired.services[0]?.destinations[1]?.want, {
+    kind: 'in',
+    reason: /panic: 1 of 4 healthy, below 50%/,
+  });
+  const calm = run(vs, { s1: 'up', s2: 'up', s3: 'down', s4: 'down' }, observedFrom(vs));
+  t.notOk(calm.desired.services[0]?.panic, 'at the threshold: no panic');
+  t.equal(calm.ops.length, 2);
+  const off = run(
+    services('', 4),
+    { s1: 'up', s2: 'down', s3: 'down', s4: 'down' },
+    observedFrom(vs),
+  );
+  t.equal(off.ops.length, 3, 'off by default: the failed servers leave');
+});
+
+t.test('slow start ramps the weight and asks to be woken for the next step', async (t) => {
+  t.same(
+    [0, 1, 2500, 5000, 9999, 10_000].map((e) => slowStartWeight(100, e, 10_000)),
+    [1, 1, 25, 50, 100, 100],
+  );
+  t.equal(slowStartWeight(0, 10, 1000), 0);
+  const vs = services('    weight: 100\n    slow_start: 10s\n', 1);
+  const r = run(vs, { s1: H('up', { upSince: 1000 }) }, [], { now: 3500 });
+  t.same(r.ops.slice(1), [
+    'add-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=25: server slow start: 25% of 10 s',
+  ]);
+  t.equal(r.desired.wakeAt, 4000);
+  const done = run(vs, { s1: H('up', { upSince: 1000 }) }, [], { now: 11_000 });
+  t.equal(done.desired.wakeAt, null);
+  t.match(done.ops[1], /w=100: server healthy$/);
+  t.match(
+    run(vs, { s1: H('up') }, []).ops[1],
+    /w=100/,
+    'no slow start for a server up since the start',
+  );
+});
+
+t.test('maintenance: weight 0 from the config or from a flag file', async (t) => {
+  const vs = parseConfig(
+    'virtual_services:\n  - {address: 192.0.2.1, port: 80, checks: [], real_servers: [{name: a, address: 10.0.0.1, state: maintenance}, {name: b, address: 10.0.0.2}]}\n',
+    'x',
+    {},
+  ).virtualServices;
+  t.same(run([...vs], {}, observedFrom([...vs], {}, { a: 1 }), { maintenance: ['b'] }).ops, [
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=0: server maintenance (state in the config): weight 1 -> 0',
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=0: server flag b: weight 1 -> 0',
+  ]);
+});
+
+t.test('dynamic weight from a check replaces the configured one', async (t) => {
+  const vs = services('', 1);
+  t.same(run(vs, { s1: H('up', { weight: 7 }) }, observedFrom(vs)).ops, [
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=7: server healthy, weight 7 from the check: weight 1 -> 7',
+  ]);
+});
+
+t.test(
+  'service settings that differ are updated; a retired service drains, then goes',
+  async (t) => {
+    const vs = services('    scheduler: rr\n', 1);
+    const observed = observedFrom(services('', 1));
+    t.same(run(vs, {}, observed).ops, [
+      'update-service TCP 192.0.2.1:80: settings differ: scheduler wlc -> rr',
+    ]);
+    const retired = desiredTable({
+      services: [],
+      retired: [{ name: 'web', spec: vs[0]!.service, drainTimeoutMs: 60_000 }],
+      health: () => H('up'),
+      maintenance: () => null,
+      now: 0,
+    });
+    const busy = plan(retired, observedFrom(vs, { s1: 3 }), new Map(), 0);
+    t.same(
+      busy.operations.map((o) => o.operation.op),
+      ['update-destination'],
+    );
+    const idle = plan(retired, observedFrom(vs), new Map(), 0);
+    t.same(
+      idle.operations.map((o) => o.operation.op),
+      ['delete-destination', 'delete-service'],
+    );
+  },
+);
+
+t.test('operations come in a safe order: services, then adds/updates, then deletes', async (t) => {
+  const vs = services('', 3);
+  const r = run(
+    vs,
+    { s1: 'down', s2: 'up', s3: 'up' },
+    observedFrom(vs, {}, { s3: 5 }).map((e) => ({
+      ...e,
+      destinations: e.destinations.filter((d) => d.key.address !== '10.0.0.2'),
+    })),
+  );
+  t.same(
+    r.plan.operations.map((o) => o.operation.op),
+    ['add-destination', 'update-destination', 'delete-destination'],
+  );
+});
+
+t.test('drift: what someone else changed in the owned part of the table', async (t) => {
+  const vs = services('', 2);
+  const owned = new Set([serviceId(vs[0]!.service.key)]);
+  const table = observedFrom(vs);
+  const expected = snapshot(table, owned);
+  t.same(drift(expected, snapshot(table, owned)), []);
+  const edited = observedFrom(vs, {}, { s1: 9 }).map((e) => ({
+    ...e,
+    destinations: e.destinations.slice(0, 1),
+  }));
+  t.same(drift(expected, snapshot(edited, owned)), [
+    'TCP 192.0.2.1:80 -> 10.0.0.1:80 was changed: weight 1 -> 9',
+    'TCP 192.0.2.1:80 -> 10.0.0.2:80 was deleted',
+  ]);
+  const after = afterOperations(expected, [
+    {
+      op: 'delete-destination',
+      service: vs[0]!.service.key,
+      destination: vs[0]!.realServers[1]!.destination.key,
+    },
+  ]);
+  t.same(drift(after, snapshot(table, owned)), ['TCP 192.0.2.1:80 -> 10.0.0.2:80 was added']);
+  t.same(
+    drift(
+      expected,
+      snapshot(
+        [
+          ...table,
+          ...observedFrom(
+            services('', 1).map((v) => ({
+              ...v,
+              service: { ...v.service, key: { ...v.service.key, port: 81 } },
+            })),
+          ),
+        ],
+        owned,
+      ),
+    ),
+    [],
+    'unowned services are not drift',
+  );
+});
