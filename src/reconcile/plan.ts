@@ -3,8 +3,9 @@
 // each began), passed in and handed back.
 //
 // Drain (kubernetes' graceful termination): a destination on its way out gets weight 0 and is
-// deleted when its connections reach zero or the drain timeout passes; UDP at once, as there is
-// no connection to finish. Unconfigured destinations of an owned service drain the same way.
+// deleted when its active connections reach zero or the drain timeout passes; UDP at once, as
+// there is no connection to finish. Inactive connections (TIME_WAIT, closing) are finished and
+// do not hold a drain: TIME_WAIT alone would keep every drained server for two minutes. Unconfigured destinations of an owned service drain the same way.
 import type {
   DestinationSpec,
   DestinationState,
@@ -111,10 +112,10 @@ export function plan(
 
     const drainOut = (d: DestinationState, why: string): void => {
       const id = targetId(key, d.key);
-      const conns = d.activeConns + d.inactiveConns;
+      const conns = d.activeConns;
       const udp = 'protocol' in key && key.protocol === 'udp';
       if (udp || svc.drainTimeoutMs === 0 || conns === 0) {
-        const how = udp ? 'UDP, at once' : conns === 0 ? 'no connections' : 'no drain';
+        const how = udp ? 'UDP, at once' : conns === 0 ? 'no active connections' : 'no drain';
         push({ op: 'delete-destination', service: key, destination: d.key }, `${why} (${how})`);
         remaining--;
         return;
@@ -123,7 +124,7 @@ export function plan(
       if (now - began >= svc.drainTimeoutMs) {
         push(
           { op: 'delete-destination', service: key, destination: d.key },
-          `${why} (drain timeout ${svc.drainTimeoutMs / 1000} s passed with ${conns} connections)`,
+          `${why} (drain timeout ${svc.drainTimeoutMs / 1000} s passed with ${conns} active connections)`,
         );
         remaining--;
         return;
@@ -133,7 +134,7 @@ export function plan(
       if (d.weight !== 0) {
         push(
           { op: 'update-destination', service: key, destination: { ...specOf(d), weight: 0 } },
-          `${why}: draining ${conns} connections (up to ${svc.drainTimeoutMs / 1000} s)`,
+          `${why}: draining ${conns} active connections (up to ${svc.drainTimeoutMs / 1000} s)`,
         );
       }
     };

@@ -98,7 +98,7 @@ t.test(
     t.match(log.named('server.down'), [{ server: 's2', from: 'up', message: /status 503/ }]);
     t.match(log.named('reconcile.applied').at(-1), {
       op: 'delete-destination',
-      reason: 'server down (no connections)',
+      reason: 'server down (no active connections)',
     });
     b.healthy = true;
     t.ok(await until(async () => (await weights(backend)).length === 3), 'and comes back');

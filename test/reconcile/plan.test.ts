@@ -107,7 +107,7 @@ t.test(
     const busy = observedFrom(vs, { s2: 5 });
     const first = run(vs, { s2: 'down' }, busy, { now: 1000 });
     t.same(first.ops, [
-      'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=0: server down: draining 5 connections (up to 30 s)',
+      'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=0: server down: draining 5 active connections (up to 30 s)',
     ]);
     t.equal(first.plan.wakeAt, 2000, 'looks at the counts again in a second');
     const drains = new Map(first.plan.drains);
@@ -118,15 +118,15 @@ t.test(
       'still draining, nothing to do',
     );
     t.same(run(vs, { s2: 'down' }, draining, { now: 31_000, drains }).ops, [
-      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (drain timeout 30 s passed with 3 connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (drain timeout 30 s passed with 3 active connections)',
     ]);
     const idle = observedFrom(vs, { s2: 0 }, { s2: 0 });
     t.same(run(vs, { s2: 'down' }, idle, { now: 6000, drains }).ops, [
-      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no active connections)',
     ]);
     t.same(
       run(vs, { s2: 'down' }, observedFrom(vs)).ops,
-      ['delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)'],
+      ['delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no active connections)'],
       'nothing to drain: deleted at once',
     );
     const back = run(vs, { s2: 'up' }, draining, { now: 7000, drains });
@@ -160,7 +160,7 @@ t.test('servers removed from the config, or added by hand, drain out', async (t)
   const vs = services('', 4);
   const observed = observedFrom(services('', 5), { s5: 2 });
   t.same(run(vs, {}, observed).ops, [
-    'update-destination TCP 192.0.2.1:80 -> 10.0.0.5:80 w=0: 10.0.0.5:80 not in the config: draining 2 connections (up to 300 s)',
+    'update-destination TCP 192.0.2.1:80 -> 10.0.0.5:80 w=0: 10.0.0.5:80 not in the config: draining 2 active connections (up to 300 s)',
   ]);
 });
 
@@ -183,8 +183,8 @@ t.test(
     const all = run(vs, { s1: 'down', s2: 'down' }, observedFrom(vs));
     t.same(all.ops, [
       'add-destination TCP 192.0.2.1:80 -> 192.0.2.99:8080 w=1: fallback fallback: 0 of 2 healthy',
-      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.1:80: server down (no connections)',
-      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.1:80: server down (no active connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 10.0.0.2:80: server down (no active connections)',
     ]);
     t.ok(all.desired.services[0]?.fallbackActive);
     const withFallback: TableEntry[] = [
@@ -203,7 +203,7 @@ t.test(
     ];
     t.same(run(vs, { s1: 'up', s2: 'down' }, withFallback).ops, [
       'add-destination TCP 192.0.2.1:80 -> 10.0.0.1:80 w=1: server healthy',
-      'delete-destination TCP 192.0.2.1:80 -> 192.0.2.99:8080: fallback fallback not needed: 1 of 2 healthy (no connections)',
+      'delete-destination TCP 192.0.2.1:80 -> 192.0.2.99:8080: fallback fallback not needed: 1 of 2 healthy (no active connections)',
     ]);
     t.same(
       run(vs, { s1: 'pending', s2: 'down' }, withFallback).ops,
