@@ -1,0 +1,143 @@
+// `ipvs-warden run` as a process: the embedded demo (what `npm start` runs), a config on the
+// memory backend reloaded with `ipvs-warden reload` (SIGHUP via the pid file), an invalid reload
+// that leaves the running config in force, a bad config at start (exit 1, nothing started), and
+// SIGTERM ending the process with status 0.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { listen, until } from '../checks/servers.js';
+
+const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+interface Running {
+  readonly proc: ChildProcess;
+  readonly events: Record<string, unknown>[];
+  readonly text: string[];
+  readonly exited: Promise<number | null>;
+}
+
+function start(args: string[]): Running {
+  const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Record<string, unknown>[] = [];
+  const text: string[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    text.push(line);
+    if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  proc.stderr!.on('data', (c: Buffer) => text.push(c.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
+  return { proc, events, text, exited };
+}
+const named = (r: Running, event: string): Record<string, unknown>[] =>
+  r.events.filter((e) => e.event === event);
+
+function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], (error, out, err) =>
+      resolve({ code: typeof error?.code === 'number' ? error.code : 0, out, err }),
+    );
+  });
+}
+
+t.test(
+  'the embedded demo: a server goes down and comes back, the table changes, Ctrl-C stops',
+  async (t) => {
+    const r = start(['run', '--demo']);
+    t.teardown(() => r.proc.kill('SIGKILL'));
+    t.ok(await until(() => named(r, 'server.down').length > 0, 15_000), 'web2 goes down');
+    t.match(named(r, 'server.down')[0], { server: 'web2', message: /status 503/ });
+    t.ok(
+      await until(() => named(r, 'server.up').some((e) => e.from === 'down'), 15_000),
+      'and comes back',
+    );
+    t.ok(
+      named(r, 'reconcile.applied').some((e) => e.op === 'delete-destination'),
+      'its removal was applied',
+    );
+    t.ok(
+      r.text.some((l) => /^TCP {2}192\.0\.2\.10:80 wlc/.test(l)),
+      'the table is shown',
+    );
+    t.match(named(r, 'table.unowned'), [{ services: ['UDP [2001:db8::53]:53'] }]);
+    r.proc.kill('SIGINT');
+    t.equal(await r.exited, 0);
+    t.match(named(r, 'daemon.stopped'), [{}]);
+  },
+);
+
+t.test(
+  'a config on the memory backend: reload via the pid file, an invalid reload, SIGTERM',
+  async (t) => {
+    const srv = await listen(createServer((_q, res) => res.end('ok')));
+    t.teardown(() => srv.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+    const config = join(dir, 'warden.yaml');
+    const pidFile = join(dir, 'warden.pid');
+    const text = (weight: number | string): string => `daemon:
+  backend: memory
+  log_format: json
+  pid_file: ${pidFile}
+defaults: {interval: 200ms, fast_interval: 100ms, timeout: 100ms, rise: 1}
+virtual_services:
+  - address: 192.0.2.1
+    port: 80
+    checks: [{type: http}]
+    real_servers: [{address: 127.0.0.1, port: ${srv.target.port}, weight: ${weight}}]
+`;
+    writeFileSync(config, text(3));
+    const r = start(['run', '--config', config]);
+    t.teardown(() => r.proc.kill('SIGKILL'));
+    t.ok(
+      await until(() => named(r, 'reconcile.applied').length === 2, 10_000),
+      'service and server added',
+    );
+    t.ok(existsSync(pidFile), 'pid file written');
+
+    writeFileSync(config, text(5));
+    const reload = await cli('reload', '--config', config);
+    t.equal(reload.code, 0);
+    t.match(reload.out, /asked process \d+ to reload/);
+    t.ok(await until(() => named(r, 'reconcile.applied').length === 3, 10_000));
+    t.match(named(r, 'reconcile.applied')[2], { op: 'update-destination', weight: 5 });
+
+    writeFileSync(config, text('heavy'));
+    const refused = await cli('reload', '--config', config);
+    t.equal(refused.code, 1, 'reload validates first and does not signal');
+    t.match(refused.err, /weight: must be a whole number 0\.\.65535, got "heavy"/);
+    r.proc.kill('SIGHUP');
+    t.ok(
+      await until(() => named(r, 'config.invalid').length === 1, 10_000),
+      'a SIGHUP with a bad file is refused',
+    );
+    t.match(named(r, 'config.invalid')[0], { note: 'the running config stays in force' });
+
+    r.proc.kill('SIGTERM');
+    t.equal(await r.exited, 0);
+    t.notOk(existsSync(pidFile), 'pid file removed');
+  },
+);
+
+t.test('a bad config at start: exit 1, every problem, nothing started', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  const config = join(dir, 'bad.yaml');
+  writeFileSync(
+    config,
+    'daemon: {backend: memory}\nvirtual_services:\n  - {address: 192.0.2.1, port: 80, scheduler: "round robin"}\n',
+  );
+  const r = await cli('run', '--config', config);
+  t.equal(r.code, 1);
+  t.match(
+    r.err,
+    /the config is not valid, nothing was changed\n.*bad\.yaml: 1 problem:\n.*bad\.yaml:3: virtual_services\[0\]\.scheduler: must be a scheduler name/,
+  );
+  const usage = await cli('run');
+  t.equal(usage.code, 2);
+  t.match(usage.err, /run needs --config FILE/);
+});
