@@ -25,11 +25,11 @@ function start(args: string[]): Running {
   const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   const text: string[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     text.push(line);
     if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
   });
-  proc.stderr!.on('data', (c: Buffer) => text.push(c.toString()));
+  proc.stderr.on('data', (c: Buffer) => text.push(c.toString()));
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => resolve(code)),
   );
