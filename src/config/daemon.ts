@@ -156,6 +156,21 @@ export function readDaemonSettings(
   }
   const v = config.getProperties();
   const ms = (value: unknown): number => parseDuration(value) ?? 0;
+  // convict checks types; these are the ranges that keep the loop sane.
+  const least = (key: string, value: number, min: number, what: string): void => {
+    if (value < min)
+      problems.push({
+        path: at(key),
+        message: `must be at least ${what}, got ${String((v as Record<string, unknown>)[key])}`,
+      });
+  };
+  least('resync_interval', ms(v.resync_interval), 100, '100ms');
+  least('retry_min', ms(v.retry_min), 10, '10ms');
+  least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
+  least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
+  least('check_concurrency', v.check_concurrency, 1, '1');
+  least('exec_concurrency', v.exec_concurrency, 1, '1');
+  if (problems.length > 0) return undefined;
   return {
     backend: v.backend as DaemonSettings['backend'],
     resyncIntervalMs: ms(v.resync_interval),

@@ -138,6 +138,10 @@ t.test(
     t.equal(c.daemon.resyncIntervalMs, 5000, 'the environment wins over the file (convict order)');
     t.equal(c.daemon.logFormat, 'json');
     t.equal(problems('virtual_services: []\n').length, 0, 'an empty service list is valid');
+    t.same(problems('daemon: {resync_interval: 0, check_concurrency: 0}\nvirtual_services: []\n'), [
+      '1: daemon.resync_interval: must be at least 100ms, got 0',
+      '1: daemon.check_concurrency: must be at least 1, got 0',
+    ]);
   },
 );
 
