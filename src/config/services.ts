@@ -45,7 +45,7 @@ import {
 } from './reader.js';
 
 /** Settings a real server has; also written at virtual-service and defaults level. */
-const SERVER_KEYS = [
+export const SERVER_KEYS = [
   'fwd',
   'weight',
   'upper_threshold',
@@ -63,7 +63,7 @@ const SERVER_KEYS = [
   'slow_start',
 ];
 /** Settings of a virtual service; also written at defaults level. */
-const SERVICE_KEYS = [
+export const SERVICE_KEYS = [
   'scheduler',
   'sched_flags',
   'persistent',
@@ -74,7 +74,7 @@ const SERVICE_KEYS = [
   'drain_timeout',
   'panic_threshold',
 ];
-const VS_KEYS = [
+export const VS_KEYS = [
   'name',
   'protocol',
   'address',
@@ -84,8 +84,8 @@ const VS_KEYS = [
   'fallback',
   'real_servers',
 ];
-const RS_KEYS = ['name', 'address', 'port', 'state'];
-const FALLBACK_KEYS = ['address', 'port', 'fwd', 'weight'];
+export const RS_KEYS = ['name', 'address', 'port', 'state'];
+export const FALLBACK_KEYS = ['address', 'port', 'fwd', 'weight'];
 const TUNNEL_KEYS = ['type', 'port', 'csum', 'remcsum'];
 const FWD: readonly ForwardMethod[] = ['masq', 'route', 'tunnel'];
 /** ipvsadm's names for the scheduler flags, as bits of IP_VS_SVC_F_SCHED1..3. */

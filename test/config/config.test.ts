@@ -10,6 +10,14 @@ import t from 'tap';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 import { daemonSchema } from '../../src/config/daemon.js';
+import {
+  FALLBACK_KEYS,
+  RS_KEYS,
+  SERVER_KEYS,
+  SERVICE_KEYS,
+  VS_KEYS,
+} from '../../src/config/services.js';
+import { readFileSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const example = join(root, 'deploy/ipvs-warden.yaml');
@@ -229,5 +237,29 @@ t.test(
     const missing = await run('check-config', '--config', join(dir, 'nope.yaml'));
     t.equal(missing.code, 1);
     t.match(missing.err, /nope\.yaml: \(top level\): cannot read: ENOENT/);
+  },
+);
+
+t.test(
+  'the README documents every key, and every daemon default as the schema has it',
+  async (t) => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const k of daemonSchema()) {
+      const row = readme.split('\n').find((l) => l.startsWith(`| \`${k.key}\``)) ?? '';
+      const shown = k.default === '' ? '""' : String(k.default as string | number | boolean);
+      t.ok(
+        row.includes(`\`${shown}\``) && row.includes(k.env),
+        `daemon.${k.key}: default ${shown}, ${k.env}`,
+      );
+    }
+    for (const key of new Set([
+      ...SERVER_KEYS,
+      ...SERVICE_KEYS,
+      ...VS_KEYS,
+      ...RS_KEYS,
+      ...FALLBACK_KEYS,
+    ])) {
+      t.ok(readme.includes(`\`${key}\``), key);
+    }
   },
 );
