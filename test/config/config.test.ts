@@ -246,7 +246,7 @@ t.test(
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     for (const k of daemonSchema()) {
       const row = readme.split('\n').find((l) => l.startsWith(`| \`${k.key}\``)) ?? '';
-      const shown = k.default === '' ? '""' : String(k.default as string | number | boolean);
+      const shown = k.default === '' ? '""' : String(k.default);
       t.ok(
         row.includes(`\`${shown}\``) && row.includes(k.env),
         `daemon.${k.key}: default ${shown}, ${k.env}`,
