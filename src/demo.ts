@@ -151,7 +151,11 @@ export class ShowingBackend extends BackendBase {
   close = (): Promise<void> => this.inner.close();
   async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
     const results = await this.inner.apply(operations);
-    if (results.some((r) => !r.error)) this.after(await this.inner.table());
+    if (results.some((r) => !r.error)) {
+      const table = await this.inner.table();
+      // After the loop has logged the operations: the table reads as their result.
+      setImmediate(() => this.after(table));
+    }
     return results;
   }
 }

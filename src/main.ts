@@ -6,6 +6,7 @@ import { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } fr
 import { runDaemon } from './cli/run.js';
 import { formatTable, tableJson } from './cli/table.js';
 import { effectiveConfig } from './config/effective.js';
+import { formatStatus, type Status } from './http/status.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { demoTable } from './demo.js';
 import type { IpvsBackend } from './ipvs/backend.js';
@@ -23,6 +24,9 @@ Commands:
   reload --config FILE [--pid PID]
                              Validate the config, then make the running daemon reload it
                              (SIGHUP to --pid, or to the pid in daemon.pid_file)
+  status [--url URL | --config FILE] [--json]
+                             What the running daemon sees: services, servers, weights, events
+                             (from its /status; default http://127.0.0.1:9476)
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
   help                       Show this help
@@ -61,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       pid: { type: 'string' },
+      url: { type: 'string' },
       version: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       timeout: { type: 'string' },
@@ -146,6 +151,24 @@ async function main(argv: string[]): Promise<number> {
       process.kill(pid, 'SIGHUP');
       process.stdout.write(`config valid; asked process ${pid} to reload it\n`);
       return 0;
+    }
+    case 'status': {
+      let url = values.url;
+      if (!url) {
+        const listen = values.config ? loadConfig(values.config).daemon.listen : '127.0.0.1:9476';
+        if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
+        url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
+      }
+      const res = await fetch(`${url.replace(/\/$/, '')}/status`).catch((e: unknown) => {
+        throw new UsageError(
+          `cannot reach the daemon at ${url}: ${String((e as Error).cause ?? e)}`,
+        );
+      });
+      const status = (await res.json()) as Status;
+      process.stdout.write(
+        values.json ? `${JSON.stringify(status, null, 1)}\n` : formatStatus(status),
+      );
+      return status.ready ? 0 : 1;
     }
     case 'probe': {
       const [, kind, target] = positionals;

@@ -9,6 +9,8 @@ import { formatTable } from './table.js';
 import { demoConfig, startDemoServers, unownedDemoService, ShowingBackend } from '../demo.js';
 import type { IpvsBackend } from '../ipvs/backend.js';
 import { createLogger, type Level, type Logger } from '../log.js';
+import { startListener, type Listener } from '../http/server.js';
+import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop } from '../reconcile/loop.js';
 
 export interface RunOptions {
@@ -64,7 +66,30 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   setExecConcurrency(config.daemon.execConcurrency);
   if (config.daemon.pidFile) writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
 
-  const loop = new ReconcileLoop(config, { backend, log });
+  const table = (): ReturnType<IpvsBackend['table']> => backend.table();
+  const metrics = new WardenMetrics(
+    { perServer: config.daemon.metricsPerServer, labels: config.daemon.metricsLabels },
+    table,
+  );
+  metrics.configLoaded(true);
+  const loop = new ReconcileLoop(config, { backend, log, observer: metrics });
+  metrics.attach(loop);
+  let listener: Listener | null = null;
+  if (config.daemon.listen) {
+    try {
+      listener = await startListener(config.daemon.listen, loop, metrics, table);
+      log.log('info', 'http.listening', {
+        url: listener.url,
+        endpoints: '/metrics /healthz /readyz /status /events',
+      });
+    } catch (e) {
+      // A taken port must not keep the table unmanaged: the daemon runs, without its listener.
+      log.log('error', 'http.failed', {
+        listen: config.daemon.listen,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
   log.log('info', 'daemon.starting', {
     pid: process.pid,
     config: source,
@@ -86,6 +111,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
           o.dryRun,
         );
       } catch (e) {
+        metrics.configLoaded(false);
         log.log('error', 'config.invalid', {
           config: source,
           problems:
@@ -143,6 +169,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     log.log('error', 'daemon.start_failed', { error: e instanceof Error ? e.message : String(e) });
     process.off('SIGHUP', onHup);
     await loop.stop().catch(() => undefined);
+    await listener?.close();
     await backend.close();
     await demo?.close();
     return 1;
@@ -150,6 +177,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   await stopped;
   process.off('SIGHUP', onHup);
   process.off('unhandledRejection', onRejection);
+  await listener?.close();
   await backend.close();
   await demo?.close();
   if (config.daemon.pidFile) {

@@ -14,6 +14,25 @@ convict.addFormat({
   coerce: (value: string) => (/^\d+(\.\d+)?$/.test(value) ? Number(value) : value),
 });
 
+/** node_exporter's IPVS backend labels, in its order (the metrics carry a chosen subset). */
+export const IPVS_LABELS = [
+  'local_address',
+  'local_port',
+  'remote_address',
+  'remote_port',
+  'proto',
+  'local_mark',
+] as const;
+export type IpvsLabel = (typeof IPVS_LABELS)[number];
+
+/** "127.0.0.1:9476", "[::1]:9476", ":9476" (every address) -> host and port, or null. */
+export function parseListen(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) return null;
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
 const schema = {
   backend: {
     doc: 'Where the table lives: netlink (the kernel) or memory (a table in the process, for trying things out)',
@@ -87,6 +106,24 @@ const schema = {
     default: 32,
     env: 'WARDEN_EXEC_CONCURRENCY',
   },
+  listen: {
+    doc: 'The HTTP listener for /metrics, /healthz, /readyz, /status ("" = none); loopback by default',
+    format: String,
+    default: '127.0.0.1:9476',
+    env: 'WARDEN_LISTEN',
+  },
+  metrics_per_server: {
+    doc: 'Per-real-server metric series (false: per service and reconciler only, for huge tables)',
+    format: Boolean,
+    default: true,
+    env: 'WARDEN_METRICS_PER_SERVER',
+  },
+  metrics_labels: {
+    doc: "node_exporter's IPVS labels the per-server series carry, comma-separated",
+    format: String,
+    default: 'local_address,local_port,remote_address,remote_port,proto,local_mark',
+    env: 'WARDEN_METRICS_LABELS',
+  },
   dry_run: {
     doc: 'Probe and plan, log the operations, change nothing (also --dry-run)',
     format: Boolean,
@@ -109,6 +146,9 @@ export interface DaemonSettings {
   readonly checkConcurrency: number;
   readonly execConcurrency: number;
   readonly dryRun: boolean;
+  readonly listen: string;
+  readonly metricsPerServer: boolean;
+  readonly metricsLabels: readonly IpvsLabel[];
 }
 
 /** Every key with its doc, default and environment variable (for check-config and the README). */
@@ -170,6 +210,24 @@ export function readDaemonSettings(
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
+  if (v.listen !== '' && !parseListen(v.listen)) {
+    problems.push({
+      path: at('listen'),
+      message: `must be ADDRESS:PORT ("127.0.0.1:9476", "[::1]:9476") or "", got "${v.listen}"`,
+    });
+  }
+  const labels = v.metrics_labels
+    .split(',')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  for (const l of labels) {
+    if (!(IPVS_LABELS as readonly string[]).includes(l)) {
+      problems.push({
+        path: at('metrics_labels'),
+        message: `"${l}" is not one of ${IPVS_LABELS.join(', ')}`,
+      });
+    }
+  }
   if (problems.length > 0) return undefined;
   return {
     backend: v.backend as DaemonSettings['backend'],
@@ -185,5 +243,8 @@ export function readDaemonSettings(
     checkConcurrency: v.check_concurrency,
     execConcurrency: v.exec_concurrency,
     dryRun: v.dry_run,
+    listen: v.listen,
+    metricsPerServer: v.metrics_per_server,
+    metricsLabels: labels as IpvsLabel[],
   };
 }

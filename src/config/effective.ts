@@ -23,6 +23,9 @@ function daemon(d: DaemonSettings): Record<string, unknown> {
     check_concurrency: d.checkConcurrency,
     exec_concurrency: d.execConcurrency,
     dry_run: d.dryRun,
+    listen: d.listen,
+    metrics_per_server: d.metricsPerServer,
+    metrics_labels: d.metricsLabels.join(','),
   };
 }
 

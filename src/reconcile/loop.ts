@@ -10,6 +10,7 @@ import type { HealthPolicy } from '../health/policy.js';
 import { checkTarget, createChecker } from '../health/registry.js';
 import { Scheduler, type CheckEvent } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
+import type { IpvsError } from '../ipvs/errors.js';
 import type { Operation, TableEntry } from '../ipvs/model.js';
 import { formatDestinationKey, formatServiceKey, serviceId } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
@@ -40,7 +41,28 @@ export interface LoopStats {
   lastSync: number | null;
 }
 
+/** What the loop reports as it goes (metrics); every method optional. */
+export interface LoopObserver {
+  checkResult?(event: CheckEvent): void;
+  transition?(record: ServerRecord, from: ServerHealth['status'], to: ServerHealth['status']): void;
+  tick?(durationMs: number, ok: boolean): void;
+  operation?(operation: Operation, error: IpvsError | null): void;
+  drift?(changes: number): void;
+}
+
+/** A transition or mode change, kept for /status. */
+export interface RecentEvent {
+  readonly time: number;
+  readonly event: string;
+  readonly service: string;
+  readonly server?: string;
+  readonly message?: string;
+}
+
+const RECENT_EVENTS = 100;
+
 export interface LoopOptions {
+  readonly observer?: LoopObserver;
   readonly backend: IpvsBackend;
   readonly log: Logger;
   readonly now?: () => number;
@@ -55,6 +77,10 @@ export class ReconcileLoop {
   private readonly now: () => number;
   private readonly makeChecker: typeof createChecker;
   private readonly scheduler: Scheduler;
+  private readonly observer: LoopObserver;
+  private lastDesired: Desired | null = null;
+  /** Transitions and mode changes, newest last. */
+  readonly recent: RecentEvent[] = [];
   private readonly records = new Map<string, ServerRecord>();
   private retired: RetiredService[] = [];
   private drains: ReadonlyMap<string, number> = new Map();
@@ -83,6 +109,7 @@ export class ReconcileLoop {
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.makeChecker = options.createChecker ?? createChecker;
+    this.observer = options.observer ?? {};
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
@@ -167,6 +194,20 @@ export class ReconcileLoop {
   /** Resolves when no tick is running or requested. */
   async idle(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  /** The desired table of the last tick (null before the first). */
+  desired(): Desired | null {
+    return this.lastDesired;
+  }
+
+  currentConfig(): Config {
+    return this.config;
+  }
+
+  private remember(event: Omit<RecentEvent, 'time'>): void {
+    this.recent.push({ time: this.now(), ...event });
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
   }
 
   servers(): readonly ServerRecord[] {
@@ -254,6 +295,7 @@ export class ReconcileLoop {
   }
 
   private onResult(event: CheckEvent): void {
+    this.observer.checkResult?.(event);
     this.log.log('debug', 'check.result', {
       target: `${event.target.address}:${event.target.port}`,
       check: event.checker.description,
@@ -296,11 +338,19 @@ export class ReconcileLoop {
     // Slow start is for a server coming back, not for the first result after a start (HAProxy).
     record.upSince = status === 'up' && from === 'down' ? now : null;
     if (status === 'down') record.weight = undefined;
+    const message = event?.result.message ?? record.message;
     this.log.log(status === 'down' ? 'warn' : 'info', `server.${status}`, {
       service: record.vs.name,
       server: record.rs.name,
       from,
-      message: event?.result.message ?? record.message,
+      message,
+    });
+    this.observer.transition?.(record, from, status);
+    this.remember({
+      event: `server.${status}`,
+      service: record.vs.name,
+      server: record.rs.name,
+      message,
     });
     this.requestTick(`${record.rs.name} ${status}`);
   }
@@ -352,9 +402,12 @@ export class ReconcileLoop {
   }
 
   private async tickSafely(reason: string): Promise<void> {
+    const started = performance.now();
     try {
-      await this.tick(reason);
+      const ok = await this.tick(reason);
+      this.observer.tick?.(performance.now() - started, ok);
     } catch (e) {
+      this.observer.tick?.(performance.now() - started, false);
       // A dump that fails (ENOBUFS, EPERM...) is retried like a failed operation; never fatal.
       this.log.log('error', 'reconcile.failed', {
         reason,
@@ -375,8 +428,9 @@ export class ReconcileLoop {
     return ms;
   }
 
-  private async tick(reason: string): Promise<void> {
-    if (this.stopped) return;
+  /** One tick; false when an operation failed. */
+  private async tick(reason: string): Promise<boolean> {
+    if (this.stopped) return true;
     this.stats.ticks++;
     const table = await this.backend.table();
     const now = this.now();
@@ -391,6 +445,7 @@ export class ReconcileLoop {
       const changes = drift(this.expected.snapshot, comparable);
       if (changes.length > 0) {
         this.stats.driftRepairs += changes.length;
+        this.observer.drift?.(changes.length);
         this.log.log('warn', 'drift.detected', { changes, repairs_total: this.stats.driftRepairs });
       }
     }
@@ -404,6 +459,7 @@ export class ReconcileLoop {
       now,
     });
     this.reportModes(desired);
+    this.lastDesired = desired;
     const p = plan(desired, table, this.drains, now);
     this.drains = p.drains;
 
@@ -435,6 +491,7 @@ export class ReconcileLoop {
     );
     this.scheduleWake(next);
     this.log.log('debug', 'reconcile.tick', { reason, operations: p.operations.length, failed });
+    return !failed;
   }
 
   private scheduleWake(at: number): void {
@@ -458,6 +515,7 @@ export class ReconcileLoop {
       const planned = ops[i];
       if (!planned) return;
       this.logOperation(planned, r.error, false);
+      this.observer.operation?.(r.operation, r.error);
       if (r.error) this.stats.operationsFailed++;
       else {
         this.stats.operationsApplied++;

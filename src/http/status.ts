@@ -1,0 +1,159 @@
+// The status document of /status and `ipvs-warden status`: every owned service, its real
+// servers with state, desired and kernel weight, last probe message and last transition, and the
+// recent events. Pure: built from the loop's state and one table read.
+import { formatDestinationKey, formatServiceKey, serviceId, destinationId } from '../ipvs/spec.js';
+import type { TableEntry } from '../ipvs/model.js';
+import type { ReconcileLoop } from '../reconcile/loop.js';
+
+export interface ServerStatus {
+  readonly name: string;
+  readonly target: string;
+  readonly role: 'server' | 'fallback';
+  readonly state: string;
+  readonly maintenance: boolean;
+  readonly desired_weight: number | null;
+  readonly kernel_weight: number | null;
+  readonly active_connections: number | null;
+  readonly inactive_connections: number | null;
+  readonly reason: string;
+  readonly message: string;
+  readonly last_transition: string | null;
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly service: string;
+  readonly mode: 'normal' | 'fallback' | 'panic';
+  readonly healthy: number;
+  readonly servers: number;
+  readonly real_servers: readonly ServerStatus[];
+}
+
+export interface Status {
+  readonly ready: boolean;
+  readonly time: string;
+  readonly dry_run: boolean;
+  readonly stats: ReconcileLoop['stats'];
+  readonly services: readonly ServiceStatus[];
+  readonly unowned: readonly string[];
+  readonly events: readonly {
+    time: string;
+    event: string;
+    service: string;
+    server?: string;
+    message?: string;
+  }[];
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function buildStatus(
+  loop: ReconcileLoop,
+  table: readonly TableEntry[] | null,
+  now = Date.now(),
+): Status {
+  const kernel = new Map<string, TableEntry['destinations'][number]>();
+  for (const e of table ?? []) {
+    for (const d of e.destinations)
+      kernel.set(`${serviceId(e.service.key)}>${destinationId(d.key)}`, d);
+  }
+  const records = new Map(
+    loop
+      .servers()
+      .map((r) => [`${serviceId(r.vs.service.key)}>${destinationId(r.rs.destination.key)}`, r]),
+  );
+  const desired = loop.desired();
+  const services: ServiceStatus[] = (desired?.services ?? [])
+    .filter((s) => !s.retired)
+    .map((s) => ({
+      name: s.name,
+      service: formatServiceKey(s.spec.key),
+      mode: s.fallbackActive ? 'fallback' : s.panic ? 'panic' : 'normal',
+      healthy: s.healthy,
+      servers: s.eligible,
+      real_servers: s.destinations.map((d): ServerStatus => {
+        const id = `${serviceId(s.spec.key)}>${destinationId(d.destination.key)}`;
+        const r = records.get(id);
+        const k = kernel.get(id);
+        const want = d.want;
+        return {
+          name:
+            d.role === 'fallback'
+              ? 'fallback'
+              : (r?.rs.name ?? formatDestinationKey(d.destination.key)),
+          target: formatDestinationKey(d.destination.key),
+          role: d.role,
+          state:
+            d.role === 'fallback'
+              ? s.fallbackActive
+                ? 'active'
+                : 'standby'
+              : (r?.status ?? 'pending'),
+          maintenance: /^maintenance/.test(want.reason),
+          desired_weight: want.kind === 'in' || want.kind === 'zero' ? want.spec.weight : null,
+          kernel_weight: k ? k.weight : null,
+          active_connections: k ? k.activeConns : null,
+          inactive_connections: k ? k.inactiveConns : null,
+          reason: want.reason,
+          message: r?.message ?? '',
+          last_transition: iso(r?.lastTransition ?? null),
+        };
+      }),
+    }));
+  const owned = new Set(loop.currentConfig().virtualServices.map((v) => serviceId(v.service.key)));
+  return {
+    ready: loop.stats.lastSync !== null,
+    time: new Date(now).toISOString(),
+    dry_run: loop.currentConfig().daemon.dryRun,
+    stats: loop.stats,
+    services,
+    unowned: (table ?? [])
+      .filter((e) => !owned.has(serviceId(e.service.key)))
+      .map((e) => formatServiceKey(e.service.key)),
+    events: loop.recent.map((e) => ({ ...e, time: new Date(e.time).toISOString() })),
+  };
+}
+
+/** The status as a table an operator reads at a glance. */
+export function formatStatus(s: Status): string {
+  const lines: string[] = [];
+  lines.push(
+    `ipvs-warden ${s.ready ? 'ready' : 'NOT READY (no reconcile yet)'}${s.dry_run ? ', DRY RUN' : ''} at ${s.time}; ` +
+      `${s.stats.operationsApplied} operations applied, ${s.stats.operationsFailed} failed, ${s.stats.driftRepairs} drift repairs`,
+  );
+  for (const svc of s.services) {
+    const mode = svc.mode === 'normal' ? '' : `  ** ${svc.mode.toUpperCase()} **`;
+    lines.push('', `${svc.name}  ${svc.service}  ${svc.healthy}/${svc.servers} healthy${mode}`);
+    const rows = svc.real_servers.map((r) => [
+      r.name,
+      r.target,
+      r.maintenance ? `${r.state} (maint)` : r.state,
+      r.desired_weight === null ? 'out' : String(r.desired_weight),
+      r.kernel_weight === null ? '-' : String(r.kernel_weight),
+      r.active_connections === null
+        ? '-'
+        : `${r.active_connections}/${r.inactive_connections ?? 0}`,
+      r.last_transition ?? '-',
+      r.maintenance || r.role === 'fallback' ? r.reason : r.message,
+    ]);
+    const head = ['SERVER', 'TARGET', 'STATE', 'WANT', 'KERNEL', 'CONN A/I', 'LAST CHANGE', 'WHY'];
+    const widths = head.map((h, i) =>
+      Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
+    );
+    for (const row of [head, ...rows]) {
+      lines.push(
+        `  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`,
+      );
+    }
+  }
+  if (s.unowned.length > 0) lines.push('', `not owned (left alone): ${s.unowned.join(', ')}`);
+  if (s.events.length > 0) {
+    lines.push('', 'recent events:');
+    for (const e of s.events.slice(-10)) {
+      lines.push(
+        `  ${e.time}  ${e.event}  ${e.service}${e.server ? ` ${e.server}` : ''}${e.message ? `: ${e.message}` : ''}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

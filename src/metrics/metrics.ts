@@ -1,0 +1,445 @@
+// Prometheus metrics (prom-client, an explicit registry). Per real server with node_exporter's
+// IPVS labels, so series join with node_ipvs_backend_* in Grafana; per check; per virtual service;
+// and the reconciler's own. Kernel numbers are read on scrape, in one table dump per scrape.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { IPVS_LABELS, type IpvsLabel } from '../config/daemon.js';
+import type { CheckEvent } from '../health/scheduler.js';
+import { hostPort } from '../health/probe.js';
+import type { IpvsError } from '../ipvs/errors.js';
+import {
+  isFwmark,
+  type DestinationKey,
+  type Operation,
+  type ServiceKey,
+  type TableEntry,
+} from '../ipvs/model.js';
+import { destinationId, serviceId } from '../ipvs/spec.js';
+import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
+
+export { IPVS_LABELS, type IpvsLabel };
+
+export interface MetricsOptions {
+  /** Per-real-server series (off: only per-service and reconciler series). */
+  readonly perServer: boolean;
+  /** Which of node_exporter's labels the per-server series carry (default all). */
+  readonly labels: readonly IpvsLabel[];
+}
+
+/** Label values exactly as node_exporter writes them (from /proc/net/ip_vs). */
+export function ipvsLabelValues(
+  service: ServiceKey,
+  dest?: DestinationKey,
+): Record<IpvsLabel, string> {
+  const fwm = isFwmark(service);
+  return {
+    local_address: fwm ? '' : service.address,
+    local_port: fwm ? '0' : String(service.port),
+    remote_address: dest?.address ?? '',
+    remote_port: dest ? String(dest.port) : '',
+    proto: fwm ? 'FWM' : service.protocol.toUpperCase(),
+    local_mark: fwm ? service.fwmark.toString(16).toUpperCase().padStart(8, '0') : '',
+  };
+}
+
+const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
+const STATES = ['up', 'down', 'pending'] as const;
+/** How long one table dump serves the kernel series of a scrape. */
+const SCRAPE_CACHE_MS = 500;
+
+export class WardenMetrics implements LoopObserver {
+  readonly registry = new Registry();
+  private loop: ReconcileLoop | null = null;
+  private readonly serverLabels: readonly string[];
+  private table: { at: number; value: Promise<TableEntry[] | null> } | null = null;
+  private readonly checkResults: Counter;
+  private readonly checkDuration: Histogram;
+  private readonly checkLateness: Histogram;
+  private readonly checkFailures: Gauge;
+  private readonly transitions: Counter;
+  private readonly tickDuration: Histogram;
+  private readonly lastSync: Gauge;
+  private readonly operations: Counter;
+  private readonly driftRepairs: Counter;
+  private readonly reloads: Counter;
+  private readonly lastReload: Gauge;
+
+  constructor(
+    private readonly options: MetricsOptions,
+    private readonly readTable: () => Promise<TableEntry[]>,
+  ) {
+    const registers = [this.registry];
+    this.serverLabels = ['service', ...options.labels];
+    collectDefaultMetrics({ register: this.registry, prefix: 'ipvs_warden_' });
+    // prom-client calls collect() with `this` bound to the metric; the metrics object is `self`.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+
+    // Per check: a merged check (several services, one target) is one series.
+    const checkLabels = ['kind', 'check', 'target'];
+    this.checkResults = new Counter({
+      name: 'ipvs_warden_check_results_total',
+      help: 'Check results by outcome (healthy, unhealthy).',
+      labelNames: [...checkLabels, 'outcome'],
+      registers,
+    });
+    this.checkDuration = new Histogram({
+      name: 'ipvs_warden_check_duration_seconds',
+      help: 'How long a check took, connect to verdict.',
+      labelNames: checkLabels,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.checkLateness = new Histogram({
+      name: 'ipvs_warden_check_lateness_seconds',
+      help: 'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap).',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.checkFailures = new Gauge({
+      name: 'ipvs_warden_check_consecutive_failures',
+      help: 'Consecutive failed results of a check (0 after a success).',
+      labelNames: checkLabels,
+      registers,
+    });
+
+    if (options.perServer) {
+      const labelNames = this.serverLabels;
+      const servers = (): { r: ServerRecord; labels: Record<string, string> }[] =>
+        (self.loop?.servers() ?? []).map((r) => ({ r, labels: self.labelsOf(r) }));
+      new Gauge({
+        name: 'ipvs_warden_server_state',
+        help: 'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
+        labelNames: [...labelNames, 'state'],
+        registers,
+        collect() {
+          this.reset();
+          for (const { r, labels } of servers()) {
+            for (const state of STATES) this.set({ ...labels, state }, r.status === state ? 1 : 0);
+          }
+        },
+      });
+      new Gauge({
+        name: 'ipvs_warden_server_maintenance',
+        help: '1 while a real server is in maintenance (config state or flag file).',
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          const desired = self.desiredWants();
+          for (const { r, labels } of servers()) {
+            const want = desired.get(self.keyOf(r));
+            this.set(labels, r.rs.maintenance || /^maintenance/.test(want?.reason ?? '') ? 1 : 0);
+          }
+        },
+      });
+      new Gauge({
+        name: 'ipvs_warden_server_desired_weight',
+        help: 'The weight the daemon wants for a real server (0 when it wants it out).',
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          const desired = self.desiredWants();
+          for (const { r, labels } of servers()) {
+            const want = desired.get(self.keyOf(r));
+            this.set(
+              labels,
+              want && (want.kind === 'in' || want.kind === 'zero') ? want.weight : 0,
+            );
+          }
+        },
+      });
+      this.transitions = new Counter({
+        name: 'ipvs_warden_server_transitions_total',
+        help: 'Health transitions of a real server, by the state entered.',
+        labelNames: [...labelNames, 'to'],
+        registers,
+      });
+      new Gauge({
+        name: 'ipvs_warden_server_last_transition_timestamp_seconds',
+        help: 'When a real server last changed state (Unix time; 0: not since start).',
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const { r, labels } of servers()) this.set(labels, (r.lastTransition ?? 0) / 1000);
+        },
+      });
+      // Kernel numbers, one dump per scrape.
+      const kernelGauge = (
+        name: string,
+        help: string,
+        pick: (d: TableEntry['destinations'][number]) => number,
+        extra: string[] = [],
+      ): void => {
+        new Gauge({
+          name,
+          help,
+          labelNames: [...labelNames, ...extra],
+          registers,
+          async collect() {
+            this.reset();
+            for (const { labels, d } of await self.kernelServers()) this.set(labels, pick(d));
+          },
+        });
+      };
+      kernelGauge(
+        'ipvs_warden_server_kernel_weight',
+        'The weight the kernel table holds for a real server.',
+        (d) => d.weight,
+      );
+      const kernelCounter = (
+        name: string,
+        help: string,
+        pick: (d: TableEntry['destinations'][number]) => bigint,
+      ): void => {
+        new Counter({
+          name,
+          help,
+          labelNames,
+          registers,
+          async collect() {
+            this.reset();
+            for (const { labels, d } of await self.kernelServers())
+              this.inc(labels, Number(pick(d)));
+          },
+        });
+      };
+      new Gauge({
+        name: 'ipvs_warden_server_connections',
+        help: 'Connections of a real server in the kernel table, by state (active, inactive).',
+        labelNames: [...labelNames, 'state'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const { labels, d } of await self.kernelServers()) {
+            this.set({ ...labels, state: 'active' }, d.activeConns);
+            this.set({ ...labels, state: 'inactive' }, d.inactiveConns);
+          }
+        },
+      });
+      kernelCounter(
+        'ipvs_warden_server_connections_total',
+        'Connections scheduled to a real server (kernel counter).',
+        (d) => d.stats.conns,
+      );
+      kernelCounter(
+        'ipvs_warden_server_incoming_packets_total',
+        'Packets to a real server (kernel counter).',
+        (d) => d.stats.inPkts,
+      );
+      kernelCounter(
+        'ipvs_warden_server_outgoing_packets_total',
+        'Packets from a real server (kernel counter).',
+        (d) => d.stats.outPkts,
+      );
+      kernelCounter(
+        'ipvs_warden_server_incoming_bytes_total',
+        'Bytes to a real server (kernel counter).',
+        (d) => d.stats.inBytes,
+      );
+      kernelCounter(
+        'ipvs_warden_server_outgoing_bytes_total',
+        'Bytes from a real server (kernel counter).',
+        (d) => d.stats.outBytes,
+      );
+    } else {
+      this.transitions = new Counter({
+        name: 'ipvs_warden_server_transitions_total',
+        help: 'Health transitions, by the state entered.',
+        labelNames: ['service', 'to'],
+        registers,
+      });
+    }
+
+    // Per virtual service.
+    const serviceGauge = (
+      name: string,
+      help: string,
+      value: (s: NonNullable<ReturnType<ReconcileLoop['desired']>>['services'][number]) => number,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: SERVICE_LABELS,
+        registers,
+        collect() {
+          this.reset();
+          for (const s of self.loop?.desired()?.services ?? []) {
+            if (s.retired) continue;
+            const { local_address, local_port, proto, local_mark } = ipvsLabelValues(s.spec.key);
+            this.set({ service: s.name, local_address, local_port, proto, local_mark }, value(s));
+          }
+        },
+      });
+    };
+    serviceGauge(
+      'ipvs_warden_service_healthy_servers',
+      'Real servers of a virtual service that are up.',
+      (s) => s.healthy,
+    );
+    serviceGauge(
+      'ipvs_warden_service_servers',
+      'Real servers of a virtual service (not in maintenance).',
+      (s) => s.eligible,
+    );
+    serviceGauge(
+      'ipvs_warden_service_desired_weight',
+      'Sum of the weights the daemon wants for a virtual service.',
+      (s) =>
+        s.destinations.reduce((n, d) => n + (d.want.kind === 'in' ? d.want.spec.weight : 0), 0),
+    );
+    serviceGauge(
+      'ipvs_warden_service_fallback_active',
+      '1 while the fallback (sorry) server is in.',
+      (s) => (s.fallbackActive ? 1 : 0),
+    );
+    serviceGauge(
+      'ipvs_warden_service_panic_active',
+      '1 while panic mode keeps every server in.',
+      (s) => (s.panic ? 1 : 0),
+    );
+
+    // The reconciler.
+    this.tickDuration = new Histogram({
+      name: 'ipvs_warden_reconcile_duration_seconds',
+      help: 'How long a reconcile tick took (read, plan, apply).',
+      labelNames: ['result'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.lastSync = new Gauge({
+      name: 'ipvs_warden_reconcile_last_success_timestamp_seconds',
+      help: 'When a tick last brought the table in step without a failure (Unix time).',
+      registers,
+    });
+    this.operations = new Counter({
+      name: 'ipvs_warden_reconcile_operations_total',
+      help: 'Kernel operations by kind and result (applied, failed) and errno for failures.',
+      labelNames: ['op', 'result', 'errno'],
+      registers,
+    });
+    this.driftRepairs = new Counter({
+      name: 'ipvs_warden_drift_repairs_total',
+      help: 'Changes to the owned part of the table made by someone else, repaired.',
+      registers,
+    });
+    this.reloads = new Counter({
+      name: 'ipvs_warden_config_reloads_total',
+      help: 'Config reloads by result (success, failure).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.lastReload = new Gauge({
+      name: 'ipvs_warden_config_last_reload_success_timestamp_seconds',
+      help: 'When the config was last loaded successfully (Unix time).',
+      registers,
+    });
+    new Gauge({
+      name: 'ipvs_warden_ready',
+      help: '1 once the first reconcile has completed.',
+      registers,
+      collect() {
+        this.set(self.loop?.stats.lastSync != null ? 1 : 0);
+      },
+    });
+    for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
+    for (const result of ['applied', 'failed'])
+      this.operations.inc({ op: 'add-destination', result, errno: '' }, 0);
+    this.driftRepairs.inc(0);
+  }
+
+  attach(loop: ReconcileLoop): void {
+    this.loop = loop;
+  }
+
+  configLoaded(ok: boolean): void {
+    this.reloads.inc({ result: ok ? 'success' : 'failure' });
+    if (ok) this.lastReload.setToCurrentTime();
+  }
+
+  checkResult(e: CheckEvent): void {
+    const labels = {
+      kind: e.checker.kind,
+      check: e.checker.description,
+      target: hostPort(e.target),
+    };
+    this.checkResults.inc({ ...labels, outcome: e.result.healthy ? 'healthy' : 'unhealthy' });
+    this.checkDuration.observe(labels, e.result.durationMs / 1000);
+    this.checkFailures.set(labels, e.state.failures);
+    this.checkLateness.observe({ kind: e.checker.kind }, e.latenessMs / 1000);
+  }
+
+  transition(record: ServerRecord, _from: string, to: string): void {
+    if (to === 'pending') return;
+    if (this.options.perServer) this.transitions.inc({ ...this.labelsOf(record), to });
+    else this.transitions.inc({ service: record.vs.name, to });
+  }
+
+  tick(durationMs: number, ok: boolean): void {
+    this.tickDuration.observe({ result: ok ? 'success' : 'failure' }, durationMs / 1000);
+    if (ok) this.lastSync.setToCurrentTime();
+  }
+
+  operation(operation: Operation, error: IpvsError | null): void {
+    this.operations.inc({
+      op: operation.op,
+      result: error ? 'failed' : 'applied',
+      errno: error?.code ?? '',
+    });
+  }
+
+  drift(changes: number): void {
+    this.driftRepairs.inc(changes);
+  }
+
+  private keyOf(r: ServerRecord): string {
+    return `${serviceId(r.vs.service.key)}>${destinationId(r.rs.destination.key)}`;
+  }
+
+  private labelsOf(r: ServerRecord): Record<string, string> {
+    const all = ipvsLabelValues(r.vs.service.key, r.rs.destination.key);
+    const out: Record<string, string> = { service: r.vs.name };
+    for (const l of this.options.labels) out[l] = all[l];
+    return out;
+  }
+
+  private desiredWants(): Map<string, { kind: string; weight: number; reason: string }> {
+    const out = new Map<string, { kind: string; weight: number; reason: string }>();
+    for (const s of this.loop?.desired()?.services ?? []) {
+      for (const d of s.destinations) {
+        if (d.role !== 'server') continue;
+        const weight = d.want.kind === 'in' || d.want.kind === 'zero' ? d.want.spec.weight : 0;
+        out.set(`${serviceId(s.spec.key)}>${destinationId(d.destination.key)}`, {
+          kind: d.want.kind,
+          weight,
+          reason: d.want.reason,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The configured servers found in the kernel table, with their kernel state; one dump per scrape. */
+  private async kernelServers(): Promise<
+    { r: ServerRecord; labels: Record<string, string>; d: TableEntry['destinations'][number] }[]
+  > {
+    const now = Date.now();
+    if (!this.table || now - this.table.at > SCRAPE_CACHE_MS) {
+      this.table = { at: now, value: this.readTable().catch(() => null) };
+    }
+    const table = await this.table.value;
+    if (!table) return [];
+    const byKey = new Map<string, TableEntry['destinations'][number]>();
+    for (const e of table)
+      for (const d of e.destinations)
+        byKey.set(`${serviceId(e.service.key)}>${destinationId(d.key)}`, d);
+    const out = [];
+    for (const r of this.loop?.servers() ?? []) {
+      const d = byKey.get(this.keyOf(r));
+      if (d) out.push({ r, labels: this.labelsOf(r), d });
+    }
+    return out;
+  }
+}
