@@ -44,7 +44,7 @@ export async function startListener(
             res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
             return;
           case '/readyz': {
-            const ready = loop.stats.lastSync !== null;
+            const ready = loop.stats.lastTick !== null;
             res
               .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
               .end(ready ? 'ready\n' : 'no reconcile yet\n');

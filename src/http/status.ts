@@ -102,7 +102,7 @@ export function buildStatus(
     }));
   const owned = new Set(loop.currentConfig().virtualServices.map((v) => serviceId(v.service.key)));
   return {
-    ready: loop.stats.lastSync !== null,
+    ready: loop.stats.lastTick !== null,
     time: new Date(now).toISOString(),
     dry_run: loop.currentConfig().daemon.dryRun,
     stats: loop.stats,

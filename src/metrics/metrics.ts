@@ -341,7 +341,7 @@ export class WardenMetrics implements LoopObserver {
       help: '1 once the first reconcile has completed.',
       registers,
       collect() {
-        this.set(self.loop?.stats.lastSync != null ? 1 : 0);
+        this.set(self.loop?.stats.lastTick != null ? 1 : 0);
       },
     });
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);

@@ -38,7 +38,10 @@ export interface LoopStats {
   operationsApplied: number;
   operationsFailed: number;
   driftRepairs: number;
+  /** When a tick last applied everything it planned. */
   lastSync: number | null;
+  /** When a tick last completed (read, planned, applied, whatever the kernel answered): ready. */
+  lastTick: number | null;
 }
 
 /** What the loop reports as it goes (metrics); every method optional. */
@@ -101,6 +104,7 @@ export class ReconcileLoop {
     operationsFailed: 0,
     driftRepairs: 0,
     lastSync: null,
+    lastTick: null,
   };
 
   constructor(config: Config, options: LoopOptions) {
@@ -482,6 +486,7 @@ export class ReconcileLoop {
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
     this.retired = this.retired.filter((r) => present.has(serviceId(r.spec.key)));
     if (!failed) this.stats.lastSync = now;
+    this.stats.lastTick = now;
     const retryAt = now + this.backoff(failed);
     const next = Math.min(
       desired.wakeAt ?? Infinity,
