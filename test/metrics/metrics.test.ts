@@ -1,0 +1,108 @@
+// The metrics' labels as node_exporter writes them (so series join with node_ipvs_backend_*),
+// the per-server switch and label subset, and kernel numbers read in one dump per scrape.
+import t, { type Test } from 'tap';
+import { parseConfig } from '../../src/config/load.js';
+import { MemoryBackend } from '../../src/ipvs/memory.js';
+import { MemoryLog } from '../../src/log.js';
+import { ipvsLabelValues, WardenMetrics, type IpvsLabel } from '../../src/metrics/metrics.js';
+import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { until } from '../checks/servers.js';
+
+t.test("label values in node_exporter's formats", async (t) => {
+  t.same(
+    ipvsLabelValues(
+      { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 },
+      { family: 4, address: '10.0.0.2', port: 8080 },
+    ),
+    {
+      local_address: '10.0.0.1',
+      local_port: '80',
+      remote_address: '10.0.0.2',
+      remote_port: '8080',
+      proto: 'TCP',
+      local_mark: '',
+    },
+  );
+  t.same(
+    ipvsLabelValues({ family: 6, fwmark: 255 }, { family: 6, address: '2001:db8::2', port: 0 }),
+    {
+      local_address: '',
+      local_port: '0',
+      remote_address: '2001:db8::2',
+      remote_port: '0',
+      proto: 'FWM',
+      local_mark: '000000FF',
+    },
+  );
+  t.equal(
+    ipvsLabelValues({ family: 6, protocol: 'sctp', address: '2001:db8::1', port: 5060 }).proto,
+    'SCTP',
+  );
+});
+
+async function scrape(
+  t: Test,
+  perServer: boolean,
+  labels: readonly IpvsLabel[],
+): Promise<{ text: string; dumps: number }> {
+  const config = parseConfig(
+    'daemon: {backend: memory}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2, weight: 3}]}\n  - {name: mark, fwmark: 7, checks: [], real_servers: [{address: 10.0.0.3, port: 0}]}\n',
+    'x',
+    {},
+  );
+  const backend = new MemoryBackend();
+  let dumps = 0;
+  const metrics = new WardenMetrics({ perServer, labels }, () => {
+    dumps++;
+    return backend.table();
+  });
+  const loop = new ReconcileLoop(config, { backend, log: new MemoryLog(), observer: metrics });
+  metrics.attach(loop);
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await until(async () => (await backend.table()).every((e) => e.destinations.length === 1));
+  await loop.idle();
+  return { text: await metrics.registry.metrics(), dumps };
+}
+
+t.test('per-server series with every label; the kernel read once per scrape', async (t) => {
+  const { text, dumps } = await scrape(t, true, [
+    'local_address',
+    'local_port',
+    'remote_address',
+    'remote_port',
+    'proto',
+    'local_mark',
+  ]);
+  t.match(
+    text,
+    'ipvs_warden_server_kernel_weight{service="web",local_address="10.0.0.1",local_port="80",remote_address="10.0.0.2",remote_port="80",proto="TCP",local_mark=""} 3',
+  );
+  t.match(
+    text,
+    'ipvs_warden_server_state{service="mark",local_address="",local_port="0",remote_address="10.0.0.3",remote_port="0",proto="FWM",local_mark="00000007",state="up"} 1',
+  );
+  t.match(
+    text,
+    /ipvs_warden_service_healthy_servers\{service="web",local_address="10.0.0.1",local_port="80",proto="TCP",local_mark=""\} 1/,
+  );
+  t.match(
+    text,
+    /ipvs_warden_reconcile_operations_total\{op="add-destination",result="applied",errno=""\} 2/,
+  );
+  t.match(text, /ipvs_warden_ready 1/);
+  t.equal(dumps, 1, 'one table dump served every kernel series of the scrape');
+});
+
+t.test('a label subset, and per-server series off', async (t) => {
+  const subset = await scrape(t, true, ['remote_address', 'remote_port']);
+  t.match(
+    subset.text,
+    'ipvs_warden_server_kernel_weight{service="web",remote_address="10.0.0.2",remote_port="80"} 3',
+  );
+  const off = await scrape(t, false, []);
+  t.notMatch(off.text, /ipvs_warden_server_state/);
+  t.notMatch(off.text, /ipvs_warden_server_kernel_weight/);
+  t.match(off.text, /ipvs_warden_service_servers\{service="web"/);
+  t.equal(off.dumps, 0, 'no per-server series, no dump');
+});
