@@ -60,7 +60,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     });
     o.stdout.write(
       `ipvs-warden demo: the in-memory table, real servers web1..web3 on 127.0.0.1:${demo.ports.join(', ')}, ` +
-        `a sorry server on :${demo.sorryPort}.\nweb2 fails 6 s after start for 10 s, every 30 s. Ctrl-C stops.\n\n`,
+        `a sorry server on :${demo.sorryPort}.\nweb2 fails 6 s after start for 10 s, every 30 s. Ctrl-C stops.\n` +
+        `In another terminal: node dist/src/main.js status (or curl 127.0.0.1:9476/metrics)\n\n`,
     );
   }
   setExecConcurrency(config.daemon.execConcurrency);

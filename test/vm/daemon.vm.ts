@@ -219,6 +219,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
     await until(() => ipvsadm('10.0.0.1:80').join() === all.join(), 30_000),
     'all three in after rise',
   );
+  await d.until(() => d.named('table.unowned').length > 0, 5000); // log lines trail the kernel
   t.match(d.named('table.unowned'), [{ services: ['TCP 10.0.0.7:22'] }]);
   const bodies = new Set<string>();
   for (let i = 0; i < 6; i++) bodies.add((await get()).trim());
@@ -244,6 +245,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
         latency <= DETECTION_BOUND + 1500,
         `${latency} ms within the bound plus 1.5 s for the emulated VM`,
       );
+      await d.until(() => d.named('server.down').length > 0, 5000); // log lines trail the kernel
       t.match(d.named('server.down'), [{ server: 'rs2', message: /refused/ }]);
       let ok = 0;
       for (let i = 0; i < 10; i++) if ((await get().catch(() => '')).trim() !== '') ok++;
@@ -345,6 +347,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
       'only the sorry server',
     );
     t.equal((await get()).trim(), 'sorry');
+    await d.until(() => d.named('service.fallback_on').length > 0, 5000); // log lines trail the kernel
     t.match(d.named('service.fallback_on'), [{ service: 'web' }]);
     setHealthy(rs1, true);
     t.ok(
@@ -400,6 +403,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
     );
     d.proc.kill('SIGHUP');
     t.ok(await d.until(() => d.named('config.invalid').length === 1, 10_000));
+    await d.until(() => d.named('config.invalid').length > 0, 5000); // log lines trail the kernel
     t.match(d.named('config.invalid')[0], {
       problems: [/real_servers\[0\]\.weight: must be a whole number 0\.\.65535, got -1/],
     });
@@ -411,6 +415,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
     d.proc.kill('SIGTERM');
     t.equal(await d.exited, 0);
     t.equal(saved(), table);
+    await d.until(() => d.named('daemon.stopped').length > 0, 5000); // log lines trail the kernel
     t.match(d.named('daemon.stopped'), [{}]);
   });
 
@@ -422,6 +427,7 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
     await sleep(6000);
     t.same(d.named('reconcile.applied'), [], 'no operation');
     t.equal(saved(), table, 'the table is unchanged');
+    await d.until(() => d.named('table.adopted').length > 0, 5000); // log lines trail the kernel
     t.match(d.named('table.adopted'), [{ services: 2 }]);
     d.proc.kill('SIGTERM');
     t.equal(await d.exited, 0);

@@ -1,0 +1,86 @@
+// Benchmark of one reconcile decision at scale, on the host (`npm run bench:plan`): 100 services x
+// 100 real servers (10,000), desired() + plan() against the kernel table as read, in steady state
+// (nothing to do) and with 10 % of the servers down (1,000 deletions planned). Side by side in the
+// same run: copying the same table out of the memory backend, the cheapest thing a tick does
+// besides planning. Prints medians and the ratio.
+import { performance } from 'node:perf_hooks';
+import { parseConfig } from '../src/config/load.js';
+import { MemoryBackend } from '../src/ipvs/memory.js';
+import type { Operation } from '../src/ipvs/model.js';
+import { desiredTable, type ServerHealth } from '../src/reconcile/desired.js';
+import { plan } from '../src/reconcile/plan.js';
+
+const SERVICES = 100;
+const PER_SERVICE = 100;
+const ROUNDS = 15;
+
+const lines = ['daemon: {backend: memory}', 'virtual_services:'];
+for (let s = 0; s < SERVICES; s++) {
+  lines.push(
+    `  - address: 10.100.0.${s + 1}`,
+    '    port: 80',
+    '    checks: []',
+    '    real_servers:',
+  );
+  for (let d = 0; d < PER_SERVICE; d++)
+    lines.push(`      - {address: 10.101.${s}.${d + 1}, port: 8080, weight: 10}`);
+}
+const parseStart = performance.now();
+const config = parseConfig(lines.join('\n'), 'bench', {});
+const parseMs = performance.now() - parseStart;
+
+const backend = new MemoryBackend();
+const ops: Operation[] = config.virtualServices.flatMap((vs) => [
+  { op: 'add-service', service: vs.service } as Operation,
+  ...vs.realServers.map((rs): Operation => ({
+    op: 'add-destination',
+    service: vs.service.key,
+    destination: rs.destination,
+  })),
+]);
+for (const r of await backend.apply(ops)) if (r.error) throw r.error;
+
+const up: ServerHealth = { status: 'up', upSince: null, weight: undefined };
+const down: ServerHealth = { status: 'down', upSince: null, weight: undefined };
+const median = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+async function time(f: () => unknown): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const start = performance.now();
+    await f();
+    samples.push(performance.now() - start);
+  }
+  return median(samples);
+}
+
+const table = await backend.table();
+const decide = (failing: number): number => {
+  const desired = desiredTable({
+    services: config.virtualServices,
+    retired: [],
+    health: (_vs, rs) => (Number(rs.destination.key.address.split('.')[3]) <= failing ? down : up),
+    maintenance: () => null,
+    now: 0,
+  });
+  return plan(desired, table, new Map(), 0).operations.length;
+};
+if (decide(0) !== 0 || decide(10) !== SERVICES * 10)
+  throw new Error('the plan is not what the benchmark expects');
+const copyMs = await time(() => backend.table());
+const steadyMs = await time(() => decide(0));
+const failingMs = await time(() => decide(10));
+const heap = process.memoryUsage().heapUsed / 2 ** 20;
+console.log(
+  `config of ${SERVICES * PER_SERVICE} real servers parsed and validated in ${parseMs.toFixed(0)} ms`,
+);
+console.log(`median of ${ROUNDS}:`);
+console.log(`  copy the table out of the memory backend: ${copyMs.toFixed(1)} ms`);
+console.log(
+  `  desired + plan, steady state (0 operations): ${steadyMs.toFixed(1)} ms (${(steadyMs / copyMs).toFixed(1)}x the copy)`,
+);
+console.log(
+  `  desired + plan, 10 % down (${SERVICES * 10} deletions): ${failingMs.toFixed(1)} ms (${(failingMs / copyMs).toFixed(1)}x the copy)`,
+);
+console.log(`  heap used: ${heap.toFixed(0)} MiB`);
