@@ -31,7 +31,7 @@ const parseMs = performance.now() - parseStart;
 
 const backend = new MemoryBackend();
 const ops: Operation[] = config.virtualServices.flatMap((vs) => [
-  { op: 'add-service', service: vs.service } as Operation,
+  { op: 'add-service', service: vs.service },
   ...vs.realServers.map((rs): Operation => ({
     op: 'add-destination',
     service: vs.service.key,
