@@ -89,7 +89,7 @@ export function buildStatus(
                 ? 'active'
                 : 'standby'
               : (r?.status ?? 'pending'),
-          maintenance: /^maintenance/.test(want.reason),
+          maintenance: d.maintenance,
           desired_weight: want.kind === 'in' || want.kind === 'zero' ? want.spec.weight : null,
           kernel_weight: k ? k.weight : null,
           active_connections: k ? k.activeConns : null,

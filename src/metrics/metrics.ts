@@ -129,7 +129,7 @@ export class WardenMetrics implements LoopObserver {
           const desired = self.desiredWants();
           for (const { r, labels } of servers()) {
             const want = desired.get(self.keyOf(r));
-            this.set(labels, r.rs.maintenance || /^maintenance/.test(want?.reason ?? '') ? 1 : 0);
+            this.set(labels, want?.maintenance ? 1 : 0);
           }
         },
       });
@@ -405,8 +405,8 @@ export class WardenMetrics implements LoopObserver {
     return out;
   }
 
-  private desiredWants(): Map<string, { kind: string; weight: number; reason: string }> {
-    const out = new Map<string, { kind: string; weight: number; reason: string }>();
+  private desiredWants(): Map<string, { kind: string; weight: number; maintenance: boolean }> {
+    const out = new Map<string, { kind: string; weight: number; maintenance: boolean }>();
     for (const s of this.loop?.desired()?.services ?? []) {
       for (const d of s.destinations) {
         if (d.role !== 'server') continue;
@@ -414,7 +414,7 @@ export class WardenMetrics implements LoopObserver {
         out.set(`${serviceId(s.spec.key)}>${destinationId(d.destination.key)}`, {
           kind: d.want.kind,
           weight,
-          reason: d.want.reason,
+          maintenance: d.maintenance,
         });
       }
     }

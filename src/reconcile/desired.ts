@@ -27,6 +27,8 @@ export interface DesiredDestination {
   readonly destination: DestinationSpec;
   readonly role: 'server' | 'fallback';
   readonly want: Want;
+  /** In maintenance (config state or flag file). */
+  readonly maintenance: boolean;
 }
 
 export interface DesiredService {
@@ -127,7 +129,7 @@ export function desiredTable(input: DesiredInput): Desired {
         }
         want = { kind: 'in', spec: { ...configured, weight }, reason };
       }
-      return { destination: configured, role: 'server', want };
+      return { destination: configured, role: 'server', want, maintenance: maintenance !== null };
     });
     if (vs.fallback) {
       const want: Want = fallbackActive
@@ -135,7 +137,7 @@ export function desiredTable(input: DesiredInput): Desired {
         : pending && up === 0
           ? { kind: 'keep', reason: 'fallback: servers have no settled result yet' }
           : { kind: 'out', reason: `fallback not needed: ${ratio}` };
-      destinations.push({ destination: vs.fallback, role: 'fallback', want });
+      destinations.push({ destination: vs.fallback, role: 'fallback', want, maintenance: false });
     }
     return {
       name: vs.name,
