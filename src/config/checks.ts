@@ -24,35 +24,23 @@ import {
 
 const CHECK_TYPES = ['tcp', 'http', 'https', 'dns', 'exec'] as const;
 const COMMON = ['type', 'address', 'port'];
+const HTTP_KEYS = [
+  ...COMMON,
+  'method',
+  'path',
+  'host',
+  'headers',
+  'expect_status',
+  'body_match',
+  'body_not_match',
+  'reuse',
+  'bind',
+  'max_body',
+];
 const KEYS: Record<(typeof CHECK_TYPES)[number], readonly string[]> = {
   tcp: [...COMMON, 'send', 'expect', 'expect_regex', 'tls', 'bind', 'max_reply'],
-  http: [
-    ...COMMON,
-    'method',
-    'path',
-    'host',
-    'headers',
-    'expect_status',
-    'body_match',
-    'body_not_match',
-    'reuse',
-    'bind',
-    'max_body',
-  ],
-  https: [
-    ...COMMON,
-    'method',
-    'path',
-    'host',
-    'headers',
-    'expect_status',
-    'body_match',
-    'body_not_match',
-    'reuse',
-    'bind',
-    'max_body',
-    'tls',
-  ],
+  http: HTTP_KEYS,
+  https: [...HTTP_KEYS, 'tls'],
   dns: [
     ...COMMON,
     'name',

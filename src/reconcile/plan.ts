@@ -139,6 +139,16 @@ export function plan(
       }
     };
 
+    const updateIfDiffers = (o: DestinationState, spec: DestinationSpec, why: string): void => {
+      const diff = destinationDiff(spec, o);
+      if (diff.length > 0) {
+        push(
+          { op: 'update-destination', service: key, destination: spec },
+          `${why}: ${diff.join(', ')}`,
+        );
+      }
+    };
+
     for (const dd of svc.destinations) {
       const id = destinationId(dd.destination.key);
       wanted.add(id);
@@ -151,26 +161,10 @@ export function plan(
               { op: 'add-destination', service: key, destination: dd.want.spec },
               `${what} ${dd.want.reason}`,
             );
-          } else {
-            const diff = destinationDiff(dd.want.spec, o);
-            if (diff.length > 0) {
-              push(
-                { op: 'update-destination', service: key, destination: dd.want.spec },
-                `${what} ${dd.want.reason}: ${diff.join(', ')}`,
-              );
-            }
-          }
+          } else updateIfDiffers(o, dd.want.spec, `${what} ${dd.want.reason}`);
           break;
         case 'zero':
-          if (o) {
-            const diff = destinationDiff(dd.want.spec, o);
-            if (diff.length > 0) {
-              push(
-                { op: 'update-destination', service: key, destination: dd.want.spec },
-                `${what} ${dd.want.reason}: ${diff.join(', ')}`,
-              );
-            }
-          }
+          if (o) updateIfDiffers(o, dd.want.spec, `${what} ${dd.want.reason}`);
           break;
         case 'out':
           if (o) drainOut(o, `${what} ${dd.want.reason}`);
