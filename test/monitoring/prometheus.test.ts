@@ -239,5 +239,13 @@ scrape_configs:
     t.match(status.out, /sorry {2}TCP 192\.0\.2\.2:80 {2}0\/1 healthy {2}\*\* FALLBACK \*\*/);
     t.match(status.out, /panicky {2}TCP 192\.0\.2\.3:80 {2}1\/3 healthy {2}\*\* PANIC \*\*/);
     t.match(status.out, /config\.invalid|recent events:/);
+
+    // Last, the daemon goes away: the not-scraped alert's expression has data.
+    const notScraped = rules.find((r) => r.alert === 'IpvsWardenNotScraped');
+    daemon.kill('SIGKILL');
+    t.ok(
+      notScraped && (await until(() => has(notScraped.expr), 15_000)),
+      'IpvsWardenNotScraped: true once the daemon is gone',
+    );
   },
 );
