@@ -49,7 +49,7 @@ export function createLogger(options: LogOptions): Logger & { level: Level } {
   };
 }
 
-/** A logger that keeps events in memory (tests, and the demo's summary). */
+/** A logger that keeps events in memory (for tests). */
 export class MemoryLog implements Logger {
   readonly events: { level: Level; event: string; fields: Fields }[] = [];
   log(level: Level, event: string, fields: Fields = {}): void {

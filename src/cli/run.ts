@@ -3,7 +3,7 @@
 // bad config on reload is logged and the running one stays in force.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { setExecConcurrency } from '../../checks/exec.js';
-import { ConfigError, loadConfig, parseConfig } from '../config/load.js';
+import { ConfigError, formatProblem, loadConfig, parseConfig } from '../config/load.js';
 import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';
 import { demoConfig, startDemoServers, unownedDemoService, ShowingBackend } from '../demo.js';
@@ -36,12 +36,15 @@ function makeLogger(config: Config, out: NodeJS.WriteStream): Logger & { level: 
 export async function runDaemon(o: RunOptions): Promise<number> {
   const demo = o.demo ? await startDemoServers() : null;
   const source = o.configFile ?? '(embedded demo config)';
-  let config: Config;
-  try {
-    config = withDryRun(
+  /** The config, read and validated again on each reload. */
+  const load = (): Config =>
+    withDryRun(
       demo ? parseConfig(demoConfig(demo), source, o.env) : loadConfig(o.configFile ?? '', o.env),
       o.dryRun,
     );
+  let config: Config;
+  try {
+    config = load();
   } catch (e) {
     await demo?.close();
     if (e instanceof ConfigError) {
@@ -105,32 +108,27 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       log.log('info', 'config.reloading', { config: source });
       let next: Config;
       try {
-        next = withDryRun(
-          demo
-            ? parseConfig(demoConfig(demo), source, o.env)
-            : loadConfig(o.configFile ?? '', o.env),
-          o.dryRun,
-        );
+        next = load();
       } catch (e) {
         metrics.configLoaded(false);
         log.log('error', 'config.invalid', {
           config: source,
           problems:
             e instanceof ConfigError
-              ? e.message
-                  .split('\n')
-                  .slice(1)
-                  .map((l) => l.trim())
+              ? e.problems.map((x) => formatProblem(e.file, x))
               : [String(e)],
           note: 'the running config stays in force',
         });
         return;
       }
-      if (next.daemon.backend !== config.daemon.backend) {
-        log.log('warn', 'config.restart_needed', {
-          key: 'daemon.backend',
-          note: 'takes effect on restart',
-        });
+      metrics.configLoaded(true);
+      for (const key of ['backend', 'listen', 'metricsPerServer', 'metricsLabels'] as const) {
+        if (String(next.daemon[key]) !== String(config.daemon[key])) {
+          log.log('warn', 'config.restart_needed', {
+            key: `daemon.${key}`,
+            note: 'takes effect on restart',
+          });
+        }
       }
       log.level = next.daemon.logLevel;
       setExecConcurrency(next.daemon.execConcurrency);

@@ -5,13 +5,13 @@ import { resolve } from 'node:path';
 import { DNS_TYPES } from '../../checks/dns.js';
 import { parseStatusSet } from '../../checks/http.js';
 import type { TlsOptions } from '../../checks/tcp.js';
-import { canonicalAddress, familyOf } from '../ipvs/address.js';
 import type { CheckConfig } from './model.js';
 import {
   checkKeys,
   defined,
   describe,
   isObj,
+  readAddress,
   readBool,
   readEnum,
   readInt,
@@ -84,17 +84,6 @@ function readTls(value: unknown, path: Path, p: Problems, baseDir: string): TlsO
   });
 }
 
-function readBind(value: unknown, path: Path, p: Problems): string | undefined {
-  const text = readString(value, path, p);
-  if (text === undefined) return undefined;
-  const family = familyOf(text);
-  if (family === null) {
-    p.add(path, `must be an IPv4 or IPv6 address, got ${describe(value)}`);
-    return undefined;
-  }
-  return canonicalAddress(family, text) ?? undefined;
-}
-
 /** One check; undefined when it has problems (they are recorded). */
 export function readCheck(
   raw: unknown,
@@ -112,16 +101,9 @@ export function readCheck(
   checkKeys(raw, KEYS[type], path, p);
   const at = (key: string): Path => [...path, key];
 
-  let address: CheckConfig['address'];
-  const addressText = readString(raw.address, at('address'), p);
-  if (addressText !== undefined) {
-    const family = familyOf(addressText);
-    const canonical = family && canonicalAddress(family, addressText);
-    if (family && canonical) address = { family, address: canonical };
-    else p.add(at('address'), `must be an IPv4 or IPv6 address, got ${describe(raw.address)}`);
-  }
+  const address = readAddress(raw.address, at('address'), p);
   const port = readInt(raw.port, 1, 65535, at('port'), p);
-  const bindAddress = readBind(raw.bind, at('bind'), p);
+  const bindAddress = readAddress(raw.bind, at('bind'), p)?.address;
 
   let check: CheckConfig | undefined;
   switch (type) {

@@ -151,7 +151,7 @@ export interface DaemonSettings {
   readonly metricsLabels: readonly IpvsLabel[];
 }
 
-/** Every key with its doc, default and environment variable (for check-config and the README). */
+/** Every key with its doc, default and environment variable (the README's table is held to it). */
 export function daemonSchema(): { key: string; doc: string; default: unknown; env: string }[] {
   return Object.entries(schema).map(([key, s]) => ({
     key,

@@ -35,8 +35,6 @@ export interface RealServerConfig {
   readonly policy: HealthPolicy;
   /** A recovered server's weight ramps up over this window (0: at once). */
   readonly slowStartMs: number;
-  /** Where the server is written in the config, for messages. */
-  readonly path: string;
 }
 
 export interface VirtualServiceConfig {
@@ -51,7 +49,6 @@ export interface VirtualServiceConfig {
   /** Below this fraction of healthy servers every server stays in rotation (0: off). */
   readonly panicThreshold: number;
   readonly realServers: readonly RealServerConfig[];
-  readonly path: string;
 }
 
 export interface Config {

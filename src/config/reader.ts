@@ -1,6 +1,9 @@
 // Small readers for validating plain data: each takes a value and its path, records what is wrong
 // in a shared problem list (so one pass reports every error) and returns a typed value or undefined.
 
+import { canonicalAddress, familyOf } from '../ipvs/address.js';
+import type { Family } from '../ipvs/model.js';
+
 export type Path = readonly (string | number)[];
 
 /** "virtual_services[2].real_servers[0].weight" */
@@ -82,34 +85,28 @@ export function readBool(value: unknown, path: Path, p: Problems): boolean | und
   return undefined;
 }
 
-export function readInt(
+/** A number in min..max, whole when `whole`. */
+function readRange(
   value: unknown,
   min: number,
   max: number,
+  whole: boolean,
   path: Path,
   p: Problems,
 ): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) {
-    return value;
-  }
-  p.add(path, `must be a whole number ${min}..${max}, got ${describe(value)}`);
+  const ok = whole ? Number.isInteger(value) : Number.isFinite(value);
+  if (ok && typeof value === 'number' && value >= min && value <= max) return value;
+  p.add(path, `must be a ${whole ? 'whole ' : ''}number ${min}..${max}, got ${describe(value)}`);
   return undefined;
 }
 
-export function readNumber(
-  value: unknown,
-  min: number,
-  max: number,
-  path: Path,
-  p: Problems,
-): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max) {
-    return value;
-  }
-  p.add(path, `must be a number ${min}..${max}, got ${describe(value)}`);
-  return undefined;
+export function readInt(value: unknown, min: number, max: number, path: Path, p: Problems) {
+  return readRange(value, min, max, true, path, p);
+}
+
+export function readNumber(value: unknown, min: number, max: number, path: Path, p: Problems) {
+  return readRange(value, min, max, false, path, p);
 }
 
 export function readEnum<T extends string>(
@@ -161,6 +158,23 @@ export function readDuration(
     return undefined;
   }
   return ms;
+}
+
+/** An IPv4 or IPv6 address, canonical, with its family. */
+export function readAddress(
+  value: unknown,
+  path: Path,
+  p: Problems,
+): { family: Family; address: string } | undefined {
+  const text = readString(value, path, p);
+  if (text === undefined) return undefined;
+  const family = familyOf(text);
+  const address = family && canonicalAddress(family, text);
+  if (!family || !address) {
+    p.add(path, `must be an IPv4 or IPv6 address, got ${describe(value)}`);
+    return undefined;
+  }
+  return { family, address };
 }
 
 export function readRegex(value: unknown, path: Path, p: Problems): RegExp | undefined {

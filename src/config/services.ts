@@ -3,10 +3,8 @@
 // -> real server, the nearest one written wins.
 import { DEFAULT_POLICY, type HealthPolicy } from '../health/policy.js';
 import { DEFAULT_TIMING, type CheckTiming } from '../health/scheduler.js';
-import { canonicalAddress, familyOf } from '../ipvs/address.js';
 import type {
   DestinationSpec,
-  Family,
   ForwardMethod,
   Protocol,
   ServiceKey,
@@ -33,6 +31,7 @@ import {
   defined,
   describe,
   isObj,
+  readAddress,
   readBool,
   readDuration,
   readEnum,
@@ -229,22 +228,6 @@ function pick(o: Obj, keys: readonly string[]): Obj {
   return Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 }
 
-function readAddress(
-  value: unknown,
-  path: Path,
-  p: Problems,
-): { family: Family; address: string } | undefined {
-  const text = readString(value ?? null, path, p);
-  if (text === undefined) return undefined;
-  const family = familyOf(text);
-  const address = family && canonicalAddress(family, text);
-  if (!family || !address) {
-    p.add(path, `must be an IPv4 or IPv6 address, got ${describe(value)}`);
-    return undefined;
-  }
-  return { family, address };
-}
-
 function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined {
   const at = (key: string): Path => [...path, key];
   if (o.fwmark !== undefined) {
@@ -271,7 +254,7 @@ function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined
     p.add(path, 'needs address and port (or fwmark)');
     return undefined;
   }
-  const addr = readAddress(o.address, at('address'), p);
+  const addr = readAddress(o.address ?? null, at('address'), p);
   const port = readInt(o.port ?? null, 0, 65535, at('port'), p);
   if (!protocol || !addr || port === undefined) return undefined;
   return { family: addr.family, protocol, address: addr.address, port };
@@ -295,7 +278,7 @@ function realServer(
   const before = p.list.length;
   const own = readServerSettings(raw, path, p, baseDir);
   const s: ServerSettings = { ...inherited, ...own };
-  const addr = readAddress(raw.address, at('address'), p);
+  const addr = readAddress(raw.address ?? null, at('address'), p);
   const port = readInt(raw.port ?? servicePort(key), 0, 65535, at('port'), p);
   const state = readEnum(raw.state, ['enabled', 'maintenance'] as const, at('state'), p);
   const name = readString(raw.name, at('name'), p);
@@ -368,15 +351,7 @@ function realServer(
     timing,
     policy,
     slowStartMs: s.slowStartMs ?? 0,
-    path: formatPathText(path),
   };
-}
-
-function formatPathText(path: Path): string {
-  return path
-    .map((x) => (typeof x === 'number' ? `[${x}]` : `.${x}`))
-    .join('')
-    .slice(1);
 }
 
 function readFallback(
@@ -391,7 +366,7 @@ function readFallback(
     return undefined;
   }
   checkKeys(raw, FALLBACK_KEYS, path, p);
-  const addr = readAddress(raw.address, [...path, 'address'], p);
+  const addr = readAddress(raw.address ?? null, [...path, 'address'], p);
   const port = readInt(raw.port ?? servicePort(key), 0, 65535, [...path, 'port'], p);
   const fwd = readEnum(raw.fwd, FWD, [...path, 'fwd'], p);
   const weight = readInt(raw.weight, 1, WEIGHT_MAX, [...path, 'weight'], p);
@@ -516,7 +491,6 @@ export function readVirtualServices(
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
       realServers: servers,
-      path: formatPathText(path),
     });
   });
   return out;

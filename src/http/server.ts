@@ -6,7 +6,7 @@ import { parseListen } from '../config/daemon.js';
 import type { TableEntry } from '../ipvs/model.js';
 import type { WardenMetrics } from '../metrics/metrics.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
-import { buildStatus } from './status.js';
+import { buildStatus, recentEvents } from './status.js';
 
 export interface Listener {
   readonly url: string;
@@ -38,7 +38,7 @@ export async function startListener(
           case '/metrics':
             res
               .writeHead(200, { 'content-type': metrics.registry.contentType })
-              .end(await metrics.registry.metrics());
+              .end(await metrics.render());
             return;
           case '/healthz':
             res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -54,7 +54,7 @@ export async function startListener(
             json(200, buildStatus(loop, await readTable().catch(() => null)));
             return;
           case '/events':
-            json(200, buildStatus(loop, null).events);
+            json(200, recentEvents(loop));
             return;
           default:
             res

@@ -1,8 +1,15 @@
 // The status document of /status and `ipvs-warden status`: every owned service, its real
 // servers with state, desired and kernel weight, last probe message and last transition, and the
 // recent events. Pure: built from the loop's state and one table read.
-import { formatDestinationKey, formatServiceKey, serviceId, destinationId } from '../ipvs/spec.js';
+import {
+  destinationsByTarget,
+  formatDestinationKey,
+  formatServiceKey,
+  serviceId,
+  targetId,
+} from '../ipvs/spec.js';
 import type { TableEntry } from '../ipvs/model.js';
+import { desiredWeight } from '../reconcile/desired.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
 
 export interface ServerStatus {
@@ -52,16 +59,7 @@ export function buildStatus(
   table: readonly TableEntry[] | null,
   now = Date.now(),
 ): Status {
-  const kernel = new Map<string, TableEntry['destinations'][number]>();
-  for (const e of table ?? []) {
-    for (const d of e.destinations)
-      kernel.set(`${serviceId(e.service.key)}>${destinationId(d.key)}`, d);
-  }
-  const records = new Map(
-    loop
-      .servers()
-      .map((r) => [`${serviceId(r.vs.service.key)}>${destinationId(r.rs.destination.key)}`, r]),
-  );
+  const kernel = destinationsByTarget(table ?? []);
   const desired = loop.desired();
   const services: ServiceStatus[] = (desired?.services ?? [])
     .filter((s) => !s.retired)
@@ -72,8 +70,8 @@ export function buildStatus(
       healthy: s.healthy,
       servers: s.eligible,
       real_servers: s.destinations.map((d): ServerStatus => {
-        const id = `${serviceId(s.spec.key)}>${destinationId(d.destination.key)}`;
-        const r = records.get(id);
+        const id = targetId(s.spec.key, d.destination.key);
+        const r = d.role === 'server' ? loop.server(id) : undefined;
         const k = kernel.get(id);
         const want = d.want;
         return {
@@ -90,7 +88,7 @@ export function buildStatus(
                 : 'standby'
               : (r?.status ?? 'pending'),
           maintenance: d.maintenance,
-          desired_weight: want.kind === 'in' || want.kind === 'zero' ? want.spec.weight : null,
+          desired_weight: desiredWeight(want),
           kernel_weight: k ? k.weight : null,
           active_connections: k ? k.activeConns : null,
           inactive_connections: k ? k.inactiveConns : null,
@@ -110,8 +108,13 @@ export function buildStatus(
     unowned: (table ?? [])
       .filter((e) => !owned.has(serviceId(e.service.key)))
       .map((e) => formatServiceKey(e.service.key)),
-    events: loop.recent.map((e) => ({ ...e, time: new Date(e.time).toISOString() })),
+    events: recentEvents(loop),
   };
+}
+
+/** The loop's recent transitions and mode changes, times as ISO text. */
+export function recentEvents(loop: ReconcileLoop): Status['events'] {
+  return loop.recent.map((e) => ({ ...e, time: new Date(e.time).toISOString() }));
 }
 
 /** The status as a table an operator reads at a glance. */

@@ -10,6 +10,7 @@ import {
   type Protocol,
   type ServiceKey,
   type ServiceSpec,
+  type TableEntry,
   type TunnelSpec,
 } from './model.js';
 
@@ -91,6 +92,20 @@ export function serviceId(key: ServiceKey): string {
 
 export function destinationId(key: DestinationKey): string {
   return `${key.family}/${key.address}/${key.port}`;
+}
+
+/** A destination within its service: the id drains, drift, health, metrics and status share. */
+export function targetId(service: ServiceKey, destination: DestinationKey): string {
+  return `${serviceId(service)}>${destinationId(destination)}`;
+}
+
+/** Every destination of a table by its target id. */
+export function destinationsByTarget(
+  table: readonly TableEntry[],
+): Map<string, TableEntry['destinations'][number]> {
+  const out = new Map<string, TableEntry['destinations'][number]>();
+  for (const e of table) for (const d of e.destinations) out.set(targetId(e.service.key, d.key), d);
+  return out;
 }
 
 const isPort = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;

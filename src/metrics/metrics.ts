@@ -9,11 +9,14 @@ import type { IpvsError } from '../ipvs/errors.js';
 import {
   isFwmark,
   type DestinationKey,
+  type DestinationState,
   type Operation,
   type ServiceKey,
+  type Stats,
   type TableEntry,
 } from '../ipvs/model.js';
-import { destinationId, serviceId } from '../ipvs/spec.js';
+import { destinationsByTarget, targetId } from '../ipvs/spec.js';
+import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
 
 export { IPVS_LABELS, type IpvsLabel };
@@ -43,21 +46,25 @@ export function ipvsLabelValues(
 
 const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
 const STATES = ['up', 'down', 'pending'] as const;
-/** How long one table dump serves the kernel series of a scrape. */
-const SCRAPE_CACHE_MS = 500;
+/** A real server as one scrape sees it. */
+interface ServerRow {
+  readonly r: ServerRecord;
+  readonly labels: Record<string, string>;
+  readonly want: DesiredDestination | undefined;
+  readonly kernel: DestinationState | undefined;
+}
 
 export class WardenMetrics implements LoopObserver {
   readonly registry = new Registry();
   private loop: ReconcileLoop | null = null;
   private readonly serverLabels: readonly string[];
-  private table: { at: number; value: Promise<TableEntry[] | null> } | null = null;
+  private scrape: Promise<ServerRow[]> | null = null;
   private readonly checkResults: Counter;
   private readonly checkDuration: Histogram;
   private readonly checkLateness: Histogram;
   private readonly checkFailures: Gauge;
   private readonly transitions: Counter;
   private readonly tickDuration: Histogram;
-  private readonly lastSync: Gauge;
   private readonly operations: Counter;
   private readonly driftRepairs: Counter;
   private readonly reloads: Counter;
@@ -105,145 +112,96 @@ export class WardenMetrics implements LoopObserver {
 
     if (options.perServer) {
       const labelNames = this.serverLabels;
-      const servers = (): { r: ServerRecord; labels: Record<string, string> }[] =>
-        (self.loop?.servers() ?? []).map((r) => ({ r, labels: self.labelsOf(r) }));
-      new Gauge({
-        name: 'ipvs_warden_server_state',
-        help: 'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
-        labelNames: [...labelNames, 'state'],
-        registers,
-        collect() {
-          this.reset();
-          for (const { r, labels } of servers()) {
-            for (const state of STATES) this.set({ ...labels, state }, r.status === state ? 1 : 0);
-          }
-        },
-      });
-      new Gauge({
-        name: 'ipvs_warden_server_maintenance',
-        help: '1 while a real server is in maintenance (config state or flag file).',
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          const desired = self.desiredWants();
-          for (const { r, labels } of servers()) {
-            const want = desired.get(self.keyOf(r));
-            this.set(labels, want?.maintenance ? 1 : 0);
-          }
-        },
-      });
-      new Gauge({
-        name: 'ipvs_warden_server_desired_weight',
-        help: 'The weight the daemon wants for a real server (0 when it wants it out).',
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          const desired = self.desiredWants();
-          for (const { r, labels } of servers()) {
-            const want = desired.get(self.keyOf(r));
-            this.set(
-              labels,
-              want && (want.kind === 'in' || want.kind === 'zero') ? want.weight : 0,
-            );
-          }
-        },
-      });
+      /** A gauge or counter with one series per real server, set from the scrape's rows. */
+      const perServer = (
+        Metric: typeof Gauge | typeof Counter,
+        name: string,
+        help: string,
+        series: (row: ServerRow) => readonly (readonly [Record<string, string>, number])[],
+        extraLabels: readonly string[] = [],
+      ): void => {
+        new Metric({
+          name,
+          help,
+          labelNames: [...labelNames, ...extraLabels],
+          registers,
+          async collect() {
+            this.reset();
+            for (const row of await self.rows()) {
+              for (const [extra, value] of series(row)) {
+                const labels = { ...row.labels, ...extra };
+                if (this instanceof Gauge) this.set(labels, value);
+                else this.inc(labels, value);
+              }
+            }
+          },
+        });
+      };
+      const one = (value: number | undefined): (readonly [Record<string, string>, number])[] =>
+        value === undefined ? [] : [[{}, value]];
+      perServer(
+        Gauge,
+        'ipvs_warden_server_state',
+        'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
+        (row) => STATES.map((state) => [{ state }, row.r.status === state ? 1 : 0] as const),
+        ['state'],
+      );
+      perServer(
+        Gauge,
+        'ipvs_warden_server_maintenance',
+        '1 while a real server is in maintenance (config state or flag file).',
+        (row) => one(row.want?.maintenance ? 1 : 0),
+      );
+      perServer(
+        Gauge,
+        'ipvs_warden_server_desired_weight',
+        'The weight the daemon wants for a real server (0 when it wants it out).',
+        (row) => one((row.want && desiredWeight(row.want.want)) ?? 0),
+      );
+      perServer(
+        Gauge,
+        'ipvs_warden_server_last_transition_timestamp_seconds',
+        'When a real server last changed state (Unix time; 0: not since start).',
+        (row) => one((row.r.lastTransition ?? 0) / 1000),
+      );
       this.transitions = new Counter({
         name: 'ipvs_warden_server_transitions_total',
         help: 'Health transitions of a real server, by the state entered.',
         labelNames: [...labelNames, 'to'],
         registers,
       });
-      new Gauge({
-        name: 'ipvs_warden_server_last_transition_timestamp_seconds',
-        help: 'When a real server last changed state (Unix time; 0: not since start).',
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const { r, labels } of servers()) this.set(labels, (r.lastTransition ?? 0) / 1000);
-        },
-      });
-      // Kernel numbers, one dump per scrape.
-      const kernelGauge = (
-        name: string,
-        help: string,
-        pick: (d: TableEntry['destinations'][number]) => number,
-        extra: string[] = [],
-      ): void => {
-        new Gauge({
-          name,
-          help,
-          labelNames: [...labelNames, ...extra],
-          registers,
-          async collect() {
-            this.reset();
-            for (const { labels, d } of await self.kernelServers()) this.set(labels, pick(d));
-          },
-        });
-      };
-      kernelGauge(
+      // Kernel numbers: only for servers in the table, all from the scrape's one dump.
+      perServer(
+        Gauge,
         'ipvs_warden_server_kernel_weight',
         'The weight the kernel table holds for a real server.',
-        (d) => d.weight,
+        (row) => one(row.kernel?.weight),
       );
-      const kernelCounter = (
-        name: string,
-        help: string,
-        pick: (d: TableEntry['destinations'][number]) => bigint,
-      ): void => {
-        new Counter({
-          name,
-          help,
-          labelNames,
-          registers,
-          async collect() {
-            this.reset();
-            for (const { labels, d } of await self.kernelServers())
-              this.inc(labels, Number(pick(d)));
-          },
-        });
-      };
-      new Gauge({
-        name: 'ipvs_warden_server_connections',
-        help: 'Connections of a real server in the kernel table, by state (active, inactive).',
-        labelNames: [...labelNames, 'state'],
-        registers,
-        async collect() {
-          this.reset();
-          for (const { labels, d } of await self.kernelServers()) {
-            this.set({ ...labels, state: 'active' }, d.activeConns);
-            this.set({ ...labels, state: 'inactive' }, d.inactiveConns);
-          }
-        },
-      });
-      kernelCounter(
-        'ipvs_warden_server_connections_total',
-        'Connections scheduled to a real server (kernel counter).',
-        (d) => d.stats.conns,
+      perServer(
+        Gauge,
+        'ipvs_warden_server_connections',
+        'Connections of a real server in the kernel table, by state (active, inactive).',
+        (row) =>
+          row.kernel
+            ? [
+                [{ state: 'active' }, row.kernel.activeConns],
+                [{ state: 'inactive' }, row.kernel.inactiveConns],
+              ]
+            : [],
+        ['state'],
       );
-      kernelCounter(
-        'ipvs_warden_server_incoming_packets_total',
-        'Packets to a real server (kernel counter).',
-        (d) => d.stats.inPkts,
-      );
-      kernelCounter(
-        'ipvs_warden_server_outgoing_packets_total',
-        'Packets from a real server (kernel counter).',
-        (d) => d.stats.outPkts,
-      );
-      kernelCounter(
-        'ipvs_warden_server_incoming_bytes_total',
-        'Bytes to a real server (kernel counter).',
-        (d) => d.stats.inBytes,
-      );
-      kernelCounter(
-        'ipvs_warden_server_outgoing_bytes_total',
-        'Bytes from a real server (kernel counter).',
-        (d) => d.stats.outBytes,
-      );
+      const counters: [string, string, (s: Stats) => bigint][] = [
+        ['connections_total', 'Connections scheduled to a real server', (x) => x.conns],
+        ['incoming_packets_total', 'Packets to a real server', (x) => x.inPkts],
+        ['outgoing_packets_total', 'Packets from a real server', (x) => x.outPkts],
+        ['incoming_bytes_total', 'Bytes to a real server', (x) => x.inBytes],
+        ['outgoing_bytes_total', 'Bytes from a real server', (x) => x.outBytes],
+      ];
+      for (const [suffix, help, pick] of counters) {
+        perServer(Counter, `ipvs_warden_server_${suffix}`, `${help} (kernel counter).`, (row) =>
+          one(row.kernel && Number(pick(row.kernel.stats))),
+        );
+      }
     } else {
       this.transitions = new Counter({
         name: 'ipvs_warden_server_transitions_total',
@@ -287,8 +245,7 @@ export class WardenMetrics implements LoopObserver {
     serviceGauge(
       'ipvs_warden_service_desired_weight',
       'Sum of the weights the daemon wants for a virtual service.',
-      (s) =>
-        s.destinations.reduce((n, d) => n + (d.want.kind === 'in' ? d.want.spec.weight : 0), 0),
+      (s) => s.destinations.reduce((n, d) => n + (desiredWeight(d.want) ?? 0), 0),
     );
     serviceGauge(
       'ipvs_warden_service_fallback_active',
@@ -309,10 +266,13 @@ export class WardenMetrics implements LoopObserver {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.lastSync = new Gauge({
+    new Gauge({
       name: 'ipvs_warden_reconcile_last_success_timestamp_seconds',
-      help: 'When a tick last brought the table in step without a failure (Unix time).',
+      help: 'When a tick last brought the table in step without a failure (Unix time; 0: never).',
       registers,
+      collect() {
+        this.set((self.loop?.stats.lastSync ?? 0) / 1000);
+      },
     });
     this.operations = new Counter({
       name: 'ipvs_warden_reconcile_operations_total',
@@ -379,7 +339,6 @@ export class WardenMetrics implements LoopObserver {
 
   tick(durationMs: number, ok: boolean): void {
     this.tickDuration.observe({ result: ok ? 'success' : 'failure' }, durationMs / 1000);
-    if (ok) this.lastSync.setToCurrentTime();
   }
 
   operation(operation: Operation, error: IpvsError | null): void {
@@ -394,10 +353,6 @@ export class WardenMetrics implements LoopObserver {
     this.driftRepairs.inc(changes);
   }
 
-  private keyOf(r: ServerRecord): string {
-    return `${serviceId(r.vs.service.key)}>${destinationId(r.rs.destination.key)}`;
-  }
-
   private labelsOf(r: ServerRecord): Record<string, string> {
     const all = ipvsLabelValues(r.vs.service.key, r.rs.destination.key);
     const out: Record<string, string> = { service: r.vs.name };
@@ -405,41 +360,37 @@ export class WardenMetrics implements LoopObserver {
     return out;
   }
 
-  private desiredWants(): Map<string, { kind: string; weight: number; maintenance: boolean }> {
-    const out = new Map<string, { kind: string; weight: number; maintenance: boolean }>();
-    for (const s of this.loop?.desired()?.services ?? []) {
-      for (const d of s.destinations) {
-        if (d.role !== 'server') continue;
-        const weight = d.want.kind === 'in' || d.want.kind === 'zero' ? d.want.spec.weight : 0;
-        out.set(`${serviceId(s.spec.key)}>${destinationId(d.destination.key)}`, {
-          kind: d.want.kind,
-          weight,
-          maintenance: d.maintenance,
-        });
-      }
+  /**
+   * One scrape: every per-server series comes from the same rows, built once from one table
+   * dump. Use this, not registry.metrics(), so the next scrape reads the table again.
+   */
+  async render(): Promise<string> {
+    this.scrape = null;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrape = null;
     }
-    return out;
   }
 
-  /** The configured servers found in the kernel table, with their kernel state; one dump per scrape. */
-  private async kernelServers(): Promise<
-    { r: ServerRecord; labels: Record<string, string>; d: TableEntry['destinations'][number] }[]
-  > {
-    const now = Date.now();
-    if (!this.table || now - this.table.at > SCRAPE_CACHE_MS) {
-      this.table = { at: now, value: this.readTable().catch(() => null) };
+  private rows(): Promise<ServerRow[]> {
+    this.scrape ??= this.buildRows();
+    return this.scrape;
+  }
+
+  private async buildRows(): Promise<ServerRow[]> {
+    const loop = this.loop;
+    if (!loop) return [];
+    const kernel = destinationsByTarget((await this.readTable().catch(() => null)) ?? []);
+    const wants = new Map<string, DesiredDestination>();
+    for (const s of loop.desired()?.services ?? []) {
+      for (const d of s.destinations) {
+        if (d.role === 'server') wants.set(targetId(s.spec.key, d.destination.key), d);
+      }
     }
-    const table = await this.table.value;
-    if (!table) return [];
-    const byKey = new Map<string, TableEntry['destinations'][number]>();
-    for (const e of table)
-      for (const d of e.destinations)
-        byKey.set(`${serviceId(e.service.key)}>${destinationId(d.key)}`, d);
-    const out = [];
-    for (const r of this.loop?.servers() ?? []) {
-      const d = byKey.get(this.keyOf(r));
-      if (d) out.push({ r, labels: this.labelsOf(r), d });
-    }
-    return out;
+    return loop.servers().map((r) => {
+      const id = targetId(r.vs.service.key, r.rs.destination.key);
+      return { r, labels: this.labelsOf(r), want: wants.get(id), kernel: kernel.get(id) };
+    });
   }
 }

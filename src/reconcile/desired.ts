@@ -23,6 +23,11 @@ export type Want =
   /** Whatever the kernel has (no settled result yet). */
   | { readonly kind: 'keep'; readonly reason: string };
 
+/** The weight a destination should have in the table, or null when it should not be there. */
+export function desiredWeight(want: Want): number | null {
+  return want.kind === 'in' || want.kind === 'zero' ? want.spec.weight : null;
+}
+
 export interface DesiredDestination {
   readonly destination: DestinationSpec;
   readonly role: 'server' | 'fallback';

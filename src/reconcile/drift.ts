@@ -8,8 +8,8 @@ import type {
   ServiceSpec,
   TableEntry,
 } from '../ipvs/model.js';
-import { formatServiceKey, formatTarget, serviceId } from '../ipvs/spec.js';
-import { destinationDiff, serviceDiff, targetId } from './plan.js';
+import { formatServiceKey, formatTarget, serviceId, targetId } from '../ipvs/spec.js';
+import { destinationDiff, serviceDiff } from './plan.js';
 
 type Item =
   | { readonly kind: 'service'; readonly spec: ServiceSpec }

@@ -12,11 +12,18 @@ import { Scheduler, type CheckEvent } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
 import type { IpvsError } from '../ipvs/errors.js';
 import type { Operation, TableEntry } from '../ipvs/model.js';
-import { formatDestinationKey, formatServiceKey, serviceId } from '../ipvs/spec.js';
+import { hostPort } from '../health/probe.js';
+import {
+  destinationsByTarget,
+  formatDestinationKey,
+  formatServiceKey,
+  serviceId,
+  targetId,
+} from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
 import { desiredTable, type Desired, type RetiredService, type ServerHealth } from './desired.js';
 import { afterOperations, drift, snapshot, type Snapshot } from './drift.js';
-import { plan, targetId, type PlannedOperation } from './plan.js';
+import { plan, type PlannedOperation } from './plan.js';
 
 export interface ServerRecord {
   readonly vs: VirtualServiceConfig;
@@ -218,6 +225,11 @@ export class ReconcileLoop {
     return [...this.records.values()];
   }
 
+  /** A server's record by its target id (`targetId`). */
+  server(id: string): ServerRecord | undefined {
+    return this.records.get(id);
+  }
+
   /** Runs a tick soon; several requests before it starts make one tick. */
   requestTick(reason: string): void {
     if (this.stopped) return;
@@ -245,17 +257,14 @@ export class ReconcileLoop {
 
   /** Creates server records and check subscriptions; carries state over from `old`. */
   private subscribe(table: readonly TableEntry[], old: ReadonlyMap<string, ServerRecord>): void {
-    const kernel = new Map<string, number>();
-    for (const e of table) {
-      for (const d of e.destinations) kernel.set(targetId(e.service.key, d.key), d.weight);
-    }
+    const kernel = destinationsByTarget(table);
     this.records.clear();
     for (const vs of this.config.virtualServices) {
       for (const rs of vs.realServers) {
         const key = targetId(vs.service.key, rs.destination.key);
         const prev = old.get(key);
         // The health a new check starts from: what we knew, else what the kernel shows.
-        const inKernel = kernel.get(key);
+        const inKernel = kernel.get(key)?.weight;
         const initial: HealthPolicy['initial'] = prev
           ? prev.status === 'up'
             ? 'up'
@@ -301,7 +310,7 @@ export class ReconcileLoop {
   private onResult(event: CheckEvent): void {
     this.observer.checkResult?.(event);
     this.log.log('debug', 'check.result', {
-      target: `${event.target.address}:${event.target.port}`,
+      target: hostPort(event.target),
       check: event.checker.description,
       healthy: event.result.healthy,
       message: event.result.message,
@@ -563,9 +572,15 @@ export class ReconcileLoop {
       if (mode === before) continue;
       this.modes.set(id, mode);
       const fields = { service: s.name, healthy: s.healthy, servers: s.eligible };
-      if (before !== 'normal') this.log.log('info', `service.${before}_off`, fields);
-      if (mode !== 'normal')
+      const message = `${s.healthy} of ${s.eligible} healthy`;
+      if (before !== 'normal') {
+        this.log.log('info', `service.${before}_off`, fields);
+        this.remember({ event: `service.${before}_off`, service: s.name, message });
+      }
+      if (mode !== 'normal') {
         this.log.log(mode === 'panic' ? 'error' : 'warn', `service.${mode}_on`, fields);
+        this.remember({ event: `service.${mode}_on`, service: s.name, message });
+      }
     }
   }
 

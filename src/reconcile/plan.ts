@@ -13,7 +13,7 @@ import type {
   ServiceSpec,
   TableEntry,
 } from '../ipvs/model.js';
-import { destinationId, formatDestinationKey, serviceId } from '../ipvs/spec.js';
+import { destinationId, formatDestinationKey, serviceId, targetId } from '../ipvs/spec.js';
 import type { Desired } from './desired.js';
 
 export interface PlannedOperation {
@@ -33,11 +33,6 @@ export interface Plan {
 
 /** How often a drain looks at the connection counts. */
 export const DRAIN_POLL_MS = 1000;
-
-/** Id of a destination within a service, for drains and drift. */
-export function targetId(service: ServiceSpec['key'], dest: DestinationSpec['key']): string {
-  return `${serviceId(service)}>${destinationId(dest)}`;
-}
 
 /** The settings of a service that differ, as "scheduler wlc -> rr"; empty when equal. */
 export function serviceDiff(want: ServiceSpec, have: ServiceSpec): string[] {

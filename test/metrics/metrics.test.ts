@@ -4,7 +4,12 @@ import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/load.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
-import { ipvsLabelValues, WardenMetrics, type IpvsLabel } from '../../src/metrics/metrics.js';
+import {
+  IPVS_LABELS,
+  ipvsLabelValues,
+  WardenMetrics,
+  type IpvsLabel,
+} from '../../src/metrics/metrics.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { until } from '../checks/servers.js';
 
@@ -62,18 +67,11 @@ async function scrape(
   await loop.start();
   await until(async () => (await backend.table()).every((e) => e.destinations.length === 1));
   await loop.idle();
-  return { text: await metrics.registry.metrics(), dumps };
+  return { text: await metrics.render(), dumps };
 }
 
 t.test('per-server series with every label; the kernel read once per scrape', async (t) => {
-  const { text, dumps } = await scrape(t, true, [
-    'local_address',
-    'local_port',
-    'remote_address',
-    'remote_port',
-    'proto',
-    'local_mark',
-  ]);
+  const { text, dumps } = await scrape(t, true, IPVS_LABELS);
   t.match(
     text,
     'ipvs_warden_server_kernel_weight{service="web",local_address="10.0.0.1",local_port="80",remote_address="10.0.0.2",remote_port="80",proto="TCP",local_mark=""} 3',
