@@ -1,0 +1,66 @@
+// A manual Clock for tests: time moves only when the test says, timers fire in order, and the
+// promise callbacks they start run before the next timer, so a sequence is exact on any machine.
+import type { Clock, Timer } from '../src/clock.js';
+
+interface Pending {
+  readonly at: number;
+  readonly seq: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
+
+/** Lets promise chains and setImmediate callbacks started by a timer run to their next await. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+export class ManualClock implements Clock {
+  private time: number;
+  private seq = 0;
+  private readonly timers: Pending[] = [];
+
+  constructor(start = 1_700_000_000_000) {
+    this.time = start;
+  }
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    const p: Pending = { at: this.time + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    this.timers.push(p);
+    return { cancel: () => void (p.cancelled = true) };
+  }
+
+  /** Timers not yet fired or cancelled. */
+  get pending(): number {
+    return this.timers.filter((p) => !p.cancelled).length;
+  }
+
+  /** When the next timer fires (undefined: none). */
+  next(): number | undefined {
+    const live = this.timers.filter((p) => !p.cancelled);
+    return live.length ? Math.min(...live.map((p) => p.at)) : undefined;
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way, in order. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    await settle();
+    for (;;) {
+      const due = this.timers
+        .filter((p) => !p.cancelled && p.at <= end)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers.splice(this.timers.indexOf(due), 1);
+      this.time = Math.max(this.time, due.at);
+      due.fn();
+      await settle();
+    }
+    this.time = end;
+    for (let i = this.timers.length - 1; i >= 0; i--) {
+      if (this.timers[i]?.cancelled) this.timers.splice(i, 1);
+    }
+  }
+}
