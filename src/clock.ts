@@ -13,10 +13,14 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number, options?: { unref?: boolean }): Timer;
 }
 
+/** Node keeps a delay in a signed 32-bit count of ms: a longer one would fire after 1 ms. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms, options) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    // Clamped, not wrapped: a timer past the limit fires late (after 24.8 days), never at once.
+    const t = setTimeout(fn, Math.min(TIMER_MAX_MS, Math.max(0, ms)));
     if (options?.unref) t.unref();
     return { cancel: () => clearTimeout(t) };
   },

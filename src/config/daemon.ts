@@ -1,7 +1,9 @@
 // Daemon settings: one convict schema, so every key has a doc, a default, a type and an
 // environment variable (which wins over the file, as convict orders it). README's table is this.
 import convict from 'convict';
-import { parseDuration, type Path, type Problem } from './reader.js';
+import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
+
+const HOUR_MS = 3_600_000;
 
 convict.addFormat({
   name: 'duration',
@@ -204,10 +206,21 @@ export function readDaemonSettings(
         message: `must be at least ${what}, got ${String((v as Record<string, unknown>)[key])}`,
       });
   };
+  // Past an hour none of these does its job, and Node's timers cannot hold past TIMER_MAX_MS.
+  const most = (key: string, value: number, max: number): void => {
+    if (value > max)
+      problems.push({
+        path: at(key),
+        message: `must be at most ${formatMs(max)}, got ${String((v as Record<string, unknown>)[key])}`,
+      });
+  };
   least('resync_interval', ms(v.resync_interval), 100, '100ms');
   least('retry_min', ms(v.retry_min), 10, '10ms');
   least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
+  for (const key of ['resync_interval', 'retry_min', 'retry_max', 'maintenance_poll'] as const) {
+    most(key, ms(v[key]), HOUR_MS);
+  }
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
   if (v.listen !== '' && !parseListen(v.listen)) {

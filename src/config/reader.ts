@@ -138,9 +138,30 @@ export function parseDuration(value: unknown): number | null {
   return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
 }
 
+/**
+ * The range a duration key accepts, in ms. Every key has a maximum: Node keeps a timer's delay
+ * in a signed 32-bit count of ms, and a longer one fires after 1 ms (a typo becomes a storm).
+ */
+export interface DurationRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** "250ms", "2s", "5m", "1h", "1.5h": how a bound is written in a message. */
+export function formatMs(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 export function readDuration(
   value: unknown,
-  minMs: number,
+  range: DurationRange,
   path: Path,
   p: Problems,
 ): number | undefined {
@@ -153,8 +174,8 @@ export function readDuration(
     );
     return undefined;
   }
-  if (ms < minMs) {
-    p.add(path, `must be at least ${minMs} ms, got ${describe(value)}`);
+  if (ms < range.min || ms > range.max) {
+    p.add(path, `must be ${formatMs(range.min)}..${formatMs(range.max)}, got ${describe(value)}`);
     return undefined;
   }
   return ms;

@@ -11,13 +11,22 @@ import type {
   ServiceSpec,
   TunnelSpec,
 } from '../ipvs/model.js';
+import { IpvsError } from '../ipvs/errors.js';
 import {
+  KERNEL_PERSISTENCE_ENGINES,
+  KERNEL_SCHEDULERS,
+  PERSISTENCE_MAX_S,
+  checkDestinationSpec,
+  checkServiceSpec,
   destinationId,
+  destinationProblem,
   destinationSpec,
   formatDestinationKey,
   formatServiceKey,
   serviceId,
+  serviceProblem,
   serviceSpec,
+  type KernelProblem,
 } from '../ipvs/spec.js';
 import { readCheck } from './checks.js';
 import type {
@@ -97,6 +106,11 @@ const SCHED_FLAGS: Record<string, number> = {
   'mh-fallback': 1,
   'mh-port': 2,
 };
+const HOUR = 3_600_000;
+/** Check intervals: 100ms keeps a check from hammering; beyond an hour it no longer checks health. */
+const INTERVAL = { min: 100, max: HOUR };
+/** The kernel takes a persistence timeout in seconds that fit in a u32 of ms (ipvsadm's limit). */
+const PERSISTENCE = { min: 1000, max: PERSISTENCE_MAX_S * 1000 };
 /** ipvsadm -w accepts 0..65535. */
 const WEIGHT_MAX = 65535;
 
@@ -172,12 +186,12 @@ function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): S
     rise: readInt(o.rise, 1, 1000, at('rise'), p),
     fall: readInt(o.fall, 1, 1000, at('fall'), p),
     initial: readEnum(o.initial, ['up', 'down'] as const, at('initial'), p),
-    intervalMs: readDuration(o.interval, 100, at('interval'), p),
-    fastIntervalMs: readDuration(o.fast_interval, 100, at('fast_interval'), p),
-    downIntervalMs: readDuration(o.down_interval, 100, at('down_interval'), p),
-    timeoutMs: readDuration(o.timeout, 10, at('timeout'), p),
+    intervalMs: readDuration(o.interval, INTERVAL, at('interval'), p),
+    fastIntervalMs: readDuration(o.fast_interval, INTERVAL, at('fast_interval'), p),
+    downIntervalMs: readDuration(o.down_interval, INTERVAL, at('down_interval'), p),
+    timeoutMs: readDuration(o.timeout, { min: 10, max: HOUR }, at('timeout'), p),
     jitter: readNumber(o.jitter, 0, 1, at('jitter'), p),
-    slowStartMs: readDuration(o.slow_start, 0, at('slow_start'), p),
+    slowStartMs: readDuration(o.slow_start, { min: 0, max: HOUR }, at('slow_start'), p),
   });
 }
 
@@ -204,13 +218,10 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
   if (o.persistent === false) persistent = false;
   else if (o.persistent === true) persistent = 300;
   else if (o.persistent !== undefined) {
-    const ms = readDuration(o.persistent, 1000, at('persistent'), p);
+    const ms = readDuration(o.persistent, PERSISTENCE, at('persistent'), p);
     if (ms !== undefined) persistent = Math.round(ms / 1000);
   }
   const scheduler = readString(o.scheduler, at('scheduler'), p);
-  if (scheduler !== undefined && !/^[a-z0-9_]{1,15}$/.test(scheduler)) {
-    p.add(at('scheduler'), `must be a scheduler name like wlc, rr, mh, got ${describe(scheduler)}`);
-  }
   return defined<ServiceSettings>({
     scheduler,
     schedFlags,
@@ -219,7 +230,12 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     onePacket: readBool(o.one_packet, at('one_packet'), p),
     pe: readEnum(o.pe, ['sip', ''] as const, at('pe'), p),
     onFailure: readEnum(o.on_failure, ['quiesce', 'remove'] as const, at('on_failure'), p),
-    drainTimeoutMs: readDuration(o.drain_timeout, 0, at('drain_timeout'), p),
+    drainTimeoutMs: readDuration(
+      o.drain_timeout,
+      { min: 0, max: 24 * HOUR },
+      at('drain_timeout'),
+      p,
+    ),
     panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
   });
 }
@@ -284,21 +300,9 @@ function realServer(
   const name = readString(raw.name, at('name'), p);
   if (!addr || port === undefined) return undefined;
   const fwd = s.fwd ?? 'masq';
-  if (addr.family !== key.family && fwd !== 'tunnel') {
-    p.add(
-      at('address'),
-      `is IPv${addr.family} in an IPv${key.family} service: only fwd: tunnel mixes families`,
-    );
-  }
   if (s.tunnel && fwd !== 'tunnel') p.add(at('tunnel'), 'only with fwd: tunnel');
-  if (fwd === 'tunnel' && s.tunnel?.type === 'gue' && !s.tunnel.port) {
-    p.add(at('tunnel'), 'a gue tunnel needs a port');
-  }
   const upper = s.upperThreshold ?? 0;
   const lower = s.lowerThreshold ?? 0;
-  if (upper > 0 && lower > upper) {
-    p.add(at('lower_threshold'), `must not exceed upper_threshold (${upper}), got ${lower}`);
-  }
   const checks =
     s.checks ??
     ('protocol' in key && key.protocol === 'tcp'
@@ -334,7 +338,6 @@ function realServer(
     fall: s.fall ?? DEFAULT_POLICY.fall,
     initial: s.initial ?? DEFAULT_POLICY.initial,
   };
-  if (p.list.length > before || !checks) return undefined;
   const destination = destinationSpec({
     key: { family: addr.family, address: addr.address, port },
     fwd,
@@ -343,6 +346,8 @@ function realServer(
     lowerThreshold: lower,
     tunnel: s.tunnel ?? null,
   });
+  if (p.list.length === before) kernelRules(destination, key, path, p);
+  if (p.list.length > before || !checks) return undefined;
   return {
     name: name ?? formatDestinationKey(destination.key),
     destination,
@@ -371,12 +376,62 @@ function readFallback(
   const fwd = readEnum(raw.fwd, FWD, [...path, 'fwd'], p);
   const weight = readInt(raw.weight, 1, WEIGHT_MAX, [...path, 'weight'], p);
   if (!addr || port === undefined) return undefined;
-  if (addr.family !== key.family && fwd !== 'tunnel') {
-    p.add([...path, 'address'], `is IPv${addr.family} in an IPv${key.family} service`);
-  }
-  return destinationSpec(
+  const dest = destinationSpec(
     defined({ key: { family: addr.family, address: addr.address, port }, fwd, weight }),
   );
+  const before = p.list.length;
+  kernelRules(dest, key, path, p);
+  return p.list.length > before ? undefined : dest;
+}
+
+/** What the kernel has (src/ipvs/spec.ts): a config naming another module would never apply. */
+const KERNEL = {
+  schedulers: new Set<string>(KERNEL_SCHEDULERS),
+  engines: new Set<string>(KERNEL_PERSISTENCE_ENGINES),
+};
+
+/** Where the config writes the field a kernel rule names, and how to mend it. */
+const RULE_KEYS: Record<KernelProblem['field'], readonly [key: string, fix: string]> = {
+  key: ['address', ''],
+  weight: ['weight', ''],
+  lowerThreshold: ['lower_threshold', 'give an upper_threshold at least as large'],
+  tunnel: ['tunnel', 'give the tunnel a port'],
+  scheduler: ['scheduler', `use one of ${KERNEL_SCHEDULERS.join(', ')}`],
+  pe: ['pe', 'use sip, or no persistence engine'],
+  netmask: ['netmask', 'an IPv6 prefix length is 1..128'],
+};
+
+function addKernelProblem(problem: KernelProblem | null, path: Path, p: Problems): void {
+  if (!problem) return;
+  const [key, fix] = RULE_KEYS[problem.field];
+  p.add(
+    [...path, key],
+    `${problem.detail}: the kernel refuses it (${problem.code})${fix ? `; ${fix}` : ''}`,
+  );
+}
+
+/**
+ * The rules the kernel (and the memory table, from the same functions) applies to what this
+ * config built: the wire limits, then the kernel's own. A config that validates applies.
+ */
+function kernelRules(dest: DestinationSpec, service: ServiceKey, path: Path, p: Problems): void {
+  try {
+    checkDestinationSpec(dest, 'config', service);
+  } catch (e) {
+    p.add(path, e instanceof IpvsError ? (e.detail ?? e.message) : String(e));
+    return;
+  }
+  addKernelProblem(destinationProblem(dest, service, true), path, p);
+}
+
+function serviceKernelRules(spec: ServiceSpec, path: Path, p: Problems): void {
+  try {
+    checkServiceSpec(spec, 'config');
+  } catch (e) {
+    p.add(path, e instanceof IpvsError ? (e.detail ?? e.message) : String(e));
+    return;
+  }
+  addKernelProblem(serviceProblem(spec, KERNEL), path, p);
 }
 
 /** Reads `defaults` and `virtual_services`; problems are recorded, valid services returned. */
@@ -469,7 +524,6 @@ export function readVirtualServices(
     if (fallback && seenRs.has(destinationId(fallback.key))) {
       p.add([...path, 'fallback'], 'is also a real server of this service');
     }
-    if (p.list.length > before || fallback === undefined) return;
     const persistent = svc.persistent !== undefined && svc.persistent !== false;
     const service: ServiceSpec = serviceSpec(
       defined({
@@ -483,6 +537,8 @@ export function readVirtualServices(
         pe: svc.pe,
       }),
     );
+    if (p.list.length === before) serviceKernelRules(service, path, p);
+    if (p.list.length > before || fallback === undefined) return;
     out.push({
       name: name ?? formatServiceKey(key),
       service,

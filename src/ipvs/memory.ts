@@ -1,5 +1,4 @@
 // An in-memory IPVS table that fails the way the kernel does, for tests and for running without one.
-import { addressRange } from './address.js';
 import { BackendBase, operationTarget, type OperationResult } from './backend.js';
 import { IpvsError } from './errors.js';
 import {
@@ -14,34 +13,23 @@ import {
   type Timeouts,
 } from './model.js';
 import {
+  KERNEL_PERSISTENCE_ENGINES,
+  KERNEL_SCHEDULERS,
   checkDestinationSpec,
   checkServiceSpec,
+  destinationProblem,
   destinationId,
   destinationSortKey,
   formatServiceKey,
   normalizeDestinationKey,
   normalizeServiceKey,
   serviceId,
+  serviceProblem,
   serviceSortKey,
   sortBy,
 } from './spec.js';
 
-/** Schedulers of a stock Debian kernel (ip_vs_twos is not built there). */
-export const KERNEL_SCHEDULERS = [
-  'rr',
-  'wrr',
-  'lc',
-  'wlc',
-  'lblc',
-  'lblcr',
-  'dh',
-  'sh',
-  'sed',
-  'nq',
-  'fo',
-  'ovf',
-  'mh',
-] as const;
+export { KERNEL_SCHEDULERS };
 
 export interface MemoryBackendOptions {
   /** Scheduler modules "loaded"; others fail with ENOENT as in the kernel. */
@@ -68,7 +56,7 @@ export class MemoryBackend extends BackendBase {
   constructor(options: MemoryBackendOptions = {}) {
     super();
     this.schedulers = new Set(options.schedulers ?? KERNEL_SCHEDULERS);
-    this.engines = new Set(options.persistenceEngines ?? ['sip']);
+    this.engines = new Set(options.persistenceEngines ?? KERNEL_PERSISTENCE_ENGINES);
   }
 
   info(): Promise<IpvsInfo> {
@@ -195,31 +183,12 @@ export class MemoryBackend extends BackendBase {
       case 'update-destination': {
         const svc = this.find(o.service, o.op);
         const dest = checkDestinationSpec(o.destination, o.op, svc.spec.key);
-        // Mixed-family pools work only for tunnels (ip_vs_genl_set_cmd).
-        if (dest.key.family !== svc.spec.key.family && dest.fwd !== 'tunnel') {
-          throw this.err(
-            'EINVAL',
-            o,
-            'a destination of the other address family must use tunnel forwarding',
-          );
-        }
-        if (dest.weight > INT_MAX) throw this.err('ERANGE', o, 'weight above 2147483647');
-        if (dest.lowerThreshold > dest.upperThreshold) {
-          throw this.err('ERANGE', o, 'lower threshold above upper threshold');
-        }
-        if (dest.tunnel?.type === 'gue' && dest.tunnel.port === 0) {
-          throw this.err('EINVAL', o, 'GUE tunnel needs a port');
-        }
+        const problem = destinationProblem(dest, svc.spec.key, o.op === 'add-destination');
+        if (problem) throw this.err(problem.code, o, problem.detail);
         const id = destinationId(dest.key);
         const existing = svc.dests.get(id);
         if (o.op === 'add-destination') {
           if (existing) throw this.err('EEXIST', o);
-          const range = addressRange(dest.key.family, dest.key.address);
-          if (['unspecified', 'broadcast', 'multicast', 'linkLocal'].includes(range)) {
-            if (!(range === 'linkLocal' && dest.key.family === 4)) {
-              throw this.err('EINVAL', o, `a ${range} address cannot be a real server`);
-            }
-          }
           svc.dests.set(id, {
             ...dest,
             activeConns: 0,
@@ -243,15 +212,8 @@ export class MemoryBackend extends BackendBase {
   }
 
   private checkServiceValues(spec: ServiceSpec, o: Operation): void {
-    if (spec.scheduler !== 'none' && !this.schedulers.has(spec.scheduler)) {
-      throw this.err('ENOENT', o, `scheduler module ip_vs_${spec.scheduler} not found`);
-    }
-    if (spec.pe !== '' && !this.engines.has(spec.pe)) {
-      throw this.err('ENOENT', o, `persistence engine module ip_vs_pe_${spec.pe} not found`);
-    }
-    if (spec.key.family === 6 && spec.netmask < 1) {
-      throw this.err('EINVAL', o, 'IPv6 persistence prefix must be 1..128');
-    }
+    const problem = serviceProblem(spec, { schedulers: this.schedulers, engines: this.engines });
+    if (problem) throw this.err(problem.code, o, problem.detail);
   }
 
   private find(key: ServiceKey, op: string): Service {

@@ -1,5 +1,5 @@
 // Builders with ipvsadm's defaults, wire-level validation shared by every backend, and key text.
-import { addressToBytes, canonicalAddress } from './address.js';
+import { addressRange, addressToBytes, canonicalAddress } from './address.js';
 import { IpvsError } from './errors.js';
 import {
   isFwmark,
@@ -19,6 +19,8 @@ const NAME_MAX = 15;
 const U32_MAX = 0xffffffff;
 /** The kernel keeps weights and thresholds in an int. */
 const INT_MAX = 0x7fffffff;
+/** The longest persistence timeout in s: the kernel keeps it in a u32 of jiffies-sized ms. */
+export const PERSISTENCE_MAX_S = Math.floor(U32_MAX / 1000);
 
 export type ServiceInput = Partial<Omit<ServiceSpec, 'key'>> & { readonly key: ServiceKey };
 export type DestinationInput = Partial<Omit<DestinationSpec, 'key' | 'tunnel'>> & {
@@ -188,11 +190,11 @@ export function checkServiceSpec(spec: ServiceSpec, op: string): ServiceSpec {
       `scheduler flags must be a bit set of 1, 2, 4, got ${spec.schedFlags}`,
     );
   }
-  if (!isU32(spec.timeout) || spec.timeout > Math.floor(U32_MAX / 1000)) {
+  if (!isU32(spec.timeout) || spec.timeout > PERSISTENCE_MAX_S) {
     throw invalid(
       op,
       target,
-      `persistence timeout must be 0..${Math.floor(U32_MAX / 1000)} s, got ${spec.timeout}`,
+      `persistence timeout must be 0..${PERSISTENCE_MAX_S} s, got ${spec.timeout}`,
     );
   }
   const maxPrefix = key.family === 4 ? 32 : 128;
@@ -232,6 +234,110 @@ export function checkDestinationSpec(
     throw invalid(op, target, `tunnel port must be 0..65535, got ${dest.tunnel.port}`);
   }
   return { ...dest, key };
+}
+
+/** Schedulers of a stock Debian kernel (ip_vs_twos is not built there). */
+export const KERNEL_SCHEDULERS = [
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'dh',
+  'sh',
+  'sed',
+  'nq',
+  'fo',
+  'ovf',
+  'mh',
+] as const;
+
+/** Persistence engines of a stock kernel (ip_vs_pe_sip). */
+export const KERNEL_PERSISTENCE_ENGINES = ['sip'] as const;
+
+/** A value the kernel refuses although it fits the wire: its errno, the field, and why. */
+export interface KernelProblem {
+  readonly code: 'EINVAL' | 'ERANGE' | 'ENOENT';
+  readonly field: 'key' | 'scheduler' | 'pe' | 'netmask' | 'weight' | 'lowerThreshold' | 'tunnel';
+  readonly detail: string;
+}
+
+/**
+ * The kernel's judgement of a service's values (ip_vs_ctl.c: the scheduler and persistence
+ * engine modules must exist, an IPv6 persistence prefix is 1..128). One rule for the memory
+ * table and the config, so a config that validates is one the kernel accepts.
+ */
+export function serviceProblem(
+  spec: ServiceSpec,
+  loaded: {
+    readonly schedulers: ReadonlySet<string>;
+    readonly engines: ReadonlySet<string>;
+  },
+): KernelProblem | null {
+  if (spec.scheduler !== 'none' && !loaded.schedulers.has(spec.scheduler)) {
+    return {
+      code: 'ENOENT',
+      field: 'scheduler',
+      detail: `scheduler module ip_vs_${spec.scheduler} not found`,
+    };
+  }
+  if (spec.pe !== '' && !loaded.engines.has(spec.pe)) {
+    return {
+      code: 'ENOENT',
+      field: 'pe',
+      detail: `persistence engine module ip_vs_pe_${spec.pe} not found`,
+    };
+  }
+  if (spec.key.family === 6 && spec.netmask < 1) {
+    return { code: 'EINVAL', field: 'netmask', detail: 'IPv6 persistence prefix must be 1..128' };
+  }
+  return null;
+}
+
+/**
+ * The kernel's judgement of a destination's values (ip_vs_ctl.c ip_vs_check_udest and
+ * ip_vs_genl_set_cmd): another family only through a tunnel, weight and thresholds in an int,
+ * the lower threshold never above the upper (whatever the upper is, 0 included), a GUE tunnel
+ * with a port, and on add no unspecified, broadcast, multicast or IPv6 link-local address.
+ */
+export function destinationProblem(
+  dest: DestinationSpec,
+  service: ServiceKey,
+  adding: boolean,
+): KernelProblem | null {
+  if (dest.key.family !== service.family && dest.fwd !== 'tunnel') {
+    return {
+      code: 'EINVAL',
+      field: 'key',
+      detail: `an IPv${dest.key.family} real server in an IPv${service.family} service needs tunnel forwarding`,
+    };
+  }
+  if (dest.weight > INT_MAX) {
+    return { code: 'ERANGE', field: 'weight', detail: `weight above ${INT_MAX}` };
+  }
+  if (dest.lowerThreshold > dest.upperThreshold) {
+    return {
+      code: 'ERANGE',
+      field: 'lowerThreshold',
+      detail: `lower threshold ${dest.lowerThreshold} above upper threshold ${dest.upperThreshold}`,
+    };
+  }
+  if (dest.tunnel?.type === 'gue' && dest.tunnel.port === 0) {
+    return { code: 'EINVAL', field: 'tunnel', detail: 'a GUE tunnel needs a port' };
+  }
+  if (adding) {
+    const range = addressRange(dest.key.family, dest.key.address);
+    const refused = ['unspecified', 'broadcast', 'multicast', 'linkLocal'].includes(range);
+    if (refused && !(range === 'linkLocal' && dest.key.family === 4)) {
+      return {
+        code: 'EINVAL',
+        field: 'key',
+        detail: `a ${range} address cannot be a real server`,
+      };
+    }
+  }
+  return null;
 }
 
 /** Fixed-width hex of an address's bytes, so that text order is byte order. */

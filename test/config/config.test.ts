@@ -115,7 +115,7 @@ virtual_services:
     '18: virtual_services[0].real_servers[1].checks[1].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]), got "check.sh --fast"',
     '23: virtual_services[1].real_servers[0].checks: a UDP, SCTP or fwmark service has no default check: give checks (dns, exec, ...), or checks: [] for none',
     '24: virtual_services[2]: TCP 10.0.0.1:80 is already virtual_services[0]',
-    '27: virtual_services[2].real_servers[0].address: is IPv6 in an IPv4 service: only fwd: tunnel mixes families',
+    '27: virtual_services[2].real_servers[0].address: an IPv6 real server in an IPv4 service needs tunnel forwarding: the kernel refuses it (EINVAL)',
   ]);
 });
 
