@@ -3,6 +3,8 @@
 // bad config on reload is logged and the running one stays in force.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { setExecConcurrency } from '../../checks/exec.js';
+import { RESTART_ONLY_KEYS } from '../config/daemon.js';
+import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, loadConfig, parseConfig } from '../config/load.js';
 import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';
@@ -102,39 +104,53 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
   });
 
-  let reloading = Promise.resolve();
+  // The pid file written at start is the one removed at stop, whatever a reload says.
+  const pidFile = config.daemon.pidFile;
+  /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
   const reload = (): void => {
-    reloading = reloading.then(async () => {
-      log.log('info', 'config.reloading', { config: source });
-      let next: Config;
-      try {
-        next = load();
-      } catch (e) {
+    log.log('info', 'config.reloading', { config: source });
+    let next: Config;
+    try {
+      next = load();
+    } catch (e) {
+      metrics.configLoaded(false);
+      log.log('error', 'config.invalid', {
+        config: source,
+        problems:
+          e instanceof ConfigError ? e.problems.map((x) => formatProblem(e.file, x)) : [String(e)],
+        note: 'the running config stays in force',
+      });
+      return;
+    }
+    const before = effectiveDaemon(config.daemon);
+    const after = effectiveDaemon(next.daemon);
+    for (const key of RESTART_ONLY_KEYS) {
+      if (String(after[key]) !== String(before[key])) {
+        log.log('warn', 'config.restart_needed', {
+          key: `daemon.${key}`,
+          running: before[key],
+          file: after[key],
+          note: 'takes effect on restart',
+        });
+      }
+    }
+    loop.reload(next).then(
+      () => {
+        metrics.configLoaded(true);
+        log.level = next.daemon.logLevel;
+        setExecConcurrency(next.daemon.execConcurrency);
+        config = next;
+      },
+      (e: unknown) => {
+        // The loop kept the running state; the next SIGHUP is handled as usual.
         metrics.configLoaded(false);
-        log.log('error', 'config.invalid', {
+        log.log('error', 'config.reload_failed', {
           config: source,
-          problems:
-            e instanceof ConfigError
-              ? e.problems.map((x) => formatProblem(e.file, x))
-              : [String(e)],
+          error: e instanceof Error ? e.message : String(e),
           note: 'the running config stays in force',
         });
-        return;
-      }
-      metrics.configLoaded(true);
-      for (const key of ['backend', 'listen', 'metricsPerServer', 'metricsLabels'] as const) {
-        if (String(next.daemon[key]) !== String(config.daemon[key])) {
-          log.log('warn', 'config.restart_needed', {
-            key: `daemon.${key}`,
-            note: 'takes effect on restart',
-          });
-        }
-      }
-      log.level = next.daemon.logLevel;
-      setExecConcurrency(next.daemon.execConcurrency);
-      config = next;
-      await loop.reload(next);
-    });
+      },
+    );
   };
 
   const stopped = new Promise<void>((resolve) => {
@@ -142,8 +158,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
-      void reloading
-        .then(() => loop.stop())
+      void loop
+        .stop()
         .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }))
         .then(resolve);
     };
@@ -179,9 +195,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   await listener?.close();
   await backend.close();
   await demo?.close();
-  if (config.daemon.pidFile) {
+  if (pidFile) {
     try {
-      unlinkSync(config.daemon.pidFile);
+      unlinkSync(pidFile);
     } catch {
       // Already gone: nothing to clean.
     }

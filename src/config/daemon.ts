@@ -48,6 +48,12 @@ const schema = {
     default: '10s',
     env: 'WARDEN_RESYNC_INTERVAL',
   },
+  min_tick_interval: {
+    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period)',
+    format: 'duration',
+    default: '250ms',
+    env: 'WARDEN_MIN_TICK_INTERVAL',
+  },
   retry_min: {
     doc: 'First retry of a failed kernel operation; the wait doubles on each failure',
     format: 'duration',
@@ -134,9 +140,39 @@ const schema = {
   },
 };
 
+/**
+ * Keys the running daemon reads only at start; a reload that changes one says so
+ * (`config.restart_needed`). Every other key takes effect on reload. A test holds the two
+ * lists to the schema, so a new key must be put in one of them.
+ */
+export const RESTART_ONLY_KEYS = [
+  'backend',
+  'listen',
+  'metrics_per_server',
+  'metrics_labels',
+  'check_concurrency',
+  'log_format',
+  'pid_file',
+] as const;
+
+/** Keys applied on reload: the loop reads them on every use, the shell sets the rest. */
+export const RELOADABLE_KEYS = [
+  'resync_interval',
+  'min_tick_interval',
+  'retry_min',
+  'retry_max',
+  'cleanstop',
+  'maintenance_dir',
+  'maintenance_poll',
+  'log_level',
+  'exec_concurrency',
+  'dry_run',
+] as const;
+
 export interface DaemonSettings {
   readonly backend: 'netlink' | 'memory';
   readonly resyncIntervalMs: number;
+  readonly minTickIntervalMs: number;
   readonly retryMinMs: number;
   readonly retryMaxMs: number;
   readonly cleanstop: boolean;
@@ -218,7 +254,14 @@ export function readDaemonSettings(
   least('retry_min', ms(v.retry_min), 10, '10ms');
   least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
-  for (const key of ['resync_interval', 'retry_min', 'retry_max', 'maintenance_poll'] as const) {
+  const timers = [
+    'resync_interval',
+    'min_tick_interval',
+    'retry_min',
+    'retry_max',
+    'maintenance_poll',
+  ] as const;
+  for (const key of timers) {
     most(key, ms(v[key]), HOUR_MS);
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
@@ -245,6 +288,7 @@ export function readDaemonSettings(
   return {
     backend: v.backend as DaemonSettings['backend'],
     resyncIntervalMs: ms(v.resync_interval),
+    minTickIntervalMs: ms(v.min_tick_interval),
     retryMinMs: ms(v.retry_min),
     retryMaxMs: ms(v.retry_max),
     cleanstop: v.cleanstop,

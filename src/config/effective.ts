@@ -8,10 +8,12 @@ import type { CheckConfig, Config, RealServerConfig, VirtualServiceConfig } from
 
 const s = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
-function daemon(d: DaemonSettings): Record<string, unknown> {
+/** The daemon settings under their file names, as check-config prints them. */
+export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
   return {
     backend: d.backend,
     resync_interval: s(d.resyncIntervalMs),
+    min_tick_interval: s(d.minTickIntervalMs),
     retry_min: s(d.retryMinMs),
     retry_max: s(d.retryMaxMs),
     cleanstop: d.cleanstop,
@@ -175,7 +177,10 @@ function virtualService(vs: VirtualServiceConfig): Record<string, unknown> {
 
 export function effectiveConfig(config: Config): string {
   return stringify(
-    { daemon: daemon(config.daemon), virtual_services: config.virtualServices.map(virtualService) },
+    {
+      daemon: effectiveDaemon(config.daemon),
+      virtual_services: config.virtualServices.map(virtualService),
+    },
     { lineWidth: 0, aliasDuplicateObjects: false },
   );
 }

@@ -425,13 +425,13 @@ function kernelRules(dest: DestinationSpec, service: ServiceKey, path: Path, p: 
 }
 
 function serviceKernelRules(spec: ServiceSpec, path: Path, p: Problems): void {
+  const problem = serviceProblem(spec, KERNEL);
+  if (problem) return addKernelProblem(problem, path, p);
   try {
     checkServiceSpec(spec, 'config');
   } catch (e) {
     p.add(path, e instanceof IpvsError ? (e.detail ?? e.message) : String(e));
-    return;
   }
-  addKernelProblem(serviceProblem(spec, KERNEL), path, p);
 }
 
 /** Reads `defaults` and `virtual_services`; problems are recorded, valid services returned. */

@@ -56,6 +56,8 @@ export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256). */
   readonly concurrency?: number;
   readonly onResult: (event: CheckEvent) => void;
+  /** Time and timers (placeholder until the scheduler reads its clock from here). */
+  readonly clock?: import('../clock.js').Clock;
   /** For tests: a source of randomness in [0, 1). */
   readonly random?: () => number;
 }

@@ -38,6 +38,8 @@ export interface IpvsErrorOptions {
   readonly detail?: string;
   readonly errno?: number;
   readonly cause?: unknown;
+  /** The request was sent but its answer lost: the kernel may have applied it. */
+  readonly outcomeUnknown?: boolean;
 }
 
 export class IpvsError extends Error {
@@ -47,6 +49,8 @@ export class IpvsError extends Error {
   readonly target: string;
   readonly errno: number | undefined;
   readonly detail: string | undefined;
+  /** Sent, answer lost (timeout, overrun, a broken reply): re-read the table before judging. */
+  readonly outcomeUnknown: boolean;
 
   constructor(code: string, options: IpvsErrorOptions) {
     const what = options.target ? `${options.op} ${options.target}` : options.op;
@@ -58,10 +62,16 @@ export class IpvsError extends Error {
     this.target = options.target ?? '';
     this.errno = options.errno;
     this.detail = options.detail;
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
   }
 
   /** From a negative or positive errno as the kernel returns it. */
   static fromErrno(errno: number, options: IpvsErrorOptions): IpvsError {
     return new IpvsError(errnoName(errno), { ...options, errno: Math.abs(errno) });
   }
+}
+
+/** True when an operation may have been applied although it failed (its answer was lost). */
+export function isOutcomeUnknown(e: unknown): boolean {
+  return e instanceof IpvsError && e.outcomeUnknown;
 }

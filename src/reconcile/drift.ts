@@ -11,11 +11,12 @@ import type {
 import { formatServiceKey, formatTarget, serviceId, targetId } from '../ipvs/spec.js';
 import { destinationDiff, serviceDiff } from './plan.js';
 
-type Item =
+type Item = { readonly sid: string } & (
   | { readonly kind: 'service'; readonly spec: ServiceSpec }
-  | { readonly kind: 'destination'; readonly service: ServiceKey; readonly spec: DestinationSpec };
+  | { readonly kind: 'destination'; readonly service: ServiceKey; readonly spec: DestinationSpec }
+);
 
-/** The owned part of a table, by service id and target id. */
+/** The owned part of a table, by service id and target id; each item knows its service's id. */
 export type Snapshot = ReadonlyMap<string, Item>;
 
 export function snapshot(table: readonly TableEntry[], owned: ReadonlySet<string>): Snapshot {
@@ -23,9 +24,10 @@ export function snapshot(table: readonly TableEntry[], owned: ReadonlySet<string
   for (const e of table) {
     const sid = serviceId(e.service.key);
     if (!owned.has(sid)) continue;
-    out.set(sid, { kind: 'service', spec: e.service });
+    out.set(sid, { sid, kind: 'service', spec: e.service });
     for (const d of e.destinations) {
       out.set(targetId(e.service.key, d.key), {
+        sid,
         kind: 'destination',
         service: e.service.key,
         spec: d,
@@ -41,17 +43,20 @@ export function afterOperations(before: Snapshot, done: readonly Operation[]): S
   for (const o of done) {
     switch (o.op) {
       case 'add-service':
-      case 'update-service':
-        out.set(serviceId(o.service.key), { kind: 'service', spec: o.service });
+      case 'update-service': {
+        const sid = serviceId(o.service.key);
+        out.set(sid, { sid, kind: 'service', spec: o.service });
         break;
+      }
       case 'delete-service': {
         const sid = serviceId(o.service);
-        for (const k of [...out.keys()]) if (k === sid || k.startsWith(`${sid}>`)) out.delete(k);
+        for (const [k, item] of [...out]) if (item.sid === sid) out.delete(k);
         break;
       }
       case 'add-destination':
       case 'update-destination':
         out.set(targetId(o.service, o.destination.key), {
+          sid: serviceId(o.service),
           kind: 'destination',
           service: o.service,
           spec: o.destination,
@@ -63,6 +68,36 @@ export function afterOperations(before: Snapshot, done: readonly Operation[]): S
     }
   }
   return out;
+}
+
+/** The snapshot key an operation is about: its service's id, or its destination's target id. */
+export function operationKey(o: Operation): string {
+  switch (o.op) {
+    case 'add-service':
+    case 'update-service':
+      return serviceId(o.service.key);
+    case 'delete-service':
+      return serviceId(o.service);
+    case 'add-destination':
+    case 'update-destination':
+      return targetId(o.service, o.destination.key);
+    case 'delete-destination':
+      return targetId(o.service, o.destination);
+  }
+}
+
+/** The part of a snapshot whose services are in `owned`. */
+export function ownedPart(s: Snapshot, owned: ReadonlySet<string>): Snapshot {
+  return new Map([...s].filter(([, item]) => owned.has(item.sid)));
+}
+
+/**
+ * The snapshot without the entries in `ids` (targets whose last operation has no known
+ * outcome); a service id takes its destinations with it.
+ */
+export function without(s: Snapshot, ids: ReadonlySet<string>): Snapshot {
+  if (ids.size === 0) return s;
+  return new Map([...s].filter(([id, item]) => !ids.has(id) && !ids.has(item.sid)));
 }
 
 /** What differs between what the table should hold and what it holds, as readable lines. */

@@ -1,16 +1,18 @@
 // The reconcile loop, the imperative shell around desired() and plan(): it owns the checks, keeps
 // each real server's health, and on every tick re-reads the kernel table, plans and applies.
-// Ticks come from health transitions (at once), slow-start steps and drains (when due), failed
-// operations (with backoff) and the periodic resync. Ticks never overlap; requests made during a
-// tick run one more tick after it.
+// Ticks come from health transitions, slow-start steps and drains (when due), failed operations
+// (with backoff) and the periodic resync. Ticks never overlap, and one tick's end is at least
+// min_tick_interval from the next one's start, so a burst of transitions shares one table read.
+// A tick works on one state (config, server records, retired services) taken when it starts;
+// a reload builds the next state completely, then swaps it in at once, between ticks' reads.
 import { readdir } from 'node:fs/promises';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
-import type { HealthPolicy } from '../health/policy.js';
 import { checkTarget, createChecker } from '../health/registry.js';
 import { Scheduler, type CheckEvent } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
-import type { IpvsError } from '../ipvs/errors.js';
+import { isOutcomeUnknown, type IpvsError } from '../ipvs/errors.js';
 import type { Operation, TableEntry } from '../ipvs/model.js';
 import { hostPort } from '../health/probe.js';
 import {
@@ -22,15 +24,25 @@ import {
 } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
 import { desiredTable, type Desired, type RetiredService, type ServerHealth } from './desired.js';
-import { afterOperations, drift, snapshot, type Snapshot } from './drift.js';
+import {
+  afterOperations,
+  drift,
+  operationKey,
+  ownedPart,
+  snapshot,
+  without,
+  type Snapshot,
+} from './drift.js';
 import { plan, type PlannedOperation } from './plan.js';
+import { initialHealth, retiredAfterReload, serverStatus, stillRetired } from './servers.js';
 
 export interface ServerRecord {
+  /** The target id (`targetId`): the key of the server's record, drains, metrics and status. */
+  readonly id: string;
   readonly vs: VirtualServiceConfig;
   readonly rs: RealServerConfig;
-  /** Scheduler run ids, one per check, in config order. */
+  /** Scheduler run ids, one per check, in config order; check i subscribes as `subscriber(id, i)`. */
   readonly runs: readonly string[];
-  readonly subscriptions: readonly string[];
   status: ServerHealth['status'];
   /** Once a server is up or down it never returns to pending (a reload keeps this). */
   settled: boolean;
@@ -71,38 +83,70 @@ export interface RecentEvent {
 
 const RECENT_EVENTS = 100;
 
+/** How a server's check subscribes to its scheduler run. */
+function subscriber(recordId: string, check: number): string {
+  return `${recordId}#${check}`;
+}
+
+/** What one tick works on; a reload replaces it whole. */
+interface LoopState {
+  readonly config: Config;
+  readonly records: ReadonlyMap<string, ServerRecord>;
+  /** Scheduler subscriber -> its server's record (a result finds its servers without parsing). */
+  readonly bySubscriber: ReadonlyMap<string, ServerRecord>;
+  /** Removed by a reload and still in the table: drained, then deleted. */
+  retired: RetiredService[];
+}
+
 export interface LoopOptions {
   readonly observer?: LoopObserver;
   readonly backend: IpvsBackend;
   readonly log: Logger;
-  readonly now?: () => number;
+  /** Time and timers (tests drive a manual clock); default: the system clock. */
+  readonly clock?: Clock;
+  /** Reads the maintenance directory (tests substitute a failing one); default: fs readdir. */
+  readonly readdir?: (dir: string) => Promise<string[]>;
   /** Builds checkers (tests substitute); default: the probes in checks/. */
   readonly createChecker?: typeof createChecker;
 }
 
 export class ReconcileLoop {
-  private config: Config;
+  private state: LoopState;
   private readonly backend: IpvsBackend;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly readDir: (dir: string) => Promise<string[]>;
   private readonly makeChecker: typeof createChecker;
   private readonly scheduler: Scheduler;
   private readonly observer: LoopObserver;
   private lastDesired: Desired | null = null;
   /** Transitions and mode changes, newest last. */
   readonly recent: RecentEvent[] = [];
-  private readonly records = new Map<string, ServerRecord>();
-  private retired: RetiredService[] = [];
   private drains: ReadonlyMap<string, number> = new Map();
-  private expected: { snapshot: Snapshot; owned: ReadonlySet<string> } | null = null;
+  /** What the last tick left in the owned part of the table, and which entries it cannot vouch for. */
+  private expected: {
+    snapshot: Snapshot;
+    owned: ReadonlySet<string>;
+    /** Keys whose last operation's answer was lost: judged only after a fresh read. */
+    unknown: ReadonlySet<string>;
+  } | null = null;
   private maintenanceNames = new Set<string>();
+  private maintenanceError = '';
   private unownedReported = '';
   private modes = new Map<string, string>();
   private lastDryRun = '';
-  private wakeTimer: NodeJS.Timeout | undefined;
-  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: Timer | undefined;
+  private wakeAt = Infinity;
+  private maintenanceTimer: Timer | undefined;
+  private maintenanceGeneration = 0;
   private running: Promise<void> | null = null;
   private again = false;
+  /** When the last tick ended: the next starts no sooner than min_tick_interval after. */
+  private lastTickEnd = -Infinity;
+  /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
+  private reloading: Promise<void> = Promise.resolve();
+  /** Callers of nextTick(), released when the next tick to start has ended. */
+  private tickWaiters: (() => void)[] = [];
   private retryAttempt = 0;
   private stopped = false;
   readonly stats: LoopStats = {
@@ -115,82 +159,83 @@ export class ReconcileLoop {
   };
 
   constructor(config: Config, options: LoopOptions) {
-    this.config = config;
+    this.state = { config, records: new Map(), bySubscriber: new Map(), retired: [] };
     this.backend = options.backend;
     this.log = options.log;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    this.readDir = options.readdir ?? ((dir) => readdir(dir));
     this.makeChecker = options.createChecker ?? createChecker;
     this.observer = options.observer ?? {};
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
+      clock: this.clock,
     });
   }
 
   /** Adopts the table as it is (no flush, no removal) and starts checking. */
   async start(): Promise<void> {
     const table = await this.backend.table();
-    this.subscribe(table, new Map());
+    this.swap(this.state.config, table, []);
     const owned = this.ownedIds();
     const adopted = table.filter((e) => owned.has(serviceId(e.service.key)));
     this.log.log('info', 'table.adopted', {
       services: adopted.length,
       destinations: adopted.reduce((n, e) => n + e.destinations.length, 0),
-      configured: this.config.virtualServices.length,
+      configured: this.state.config.virtualServices.length,
     });
     await this.readMaintenance();
     this.scheduleMaintenance();
     this.requestTick('start');
-    await this.idle();
+    await this.nextTick();
   }
 
-  /** Applies a new, already validated config: only the difference; health carries over. */
-  async reload(config: Config): Promise<void> {
-    const oldRecords = new Map(this.records);
-    const oldServices = this.config.virtualServices;
-    this.config = config;
+  /**
+   * Applies a new, already validated config: only the difference; health carries over. Reloads
+   * run one at a time; one that fails (a checker that cannot be built) changes nothing, rejects,
+   * and the next one runs normally.
+   */
+  reload(config: Config): Promise<void> {
+    const next = this.reloading.then(() => this.reloadNow(config));
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadNow(config: Config): Promise<void> {
+    if (this.stopped) return;
     const table = await this.backend.table().catch(() => [] as TableEntry[]);
-    this.subscribe(table, oldRecords);
-    // Drop subscriptions no longer wanted only after the new ones exist, so shared checks keep state.
-    const keep = new Set(
-      [...this.records.values()].flatMap((r) =>
-        r.subscriptions.map((s, i) => `${s}@${r.runs[i] ?? ''}`),
-      ),
+    const before = this.state;
+    // Everything new is built before anything is swapped: a throw here leaves the old state.
+    this.swap(
+      config,
+      table,
+      retiredAfterReload(before.config.virtualServices, config.virtualServices, before.retired),
     );
-    for (const r of oldRecords.values()) {
-      r.subscriptions.forEach((s, i) => {
-        const run = r.runs[i] ?? '';
-        if (!keep.has(`${s}@${run}`)) this.scheduler.remove(s, run);
-      });
-    }
-    const now = new Set(config.virtualServices.map((v) => serviceId(v.service.key)));
-    this.retired = this.retired.filter((r) => !now.has(serviceId(r.spec.key)));
-    for (const vs of oldServices) {
-      if (!now.has(serviceId(vs.service.key))) {
-        this.retired.push({ name: vs.name, spec: vs.service, drainTimeoutMs: vs.drainTimeoutMs });
-      }
-    }
-    const before = new Set(oldRecords.keys());
-    const after = new Set(this.records.keys());
+    const configured = new Set(config.virtualServices.map((v) => serviceId(v.service.key)));
+    for (const id of this.modes.keys()) if (!configured.has(id)) this.modes.delete(id);
+    const after = this.state.records;
     this.log.log('info', 'config.reloaded', {
       services: config.virtualServices.length,
-      servers_added: [...after].filter((k) => !before.has(k)).length,
-      servers_removed: [...before].filter((k) => !after.has(k)).length,
-      services_retired: this.retired.length,
+      servers_added: [...after.keys()].filter((k) => !before.records.has(k)).length,
+      servers_removed: [...before.records.keys()].filter((k) => !after.has(k)).length,
+      services_retired: this.state.retired.length,
     });
     this.scheduleMaintenance();
     this.requestTick('reload');
-    await this.idle();
+    await this.nextTick();
   }
 
   /** Stops checking; with cleanstop, removes the owned services. The table is otherwise left as it is. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.wakeTimer);
-    clearInterval(this.maintenanceTimer);
+    for (const w of this.tickWaiters.splice(0)) w();
+    await this.reloading;
+    this.wakeTimer?.cancel();
+    this.maintenanceTimer?.cancel();
     await this.scheduler.stop();
     await this.running;
-    if (this.config.daemon.cleanstop && !this.config.daemon.dryRun) {
+    const { config } = this.state;
+    if (config.daemon.cleanstop && !config.daemon.dryRun) {
       const table = await this.backend.table();
       const owned = this.ownedIds();
       const ops: Operation[] = table
@@ -202,9 +247,15 @@ export class ReconcileLoop {
     }
   }
 
-  /** Resolves when no tick is running or requested. */
+  /** Resolves when no tick is running. */
   async idle(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  /** Resolves when a tick that starts after this call has ended (or the loop stopped). */
+  nextTick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.tickWaiters.push(resolve));
   }
 
   /** The desired table of the last tick (null before the first). */
@@ -213,33 +264,49 @@ export class ReconcileLoop {
   }
 
   currentConfig(): Config {
-    return this.config;
+    return this.state.config;
   }
 
   private remember(event: Omit<RecentEvent, 'time'>): void {
-    this.recent.push({ time: this.now(), ...event });
+    this.recent.push({ time: this.clock.now(), ...event });
     if (this.recent.length > RECENT_EVENTS) this.recent.shift();
   }
 
   servers(): readonly ServerRecord[] {
-    return [...this.records.values()];
+    return [...this.state.records.values()];
   }
 
   /** A server's record by its target id (`targetId`). */
   server(id: string): ServerRecord | undefined {
-    return this.records.get(id);
+    return this.state.records.get(id);
   }
 
-  /** Runs a tick soon; several requests before it starts make one tick. */
+  /**
+   * Runs a tick soon: at once, or min_tick_interval after the last one ended. Requests before it
+   * starts make one tick; requests during a tick make one more after it.
+   */
   requestTick(reason: string): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
+    const earliest = this.lastTickEnd + this.state.config.daemon.minTickIntervalMs;
+    if (this.clock.now() < earliest) {
+      this.scheduleWake(earliest);
+      return;
+    }
+    this.wakeTimer?.cancel();
+    this.wakeAt = Infinity;
+    let waiters: (() => void)[] = [];
     this.running = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.tickSafely(reason))
+      .then(() => {
+        waiters = this.tickWaiters.splice(0);
+        return this.tickSafely(reason);
+      })
       .finally(() => {
+        for (const w of waiters) w();
+        this.lastTickEnd = this.clock.now();
         this.running = null;
         if (this.again && !this.stopped) {
           this.again = false;
@@ -248,63 +315,76 @@ export class ReconcileLoop {
       });
   }
 
-  private ownedIds(): Set<string> {
+  private ownedIds(state: LoopState = this.state): Set<string> {
     return new Set([
-      ...this.config.virtualServices.map((v) => serviceId(v.service.key)),
-      ...this.retired.map((r) => serviceId(r.spec.key)),
+      ...state.config.virtualServices.map((v) => serviceId(v.service.key)),
+      ...state.retired.map((r) => serviceId(r.spec.key)),
     ]);
   }
 
-  /** Creates server records and check subscriptions; carries state over from `old`. */
-  private subscribe(table: readonly TableEntry[], old: ReadonlyMap<string, ServerRecord>): void {
+  /**
+   * Builds the server records and check subscriptions of `config`, carrying health over from
+   * the current state, then swaps the new state in and drops the subscriptions no longer
+   * wanted (after the new ones exist, so a check shared by both keeps its state).
+   */
+  private swap(config: Config, table: readonly TableEntry[], retired: RetiredService[]): void {
+    const old = this.state.records;
     const kernel = destinationsByTarget(table);
-    this.records.clear();
-    for (const vs of this.config.virtualServices) {
+    const records = new Map<string, ServerRecord>();
+    const bySubscriber = new Map<string, ServerRecord>();
+    const planned: {
+      sub: string;
+      checker: Checker;
+      target: ReturnType<typeof checkTarget>;
+      rs: RealServerConfig;
+      initial: 'up' | 'down';
+    }[] = [];
+    for (const vs of config.virtualServices) {
       for (const rs of vs.realServers) {
-        const key = targetId(vs.service.key, rs.destination.key);
-        const prev = old.get(key);
-        // The health a new check starts from: what we knew, else what the kernel shows.
-        const inKernel = kernel.get(key)?.weight;
-        const initial: HealthPolicy['initial'] = prev
-          ? prev.status === 'up'
-            ? 'up'
-            : 'down'
-          : inKernel !== undefined
-            ? inKernel > 0
-              ? 'up'
-              : 'down'
-            : rs.policy.initial;
-        const policy: HealthPolicy = { ...rs.policy, initial };
+        const id = targetId(vs.service.key, rs.destination.key);
+        const prev = old.get(id);
+        const initial = initialHealth(prev?.status, kernel.get(id)?.weight, rs.policy.initial);
         const runs: string[] = [];
-        const subscriptions: string[] = [];
         rs.checks.forEach((check, i) => {
-          const checker: Checker = this.makeChecker(check);
+          const checker = this.makeChecker(check);
           const target = checkTarget(rs, check);
-          const sub = `${key}#${i}`;
-          const run = Scheduler.runId(checker, target);
-          if (this.scheduler.state(run)) this.scheduler.update(run, rs.timing, rs.policy);
-          this.scheduler.add(sub, checker, target, rs.timing, policy);
-          runs.push(run);
-          subscriptions.push(sub);
+          runs.push(Scheduler.runId(checker, target));
+          planned.push({ sub: subscriber(id, i), checker, target, rs, initial });
         });
+        const none = rs.checks.length === 0;
         const record: ServerRecord = {
+          id,
           vs,
           rs,
           runs,
-          subscriptions,
-          status: prev?.status ?? (rs.checks.length === 0 ? 'up' : 'pending'),
-          settled: prev?.settled ?? rs.checks.length === 0,
+          status: prev?.status ?? (none ? 'up' : 'pending'),
+          settled: prev?.settled ?? none,
           upSince: prev?.upSince ?? null,
           weight: prev?.weight,
-          message:
-            prev?.message ??
-            (rs.checks.length === 0 ? 'no checks: always healthy' : 'not checked yet'),
+          message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
           lastTransition: prev?.lastTransition ?? null,
         };
-        this.records.set(key, record);
-        this.refresh(record, undefined);
+        records.set(id, record);
+        rs.checks.forEach((_c, i) => bySubscriber.set(subscriber(id, i), record));
       }
     }
+    // Nothing above touched the running state; from here on it is replaced in one go.
+    const oldSubscriptions = [...old.values()].flatMap((r) =>
+      r.runs.map((run, i) => ({ sub: subscriber(r.id, i), run })),
+    );
+    this.state = { config, records, bySubscriber, retired };
+    const wanted = new Set<string>();
+    for (const p of planned) {
+      const run = this.scheduler.add(p.sub, p.checker, p.target, p.rs.timing, {
+        ...p.rs.policy,
+        initial: p.initial,
+      });
+      wanted.add(`${p.sub}@${run}`);
+    }
+    for (const { sub, run } of oldSubscriptions) {
+      if (!wanted.has(`${sub}@${run}`)) this.scheduler.remove(sub, run);
+    }
+    for (const record of records.values()) this.refresh(record, undefined);
   }
 
   private onResult(event: CheckEvent): void {
@@ -318,7 +398,7 @@ export class ReconcileLoop {
       lateness_ms: event.latenessMs,
     });
     for (const sub of event.subscribers) {
-      const record = this.records.get(sub.slice(0, sub.lastIndexOf('#')));
+      const record = this.state.bySubscriber.get(sub);
       if (!record) continue;
       if (event.result.weight !== undefined) record.weight = event.result.weight;
       if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
@@ -330,23 +410,13 @@ export class ReconcileLoop {
   private refresh(record: ServerRecord, event: CheckEvent | undefined): void {
     if (record.runs.length === 0) return;
     const states = record.runs.map((r) => this.scheduler.state(r));
-    let status: ServerHealth['status'] = 'pending';
-    if (states.every((s) => s !== undefined)) {
-      if (states.every((s) => s.up)) {
-        status = record.settled || states.every((s) => s.results > 0) ? 'up' : 'pending';
-      } else if (
-        record.settled ||
-        states.some((s) => !s.up && s.failures >= record.rs.policy.fall)
-      ) {
-        status = 'down';
-      }
-    }
+    const status = serverStatus(states, record.settled, record.rs.policy.fall);
     if (status === record.status) return;
     const from = record.status;
     record.status = status;
     if (status === 'pending') return;
     record.settled = true;
-    const now = this.now();
+    const now = this.clock.now();
     record.lastTransition = now;
     // Slow start is for a server coming back, not for the first result after a start (HAProxy).
     record.upSince = status === 'up' && from === 'down' ? now : null;
@@ -368,28 +438,43 @@ export class ReconcileLoop {
     this.requestTick(`${record.rs.name} ${status}`);
   }
 
-  private maintenanceReason(rs: RealServerConfig): string | null {
+  private maintenanceReason(rs: RealServerConfig, dir: string): string | null {
     if (this.maintenanceNames.size === 0) return null;
     const key = rs.destination.key;
     for (const name of [rs.name, key.address, formatDestinationKey(key)]) {
       if (this.maintenanceNames.has(name)) {
-        return `maintenance (flag file ${this.config.daemon.maintenanceDir}/${name})`;
+        return `maintenance (flag file ${dir}/${name})`;
       }
     }
     return null;
   }
 
+  /**
+   * Reads the flag files. A directory that cannot be read keeps the last set it had: a server
+   * put in maintenance must not return to rotation because a disk or a mount went away.
+   */
   private async readMaintenance(): Promise<void> {
-    const dir = this.config.daemon.maintenanceDir;
+    const dir = this.state.config.daemon.maintenanceDir;
     let names = new Set<string>();
     if (dir) {
       try {
-        names = new Set((await readdir(dir)).filter((n) => !n.startsWith('.')));
+        names = new Set((await this.readDir(dir)).filter((n) => !n.startsWith('.')));
+        if (this.maintenanceError) {
+          this.log.log('info', 'maintenance.readable', { dir });
+          this.maintenanceError = '';
+        }
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? String(e);
-        if (this.maintenanceNames.size > 0 || this.stats.ticks === 0) {
-          this.log.log('warn', 'maintenance.unreadable', { dir, error: code });
+        if (code !== this.maintenanceError) {
+          this.maintenanceError = code;
+          this.log.log('warn', 'maintenance.unreadable', {
+            dir,
+            error: code,
+            kept: [...this.maintenanceNames].sort(),
+            note: 'the last flags read stay in force until the directory can be read',
+          });
         }
+        return;
       }
     }
     const before = [...this.maintenanceNames].sort().join(',');
@@ -402,16 +487,31 @@ export class ReconcileLoop {
   }
 
   private scheduleMaintenance(): void {
-    clearInterval(this.maintenanceTimer);
-    if (!this.config.daemon.maintenanceDir) {
+    this.maintenanceTimer?.cancel();
+    const { maintenanceDir, maintenancePollMs } = this.state.config.daemon;
+    if (!maintenanceDir) {
       this.maintenanceNames = new Set();
+      this.maintenanceError = '';
       return;
     }
-    this.maintenanceTimer = setInterval(
-      () => void this.readMaintenance(),
-      this.config.daemon.maintenancePollMs,
-    );
-    this.maintenanceTimer.unref();
+    // One chain of polls: a reload starts a new chain and the old one ends at its next turn.
+    const generation = ++this.maintenanceGeneration;
+    const poll = (): void => {
+      this.maintenanceTimer = this.clock.setTimeout(
+        () =>
+          void this.readMaintenance().finally(() => {
+            if (!this.stopped && generation === this.maintenanceGeneration) poll();
+          }),
+        maintenancePollMs,
+        { unref: true },
+      );
+    };
+    poll();
+  }
+
+  /** Whether the daemon has a maintenance directory it cannot read right now (for status). */
+  maintenanceUnreadable(): string | null {
+    return this.maintenanceError || null;
   }
 
   private async tickSafely(reason: string): Promise<void> {
@@ -426,12 +526,12 @@ export class ReconcileLoop {
         reason,
         error: e instanceof Error ? e.message : String(e),
       });
-      this.scheduleWake(this.now() + this.backoff(true));
+      this.scheduleWake(this.clock.now() + this.backoff(true));
     }
   }
 
   private backoff(failed: boolean): number {
-    const { retryMinMs, retryMaxMs } = this.config.daemon;
+    const { retryMinMs, retryMaxMs } = this.state.config.daemon;
     if (!failed) {
       this.retryAttempt = 0;
       return Infinity;
@@ -444,18 +544,18 @@ export class ReconcileLoop {
   /** One tick; false when an operation failed. */
   private async tick(reason: string): Promise<boolean> {
     if (this.stopped) return true;
+    // The state this tick works on, whatever a reload swaps in while it waits on the kernel.
+    const state = this.state;
+    const { daemon } = state.config;
     this.stats.ticks++;
     const table = await this.backend.table();
-    const now = this.now();
-    const owned = this.ownedIds();
+    const now = this.clock.now();
+    const owned = this.ownedIds(state);
     const observed = snapshot(table, owned);
 
     if (this.expected) {
-      const prevOwned = this.expected.owned;
-      const comparable = new Map(
-        [...observed].filter(([id]) => prevOwned.has(id.split('>')[0] ?? '')),
-      );
-      const changes = drift(this.expected.snapshot, comparable);
+      const { snapshot: want, owned: wasOwned, unknown } = this.expected;
+      const changes = drift(want, without(ownedPart(observed, wasOwned), unknown));
       if (changes.length > 0) {
         this.stats.driftRepairs += changes.length;
         this.observer.drift?.(changes.length);
@@ -464,11 +564,12 @@ export class ReconcileLoop {
     }
     this.reportUnowned(table, owned);
 
+    const dir = daemon.maintenanceDir;
     const desired = desiredTable({
-      services: this.config.virtualServices,
-      retired: this.retired,
-      health: (vs, rs) => this.health(vs, rs),
-      maintenance: (_vs, rs) => this.maintenanceReason(rs),
+      services: state.config.virtualServices,
+      retired: state.retired,
+      health: (vs, rs) => this.health(state, vs, rs),
+      maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
       now,
     });
     this.reportModes(desired);
@@ -477,7 +578,8 @@ export class ReconcileLoop {
     this.drains = p.drains;
 
     let done: Operation[] = [];
-    if (this.config.daemon.dryRun) {
+    let failed = false;
+    if (daemon.dryRun) {
       const text = JSON.stringify(
         p.operations.map((o) => [o.operation.op, operationTarget(o.operation)]),
       );
@@ -485,15 +587,23 @@ export class ReconcileLoop {
         this.lastDryRun = text;
         for (const o of p.operations) this.logOperation(o, null, true);
       }
-      this.expected = { snapshot: observed, owned };
+      this.expected = { snapshot: observed, owned, unknown: new Set() };
     } else {
-      done = await this.applyLogged(p.operations);
-      this.expected = { snapshot: afterOperations(observed, done), owned };
+      const applied = await this.applyLogged(p.operations);
+      done = applied.done;
+      failed = done.length < p.operations.length;
+      // An operation whose answer was lost may or may not be in the table: leave it out of what
+      // the next tick compares, which re-reads the table and plans from what is really there.
+      this.expected = {
+        snapshot: without(afterOperations(observed, done), applied.unknown),
+        owned,
+        unknown: applied.unknown,
+      };
     }
-    const failed = !this.config.daemon.dryRun && done.length < p.operations.length;
     const present = new Set(table.map((e) => serviceId(e.service.key)));
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
-    this.retired = this.retired.filter((r) => present.has(serviceId(r.spec.key)));
+    // The current state, not the tick's: a reload during the tick may have retired more.
+    this.state.retired = stillRetired(this.state.retired, present);
     if (!failed) this.stats.lastSync = now;
     this.stats.lastTick = now;
     const retryAt = now + this.backoff(failed);
@@ -501,49 +611,58 @@ export class ReconcileLoop {
       desired.wakeAt ?? Infinity,
       p.wakeAt ?? Infinity,
       retryAt,
-      now + this.config.daemon.resyncIntervalMs,
+      now + daemon.resyncIntervalMs,
     );
     this.scheduleWake(next);
     this.log.log('debug', 'reconcile.tick', { reason, operations: p.operations.length, failed });
     return !failed;
   }
 
+  /** A tick at `at` (or earlier if one is already due sooner). */
   private scheduleWake(at: number): void {
-    clearTimeout(this.wakeTimer);
-    if (this.stopped) return;
-    this.wakeTimer = setTimeout(() => this.requestTick('timer'), Math.max(0, at - this.now()));
+    if (this.stopped || at >= this.wakeAt) return;
+    this.wakeTimer?.cancel();
+    this.wakeAt = at;
+    this.wakeTimer = this.clock.setTimeout(() => {
+      this.wakeAt = Infinity;
+      this.requestTick('timer');
+    }, at - this.clock.now());
   }
 
-  private health(vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
-    const r = this.records.get(targetId(vs.service.key, rs.destination.key));
+  private health(state: LoopState, vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
+    const r = state.records.get(targetId(vs.service.key, rs.destination.key));
     if (!r) return { status: 'pending', upSince: null, weight: undefined };
     return { status: r.status, upSince: r.upSince, weight: r.weight };
   }
 
-  /** Applies and logs; returns the operations the kernel accepted. */
-  private async applyLogged(ops: readonly PlannedOperation[]): Promise<Operation[]> {
-    if (ops.length === 0) return [];
-    const results = await this.backend.apply(ops.map((o) => o.operation));
+  /**
+   * Applies and logs; returns the operations the kernel accepted, and the snapshot keys of
+   * those whose outcome is unknown (sent, answer lost).
+   */
+  private async applyLogged(
+    ops: readonly PlannedOperation[],
+  ): Promise<{ done: Operation[]; unknown: Set<string> }> {
     const done: Operation[] = [];
+    const unknown = new Set<string>();
+    if (ops.length === 0) return { done, unknown };
+    const results = await this.backend.apply(ops.map((o) => o.operation));
     results.forEach((r, i) => {
       const planned = ops[i];
       if (!planned) return;
       this.logOperation(planned, r.error, false);
       this.observer.operation?.(r.operation, r.error);
-      if (r.error) this.stats.operationsFailed++;
-      else {
+      if (r.error) {
+        this.stats.operationsFailed++;
+        if (isOutcomeUnknown(r.error)) unknown.add(operationKey(r.operation));
+      } else {
         this.stats.operationsApplied++;
         done.push(r.operation);
       }
     });
-    return done;
+    return { done, unknown };
   }
 
-  private logOperation(
-    o: PlannedOperation,
-    error: { code: string; message: string } | null,
-    dryRun: boolean,
-  ): void {
+  private logOperation(o: PlannedOperation, error: IpvsError | null, dryRun: boolean): void {
     const fields = {
       op: o.operation.op,
       target: operationTarget(o.operation),
@@ -559,6 +678,7 @@ export class ReconcileLoop {
         ...fields,
         errno: error.code,
         error: error.message,
+        ...(error.outcomeUnknown ? { outcome: 'unknown: re-read before judging' } : {}),
       });
     } else this.log.log('info', dryRun ? 'reconcile.planned' : 'reconcile.applied', fields);
   }
@@ -570,7 +690,8 @@ export class ReconcileLoop {
       const id = serviceId(s.spec.key);
       const before = this.modes.get(id) ?? 'normal';
       if (mode === before) continue;
-      this.modes.set(id, mode);
+      if (mode === 'normal') this.modes.delete(id);
+      else this.modes.set(id, mode);
       const fields = { service: s.name, healthy: s.healthy, servers: s.eligible };
       const message = `${s.healthy} of ${s.eligible} healthy`;
       if (before !== 'normal') {

@@ -80,10 +80,10 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
     const config = join(dir, 'warden.yaml');
     const pidFile = join(dir, 'warden.pid');
-    const text = (weight: number | string): string => `daemon:
+    const text = (weight: number | string, daemon = `pid_file: ${pidFile}`): string => `daemon:
   backend: memory
   log_format: json
-  pid_file: ${pidFile}
+  ${daemon}
 defaults: {interval: 200ms, fast_interval: 100ms, timeout: 100ms, rise: 1}
 virtual_services:
   - address: 192.0.2.1
@@ -118,9 +118,23 @@ virtual_services:
     );
     t.match(named(r, 'config.invalid')[0], { note: 'the running config stays in force' });
 
+    // Keys read only at start: each change is reported, and the pid file is the one written.
+    const otherPid = join(dir, 'other.pid');
+    writeFileSync(config, text(5, `pid_file: ${otherPid}\n  check_concurrency: 10`));
+    r.proc.kill('SIGHUP');
+    t.ok(await until(() => named(r, 'config.restart_needed').length === 2, 10_000));
+    t.same(
+      named(r, 'config.restart_needed')
+        .map((e) => e.key)
+        .sort(),
+      ['daemon.check_concurrency', 'daemon.pid_file'],
+    );
+    t.ok(await until(() => named(r, 'config.reloaded').length === 2, 10_000), 'reloaded');
+
     r.proc.kill('SIGTERM');
     t.equal(await r.exited, 0);
-    t.notOk(existsSync(pidFile), 'pid file removed');
+    t.notOk(existsSync(pidFile), 'the pid file written at start is removed');
+    t.notOk(existsSync(otherPid), 'the one named on reload was never written');
   },
 );
 
@@ -135,7 +149,7 @@ t.test('a bad config at start: exit 1, every problem, nothing started', async (t
   t.equal(r.code, 1);
   t.match(
     r.err,
-    /the config is not valid, nothing was changed\n.*bad\.yaml: 1 problem:\n.*bad\.yaml:3: virtual_services\[0\]\.scheduler: must be a scheduler name/,
+    /the config is not valid, nothing was changed\n.*bad\.yaml: 1 problem:\n.*bad\.yaml:3: virtual_services\[0\]\.scheduler: scheduler module ip_vs_round robin not found: the kernel refuses it \(ENOENT\); use one of rr, wrr/,
   );
   const usage = await cli('run');
   t.equal(usage.code, 2);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
-import { daemonSchema } from '../../src/config/daemon.js';
+import { RELOADABLE_KEYS, RESTART_ONLY_KEYS, daemonSchema } from '../../src/config/daemon.js';
 import {
   FALLBACK_KEYS,
   RS_KEYS,
@@ -261,5 +261,21 @@ t.test(
     ])) {
       t.ok(readme.includes(`\`${key}\``), key);
     }
+  },
+);
+
+t.test(
+  'every daemon key is either applied on reload or reported as needing a restart',
+  async (t) => {
+    const keys = daemonSchema()
+      .map((k) => k.key)
+      .sort();
+    const listed: string[] = [...RESTART_ONLY_KEYS, ...RELOADABLE_KEYS];
+    t.same([...listed].sort(), keys, 'each schema key in exactly one list');
+    t.equal(new Set(listed).size, listed.length, 'none in both');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const reload = /- \*\*Reload\*\*[^]*?\n- \*\*Stop/.exec(readme)?.[0] ?? '';
+    for (const key of RESTART_ONLY_KEYS)
+      t.match(reload, `\`${key}\``, `README: ${key} needs a restart`);
   },
 );

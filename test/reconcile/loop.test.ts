@@ -127,7 +127,10 @@ t.test(
     await loop.start();
     t.same(await backend.table(), before, 'nothing changed at start');
     t.match(log.named('table.adopted'), [{ services: 1, destinations: 3 }]);
-    await until(() => log.named('server.up').length >= 2, 3000);
+    t.ok(
+      await until(() => log.named('server.up').length >= 2, 3000),
+      'the two healthy servers were checked',
+    );
     t.equal(log.named('reconcile.applied').length, 0, 'healthy servers: never touched');
     t.ok(
       await until(async () => (await weights(backend)).length === 2),
@@ -314,11 +317,12 @@ t.test('slow start ramps a recovered server up', async (t) => {
   t.ok(await until(async () => (await weights(backend)).length === 1));
   b.healthy = true;
   const seen = new Set<number>();
-  await until(async () => {
+  const full = await until(async () => {
     const d = (await backend.table())[0]?.destinations.find((x) => x.key.port === b.target.port);
     if (d) seen.add(d.weight);
     return seen.has(100);
   }, 4000);
+  t.ok(full, 'the ramp reached the full weight');
   const ramp = [...seen].sort((x, y) => x - y);
   t.ok(
     ramp.length >= 3 && ramp[0]! < 50 && ramp.at(-1) === 100,

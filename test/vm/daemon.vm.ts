@@ -104,9 +104,10 @@ class Daemon {
   readonly events: Event[] = [];
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
-  constructor(config: string) {
+  constructor(config: string, env: NodeJS.ProcessEnv = {}) {
     this.proc = spawn(process.execPath, [main, 'run', '--config', config], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
     });
     const lines = createInterface({ input: this.proc.stdout! });
     lines.on('line', (line) => {
@@ -362,7 +363,10 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
   await t.test(
     'a hand edit with ipvsadm is repaired at the next resync, and counted',
     async (t) => {
-      await until(() => ipvsadm('10.0.0.1:80').every((l) => l.includes('w=100')), 10_000);
+      t.ok(
+        await until(() => ipvsadm('10.0.0.1:80').every((l) => l.includes('w=100')), 10_000),
+        'the precondition: every server at full weight',
+      );
       sh('ipvsadm', ['-e', '-t', '10.0.0.1:80', '-r', '10.0.1.2:8080', '-m', '-w', '7']);
       sh('ipvsadm', ['-a', '-t', '10.0.0.1:80', '-r', '10.0.3.2:8080', '-m', '-w', '5']);
       t.ok(
@@ -420,11 +424,22 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
   });
 
   await t.test('a restart adopts the table with zero operations', async (t) => {
-    d = new Daemon(config);
+    // Debug logs show every check result and tick: the precondition is seen, not slept for.
+    d = new Daemon(config, { WARDEN_LOG_LEVEL: 'debug' });
     daemons.push(d);
     t.ok(await d.until(() => d.named('daemon.started').length === 1, 30_000));
-    // Long enough for every check to settle (rs3 down after fall, the rest up) and two resyncs.
-    await sleep(6000);
+    const results = (target: string): number =>
+      d.named('check.result').filter((e) => e.target === target).length;
+    t.ok(
+      await d.until(
+        () =>
+          ['10.0.1.2:8080', '10.0.2.2:8080', '10.0.3.2:8080'].every(
+            (x) => results(x) >= FALL + 1,
+          ) && d.named('reconcile.tick').length >= 3,
+        30_000,
+      ),
+      'every server checked past fall, and resync ticks after the first',
+    );
     t.same(d.named('reconcile.applied'), [], 'no operation');
     t.equal(saved(), table, 'the table is unchanged');
     await d.until(() => d.named('table.adopted').length > 0, 5000); // log lines trail the kernel

@@ -1,0 +1,225 @@
+// The loop where it used to go wrong, driven by a manual clock and a table whose reads and
+// answers the test controls: a reload racing a tick, a reload that fails, a maintenance
+// directory that cannot be read, acknowledgements lost after the kernel applied, and a burst of
+// tick requests sharing one table read.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/model.js';
+import { createChecker } from '../../src/health/registry.js';
+import type { OperationResult } from '../../src/ipvs/backend.js';
+import { IpvsError } from '../../src/ipvs/errors.js';
+import { MemoryBackend } from '../../src/ipvs/memory.js';
+import type { Operation, TableEntry } from '../../src/ipvs/model.js';
+import { operationTarget } from '../../src/ipvs/backend.js';
+import { MemoryLog } from '../../src/log.js';
+import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { ManualClock, settle } from '../clock.js';
+
+/** The memory table, with reads that can be held and answers that can be lost. */
+class ControlledBackend extends MemoryBackend {
+  reads = 0;
+  gate: Promise<void> | null = null;
+  /** Operations applied by the table whose acknowledgement is then reported lost. */
+  loseAcks = false;
+  override async table(): Promise<TableEntry[]> {
+    this.reads++;
+    if (this.gate) await this.gate;
+    return super.table();
+  }
+  override async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
+    const results = await super.apply(operations);
+    if (!this.loseAcks) return results;
+    return results.map((r) => ({
+      operation: r.operation,
+      error: new IpvsError('ETIMEDOUT', {
+        op: r.operation.op,
+        target: operationTarget(r.operation),
+        outcomeUnknown: true,
+      }),
+    }));
+  }
+}
+
+/** Services on 192.0.2.1, one per port, each with servers 10.0.0.1.. without checks (always up). */
+function config(ports: number[], daemon = '', servers = 2): Config {
+  const rs = Array.from({ length: servers }, (_, i) => `{address: 10.0.0.${i + 1}}`).join(', ');
+  return parseConfig(
+    `daemon: {backend: memory, min_tick_interval: 250ms${daemon}}\nvirtual_services:\n` +
+      ports
+        .map((p) => `  - {address: 192.0.2.1, port: ${p}, checks: [], real_servers: [${rs}]}\n`)
+        .join(''),
+    'test.yaml',
+    {},
+  );
+}
+
+async function ports(b: MemoryBackend): Promise<number[]> {
+  return (await b.table()).map((e) => ('port' in e.service.key ? e.service.key.port : 0));
+}
+
+/** Awaits `p` while moving the manual clock on, as time would pass for a real daemon. */
+async function drive<T>(
+  clock: ManualClock,
+  p: Promise<T>,
+  stepMs = 50,
+  maxSteps = 200,
+): Promise<T> {
+  let done = false;
+  const mark = (): void => void (done = true);
+  p.then(mark, mark);
+  for (let i = 0; i < maxSteps && !done; i++) await clock.advance(stepMs);
+  return p;
+}
+
+function setup(cfg: Config, options: Partial<ConstructorParameters<typeof ReconcileLoop>[1]> = {}) {
+  const backend = new ControlledBackend();
+  const clock = new ManualClock();
+  const log = new MemoryLog();
+  const loop = new ReconcileLoop(cfg, { backend, log, clock, ...options });
+  return { backend, clock, log, loop };
+}
+
+t.test('a reload racing a tick: the tick plans with the state it started with', async (t) => {
+  const { backend, clock, log, loop } = setup(config([80, 81]));
+  t.teardown(() => loop.stop());
+  await loop.start();
+  t.same(await ports(backend), [80, 81]);
+  // A tick that waits on the kernel; meanwhile a reload removes service 81.
+  let release = (): void => undefined;
+  backend.gate = new Promise((r) => (release = r));
+  await clock.advance(10_000); // the resync tick starts and waits on its read
+  t.ok(loop.stats.ticks >= 2, 'the resync tick is running');
+  const reloaded = loop.reload(config([80]));
+  backend.gate = null;
+  release();
+  await drive(clock, reloaded);
+  await clock.advance(1000);
+  t.same(log.named('table.unowned'), [], 'service 81 was never taken for someone else’s');
+  t.same(await ports(backend), [80], 'and it was retired and drained out');
+});
+
+t.test('a reload that fails changes nothing; the next reload and stop still work', async (t) => {
+  const bad = config([80, 82], ', cleanstop: true');
+  const explode = (c: Parameters<typeof createChecker>[0]) => {
+    if (c.type === 'exec') throw new Error('cannot build this check');
+    return createChecker(c);
+  };
+  const { backend, clock, log, loop } = setup(config([80], ', cleanstop: true'), {
+    createChecker: explode,
+  });
+  await loop.start();
+  const withExec: Config = {
+    ...bad,
+    virtualServices: bad.virtualServices.map((vs) => ({
+      ...vs,
+      realServers: vs.realServers.map((rs) => ({
+        ...rs,
+        checks: [{ type: 'exec' as const, options: { command: ['/bin/true'] } }],
+      })),
+    })),
+  };
+  await t.rejects(drive(clock, loop.reload(withExec)), /cannot build this check/);
+  t.equal(loop.currentConfig().virtualServices.length, 1, 'the running config stays');
+  t.equal(loop.servers().length, 2, 'with its servers');
+  await drive(clock, loop.reload(bad));
+  t.same(await ports(backend), [80, 82], 'the next reload applied');
+  t.same(log.named('config.reloaded').length, 1);
+  await loop.stop();
+  t.same(await ports(backend), [], 'stop ran cleanstop');
+});
+
+t.test('stop after a failed reload still stops and cleans up', async (t) => {
+  const { backend, clock, loop } = setup(config([80], ', cleanstop: true'), {
+    createChecker: () => {
+      throw new Error('no checkers today');
+    },
+  });
+  await loop.start();
+  const withCheck: Config = {
+    ...config([80]),
+    virtualServices: config([80]).virtualServices.map((vs) => ({
+      ...vs,
+      realServers: vs.realServers.map((rs) => ({
+        ...rs,
+        checks: [{ type: 'tcp' as const, options: {} }],
+      })),
+    })),
+  };
+  await t.rejects(drive(clock, loop.reload(withCheck)));
+  await loop.stop();
+  t.same(await ports(backend), [], 'cleanstop ran');
+});
+
+t.test('a maintenance directory that cannot be read keeps the flags it had', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-maint-'));
+  let failWith: string | null = null;
+  const { backend, clock, log, loop } = setup(
+    config([80], `, maintenance_dir: ${dir}, maintenance_poll: 1s`),
+    {
+      readdir: (d) => {
+        if (failWith) return Promise.reject(Object.assign(new Error(failWith), { code: failWith }));
+        return readdir(d);
+      },
+    },
+  );
+  t.teardown(() => loop.stop());
+  await loop.start();
+  const weight2 = async () =>
+    (await backend.table())[0]?.destinations.find((d) => d.key.address === '10.0.0.2')?.weight;
+  t.equal(await weight2(), 1, 'in rotation');
+  writeFileSync(join(dir, '10.0.0.2'), '');
+  await clock.advance(1500);
+  t.equal(await weight2(), 0, 'flagged: weight 0');
+  for (const [how, code] of [
+    ['the directory disappears', 'ENOENT'],
+    ['it is replaced by a file', 'ENOTDIR'],
+    ['it cannot be read (EACCES: as root, only an injected failure shows it)', 'EACCES'],
+  ] as const) {
+    if (code === 'ENOENT') rmSync(dir, { recursive: true });
+    if (code === 'ENOTDIR') writeFileSync(dir, '');
+    failWith = code === 'EACCES' ? 'EACCES' : null;
+    await clock.advance(3000);
+    t.equal(await weight2(), 0, `${how}: still in maintenance`);
+    t.match(log.named('maintenance.unreadable').at(-1), { error: code, kept: ['10.0.0.2'] }, how);
+  }
+  t.equal(log.named('maintenance.unreadable').length, 3, 'logged once per change, not per poll');
+  failWith = null;
+  rmSync(dir, { force: true });
+  mkdirSync(dir);
+  await clock.advance(2000);
+  t.equal(await weight2(), 1, 'readable and empty again: back in rotation');
+  t.equal(log.named('maintenance.readable').length, 1);
+});
+
+t.test('acknowledgements lost after the kernel applied are not read as drift', async (t) => {
+  const { backend, clock, log, loop } = setup(config([80]));
+  t.teardown(() => loop.stop());
+  backend.loseAcks = true;
+  await loop.start();
+  t.equal(log.named('reconcile.operation_failed').length, 3, 'service and two servers: unknown');
+  t.match(log.named('reconcile.operation_failed')[0], { errno: 'ETIMEDOUT', outcome: /unknown/ });
+  backend.loseAcks = false;
+  await clock.advance(2000); // the retry re-reads the table
+  t.same(log.named('drift.detected'), [], 'what the kernel applied is not someone else’s edit');
+  t.equal(loop.stats.driftRepairs, 0);
+  t.same(await ports(backend), [80]);
+});
+
+t.test('a burst of tick requests shares one table read (min_tick_interval)', async (t) => {
+  const { backend, clock, loop } = setup(config([80]));
+  t.teardown(() => loop.stop());
+  await loop.start();
+  const before = backend.reads;
+  for (let i = 0; i < 20; i++) loop.requestTick(`transition ${i}`);
+  await settle();
+  t.equal(backend.reads, before, 'nothing read before min_tick_interval has passed');
+  await clock.advance(249);
+  t.equal(backend.reads, before, 'still nothing at 249 ms');
+  await clock.advance(1);
+  await loop.idle();
+  t.equal(backend.reads, before + 1, 'twenty requests, one read');
+});
