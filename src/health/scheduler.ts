@@ -1,9 +1,11 @@
 // Runs checks on time: per-check timers, HAProxy's inter/fastinter/downinter, jitter so checks
 // never march in step, one concurrency cap for the process that delays checks rather than
 // dropping them, identical checks of one target run once with the result fanned out, and
-// lateness (event-loop lag, waiting for the cap) measured on every run.
+// lateness (event-loop lag, waiting for the cap) measured on every run. Timers and time go
+// through a Clock, so tests drive exact sequences.
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { hostPort } from './probe.js';
@@ -58,6 +60,8 @@ export interface SchedulerOptions {
   readonly onResult: (event: CheckEvent) => void;
   /** For tests: a source of randomness in [0, 1). */
   readonly random?: () => number;
+  /** Timers and the time lateness is measured against (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 interface Run {
@@ -68,7 +72,8 @@ interface Run {
   policy: HealthPolicy;
   readonly subscribers: Set<string>;
   state: HealthState;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
+  /** When the next check should start, on the clock. */
   planned: number;
   running: boolean;
 }
@@ -83,6 +88,7 @@ export class Scheduler {
   private readonly runs = new Map<string, Run>();
   private readonly limit: LimitFunction;
   private readonly random: () => number;
+  private readonly clock: Clock;
   private readonly stopper = new AbortController();
 
   constructor(private readonly options: SchedulerOptions) {
@@ -90,6 +96,7 @@ export class Scheduler {
     // Every check in flight listens for the stop: thousands of listeners are the design.
     setMaxListeners(0, this.stopper.signal);
     this.random = options.random ?? Math.random;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** The identity under which identical checks of one target are merged. */
@@ -139,7 +146,7 @@ export class Scheduler {
     if (!run) return;
     run.subscribers.delete(subscriber);
     if (run.subscribers.size === 0) {
-      clearTimeout(run.timer);
+      run.timer?.cancel();
       this.runs.delete(id);
     }
   }
@@ -167,7 +174,7 @@ export class Scheduler {
   /** Stops every timer and aborts the checks in flight. */
   async stop(): Promise<void> {
     this.stopper.abort();
-    for (const run of this.runs.values()) clearTimeout(run.timer);
+    for (const run of this.runs.values()) run.timer?.cancel();
     const checkers = new Set([...this.runs.values()].map((r) => r.checker));
     this.runs.clear();
     this.limit.clearQueue();
@@ -175,8 +182,8 @@ export class Scheduler {
   }
 
   private schedule(run: Run, delayMs: number): void {
-    run.planned = performance.now() + delayMs;
-    run.timer = setTimeout(() => void this.due(run), delayMs);
+    run.planned = this.clock.now() + delayMs;
+    run.timer = this.clock.setTimeout(() => void this.due(run), delayMs);
   }
 
   private async due(run: Run): Promise<void> {
@@ -184,7 +191,7 @@ export class Scheduler {
     run.running = true;
     try {
       const event = await this.limit(async () => {
-        const latenessMs = Math.max(0, performance.now() - run.planned);
+        const latenessMs = Math.max(0, this.clock.now() - run.planned);
         const result = await run.checker.check(run.target, {
           signal: this.stopper.signal,
           timeoutMs: run.timing.timeoutMs,

@@ -1,5 +1,6 @@
 // The scheduler with probes of our own making (scripted results): intervals, merging of
-// identical checks, the concurrency cap, stopping. Assertions are on order and counts, not speed.
+// identical checks, the concurrency cap, stopping. Time is a manual clock, so every sequence
+// is exact: assertions are on order, counts and clock times, never on the machine's speed.
 import t from 'tap';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy } from '../../src/health/policy.js';
@@ -10,6 +11,7 @@ import {
   type CheckEvent,
   type CheckTiming,
 } from '../../src/health/scheduler.js';
+import { ManualClock } from '../clock.js';
 
 const target = { family: 4, address: '127.0.0.1', port: 9 } as const;
 const fast: CheckTiming = {
@@ -46,19 +48,6 @@ class Scripted implements Checker {
   }
 }
 
-function collect(
-  scheduler: (onResult: (e: CheckEvent) => void) => Scheduler,
-  n: number,
-): Promise<{ events: CheckEvent[]; s: Scheduler }> {
-  return new Promise((resolve) => {
-    const events: CheckEvent[] = [];
-    const s = scheduler((e) => {
-      events.push(e);
-      if (events.length === n) resolve({ events, s });
-    });
-  });
-}
-
 t.test('intervals: settled up, changing, settled down', async (t) => {
   const timing = { ...fast, intervalMs: 2000, fastIntervalMs: 500, downIntervalMs: 5000 };
   t.equal(nextInterval({ up: true, successes: 4, failures: 0, results: 4 }, timing), 2000);
@@ -82,12 +71,19 @@ t.test('intervals: settled up, changing, settled down', async (t) => {
 t.test('results go through rise and fall', async (t) => {
   const pattern = [true, true, false, false, false, true];
   const checker = new Scripted('k', (i) => pattern[i] ?? true);
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, random: () => 0.5 });
-    sch.add('svc', checker, target, fast, policy);
-    return sch;
-  }, 6);
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const at: number[] = [];
+  const s = new Scheduler({
+    onResult: (e) => (events.push(e), at.push(clock.now())),
+    random: () => 0.5,
+    clock,
+  });
+  s.add('svc', checker, target, fast, policy);
+  // The first check half way into the first interval (random 0.5 of 5 ms), then every 5 ms.
+  await clock.advance(28);
   await s.stop();
+  t.same(at, [3, 8, 13, 18, 23, 28], 'on the clock, exactly');
   t.same(
     events.map((e) => e.transition),
     [null, 'up', null, null, 'down', null],
@@ -97,8 +93,8 @@ t.test('results go through rise and fall', async (t) => {
     [false, true, true, true, false, false],
   );
   t.ok(
-    events.every((e) => e.latenessMs >= 0),
-    'lateness is measured',
+    events.every((e) => e.latenessMs === 0),
+    'lateness is measured: none without a cap to wait for',
   );
 });
 
@@ -107,14 +103,15 @@ t.test(
   async (t) => {
     const a = new Scripted('same', () => true);
     const b = new Scripted('same', () => true);
-    const { events, s } = await collect((onResult) => {
-      const sch = new Scheduler({ onResult });
-      const id1 = sch.add('svc-a', a, target, fast, policy);
-      const id2 = sch.add('svc-b', b, target, fast, policy);
-      t.equal(id1, id2);
-      return sch;
-    }, 4);
+    const clock = new ManualClock(0);
+    const events: CheckEvent[] = [];
+    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const id1 = s.add('svc-a', a, target, fast, policy);
+    const id2 = s.add('svc-b', b, target, fast, policy);
+    t.equal(id1, id2);
+    await clock.advance(15); // checks at 0, 5, 10, 15
     await s.stop();
+    t.equal(events.length, 4);
     t.equal(a.calls, 4, 'the first checker runs');
     t.equal(b.calls, 0, 'its duplicate never does');
     t.same(events[0]?.subscribers, ['svc-a', 'svc-b']);
@@ -123,7 +120,7 @@ t.test(
 
 t.test('removing the last subscriber stops the check', async (t) => {
   const c = new Scripted('r', () => true);
-  const sch = new Scheduler({ onResult: () => undefined });
+  const sch = new Scheduler({ onResult: () => undefined, clock: new ManualClock() });
   const id = sch.add('a', c, target, fast, policy);
   sch.add('b', c, target, fast, policy);
   sch.remove('a', id);
@@ -134,10 +131,10 @@ t.test('removing the last subscriber stops the check', async (t) => {
 });
 
 t.test('the concurrency cap delays checks and drops none', async (t) => {
-  const checkers = Array.from(
-    { length: 10 },
-    (_, i) => new Scripted(`c${i}`, () => new Promise((r) => setTimeout(() => r(true), 30))),
-  );
+  const clock = new ManualClock(0);
+  const took = (ms: number) => () =>
+    new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+  const checkers = Array.from({ length: 10 }, (_, i) => new Scripted(`c${i}`, took(30)));
   let maxRunning = 0;
   let running = 0;
   const wrapped: Checker[] = checkers.map((c) => ({
@@ -154,23 +151,24 @@ t.test('the concurrency cap delays checks and drops none', async (t) => {
       }
     },
   }));
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, concurrency: 3, random: () => 0 });
-    for (const c of wrapped)
-      sch.add(
-        c.key,
-        c,
-        target,
-        { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 },
-        policy,
-      );
-    return sch;
-  }, 10);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    onResult: (e) => events.push(e),
+    concurrency: 3,
+    random: () => 0,
+    clock,
+  });
+  const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+  for (const c of wrapped) s.add(c.key, c, target, slow, policy);
+  // All ten are due at 0; three at a time, 30 ms each.
+  await clock.advance(120);
   await s.stop();
   t.ok(maxRunning <= 3, `at most 3 at once (saw ${maxRunning})`);
+  t.equal(maxRunning, 3, 'and the cap is used');
   t.equal(new Set(events.map((e) => e.subscribers[0])).size, 10, 'every check ran');
-  t.ok(
-    events.some((e) => e.latenessMs >= 20),
+  t.same(
+    events.map((e) => e.latenessMs),
+    [0, 0, 0, 30, 30, 30, 60, 60, 60, 90],
     'checks that waited for the cap report it as lateness',
   );
 });
@@ -181,15 +179,18 @@ t.test('stop aborts checks in flight and ends the schedule', async (t) => {
     (_i, ctx) =>
       new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(false))),
   );
+  const clock = new ManualClock(0);
   const events: CheckEvent[] = [];
-  const sch = new Scheduler({ onResult: (e) => events.push(e), random: () => 0 });
+  const sch = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
   sch.add('svc', hang, target, fast, policy);
-  while (hang.calls === 0) await new Promise((r) => setTimeout(r, 5));
+  await clock.advance(0);
+  t.equal(hang.calls, 1, 'the check is running');
   await sch.stop();
   t.ok(hang.signals[0]?.aborted, 'the running check was aborted');
-  await new Promise((r) => setTimeout(r, 30));
+  await clock.advance(100);
   t.equal(events.length, 0, 'no result after stop');
   t.equal(hang.calls, 1, 'no check after stop');
+  t.equal(clock.pending, 0, 'no timer left');
 });
 
 t.test('a probe that throws counts as a failure and checking goes on', async (t) => {
@@ -197,11 +198,11 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
     if (i === 0) throw new Error('boom');
     return true;
   });
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, random: () => 0 });
-    sch.add('svc', flaky, target, fast, policy);
-    return sch;
-  }, 3);
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  s.add('svc', flaky, target, fast, policy);
+  await clock.advance(10); // checks at 0, 5, 10
   await s.stop();
   t.notOk(events[0]?.result.healthy);
   t.match(events[0]?.result.message, /check failed: Error: boom/);
