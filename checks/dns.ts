@@ -6,33 +6,9 @@ import { randomInt } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import type { DnsCheckOptions, DnsRecordType } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 import { printable } from './tcp.js';
-
-export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'MX' | 'NS' | 'SOA' | 'TXT' | 'PTR' | 'SRV';
-export const DNS_TYPES: readonly DnsRecordType[] = [
-  'A',
-  'AAAA',
-  'CNAME',
-  'MX',
-  'NS',
-  'SOA',
-  'TXT',
-  'PTR',
-  'SRV',
-];
-
-export interface DnsCheckOptions {
-  readonly name: string;
-  readonly type?: DnsRecordType;
-  readonly transport?: 'udp' | 'tcp';
-  /** Healthy rcodes (default NOERROR). */
-  readonly expectRcode?: readonly string[];
-  /** Healthy only when an answer of the asked type, as text, matches. */
-  readonly expectAnswer?: RegExp;
-  readonly recursionDesired?: boolean;
-  readonly bindAddress?: string;
-}
 
 type Answer = dnsPacket.Answer;
 

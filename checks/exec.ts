@@ -5,19 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import type { ExecCheckOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 import { printable } from './tcp.js';
-
-export interface ExecCheckOptions {
-  /** Program and arguments; {address}, {port} and {family} are replaced by the target's. */
-  readonly command: readonly string[];
-  /** keepalived's convention: exit 1 unhealthy, 2..255 healthy with weight = code - 2. */
-  readonly dynamicWeight?: boolean;
-  /** Bytes of output (stdout and stderr) kept for the message: the last ones (default 4096). */
-  readonly maxOutput?: number;
-  /** More environment for the command (PATH and WARDEN_ADDRESS/PORT/FAMILY are always set). */
-  readonly env?: Readonly<Record<string, string>>;
-}
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
 const slots = pLimit(32);

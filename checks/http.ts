@@ -3,41 +3,8 @@
 // whole exchange; the body is always drained or cancelled.
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { parseStatusSet, type HttpCheckOptions } from '../src/health/options.js';
 import { ProbeRun, hostPort } from '../src/health/probe.js';
-import type { TlsOptions } from './tcp.js';
-
-export interface HttpCheckOptions {
-  readonly method?: string;
-  readonly path?: string;
-  /** Host header (virtual host); defaults to the target's address and port. */
-  readonly host?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Statuses that are healthy: "200-299", "200,301-302" (default "200-299"). */
-  readonly expectStatus?: string;
-  /** Healthy only if the body matches; and only if it does not match `bodyNotMatch`. */
-  readonly bodyMatch?: RegExp;
-  readonly bodyNotMatch?: RegExp;
-  /** HTTPS with these settings. */
-  readonly tls?: TlsOptions;
-  /** Keep the connection between checks (default false: a fresh one per check, like ldirectord and keepalived). */
-  readonly reuse?: boolean;
-  readonly bindAddress?: string;
-  /** Body bytes read for matching (default 64 KiB); the rest is cancelled. */
-  readonly maxBody?: number;
-}
-
-/** "200-299,301" -> a predicate; throws on a malformed set (config validation calls this). */
-export function parseStatusSet(text: string): (status: number) => boolean {
-  const ranges = text.split(',').map((part) => {
-    const m = /^\s*(\d{3})(?:\s*-\s*(\d{3}))?\s*$/.exec(part);
-    if (!m) throw new Error(`"${part}" is not a status or a range like 200-299`);
-    const lo = Number(m[1]);
-    const hi = Number(m[2] ?? m[1]);
-    if (hi < lo) throw new Error(`range ${part} runs backwards`);
-    return [lo, hi] as const;
-  });
-  return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
-}
 
 export class HttpChecker implements Checker {
   readonly kind: string;

@@ -3,30 +3,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import type { TcpCheckOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
-
-export interface TlsOptions {
-  /** SNI and the name verified; defaults to none (an address is not a server name). */
-  readonly servername?: string;
-  /** Verify the server's certificate (default true). */
-  readonly verify?: boolean;
-  /** Trusted CA certificates (PEM), client certificate and key (PEM). */
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-export interface TcpCheckOptions {
-  /** Sent after connecting; C-style escapes (\r \n \t \\ \xHH \0) are understood. */
-  readonly send?: string;
-  /** A reply that contains this string (escapes understood) or matches this regex. */
-  readonly expect?: string | RegExp;
-  readonly tls?: TlsOptions;
-  /** Source address to bind. */
-  readonly bindAddress?: string;
-  /** Bytes of reply kept for matching; more is an unhealthy result (default 64 KiB). */
-  readonly maxReply?: number;
-}
 
 /** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
 export function unescape(text: string): string {

@@ -9,26 +9,7 @@ import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { hostPort } from './probe.js';
-
-export interface CheckTiming {
-  /** Between checks while the state is settled up (HAProxy inter). */
-  readonly intervalMs: number;
-  /** While the state is changing: some successes towards rise, or failures towards fall (fastinter). */
-  readonly fastIntervalMs: number;
-  /** While settled down (downinter). */
-  readonly downIntervalMs: number;
-  readonly timeoutMs: number;
-  /** Each wait is spread uniformly by up to this fraction either way (0..1). */
-  readonly jitter: number;
-}
-
-export const DEFAULT_TIMING: CheckTiming = {
-  intervalMs: 2000,
-  fastIntervalMs: 1000,
-  downIntervalMs: 2000,
-  timeoutMs: 1000,
-  jitter: 0.1,
-};
+import type { CheckTiming } from './timing.js';
 
 /** The wait before the next check, from the state the last result left. Pure. */
 export function nextInterval(state: HealthState, timing: CheckTiming): number {

@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
 import type { HealthPolicy } from '../health/policy.js';
-import { checkTarget, createChecker } from '../health/registry.js';
+import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
 import type { IpvsError } from '../ipvs/errors.js';

@@ -4,13 +4,8 @@
 import t from 'tap';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy } from '../../src/health/policy.js';
-import {
-  Scheduler,
-  jittered,
-  nextInterval,
-  type CheckEvent,
-  type CheckTiming,
-} from '../../src/health/scheduler.js';
+import { Scheduler, jittered, nextInterval, type CheckEvent } from '../../src/health/scheduler.js';
+import type { CheckTiming } from '../../src/health/timing.js';
 import { ManualClock } from '../clock.js';
 
 const target = { family: 4, address: '127.0.0.1', port: 9 } as const;
