@@ -24,6 +24,8 @@ export function jittered(ms: number, jitter: number, random: number): number {
 }
 
 export interface CheckEvent {
+  /** The run's id: equal for merged checks, an entry of ServerRecord.runs. */
+  readonly id: string;
   /** The subscribers of this check (several when identical checks were merged). */
   readonly subscribers: readonly string[];
   readonly checker: Checker;
@@ -140,6 +142,11 @@ export class Scheduler {
     run.policy = policy;
   }
 
+  /** The runs checking now: one per distinct check of a target. */
+  ids(): string[] {
+    return [...this.runs.keys()];
+  }
+
   state(id: string): HealthState | undefined {
     return this.runs.get(id)?.state;
   }
@@ -183,6 +190,7 @@ export class Scheduler {
       const next = observe(run.state, event.result.healthy, run.policy);
       run.state = next.state;
       this.options.onResult({
+        id: run.id,
         subscribers: [...run.subscribers],
         checker: run.checker,
         target: run.target,
@@ -197,6 +205,7 @@ export class Scheduler {
       const next = observe(run.state, false, run.policy);
       run.state = next.state;
       this.options.onResult({
+        id: run.id,
         subscribers: [...run.subscribers],
         checker: run.checker,
         target: run.target,

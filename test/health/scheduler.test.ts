@@ -206,3 +206,23 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
     [false, true, true],
   );
 });
+
+t.test('every event names its run; ids() lists the live runs', async (t) => {
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  const other = { ...target, port: 10 };
+  const a = s.add('svc-a', new Scripted('same', () => true), target, fast, policy);
+  const b = s.add('svc-b', new Scripted('same', () => true), target, fast, policy);
+  const c = s.add('svc-c', new Scripted('same', () => true), other, fast, policy);
+  t.equal(a, b, 'merged checks share a run id');
+  t.not(a, c, 'another target is another run');
+  t.same(s.ids().sort(), [a, c].sort());
+  await clock.advance(0);
+  t.same(events.map((e) => e.id).sort(), [a, c].sort(), 'each event carries its run id');
+  t.same(Object.keys(events[0] ?? {})[0], 'id', 'the first field');
+  s.remove('svc-c', c);
+  t.same(s.ids(), [a], 'a removed run is gone');
+  await s.stop();
+  t.same(s.ids(), [], 'none after stop');
+});
