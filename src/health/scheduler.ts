@@ -1,15 +1,16 @@
 // Runs checks on time: per-check timers, HAProxy's inter/fastinter/downinter, jitter so checks
 // never march in step, one concurrency cap for the process that delays checks rather than
-// dropping them, identical checks of one target run once with the result fanned out, and
-// lateness (event-loop lag, waiting for the cap) measured on every run. Timers and time go
-// through a Clock, so tests drive exact sequences.
+// dropping them, identical checks of one target (same rise/fall too) run once on the strictest
+// of their subscribers' timings with the result fanned out, and lateness (event-loop lag,
+// waiting for the cap) measured on every run. Timers and time go through a Clock, so tests
+// drive exact sequences.
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { hostPort } from './probe.js';
-import type { CheckTiming } from './timing.js';
+import { strictestTiming, type CheckTiming } from './timing.js';
 
 /** The wait before the next check, from the state the last result left. Pure. */
 export function nextInterval(state: HealthState, timing: CheckTiming): number {
@@ -21,6 +22,26 @@ export function nextInterval(state: HealthState, timing: CheckTiming): number {
 /** `ms` spread by up to `jitter` of itself either way; `random` in [0, 1). Pure. */
 export function jittered(ms: number, jitter: number, random: number): number {
   return Math.max(0, Math.round(ms * (1 + jitter * (2 * random - 1))));
+}
+
+/**
+ * The wait from the end of one check (or the start) to the next; `random` in [0, 1). The first
+ * check lands anywhere in the first interval, so a restart does not fire every check at once.
+ * Pure.
+ */
+export function nextWait(state: HealthState, timing: CheckTiming, random: number): number {
+  if (state.results === 0) return Math.round(random * timing.intervalMs);
+  return jittered(nextInterval(state, timing), timing.jitter, random);
+}
+
+function sameTiming(a: CheckTiming, b: CheckTiming): boolean {
+  return (
+    a.intervalMs === b.intervalMs &&
+    a.fastIntervalMs === b.fastIntervalMs &&
+    a.downIntervalMs === b.downIntervalMs &&
+    a.timeoutMs === b.timeoutMs &&
+    a.jitter === b.jitter
+  );
 }
 
 export interface CheckEvent {
@@ -51,12 +72,16 @@ interface Run {
   readonly id: string;
   readonly checker: Checker;
   readonly target: CheckTarget;
+  /** Rise and fall are part of the id; `initial` was the first subscriber's. */
+  readonly policy: HealthPolicy;
+  /** Each subscriber's own timing (adding it again replaces it). */
+  readonly subscribers: Map<string, CheckTiming>;
+  /** What the run follows: the strictest of the subscribers' timings. */
   timing: CheckTiming;
-  policy: HealthPolicy;
-  readonly subscribers: Set<string>;
   state: HealthState;
   timer: Timer | undefined;
-  /** When the next check should start, on the clock. */
+  /** When the current wait began, and when the next check should start, on the clock. */
+  waitFrom: number;
   planned: number;
   running: boolean;
 }
@@ -82,14 +107,23 @@ export class Scheduler {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** The identity under which identical checks of one target are merged. */
-  static runId(checker: Checker, target: CheckTarget): string {
-    return `${checker.key}@${hostPort(target)}`;
+  /**
+   * The identity under which identical checks of one target are merged: the check, the target,
+   * and rise/fall (a run keeps one health state, which subscribers that count results
+   * differently cannot share).
+   */
+  static runId(
+    checker: Checker,
+    target: CheckTarget,
+    policy: Pick<HealthPolicy, 'rise' | 'fall'>,
+  ): string {
+    return `${checker.key}@${hostPort(target)} rise=${policy.rise} fall=${policy.fall}`;
   }
 
   /**
-   * Starts checking `target` for `subscriber`. An identical check of the same target already
-   * running gains a subscriber instead (the shorter timing wins); its state is shared.
+   * Starts checking `target` for `subscriber`. An identical check of the same target with the
+   * same rise/fall gains a subscriber instead, and shares its state; a subscriber added again
+   * has its timing replaced (a reload). The run follows `strictestTiming` of its subscribers.
    */
   add(
     subscriber: string,
@@ -98,48 +132,44 @@ export class Scheduler {
     timing: CheckTiming,
     policy: HealthPolicy,
   ): string {
-    const id = Scheduler.runId(checker, target);
+    const id = Scheduler.runId(checker, target, policy);
     const existing = this.runs.get(id);
     if (existing) {
-      existing.subscribers.add(subscriber);
-      if (timing.intervalMs < existing.timing.intervalMs) existing.timing = timing;
+      existing.subscribers.set(subscriber, timing);
+      this.retime(existing);
       return id;
     }
     const run: Run = {
       id,
       checker,
       target,
-      timing,
       policy,
-      subscribers: new Set([subscriber]),
+      subscribers: new Map([[subscriber, timing]]),
+      timing,
       state: initialState(policy),
       timer: undefined,
+      waitFrom: 0,
       planned: 0,
       running: false,
     };
     this.runs.set(id, run);
-    // The first check lands anywhere in the first interval, so a restart does not fire all at once.
-    this.schedule(run, Math.round(this.random() * timing.intervalMs));
+    this.wait(run);
     return id;
   }
 
   /** Stops `subscriber`'s interest; the check stops when nobody is left. */
   remove(subscriber: string, id: string): void {
     const run = this.runs.get(id);
-    if (!run) return;
-    run.subscribers.delete(subscriber);
+    if (!run || !run.subscribers.delete(subscriber)) return;
     if (run.subscribers.size === 0) {
       run.timer?.cancel();
       this.runs.delete(id);
-    }
+    } else this.retime(run);
   }
 
-  /** New timing and rise/fall for a running check (a reload); its state is kept. */
-  update(id: string, timing: CheckTiming, policy: HealthPolicy): void {
-    const run = this.runs.get(id);
-    if (!run) return;
-    run.timing = timing;
-    run.policy = policy;
+  /** The timing a run follows now (the strictest of its subscribers'). */
+  timing(id: string): CheckTiming | undefined {
+    return this.runs.get(id)?.timing;
   }
 
   /** The runs checking now: one per distinct check of a target. */
@@ -169,13 +199,38 @@ export class Scheduler {
     await Promise.all([...checkers].map((c) => c.close?.() ?? Promise.resolve()));
   }
 
-  private schedule(run: Run, delayMs: number): void {
-    run.planned = this.clock.now() + delayMs;
-    run.timer = this.clock.setTimeout(() => void this.due(run), delayMs);
+  /** Plans the next check from now, on the run's state and timing. */
+  private wait(run: Run): void {
+    const now = this.clock.now();
+    this.plan(run, now, now + nextWait(run.state, run.timing, this.random()));
+  }
+
+  private plan(run: Run, from: number, at: number): void {
+    run.timer?.cancel();
+    const now = this.clock.now();
+    run.waitFrom = from;
+    // A check moved to a time already past runs now, and is not late for it.
+    run.planned = Math.max(at, now);
+    run.timer = this.clock.setTimeout(() => void this.due(run), run.planned - now);
+  }
+
+  /**
+   * Follows a change of subscribers: the strictest timing of those left. A planned check that
+   * the new timing wants sooner moves; one it wants later stays (the next wait uses the new
+   * timing), and a check in flight picks it up when it ends.
+   */
+  private retime(run: Run): void {
+    const timing = strictestTiming([...run.subscribers.values()]);
+    if (sameTiming(timing, run.timing)) return;
+    run.timing = timing;
+    if (run.running || run.timer === undefined) return;
+    const at = run.waitFrom + nextWait(run.state, timing, this.random());
+    if (at < run.planned) this.plan(run, run.waitFrom, at);
   }
 
   private async due(run: Run): Promise<void> {
     if (this.stopper.signal.aborted || this.runs.get(run.id) !== run || run.running) return;
+    run.timer = undefined;
     run.running = true;
     try {
       const event = await this.limit(async () => {
@@ -191,7 +246,7 @@ export class Scheduler {
       run.state = next.state;
       this.options.onResult({
         id: run.id,
-        subscribers: [...run.subscribers],
+        subscribers: [...run.subscribers.keys()],
         checker: run.checker,
         target: run.target,
         result: event.result,
@@ -206,7 +261,7 @@ export class Scheduler {
       run.state = next.state;
       this.options.onResult({
         id: run.id,
-        subscribers: [...run.subscribers],
+        subscribers: [...run.subscribers.keys()],
         checker: run.checker,
         target: run.target,
         result: {
@@ -220,12 +275,7 @@ export class Scheduler {
       });
     } finally {
       run.running = false;
-      if (!this.stopper.signal.aborted && this.runs.get(run.id) === run) {
-        this.schedule(
-          run,
-          jittered(nextInterval(run.state, run.timing), run.timing.jitter, this.random()),
-        );
-      }
+      if (!this.stopper.signal.aborted && this.runs.get(run.id) === run) this.wait(run);
     }
   }
 }

@@ -20,3 +20,20 @@ export const DEFAULT_TIMING: CheckTiming = {
   timeoutMs: 1000,
   jitter: 0.1,
 };
+
+/**
+ * The timing of a check that several subscribers share: per field the strictest any of them
+ * asks for (the shortest waits and timeout, the least jitter), so no subscriber is checked
+ * less often or more leniently than it configured. The order does not matter. Pure.
+ */
+export function strictestTiming(timings: readonly CheckTiming[]): CheckTiming {
+  if (timings.length === 0) throw new RangeError('strictestTiming needs at least one timing');
+  const least = (field: keyof CheckTiming): number => Math.min(...timings.map((t) => t[field]));
+  return {
+    intervalMs: least('intervalMs'),
+    fastIntervalMs: least('fastIntervalMs'),
+    downIntervalMs: least('downIntervalMs'),
+    timeoutMs: least('timeoutMs'),
+    jitter: least('jitter'),
+  };
+}

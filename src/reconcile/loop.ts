@@ -281,8 +281,7 @@ export class ReconcileLoop {
           const checker: Checker = this.makeChecker(check);
           const target = checkTarget(rs, check);
           const sub = `${key}#${i}`;
-          const run = Scheduler.runId(checker, target);
-          if (this.scheduler.state(run)) this.scheduler.update(run, rs.timing, rs.policy);
+          const run = Scheduler.runId(checker, target, policy);
           this.scheduler.add(sub, checker, target, rs.timing, policy);
           runs.push(run);
           subscriptions.push(sub);

@@ -4,7 +4,13 @@
 import t from 'tap';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy } from '../../src/health/policy.js';
-import { Scheduler, jittered, nextInterval, type CheckEvent } from '../../src/health/scheduler.js';
+import {
+  Scheduler,
+  jittered,
+  nextInterval,
+  nextWait,
+  type CheckEvent,
+} from '../../src/health/scheduler.js';
 import type { CheckTiming } from '../../src/health/timing.js';
 import { ManualClock } from '../clock.js';
 
@@ -61,6 +67,33 @@ t.test('intervals: settled up, changing, settled down', async (t) => {
     [0, 0.5, 0.999999].map((r) => jittered(1000, 0.1, r)),
     [900, 1000, 1100],
   );
+  const jittery = { ...timing, jitter: 0.1 };
+  const fresh = { up: false, successes: 0, failures: 0, results: 0 };
+  const waits: [string, number, number][] = [
+    ['first check, low draw', nextWait(fresh, jittery, 0), 0],
+    ['first check: anywhere in the first interval', nextWait(fresh, jittery, 0.25), 500],
+    [
+      'first check, trusted up: still the first interval',
+      nextWait({ ...fresh, up: true }, jittery, 0.5),
+      1000,
+    ],
+    [
+      'settled up, jittered',
+      nextWait({ up: true, successes: 3, failures: 0, results: 3 }, jittery, 0),
+      1800,
+    ],
+    [
+      'changing, jittered',
+      nextWait({ up: true, successes: 0, failures: 1, results: 4 }, jittery, 0.999999),
+      550,
+    ],
+    [
+      'settled down',
+      nextWait({ up: false, successes: 0, failures: 3, results: 3 }, jittery, 0.5),
+      5000,
+    ],
+  ];
+  for (const [name, got, want] of waits) t.equal(got, want, name);
 });
 
 t.test('results go through rise and fall', async (t) => {
@@ -225,4 +258,137 @@ t.test('every event names its run; ids() lists the live runs', async (t) => {
   t.same(s.ids(), [a], 'a removed run is gone');
   await s.stop();
   t.same(s.ids(), [], 'none after stop');
+});
+
+t.test(
+  'rise and fall are part of a run: subscribers that differ there are checked apart',
+  async (t) => {
+    const clock = new ManualClock(0);
+    const c = new Scripted('same', () => true);
+    const events: CheckEvent[] = [];
+    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const quick: HealthPolicy = { rise: 1, fall: 1, initial: 'down' };
+    const id1 = s.add('a', c, target, fast, quick);
+    const id2 = s.add('b', c, target, fast, policy);
+    const id3 = s.add('c', c, target, fast, { ...policy, initial: 'up' });
+    t.not(id1, id2, 'another rise/fall is another run');
+    t.equal(id2, id3, 'the initial state is not part of it');
+    t.equal(Scheduler.runId(c, target, quick), id1);
+    t.equal(Scheduler.runId(c, target, policy), id2);
+    await clock.advance(0);
+    t.equal(events.length, 2, 'each run checks');
+    t.equal(s.state(id1)?.up, true, 'rise 1: up after one success');
+    t.equal(s.state(id2)?.up, false, 'rise 2: not yet');
+    t.same(events.find((e) => e.id === id1)?.subscribers, ['a']);
+    t.same(events.find((e) => e.id === id2)?.subscribers, ['b', 'c']);
+    await s.stop();
+  },
+);
+
+/** Two services list one check: one fast (a short interval) and one slow, in either order. */
+const quickService: CheckTiming = {
+  intervalMs: 1000,
+  fastIntervalMs: 500,
+  downIntervalMs: 4000,
+  timeoutMs: 800,
+  jitter: 0,
+};
+const slowService: CheckTiming = {
+  intervalMs: 5000,
+  fastIntervalMs: 250,
+  downIntervalMs: 2000,
+  timeoutMs: 3000,
+  jitter: 0,
+};
+const strictest: CheckTiming = {
+  intervalMs: 1000,
+  fastIntervalMs: 250,
+  downIntervalMs: 2000,
+  timeoutMs: 800,
+  jitter: 0,
+};
+
+async function shared(order: readonly (readonly [string, CheckTiming])[]) {
+  const clock = new ManualClock(0);
+  // Up after two, down after three failures, back: every interval is used.
+  const pattern = [true, true, true, false, false, false, false, true, true, true];
+  const timeouts: number[] = [];
+  const checker = new Scripted('shared', (i, ctx) => {
+    timeouts.push(ctx.timeoutMs);
+    return pattern[i] ?? true;
+  });
+  const at: number[] = [];
+  const s = new Scheduler({ onResult: () => at.push(clock.now()), random: () => 0.5, clock });
+  let id = '';
+  for (const [sub, timing] of order) id = s.add(sub, checker, target, timing, policy);
+  const timing = s.timing(id);
+  await clock.advance(10_000);
+  await s.stop();
+  return { at, timeouts, timing };
+}
+
+t.test('a check shared by a fast and a slow service runs the same in either order', async (t) => {
+  const fastFirst = await shared([
+    ['fast', quickService],
+    ['slow', slowService],
+  ]);
+  const slowFirst = await shared([
+    ['slow', slowService],
+    ['fast', quickService],
+  ]);
+  t.same(fastFirst.timing, strictest, 'fast first: the strictest of each field');
+  t.same(slowFirst.timing, strictest, 'slow first: the same');
+  // First check half way into the first interval (500), then: down with a success -> fast
+  // (250), up -> interval (1000), failing -> fast (250) twice, down -> down interval (2000),
+  // then towards rise (250) and up (1000).
+  const want = [500, 750, 1750, 2750, 3000, 3250, 5250, 7250, 7500, 8500, 9500];
+  t.same(fastFirst.at, want, 'fast first: checks on the strictest timing');
+  t.same(slowFirst.at, want, 'slow first: the same checks at the same times');
+  t.ok(
+    [...fastFirst.timeouts, ...slowFirst.timeouts].every((ms) => ms === 800),
+    'the shortest timeout',
+  );
+});
+
+t.test('a subscriber added again replaces its timing; removing one recomputes', async (t) => {
+  const clock = new ManualClock(0);
+  const c = new Scripted('k', () => true);
+  const s = new Scheduler({ onResult: () => undefined, random: () => 0.5, clock });
+  const id = s.add('a', c, target, quickService, policy);
+  s.add('b', c, target, slowService, policy);
+  t.same(s.timing(id), strictest);
+  s.add('a', c, target, slowService, policy);
+  t.same(s.timing(id), slowService, "a reload slowed a's timing: it is replaced, not merged");
+  s.add('a', c, target, quickService, policy);
+  t.same(s.timing(id), strictest);
+  s.remove('a', id);
+  t.same(s.timing(id), slowService, 'the rest decide once a is gone');
+  await s.stop();
+});
+
+t.test('a timing that makes the next check due sooner reschedules it', async (t) => {
+  const clock = new ManualClock(0);
+  const c = new Scripted('k', () => true);
+  const at: number[] = [];
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    onResult: (e) => (at.push(clock.now()), events.push(e)),
+    random: () => 0.5,
+    clock,
+  });
+  const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+  const quick = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const id = s.add('slow', c, target, slow, policy); // first check at 5000
+  await clock.advance(100);
+  s.add('quick', c, target, quick, policy); // half of the new interval: due at 500
+  await clock.advance(500);
+  t.same(at, [500], 'the first check moved to half the new interval');
+  t.equal(events[0]?.latenessMs, 0, 'a moved check is not late');
+  s.remove('quick', id); // the next check is planned at 1500, on the quick fast interval
+  await clock.advance(1000);
+  t.same(at, [500, 1500], 'a slower timing does not postpone a planned check');
+  s.add('slower', c, target, { ...slow, intervalMs: 60_000 }, policy);
+  await clock.advance(10_000);
+  t.same(at, [500, 1500, 11_500], 'up now: the interval of the strictest that is left');
+  await s.stop();
 });
