@@ -62,6 +62,12 @@ export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256). */
   readonly concurrency?: number;
   readonly onResult: (event: CheckEvent) => void;
+  /**
+   * Told when `onResult` throws. The health state stays as the probe's result made it and
+   * checking goes on: an observer's bug is not the server's failure. Default: one line on
+   * stderr.
+   */
+  readonly onObserverError?: (error: unknown, event: CheckEvent) => void;
   /** For tests: a source of randomness in [0, 1). */
   readonly random?: () => number;
   /** Timers and the time lateness is measured against (default: the system clock). */
@@ -233,49 +239,60 @@ export class Scheduler {
     run.timer = undefined;
     run.running = true;
     try {
-      const event = await this.limit(async () => {
-        const latenessMs = Math.max(0, this.clock.now() - run.planned);
-        const result = await run.checker.check(run.target, {
-          signal: this.stopper.signal,
-          timeoutMs: run.timing.timeoutMs,
-        });
-        return { result, latenessMs };
-      });
+      const { result, latenessMs } = await this.probe(run);
       if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
-      const next = observe(run.state, event.result.healthy, run.policy);
+      const next = observe(run.state, result.healthy, run.policy);
       run.state = next.state;
-      this.options.onResult({
+      this.notify({
         id: run.id,
         subscribers: [...run.subscribers.keys()],
         checker: run.checker,
         target: run.target,
-        result: event.result,
+        result,
         state: next.state,
         transition: next.transition,
-        latenessMs: Math.round(event.latenessMs),
-      });
-    } catch (error) {
-      // A probe returns results; one that throws anyway counts as a failure, never stops checking.
-      if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
-      const next = observe(run.state, false, run.policy);
-      run.state = next.state;
-      this.options.onResult({
-        id: run.id,
-        subscribers: [...run.subscribers.keys()],
-        checker: run.checker,
-        target: run.target,
-        result: {
-          healthy: false,
-          durationMs: 0,
-          message: `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`,
-        },
-        state: next.state,
-        transition: next.transition,
-        latenessMs: 0,
+        latenessMs,
       });
     } finally {
       run.running = false;
       if (!this.stopper.signal.aborted && this.runs.get(run.id) === run) this.wait(run);
     }
   }
+
+  /** One probe under the cap. One that throws anyway is a failed result: checking goes on. */
+  private async probe(run: Run): Promise<{ result: CheckResult; latenessMs: number }> {
+    let latenessMs = 0;
+    try {
+      return await this.limit(async () => {
+        latenessMs = Math.max(0, this.clock.now() - run.planned);
+        const result = await run.checker.check(run.target, {
+          signal: this.stopper.signal,
+          timeoutMs: run.timing.timeoutMs,
+        });
+        return { result, latenessMs };
+      });
+    } catch (error) {
+      const message = `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`;
+      return { result: { healthy: false, durationMs: 0, message }, latenessMs };
+    }
+  }
+
+  /** Hands a result on; what the observer throws is reported apart, never counted as a failure. */
+  private notify(event: CheckEvent): void {
+    try {
+      this.options.onResult(event);
+    } catch (error) {
+      try {
+        (this.options.onObserverError ?? writeObserverError)(error, event);
+      } catch {
+        // A reporter that throws too must not end checking (nor the process, from a timer).
+        writeObserverError(error, event);
+      }
+    }
+  }
+}
+
+function writeObserverError(error: unknown, event: CheckEvent): void {
+  const text = String(error).replace(/\s*\n\s*/g, ' ');
+  process.stderr.write(`ipvs-warden: the check result observer threw for ${event.id}: ${text}\n`);
 }

@@ -392,3 +392,66 @@ t.test('a timing that makes the next check due sooner reschedules it', async (t)
   t.same(at, [500, 1500, 11_500], 'up now: the interval of the strictest that is left');
   await s.stop();
 });
+
+t.test(
+  "an observer that throws is reported; the state is the probe's and checking goes on",
+  async (t) => {
+    const clock = new ManualClock(0);
+    const c = new Scripted('ok', () => true);
+    const events: CheckEvent[] = [];
+    const reported: [unknown, CheckEvent][] = [];
+    const s = new Scheduler({
+      onResult: (e) => {
+        events.push(e);
+        if (events.length === 1) throw new Error('observer broke');
+      },
+      onObserverError: (error, event) => reported.push([error, event]),
+      random: () => 0,
+      clock,
+    });
+    const id = s.add('svc', c, target, fast, policy);
+    await clock.advance(10); // checks at 0, 5, 10
+    await s.stop();
+    t.same(
+      events.map((e) => e.result.healthy),
+      [true, true, true],
+      "no failure made up from the observer's exception",
+    );
+    t.same(
+      events.map((e) => e.transition),
+      [null, 'up', null],
+      "rise counts the probe's successes",
+    );
+    t.equal(c.calls, 3, 'checking goes on');
+    t.equal(reported.length, 1, 'reported once');
+    t.match(String(reported[0]?.[0]), /observer broke/);
+    t.equal(reported[0]?.[1], events[0], 'with the event it was handed');
+    t.equal(reported[0]?.[1].id, id);
+  },
+);
+
+t.test('by default an observer error is one line on stderr', async (t) => {
+  const clock = new ManualClock(0);
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  };
+  t.teardown(() => void (process.stderr.write = write));
+  const s = new Scheduler({
+    onResult: () => {
+      throw new Error('observer broke');
+    },
+    random: () => 0,
+    clock,
+  });
+  const id = s.add('svc', new Scripted('ok', () => true), target, fast, policy);
+  await clock.advance(0);
+  await s.stop();
+  process.stderr.write = write;
+  t.equal(lines.length, 1);
+  t.match(lines[0], /observer broke/);
+  t.ok(lines[0]?.includes(id), 'names the run');
+  t.ok(lines[0]?.endsWith('\n') && lines[0].indexOf('\n') === lines[0].length - 1, 'one line');
+});
