@@ -79,6 +79,8 @@ export class ExecChecker implements Checker {
   readonly kind = 'exec';
   readonly description: string;
   readonly key: string;
+  /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
+  readonly limiter = slots;
 
   constructor(private readonly options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])

@@ -1,13 +1,13 @@
 // Runs checks on time: per-check timers, HAProxy's inter/fastinter/downinter, jitter so checks
 // never march in step, one concurrency cap for the process that delays checks rather than
-// dropping them, identical checks of one target (same rise/fall too) run once on the strictest
-// of their subscribers' timings with the result fanned out, and lateness (event-loop lag,
-// waiting for the cap) measured on every run. Timers and time go through a Clock, so tests
-// drive exact sequences.
+// dropping them (a checker with a cap of its own, exec, waits for that instead), identical
+// checks of one target (same rise/fall too) run once on the strictest of their subscribers'
+// timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
+// measured on every run. Timers and time go through a Clock, so tests drive exact sequences.
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
-import type { CheckResult, CheckTarget, Checker } from './checker.js';
+import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { hostPort } from './probe.js';
 import { strictestTiming, type CheckTiming } from './timing.js';
@@ -54,7 +54,10 @@ export interface CheckEvent {
   readonly result: CheckResult;
   readonly state: HealthState;
   readonly transition: 'up' | 'down' | null;
-  /** How late the check started against its plan (timer lag plus waiting for the cap). */
+  /**
+   * How late the check started against its plan: timer lag plus waiting for the general cap
+   * (a checker with a limiter of its own waits for it inside the check, in its duration).
+   */
   readonly latenessMs: number;
 }
 
@@ -94,6 +97,7 @@ interface Run {
 
 export interface SchedulerStats {
   readonly checks: number;
+  /** Holding a slot and waiting for one: the general cap plus the checkers' own caps. */
   readonly running: number;
   readonly waiting: number;
 }
@@ -188,11 +192,15 @@ export class Scheduler {
   }
 
   stats(): SchedulerStats {
-    return {
-      checks: this.runs.size,
-      running: this.limit.activeCount,
-      waiting: this.limit.pendingCount,
-    };
+    const caps = new Set<CheckLimiter>([this.limit]);
+    for (const run of this.runs.values()) if (run.checker.limiter) caps.add(run.checker.limiter);
+    let running = 0;
+    let waiting = 0;
+    for (const cap of caps) {
+      running += cap.activeCount;
+      waiting += cap.pendingCount;
+    }
+    return { checks: this.runs.size, running, waiting };
   }
 
   /** Stops every timer and aborts the checks in flight. */
@@ -259,18 +267,23 @@ export class Scheduler {
     }
   }
 
-  /** One probe under the cap. One that throws anyway is a failed result: checking goes on. */
+  /**
+   * One probe, under the general cap unless the checker has a cap of its own (then it waits for
+   * that inside `check`, holding nothing of ours). One that throws anyway is a failed result:
+   * checking goes on.
+   */
   private async probe(run: Run): Promise<{ result: CheckResult; latenessMs: number }> {
     let latenessMs = 0;
-    try {
-      return await this.limit(async () => {
-        latenessMs = Math.max(0, this.clock.now() - run.planned);
-        const result = await run.checker.check(run.target, {
-          signal: this.stopper.signal,
-          timeoutMs: run.timing.timeoutMs,
-        });
-        return { result, latenessMs };
+    const go = async (): Promise<{ result: CheckResult; latenessMs: number }> => {
+      latenessMs = Math.max(0, this.clock.now() - run.planned);
+      const result = await run.checker.check(run.target, {
+        signal: this.stopper.signal,
+        timeoutMs: run.timing.timeoutMs,
       });
+      return { result, latenessMs };
+    };
+    try {
+      return await (run.checker.limiter ? go() : this.limit(go));
     } catch (error) {
       const message = `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`;
       return { result: { healthy: false, durationMs: 0, message }, latenessMs };

@@ -1,6 +1,7 @@
 // The scheduler with probes of our own making (scripted results): intervals, merging of
 // identical checks, the concurrency cap, stopping. Time is a manual clock, so every sequence
 // is exact: assertions are on order, counts and clock times, never on the machine's speed.
+import pLimit from 'p-limit';
 import t from 'tap';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy } from '../../src/health/policy.js';
@@ -454,4 +455,50 @@ t.test('by default an observer error is one line on stderr', async (t) => {
   t.match(lines[0], /observer broke/);
   t.ok(lines[0]?.includes(id), 'names the run');
   t.ok(lines[0]?.endsWith('\n') && lines[0].indexOf('\n') === lines[0].length - 1, 'one line');
+});
+
+t.test('checks that wait for a cap of their own hold no general slot', async (t) => {
+  // Five exec-like checks behind a process cap of 1, 100 ms each, and one TCP-like check of
+  // 10 ms, all due at 0 under a general cap of 2: the TCP-like check must not wait for them.
+  const clock = new ManualClock(0);
+  const took = (ms: number) => () =>
+    new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+  const processSlots = pLimit(1);
+  class ExecLike extends Scripted {
+    readonly limiter = processSlots;
+  }
+  const events: CheckEvent[] = [];
+  const at = new Map<string, number>();
+  const s = new Scheduler({
+    onResult: (e) => (events.push(e), at.set(e.subscribers[0] ?? '', clock.now())),
+    concurrency: 2,
+    random: () => 0,
+    clock,
+  });
+  const once = { ...fast, intervalMs: 60_000, fastIntervalMs: 60_000, downIntervalMs: 60_000 };
+  const execs = Array.from(
+    { length: 5 },
+    (_, i) => new ExecLike(`exec${i}`, () => processSlots(took(100))),
+  );
+  execs.forEach((c, i) => s.add(`exec${i}`, c, target, once, policy));
+  s.add('tcp', new Scripted('tcp', took(10)), target, once, policy);
+  await clock.advance(5);
+  t.same(
+    s.stats(),
+    { checks: 6, running: 2, waiting: 4 },
+    'stats count the exec-like cap too: one running, four waiting, and the TCP-like check',
+  );
+  await clock.advance(595);
+  await s.stop();
+  t.equal(at.get('tcp'), 10, 'the TCP-like check ran on time');
+  t.equal(events.find((e) => e.subscribers[0] === 'tcp')?.latenessMs, 0, 'not late');
+  t.same(
+    execs.map((_, i) => at.get(`exec${i}`)),
+    [100, 200, 300, 400, 500],
+    'the exec-like checks one at a time, none dropped',
+  );
+  t.same(
+    execs.map((c) => c.maxRunning),
+    [1, 1, 1, 1, 1],
+  );
 });
