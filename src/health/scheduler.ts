@@ -104,6 +104,8 @@ export interface SchedulerStats {
 
 export class Scheduler {
   private readonly runs = new Map<string, Run>();
+  /** Live runs per checker instance: one instance may serve several targets. */
+  private readonly users = new Map<Checker, number>();
   private readonly limit: LimitFunction;
   private readonly random: () => number;
   private readonly clock: Clock;
@@ -163,18 +165,36 @@ export class Scheduler {
       running: false,
     };
     this.runs.set(id, run);
+    this.users.set(checker, (this.users.get(checker) ?? 0) + 1);
     this.wait(run);
     return id;
   }
 
-  /** Stops `subscriber`'s interest; the check stops when nobody is left. */
+  /**
+   * Stops `subscriber`'s interest; the check stops when nobody is left, and its checker is
+   * closed (kept-alive connections) unless another live run uses the same instance.
+   */
   remove(subscriber: string, id: string): void {
     const run = this.runs.get(id);
     if (!run || !run.subscribers.delete(subscriber)) return;
-    if (run.subscribers.size === 0) {
-      run.timer?.cancel();
-      this.runs.delete(id);
-    } else this.retime(run);
+    if (run.subscribers.size > 0) {
+      this.retime(run);
+      return;
+    }
+    run.timer?.cancel();
+    this.runs.delete(id);
+    const users = (this.users.get(run.checker) ?? 1) - 1;
+    if (users > 0) {
+      this.users.set(run.checker, users);
+      return;
+    }
+    this.users.delete(run.checker);
+    // A check still in flight fails with it; its result is dropped (the run is gone). Closing
+    // releases what is cached; one that fails (even at once) has nothing left to hand back.
+    const checker = run.checker;
+    void Promise.resolve()
+      .then(() => checker.close?.())
+      .catch(() => undefined);
   }
 
   /** The timing a run follows now (the strictest of its subscribers'). */
@@ -207,10 +227,11 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopper.abort();
     for (const run of this.runs.values()) run.timer?.cancel();
-    const checkers = new Set([...this.runs.values()].map((r) => r.checker));
+    const checkers = [...this.users.keys()];
     this.runs.clear();
+    this.users.clear();
     this.limit.clearQueue();
-    await Promise.all([...checkers].map((c) => c.close?.() ?? Promise.resolve()));
+    await Promise.all(checkers.map((c) => c.close?.() ?? Promise.resolve()));
   }
 
   /** Plans the next check from now, on the run's state and timing. */

@@ -502,3 +502,54 @@ t.test('checks that wait for a cap of their own hold no general slot', async (t)
     [1, 1, 1, 1, 1],
   );
 });
+
+t.test(
+  'a run that loses its last subscriber closes its checker, unless a live run shares it',
+  async (t) => {
+    class Closable extends Scripted {
+      closed = 0;
+      async close(): Promise<void> {
+        this.closed++;
+      }
+    }
+    const clock = new ManualClock(0);
+    const s = new Scheduler({ onResult: () => undefined, random: () => 0, clock });
+
+    const own = new Closable('own', () => true);
+    const id = s.add('a', own, target, fast, policy);
+    s.add('b', own, target, fast, policy);
+    s.remove('a', id);
+    await clock.advance(0);
+    t.equal(own.closed, 0, 'a subscriber is left');
+    s.remove('b', id);
+    await clock.advance(0);
+    t.equal(own.closed, 1, 'closed with the last subscriber');
+    s.remove('b', id);
+    await clock.advance(0);
+    t.equal(own.closed, 1, 'once');
+
+    // One checker instance for two targets (two runs), as the probe benchmark does.
+    const shared = new Closable('shared', () => true);
+    const one = s.add('a', shared, target, fast, policy);
+    const two = s.add('a', shared, { ...target, port: 10 }, fast, policy);
+    s.remove('a', one);
+    await clock.advance(0);
+    t.equal(shared.closed, 0, 'the other run still uses it');
+    s.remove('a', two);
+    await clock.advance(0);
+    t.equal(shared.closed, 1, 'closed with the last run that uses it');
+
+    const failing = new Closable('failing', () => true);
+    failing.close = () => Promise.reject(new Error('cannot close'));
+    s.remove('x', s.add('x', failing, target, fast, policy));
+    const throwing = new Closable('throwing', () => true);
+    throwing.close = () => {
+      throw new Error('cannot close at all');
+    };
+    s.remove('x', s.add('x', throwing, target, fast, policy));
+    await clock.advance(0);
+    t.pass('a checker that fails to close is no crash');
+    await s.stop();
+    t.equal(own.closed + shared.closed, 2, 'stop does not close them again');
+  },
+);
