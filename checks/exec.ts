@@ -5,7 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import type { ExecCheckOptions } from '../src/health/options.js';
+import { checkKey } from '../src/health/canonical.js';
+import {
+  normalExec,
+  type ExecCheckOptions,
+  type NormalExecOptions,
+} from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 import { printable } from './tcp.js';
 
@@ -79,14 +84,17 @@ export class ExecChecker implements Checker {
   readonly kind = 'exec';
   readonly description: string;
   readonly key: string;
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalExecOptions;
   /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
   readonly limiter = slots;
 
-  constructor(private readonly options: ExecCheckOptions) {
+  constructor(options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])
       throw new Error('exec check needs a command');
+    this.options = normalExec(options);
     this.description = `exec ${options.command[0]}`;
-    this.key = `exec:${JSON.stringify([options.command, options.dynamicWeight ?? false, options.env ?? {}, options.maxOutput ?? 4096])}`;
+    this.key = checkKey(this.kind, this.options);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -128,7 +136,7 @@ export class ExecChecker implements Checker {
         .replaceAll('{port}', String(target.port))
         .replaceAll('{family}', String(target.family));
     const [program = '', ...args] = this.options.command.map(fill);
-    const output = new Tail(this.options.maxOutput ?? 4096);
+    const output = new Tail(this.options.maxOutput);
     return new Promise<void>((gone) => {
       let child: ChildProcess;
       try {

@@ -3,7 +3,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import type { TcpCheckOptions } from '../src/health/options.js';
+import { checkKey } from '../src/health/canonical.js';
+import { normalTcp, type NormalTcpOptions, type TcpCheckOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 
 /** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
@@ -34,20 +35,23 @@ export class TcpChecker implements Checker {
   readonly kind = 'tcp';
   readonly description: string;
   readonly key: string;
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalTcpOptions;
   private readonly send: Buffer | undefined;
   private readonly expect: RegExp | string | undefined;
 
-  constructor(private readonly options: TcpCheckOptions = {}) {
-    this.send =
-      options.send === undefined ? undefined : Buffer.from(unescape(options.send), 'latin1');
-    this.expect = typeof options.expect === 'string' ? unescape(options.expect) : options.expect;
-    this.description = options.tls ? 'TLS connect' : 'TCP connect';
-    this.key = `tcp:${JSON.stringify([options.send, String(options.expect), options.tls, options.bindAddress])}`;
+  constructor(options: TcpCheckOptions = {}) {
+    this.options = normalTcp(options);
+    const o = this.options;
+    this.send = o.send === undefined ? undefined : Buffer.from(unescape(o.send), 'latin1');
+    this.expect = typeof o.expect === 'string' ? unescape(o.expect) : o.expect;
+    this.description = o.tls ? 'TLS connect' : 'TCP connect';
+    this.key = checkKey(this.kind, o);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
-    const maxReply = this.options.maxReply ?? 64 * 1024;
+    const maxReply = this.options.maxReply;
     return new Promise<CheckResult>((resolve) => {
       // Assigned once the handlers that close over it exist.
       // eslint-disable-next-line prefer-const
@@ -91,7 +95,7 @@ export class TcpChecker implements Checker {
         ? tlsConnect(
             {
               ...base,
-              rejectUnauthorized: tls.verify ?? true,
+              rejectUnauthorized: tls.verify,
               ...(tls.servername ? { servername: tls.servername } : {}),
               ...(tls.ca ? { ca: tls.ca } : {}),
               ...(tls.cert ? { cert: tls.cert } : {}),

@@ -1,6 +1,7 @@
-// What each check type takes: its options, and the constants and parsers the config validates
-// them with. A leaf (it imports nothing of the project): the config and the probes both read it,
-// so the config never loads a probe, and a probe never reaches into the config.
+// What each check type takes: its options, their defaults and normalised form, and the constants
+// and parsers the config validates them with. A leaf (it imports nothing of the project): the
+// config and the probes both read it, so the config never loads a probe, and a probe never
+// reaches into the config.
 
 export interface TlsOptions {
   /** SNI and the name verified; defaults to none (an address is not a server name). */
@@ -92,4 +93,94 @@ export interface ExecCheckOptions {
   readonly maxOutput?: number;
   /** More environment for the command (PATH and WARDEN_ADDRESS/PORT/FAMILY are always set). */
   readonly env?: Readonly<Record<string, string>>;
+}
+
+// Each check's options with the defaults applied. A checker reads only these, and makes its
+// merge key from all of them (checkKey), so an explicit default is the same check as an
+// omitted one, and an option cannot do something the key does not show.
+
+type WithDefaults<O, D extends keyof O> = Omit<O, D> & {
+  readonly [K in D]-?: Exclude<O[K], undefined>;
+};
+
+export type NormalTlsOptions = WithDefaults<TlsOptions, 'verify'>;
+export type NormalTcpOptions = WithDefaults<Omit<TcpCheckOptions, 'tls'>, 'maxReply'> & {
+  readonly tls?: NormalTlsOptions;
+};
+export type NormalHttpOptions = WithDefaults<
+  Omit<HttpCheckOptions, 'tls'>,
+  'method' | 'path' | 'headers' | 'expectStatus' | 'reuse' | 'maxBody'
+> & { readonly tls?: NormalTlsOptions };
+export type NormalDnsOptions = WithDefaults<
+  DnsCheckOptions,
+  'type' | 'transport' | 'expectRcode' | 'recursionDesired'
+>;
+export type NormalExecOptions = WithDefaults<
+  ExecCheckOptions,
+  'dynamicWeight' | 'maxOutput' | 'env'
+>;
+
+export const TLS_DEFAULTS = { verify: true } as const;
+export const TCP_DEFAULTS = { maxReply: 64 * 1024 } as const;
+export const HTTP_DEFAULTS = {
+  method: 'GET',
+  path: '/',
+  headers: {},
+  expectStatus: '200-299',
+  reuse: false,
+  maxBody: 64 * 1024,
+} as const;
+export const DNS_DEFAULTS = {
+  type: 'A',
+  transport: 'udp',
+  expectRcode: ['NOERROR'],
+  recursionDesired: true,
+} as const;
+export const EXEC_DEFAULTS = { dynamicWeight: false, maxOutput: 4096, env: {} } as const;
+
+export function normalTls(o: TlsOptions): NormalTlsOptions {
+  return { ...o, verify: o.verify ?? TLS_DEFAULTS.verify };
+}
+
+export function normalTcp(o: TcpCheckOptions): NormalTcpOptions {
+  const { tls, ...rest } = o;
+  return {
+    ...rest,
+    maxReply: o.maxReply ?? TCP_DEFAULTS.maxReply,
+    ...(tls ? { tls: normalTls(tls) } : {}),
+  };
+}
+
+export function normalHttp(o: HttpCheckOptions): NormalHttpOptions {
+  const { tls, ...rest } = o;
+  return {
+    ...rest,
+    method: o.method ?? HTTP_DEFAULTS.method,
+    path: o.path ?? HTTP_DEFAULTS.path,
+    headers: o.headers ?? HTTP_DEFAULTS.headers,
+    expectStatus: o.expectStatus ?? HTTP_DEFAULTS.expectStatus,
+    reuse: o.reuse ?? HTTP_DEFAULTS.reuse,
+    maxBody: o.maxBody ?? HTTP_DEFAULTS.maxBody,
+    ...(tls ? { tls: normalTls(tls) } : {}),
+  };
+}
+
+export function normalDns(o: DnsCheckOptions): NormalDnsOptions {
+  return {
+    ...o,
+    type: o.type ?? DNS_DEFAULTS.type,
+    transport: o.transport ?? DNS_DEFAULTS.transport,
+    // Rcodes are names; the reply's is compared in capitals.
+    expectRcode: (o.expectRcode ?? DNS_DEFAULTS.expectRcode).map((r) => r.toUpperCase()),
+    recursionDesired: o.recursionDesired ?? DNS_DEFAULTS.recursionDesired,
+  };
+}
+
+export function normalExec(o: ExecCheckOptions): NormalExecOptions {
+  return {
+    ...o,
+    dynamicWeight: o.dynamicWeight ?? EXEC_DEFAULTS.dynamicWeight,
+    maxOutput: o.maxOutput ?? EXEC_DEFAULTS.maxOutput,
+    env: o.env ?? EXEC_DEFAULTS.env,
+  };
 }
