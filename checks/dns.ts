@@ -106,7 +106,13 @@ export class DnsChecker implements Checker {
   private udp(target: CheckTarget, query: Buffer, id: number, run: ProbeRun): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const socket: UdpSocket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+      // Once: an abort, an error, a reply and the send's callback can each end the exchange,
+      // and some come after another (a send completing after the abort closed the socket);
+      // a second close() would throw from inside that callback.
+      let finished = false;
       const done = (err: unknown, reply?: Buffer): void => {
+        if (finished) return;
+        finished = true;
         run.signal.removeEventListener('abort', onAbort);
         socket.close();
         if (reply) resolve(reply);
@@ -122,11 +128,14 @@ export class DnsChecker implements Checker {
       });
       // A connected socket hears the kernel's "port unreachable": a dead server fails at once
       // (ECONNREFUSED) instead of at the deadline, and replies from elsewhere never arrive.
+      // Each step checks it is still wanted: a closed socket throws on connect and send.
       const send = (): void => {
+        if (finished) return;
         socket.connect(target.port, target.address, () => {
+          if (finished) return;
           socket.send(query, (err) => {
             if (err) done(err);
-            else run.step(`sent ${query.length} bytes`);
+            else if (!finished) run.step(`sent ${query.length} bytes`);
           });
         });
       };
@@ -145,7 +154,10 @@ export class DnsChecker implements Checker {
         family: target.family,
         ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
       });
+      let finished = false; // once, as for UDP
       const done = (err: unknown, reply?: Buffer): void => {
+        if (finished) return;
+        finished = true;
         run.signal.removeEventListener('abort', onAbort);
         socket.destroy();
         if (reply) resolve(reply);
