@@ -7,7 +7,8 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
 import type { Checker } from '../src/health/checker.js';
-import { Scheduler, type CheckTiming } from '../src/health/scheduler.js';
+import { Scheduler } from '../src/health/scheduler.js';
+import type { CheckTiming } from '../src/health/timing.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);

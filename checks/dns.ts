@@ -6,33 +6,10 @@ import { randomInt } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { checkKey } from '../src/health/canonical.js';
+import { normalDns, type DnsCheckOptions, type NormalDnsOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 import { printable } from './tcp.js';
-
-export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'MX' | 'NS' | 'SOA' | 'TXT' | 'PTR' | 'SRV';
-export const DNS_TYPES: readonly DnsRecordType[] = [
-  'A',
-  'AAAA',
-  'CNAME',
-  'MX',
-  'NS',
-  'SOA',
-  'TXT',
-  'PTR',
-  'SRV',
-];
-
-export interface DnsCheckOptions {
-  readonly name: string;
-  readonly type?: DnsRecordType;
-  readonly transport?: 'udp' | 'tcp';
-  /** Healthy rcodes (default NOERROR). */
-  readonly expectRcode?: readonly string[];
-  /** Healthy only when an answer of the asked type, as text, matches. */
-  readonly expectAnswer?: RegExp;
-  readonly recursionDesired?: boolean;
-  readonly bindAddress?: string;
-}
 
 type Answer = dnsPacket.Answer;
 
@@ -65,16 +42,14 @@ export class DnsChecker implements Checker {
   readonly kind = 'dns';
   readonly description: string;
   readonly key: string;
-  private readonly type: DnsRecordType;
-  private readonly transport: 'udp' | 'tcp';
-  private readonly rcodes: readonly string[];
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalDnsOptions;
 
-  constructor(private readonly options: DnsCheckOptions) {
-    this.type = options.type ?? 'A';
-    this.transport = options.transport ?? 'udp';
-    this.rcodes = (options.expectRcode ?? ['NOERROR']).map((r) => r.toUpperCase());
-    this.description = `DNS ${this.type} ${options.name} over ${this.transport}`;
-    this.key = `dns:${JSON.stringify([options.name, this.type, this.transport, this.rcodes, String(options.expectAnswer), options.recursionDesired, options.bindAddress])}`;
+  constructor(options: DnsCheckOptions) {
+    this.options = normalDns(options);
+    const o = this.options;
+    this.description = `DNS ${o.type} ${o.name} over ${o.transport}`;
+    this.key = checkKey(this.kind, o);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -83,13 +58,13 @@ export class DnsChecker implements Checker {
     const query = {
       type: 'query' as const,
       id,
-      flags: this.options.recursionDesired === false ? 0 : dnsPacket.RECURSION_DESIRED,
-      questions: [{ type: this.type, name: this.options.name }],
+      flags: this.options.recursionDesired ? dnsPacket.RECURSION_DESIRED : 0,
+      questions: [{ type: this.options.type, name: this.options.name }],
     };
     let reply: Buffer;
     try {
       reply =
-        this.transport === 'udp'
+        this.options.transport === 'udp'
           ? await this.udp(target, dnsPacket.encode(query), id, run)
           : await this.tcp(target, dnsPacket.streamEncode(query), run);
     } catch (error) {
@@ -108,16 +83,18 @@ export class DnsChecker implements Checker {
     if (
       question &&
       (question.name.toLowerCase() !== this.options.name.toLowerCase() ||
-        question.type !== this.type)
+        question.type !== this.options.type)
     ) {
       return run.fail(`reply is for ${question.type} ${question.name}, not the query`);
     }
     if (packet.flag_tc) return run.fail('reply truncated (TC); use transport tcp');
     const rcode = (packet as { rcode?: string }).rcode ?? 'NOERROR';
-    const answers = (packet.answers ?? []).filter((a) => a.type === this.type).map(answerText);
+    const answers = (packet.answers ?? [])
+      .filter((a) => a.type === this.options.type)
+      .map(answerText);
     const summary = `reply ${rcode}, ${answers.length} answer${answers.length === 1 ? '' : 's'}${answers.length ? `: ${answers.slice(0, 3).join(', ')}` : ''}`;
-    if (!this.rcodes.includes(rcode))
-      return run.fail(`reply ${rcode}, expected ${this.rcodes.join(' or ')}`);
+    const rcodes = this.options.expectRcode;
+    if (!rcodes.includes(rcode)) return run.fail(`reply ${rcode}, expected ${rcodes.join(' or ')}`);
     const expect = this.options.expectAnswer;
     if (expect && !answers.some((a) => expect.test(a))) {
       return run.fail(`${summary}; no answer matches ${String(expect)}`);
@@ -129,7 +106,13 @@ export class DnsChecker implements Checker {
   private udp(target: CheckTarget, query: Buffer, id: number, run: ProbeRun): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const socket: UdpSocket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+      // Once: an abort, an error, a reply and the send's callback can each end the exchange,
+      // and some come after another (a send completing after the abort closed the socket);
+      // a second close() would throw from inside that callback.
+      let finished = false;
       const done = (err: unknown, reply?: Buffer): void => {
+        if (finished) return;
+        finished = true;
         run.signal.removeEventListener('abort', onAbort);
         socket.close();
         if (reply) resolve(reply);
@@ -145,11 +128,14 @@ export class DnsChecker implements Checker {
       });
       // A connected socket hears the kernel's "port unreachable": a dead server fails at once
       // (ECONNREFUSED) instead of at the deadline, and replies from elsewhere never arrive.
+      // Each step checks it is still wanted: a closed socket throws on connect and send.
       const send = (): void => {
+        if (finished) return;
         socket.connect(target.port, target.address, () => {
+          if (finished) return;
           socket.send(query, (err) => {
             if (err) done(err);
-            else run.step(`sent ${query.length} bytes`);
+            else if (!finished) run.step(`sent ${query.length} bytes`);
           });
         });
       };
@@ -168,7 +154,10 @@ export class DnsChecker implements Checker {
         family: target.family,
         ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
       });
+      let finished = false; // once, as for UDP
       const done = (err: unknown, reply?: Buffer): void => {
+        if (finished) return;
+        finished = true;
         run.signal.removeEventListener('abort', onAbort);
         socket.destroy();
         if (reply) resolve(reply);

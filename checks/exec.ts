@@ -5,19 +5,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { checkKey } from '../src/health/canonical.js';
+import {
+  normalExec,
+  type ExecCheckOptions,
+  type NormalExecOptions,
+} from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
 import { printable } from './tcp.js';
-
-export interface ExecCheckOptions {
-  /** Program and arguments; {address}, {port} and {family} are replaced by the target's. */
-  readonly command: readonly string[];
-  /** keepalived's convention: exit 1 unhealthy, 2..255 healthy with weight = code - 2. */
-  readonly dynamicWeight?: boolean;
-  /** Bytes of output (stdout and stderr) kept for the message: the last ones (default 4096). */
-  readonly maxOutput?: number;
-  /** More environment for the command (PATH and WARDEN_ADDRESS/PORT/FAMILY are always set). */
-  readonly env?: Readonly<Record<string, string>>;
-}
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
 const slots = pLimit(32);
@@ -89,12 +84,17 @@ export class ExecChecker implements Checker {
   readonly kind = 'exec';
   readonly description: string;
   readonly key: string;
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalExecOptions;
+  /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
+  readonly limiter = slots;
 
-  constructor(private readonly options: ExecCheckOptions) {
+  constructor(options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])
       throw new Error('exec check needs a command');
+    this.options = normalExec(options);
     this.description = `exec ${options.command[0]}`;
-    this.key = `exec:${JSON.stringify([options.command, options.dynamicWeight ?? false, options.env ?? {}, options.maxOutput ?? 4096])}`;
+    this.key = checkKey(this.kind, this.options);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -136,7 +136,7 @@ export class ExecChecker implements Checker {
         .replaceAll('{port}', String(target.port))
         .replaceAll('{family}', String(target.family));
     const [program = '', ...args] = this.options.command.map(fill);
-    const output = new Tail(this.options.maxOutput ?? 4096);
+    const output = new Tail(this.options.maxOutput);
     return new Promise<void>((gone) => {
       let child: ChildProcess;
       try {

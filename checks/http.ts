@@ -3,63 +3,38 @@
 // whole exchange; the body is always drained or cancelled.
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { checkKey } from '../src/health/canonical.js';
+import {
+  normalHttp,
+  parseStatusSet,
+  type HttpCheckOptions,
+  type NormalHttpOptions,
+} from '../src/health/options.js';
 import { ProbeRun, hostPort } from '../src/health/probe.js';
-import type { TlsOptions } from './tcp.js';
-
-export interface HttpCheckOptions {
-  readonly method?: string;
-  readonly path?: string;
-  /** Host header (virtual host); defaults to the target's address and port. */
-  readonly host?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Statuses that are healthy: "200-299", "200,301-302" (default "200-299"). */
-  readonly expectStatus?: string;
-  /** Healthy only if the body matches; and only if it does not match `bodyNotMatch`. */
-  readonly bodyMatch?: RegExp;
-  readonly bodyNotMatch?: RegExp;
-  /** HTTPS with these settings. */
-  readonly tls?: TlsOptions;
-  /** Keep the connection between checks (default false: a fresh one per check, like ldirectord and keepalived). */
-  readonly reuse?: boolean;
-  readonly bindAddress?: string;
-  /** Body bytes read for matching (default 64 KiB); the rest is cancelled. */
-  readonly maxBody?: number;
-}
-
-/** "200-299,301" -> a predicate; throws on a malformed set (config validation calls this). */
-export function parseStatusSet(text: string): (status: number) => boolean {
-  const ranges = text.split(',').map((part) => {
-    const m = /^\s*(\d{3})(?:\s*-\s*(\d{3}))?\s*$/.exec(part);
-    if (!m) throw new Error(`"${part}" is not a status or a range like 200-299`);
-    const lo = Number(m[1]);
-    const hi = Number(m[2] ?? m[1]);
-    if (hi < lo) throw new Error(`range ${part} runs backwards`);
-    return [lo, hi] as const;
-  });
-  return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
-}
 
 export class HttpChecker implements Checker {
   readonly kind: string;
   readonly description: string;
   readonly key: string;
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalHttpOptions;
   private readonly okStatus: (status: number) => boolean;
-  private readonly expectText: string;
   /** Kept-alive clients by origin (reuse mode only), with the check now using each. */
   private readonly clients = new Map<string, Holder>();
 
-  constructor(private readonly options: HttpCheckOptions = {}) {
-    this.kind = options.tls ? 'https' : 'http';
-    this.expectText = options.expectStatus ?? '200-299';
-    this.okStatus = parseStatusSet(this.expectText);
-    this.description = `${options.tls ? 'HTTPS' : 'HTTP'} ${options.method ?? 'GET'} ${options.path ?? '/'}`;
-    this.key = `${this.kind}:${JSON.stringify([options.method, options.path, options.host, options.headers, this.expectText, String(options.bodyMatch), String(options.bodyNotMatch), options.tls, options.reuse, options.bindAddress])}`;
+  constructor(options: HttpCheckOptions = {}) {
+    this.options = normalHttp(options);
+    const o = this.options;
+    this.kind = o.tls ? 'https' : 'http';
+    this.okStatus = parseStatusSet(o.expectStatus);
+    this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${o.method} ${o.path}`;
+    this.key = checkKey(this.kind, o);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
     const origin = `${this.options.tls ? 'https' : 'http'}://${hostPort(target)}`;
-    const reuse = this.options.reuse ?? false;
+    const reuse = this.options.reuse;
     let holder = reuse ? this.clients.get(origin) : undefined;
     if (!holder) {
       holder = this.client(origin);
@@ -70,8 +45,8 @@ export class HttpChecker implements Checker {
     let stage = 'waiting for the connection';
     try {
       const res = await client.request({
-        method: this.options.method ?? 'GET',
-        path: this.options.path ?? '/',
+        method: this.options.method,
+        path: this.options.path,
         headers: {
           host: this.options.host ?? hostPort(target),
           'user-agent': 'ipvs-warden',
@@ -89,7 +64,7 @@ export class HttpChecker implements Checker {
       const wantBody = this.options.bodyMatch ?? this.options.bodyNotMatch;
       let body = '';
       if (wantBody) {
-        const max = this.options.maxBody ?? 64 * 1024;
+        const max = this.options.maxBody;
         for await (const chunk of res.body) {
           body += (chunk as Buffer).toString('utf8');
           if (body.length >= max) break;
@@ -97,7 +72,8 @@ export class HttpChecker implements Checker {
       }
       // Whatever is left is cancelled rather than read: a huge or endless body costs nothing.
       res.body.destroy();
-      if (!this.okStatus(status)) return run.fail(`status ${status}, expected ${this.expectText}`);
+      if (!this.okStatus(status))
+        return run.fail(`status ${status}, expected ${this.options.expectStatus}`);
       run.step(`status ${status}`);
       if (this.options.bodyMatch && !this.options.bodyMatch.test(body)) {
         return run.fail(`body does not match ${String(this.options.bodyMatch)}`);
@@ -133,7 +109,7 @@ export class HttpChecker implements Checker {
       ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
       ...(tls
         ? {
-            rejectUnauthorized: tls.verify ?? true,
+            rejectUnauthorized: tls.verify,
             ...(tls.servername ? { servername: tls.servername } : {}),
             ...(tls.ca ? { ca: tls.ca } : {}),
             ...(tls.cert ? { cert: tls.cert } : {}),

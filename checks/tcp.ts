@@ -3,30 +3,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { checkKey } from '../src/health/canonical.js';
+import { normalTcp, type NormalTcpOptions, type TcpCheckOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
-
-export interface TlsOptions {
-  /** SNI and the name verified; defaults to none (an address is not a server name). */
-  readonly servername?: string;
-  /** Verify the server's certificate (default true). */
-  readonly verify?: boolean;
-  /** Trusted CA certificates (PEM), client certificate and key (PEM). */
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-export interface TcpCheckOptions {
-  /** Sent after connecting; C-style escapes (\r \n \t \\ \xHH \0) are understood. */
-  readonly send?: string;
-  /** A reply that contains this string (escapes understood) or matches this regex. */
-  readonly expect?: string | RegExp;
-  readonly tls?: TlsOptions;
-  /** Source address to bind. */
-  readonly bindAddress?: string;
-  /** Bytes of reply kept for matching; more is an unhealthy result (default 64 KiB). */
-  readonly maxReply?: number;
-}
 
 /** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
 export function unescape(text: string): string {
@@ -56,20 +35,23 @@ export class TcpChecker implements Checker {
   readonly kind = 'tcp';
   readonly description: string;
   readonly key: string;
+  /** Everything the check does comes from here, and the key is made of all of it. */
+  private readonly options: NormalTcpOptions;
   private readonly send: Buffer | undefined;
   private readonly expect: RegExp | string | undefined;
 
-  constructor(private readonly options: TcpCheckOptions = {}) {
-    this.send =
-      options.send === undefined ? undefined : Buffer.from(unescape(options.send), 'latin1');
-    this.expect = typeof options.expect === 'string' ? unescape(options.expect) : options.expect;
-    this.description = options.tls ? 'TLS connect' : 'TCP connect';
-    this.key = `tcp:${JSON.stringify([options.send, String(options.expect), options.tls, options.bindAddress])}`;
+  constructor(options: TcpCheckOptions = {}) {
+    this.options = normalTcp(options);
+    const o = this.options;
+    this.send = o.send === undefined ? undefined : Buffer.from(unescape(o.send), 'latin1');
+    this.expect = typeof o.expect === 'string' ? unescape(o.expect) : o.expect;
+    this.description = o.tls ? 'TLS connect' : 'TCP connect';
+    this.key = checkKey(this.kind, o);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
-    const maxReply = this.options.maxReply ?? 64 * 1024;
+    const maxReply = this.options.maxReply;
     return new Promise<CheckResult>((resolve) => {
       // Assigned once the handlers that close over it exist.
       // eslint-disable-next-line prefer-const
@@ -113,7 +95,7 @@ export class TcpChecker implements Checker {
         ? tlsConnect(
             {
               ...base,
-              rejectUnauthorized: tls.verify ?? true,
+              rejectUnauthorized: tls.verify,
               ...(tls.servername ? { servername: tls.servername } : {}),
               ...(tls.ca ? { ca: tls.ca } : {}),
               ...(tls.cert ? { cert: tls.cert } : {}),

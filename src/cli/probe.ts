@@ -1,10 +1,11 @@
 // `ipvs-warden probe KIND TARGET [options]`: one check, once, from the command line, for
 // debugging a check before it goes into a config (what keepalived's genhash is for).
-import { DNS_TYPES, DnsChecker, type DnsRecordType } from '../../checks/dns.js';
+import { DnsChecker } from '../../checks/dns.js';
 import { ExecChecker } from '../../checks/exec.js';
 import { HttpChecker } from '../../checks/http.js';
 import { TcpChecker } from '../../checks/tcp.js';
 import type { CheckTarget, Checker } from '../health/checker.js';
+import { DNS_TYPES, type DnsRecordType } from '../health/options.js';
 import { canonicalAddress } from '../ipvs/address.js';
 
 export interface ProbeOptions {

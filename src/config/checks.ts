@@ -2,9 +2,7 @@
 // mistake reported at its path. Certificates are read here, so a missing file fails the config.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DNS_TYPES } from '../../checks/dns.js';
-import { parseStatusSet } from '../../checks/http.js';
-import type { TlsOptions } from '../../checks/tcp.js';
+import { DNS_TYPES, parseStatusSet, type TlsOptions } from '../health/options.js';
 import type { CheckConfig } from './model.js';
 import {
   checkKeys,

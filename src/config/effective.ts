@@ -1,7 +1,7 @@
 // The effective config written back in the file's own syntax, every default filled in: what
 // `check-config` prints. Reading it again gives the same config (tested), so it can be saved.
 import { stringify } from 'yaml';
-import type { TlsOptions } from '../../checks/tcp.js';
+import type { TlsOptions } from '../health/options.js';
 import { isFwmark, type DestinationSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
 import type { CheckConfig, Config, RealServerConfig, VirtualServiceConfig } from './model.js';

@@ -1,11 +1,13 @@
 // The validated config as the rest of the daemon sees it: every default filled in, every
 // inherited setting resolved, addresses canonical. Nothing here is raw YAML.
-import type { DnsCheckOptions } from '../../checks/dns.js';
-import type { ExecCheckOptions } from '../../checks/exec.js';
-import type { HttpCheckOptions } from '../../checks/http.js';
-import type { TcpCheckOptions } from '../../checks/tcp.js';
+import type {
+  DnsCheckOptions,
+  ExecCheckOptions,
+  HttpCheckOptions,
+  TcpCheckOptions,
+} from '../health/options.js';
 import type { HealthPolicy } from '../health/policy.js';
-import type { CheckTiming } from '../health/scheduler.js';
+import type { CheckTiming } from '../health/timing.js';
 import type { DestinationSpec, Family, ServiceSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
 

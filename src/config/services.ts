@@ -2,7 +2,7 @@
 // every problem recorded at its path. Settings are inherited downward: defaults -> virtual service
 // -> real server, the nearest one written wins.
 import { DEFAULT_POLICY, type HealthPolicy } from '../health/policy.js';
-import { DEFAULT_TIMING, type CheckTiming } from '../health/scheduler.js';
+import { DEFAULT_TIMING, type CheckTiming } from '../health/timing.js';
 import type {
   DestinationSpec,
   ForwardMethod,

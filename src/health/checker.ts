@@ -25,6 +25,13 @@ export interface CheckResult {
   readonly weight?: number;
 }
 
+/** A cap a checker applies itself (p-limit's LimitFunction is one). */
+export interface CheckLimiter {
+  /** Checks holding a slot, and waiting for one. */
+  readonly activeCount: number;
+  readonly pendingCount: number;
+}
+
 export interface Checker {
   /** "tcp", "http", ... */
   readonly kind: string;
@@ -32,6 +39,13 @@ export interface Checker {
   readonly description: string;
   /** Equal for checks that do the same thing: identical checks of one target run once. */
   readonly key: string;
+  /**
+   * Set when `check` waits for a cap of its own (exec: the process-wide process cap). Such a
+   * check runs outside the scheduler's general cap: holding a general slot while it waits for
+   * its own would let a burst of them starve every other check (nested limits). Its wait
+   * stays inside `check`, so it counts against the check's timeout.
+   */
+  readonly limiter?: CheckLimiter;
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult>;
   /** Releases what the checker keeps between checks (kept-alive connections). */
   close?(): Promise<void>;

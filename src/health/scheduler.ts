@@ -1,32 +1,16 @@
 // Runs checks on time: per-check timers, HAProxy's inter/fastinter/downinter, jitter so checks
 // never march in step, one concurrency cap for the process that delays checks rather than
-// dropping them, identical checks of one target run once with the result fanned out, and
-// lateness (event-loop lag, waiting for the cap) measured on every run.
+// dropping them (a checker with a cap of its own, exec, waits for that instead), identical
+// checks of one target (same rise/fall too) run once on the strictest of their subscribers'
+// timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
+// measured on every run. Timers and time go through a Clock, so tests drive exact sequences.
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { CheckResult, CheckTarget, Checker } from './checker.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
+import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { hostPort } from './probe.js';
-
-export interface CheckTiming {
-  /** Between checks while the state is settled up (HAProxy inter). */
-  readonly intervalMs: number;
-  /** While the state is changing: some successes towards rise, or failures towards fall (fastinter). */
-  readonly fastIntervalMs: number;
-  /** While settled down (downinter). */
-  readonly downIntervalMs: number;
-  readonly timeoutMs: number;
-  /** Each wait is spread uniformly by up to this fraction either way (0..1). */
-  readonly jitter: number;
-}
-
-export const DEFAULT_TIMING: CheckTiming = {
-  intervalMs: 2000,
-  fastIntervalMs: 1000,
-  downIntervalMs: 2000,
-  timeoutMs: 1000,
-  jitter: 0.1,
-};
+import { strictestTiming, type CheckTiming } from './timing.js';
 
 /** The wait before the next check, from the state the last result left. Pure. */
 export function nextInterval(state: HealthState, timing: CheckTiming): number {
@@ -40,7 +24,29 @@ export function jittered(ms: number, jitter: number, random: number): number {
   return Math.max(0, Math.round(ms * (1 + jitter * (2 * random - 1))));
 }
 
+/**
+ * The wait from the end of one check (or the start) to the next; `random` in [0, 1). The first
+ * check lands anywhere in the first interval, so a restart does not fire every check at once.
+ * Pure.
+ */
+export function nextWait(state: HealthState, timing: CheckTiming, random: number): number {
+  if (state.results === 0) return Math.round(random * timing.intervalMs);
+  return jittered(nextInterval(state, timing), timing.jitter, random);
+}
+
+function sameTiming(a: CheckTiming, b: CheckTiming): boolean {
+  return (
+    a.intervalMs === b.intervalMs &&
+    a.fastIntervalMs === b.fastIntervalMs &&
+    a.downIntervalMs === b.downIntervalMs &&
+    a.timeoutMs === b.timeoutMs &&
+    a.jitter === b.jitter
+  );
+}
+
 export interface CheckEvent {
+  /** The run's id: equal for merged checks, an entry of ServerRecord.runs. */
+  readonly id: string;
   /** The subscribers of this check (several when identical checks were merged). */
   readonly subscribers: readonly string[];
   readonly checker: Checker;
@@ -48,7 +54,10 @@ export interface CheckEvent {
   readonly result: CheckResult;
   readonly state: HealthState;
   readonly transition: 'up' | 'down' | null;
-  /** How late the check started against its plan (timer lag plus waiting for the cap). */
+  /**
+   * How late the check started against its plan: timer lag plus waiting for the general cap
+   * (a checker with a limiter of its own waits for it inside the check, in its duration).
+   */
   readonly latenessMs: number;
 }
 
@@ -56,35 +65,50 @@ export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256). */
   readonly concurrency?: number;
   readonly onResult: (event: CheckEvent) => void;
-  /** Time and timers (placeholder until the scheduler reads its clock from here). */
-  readonly clock?: import('../clock.js').Clock;
+  /**
+   * Told when `onResult` throws. The health state stays as the probe's result made it and
+   * checking goes on: an observer's bug is not the server's failure. Default: one line on
+   * stderr.
+   */
+  readonly onObserverError?: (error: unknown, event: CheckEvent) => void;
   /** For tests: a source of randomness in [0, 1). */
   readonly random?: () => number;
+  /** Timers and the time lateness is measured against (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 interface Run {
   readonly id: string;
   readonly checker: Checker;
   readonly target: CheckTarget;
+  /** Rise and fall are part of the id; `initial` was the first subscriber's. */
+  readonly policy: HealthPolicy;
+  /** Each subscriber's own timing (adding it again replaces it). */
+  readonly subscribers: Map<string, CheckTiming>;
+  /** What the run follows: the strictest of the subscribers' timings. */
   timing: CheckTiming;
-  policy: HealthPolicy;
-  readonly subscribers: Set<string>;
   state: HealthState;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
+  /** When the current wait began, and when the next check should start, on the clock. */
+  waitFrom: number;
   planned: number;
   running: boolean;
 }
 
 export interface SchedulerStats {
   readonly checks: number;
+  /** Holding a slot and waiting for one: the general cap plus the checkers' own caps. */
   readonly running: number;
   readonly waiting: number;
 }
 
 export class Scheduler {
   private readonly runs = new Map<string, Run>();
+  /** Live runs per checker instance: one instance may serve several targets. */
+  private readonly users = new Map<Checker, number>();
   private readonly limit: LimitFunction;
   private readonly random: () => number;
+  private readonly clock: Clock;
   private readonly stopper = new AbortController();
 
   constructor(private readonly options: SchedulerOptions) {
@@ -92,16 +116,26 @@ export class Scheduler {
     // Every check in flight listens for the stop: thousands of listeners are the design.
     setMaxListeners(0, this.stopper.signal);
     this.random = options.random ?? Math.random;
-  }
-
-  /** The identity under which identical checks of one target are merged. */
-  static runId(checker: Checker, target: CheckTarget): string {
-    return `${checker.key}@${hostPort(target)}`;
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
-   * Starts checking `target` for `subscriber`. An identical check of the same target already
-   * running gains a subscriber instead (the shorter timing wins); its state is shared.
+   * The identity under which identical checks of one target are merged: the check, the target,
+   * and rise/fall (a run keeps one health state, which subscribers that count results
+   * differently cannot share).
+   */
+  static runId(
+    checker: Checker,
+    target: CheckTarget,
+    policy: Pick<HealthPolicy, 'rise' | 'fall'>,
+  ): string {
+    return `${checker.key}@${hostPort(target)} rise=${policy.rise} fall=${policy.fall}`;
+  }
+
+  /**
+   * Starts checking `target` for `subscriber`. An identical check of the same target with the
+   * same rise/fall gains a subscriber instead, and shares its state; a subscriber added again
+   * has its timing replaced (a reload). The run follows `strictestTiming` of its subscribers.
    */
   add(
     subscriber: string,
@@ -110,48 +144,67 @@ export class Scheduler {
     timing: CheckTiming,
     policy: HealthPolicy,
   ): string {
-    const id = Scheduler.runId(checker, target);
+    const id = Scheduler.runId(checker, target, policy);
     const existing = this.runs.get(id);
     if (existing) {
-      existing.subscribers.add(subscriber);
-      if (timing.intervalMs < existing.timing.intervalMs) existing.timing = timing;
+      existing.subscribers.set(subscriber, timing);
+      this.retime(existing);
       return id;
     }
     const run: Run = {
       id,
       checker,
       target,
-      timing,
       policy,
-      subscribers: new Set([subscriber]),
+      subscribers: new Map([[subscriber, timing]]),
+      timing,
       state: initialState(policy),
       timer: undefined,
+      waitFrom: 0,
       planned: 0,
       running: false,
     };
     this.runs.set(id, run);
-    // The first check lands anywhere in the first interval, so a restart does not fire all at once.
-    this.schedule(run, Math.round(this.random() * timing.intervalMs));
+    this.users.set(checker, (this.users.get(checker) ?? 0) + 1);
+    this.wait(run);
     return id;
   }
 
-  /** Stops `subscriber`'s interest; the check stops when nobody is left. */
+  /**
+   * Stops `subscriber`'s interest; the check stops when nobody is left, and its checker is
+   * closed (kept-alive connections) unless another live run uses the same instance.
+   */
   remove(subscriber: string, id: string): void {
     const run = this.runs.get(id);
-    if (!run) return;
-    run.subscribers.delete(subscriber);
-    if (run.subscribers.size === 0) {
-      clearTimeout(run.timer);
-      this.runs.delete(id);
+    if (!run || !run.subscribers.delete(subscriber)) return;
+    if (run.subscribers.size > 0) {
+      this.retime(run);
+      return;
     }
+    run.timer?.cancel();
+    this.runs.delete(id);
+    const users = (this.users.get(run.checker) ?? 1) - 1;
+    if (users > 0) {
+      this.users.set(run.checker, users);
+      return;
+    }
+    this.users.delete(run.checker);
+    // A check still in flight fails with it; its result is dropped (the run is gone). Closing
+    // releases what is cached; one that fails (even at once) has nothing left to hand back.
+    const checker = run.checker;
+    void Promise.resolve()
+      .then(() => checker.close?.())
+      .catch(() => undefined);
   }
 
-  /** New timing and rise/fall for a running check (a reload); its state is kept. */
-  update(id: string, timing: CheckTiming, policy: HealthPolicy): void {
-    const run = this.runs.get(id);
-    if (!run) return;
-    run.timing = timing;
-    run.policy = policy;
+  /** The timing a run follows now (the strictest of its subscribers'). */
+  timing(id: string): CheckTiming | undefined {
+    return this.runs.get(id)?.timing;
+  }
+
+  /** The runs checking now: one per distinct check of a target. */
+  ids(): string[] {
+    return [...this.runs.keys()];
   }
 
   state(id: string): HealthState | undefined {
@@ -159,78 +212,121 @@ export class Scheduler {
   }
 
   stats(): SchedulerStats {
-    return {
-      checks: this.runs.size,
-      running: this.limit.activeCount,
-      waiting: this.limit.pendingCount,
-    };
+    const caps = new Set<CheckLimiter>([this.limit]);
+    for (const run of this.runs.values()) if (run.checker.limiter) caps.add(run.checker.limiter);
+    let running = 0;
+    let waiting = 0;
+    for (const cap of caps) {
+      running += cap.activeCount;
+      waiting += cap.pendingCount;
+    }
+    return { checks: this.runs.size, running, waiting };
   }
 
   /** Stops every timer and aborts the checks in flight. */
   async stop(): Promise<void> {
     this.stopper.abort();
-    for (const run of this.runs.values()) clearTimeout(run.timer);
-    const checkers = new Set([...this.runs.values()].map((r) => r.checker));
+    for (const run of this.runs.values()) run.timer?.cancel();
+    const checkers = [...this.users.keys()];
     this.runs.clear();
+    this.users.clear();
     this.limit.clearQueue();
-    await Promise.all([...checkers].map((c) => c.close?.() ?? Promise.resolve()));
+    await Promise.all(checkers.map((c) => c.close?.() ?? Promise.resolve()));
   }
 
-  private schedule(run: Run, delayMs: number): void {
-    run.planned = performance.now() + delayMs;
-    run.timer = setTimeout(() => void this.due(run), delayMs);
+  /** Plans the next check from now, on the run's state and timing. */
+  private wait(run: Run): void {
+    const now = this.clock.now();
+    this.plan(run, now, now + nextWait(run.state, run.timing, this.random()));
+  }
+
+  private plan(run: Run, from: number, at: number): void {
+    run.timer?.cancel();
+    const now = this.clock.now();
+    run.waitFrom = from;
+    // A check moved to a time already past runs now, and is not late for it.
+    run.planned = Math.max(at, now);
+    run.timer = this.clock.setTimeout(() => void this.due(run), run.planned - now);
+  }
+
+  /**
+   * Follows a change of subscribers: the strictest timing of those left. A planned check that
+   * the new timing wants sooner moves; one it wants later stays (the next wait uses the new
+   * timing), and a check in flight picks it up when it ends.
+   */
+  private retime(run: Run): void {
+    const timing = strictestTiming([...run.subscribers.values()]);
+    if (sameTiming(timing, run.timing)) return;
+    run.timing = timing;
+    if (run.running || run.timer === undefined) return;
+    const at = run.waitFrom + nextWait(run.state, timing, this.random());
+    if (at < run.planned) this.plan(run, run.waitFrom, at);
   }
 
   private async due(run: Run): Promise<void> {
     if (this.stopper.signal.aborted || this.runs.get(run.id) !== run || run.running) return;
+    run.timer = undefined;
     run.running = true;
     try {
-      const event = await this.limit(async () => {
-        const latenessMs = Math.max(0, performance.now() - run.planned);
-        const result = await run.checker.check(run.target, {
-          signal: this.stopper.signal,
-          timeoutMs: run.timing.timeoutMs,
-        });
-        return { result, latenessMs };
-      });
+      const { result, latenessMs } = await this.probe(run);
       if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
-      const next = observe(run.state, event.result.healthy, run.policy);
+      const next = observe(run.state, result.healthy, run.policy);
       run.state = next.state;
-      this.options.onResult({
-        subscribers: [...run.subscribers],
+      this.notify({
+        id: run.id,
+        subscribers: [...run.subscribers.keys()],
         checker: run.checker,
         target: run.target,
-        result: event.result,
+        result,
         state: next.state,
         transition: next.transition,
-        latenessMs: Math.round(event.latenessMs),
-      });
-    } catch (error) {
-      // A probe returns results; one that throws anyway counts as a failure, never stops checking.
-      if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
-      const next = observe(run.state, false, run.policy);
-      run.state = next.state;
-      this.options.onResult({
-        subscribers: [...run.subscribers],
-        checker: run.checker,
-        target: run.target,
-        result: {
-          healthy: false,
-          durationMs: 0,
-          message: `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`,
-        },
-        state: next.state,
-        transition: next.transition,
-        latenessMs: 0,
+        latenessMs,
       });
     } finally {
       run.running = false;
-      if (!this.stopper.signal.aborted && this.runs.get(run.id) === run) {
-        this.schedule(
-          run,
-          jittered(nextInterval(run.state, run.timing), run.timing.jitter, this.random()),
-        );
+      if (!this.stopper.signal.aborted && this.runs.get(run.id) === run) this.wait(run);
+    }
+  }
+
+  /**
+   * One probe, under the general cap unless the checker has a cap of its own (then it waits for
+   * that inside `check`, holding nothing of ours). One that throws anyway is a failed result:
+   * checking goes on.
+   */
+  private async probe(run: Run): Promise<{ result: CheckResult; latenessMs: number }> {
+    let latenessMs = 0;
+    const go = async (): Promise<{ result: CheckResult; latenessMs: number }> => {
+      latenessMs = Math.max(0, this.clock.now() - run.planned);
+      const result = await run.checker.check(run.target, {
+        signal: this.stopper.signal,
+        timeoutMs: run.timing.timeoutMs,
+      });
+      return { result, latenessMs };
+    };
+    try {
+      return await (run.checker.limiter ? go() : this.limit(go));
+    } catch (error) {
+      const message = `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`;
+      return { result: { healthy: false, durationMs: 0, message }, latenessMs };
+    }
+  }
+
+  /** Hands a result on; what the observer throws is reported apart, never counted as a failure. */
+  private notify(event: CheckEvent): void {
+    try {
+      this.options.onResult(event);
+    } catch (error) {
+      try {
+        (this.options.onObserverError ?? writeObserverError)(error, event);
+      } catch {
+        // A reporter that throws too must not end checking (nor the process, from a timer).
+        writeObserverError(error, event);
       }
     }
   }
+}
+
+function writeObserverError(error: unknown, event: CheckEvent): void {
+  const text = String(error).replace(/\s*\n\s*/g, ' ');
+  process.stderr.write(`ipvs-warden: the check result observer threw for ${event.id}: ${text}\n`);
 }

@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
-import { checkTarget, createChecker } from '../health/registry.js';
+import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
 import { isOutcomeUnknown, type IpvsError } from '../ipvs/errors.js';
@@ -348,7 +348,7 @@ export class ReconcileLoop {
         rs.checks.forEach((check, i) => {
           const checker = this.makeChecker(check);
           const target = checkTarget(rs, check);
-          runs.push(Scheduler.runId(checker, target));
+          runs.push(Scheduler.runId(checker, target, rs.policy));
           planned.push({ sub: subscriber(id, i), checker, target, rs, initial });
         });
         const none = rs.checks.length === 0;

@@ -1,7 +1,7 @@
 // The DNS probe against dnsmasq (Debian's dnsmasq-base) over UDP and TCP on 127.0.0.1 and ::1,
 // and against a server of our own for the replies dnsmasq will not send.
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { Socket as UdpSocket, createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -201,4 +201,55 @@ t.test('replies dnsmasq will not send', async (t) => {
   t.notOk(r7.healthy);
   t.match(r7.message, /connection closed after 5 bytes of a reply/);
   await half.stop();
+});
+
+t.test('a cancel while the send is pending completes the check once', async (t) => {
+  // The real socket and a real server; only the send's completion is held back, as libuv holds
+  // it when a datagram cannot leave at once. The check is cancelled meanwhile (a reload, a
+  // stop); then the send completes with the error a send cut off by the close gets.
+  const server = await udpServer(() => undefined);
+  t.teardown(() => server.close());
+  const controller = new AbortController();
+  const proto = UdpSocket.prototype;
+  // Kept to be called with the socket as `this`, and put back.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const { send, close } = proto;
+  let closes = 0;
+  let completeSend: (late: Error | null) => void = () => undefined;
+  const sendHeld = new Promise<void>((held) => {
+    proto.send = function (this: UdpSocket, ...args: unknown[]): void {
+      const callback = args.pop() as (error: Error | null, bytes?: number) => void;
+      (send as (...a: unknown[]) => void).call(
+        this,
+        ...args,
+        (error: Error | null, bytes?: number) => {
+          completeSend = (late) => callback(late ?? error, bytes);
+          held();
+        },
+      );
+      controller.abort();
+    } as typeof proto.send;
+  });
+  proto.close = function (this: UdpSocket, ...args: Parameters<typeof close>) {
+    closes++;
+    return close.apply(this, args);
+  };
+  t.teardown(() => {
+    proto.send = send;
+    proto.close = close;
+  });
+
+  const result = await new DnsChecker({ name: 'x.test' }).check(server.target, {
+    signal: controller.signal,
+    timeoutMs: 5000,
+  });
+  t.notOk(result.healthy);
+  t.match(result.message, /: cancelled waiting for the reply$/);
+  await sendHeld;
+  const cancelled = Object.assign(new Error('send ECANCELED'), { code: 'ECANCELED' });
+  t.doesNotThrow(() => completeSend(cancelled), 'the late completion is ignored');
+  t.equal(closes, 1, 'the socket is closed once');
+  t.doesNotThrow(() => completeSend(null), 'a late success too');
+  t.equal(closes, 1);
+  t.match(result.message, /: cancelled waiting for the reply$/);
 });

@@ -263,6 +263,7 @@ t.test('at most N commands run at once; waiting counts against the deadline', as
   t.teardown(() => setExecConcurrency(32));
   const log = join(scratch(), 'log');
   const checker = new ExecChecker({ command: [script('slow.sh'), log, '0.3'] });
+  t.equal(checker.limiter.concurrency, 2, 'the cap is declared, so the scheduler holds no slot');
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: 4 }, () => checker.check(target, ctx(5000))),

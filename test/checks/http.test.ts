@@ -3,7 +3,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import t from 'tap';
-import { HttpChecker, parseStatusSet } from '../../checks/http.js';
+import { HttpChecker } from '../../checks/http.js';
+import { parseStatusSet } from '../../src/health/options.js';
 import { closedPort, listen, selfSigned, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });

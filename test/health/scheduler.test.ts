@@ -1,5 +1,7 @@
 // The scheduler with probes of our own making (scripted results): intervals, merging of
-// identical checks, the concurrency cap, stopping. Assertions are on order and counts, not speed.
+// identical checks, the concurrency cap, stopping. Time is a manual clock, so every sequence
+// is exact: assertions are on order, counts and clock times, never on the machine's speed.
+import pLimit from 'p-limit';
 import t from 'tap';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy } from '../../src/health/policy.js';
@@ -7,9 +9,11 @@ import {
   Scheduler,
   jittered,
   nextInterval,
+  nextWait,
   type CheckEvent,
-  type CheckTiming,
 } from '../../src/health/scheduler.js';
+import type { CheckTiming } from '../../src/health/timing.js';
+import { ManualClock } from '../clock.js';
 
 const target = { family: 4, address: '127.0.0.1', port: 9 } as const;
 const fast: CheckTiming = {
@@ -46,19 +50,6 @@ class Scripted implements Checker {
   }
 }
 
-function collect(
-  scheduler: (onResult: (e: CheckEvent) => void) => Scheduler,
-  n: number,
-): Promise<{ events: CheckEvent[]; s: Scheduler }> {
-  return new Promise((resolve) => {
-    const events: CheckEvent[] = [];
-    const s = scheduler((e) => {
-      events.push(e);
-      if (events.length === n) resolve({ events, s });
-    });
-  });
-}
-
 t.test('intervals: settled up, changing, settled down', async (t) => {
   const timing = { ...fast, intervalMs: 2000, fastIntervalMs: 500, downIntervalMs: 5000 };
   t.equal(nextInterval({ up: true, successes: 4, failures: 0, results: 4 }, timing), 2000);
@@ -77,17 +68,51 @@ t.test('intervals: settled up, changing, settled down', async (t) => {
     [0, 0.5, 0.999999].map((r) => jittered(1000, 0.1, r)),
     [900, 1000, 1100],
   );
+  const jittery = { ...timing, jitter: 0.1 };
+  const fresh = { up: false, successes: 0, failures: 0, results: 0 };
+  const waits: [string, number, number][] = [
+    ['first check, low draw', nextWait(fresh, jittery, 0), 0],
+    ['first check: anywhere in the first interval', nextWait(fresh, jittery, 0.25), 500],
+    [
+      'first check, trusted up: still the first interval',
+      nextWait({ ...fresh, up: true }, jittery, 0.5),
+      1000,
+    ],
+    [
+      'settled up, jittered',
+      nextWait({ up: true, successes: 3, failures: 0, results: 3 }, jittery, 0),
+      1800,
+    ],
+    [
+      'changing, jittered',
+      nextWait({ up: true, successes: 0, failures: 1, results: 4 }, jittery, 0.999999),
+      550,
+    ],
+    [
+      'settled down',
+      nextWait({ up: false, successes: 0, failures: 3, results: 3 }, jittery, 0.5),
+      5000,
+    ],
+  ];
+  for (const [name, got, want] of waits) t.equal(got, want, name);
 });
 
 t.test('results go through rise and fall', async (t) => {
   const pattern = [true, true, false, false, false, true];
   const checker = new Scripted('k', (i) => pattern[i] ?? true);
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, random: () => 0.5 });
-    sch.add('svc', checker, target, fast, policy);
-    return sch;
-  }, 6);
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const at: number[] = [];
+  const s = new Scheduler({
+    onResult: (e) => (events.push(e), at.push(clock.now())),
+    random: () => 0.5,
+    clock,
+  });
+  s.add('svc', checker, target, fast, policy);
+  // The first check half way into the first interval (random 0.5 of 5 ms), then every 5 ms.
+  await clock.advance(28);
   await s.stop();
+  t.same(at, [3, 8, 13, 18, 23, 28], 'on the clock, exactly');
   t.same(
     events.map((e) => e.transition),
     [null, 'up', null, null, 'down', null],
@@ -97,8 +122,8 @@ t.test('results go through rise and fall', async (t) => {
     [false, true, true, true, false, false],
   );
   t.ok(
-    events.every((e) => e.latenessMs >= 0),
-    'lateness is measured',
+    events.every((e) => e.latenessMs === 0),
+    'lateness is measured: none without a cap to wait for',
   );
 });
 
@@ -107,14 +132,15 @@ t.test(
   async (t) => {
     const a = new Scripted('same', () => true);
     const b = new Scripted('same', () => true);
-    const { events, s } = await collect((onResult) => {
-      const sch = new Scheduler({ onResult });
-      const id1 = sch.add('svc-a', a, target, fast, policy);
-      const id2 = sch.add('svc-b', b, target, fast, policy);
-      t.equal(id1, id2);
-      return sch;
-    }, 4);
+    const clock = new ManualClock(0);
+    const events: CheckEvent[] = [];
+    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const id1 = s.add('svc-a', a, target, fast, policy);
+    const id2 = s.add('svc-b', b, target, fast, policy);
+    t.equal(id1, id2);
+    await clock.advance(15); // checks at 0, 5, 10, 15
     await s.stop();
+    t.equal(events.length, 4);
     t.equal(a.calls, 4, 'the first checker runs');
     t.equal(b.calls, 0, 'its duplicate never does');
     t.same(events[0]?.subscribers, ['svc-a', 'svc-b']);
@@ -123,7 +149,7 @@ t.test(
 
 t.test('removing the last subscriber stops the check', async (t) => {
   const c = new Scripted('r', () => true);
-  const sch = new Scheduler({ onResult: () => undefined });
+  const sch = new Scheduler({ onResult: () => undefined, clock: new ManualClock() });
   const id = sch.add('a', c, target, fast, policy);
   sch.add('b', c, target, fast, policy);
   sch.remove('a', id);
@@ -134,10 +160,10 @@ t.test('removing the last subscriber stops the check', async (t) => {
 });
 
 t.test('the concurrency cap delays checks and drops none', async (t) => {
-  const checkers = Array.from(
-    { length: 10 },
-    (_, i) => new Scripted(`c${i}`, () => new Promise((r) => setTimeout(() => r(true), 30))),
-  );
+  const clock = new ManualClock(0);
+  const took = (ms: number) => () =>
+    new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+  const checkers = Array.from({ length: 10 }, (_, i) => new Scripted(`c${i}`, took(30)));
   let maxRunning = 0;
   let running = 0;
   const wrapped: Checker[] = checkers.map((c) => ({
@@ -154,23 +180,24 @@ t.test('the concurrency cap delays checks and drops none', async (t) => {
       }
     },
   }));
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, concurrency: 3, random: () => 0 });
-    for (const c of wrapped)
-      sch.add(
-        c.key,
-        c,
-        target,
-        { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 },
-        policy,
-      );
-    return sch;
-  }, 10);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    onResult: (e) => events.push(e),
+    concurrency: 3,
+    random: () => 0,
+    clock,
+  });
+  const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+  for (const c of wrapped) s.add(c.key, c, target, slow, policy);
+  // All ten are due at 0; three at a time, 30 ms each.
+  await clock.advance(120);
   await s.stop();
   t.ok(maxRunning <= 3, `at most 3 at once (saw ${maxRunning})`);
+  t.equal(maxRunning, 3, 'and the cap is used');
   t.equal(new Set(events.map((e) => e.subscribers[0])).size, 10, 'every check ran');
-  t.ok(
-    events.some((e) => e.latenessMs >= 20),
+  t.same(
+    events.map((e) => e.latenessMs),
+    [0, 0, 0, 30, 30, 30, 60, 60, 60, 90],
     'checks that waited for the cap report it as lateness',
   );
 });
@@ -181,15 +208,18 @@ t.test('stop aborts checks in flight and ends the schedule', async (t) => {
     (_i, ctx) =>
       new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(false))),
   );
+  const clock = new ManualClock(0);
   const events: CheckEvent[] = [];
-  const sch = new Scheduler({ onResult: (e) => events.push(e), random: () => 0 });
+  const sch = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
   sch.add('svc', hang, target, fast, policy);
-  while (hang.calls === 0) await new Promise((r) => setTimeout(r, 5));
+  await clock.advance(0);
+  t.equal(hang.calls, 1, 'the check is running');
   await sch.stop();
   t.ok(hang.signals[0]?.aborted, 'the running check was aborted');
-  await new Promise((r) => setTimeout(r, 30));
+  await clock.advance(100);
   t.equal(events.length, 0, 'no result after stop');
   t.equal(hang.calls, 1, 'no check after stop');
+  t.equal(clock.pending, 0, 'no timer left');
 });
 
 t.test('a probe that throws counts as a failure and checking goes on', async (t) => {
@@ -197,11 +227,11 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
     if (i === 0) throw new Error('boom');
     return true;
   });
-  const { events, s } = await collect((onResult) => {
-    const sch = new Scheduler({ onResult, random: () => 0 });
-    sch.add('svc', flaky, target, fast, policy);
-    return sch;
-  }, 3);
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  s.add('svc', flaky, target, fast, policy);
+  await clock.advance(10); // checks at 0, 5, 10
   await s.stop();
   t.notOk(events[0]?.result.healthy);
   t.match(events[0]?.result.message, /check failed: Error: boom/);
@@ -210,3 +240,316 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
     [false, true, true],
   );
 });
+
+t.test('every event names its run; ids() lists the live runs', async (t) => {
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  const other = { ...target, port: 10 };
+  const a = s.add('svc-a', new Scripted('same', () => true), target, fast, policy);
+  const b = s.add('svc-b', new Scripted('same', () => true), target, fast, policy);
+  const c = s.add('svc-c', new Scripted('same', () => true), other, fast, policy);
+  t.equal(a, b, 'merged checks share a run id');
+  t.not(a, c, 'another target is another run');
+  t.same(s.ids().sort(), [a, c].sort());
+  await clock.advance(0);
+  t.same(events.map((e) => e.id).sort(), [a, c].sort(), 'each event carries its run id');
+  t.same(Object.keys(events[0] ?? {})[0], 'id', 'the first field');
+  s.remove('svc-c', c);
+  t.same(s.ids(), [a], 'a removed run is gone');
+  await s.stop();
+  t.same(s.ids(), [], 'none after stop');
+});
+
+t.test(
+  'rise and fall are part of a run: subscribers that differ there are checked apart',
+  async (t) => {
+    const clock = new ManualClock(0);
+    const c = new Scripted('same', () => true);
+    const events: CheckEvent[] = [];
+    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const quick: HealthPolicy = { rise: 1, fall: 1, initial: 'down' };
+    const id1 = s.add('a', c, target, fast, quick);
+    const id2 = s.add('b', c, target, fast, policy);
+    const id3 = s.add('c', c, target, fast, { ...policy, initial: 'up' });
+    t.not(id1, id2, 'another rise/fall is another run');
+    t.equal(id2, id3, 'the initial state is not part of it');
+    t.equal(Scheduler.runId(c, target, quick), id1);
+    t.equal(Scheduler.runId(c, target, policy), id2);
+    await clock.advance(0);
+    t.equal(events.length, 2, 'each run checks');
+    t.equal(s.state(id1)?.up, true, 'rise 1: up after one success');
+    t.equal(s.state(id2)?.up, false, 'rise 2: not yet');
+    t.same(events.find((e) => e.id === id1)?.subscribers, ['a']);
+    t.same(events.find((e) => e.id === id2)?.subscribers, ['b', 'c']);
+    await s.stop();
+  },
+);
+
+/** Two services list one check: one fast (a short interval) and one slow, in either order. */
+const quickService: CheckTiming = {
+  intervalMs: 1000,
+  fastIntervalMs: 500,
+  downIntervalMs: 4000,
+  timeoutMs: 800,
+  jitter: 0,
+};
+const slowService: CheckTiming = {
+  intervalMs: 5000,
+  fastIntervalMs: 250,
+  downIntervalMs: 2000,
+  timeoutMs: 3000,
+  jitter: 0,
+};
+const strictest: CheckTiming = {
+  intervalMs: 1000,
+  fastIntervalMs: 250,
+  downIntervalMs: 2000,
+  timeoutMs: 800,
+  jitter: 0,
+};
+
+async function shared(order: readonly (readonly [string, CheckTiming])[]) {
+  const clock = new ManualClock(0);
+  // Up after two, down after three failures, back: every interval is used.
+  const pattern = [true, true, true, false, false, false, false, true, true, true];
+  const timeouts: number[] = [];
+  const checker = new Scripted('shared', (i, ctx) => {
+    timeouts.push(ctx.timeoutMs);
+    return pattern[i] ?? true;
+  });
+  const at: number[] = [];
+  const s = new Scheduler({ onResult: () => at.push(clock.now()), random: () => 0.5, clock });
+  let id = '';
+  for (const [sub, timing] of order) id = s.add(sub, checker, target, timing, policy);
+  const timing = s.timing(id);
+  await clock.advance(10_000);
+  await s.stop();
+  return { at, timeouts, timing };
+}
+
+t.test('a check shared by a fast and a slow service runs the same in either order', async (t) => {
+  const fastFirst = await shared([
+    ['fast', quickService],
+    ['slow', slowService],
+  ]);
+  const slowFirst = await shared([
+    ['slow', slowService],
+    ['fast', quickService],
+  ]);
+  t.same(fastFirst.timing, strictest, 'fast first: the strictest of each field');
+  t.same(slowFirst.timing, strictest, 'slow first: the same');
+  // First check half way into the first interval (500), then: down with a success -> fast
+  // (250), up -> interval (1000), failing -> fast (250) twice, down -> down interval (2000),
+  // then towards rise (250) and up (1000).
+  const want = [500, 750, 1750, 2750, 3000, 3250, 5250, 7250, 7500, 8500, 9500];
+  t.same(fastFirst.at, want, 'fast first: checks on the strictest timing');
+  t.same(slowFirst.at, want, 'slow first: the same checks at the same times');
+  t.ok(
+    [...fastFirst.timeouts, ...slowFirst.timeouts].every((ms) => ms === 800),
+    'the shortest timeout',
+  );
+});
+
+t.test('a subscriber added again replaces its timing; removing one recomputes', async (t) => {
+  const clock = new ManualClock(0);
+  const c = new Scripted('k', () => true);
+  const s = new Scheduler({ onResult: () => undefined, random: () => 0.5, clock });
+  const id = s.add('a', c, target, quickService, policy);
+  s.add('b', c, target, slowService, policy);
+  t.same(s.timing(id), strictest);
+  s.add('a', c, target, slowService, policy);
+  t.same(s.timing(id), slowService, "a reload slowed a's timing: it is replaced, not merged");
+  s.add('a', c, target, quickService, policy);
+  t.same(s.timing(id), strictest);
+  s.remove('a', id);
+  t.same(s.timing(id), slowService, 'the rest decide once a is gone');
+  await s.stop();
+});
+
+t.test('a timing that makes the next check due sooner reschedules it', async (t) => {
+  const clock = new ManualClock(0);
+  const c = new Scripted('k', () => true);
+  const at: number[] = [];
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    onResult: (e) => (at.push(clock.now()), events.push(e)),
+    random: () => 0.5,
+    clock,
+  });
+  const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+  const quick = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const id = s.add('slow', c, target, slow, policy); // first check at 5000
+  await clock.advance(100);
+  s.add('quick', c, target, quick, policy); // half of the new interval: due at 500
+  await clock.advance(500);
+  t.same(at, [500], 'the first check moved to half the new interval');
+  t.equal(events[0]?.latenessMs, 0, 'a moved check is not late');
+  s.remove('quick', id); // the next check is planned at 1500, on the quick fast interval
+  await clock.advance(1000);
+  t.same(at, [500, 1500], 'a slower timing does not postpone a planned check');
+  s.add('slower', c, target, { ...slow, intervalMs: 60_000 }, policy);
+  await clock.advance(10_000);
+  t.same(at, [500, 1500, 11_500], 'up now: the interval of the strictest that is left');
+  await s.stop();
+});
+
+t.test(
+  "an observer that throws is reported; the state is the probe's and checking goes on",
+  async (t) => {
+    const clock = new ManualClock(0);
+    const c = new Scripted('ok', () => true);
+    const events: CheckEvent[] = [];
+    const reported: [unknown, CheckEvent][] = [];
+    const s = new Scheduler({
+      onResult: (e) => {
+        events.push(e);
+        if (events.length === 1) throw new Error('observer broke');
+      },
+      onObserverError: (error, event) => reported.push([error, event]),
+      random: () => 0,
+      clock,
+    });
+    const id = s.add('svc', c, target, fast, policy);
+    await clock.advance(10); // checks at 0, 5, 10
+    await s.stop();
+    t.same(
+      events.map((e) => e.result.healthy),
+      [true, true, true],
+      "no failure made up from the observer's exception",
+    );
+    t.same(
+      events.map((e) => e.transition),
+      [null, 'up', null],
+      "rise counts the probe's successes",
+    );
+    t.equal(c.calls, 3, 'checking goes on');
+    t.equal(reported.length, 1, 'reported once');
+    t.match(String(reported[0]?.[0]), /observer broke/);
+    t.equal(reported[0]?.[1], events[0], 'with the event it was handed');
+    t.equal(reported[0]?.[1].id, id);
+  },
+);
+
+t.test('by default an observer error is one line on stderr', async (t) => {
+  const clock = new ManualClock(0);
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  };
+  t.teardown(() => void (process.stderr.write = write));
+  const s = new Scheduler({
+    onResult: () => {
+      throw new Error('observer broke');
+    },
+    random: () => 0,
+    clock,
+  });
+  const id = s.add('svc', new Scripted('ok', () => true), target, fast, policy);
+  await clock.advance(0);
+  await s.stop();
+  process.stderr.write = write;
+  t.equal(lines.length, 1);
+  t.match(lines[0], /observer broke/);
+  t.ok(lines[0]?.includes(id), 'names the run');
+  t.ok(lines[0]?.endsWith('\n') && lines[0].indexOf('\n') === lines[0].length - 1, 'one line');
+});
+
+t.test('checks that wait for a cap of their own hold no general slot', async (t) => {
+  // Five exec-like checks behind a process cap of 1, 100 ms each, and one TCP-like check of
+  // 10 ms, all due at 0 under a general cap of 2: the TCP-like check must not wait for them.
+  const clock = new ManualClock(0);
+  const took = (ms: number) => () =>
+    new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+  const processSlots = pLimit(1);
+  class ExecLike extends Scripted {
+    readonly limiter = processSlots;
+  }
+  const events: CheckEvent[] = [];
+  const at = new Map<string, number>();
+  const s = new Scheduler({
+    onResult: (e) => (events.push(e), at.set(e.subscribers[0] ?? '', clock.now())),
+    concurrency: 2,
+    random: () => 0,
+    clock,
+  });
+  const once = { ...fast, intervalMs: 60_000, fastIntervalMs: 60_000, downIntervalMs: 60_000 };
+  const execs = Array.from(
+    { length: 5 },
+    (_, i) => new ExecLike(`exec${i}`, () => processSlots(took(100))),
+  );
+  execs.forEach((c, i) => s.add(`exec${i}`, c, target, once, policy));
+  s.add('tcp', new Scripted('tcp', took(10)), target, once, policy);
+  await clock.advance(5);
+  t.same(
+    s.stats(),
+    { checks: 6, running: 2, waiting: 4 },
+    'stats count the exec-like cap too: one running, four waiting, and the TCP-like check',
+  );
+  await clock.advance(595);
+  await s.stop();
+  t.equal(at.get('tcp'), 10, 'the TCP-like check ran on time');
+  t.equal(events.find((e) => e.subscribers[0] === 'tcp')?.latenessMs, 0, 'not late');
+  t.same(
+    execs.map((_, i) => at.get(`exec${i}`)),
+    [100, 200, 300, 400, 500],
+    'the exec-like checks one at a time, none dropped',
+  );
+  t.same(
+    execs.map((c) => c.maxRunning),
+    [1, 1, 1, 1, 1],
+  );
+});
+
+t.test(
+  'a run that loses its last subscriber closes its checker, unless a live run shares it',
+  async (t) => {
+    class Closable extends Scripted {
+      closed = 0;
+      async close(): Promise<void> {
+        this.closed++;
+      }
+    }
+    const clock = new ManualClock(0);
+    const s = new Scheduler({ onResult: () => undefined, random: () => 0, clock });
+
+    const own = new Closable('own', () => true);
+    const id = s.add('a', own, target, fast, policy);
+    s.add('b', own, target, fast, policy);
+    s.remove('a', id);
+    await clock.advance(0);
+    t.equal(own.closed, 0, 'a subscriber is left');
+    s.remove('b', id);
+    await clock.advance(0);
+    t.equal(own.closed, 1, 'closed with the last subscriber');
+    s.remove('b', id);
+    await clock.advance(0);
+    t.equal(own.closed, 1, 'once');
+
+    // One checker instance for two targets (two runs), as the probe benchmark does.
+    const shared = new Closable('shared', () => true);
+    const one = s.add('a', shared, target, fast, policy);
+    const two = s.add('a', shared, { ...target, port: 10 }, fast, policy);
+    s.remove('a', one);
+    await clock.advance(0);
+    t.equal(shared.closed, 0, 'the other run still uses it');
+    s.remove('a', two);
+    await clock.advance(0);
+    t.equal(shared.closed, 1, 'closed with the last run that uses it');
+
+    const failing = new Closable('failing', () => true);
+    failing.close = () => Promise.reject(new Error('cannot close'));
+    s.remove('x', s.add('x', failing, target, fast, policy));
+    const throwing = new Closable('throwing', () => true);
+    throwing.close = () => {
+      throw new Error('cannot close at all');
+    };
+    s.remove('x', s.add('x', throwing, target, fast, policy));
+    await clock.advance(0);
+    t.pass('a checker that fails to close is no crash');
+    await s.stop();
+    t.equal(own.closed + shared.closed, 2, 'stop does not close them again');
+  },
+);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/model.js';
-import { createChecker } from '../../src/health/registry.js';
+import { createChecker } from '../../src/checkers.js';
 import type { OperationResult } from '../../src/ipvs/backend.js';
 import { IpvsError } from '../../src/ipvs/errors.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';

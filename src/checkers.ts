@@ -1,10 +1,12 @@
 // CheckConfig -> Checker: the one place that knows which probe implements which check type.
-import { DnsChecker } from '../../checks/dns.js';
-import { ExecChecker } from '../../checks/exec.js';
-import { HttpChecker } from '../../checks/http.js';
-import { TcpChecker } from '../../checks/tcp.js';
-import type { CheckConfig, RealServerConfig } from '../config/model.js';
-import type { CheckTarget, Checker } from './checker.js';
+// It sits above both the probes and the config, so neither src/health nor src/config imports a
+// probe (src/health/ is the vocabulary the probes implement).
+import { DnsChecker } from '../checks/dns.js';
+import { ExecChecker } from '../checks/exec.js';
+import { HttpChecker } from '../checks/http.js';
+import { TcpChecker } from '../checks/tcp.js';
+import type { CheckConfig, RealServerConfig } from './config/model.js';
+import type { CheckTarget, Checker } from './health/checker.js';
 
 export function createChecker(check: CheckConfig): Checker {
   switch (check.type) {
