@@ -38,6 +38,8 @@ export interface IpvsErrorOptions {
   readonly detail?: string;
   readonly errno?: number;
   readonly cause?: unknown;
+  /** See `IpvsError.outcomeUnknown`; false unless said. */
+  readonly outcomeUnknown?: boolean;
 }
 
 export class IpvsError extends Error {
@@ -47,6 +49,13 @@ export class IpvsError extends Error {
   readonly target: string;
   readonly errno: number | undefined;
   readonly detail: string | undefined;
+  /**
+   * True when the request reached the kernel but its answer did not reach us (a timeout, lost
+   * replies, a malformed or truncated reply, the socket closed under it): the kernel may well
+   * have applied it, so the table must be re-read before judging. False for the kernel's own
+   * errno and for a request that never went out.
+   */
+  readonly outcomeUnknown: boolean;
 
   constructor(code: string, options: IpvsErrorOptions) {
     const what = options.target ? `${options.op} ${options.target}` : options.op;
@@ -58,10 +67,16 @@ export class IpvsError extends Error {
     this.target = options.target ?? '';
     this.errno = options.errno;
     this.detail = options.detail;
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
   }
 
   /** From a negative or positive errno as the kernel returns it. */
   static fromErrno(errno: number, options: IpvsErrorOptions): IpvsError {
     return new IpvsError(errnoName(errno), { ...options, errno: Math.abs(errno) });
   }
+}
+
+/** Whether `e` is an `IpvsError` whose request may have been applied although it failed. */
+export function isOutcomeUnknown(e: unknown): boolean {
+  return e instanceof IpvsError && e.outcomeUnknown;
 }

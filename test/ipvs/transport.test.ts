@@ -1,6 +1,7 @@
 // Netlink framing against a fake peer: the replies a real kernel cannot be made to send
 // (interleaved, truncated, garbage, foreign, interrupted, lost) and what the transport does.
 import t from 'tap';
+import { isOutcomeUnknown } from '../../src/ipvs/errors.js';
 import { NetlinkBackend } from '../../src/ipvs/netlink/backend.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
 import {
@@ -73,33 +74,47 @@ interface Peer {
   sent: Buffer[];
   /** Messages per datagram sent. */
   datagrams: number[];
+  /** When set, send() reports this errno: the datagram did not go out. */
+  failSends: number | undefined;
   reply(data: Buffer, port?: number, truncated?: boolean): void;
   error(errno: number): void;
   seqOf(i: number): number;
 }
 function fakePeer(): Peer {
-  const sent: Buffer[] = [];
-  const datagrams: number[] = [];
-  let handlers: SocketHandlers | undefined;
-  return {
-    sent,
-    datagrams,
+  let handler: SocketHandlers | undefined;
+  const errnoError = (errno: number, message: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(message), { errno });
+  const peer: Peer = {
+    sent: [],
+    datagrams: [],
+    failSends: undefined,
     factory: (h) => {
-      handlers = h;
+      handler = h;
       return {
         port: 4242,
         send: (messages, cb) => {
-          sent.push(...messages);
-          datagrams.push(messages.length);
+          if (peer.failSends !== undefined) return cb(errnoError(peer.failSends, 'sendmsg failed'));
+          peer.sent.push(...messages);
+          peer.datagrams.push(messages.length);
           cb();
         },
         close: () => undefined,
       };
     },
-    reply: (data, port = 0, truncated = false) => handlers?.message(data, port, truncated),
-    error: (errno) => handlers?.error(Object.assign(new Error('recvmsg failed'), { errno })),
-    seqOf: (i) => sent[i]?.readUInt32LE(8) ?? -1,
+    reply: (data, port = 0, truncated = false) => handler?.message(data, port, truncated),
+    error: (errno) => handler?.error(errnoError(errno, 'recvmsg failed')),
+    seqOf: (i) => peer.sent[i]?.readUInt32LE(8) ?? -1,
   };
+  return peer;
+}
+/** Whether a promise has settled by now (it is observed, so a rejection is not unhandled). */
+function settled(p: Promise<unknown>): () => boolean {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return () => done;
 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 /** A request message; the transport sets its sequence number. */
@@ -336,3 +351,80 @@ t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
   await t.rejects(deleting, { code: 'ESRCH', op: 'delete-service' });
   await b.close();
 });
+
+t.test(
+  'a request sent and not answered has an unknown outcome: the kernel may have applied it',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
+    const unknown = { outcomeUnknown: true };
+    await t.rejects(tr.request(req(), ctx), { code: 'ETIMEDOUT', ...unknown }, 'timed out');
+
+    const lost = tr.request(req(), ctx);
+    await tick();
+    peer.error(105);
+    await t.rejects(lost, { code: 'ENOBUFS', ...unknown }, 'a socket error');
+
+    const truncated = tr.request(req(), ctx);
+    await tick();
+    peer.reply(ack(peer.seqOf(2)).subarray(0, 20), 0, true);
+    await t.rejects(truncated, { code: 'EPROTO', ...unknown }, 'a truncated datagram');
+
+    const misframed = tr.request(req(), ctx);
+    await tick();
+    const bad = ack(peer.seqOf(3));
+    bad.writeUInt32LE(4096, 0);
+    peer.reply(bad);
+    await t.rejects(misframed, { code: 'EPROTO', ...unknown }, 'a message that does not fit');
+
+    const [answered, after] = [tr.request(req(), ctx), tr.request(req(), ctx)];
+    await tick();
+    peer.reply(Buffer.concat([ack(peer.seqOf(4)), Buffer.from([1, 2, 3, 4, 5])]));
+    t.same(await answered, []);
+    await t.rejects(after, { code: 'EPROTO', ...unknown }, 'trailing bytes');
+
+    const short = tr.request(req(), ctx);
+    await tick();
+    peer.reply(nlmsg(K.NLMSG_ERROR, 0, peer.seqOf(6), Buffer.alloc(0)));
+    await t.rejects(short, { code: 'EPROTO', ...unknown }, 'an NLMSG_ERROR without its errno');
+
+    const overrun = tr.request(req(), ctx);
+    await tick();
+    peer.reply(nlmsg(K.NLMSG_OVERRUN, 0, peer.seqOf(7), Buffer.alloc(0)));
+    await t.rejects(overrun, { code: 'ENOBUFS', ...unknown }, 'NLMSG_OVERRUN');
+    tr.close();
+  },
+);
+
+t.test(
+  'a kernel errno, a send that failed and a request never sent have a known outcome',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const known = { outcomeUnknown: false };
+    const refused = tr.request(req(), ctx);
+    await tick();
+    peer.reply(ack(peer.seqOf(0), -17));
+    const error = await t.rejects(refused, { code: 'EEXIST', ...known }, 'the kernel said no');
+    t.equal(isOutcomeUnknown(error), false);
+
+    peer.failSends = 90;
+    await t.rejects(tr.request(req(), ctx), { code: 'EMSGSIZE', ...known }, 'not sent');
+    peer.failSends = undefined;
+
+    const inFlight = tr.request(req(), ctx);
+    const queued = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.sent.length, 2, 'one in flight, one queued');
+    settled(queued);
+    tr.close();
+    const closed = await t.rejects(inFlight, { code: 'ESHUTDOWN', outcomeUnknown: true });
+    t.equal(isOutcomeUnknown(closed), true, 'closed under a request in flight');
+    await t.rejects(queued, { code: 'ESHUTDOWN', ...known }, 'closed before it was sent');
+    await t.rejects(tr.request(req(), ctx), { code: 'ESHUTDOWN', ...known }, 'after close');
+
+    t.equal(isOutcomeUnknown(new Error('not from the table')), false);
+    t.equal(isOutcomeUnknown({ outcomeUnknown: true }), false, 'only an IpvsError says so');
+    t.equal(isOutcomeUnknown(undefined), false);
+  },
+);

@@ -218,6 +218,10 @@ export class NetlinkBackend extends BackendBase {
     );
   }
 
+  /**
+   * The transport's errors pass through as they are, `outcomeUnknown` with them; an operation
+   * that cannot be encoded is EINVAL and was never sent.
+   */
   apply(operations: readonly Operation[]): Promise<OperationResult[]> {
     return Promise.all(
       operations.map(async (operation): Promise<OperationResult> => {

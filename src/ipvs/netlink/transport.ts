@@ -1,6 +1,7 @@
 // Netlink request/response framing over a raw socket: pipelined requests matched by sequence
-// number, one dump at a time, errno kept, replies accepted only from the kernel (port 0).
-import { IpvsError } from '../errors.js';
+// number, one dump at a time, errno kept, replies accepted only from the kernel (port 0). A
+// request sent but never answered fails with `outcomeUnknown` (the kernel may have applied it).
+import { IpvsError, errnoName } from '../errors.js';
 import * as K from './constants.js';
 
 /** The socket as the transport needs it; `kernelSocket` adapts netlink@0.3.0's raw socket. */
@@ -90,10 +91,7 @@ export class NetlinkTransport {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.socket = factory({
       message: (data, port, truncated) => this.receive(data, port, truncated),
-      error: (error) =>
-        this.failAll(
-          IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message }),
-        ),
+      error: (error) => this.failAll(errnoName(error.errno ?? 0), error.message),
     });
     const byBuffer = this.socket.recvBufferSize
       ? Math.floor(this.socket.recvBufferSize / 2 / BYTES_PER_ACK)
@@ -104,7 +102,8 @@ export class NetlinkTransport {
   /**
    * Sends one request (a whole message; its sequence number and port are set here; `dump` when
    * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
-   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno.
+   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno;
+   * with `outcomeUnknown` set when it was sent and its answer is lost.
    */
   request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
@@ -120,7 +119,8 @@ export class NetlinkTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.failAll(new IpvsError('ESHUTDOWN', { op: 'close' }));
+    this.failAll('ESHUTDOWN');
+    // Never sent: known not applied.
     for (const q of this.queue.splice(0))
       q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
     if (this.timer) clearInterval(this.timer);
@@ -152,6 +152,7 @@ export class NetlinkTransport {
       this.counters.datagrams++;
       this.socket.send(batch, (error) => {
         if (!error) return;
+        // The datagram did not go out: a known failure, not an unknown outcome.
         for (const seq of sent) {
           const p = this.inFlight.get(seq);
           if (p) {
@@ -198,7 +199,9 @@ export class NetlinkTransport {
       () => {
         const now = Date.now();
         for (const p of [...this.inFlight.values()]) {
-          if (p.deadline <= now) this.finish(p.seq, new IpvsError('ETIMEDOUT', p.context));
+          if (p.deadline <= now) {
+            this.finish(p.seq, new IpvsError('ETIMEDOUT', { ...p.context, outcomeUnknown: true }));
+          }
         }
       },
       Math.min(1000, this.timeoutMs),
@@ -216,17 +219,13 @@ export class NetlinkTransport {
     else if (this.inFlight.size === 0) this.armTimer();
   }
 
-  private failAll(error: IpvsError): void {
-    for (const seq of [...this.inFlight.keys()]) {
-      const p = this.inFlight.get(seq);
-      if (p)
-        this.finish(
-          seq,
-          new IpvsError(error.code, {
-            ...p.context,
-            ...(error.detail ? { detail: error.detail } : {}),
-          }),
-        );
+  /** Fails every request in flight: each was sent and is unanswered, so may have been applied. */
+  private failAll(code: string, detail?: string): void {
+    for (const p of [...this.inFlight.values()]) {
+      this.finish(
+        p.seq,
+        new IpvsError(code, { ...p.context, ...(detail ? { detail } : {}), outcomeUnknown: true }),
+      );
     }
   }
 
@@ -238,7 +237,7 @@ export class NetlinkTransport {
     }
     if (truncated) {
       // The kernel never sends a datagram larger than we read; if it did, we cannot tell whose.
-      this.failAll(new IpvsError('EPROTO', { op: 'receive', detail: 'truncated datagram' }));
+      this.failAll('EPROTO', 'truncated datagram');
       return;
     }
     let offset = 0;
@@ -249,13 +248,10 @@ export class NetlinkTransport {
       const seq = data.readUInt32LE(offset + 8);
       if (length < K.NLMSG_HDRLEN || offset + length > data.length) {
         const p = this.inFlight.get(seq);
-        const error = new IpvsError('EPROTO', {
-          op: 'receive',
-          detail: `message length ${length} does not fit its datagram`,
-        });
+        const detail = `message length ${length} does not fit its datagram`;
         if (p)
-          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: error.detail ?? '' }));
-        else this.failAll(error);
+          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail, outcomeUnknown: true }));
+        else this.failAll('EPROTO', detail);
         return;
       }
       this.counters.received++;
@@ -263,12 +259,7 @@ export class NetlinkTransport {
       offset += (length + 3) & ~3;
     }
     if (offset < data.length && data.length - offset >= 4) {
-      this.failAll(
-        new IpvsError('EPROTO', {
-          op: 'receive',
-          detail: `${data.length - offset} trailing bytes in a datagram`,
-        }),
-      );
+      this.failAll('EPROTO', `${data.length - offset} trailing bytes in a datagram`);
     }
   }
 
@@ -284,7 +275,15 @@ export class NetlinkTransport {
         return;
       case K.NLMSG_ERROR: {
         if (payload.length < 4) {
-          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: 'short NLMSG_ERROR' }));
+          // An answer without its errno: applied or not, we cannot tell.
+          this.finish(
+            seq,
+            new IpvsError('EPROTO', {
+              ...p.context,
+              detail: 'short NLMSG_ERROR',
+              outcomeUnknown: true,
+            }),
+          );
           return;
         }
         const errno = payload.readInt32LE(0);
@@ -320,7 +319,11 @@ export class NetlinkTransport {
         return;
       }
       case K.NLMSG_OVERRUN:
-        this.finish(seq, new IpvsError('ENOBUFS', { ...p.context, detail: 'NLMSG_OVERRUN' }));
+        // Data was lost, the answer to this request with it perhaps.
+        this.finish(
+          seq,
+          new IpvsError('ENOBUFS', { ...p.context, detail: 'NLMSG_OVERRUN', outcomeUnknown: true }),
+        );
         return;
       default:
         p.parts.push(payload);
