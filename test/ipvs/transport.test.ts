@@ -428,3 +428,20 @@ t.test(
     t.equal(isOutcomeUnknown(undefined), false);
   },
 );
+
+t.test('a message that does not fit its datagram fails everything in flight at once', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const a = tr.request(req(), ctx);
+  const b = tr.request(req(), ctx);
+  await tick();
+  const bad = ack(peer.seqOf(0));
+  bad.writeUInt32LE(4096, 0); // covers b's ack, which can no longer be trusted
+  const [aDone, bDone] = [settled(a), settled(b)];
+  peer.reply(Buffer.concat([bad, ack(peer.seqOf(1))]));
+  await tick();
+  t.ok(aDone() && bDone(), 'the next request in that datagram does not wait for its timeout');
+  await t.rejects(a, { code: 'EPROTO', message: /does not fit/, outcomeUnknown: true });
+  await t.rejects(b, { code: 'EPROTO', message: /does not fit/, outcomeUnknown: true });
+  tr.close();
+});

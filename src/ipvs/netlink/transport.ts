@@ -247,11 +247,9 @@ export class NetlinkTransport {
       const flags = data.readUInt16LE(offset + 6);
       const seq = data.readUInt32LE(offset + 8);
       if (length < K.NLMSG_HDRLEN || offset + length > data.length) {
-        const p = this.inFlight.get(seq);
-        const detail = `message length ${length} does not fit its datagram`;
-        if (p)
-          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail, outcomeUnknown: true }));
-        else this.failAll('EPROTO', detail);
+        // Nothing after it can be found or trusted, and any request in flight may be answered
+        // there: fail them all now rather than leave them to the timeout.
+        this.failAll('EPROTO', `message length ${length} does not fit its datagram`);
         return;
       }
       this.counters.received++;
