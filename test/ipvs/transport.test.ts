@@ -74,35 +74,53 @@ interface Peer {
   sent: Buffer[];
   /** Messages per datagram sent. */
   datagrams: number[];
+  /** Calls of the factory (those that threw included), and sockets closed. */
+  opens: number;
+  closes: number;
+  /** Errnos the next calls of the factory throw, in turn. */
+  failOpens: number[];
   /** When set, send() reports this errno: the datagram did not go out. */
   failSends: number | undefined;
+  /** To the newest socket. */
   reply(data: Buffer, port?: number, truncated?: boolean): void;
-  error(errno: number): void;
+  /** To the newest socket, or to the one the factory made at call `socket` (0 the first). */
+  error(errno: number, socket?: number): void;
   seqOf(i: number): number;
 }
 function fakePeer(): Peer {
-  let handler: SocketHandlers | undefined;
+  const handlers: SocketHandlers[] = [];
   const errnoError = (errno: number, message: string): NodeJS.ErrnoException =>
     Object.assign(new Error(message), { errno });
   const peer: Peer = {
     sent: [],
     datagrams: [],
+    opens: 0,
+    closes: 0,
+    failOpens: [],
     failSends: undefined,
     factory: (h) => {
-      handler = h;
+      const n = peer.opens++;
+      const errno = peer.failOpens.shift();
+      if (errno !== undefined) throw errnoError(errno, 'socket() failed');
+      handlers[n] = h;
       return {
-        port: 4242,
+        port: 4242 + n,
         send: (messages, cb) => {
           if (peer.failSends !== undefined) return cb(errnoError(peer.failSends, 'sendmsg failed'));
           peer.sent.push(...messages);
           peer.datagrams.push(messages.length);
           cb();
         },
-        close: () => undefined,
+        close: () => {
+          peer.closes++;
+        },
       };
     },
-    reply: (data, port = 0, truncated = false) => handler?.message(data, port, truncated),
-    error: (errno) => handler?.error(errnoError(errno, 'recvmsg failed')),
+    reply: (data, port = 0, truncated = false) => handlers.at(-1)?.message(data, port, truncated),
+    error: (errno, socket) =>
+      (socket === undefined ? handlers.at(-1) : handlers[socket])?.error(
+        errnoError(errno, 'recvmsg failed'),
+      ),
     seqOf: (i) => peer.sent[i]?.readUInt32LE(8) ?? -1,
   };
   return peer;
@@ -445,3 +463,60 @@ t.test('a message that does not fit its datagram fails everything in flight at o
   await t.rejects(b, { code: 'EPROTO', message: /does not fit/, outcomeUnknown: true });
   tr.close();
 });
+
+t.test(
+  'after a socket error the transport opens a new socket and carries on with what was queued',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const a = tr.request(req(), ctx);
+    const b = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.sent.length, 1, 'a in flight, b queued');
+    peer.error(105);
+    await t.rejects(a, { code: 'ENOBUFS', outcomeUnknown: true });
+    t.equal(peer.opens, 2, 'a new socket from the same factory');
+    t.equal(peer.closes, 1, 'the old one closed');
+    await tick();
+    t.equal(peer.sent.length, 2, 'b went out');
+    t.equal(peer.sent[1]?.readUInt32LE(12), 4243, 'on the new socket, with its port');
+    peer.error(105, 0);
+    peer.reply(ack(peer.seqOf(1)), 0);
+    t.equal(peer.opens, 2, 'a late error from the old socket is ignored');
+    t.same(await b, []);
+    tr.close();
+    t.equal(peer.closes, 2);
+  },
+);
+
+t.test(
+  'a factory that keeps failing fails the queued requests clearly, and is tried again only for the next request',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const a = tr.request(req(), ctx);
+    const b = tr.request(req(), ctx);
+    await tick();
+    settled(b);
+    peer.failOpens = [24, 24];
+    peer.error(105);
+    await t.rejects(a, { code: 'ENOBUFS', outcomeUnknown: true });
+    await t.rejects(b, {
+      code: 'EMFILE',
+      message:
+        /test-op TCP 10\.0\.0\.1:80 failed: EMFILE .*could not be reopened: socket\(\) failed/,
+      outcomeUnknown: false,
+    });
+    for (let i = 0; i < 5; i++) await tick();
+    t.equal(peer.opens, 2, 'one attempt, no retry on its own');
+    await t.rejects(tr.request(req(), ctx), { code: 'EMFILE', outcomeUnknown: false });
+    t.equal(peer.opens, 3, 'tried again for the next request');
+    const c = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.opens, 4);
+    t.equal(peer.sent.length, 2);
+    peer.reply(ack(peer.seqOf(1)));
+    t.same(await c, [], 'a socket again');
+    tr.close();
+  },
+);

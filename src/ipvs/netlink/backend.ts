@@ -55,7 +55,7 @@ export interface NetlinkBackendOptions extends TransportOptions {
 /** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
-/** netlink@0.3.0's raw socket, speaking to the kernel (port 0). */
+/** netlink@0.3.0's raw socket, speaking to the kernel (port 0); called again if one fails. */
 export const kernelSocket: SocketFactory = (handlers) => {
   const socket = new RawNetlinkSocket(K.NETLINK_GENERIC, {
     recvBufferSize: RECV_BUFFER,

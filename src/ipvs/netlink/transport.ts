@@ -1,6 +1,7 @@
 // Netlink request/response framing over a raw socket: pipelined requests matched by sequence
 // number, one dump at a time, errno kept, replies accepted only from the kernel (port 0). A
-// request sent but never answered fails with `outcomeUnknown` (the kernel may have applied it).
+// request sent but never answered fails with `outcomeUnknown` (the kernel may have applied it);
+// a socket that reports an error is replaced.
 import { IpvsError, errnoName } from '../errors.js';
 import * as K from './constants.js';
 
@@ -17,9 +18,11 @@ export interface RawSocket {
 
 export interface SocketHandlers {
   message(data: Buffer, fromPort: number, truncated: boolean): void;
+  /** The transport closes this socket and asks the factory for another. */
   error(error: NodeJS.ErrnoException): void;
 }
 
+/** Called once at the start, and again for each socket that fails. */
 export type SocketFactory = (handlers: SocketHandlers) => RawSocket;
 
 export interface TransportOptions {
@@ -69,7 +72,11 @@ export interface TransportCounters {
 const BYTES_PER_ACK = 1024;
 
 export class NetlinkTransport {
-  private readonly socket: RawSocket;
+  private readonly factory: SocketFactory;
+  /** None after a socket failed and the factory too: the next request tries again. */
+  private socket: RawSocket | undefined;
+  /** The socket whose events count: a dropped socket's late events are ignored. */
+  private generation = 0;
   private readonly window: number;
   private readonly timeoutMs: number;
   private readonly inFlight = new Map<number, Pending>();
@@ -88,13 +95,13 @@ export class NetlinkTransport {
   };
 
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
+    this.factory = factory;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.socket = factory({
-      message: (data, port, truncated) => this.receive(data, port, truncated),
-      error: (error) => this.failAll(errnoName(error.errno ?? 0), error.message),
-    });
-    const byBuffer = this.socket.recvBufferSize
-      ? Math.floor(this.socket.recvBufferSize / 2 / BYTES_PER_ACK)
+    // If the first socket cannot be opened, the caller hears it (NetlinkBackend.open reports it).
+    const socket = this.open();
+    this.socket = socket;
+    const byBuffer = socket.recvBufferSize
+      ? Math.floor(socket.recvBufferSize / 2 / BYTES_PER_ACK)
       : 128;
     this.window = Math.max(1, options.window ?? Math.min(256, byBuffer));
   }
@@ -124,7 +131,63 @@ export class NetlinkTransport {
     for (const q of this.queue.splice(0))
       q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
     if (this.timer) clearInterval(this.timer);
-    this.socket.close();
+    this.dropSocket();
+  }
+
+  /** A socket from the factory whose events reach us until it is dropped. */
+  private open(): RawSocket {
+    const generation = ++this.generation;
+    const current = (): boolean => generation === this.generation;
+    return this.factory({
+      message: (data, port, truncated) => {
+        if (current()) this.receive(data, port, truncated);
+      },
+      error: (error) => {
+        if (current()) this.socketFailed(error);
+      },
+    });
+  }
+
+  private dropSocket(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.generation++;
+    socket?.close();
+  }
+
+  /**
+   * A socket that reports an error is not used again: netlink@0.3.0 closes it itself after a
+   * poll error, and after ENOBUFS its replies are gone. What was in flight may or may not have
+   * been applied; what is queued goes out on a new socket.
+   */
+  private socketFailed(error: NodeJS.ErrnoException): void {
+    this.dropSocket();
+    this.failAll(errnoName(error.errno ?? 0), error.message);
+    this.reopen();
+  }
+
+  /**
+   * One attempt at a new socket. If the factory fails too, the queued requests fail with its
+   * error (they were never sent) and the next request tries again: no retry loop of our own.
+   */
+  private reopen(): RawSocket | undefined {
+    try {
+      this.socket = this.open();
+      return this.socket;
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).errno;
+      const why = err instanceof Error ? err.message : String(err);
+      const detail = `the netlink socket could not be reopened: ${why}`;
+      for (const q of this.queue.splice(0)) {
+        const options = { ...q.pending.context, detail, cause: err };
+        q.pending.reject(
+          typeof errno === 'number'
+            ? IpvsError.fromErrno(errno, options)
+            : new IpvsError('ESHUTDOWN', options),
+        );
+      }
+      return undefined;
+    }
   }
 
   /** Requests made in one turn of the event loop go out together. */
@@ -144,13 +207,18 @@ export class NetlinkTransport {
    */
   private pump(): void {
     if (this.closed || this.inFlight.size > this.window / 2) return;
+    const socket = this.socket ?? (this.queue.length > 0 ? this.reopen() : undefined);
+    if (!socket) {
+      this.armTimer();
+      return;
+    }
     let batch: Buffer[] = [];
     let seqs: number[] = [];
     const flush = (): void => {
       if (batch.length === 0) return;
       const sent = seqs;
       this.counters.datagrams++;
-      this.socket.send(batch, (error) => {
+      socket.send(batch, (error) => {
         if (!error) return;
         // The datagram did not go out: a known failure, not an unknown outcome.
         for (const seq of sent) {
@@ -174,7 +242,7 @@ export class NetlinkTransport {
       this.seq = (this.seq % 0x7fffffff) + 1;
       const seq = this.seq;
       next.message.writeUInt32LE(seq, 8);
-      next.message.writeUInt32LE(this.socket.port, 12);
+      next.message.writeUInt32LE(socket.port, 12);
       this.inFlight.set(seq, { ...next.pending, seq, deadline: Date.now() + this.timeoutMs });
       this.counters.sent++;
       if (next.pending.dump) {
