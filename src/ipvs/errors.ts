@@ -25,6 +25,7 @@ const explanations: Record<string, string> = {
   ESHUTDOWN: 'the netlink socket was closed',
   EAFNOSUPPORT: 'address family not supported (is IPv6 enabled?)',
   EINTR: 'the table changed during the dump, repeatedly',
+  EAGAIN: 'too many requests waiting for the kernel; try again later',
   IPVS_UNAVAILABLE:
     'the kernel has no IPVS: load it with `modprobe ip_vs` (persist it in /etc/modules-load.d/ipvs.conf)',
 };

@@ -1,7 +1,7 @@
 // Netlink framing against a fake peer: the replies a real kernel cannot be made to send
 // (interleaved, truncated, garbage, foreign, interrupted, lost) and what the transport does.
 import t from 'tap';
-import { isOutcomeUnknown } from '../../src/ipvs/errors.js';
+import { IpvsError, isOutcomeUnknown } from '../../src/ipvs/errors.js';
 import { NetlinkBackend } from '../../src/ipvs/netlink/backend.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
 import {
@@ -520,3 +520,54 @@ t.test(
     tr.close();
   },
 );
+
+t.test('a request beyond the queue bound fails at once with EAGAIN', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 1, maxQueued: 2 });
+  const first = tr.request(req(), ctx);
+  await tick();
+  const waiting = [tr.request(req(), ctx), tr.request(req(), ctx)];
+  const refused = tr.request(req(), ctx);
+  const refusedDone = settled(refused);
+  await tick();
+  t.ok(refusedDone(), 'at once');
+  await t.rejects(refused, {
+    code: 'EAGAIN',
+    message:
+      /test-op TCP 10\.0\.0\.1:80 failed: EAGAIN .*netlink queue is full \(2 requests waiting\)/,
+    outcomeUnknown: false,
+  });
+  peer.reply(ack(peer.seqOf(0)));
+  t.same(await first, []);
+  await tick();
+  t.equal(peer.sent.length, 2, 'the queue moves on');
+  const third = tr.request(req(), ctx);
+  await tick();
+  peer.reply(ack(peer.seqOf(1)));
+  await tick();
+  peer.reply(ack(peer.seqOf(2)));
+  await tick();
+  peer.reply(ack(peer.seqOf(3)));
+  t.same(await Promise.all([...waiting, third]), [[], [], []], 'room again, nothing dropped');
+  tr.close();
+});
+
+t.test('the default queue bound is 65,536 requests waiting', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 1 });
+  const message = req();
+  const waiting = Array.from({ length: 65_536 }, () =>
+    tr.request(message, ctx).catch((e: unknown) => e),
+  );
+  const refused = tr.request(message, ctx);
+  const refusedDone = settled(refused);
+  await tick();
+  t.ok(refusedDone(), 'the next one is refused at once');
+  tr.close();
+  await t.rejects(refused, { code: 'EAGAIN' });
+  const results = await Promise.all(waiting);
+  t.ok(
+    results.every((e) => e instanceof IpvsError && e.code === 'ESHUTDOWN'),
+    'every one accepted, then failed by close',
+  );
+});

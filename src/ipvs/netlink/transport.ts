@@ -34,6 +34,11 @@ export interface TransportOptions {
   readonly window?: number;
   /** Time a request may wait for its reply before failing with ETIMEDOUT. */
   readonly timeoutMs?: number;
+  /**
+   * Requests waiting to be sent (besides those in flight); one more fails at once with EAGAIN,
+   * so readers cannot pile dumps up without limit. Default 65,536 (`DEFAULT_MAX_QUEUED`).
+   */
+  readonly maxQueued?: number;
 }
 
 /** What one request is about, for error messages. */
@@ -71,6 +76,15 @@ export interface TransportCounters {
 
 const BYTES_PER_ACK = 1024;
 
+/**
+ * Requests made in one turn all wait in the queue, so the bound must hold one reconcile tick:
+ * against a 10,000-server table, at worst a write per server and per service (20,000 if every
+ * server had a service of its own) and the table read (a dump per service, 10,000), with a
+ * status and a metrics read queued behind (10,000 dumps each): 50,000. 2^16 leaves room, and at
+ * a few hundred bytes a request (message, promise) it keeps a runaway queue to tens of MiB.
+ */
+const DEFAULT_MAX_QUEUED = 65_536;
+
 export class NetlinkTransport {
   private readonly factory: SocketFactory;
   /** None after a socket failed and the factory too: the next request tries again. */
@@ -78,6 +92,7 @@ export class NetlinkTransport {
   /** The socket whose events count: a dropped socket's late events are ignored. */
   private generation = 0;
   private readonly window: number;
+  private readonly maxQueued: number;
   private readonly timeoutMs: number;
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Queued[] = [];
@@ -97,6 +112,7 @@ export class NetlinkTransport {
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
     this.factory = factory;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
     // If the first socket cannot be opened, the caller hears it (NetlinkBackend.open reports it).
     const socket = this.open();
     this.socket = socket;
@@ -110,10 +126,19 @@ export class NetlinkTransport {
    * Sends one request (a whole message; its sequence number and port are set here; `dump` when
    * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
    * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno;
-   * with `outcomeUnknown` set when it was sent and its answer is lost.
+   * at once with EAGAIN when `maxQueued` requests are waiting; with `outcomeUnknown` set when it
+   * was sent and its answer is lost.
    */
   request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new IpvsError('EAGAIN', {
+          ...context,
+          detail: `the netlink queue is full (${this.maxQueued} requests waiting)`,
+        }),
+      );
+    }
     return new Promise<Buffer[]>((resolve, reject) => {
       this.queue.push({
         message,
