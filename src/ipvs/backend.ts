@@ -51,6 +51,11 @@ export interface IpvsBackend {
   /**
    * Applies operations in order without waiting for each acknowledgement (the kernel still
    * applies them in order), and reports each one's outcome; one failure does not stop the rest.
+   *
+   * A failure with `error.outcomeUnknown` (see `isOutcomeUnknown`) was sent but its answer was
+   * lost (a timeout, lost or malformed replies, the socket closed or failed under it): the
+   * kernel may have applied it, so re-read the table before judging that target. Any other
+   * failure is known: the kernel refused it (its errno) or it never reached the kernel.
    */
   apply(operations: readonly Operation[]): Promise<OperationResult[]>;
 

@@ -25,6 +25,7 @@ const explanations: Record<string, string> = {
   ESHUTDOWN: 'the netlink socket was closed',
   EAFNOSUPPORT: 'address family not supported (is IPv6 enabled?)',
   EINTR: 'the table changed during the dump, repeatedly',
+  EAGAIN: 'too many requests waiting for the kernel; try again later',
   IPVS_UNAVAILABLE:
     'the kernel has no IPVS: load it with `modprobe ip_vs` (persist it in /etc/modules-load.d/ipvs.conf)',
 };
@@ -38,7 +39,7 @@ export interface IpvsErrorOptions {
   readonly detail?: string;
   readonly errno?: number;
   readonly cause?: unknown;
-  /** The request was sent but its answer lost: the kernel may have applied it. */
+  /** See `IpvsError.outcomeUnknown`; false unless said. */
   readonly outcomeUnknown?: boolean;
 }
 
@@ -49,7 +50,12 @@ export class IpvsError extends Error {
   readonly target: string;
   readonly errno: number | undefined;
   readonly detail: string | undefined;
-  /** Sent, answer lost (timeout, overrun, a broken reply): re-read the table before judging. */
+  /**
+   * True when the request reached the kernel but its answer did not reach us (a timeout, lost
+   * replies, a malformed or truncated reply, the socket closed under it): the kernel may well
+   * have applied it, so the table must be re-read before judging. False for the kernel's own
+   * errno and for a request that never went out.
+   */
   readonly outcomeUnknown: boolean;
 
   constructor(code: string, options: IpvsErrorOptions) {
@@ -71,7 +77,7 @@ export class IpvsError extends Error {
   }
 }
 
-/** True when an operation may have been applied although it failed (its answer was lost). */
+/** Whether `e` is an `IpvsError` whose request may have been applied although it failed. */
 export function isOutcomeUnknown(e: unknown): boolean {
   return e instanceof IpvsError && e.outcomeUnknown;
 }

@@ -285,6 +285,11 @@ export function contract(t: Test, open: () => Promise<IpvsBackend>): void {
       results.map((r) => r.error?.code ?? null),
       [null, null, 'EEXIST', null, 'ENOENT', null],
     );
+    t.same(
+      results.map((r) => r.error?.outcomeUnknown ?? null),
+      [null, null, false, null, false, null],
+      'a refusal is a known outcome',
+    );
     t.same((await b.destinations(V4)).map(specOf), [d1, { ...d2, weight: 9 }]);
   });
 

@@ -1,6 +1,7 @@
 // Netlink framing against a fake peer: the replies a real kernel cannot be made to send
 // (interleaved, truncated, garbage, foreign, interrupted, lost) and what the transport does.
 import t from 'tap';
+import { IpvsError, isOutcomeUnknown } from '../../src/ipvs/errors.js';
 import { NetlinkBackend } from '../../src/ipvs/netlink/backend.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
 import {
@@ -73,33 +74,65 @@ interface Peer {
   sent: Buffer[];
   /** Messages per datagram sent. */
   datagrams: number[];
+  /** Calls of the factory (those that threw included), and sockets closed. */
+  opens: number;
+  closes: number;
+  /** Errnos the next calls of the factory throw, in turn. */
+  failOpens: number[];
+  /** When set, send() reports this errno: the datagram did not go out. */
+  failSends: number | undefined;
+  /** To the newest socket. */
   reply(data: Buffer, port?: number, truncated?: boolean): void;
-  error(errno: number): void;
+  /** To the newest socket, or to the one the factory made at call `socket` (0 the first). */
+  error(errno: number, socket?: number): void;
   seqOf(i: number): number;
 }
 function fakePeer(): Peer {
-  const sent: Buffer[] = [];
-  const datagrams: number[] = [];
-  let handlers: SocketHandlers | undefined;
-  return {
-    sent,
-    datagrams,
+  const handlers: SocketHandlers[] = [];
+  const errnoError = (errno: number, message: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(message), { errno });
+  const peer: Peer = {
+    sent: [],
+    datagrams: [],
+    opens: 0,
+    closes: 0,
+    failOpens: [],
+    failSends: undefined,
     factory: (h) => {
-      handlers = h;
+      const n = peer.opens++;
+      const errno = peer.failOpens.shift();
+      if (errno !== undefined) throw errnoError(errno, 'socket() failed');
+      handlers[n] = h;
       return {
-        port: 4242,
+        port: 4242 + n,
         send: (messages, cb) => {
-          sent.push(...messages);
-          datagrams.push(messages.length);
+          if (peer.failSends !== undefined) return cb(errnoError(peer.failSends, 'sendmsg failed'));
+          peer.sent.push(...messages);
+          peer.datagrams.push(messages.length);
           cb();
         },
-        close: () => undefined,
+        close: () => {
+          peer.closes++;
+        },
       };
     },
-    reply: (data, port = 0, truncated = false) => handlers?.message(data, port, truncated),
-    error: (errno) => handlers?.error(Object.assign(new Error('recvmsg failed'), { errno })),
-    seqOf: (i) => sent[i]?.readUInt32LE(8) ?? -1,
+    reply: (data, port = 0, truncated = false) => handlers.at(-1)?.message(data, port, truncated),
+    error: (errno, socket) =>
+      (socket === undefined ? handlers.at(-1) : handlers[socket])?.error(
+        errnoError(errno, 'recvmsg failed'),
+      ),
+    seqOf: (i) => peer.sent[i]?.readUInt32LE(8) ?? -1,
   };
+  return peer;
+}
+/** Whether a promise has settled by now (it is observed, so a rejection is not unhandled). */
+function settled(p: Promise<unknown>): () => boolean {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return () => done;
 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 /** A request message; the transport sets its sequence number. */
@@ -335,4 +368,206 @@ t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
   peer.reply(ack(peer.seqOf(1), -3));
   await t.rejects(deleting, { code: 'ESRCH', op: 'delete-service' });
   await b.close();
+});
+
+t.test(
+  'a request sent and not answered has an unknown outcome: the kernel may have applied it',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
+    const unknown = { outcomeUnknown: true };
+    await t.rejects(tr.request(req(), ctx), { code: 'ETIMEDOUT', ...unknown }, 'timed out');
+
+    const lost = tr.request(req(), ctx);
+    await tick();
+    peer.error(105);
+    await t.rejects(lost, { code: 'ENOBUFS', ...unknown }, 'a socket error');
+
+    const truncated = tr.request(req(), ctx);
+    await tick();
+    peer.reply(ack(peer.seqOf(2)).subarray(0, 20), 0, true);
+    await t.rejects(truncated, { code: 'EPROTO', ...unknown }, 'a truncated datagram');
+
+    const misframed = tr.request(req(), ctx);
+    await tick();
+    const bad = ack(peer.seqOf(3));
+    bad.writeUInt32LE(4096, 0);
+    peer.reply(bad);
+    await t.rejects(misframed, { code: 'EPROTO', ...unknown }, 'a message that does not fit');
+
+    const [answered, after] = [tr.request(req(), ctx), tr.request(req(), ctx)];
+    await tick();
+    peer.reply(Buffer.concat([ack(peer.seqOf(4)), Buffer.from([1, 2, 3, 4, 5])]));
+    t.same(await answered, []);
+    await t.rejects(after, { code: 'EPROTO', ...unknown }, 'trailing bytes');
+
+    const short = tr.request(req(), ctx);
+    await tick();
+    peer.reply(nlmsg(K.NLMSG_ERROR, 0, peer.seqOf(6), Buffer.alloc(0)));
+    await t.rejects(short, { code: 'EPROTO', ...unknown }, 'an NLMSG_ERROR without its errno');
+
+    const overrun = tr.request(req(), ctx);
+    await tick();
+    peer.reply(nlmsg(K.NLMSG_OVERRUN, 0, peer.seqOf(7), Buffer.alloc(0)));
+    await t.rejects(overrun, { code: 'ENOBUFS', ...unknown }, 'NLMSG_OVERRUN');
+    tr.close();
+  },
+);
+
+t.test(
+  'a kernel errno, a send that failed and a request never sent have a known outcome',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const known = { outcomeUnknown: false };
+    const refused = tr.request(req(), ctx);
+    await tick();
+    peer.reply(ack(peer.seqOf(0), -17));
+    const error = await t.rejects(refused, { code: 'EEXIST', ...known }, 'the kernel said no');
+    t.equal(isOutcomeUnknown(error), false);
+
+    peer.failSends = 90;
+    await t.rejects(tr.request(req(), ctx), { code: 'EMSGSIZE', ...known }, 'not sent');
+    peer.failSends = undefined;
+
+    const inFlight = tr.request(req(), ctx);
+    const queued = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.sent.length, 2, 'one in flight, one queued');
+    settled(queued);
+    tr.close();
+    const closed = await t.rejects(inFlight, { code: 'ESHUTDOWN', outcomeUnknown: true });
+    t.equal(isOutcomeUnknown(closed), true, 'closed under a request in flight');
+    await t.rejects(queued, { code: 'ESHUTDOWN', ...known }, 'closed before it was sent');
+    await t.rejects(tr.request(req(), ctx), { code: 'ESHUTDOWN', ...known }, 'after close');
+
+    t.equal(isOutcomeUnknown(new Error('not from the table')), false);
+    t.equal(isOutcomeUnknown({ outcomeUnknown: true }), false, 'only an IpvsError says so');
+    t.equal(isOutcomeUnknown(undefined), false);
+  },
+);
+
+t.test('a message that does not fit its datagram fails everything in flight at once', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory);
+  const a = tr.request(req(), ctx);
+  const b = tr.request(req(), ctx);
+  await tick();
+  const bad = ack(peer.seqOf(0));
+  bad.writeUInt32LE(4096, 0); // covers b's ack, which can no longer be trusted
+  const [aDone, bDone] = [settled(a), settled(b)];
+  peer.reply(Buffer.concat([bad, ack(peer.seqOf(1))]));
+  await tick();
+  t.ok(aDone() && bDone(), 'the next request in that datagram does not wait for its timeout');
+  await t.rejects(a, { code: 'EPROTO', message: /does not fit/, outcomeUnknown: true });
+  await t.rejects(b, { code: 'EPROTO', message: /does not fit/, outcomeUnknown: true });
+  tr.close();
+});
+
+t.test(
+  'after a socket error the transport opens a new socket and carries on with what was queued',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const a = tr.request(req(), ctx);
+    const b = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.sent.length, 1, 'a in flight, b queued');
+    peer.error(105);
+    await t.rejects(a, { code: 'ENOBUFS', outcomeUnknown: true });
+    t.equal(peer.opens, 2, 'a new socket from the same factory');
+    t.equal(peer.closes, 1, 'the old one closed');
+    await tick();
+    t.equal(peer.sent.length, 2, 'b went out');
+    t.equal(peer.sent[1]?.readUInt32LE(12), 4243, 'on the new socket, with its port');
+    peer.error(105, 0);
+    peer.reply(ack(peer.seqOf(1)), 0);
+    t.equal(peer.opens, 2, 'a late error from the old socket is ignored');
+    t.same(await b, []);
+    tr.close();
+    t.equal(peer.closes, 2);
+  },
+);
+
+t.test(
+  'a factory that keeps failing fails the queued requests clearly, and is tried again only for the next request',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 1 });
+    const a = tr.request(req(), ctx);
+    const b = tr.request(req(), ctx);
+    await tick();
+    settled(b);
+    peer.failOpens = [24, 24];
+    peer.error(105);
+    await t.rejects(a, { code: 'ENOBUFS', outcomeUnknown: true });
+    await t.rejects(b, {
+      code: 'EMFILE',
+      message:
+        /test-op TCP 10\.0\.0\.1:80 failed: EMFILE .*could not be reopened: socket\(\) failed/,
+      outcomeUnknown: false,
+    });
+    for (let i = 0; i < 5; i++) await tick();
+    t.equal(peer.opens, 2, 'one attempt, no retry on its own');
+    await t.rejects(tr.request(req(), ctx), { code: 'EMFILE', outcomeUnknown: false });
+    t.equal(peer.opens, 3, 'tried again for the next request');
+    const c = tr.request(req(), ctx);
+    await tick();
+    t.equal(peer.opens, 4);
+    t.equal(peer.sent.length, 2);
+    peer.reply(ack(peer.seqOf(1)));
+    t.same(await c, [], 'a socket again');
+    tr.close();
+  },
+);
+
+t.test('a request beyond the queue bound fails at once with EAGAIN', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 1, maxQueued: 2 });
+  const first = tr.request(req(), ctx);
+  await tick();
+  const waiting = [tr.request(req(), ctx), tr.request(req(), ctx)];
+  const refused = tr.request(req(), ctx);
+  const refusedDone = settled(refused);
+  await tick();
+  t.ok(refusedDone(), 'at once');
+  await t.rejects(refused, {
+    code: 'EAGAIN',
+    message:
+      /test-op TCP 10\.0\.0\.1:80 failed: EAGAIN .*netlink queue is full \(2 requests waiting\)/,
+    outcomeUnknown: false,
+  });
+  peer.reply(ack(peer.seqOf(0)));
+  t.same(await first, []);
+  await tick();
+  t.equal(peer.sent.length, 2, 'the queue moves on');
+  const third = tr.request(req(), ctx);
+  await tick();
+  peer.reply(ack(peer.seqOf(1)));
+  await tick();
+  peer.reply(ack(peer.seqOf(2)));
+  await tick();
+  peer.reply(ack(peer.seqOf(3)));
+  t.same(await Promise.all([...waiting, third]), [[], [], []], 'room again, nothing dropped');
+  tr.close();
+});
+
+t.test('the default queue bound is 65,536 requests waiting', async (t) => {
+  const peer = fakePeer();
+  const tr = new NetlinkTransport(peer.factory, { window: 1 });
+  const message = req();
+  const waiting = Array.from({ length: 65_536 }, () =>
+    tr.request(message, ctx).catch((e: unknown) => e),
+  );
+  const refused = tr.request(message, ctx);
+  const refusedDone = settled(refused);
+  await tick();
+  t.ok(refusedDone(), 'the next one is refused at once');
+  tr.close();
+  await t.rejects(refused, { code: 'EAGAIN' });
+  const results = await Promise.all(waiting);
+  t.ok(
+    results.every((e) => e instanceof IpvsError && e.code === 'ESHUTDOWN'),
+    'every one accepted, then failed by close',
+  );
 });

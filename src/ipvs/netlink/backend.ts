@@ -55,7 +55,7 @@ export interface NetlinkBackendOptions extends TransportOptions {
 /** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
-/** netlink@0.3.0's raw socket, speaking to the kernel (port 0). */
+/** netlink@0.3.0's raw socket, speaking to the kernel (port 0); called again if one fails. */
 export const kernelSocket: SocketFactory = (handlers) => {
   const socket = new RawNetlinkSocket(K.NETLINK_GENERIC, {
     recvBufferSize: RECV_BUFFER,
@@ -218,6 +218,10 @@ export class NetlinkBackend extends BackendBase {
     );
   }
 
+  /**
+   * The transport's errors pass through as they are, `outcomeUnknown` with them; an operation
+   * that cannot be encoded is EINVAL and was never sent.
+   */
   apply(operations: readonly Operation[]): Promise<OperationResult[]> {
     return Promise.all(
       operations.map(async (operation): Promise<OperationResult> => {

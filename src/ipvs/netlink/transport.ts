@@ -1,6 +1,8 @@
 // Netlink request/response framing over a raw socket: pipelined requests matched by sequence
-// number, one dump at a time, errno kept, replies accepted only from the kernel (port 0).
-import { IpvsError } from '../errors.js';
+// number, one dump at a time, errno kept, replies accepted only from the kernel (port 0). A
+// request sent but never answered fails with `outcomeUnknown` (the kernel may have applied it);
+// a socket that reports an error is replaced.
+import { IpvsError, errnoName } from '../errors.js';
 import * as K from './constants.js';
 
 /** The socket as the transport needs it; `kernelSocket` adapts netlink@0.3.0's raw socket. */
@@ -16,9 +18,11 @@ export interface RawSocket {
 
 export interface SocketHandlers {
   message(data: Buffer, fromPort: number, truncated: boolean): void;
+  /** The transport closes this socket and asks the factory for another. */
   error(error: NodeJS.ErrnoException): void;
 }
 
+/** Called once at the start, and again for each socket that fails. */
 export type SocketFactory = (handlers: SocketHandlers) => RawSocket;
 
 export interface TransportOptions {
@@ -30,6 +34,11 @@ export interface TransportOptions {
   readonly window?: number;
   /** Time a request may wait for its reply before failing with ETIMEDOUT. */
   readonly timeoutMs?: number;
+  /**
+   * Requests waiting to be sent (besides those in flight); one more fails at once with EAGAIN,
+   * so readers cannot pile dumps up without limit. Default 65,536 (`DEFAULT_MAX_QUEUED`).
+   */
+  readonly maxQueued?: number;
 }
 
 /** What one request is about, for error messages. */
@@ -67,9 +76,23 @@ export interface TransportCounters {
 
 const BYTES_PER_ACK = 1024;
 
+/**
+ * Requests made in one turn all wait in the queue, so the bound must hold one reconcile tick:
+ * against a 10,000-server table, at worst a write per server and per service (20,000 if every
+ * server had a service of its own) and the table read (a dump per service, 10,000), with a
+ * status and a metrics read queued behind (10,000 dumps each): 50,000. 2^16 leaves room, and at
+ * a few hundred bytes a request (message, promise) it keeps a runaway queue to tens of MiB.
+ */
+const DEFAULT_MAX_QUEUED = 65_536;
+
 export class NetlinkTransport {
-  private readonly socket: RawSocket;
+  private readonly factory: SocketFactory;
+  /** None after a socket failed and the factory too: the next request tries again. */
+  private socket: RawSocket | undefined;
+  /** The socket whose events count: a dropped socket's late events are ignored. */
+  private generation = 0;
   private readonly window: number;
+  private readonly maxQueued: number;
   private readonly timeoutMs: number;
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Queued[] = [];
@@ -87,16 +110,14 @@ export class NetlinkTransport {
   };
 
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
+    this.factory = factory;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.socket = factory({
-      message: (data, port, truncated) => this.receive(data, port, truncated),
-      error: (error) =>
-        this.failAll(
-          IpvsError.fromErrno(error.errno ?? 0, { op: 'receive', detail: error.message }),
-        ),
-    });
-    const byBuffer = this.socket.recvBufferSize
-      ? Math.floor(this.socket.recvBufferSize / 2 / BYTES_PER_ACK)
+    this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
+    // If the first socket cannot be opened, the caller hears it (NetlinkBackend.open reports it).
+    const socket = this.open();
+    this.socket = socket;
+    const byBuffer = socket.recvBufferSize
+      ? Math.floor(socket.recvBufferSize / 2 / BYTES_PER_ACK)
       : 128;
     this.window = Math.max(1, options.window ?? Math.min(256, byBuffer));
   }
@@ -104,10 +125,20 @@ export class NetlinkTransport {
   /**
    * Sends one request (a whole message; its sequence number and port are set here; `dump` when
    * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
-   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno.
+   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno;
+   * at once with EAGAIN when `maxQueued` requests are waiting; with `outcomeUnknown` set when it
+   * was sent and its answer is lost.
    */
   request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new IpvsError('EAGAIN', {
+          ...context,
+          detail: `the netlink queue is full (${this.maxQueued} requests waiting)`,
+        }),
+      );
+    }
     return new Promise<Buffer[]>((resolve, reject) => {
       this.queue.push({
         message,
@@ -120,11 +151,68 @@ export class NetlinkTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.failAll(new IpvsError('ESHUTDOWN', { op: 'close' }));
+    this.failAll('ESHUTDOWN');
+    // Never sent: known not applied.
     for (const q of this.queue.splice(0))
       q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
     if (this.timer) clearInterval(this.timer);
-    this.socket.close();
+    this.dropSocket();
+  }
+
+  /** A socket from the factory whose events reach us until it is dropped. */
+  private open(): RawSocket {
+    const generation = ++this.generation;
+    const current = (): boolean => generation === this.generation;
+    return this.factory({
+      message: (data, port, truncated) => {
+        if (current()) this.receive(data, port, truncated);
+      },
+      error: (error) => {
+        if (current()) this.socketFailed(error);
+      },
+    });
+  }
+
+  private dropSocket(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.generation++;
+    socket?.close();
+  }
+
+  /**
+   * A socket that reports an error is not used again: netlink@0.3.0 closes it itself after a
+   * poll error, and after ENOBUFS its replies are gone. What was in flight may or may not have
+   * been applied; what is queued goes out on a new socket.
+   */
+  private socketFailed(error: NodeJS.ErrnoException): void {
+    this.dropSocket();
+    this.failAll(errnoName(error.errno ?? 0), error.message);
+    this.reopen();
+  }
+
+  /**
+   * One attempt at a new socket. If the factory fails too, the queued requests fail with its
+   * error (they were never sent) and the next request tries again: no retry loop of our own.
+   */
+  private reopen(): RawSocket | undefined {
+    try {
+      this.socket = this.open();
+      return this.socket;
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).errno;
+      const why = err instanceof Error ? err.message : String(err);
+      const detail = `the netlink socket could not be reopened: ${why}`;
+      for (const q of this.queue.splice(0)) {
+        const options = { ...q.pending.context, detail, cause: err };
+        q.pending.reject(
+          typeof errno === 'number'
+            ? IpvsError.fromErrno(errno, options)
+            : new IpvsError('ESHUTDOWN', options),
+        );
+      }
+      return undefined;
+    }
   }
 
   /** Requests made in one turn of the event loop go out together. */
@@ -144,14 +232,20 @@ export class NetlinkTransport {
    */
   private pump(): void {
     if (this.closed || this.inFlight.size > this.window / 2) return;
+    const socket = this.socket ?? (this.queue.length > 0 ? this.reopen() : undefined);
+    if (!socket) {
+      this.armTimer();
+      return;
+    }
     let batch: Buffer[] = [];
     let seqs: number[] = [];
     const flush = (): void => {
       if (batch.length === 0) return;
       const sent = seqs;
       this.counters.datagrams++;
-      this.socket.send(batch, (error) => {
+      socket.send(batch, (error) => {
         if (!error) return;
+        // The datagram did not go out: a known failure, not an unknown outcome.
         for (const seq of sent) {
           const p = this.inFlight.get(seq);
           if (p) {
@@ -173,7 +267,7 @@ export class NetlinkTransport {
       this.seq = (this.seq % 0x7fffffff) + 1;
       const seq = this.seq;
       next.message.writeUInt32LE(seq, 8);
-      next.message.writeUInt32LE(this.socket.port, 12);
+      next.message.writeUInt32LE(socket.port, 12);
       this.inFlight.set(seq, { ...next.pending, seq, deadline: Date.now() + this.timeoutMs });
       this.counters.sent++;
       if (next.pending.dump) {
@@ -198,7 +292,9 @@ export class NetlinkTransport {
       () => {
         const now = Date.now();
         for (const p of [...this.inFlight.values()]) {
-          if (p.deadline <= now) this.finish(p.seq, new IpvsError('ETIMEDOUT', p.context));
+          if (p.deadline <= now) {
+            this.finish(p.seq, new IpvsError('ETIMEDOUT', { ...p.context, outcomeUnknown: true }));
+          }
         }
       },
       Math.min(1000, this.timeoutMs),
@@ -216,17 +312,13 @@ export class NetlinkTransport {
     else if (this.inFlight.size === 0) this.armTimer();
   }
 
-  private failAll(error: IpvsError): void {
-    for (const seq of [...this.inFlight.keys()]) {
-      const p = this.inFlight.get(seq);
-      if (p)
-        this.finish(
-          seq,
-          new IpvsError(error.code, {
-            ...p.context,
-            ...(error.detail ? { detail: error.detail } : {}),
-          }),
-        );
+  /** Fails every request in flight: each was sent and is unanswered, so may have been applied. */
+  private failAll(code: string, detail?: string): void {
+    for (const p of [...this.inFlight.values()]) {
+      this.finish(
+        p.seq,
+        new IpvsError(code, { ...p.context, ...(detail ? { detail } : {}), outcomeUnknown: true }),
+      );
     }
   }
 
@@ -238,7 +330,7 @@ export class NetlinkTransport {
     }
     if (truncated) {
       // The kernel never sends a datagram larger than we read; if it did, we cannot tell whose.
-      this.failAll(new IpvsError('EPROTO', { op: 'receive', detail: 'truncated datagram' }));
+      this.failAll('EPROTO', 'truncated datagram');
       return;
     }
     let offset = 0;
@@ -248,14 +340,9 @@ export class NetlinkTransport {
       const flags = data.readUInt16LE(offset + 6);
       const seq = data.readUInt32LE(offset + 8);
       if (length < K.NLMSG_HDRLEN || offset + length > data.length) {
-        const p = this.inFlight.get(seq);
-        const error = new IpvsError('EPROTO', {
-          op: 'receive',
-          detail: `message length ${length} does not fit its datagram`,
-        });
-        if (p)
-          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: error.detail ?? '' }));
-        else this.failAll(error);
+        // Nothing after it can be found or trusted, and any request in flight may be answered
+        // there: fail them all now rather than leave them to the timeout.
+        this.failAll('EPROTO', `message length ${length} does not fit its datagram`);
         return;
       }
       this.counters.received++;
@@ -263,12 +350,7 @@ export class NetlinkTransport {
       offset += (length + 3) & ~3;
     }
     if (offset < data.length && data.length - offset >= 4) {
-      this.failAll(
-        new IpvsError('EPROTO', {
-          op: 'receive',
-          detail: `${data.length - offset} trailing bytes in a datagram`,
-        }),
-      );
+      this.failAll('EPROTO', `${data.length - offset} trailing bytes in a datagram`);
     }
   }
 
@@ -284,7 +366,15 @@ export class NetlinkTransport {
         return;
       case K.NLMSG_ERROR: {
         if (payload.length < 4) {
-          this.finish(seq, new IpvsError('EPROTO', { ...p.context, detail: 'short NLMSG_ERROR' }));
+          // An answer without its errno: applied or not, we cannot tell.
+          this.finish(
+            seq,
+            new IpvsError('EPROTO', {
+              ...p.context,
+              detail: 'short NLMSG_ERROR',
+              outcomeUnknown: true,
+            }),
+          );
           return;
         }
         const errno = payload.readInt32LE(0);
@@ -320,7 +410,11 @@ export class NetlinkTransport {
         return;
       }
       case K.NLMSG_OVERRUN:
-        this.finish(seq, new IpvsError('ENOBUFS', { ...p.context, detail: 'NLMSG_OVERRUN' }));
+        // Data was lost, the answer to this request with it perhaps.
+        this.finish(
+          seq,
+          new IpvsError('ENOBUFS', { ...p.context, detail: 'NLMSG_OVERRUN', outcomeUnknown: true }),
+        );
         return;
       default:
         p.parts.push(payload);
