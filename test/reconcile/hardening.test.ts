@@ -2,8 +2,7 @@
 // answers the test controls: a reload racing a tick, a reload that fails, a maintenance
 // directory that cannot be read, acknowledgements lost after the kernel applied, and a burst of
 // tick requests sharing one table read.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -160,9 +159,10 @@ t.test('a maintenance directory that cannot be read keeps the flags it had', asy
   const { backend, clock, log, loop } = setup(
     config([80], `, maintenance_dir: ${dir}, maintenance_poll: 1s`),
     {
-      readdir: (d) => {
-        if (failWith) return Promise.reject(Object.assign(new Error(failWith), { code: failWith }));
-        return readdir(d);
+      // The real directory, read synchronously: a thread-pool read would race the manual clock.
+      readdir: async (d) => {
+        if (failWith) throw Object.assign(new Error(failWith), { code: failWith });
+        return readdirSync(d);
       },
     },
   );
