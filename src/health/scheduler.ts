@@ -41,6 +41,8 @@ export function jittered(ms: number, jitter: number, random: number): number {
 }
 
 export interface CheckEvent {
+  /** The run's id: equal for merged checks, an entry of ServerRecord.runs. */
+  readonly id: string;
   /** The subscribers of this check (several when identical checks were merged). */
   readonly subscribers: readonly string[];
   readonly checker: Checker;
@@ -195,6 +197,7 @@ export class Scheduler {
       const next = observe(run.state, event.result.healthy, run.policy);
       run.state = next.state;
       this.options.onResult({
+        id: run.id,
         subscribers: [...run.subscribers],
         checker: run.checker,
         target: run.target,
@@ -209,6 +212,7 @@ export class Scheduler {
       const next = observe(run.state, false, run.policy);
       run.state = next.state;
       this.options.onResult({
+        id: run.id,
         subscribers: [...run.subscribers],
         checker: run.checker,
         target: run.target,

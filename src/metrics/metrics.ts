@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client, an explicit registry). Per real server with node_exporter's
 // IPVS labels, so series join with node_ipvs_backend_* in Grafana; per check; per virtual service;
 // and the reconciler's own. Kernel numbers are read on scrape, in one table dump per scrape.
+import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { IPVS_LABELS, type IpvsLabel } from '../config/daemon.js';
 import type { CheckEvent } from '../health/scheduler.js';
@@ -44,6 +45,14 @@ export function ipvsLabelValues(
   };
 }
 
+/**
+ * A check's series id: 12 hex digits of the SHA-256 of its scheduler run id. The run id tells
+ * checks apart (options, target) but is long; the description ("HTTP GET /healthz") does not.
+ */
+export function checkId(runId: string): string {
+  return createHash('sha256').update(runId).digest('hex').slice(0, 12);
+}
+
 const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
 const STATES = ['up', 'down', 'pending'] as const;
 /** A real server as one scrape sees it. */
@@ -69,6 +78,8 @@ export class WardenMetrics implements LoopObserver {
   private readonly driftRepairs: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
+  /** Each check's labels by its run id, computed once. */
+  private readonly checkLabels = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly options: MetricsOptions,
@@ -81,8 +92,9 @@ export class WardenMetrics implements LoopObserver {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
 
-    // Per check: a merged check (several services, one target) is one series.
-    const checkLabels = ['kind', 'check', 'target'];
+    // Per check: a merged check (several services, one target) is one series. check_id tells
+    // apart checks that share a description; check (the description) is for humans.
+    const checkLabels = ['kind', 'check', 'check_id', 'target'];
     this.checkResults = new Counter({
       name: 'ipvs_warden_check_results_total',
       help: 'Check results by outcome (healthy, unhealthy).',
@@ -320,11 +332,16 @@ export class WardenMetrics implements LoopObserver {
   }
 
   checkResult(e: CheckEvent): void {
-    const labels = {
-      kind: e.checker.kind,
-      check: e.checker.description,
-      target: hostPort(e.target),
-    };
+    let labels = this.checkLabels.get(e.id);
+    if (!labels) {
+      labels = {
+        kind: e.checker.kind,
+        check: e.checker.description,
+        check_id: checkId(e.id),
+        target: hostPort(e.target),
+      };
+      this.checkLabels.set(e.id, labels);
+    }
     this.checkResults.inc({ ...labels, outcome: e.result.healthy ? 'healthy' : 'unhealthy' });
     this.checkDuration.observe(labels, e.result.durationMs / 1000);
     this.checkFailures.set(labels, e.state.failures);

@@ -1,5 +1,6 @@
 // The metrics' labels as node_exporter writes them (so series join with node_ipvs_backend_*),
 // the per-server switch and label subset, and kernel numbers read in one dump per scrape.
+import { createServer } from 'node:http';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/load.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
@@ -11,7 +12,7 @@ import {
   type IpvsLabel,
 } from '../../src/metrics/metrics.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
-import { until } from '../checks/servers.js';
+import { listen, until } from '../checks/servers.js';
 
 t.test("label values in node_exporter's formats", async (t) => {
   t.same(
@@ -103,4 +104,53 @@ t.test('a label subset, and per-server series off', async (t) => {
   t.notMatch(off.text, /ipvs_warden_server_kernel_weight/);
   t.match(off.text, /ipvs_warden_service_servers\{service="web"/);
   t.equal(off.dumps, 0, 'no per-server series, no dump');
+});
+
+t.test('two checks of one target with the same description are two series', async (t) => {
+  // Two "HTTP GET /healthz" checks of one server, for two virtual hosts: one passes, one fails.
+  const server = await listen(
+    createServer((req, res) => {
+      res.statusCode = req.headers.host === 'good.example' ? 200 : 503;
+      res.end();
+    }),
+  );
+  t.teardown(() => server.stop());
+  const config = parseConfig(
+    `daemon: {backend: memory}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, rise: 1, fall: 1}
+virtual_services:
+  - name: web
+    address: 10.0.0.1
+    port: 80
+    checks: [{type: http, path: /healthz, host: good.example}, {type: http, path: /healthz, host: bad.example}]
+    real_servers: [{address: 127.0.0.1, port: ${server.target.port}}]
+`,
+    'x',
+    {},
+  );
+  const backend = new MemoryBackend();
+  const metrics = new WardenMetrics({ perServer: true, labels: IPVS_LABELS }, () =>
+    backend.table(),
+  );
+  const loop = new ReconcileLoop(config, { backend, log: new MemoryLog(), observer: metrics });
+  metrics.attach(loop);
+  t.teardown(() => loop.stop());
+  await loop.start();
+  const failures = async (): Promise<string[]> =>
+    (await metrics.render())
+      .split('\n')
+      .filter((l) => l.startsWith('ipvs_warden_check_consecutive_failures{'));
+  t.ok(
+    await until(async () => {
+      const lines = await failures();
+      return lines.some((l) => / 0$/.test(l)) && lines.some((l) => / [1-9]\d*$/.test(l));
+    }),
+    'a series at 0 failures and one counting failures',
+  );
+  const lines = await failures();
+  t.equal(lines.length, 2, lines.join('\n'));
+  for (const l of lines) {
+    t.match(l, /check="HTTP GET \/healthz"/, 'the description stays, for humans');
+    t.match(l, /check_id="[0-9a-f]{12}"/, 'a short stable id tells them apart');
+  }
 });
