@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client, an explicit registry). Per real server with node_exporter's
 // IPVS labels, so series join with node_ipvs_backend_* in Grafana; per check; per virtual service;
 // and the reconciler's own. Kernel numbers are read on scrape, in one table dump per scrape.
+// Series follow the config: those of a check or server a reload removed go at the next scrape.
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { IPVS_LABELS, type IpvsLabel } from '../config/daemon.js';
@@ -78,8 +79,10 @@ export class WardenMetrics implements LoopObserver {
   private readonly driftRepairs: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
-  /** Each check's labels by its run id, computed once. */
-  private readonly checkLabels = new Map<string, Record<string, string>>();
+  /** Each check's labels by its run id, computed once; pruned when the run goes. */
+  private readonly checkSeries = new Map<string, Record<string, string>>();
+  /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
+  private readonly transitionSeries = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly options: MetricsOptions,
@@ -93,13 +96,15 @@ export class WardenMetrics implements LoopObserver {
     const self = this;
 
     // Per check: a merged check (several services, one target) is one series. check_id tells
-    // apart checks that share a description; check (the description) is for humans.
+    // apart checks that share a description; check (the description) is for humans. Series of
+    // a check that a reload removed are dropped on the next scrape (whichever metric is read).
     const checkLabels = ['kind', 'check', 'check_id', 'target'];
     this.checkResults = new Counter({
       name: 'ipvs_warden_check_results_total',
       help: 'Check results by outcome (healthy, unhealthy).',
       labelNames: [...checkLabels, 'outcome'],
       registers,
+      collect: () => this.pruneChecks(),
     });
     this.checkDuration = new Histogram({
       name: 'ipvs_warden_check_duration_seconds',
@@ -107,6 +112,7 @@ export class WardenMetrics implements LoopObserver {
       labelNames: checkLabels,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
+      collect: () => this.pruneChecks(),
     });
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
@@ -120,6 +126,7 @@ export class WardenMetrics implements LoopObserver {
       help: 'Consecutive failed results of a check (0 after a success).',
       labelNames: checkLabels,
       registers,
+      collect: () => this.pruneChecks(),
     });
 
     if (options.perServer) {
@@ -181,6 +188,7 @@ export class WardenMetrics implements LoopObserver {
         help: 'Health transitions of a real server, by the state entered.',
         labelNames: [...labelNames, 'to'],
         registers,
+        collect: () => this.pruneTransitions(),
       });
       // Kernel numbers: only for servers in the table, all from the scrape's one dump.
       perServer(
@@ -220,6 +228,7 @@ export class WardenMetrics implements LoopObserver {
         help: 'Health transitions, by the state entered.',
         labelNames: ['service', 'to'],
         registers,
+        collect: () => this.pruneTransitions(),
       });
     }
 
@@ -332,7 +341,7 @@ export class WardenMetrics implements LoopObserver {
   }
 
   checkResult(e: CheckEvent): void {
-    let labels = this.checkLabels.get(e.id);
+    let labels = this.checkSeries.get(e.id);
     if (!labels) {
       labels = {
         kind: e.checker.kind,
@@ -340,7 +349,7 @@ export class WardenMetrics implements LoopObserver {
         check_id: checkId(e.id),
         target: hostPort(e.target),
       };
-      this.checkLabels.set(e.id, labels);
+      this.checkSeries.set(e.id, labels);
     }
     this.checkResults.inc({ ...labels, outcome: e.result.healthy ? 'healthy' : 'unhealthy' });
     this.checkDuration.observe(labels, e.result.durationMs / 1000);
@@ -350,8 +359,38 @@ export class WardenMetrics implements LoopObserver {
 
   transition(record: ServerRecord, _from: string, to: string): void {
     if (to === 'pending') return;
-    if (this.options.perServer) this.transitions.inc({ ...this.labelsOf(record), to });
-    else this.transitions.inc({ service: record.vs.name, to });
+    const labels = this.transitionLabels(record);
+    this.transitionSeries.set(JSON.stringify(labels), labels);
+    this.transitions.inc({ ...labels, to });
+  }
+
+  private transitionLabels(r: ServerRecord): Record<string, string> {
+    return this.options.perServer ? this.labelsOf(r) : { service: r.vs.name };
+  }
+
+  /** Drops the series of checks no configured server runs any more (a reload removed them). */
+  private pruneChecks(): void {
+    if (!this.loop || this.checkSeries.size === 0) return;
+    const live = new Set(this.loop.servers().flatMap((r) => r.runs));
+    for (const [run, labels] of this.checkSeries) {
+      if (live.has(run)) continue;
+      this.checkSeries.delete(run);
+      for (const outcome of ['healthy', 'unhealthy'])
+        this.checkResults.remove({ ...labels, outcome });
+      this.checkDuration.remove(labels);
+      this.checkFailures.remove(labels);
+    }
+  }
+
+  /** Drops the transition series of servers (or services) no longer configured. */
+  private pruneTransitions(): void {
+    if (!this.loop || this.transitionSeries.size === 0) return;
+    const live = new Set(this.loop.servers().map((r) => JSON.stringify(this.transitionLabels(r))));
+    for (const [key, labels] of this.transitionSeries) {
+      if (live.has(key)) continue;
+      this.transitionSeries.delete(key);
+      for (const to of ['up', 'down']) this.transitions.remove({ ...labels, to });
+    }
   }
 
   tick(durationMs: number, ok: boolean): void {

@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/load.js';
+import type { createChecker } from '../../src/health/registry.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
 import {
@@ -154,3 +155,73 @@ virtual_services:
     t.match(l, /check_id="[0-9a-f]{12}"/, 'a short stable id tells them apart');
   }
 });
+
+/** A checker with no sockets: always healthy. */
+const fakeChecker: typeof createChecker = (check) => ({
+  kind: check.type,
+  description: `fake ${check.type}`,
+  key: `${check.type}:${JSON.stringify(check.options)}`,
+  check: () => Promise.resolve({ healthy: true, durationMs: 1, message: 'ok' }),
+});
+
+for (const perServer of [true, false]) {
+  t.test(
+    `series of a check or server that a reload removed go (per-server ${perServer})`,
+    async (t) => {
+      const head = `daemon: {backend: memory}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, rise: 1, fall: 1}
+virtual_services:
+`;
+      const web = (check: string): string =>
+        `  - {name: web, address: 10.0.0.1, port: 80, checks: [${check}], real_servers: [{address: 10.0.0.2}]}\n`;
+      const api =
+        '  - {name: api, address: 10.0.0.1, port: 81, checks: [{type: tcp}], real_servers: [{address: 10.0.0.3}]}\n';
+      const backend = new MemoryBackend();
+      const metrics = new WardenMetrics({ perServer, labels: IPVS_LABELS }, () => backend.table());
+      const loop = new ReconcileLoop(parseConfig(head + web('{type: tcp}') + api, 'x', {}), {
+        backend,
+        log: new MemoryLog(),
+        observer: metrics,
+        createChecker: fakeChecker,
+      });
+      metrics.attach(loop);
+      t.teardown(() => loop.stop());
+      const lines = async (name: string): Promise<string[]> =>
+        (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
+      const checks = (): Promise<string[]> => lines('ipvs_warden_check_consecutive_failures');
+      const transitions = (): Promise<string[]> => lines('ipvs_warden_server_transitions_total');
+
+      await loop.start();
+      t.ok(
+        await until(
+          async () => (await checks()).length === 2 && (await transitions()).length === 2,
+        ),
+        'both servers checked and up',
+      );
+      t.equal((await lines('ipvs_warden_check_results_total')).length, 2);
+
+      // api goes; web's tcp check becomes an http check.
+      await loop.reload(parseConfig(head + web('{type: http, path: /x}'), 'x', {}));
+      t.ok(
+        await until(async () => (await checks()).some((l) => l.includes('kind="http"'))),
+        "web's new check reports",
+      );
+      for (const name of [
+        'ipvs_warden_check_consecutive_failures',
+        'ipvs_warden_check_results_total',
+        'ipvs_warden_check_duration_seconds_count',
+      ]) {
+        const now = (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
+        t.equal(now.length, 1, `${name}: only the live check\n${now.join('\n')}`);
+        t.match(
+          now[0],
+          /kind="http",check="fake http",check_id="[0-9a-f]{12}",target="10.0.0.2:80"/,
+        );
+      }
+      const left = await transitions();
+      t.equal(left.length, 1, `transitions: only web's\n${left.join('\n')}`);
+      t.match(left[0], /service="web"/);
+      t.match(left[0], /to="up"\} 1$/, 'kept, with its count');
+    },
+  );
+}
