@@ -4,46 +4,20 @@
 // Series follow the config: those of a check or server a reload removed go at the next scrape.
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { IPVS_LABELS, type IpvsLabel } from '../config/daemon.js';
 import type { CheckEvent } from '../health/scheduler.js';
 import { hostPort } from '../health/probe.js';
 import type { IpvsError } from '../ipvs/errors.js';
-import {
-  isFwmark,
-  type DestinationKey,
-  type DestinationState,
-  type Operation,
-  type ServiceKey,
-  type Stats,
-  type TableEntry,
-} from '../ipvs/model.js';
+import { ipvsLabelValues, type IpvsLabel } from '../ipvs/labels.js';
+import type { DestinationState, Operation, Stats, TableEntry } from '../ipvs/model.js';
 import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
-
-export { IPVS_LABELS, type IpvsLabel };
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
   readonly perServer: boolean;
   /** Which of node_exporter's labels the per-server series carry (default all). */
   readonly labels: readonly IpvsLabel[];
-}
-
-/** Label values exactly as node_exporter writes them (from /proc/net/ip_vs). */
-export function ipvsLabelValues(
-  service: ServiceKey,
-  dest?: DestinationKey,
-): Record<IpvsLabel, string> {
-  const fwm = isFwmark(service);
-  return {
-    local_address: fwm ? '' : service.address,
-    local_port: fwm ? '0' : String(service.port),
-    remote_address: dest?.address ?? '',
-    remote_port: dest ? String(dest.port) : '',
-    proto: fwm ? 'FWM' : service.protocol.toUpperCase(),
-    local_mark: fwm ? service.fwmark.toString(16).toUpperCase().padStart(8, '0') : '',
-  };
 }
 
 /**

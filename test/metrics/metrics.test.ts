@@ -9,9 +9,10 @@ import { MemoryLog } from '../../src/log.js';
 import {
   IPVS_LABELS,
   ipvsLabelValues,
-  WardenMetrics,
+  labelCollision,
   type IpvsLabel,
-} from '../../src/metrics/metrics.js';
+} from '../../src/ipvs/labels.js';
+import { WardenMetrics } from '../../src/metrics/metrics.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { listen, until } from '../checks/servers.js';
 
@@ -45,6 +46,38 @@ t.test("label values in node_exporter's formats", async (t) => {
     ipvsLabelValues({ family: 6, protocol: 'sctp', address: '2001:db8::1', port: 5060 }).proto,
     'SCTP',
   );
+});
+
+t.test('a label subset that gives two servers one series: the first such pair', async (t) => {
+  const tcp = { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
+  const servers = [
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.2', port: 80 } },
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.3', port: 80 } },
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.2', port: 81 } },
+    {
+      service: 'mark',
+      serviceKey: { family: 4, fwmark: 1 },
+      destination: { family: 4, address: '10.0.0.2', port: 0 },
+    },
+    {
+      service: 'mark',
+      serviceKey: { family: 4, fwmark: 2 },
+      destination: { family: 4, address: '10.0.0.2', port: 0 },
+    },
+  ] as const;
+  t.equal(labelCollision(servers, IPVS_LABELS), null, 'every label: no collision');
+  t.equal(labelCollision(servers, ['remote_address', 'remote_port', 'local_mark']), null);
+  const byAddress = labelCollision(servers, ['remote_address']);
+  t.equal(byAddress?.first, servers[0]);
+  t.equal(byAddress?.second, servers[2]);
+  t.same(byAddress?.add, ['remote_port']);
+  const byPort = labelCollision(servers, ['remote_port']);
+  t.same(
+    [byPort?.first, byPort?.second, byPort?.add],
+    [servers[0], servers[1], ['remote_address']],
+  );
+  const marks = labelCollision(servers.slice(3), ['remote_address', 'remote_port']);
+  t.same(marks?.add, ['local_mark'], 'two fwmark services of one name: the mark tells them apart');
 });
 
 async function scrape(
