@@ -28,6 +28,15 @@ export function checkId(runId: string): string {
   return createHash('sha256').update(runId).digest('hex').slice(0, 12);
 }
 
+/** Every kind of kernel operation (the compiler holds this to Operation['op']). */
+const OPERATION_KINDS = Object.keys({
+  'add-service': 0,
+  'update-service': 0,
+  'delete-service': 0,
+  'add-destination': 0,
+  'update-destination': 0,
+  'delete-destination': 0,
+} satisfies Record<Operation['op'], 0>);
 const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
 const STATES = ['up', 'down', 'pending'] as const;
 /** A real server as one scrape sees it. */
@@ -300,8 +309,11 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
-    for (const result of ['applied', 'failed'])
-      this.operations.inc({ op: 'add-destination', result, errno: '' }, 0);
+    // Every kind of operation has its applied series from the start: one first seen later
+    // (the first delete-service after a reload) would add a series, and increase() would miss
+    // its first count.
+    for (const op of OPERATION_KINDS) this.operations.inc({ op, result: 'applied', errno: '' }, 0);
+    this.operations.inc({ op: 'add-destination', result: 'failed', errno: '' }, 0);
     this.driftRepairs.inc(0);
   }
 
