@@ -41,7 +41,11 @@ ${PROBE_USAGE}
 
 async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
   if (kind === 'memory') {
-    const backend = new MemoryBackend();
+    // The modules the in-memory kernel has: to see how a config fares on a kernel without one.
+    const modules = process.env.WARDEN_MEMORY_SCHEDULERS;
+    const backend = new MemoryBackend(
+      modules ? { schedulers: modules.split(',').map((m) => m.trim()) } : {},
+    );
     if (demo) {
       for (const r of await backend.apply(demoTable())) if (r.error) throw r.error;
     }

@@ -10,6 +10,7 @@ import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';
 import { demoConfig, startDemoServers, unownedDemoService, ShowingBackend } from '../demo.js';
 import type { IpvsBackend } from '../ipvs/backend.js';
+import { SharedRead } from '../ipvs/shared-read.js';
 import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
@@ -72,7 +73,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   setExecConcurrency(config.daemon.execConcurrency);
   if (config.daemon.pidFile) writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
 
-  const table = (): ReturnType<IpvsBackend['table']> => backend.table();
+  const table: () => ReturnType<IpvsBackend['table']> = new SharedRead(() => backend.table()).read;
   const metrics = new WardenMetrics(
     { perServer: config.daemon.metricsPerServer, labels: config.daemon.metricsLabels },
     table,

@@ -1,6 +1,7 @@
 // Daemon settings: one convict schema, so every key has a doc, a default, a type and an
 // environment variable (which wins over the file, as convict orders it). README's table is this.
 import convict from 'convict';
+import { IPVS_LABELS, type IpvsLabel } from '../ipvs/labels.js';
 import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
 
 const HOUR_MS = 3_600_000;
@@ -16,16 +17,7 @@ convict.addFormat({
   coerce: (value: string) => (/^\d+(\.\d+)?$/.test(value) ? Number(value) : value),
 });
 
-/** node_exporter's IPVS backend labels, in its order (the metrics carry a chosen subset). */
-export const IPVS_LABELS = [
-  'local_address',
-  'local_port',
-  'remote_address',
-  'remote_port',
-  'proto',
-  'local_mark',
-] as const;
-export type IpvsLabel = (typeof IPVS_LABELS)[number];
+export { IPVS_LABELS, type IpvsLabel };
 
 /** "127.0.0.1:9476", "[::1]:9476", ":9476" (every address) -> host and port, or null. */
 export function parseListen(text: string): { host: string; port: number } | null {

@@ -11,8 +11,9 @@ import {
   parseDocument,
   type Node,
 } from 'yaml';
-import { readDaemonSettings } from './daemon.js';
-import type { Config } from './model.js';
+import { labelCollision } from '../ipvs/labels.js';
+import { daemonSchema, readDaemonSettings } from './daemon.js';
+import type { Config, RealServerConfig } from './model.js';
 import { checkKeys, formatPath, isObj, Problems, type Path, type Problem } from './reader.js';
 import { readVirtualServices } from './services.js';
 
@@ -60,6 +61,38 @@ function nodeAt(root: Node | null, path: Path): Node | null {
   return node;
 }
 
+/**
+ * A metrics_labels subset that gives two real servers one series (say remote_address alone, for
+ * two ports of one address) is refused: gauges would overwrite each other, counters add up.
+ */
+function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Problem | null {
+  const { metricsPerServer, metricsLabels } = config.daemon;
+  if (!metricsPerServer) return null;
+  const servers = config.virtualServices.flatMap((vs, i) =>
+    vs.realServers.map((rs, j) => ({
+      service: vs.name,
+      serviceKey: vs.service.key,
+      destination: rs.destination.key,
+      rs,
+      where: `virtual_services[${i}].real_servers[${j}]`,
+    })),
+  );
+  const clash = labelCollision(servers, metricsLabels);
+  if (!clash) return null;
+  const name = (s: { rs: RealServerConfig; where: string }): string => `${s.rs.name} (${s.where})`;
+  const fix = clash.add.length
+    ? `add ${clash.add.join(' or ')}`
+    : 'give the virtual services different names';
+  const envName = daemonSchema().find((k) => k.key === 'metrics_labels')?.env ?? '';
+  const fromEnv = env[envName] !== undefined ? ` (from ${envName})` : '';
+  return {
+    path: ['daemon', 'metrics_labels'],
+    message:
+      `"${metricsLabels.join(',')}" gives real servers ${name(clash.first)} and ${name(clash.second)} ` +
+      `of "${clash.first.service}" one series (gauges would overwrite, counters add up): ${fix}${fromEnv}`,
+  };
+}
+
 /** Parses and validates config text; `file` names it in messages, relative paths resolve from it. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Config {
   const lineCounter = new LineCounter();
@@ -94,6 +127,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv):
     if (daemon) config = { daemon, virtualServices: services };
   }
   const all = [...daemonProblems, ...p.list];
+  if (config && all.length === 0) {
+    const clash = metricsLabelsProblem(config, env);
+    if (clash) all.push(clash);
+  }
   if (all.length > 0 || !config) {
     throw new ConfigError(
       file,

@@ -1,5 +1,6 @@
 // The one HTTP listener (loopback by default): /metrics, /healthz, /readyz, /status, /events.
-// Read-only: no endpoint changes anything.
+// Read-only: no endpoint changes anything. Every body is built whole before a header is written,
+// so a failure while building one is a 500 that ends, not a 200 left hanging.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config/daemon.js';
@@ -23,46 +24,56 @@ export async function startListener(
   if (!where) throw new Error(`daemon.listen must be ADDRESS:PORT, got "${listen}"`);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    /** Writes a whole response; the body must exist before any header is written. */
+    const send = (
+      code: number,
+      type: string,
+      body: string,
+      extra: Record<string, string> = {},
+    ): void => {
+      res.writeHead(code, { 'content-type': type, ...extra }).end(body);
+    };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end('read-only: GET only\n');
+      send(405, 'text/plain', 'read-only: GET only\n', { allow: 'GET, HEAD' });
       return;
     }
-    const json = (code: number, body: unknown): void => {
-      res
-        .writeHead(code, { 'content-type': 'application/json' })
-        .end(`${JSON.stringify(body, null, 1)}\n`);
-    };
+    const json = (body: unknown): string => `${JSON.stringify(body, null, 1)}\n`;
     void (async () => {
       try {
         switch (path) {
-          case '/metrics':
-            res
-              .writeHead(200, { 'content-type': metrics.registry.contentType })
-              .end(await metrics.render());
+          case '/metrics': {
+            const text = await metrics.render();
+            send(200, metrics.registry.contentType, text);
             return;
+          }
           case '/healthz':
-            res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+            send(200, 'text/plain', 'ok\n');
             return;
           case '/readyz': {
             const ready = loop.stats.lastTick !== null;
-            res
-              .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-              .end(ready ? 'ready\n' : 'no reconcile yet\n');
+            send(ready ? 200 : 503, 'text/plain', ready ? 'ready\n' : 'no reconcile yet\n');
             return;
           }
-          case '/status':
-            json(200, buildStatus(loop, await readTable().catch(() => null)));
+          case '/status': {
+            const body = json(buildStatus(loop, await readTable().catch(() => null)));
+            send(200, 'application/json', body);
             return;
+          }
           case '/events':
-            json(200, recentEvents(loop));
+            send(200, 'application/json', json(recentEvents(loop)));
             return;
           default:
-            res
-              .writeHead(404, { 'content-type': 'text/plain' })
-              .end('/metrics /healthz /readyz /status /events\n');
+            send(404, 'text/plain', '/metrics /healthz /readyz /status /events\n');
         }
       } catch (e) {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(e)}\n`);
+        // Headers go out only with a finished body, so they are not sent yet; if they somehow
+        // are, cut the connection rather than leave the client waiting for the rest.
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const message = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+        send(500, 'text/plain', `${path} failed: ${message}\n`);
       }
     })();
   });

@@ -1,25 +1,17 @@
 // Prometheus metrics (prom-client, an explicit registry). Per real server with node_exporter's
 // IPVS labels, so series join with node_ipvs_backend_* in Grafana; per check; per virtual service;
 // and the reconciler's own. Kernel numbers are read on scrape, in one table dump per scrape.
+// Series follow the config: those of a check or server a reload removed go at the next scrape.
+import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { IPVS_LABELS, type IpvsLabel } from '../config/daemon.js';
 import type { CheckEvent } from '../health/scheduler.js';
 import { hostPort } from '../health/probe.js';
 import type { IpvsError } from '../ipvs/errors.js';
-import {
-  isFwmark,
-  type DestinationKey,
-  type DestinationState,
-  type Operation,
-  type ServiceKey,
-  type Stats,
-  type TableEntry,
-} from '../ipvs/model.js';
+import { ipvsLabelValues, type IpvsLabel } from '../ipvs/labels.js';
+import type { DestinationState, Operation, Stats, TableEntry } from '../ipvs/model.js';
 import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
-
-export { IPVS_LABELS, type IpvsLabel };
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
@@ -28,22 +20,23 @@ export interface MetricsOptions {
   readonly labels: readonly IpvsLabel[];
 }
 
-/** Label values exactly as node_exporter writes them (from /proc/net/ip_vs). */
-export function ipvsLabelValues(
-  service: ServiceKey,
-  dest?: DestinationKey,
-): Record<IpvsLabel, string> {
-  const fwm = isFwmark(service);
-  return {
-    local_address: fwm ? '' : service.address,
-    local_port: fwm ? '0' : String(service.port),
-    remote_address: dest?.address ?? '',
-    remote_port: dest ? String(dest.port) : '',
-    proto: fwm ? 'FWM' : service.protocol.toUpperCase(),
-    local_mark: fwm ? service.fwmark.toString(16).toUpperCase().padStart(8, '0') : '',
-  };
+/**
+ * A check's series id: 12 hex digits of the SHA-256 of its scheduler run id. The run id tells
+ * checks apart (options, target) but is long; the description ("HTTP GET /healthz") does not.
+ */
+export function checkId(runId: string): string {
+  return createHash('sha256').update(runId).digest('hex').slice(0, 12);
 }
 
+/** Every kind of kernel operation (the compiler holds this to Operation['op']). */
+const OPERATION_KINDS = Object.keys({
+  'add-service': 0,
+  'update-service': 0,
+  'delete-service': 0,
+  'add-destination': 0,
+  'update-destination': 0,
+  'delete-destination': 0,
+} satisfies Record<Operation['op'], 0>);
 const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
 const STATES = ['up', 'down', 'pending'] as const;
 /** A real server as one scrape sees it. */
@@ -69,6 +62,10 @@ export class WardenMetrics implements LoopObserver {
   private readonly driftRepairs: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
+  /** Each check's labels by its run id, computed once; pruned when the run goes. */
+  private readonly checkSeries = new Map<string, Record<string, string>>();
+  /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
+  private readonly transitionSeries = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly options: MetricsOptions,
@@ -81,13 +78,16 @@ export class WardenMetrics implements LoopObserver {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
 
-    // Per check: a merged check (several services, one target) is one series.
-    const checkLabels = ['kind', 'check', 'target'];
+    // Per check: a merged check (several services, one target) is one series. check_id tells
+    // apart checks that share a description; check (the description) is for humans. Series of
+    // a check that a reload removed are dropped on the next scrape (whichever metric is read).
+    const checkLabels = ['kind', 'check', 'check_id', 'target'];
     this.checkResults = new Counter({
       name: 'ipvs_warden_check_results_total',
       help: 'Check results by outcome (healthy, unhealthy).',
       labelNames: [...checkLabels, 'outcome'],
       registers,
+      collect: () => this.pruneChecks(),
     });
     this.checkDuration = new Histogram({
       name: 'ipvs_warden_check_duration_seconds',
@@ -95,6 +95,7 @@ export class WardenMetrics implements LoopObserver {
       labelNames: checkLabels,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
+      collect: () => this.pruneChecks(),
     });
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
@@ -108,6 +109,7 @@ export class WardenMetrics implements LoopObserver {
       help: 'Consecutive failed results of a check (0 after a success).',
       labelNames: checkLabels,
       registers,
+      collect: () => this.pruneChecks(),
     });
 
     if (options.perServer) {
@@ -169,6 +171,7 @@ export class WardenMetrics implements LoopObserver {
         help: 'Health transitions of a real server, by the state entered.',
         labelNames: [...labelNames, 'to'],
         registers,
+        collect: () => this.pruneTransitions(),
       });
       // Kernel numbers: only for servers in the table, all from the scrape's one dump.
       perServer(
@@ -208,6 +211,7 @@ export class WardenMetrics implements LoopObserver {
         help: 'Health transitions, by the state entered.',
         labelNames: ['service', 'to'],
         registers,
+        collect: () => this.pruneTransitions(),
       });
     }
 
@@ -305,8 +309,11 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
-    for (const result of ['applied', 'failed'])
-      this.operations.inc({ op: 'add-destination', result, errno: '' }, 0);
+    // Every kind of operation has its applied series from the start: one first seen later
+    // (the first delete-service after a reload) would add a series, and increase() would miss
+    // its first count.
+    for (const op of OPERATION_KINDS) this.operations.inc({ op, result: 'applied', errno: '' }, 0);
+    this.operations.inc({ op: 'add-destination', result: 'failed', errno: '' }, 0);
     this.driftRepairs.inc(0);
   }
 
@@ -320,11 +327,16 @@ export class WardenMetrics implements LoopObserver {
   }
 
   checkResult(e: CheckEvent): void {
-    const labels = {
-      kind: e.checker.kind,
-      check: e.checker.description,
-      target: hostPort(e.target),
-    };
+    let labels = this.checkSeries.get(e.id);
+    if (!labels) {
+      labels = {
+        kind: e.checker.kind,
+        check: e.checker.description,
+        check_id: checkId(e.id),
+        target: hostPort(e.target),
+      };
+      this.checkSeries.set(e.id, labels);
+    }
     this.checkResults.inc({ ...labels, outcome: e.result.healthy ? 'healthy' : 'unhealthy' });
     this.checkDuration.observe(labels, e.result.durationMs / 1000);
     this.checkFailures.set(labels, e.state.failures);
@@ -333,8 +345,38 @@ export class WardenMetrics implements LoopObserver {
 
   transition(record: ServerRecord, _from: string, to: string): void {
     if (to === 'pending') return;
-    if (this.options.perServer) this.transitions.inc({ ...this.labelsOf(record), to });
-    else this.transitions.inc({ service: record.vs.name, to });
+    const labels = this.transitionLabels(record);
+    this.transitionSeries.set(JSON.stringify(labels), labels);
+    this.transitions.inc({ ...labels, to });
+  }
+
+  private transitionLabels(r: ServerRecord): Record<string, string> {
+    return this.options.perServer ? this.labelsOf(r) : { service: r.vs.name };
+  }
+
+  /** Drops the series of checks no configured server runs any more (a reload removed them). */
+  private pruneChecks(): void {
+    if (!this.loop || this.checkSeries.size === 0) return;
+    const live = new Set(this.loop.servers().flatMap((r) => r.runs));
+    for (const [run, labels] of this.checkSeries) {
+      if (live.has(run)) continue;
+      this.checkSeries.delete(run);
+      for (const outcome of ['healthy', 'unhealthy'])
+        this.checkResults.remove({ ...labels, outcome });
+      this.checkDuration.remove(labels);
+      this.checkFailures.remove(labels);
+    }
+  }
+
+  /** Drops the transition series of servers (or services) no longer configured. */
+  private pruneTransitions(): void {
+    if (!this.loop || this.transitionSeries.size === 0) return;
+    const live = new Set(this.loop.servers().map((r) => JSON.stringify(this.transitionLabels(r))));
+    for (const [key, labels] of this.transitionSeries) {
+      if (live.has(key)) continue;
+      this.transitionSeries.delete(key);
+      for (const to of ['up', 'down']) this.transitions.remove({ ...labels, to });
+    }
   }
 
   tick(durationMs: number, ok: boolean): void {

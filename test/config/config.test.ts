@@ -279,3 +279,40 @@ t.test(
       t.match(reload, `\`${key}\``, `README: ${key} needs a restart`);
   },
 );
+
+t.test('daemon.metrics_labels must tell every real server apart', async (t) => {
+  const twoPorts = `daemon:
+  metrics_labels: remote_address
+virtual_services:
+  - name: web
+    address: 10.0.0.1
+    port: 80
+    checks: []
+    real_servers:
+      - {address: 10.0.0.2, port: 80}
+      - {name: web-alt, address: 10.0.0.2, port: 8080}
+`;
+  t.same(problems(twoPorts), [
+    '2: daemon.metrics_labels: "remote_address" gives real servers 10.0.0.2:80 (virtual_services[0].real_servers[0]) and web-alt (virtual_services[0].real_servers[1]) of "web" one series (gauges would overwrite, counters add up): add remote_port',
+  ]);
+  t.same(problems(twoPorts.replace('remote_address', 'remote_address,remote_port')), []);
+  t.same(
+    problems(twoPorts.replace('metrics_labels: remote_address', 'metrics_per_server: false')),
+    [],
+    'no per-server series, nothing to collide',
+  );
+  t.same(
+    problems(twoPorts.replace('  metrics_labels: remote_address\n', '  {}\n')),
+    [],
+    'default: all',
+  );
+
+  // One name for two virtual services: only the service address tells their servers apart.
+  const oneName = `virtual_services:
+  - {name: web, address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}
+  - {name: web, address: 10.0.0.9, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}
+`;
+  t.same(problems(oneName, { WARDEN_METRICS_LABELS: 'remote_address,remote_port,proto' }), [
+    '1: daemon.metrics_labels: "remote_address,remote_port,proto" gives real servers 10.0.0.2:80 (virtual_services[0].real_servers[0]) and 10.0.0.2:80 (virtual_services[1].real_servers[0]) of "web" one series (gauges would overwrite, counters add up): add local_address (from WARDEN_METRICS_LABELS)',
+  ]);
+});

@@ -1,17 +1,20 @@
 // The metrics' labels as node_exporter writes them (so series join with node_ipvs_backend_*),
 // the per-server switch and label subset, and kernel numbers read in one dump per scrape.
+import { createServer } from 'node:http';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/load.js';
+import type { createChecker } from '../../src/checkers.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
 import {
   IPVS_LABELS,
   ipvsLabelValues,
-  WardenMetrics,
+  labelCollision,
   type IpvsLabel,
-} from '../../src/metrics/metrics.js';
+} from '../../src/ipvs/labels.js';
+import { WardenMetrics } from '../../src/metrics/metrics.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
-import { until } from '../checks/servers.js';
+import { listen, until } from '../checks/servers.js';
 
 t.test("label values in node_exporter's formats", async (t) => {
   t.same(
@@ -43,6 +46,38 @@ t.test("label values in node_exporter's formats", async (t) => {
     ipvsLabelValues({ family: 6, protocol: 'sctp', address: '2001:db8::1', port: 5060 }).proto,
     'SCTP',
   );
+});
+
+t.test('a label subset that gives two servers one series: the first such pair', async (t) => {
+  const tcp = { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
+  const servers = [
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.2', port: 80 } },
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.3', port: 80 } },
+    { service: 'web', serviceKey: tcp, destination: { family: 4, address: '10.0.0.2', port: 81 } },
+    {
+      service: 'mark',
+      serviceKey: { family: 4, fwmark: 1 },
+      destination: { family: 4, address: '10.0.0.2', port: 0 },
+    },
+    {
+      service: 'mark',
+      serviceKey: { family: 4, fwmark: 2 },
+      destination: { family: 4, address: '10.0.0.2', port: 0 },
+    },
+  ] as const;
+  t.equal(labelCollision(servers, IPVS_LABELS), null, 'every label: no collision');
+  t.equal(labelCollision(servers, ['remote_address', 'remote_port', 'local_mark']), null);
+  const byAddress = labelCollision(servers, ['remote_address']);
+  t.equal(byAddress?.first, servers[0]);
+  t.equal(byAddress?.second, servers[2]);
+  t.same(byAddress?.add, ['remote_port']);
+  const byPort = labelCollision(servers, ['remote_port']);
+  t.same(
+    [byPort?.first, byPort?.second, byPort?.add],
+    [servers[0], servers[1], ['remote_address']],
+  );
+  const marks = labelCollision(servers.slice(3), ['remote_address', 'remote_port']);
+  t.same(marks?.add, ['local_mark'], 'two fwmark services of one name: the mark tells them apart');
 });
 
 async function scrape(
@@ -104,3 +139,122 @@ t.test('a label subset, and per-server series off', async (t) => {
   t.match(off.text, /ipvs_warden_service_servers\{service="web"/);
   t.equal(off.dumps, 0, 'no per-server series, no dump');
 });
+
+t.test('two checks of one target with the same description are two series', async (t) => {
+  // Two "HTTP GET /healthz" checks of one server, for two virtual hosts: one passes, one fails.
+  const server = await listen(
+    createServer((req, res) => {
+      res.statusCode = req.headers.host === 'good.example' ? 200 : 503;
+      res.end();
+    }),
+  );
+  t.teardown(() => server.stop());
+  const config = parseConfig(
+    `daemon: {backend: memory}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, rise: 1, fall: 1}
+virtual_services:
+  - name: web
+    address: 10.0.0.1
+    port: 80
+    checks: [{type: http, path: /healthz, host: good.example}, {type: http, path: /healthz, host: bad.example}]
+    real_servers: [{address: 127.0.0.1, port: ${server.target.port}}]
+`,
+    'x',
+    {},
+  );
+  const backend = new MemoryBackend();
+  const metrics = new WardenMetrics({ perServer: true, labels: IPVS_LABELS }, () =>
+    backend.table(),
+  );
+  const loop = new ReconcileLoop(config, { backend, log: new MemoryLog(), observer: metrics });
+  metrics.attach(loop);
+  t.teardown(() => loop.stop());
+  await loop.start();
+  const failures = async (): Promise<string[]> =>
+    (await metrics.render())
+      .split('\n')
+      .filter((l) => l.startsWith('ipvs_warden_check_consecutive_failures{'));
+  t.ok(
+    await until(async () => {
+      const lines = await failures();
+      return lines.some((l) => / 0$/.test(l)) && lines.some((l) => / [1-9]\d*$/.test(l));
+    }),
+    'a series at 0 failures and one counting failures',
+  );
+  const lines = await failures();
+  t.equal(lines.length, 2, lines.join('\n'));
+  for (const l of lines) {
+    t.match(l, /check="HTTP GET \/healthz"/, 'the description stays, for humans');
+    t.match(l, /check_id="[0-9a-f]{12}"/, 'a short stable id tells them apart');
+  }
+});
+
+/** A checker with no sockets: always healthy. */
+const fakeChecker: typeof createChecker = (check) => ({
+  kind: check.type,
+  description: `fake ${check.type}`,
+  key: `${check.type}:${JSON.stringify(check.options)}`,
+  check: () => Promise.resolve({ healthy: true, durationMs: 1, message: 'ok' }),
+});
+
+for (const perServer of [true, false]) {
+  t.test(
+    `series of a check or server that a reload removed go (per-server ${perServer})`,
+    async (t) => {
+      const head = `daemon: {backend: memory}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, rise: 1, fall: 1}
+virtual_services:
+`;
+      const web = (check: string): string =>
+        `  - {name: web, address: 10.0.0.1, port: 80, checks: [${check}], real_servers: [{address: 10.0.0.2}]}\n`;
+      const api =
+        '  - {name: api, address: 10.0.0.1, port: 81, checks: [{type: tcp}], real_servers: [{address: 10.0.0.3}]}\n';
+      const backend = new MemoryBackend();
+      const metrics = new WardenMetrics({ perServer, labels: IPVS_LABELS }, () => backend.table());
+      const loop = new ReconcileLoop(parseConfig(head + web('{type: tcp}') + api, 'x', {}), {
+        backend,
+        log: new MemoryLog(),
+        observer: metrics,
+        createChecker: fakeChecker,
+      });
+      metrics.attach(loop);
+      t.teardown(() => loop.stop());
+      const lines = async (name: string): Promise<string[]> =>
+        (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
+      const checks = (): Promise<string[]> => lines('ipvs_warden_check_consecutive_failures');
+      const transitions = (): Promise<string[]> => lines('ipvs_warden_server_transitions_total');
+
+      await loop.start();
+      t.ok(
+        await until(
+          async () => (await checks()).length === 2 && (await transitions()).length === 2,
+        ),
+        'both servers checked and up',
+      );
+      t.equal((await lines('ipvs_warden_check_results_total')).length, 2);
+
+      // api goes; web's tcp check becomes an http check.
+      await loop.reload(parseConfig(head + web('{type: http, path: /x}'), 'x', {}));
+      t.ok(
+        await until(async () => (await checks()).some((l) => l.includes('kind="http"'))),
+        "web's new check reports",
+      );
+      for (const name of [
+        'ipvs_warden_check_consecutive_failures',
+        'ipvs_warden_check_results_total',
+        'ipvs_warden_check_duration_seconds_count',
+      ]) {
+        const now = (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
+        t.equal(now.length, 1, `${name}: only the live check\n${now.join('\n')}`);
+        t.match(
+          now[0],
+          /kind="http",check="fake http",check_id="[0-9a-f]{12}",target="10.0.0.2:80"/,
+        );
+      }
+      const left = await transitions();
+      t.equal(left.length, 1, `transitions: only web's\n${left.join('\n')}`);
+      t.match(left[0], /service="web"/);
+      t.match(left[0], /to="up"\} 1$/, 'kept, with its count');
+    },
+  );
+}
