@@ -14,7 +14,7 @@
 //   up     failure  F >= fall      down        down
 //   up     success  -              up          -           (F resets)
 //
-// Several checks on one server: it is healthy only when every check is (`combine`).
+// Several checks on one server: src/reconcile/servers.ts (serverStatus) combines their states.
 
 export interface HealthPolicy {
   readonly rise: number;
@@ -54,18 +54,4 @@ export function observe(
     transition = 'down';
   }
   return { state: { up, successes, failures, results: state.results + 1 }, transition };
-}
-
-/** A server with several checks is up only when all of them are. */
-export function combine(states: readonly HealthState[]): boolean {
-  return states.length > 0 && states.every((s) => s.up);
-}
-
-/** Checks a policy; returns what is wrong, or null. */
-export function policyProblem(policy: HealthPolicy): string | null {
-  if (!Number.isInteger(policy.rise) || policy.rise < 1)
-    return `rise must be a whole number >= 1, got ${policy.rise}`;
-  if (!Number.isInteger(policy.fall) || policy.fall < 1)
-    return `fall must be a whole number >= 1, got ${policy.fall}`;
-  return null;
 }

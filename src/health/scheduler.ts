@@ -4,6 +4,7 @@
 // checks of one target (same rise/fall too) run once on the strictest of their subscribers'
 // timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
 // measured on every run. Timers and time go through a Clock, so tests drive exact sequences.
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -129,7 +130,10 @@ export class Scheduler {
     target: CheckTarget,
     policy: Pick<HealthPolicy, 'rise' | 'fall'>,
   ): string {
-    return `${checker.key}@${hostPort(target)} rise=${policy.rise} fall=${policy.fall}`;
+    // A digest of the key: it holds every option, a TLS client key included, and a run id is
+    // kept per server, compared, and digested again into a metric label.
+    const digest = createHash('sha256').update(checker.key).digest('hex').slice(0, 24);
+    return `${checker.kind}:${digest}@${hostPort(target)} rise=${policy.rise} fall=${policy.fall}`;
   }
 
   /**

@@ -1,10 +1,8 @@
 // Rise and fall, row by row of the truth table in src/health/policy.ts.
 import t from 'tap';
 import {
-  combine,
   initialState,
   observe,
-  policyProblem,
   type HealthPolicy,
   type HealthState,
 } from '../../src/health/policy.js';
@@ -52,18 +50,4 @@ t.test('start-up state: assumed up goes down only after fall failures', async (t
 t.test('rise and fall of 1 follow every result', async (t) => {
   const r = run([true, false, true], { rise: 1, fall: 1, initial: 'down' });
   t.same(r.transitions, ['up', 'down', 'up']);
-});
-
-t.test('several checks: up only when all are', async (t) => {
-  const up = { up: true, successes: 1, failures: 0, results: 1 };
-  const down = { ...up, up: false };
-  t.ok(combine([up, up]));
-  t.notOk(combine([up, down]));
-  t.notOk(combine([]), 'a server with no checks is not proven healthy');
-});
-
-t.test('invalid policies are named', async (t) => {
-  t.equal(policyProblem(policy), null);
-  t.match(policyProblem({ ...policy, rise: 0 }), /rise must be a whole number >= 1, got 0/);
-  t.match(policyProblem({ ...policy, fall: 1.5 }), /fall must be/);
 });

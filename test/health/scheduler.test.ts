@@ -553,3 +553,14 @@ t.test(
     t.equal(own.closed + shared.closed, 2, 'stop does not close them again');
   },
 );
+
+t.test('a run id names the check and target, never the options it digests', async (t) => {
+  const secret =
+    '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----';
+  const checker = new Scripted(`tcp:{"tls":{"key":${JSON.stringify(secret)}}}`, () => true);
+  const id = Scheduler.runId(checker, target, policy);
+  t.match(id, /^scripted:[0-9a-f]{24}@127\.0\.0\.1:9 rise=2 fall=3$/);
+  t.notMatch(id, /PRIVATE/);
+  const other = new Scripted(`tcp:{"tls":{"key":"another"}}`, () => true);
+  t.not(Scheduler.runId(other, target, policy), id, 'other options, another run');
+});

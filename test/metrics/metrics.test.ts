@@ -100,7 +100,11 @@ async function scrape(
   metrics.attach(loop);
   t.teardown(() => loop.stop());
   await loop.start();
-  await until(async () => (await backend.table()).every((e) => e.destinations.length === 1));
+  if (
+    !(await until(async () => (await backend.table()).every((e) => e.destinations.length === 1)))
+  ) {
+    throw new Error('precondition: every service has its one server in the table');
+  }
   await loop.idle();
   return { text: await metrics.render(), dumps };
 }
