@@ -81,6 +81,8 @@ interface Peer {
   failOpens: number[];
   /** When set, send() reports this errno: the datagram did not go out. */
   failSends: number | undefined;
+  /** When set, send() throws at once (netlink@0.3.0 on a closed socket). */
+  throwSends: boolean;
   /** To the newest socket. */
   reply(data: Buffer, port?: number, truncated?: boolean): void;
   /** To the newest socket, or to the one the factory made at call `socket` (0 the first). */
@@ -98,6 +100,7 @@ function fakePeer(): Peer {
     closes: 0,
     failOpens: [],
     failSends: undefined,
+    throwSends: false,
     factory: (h) => {
       const n = peer.opens++;
       const errno = peer.failOpens.shift();
@@ -106,6 +109,7 @@ function fakePeer(): Peer {
       return {
         port: 4242 + n,
         send: (messages, cb) => {
+          if (peer.throwSends) throw errnoError(9, 'Socket is closed');
           if (peer.failSends !== undefined) return cb(errnoError(peer.failSends, 'sendmsg failed'));
           peer.sent.push(...messages);
           peer.datagrams.push(messages.length);
@@ -429,6 +433,13 @@ t.test(
     peer.failSends = 90;
     await t.rejects(tr.request(req(), ctx), { code: 'EMSGSIZE', ...known }, 'not sent');
     peer.failSends = undefined;
+    peer.throwSends = true;
+    await t.rejects(
+      tr.request(req(), ctx),
+      { code: 'EBADF', ...known, message: /Socket is closed/ },
+      'a send that throws is a request not sent, not a crash',
+    );
+    peer.throwSends = false;
 
     const inFlight = tr.request(req(), ctx);
     const queued = tr.request(req(), ctx);

@@ -243,19 +243,28 @@ export class NetlinkTransport {
       if (batch.length === 0) return;
       const sent = seqs;
       this.counters.datagrams++;
-      socket.send(batch, (error) => {
-        if (!error) return;
+      const notSent = (error: NodeJS.ErrnoException): void => {
         // The datagram did not go out: a known failure, not an unknown outcome.
         for (const seq of sent) {
           const p = this.inFlight.get(seq);
           if (p) {
             this.finish(
               seq,
-              IpvsError.fromErrno(error.errno ?? 0, { ...p.context, detail: 'send failed' }),
+              IpvsError.fromErrno(error.errno ?? 0, {
+                ...p.context,
+                detail: `send failed${error.message ? `: ${error.message}` : ''}`,
+              }),
             );
           }
         }
-      });
+      };
+      try {
+        socket.send(batch, (error) => error && notSent(error));
+      } catch (e) {
+        // netlink@0.3.0 throws at once on a closed socket; this runs in a microtask, where a
+        // throw would end the process.
+        notSent(e as NodeJS.ErrnoException);
+      }
       batch = [];
       seqs = [];
     };
