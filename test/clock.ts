@@ -1,5 +1,6 @@
 // A manual Clock for tests: time moves only when the test says, timers fire in order, and the
 // promise callbacks they start run before the next timer, so a sequence is exact on any machine.
+// Wall time can be stepped apart from the monotonic time timers follow, as NTP steps it.
 import type { Clock, Timer } from '../src/clock.js';
 
 interface Pending {
@@ -23,8 +24,20 @@ export class ManualClock implements Clock {
     this.time = start;
   }
 
+  /** How far wall time has been stepped from the monotonic time (stepWall). */
+  private wallOffset = 0;
+
   now(): number {
+    return this.time + this.wallOffset;
+  }
+
+  monotonic(): number {
     return this.time;
+  }
+
+  /** Steps wall time only (an NTP correction): timers and monotonic() do not move. */
+  stepWall(ms: number): void {
+    this.wallOffset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): Timer {

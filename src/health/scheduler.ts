@@ -240,13 +240,13 @@ export class Scheduler {
 
   /** Plans the next check from now, on the run's state and timing. */
   private wait(run: Run): void {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     this.plan(run, now, now + nextWait(run.state, run.timing, this.random()));
   }
 
   private plan(run: Run, from: number, at: number): void {
     run.timer?.cancel();
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     run.waitFrom = from;
     // A check moved to a time already past runs now, and is not late for it.
     run.planned = Math.max(at, now);
@@ -300,7 +300,7 @@ export class Scheduler {
   private async probe(run: Run): Promise<{ result: CheckResult; latenessMs: number }> {
     let latenessMs = 0;
     const go = async (): Promise<{ result: CheckResult; latenessMs: number }> => {
-      latenessMs = Math.max(0, this.clock.now() - run.planned);
+      latenessMs = Math.max(0, this.clock.monotonic() - run.planned);
       const result = await run.checker.check(run.target, {
         signal: this.stopper.signal,
         timeoutMs: run.timing.timeoutMs,

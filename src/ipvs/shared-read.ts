@@ -31,7 +31,7 @@ export class SharedRead<T> {
    */
   readonly read = (): Promise<T> => {
     if (this.last) {
-      const age = this.clock.now() - this.last.at;
+      const age = this.clock.monotonic() - this.last.at;
       // A clock stepped back (negative age) must not stretch a result's life.
       if (age >= 0 && age < this.maxAgeMs) return Promise.resolve(this.last.value);
     }
@@ -44,7 +44,7 @@ export class SharedRead<T> {
     }
     const read = source
       .then((value) => {
-        this.last = { value, at: this.clock.now() };
+        this.last = { value, at: this.clock.monotonic() };
         return value;
       })
       .finally(() => {

@@ -141,7 +141,7 @@ export class ReconcileLoop {
   private maintenanceGeneration = 0;
   private running: Promise<void> | null = null;
   private again = false;
-  /** When the last tick ended: the next starts no sooner than min_tick_interval after. */
+  /** When the last tick ended (monotonic): the next starts no sooner than min_tick_interval after. */
   private lastTickEnd = -Infinity;
   /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
   private reloading: Promise<void> = Promise.resolve();
@@ -292,8 +292,9 @@ export class ReconcileLoop {
       return;
     }
     const earliest = this.lastTickEnd + this.state.config.daemon.minTickIntervalMs;
-    if (this.clock.now() < earliest) {
-      this.scheduleWake(earliest);
+    const wait = earliest - this.clock.monotonic();
+    if (wait > 0) {
+      this.scheduleWake(this.clock.now() + wait);
       return;
     }
     this.wakeTimer?.cancel();
@@ -306,7 +307,7 @@ export class ReconcileLoop {
       })
       .finally(() => {
         for (const w of waiters) w();
-        this.lastTickEnd = this.clock.now();
+        this.lastTickEnd = this.clock.monotonic();
         this.running = null;
         if (this.again && !this.stopped) {
           this.again = false;

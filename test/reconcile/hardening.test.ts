@@ -223,3 +223,16 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
   await loop.idle();
   t.equal(backend.reads, before + 1, 'twenty requests, one read');
 });
+
+t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
+  const { backend, clock, loop } = setup(config([80]));
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await clock.advance(300);
+  const before = backend.reads;
+  clock.stepWall(-3_600_000);
+  loop.requestTick('after the step');
+  await clock.advance(0);
+  await loop.idle();
+  t.equal(backend.reads, before + 1, 'ticks at once: the floor is on the monotonic clock');
+});
