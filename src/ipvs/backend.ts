@@ -1,6 +1,6 @@
 // The one seam to the kernel IPVS table. The rest of the program sees only this interface.
 import type { IpvsError } from './errors.js';
-import { formatServiceKey, formatTarget } from './spec.js';
+import { formatTarget } from './spec.js';
 import type {
   DestinationKey,
   DestinationSpec,
@@ -109,18 +109,27 @@ export abstract class BackendBase implements IpvsBackend {
   }
 }
 
-/** The target text of an operation, for error messages and logs. */
-export function operationTarget(o: Operation): string {
+/** What an operation is about: its service, and its destination when it has one. */
+export function operationSubject(o: Operation): {
+  readonly service: ServiceKey;
+  readonly destination?: DestinationKey;
+} {
   switch (o.op) {
     case 'add-service':
     case 'update-service':
-      return formatServiceKey(o.service.key);
+      return { service: o.service.key };
     case 'delete-service':
-      return formatServiceKey(o.service);
+      return { service: o.service };
     case 'add-destination':
     case 'update-destination':
-      return formatTarget(o.service, o.destination.key);
+      return { service: o.service, destination: o.destination.key };
     case 'delete-destination':
-      return formatTarget(o.service, o.destination);
+      return { service: o.service, destination: o.destination };
   }
+}
+
+/** The target text of an operation, for error messages and logs. */
+export function operationTarget(o: Operation): string {
+  const { service, destination } = operationSubject(o);
+  return formatTarget(service, destination);
 }

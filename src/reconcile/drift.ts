@@ -8,6 +8,7 @@ import type {
   ServiceSpec,
   TableEntry,
 } from '../ipvs/model.js';
+import { operationSubject } from '../ipvs/backend.js';
 import { formatServiceKey, formatTarget, serviceId, targetId } from '../ipvs/spec.js';
 import { destinationDiff, serviceDiff } from './plan.js';
 
@@ -72,18 +73,8 @@ export function afterOperations(before: Snapshot, done: readonly Operation[]): S
 
 /** The snapshot key an operation is about: its service's id, or its destination's target id. */
 export function operationKey(o: Operation): string {
-  switch (o.op) {
-    case 'add-service':
-    case 'update-service':
-      return serviceId(o.service.key);
-    case 'delete-service':
-      return serviceId(o.service);
-    case 'add-destination':
-    case 'update-destination':
-      return targetId(o.service, o.destination.key);
-    case 'delete-destination':
-      return targetId(o.service, o.destination);
-  }
+  const { service, destination } = operationSubject(o);
+  return destination ? targetId(service, destination) : serviceId(service);
 }
 
 /** The part of a snapshot whose services are in `owned`. */
