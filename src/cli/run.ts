@@ -5,7 +5,14 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { setExecConcurrency } from '../../checks/exec.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
-import { ConfigError, formatProblem, loadConfig, parseConfig } from '../config/load.js';
+import {
+  ConfigError,
+  formatProblem,
+  loadConfig,
+  metricsLabelsProblem,
+  parseConfig,
+} from '../config/load.js';
+import { formatPath } from '../config/reader.js';
 import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';
 import { demoConfig, startDemoServers, unownedDemoService, ShowingBackend } from '../demo.js';
@@ -119,6 +126,22 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         config: source,
         problems:
           e instanceof ConfigError ? e.problems.map((x) => formatProblem(e.file, x)) : [String(e)],
+        note: 'the running config stays in force',
+      });
+      return;
+    }
+    // The running process keeps its metrics labels until a restart: the new servers must not
+    // collide under those, whatever labels the file now names.
+    const { metricsPerServer, metricsLabels } = config.daemon;
+    const clash = metricsLabelsProblem(
+      { ...next, daemon: { ...next.daemon, metricsPerServer, metricsLabels } },
+      o.env,
+    );
+    if (clash) {
+      metrics.configLoaded(false);
+      log.log('error', 'config.invalid', {
+        config: source,
+        problems: [`${formatPath(clash.path)} (in force until a restart): ${clash.message}`],
         note: 'the running config stays in force',
       });
       return;

@@ -65,7 +65,7 @@ function nodeAt(root: Node | null, path: Path): Node | null {
  * A metrics_labels subset that gives two real servers one series (say remote_address alone, for
  * two ports of one address) is refused: gauges would overwrite each other, counters add up.
  */
-function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Problem | null {
+export function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Problem | null {
   const { metricsPerServer, metricsLabels } = config.daemon;
   if (!metricsPerServer) return null;
   const servers = config.virtualServices.flatMap((vs, i) =>

@@ -80,16 +80,21 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
     const config = join(dir, 'warden.yaml');
     const pidFile = join(dir, 'warden.pid');
-    const text = (weight: number | string, daemon = `pid_file: ${pidFile}`): string => `daemon:
+    const text = (
+      weight: number | string,
+      daemon = `pid_file: ${pidFile}`,
+      more = '',
+    ): string => `daemon:
   backend: memory
   log_format: json
+  metrics_labels: remote_address
   ${daemon}
 defaults: {interval: 200ms, fast_interval: 100ms, timeout: 100ms, rise: 1}
 virtual_services:
   - address: 192.0.2.1
     port: 80
     checks: [{type: http}]
-    real_servers: [{address: 127.0.0.1, port: ${srv.target.port}, weight: ${weight}}]
+    real_servers: [{address: 127.0.0.1, port: ${srv.target.port}, weight: ${weight}}${more}]
 `;
     writeFileSync(config, text(3));
     const r = start(['run', '--config', config]);
@@ -130,6 +135,24 @@ virtual_services:
       ['daemon.check_concurrency', 'daemon.pid_file'],
     );
     t.ok(await until(() => named(r, 'config.reloaded').length === 2, 10_000), 'reloaded');
+
+    // The running metrics labels (remote_address) stay until a restart: a second port of the
+    // same address would share its series, even if the file now names remote_port too.
+    writeFileSync(
+      config,
+      text(
+        5,
+        `pid_file: ${otherPid}\n  metrics_labels: remote_address,remote_port`,
+        ', {address: 127.0.0.1, port: 1}',
+      ).replace('  metrics_labels: remote_address\n', ''),
+    );
+    r.proc.kill('SIGHUP');
+    t.ok(await until(() => named(r, 'config.invalid').length === 2, 10_000), 'refused');
+    t.match(named(r, 'config.invalid')[1], {
+      problems: [
+        /daemon\.metrics_labels \(in force until a restart\): "remote_address" gives real servers/,
+      ],
+    });
 
     r.proc.kill('SIGTERM');
     t.equal(await r.exited, 0);
