@@ -19,7 +19,9 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-e2e';
 
-// Timings of the test config: interval 1 s, fast 500 ms, timeout 1 s (a refused connection fails at once, so the bound does not depend on it; a longer one keeps a busy emulated VM from flapping a server), rise 2, fall 2, jitter 0.1.
+// Timings of the test config: interval 1 s, fast 500 ms, timeout 1 s, rise 2, fall 2, jitter 0.1.
+// A refused connection fails at once, so the bound does not depend on the timeout; a long one
+// keeps a busy emulated VM from flapping a healthy server.
 const INTERVAL = 1000;
 const FAST = 500;
 const FALL = 2;
