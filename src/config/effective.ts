@@ -164,6 +164,7 @@ function virtualService(vs: VirtualServiceConfig): Record<string, unknown> {
     on_failure: vs.onFailure,
     drain_timeout: s(vs.drainTimeoutMs),
     panic_threshold: vs.panicThreshold,
+    hold_threshold: vs.holdThreshold,
     fallback: vs.fallback
       ? clean({
           ...destination(vs.fallback),

@@ -50,6 +50,11 @@ export interface VirtualServiceConfig {
   readonly fallback: DestinationSpec | null;
   /** Below this fraction of healthy servers every server stays in rotation (0: off). */
   readonly panicThreshold: number;
+  /**
+   * Above this fraction of servers that this director cannot check (local errors: descriptors,
+   * memory, ports), the service's table is held as it is (0: off).
+   */
+  readonly holdThreshold: number;
   readonly realServers: readonly RealServerConfig[];
 }
 

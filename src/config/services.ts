@@ -81,6 +81,7 @@ export const SERVICE_KEYS = [
   'on_failure',
   'drain_timeout',
   'panic_threshold',
+  'hold_threshold',
 ];
 export const VS_KEYS = [
   'name',
@@ -142,6 +143,7 @@ interface ServiceSettings {
   onFailure?: FailureAction;
   drainTimeoutMs?: number;
   panicThreshold?: number;
+  holdThreshold?: number;
 }
 
 function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): ServerSettings {
@@ -237,6 +239,7 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
       p,
     ),
     panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
+    holdThreshold: readNumber(o.hold_threshold, 0, 1, at('hold_threshold'), p),
   });
 }
 
@@ -546,6 +549,7 @@ export function readVirtualServices(
       drainTimeoutMs: svc.drainTimeoutMs ?? 300_000,
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
+      holdThreshold: svc.holdThreshold ?? 0.5,
       realServers: servers,
     });
   });

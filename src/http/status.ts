@@ -9,7 +9,7 @@ import {
   targetId,
 } from '../ipvs/spec.js';
 import type { TableEntry } from '../ipvs/model.js';
-import { desiredWeight } from '../reconcile/desired.js';
+import { desiredWeight, serviceMode } from '../reconcile/desired.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
 
 export interface ServerStatus {
@@ -30,7 +30,7 @@ export interface ServerStatus {
 export interface ServiceStatus {
   readonly name: string;
   readonly service: string;
-  readonly mode: 'normal' | 'fallback' | 'panic';
+  readonly mode: ReturnType<typeof serviceMode>;
   readonly healthy: number;
   readonly servers: number;
   readonly real_servers: readonly ServerStatus[];
@@ -66,7 +66,7 @@ export function buildStatus(
     .map((s) => ({
       name: s.name,
       service: formatServiceKey(s.spec.key),
-      mode: s.fallbackActive ? 'fallback' : s.panic ? 'panic' : 'normal',
+      mode: serviceMode(s),
       healthy: s.healthy,
       servers: s.eligible,
       real_servers: s.destinations.map((d): ServerStatus => {

@@ -261,6 +261,11 @@ export class WardenMetrics implements LoopObserver {
       '1 while panic mode keeps every server in.',
       (s) => (s.panic ? 1 : 0),
     );
+    serviceGauge(
+      'ipvs_warden_service_hold_active',
+      '1 while the table of a virtual service is held: too many of its servers cannot be checked from this director (local errors).',
+      (s) => (s.held ? 1 : 0),
+    );
 
     // The reconciler.
     this.tickDuration = new Histogram({

@@ -10,6 +10,8 @@ export interface ServerHealth {
   readonly upSince: number | null;
   /** A weight a check reported (exec dynamic mode); replaces the configured weight. */
   readonly weight: number | undefined;
+  /** Its last check could not run for a reason on this director (`CheckResult.local`). */
+  readonly local?: boolean;
 }
 
 /** What a destination should be. */
@@ -47,6 +49,8 @@ export interface DesiredService {
   readonly eligible: number;
   readonly fallbackActive: boolean;
   readonly panic: boolean;
+  /** Too many servers cannot be checked from this director: the table is kept as it is. */
+  readonly held: boolean;
 }
 
 export interface Desired {
@@ -80,6 +84,15 @@ export function slowStartWeight(weight: number, elapsedMs: number, windowMs: num
   return Math.max(1, Math.ceil((weight * Math.max(0, elapsedMs)) / windowMs));
 }
 
+/** A service's mode, for logs, status and metrics: hold over fallback over panic. */
+export function serviceMode(s: DesiredService): 'normal' | 'hold' | 'fallback' | 'panic' {
+  return s.held ? 'hold' : s.fallbackActive ? 'fallback' : s.panic ? 'panic' : 'normal';
+}
+
+function holdReason(local: number, eligible: number): string {
+  return `hold: ${local} of ${eligible} servers cannot be checked from this director (local errors): the table is kept as it is`;
+}
+
 export function desiredTable(input: DesiredInput): Desired {
   let wakeAt: number | null = null;
   const wake = (t: number): void => {
@@ -94,8 +107,14 @@ export function desiredTable(input: DesiredInput): Desired {
     const eligible = rows.filter((r) => r.maintenance === null);
     const up = eligible.filter((r) => r.health.status === 'up').length;
     const pending = eligible.some((r) => r.health.status === 'pending');
-    const fallbackActive = vs.fallback !== null && up === 0 && !pending;
+    // When this director cannot check many of the servers (it is out of descriptors, memory or
+    // ports), its view of the rest is not to be trusted either: change nothing but maintenance.
+    const local = eligible.filter((r) => r.health.local === true).length;
+    const held =
+      vs.holdThreshold > 0 && eligible.length > 0 && local / eligible.length > vs.holdThreshold;
+    const fallbackActive = !held && vs.fallback !== null && up === 0 && !pending;
     const panic =
+      !held &&
       !fallbackActive &&
       vs.panicThreshold > 0 &&
       eligible.length > 0 &&
@@ -109,6 +128,8 @@ export function desiredTable(input: DesiredInput): Desired {
       let want: Want;
       if (maintenance !== null) {
         want = { kind: 'zero', spec: zeroSpec, reason: maintenance };
+      } else if (held) {
+        want = { kind: 'keep', reason: holdReason(local, eligible.length) };
       } else if (panic) {
         want = {
           kind: 'in',
@@ -137,11 +158,13 @@ export function desiredTable(input: DesiredInput): Desired {
       return { destination: configured, role: 'server', want, maintenance: maintenance !== null };
     });
     if (vs.fallback) {
-      const want: Want = fallbackActive
-        ? { kind: 'in', spec: vs.fallback, reason: `fallback: ${ratio}` }
-        : pending && up === 0
-          ? { kind: 'keep', reason: 'fallback: servers have no settled result yet' }
-          : { kind: 'out', reason: `fallback not needed: ${ratio}` };
+      const want: Want = held
+        ? { kind: 'keep', reason: holdReason(local, eligible.length) }
+        : fallbackActive
+          ? { kind: 'in', spec: vs.fallback, reason: `fallback: ${ratio}` }
+          : pending && up === 0
+            ? { kind: 'keep', reason: 'fallback: servers have no settled result yet' }
+            : { kind: 'out', reason: `fallback not needed: ${ratio}` };
       destinations.push({ destination: vs.fallback, role: 'fallback', want, maintenance: false });
     }
     return {
@@ -154,6 +177,7 @@ export function desiredTable(input: DesiredInput): Desired {
       eligible: eligible.length,
       fallbackActive,
       panic,
+      held,
     };
   });
   for (const r of input.retired) {
@@ -167,6 +191,7 @@ export function desiredTable(input: DesiredInput): Desired {
       eligible: 0,
       fallbackActive: false,
       panic: false,
+      held: false,
     });
   }
   return { services, wakeAt };

@@ -23,7 +23,13 @@ import {
   targetId,
 } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
-import { desiredTable, type Desired, type RetiredService, type ServerHealth } from './desired.js';
+import {
+  desiredTable,
+  serviceMode,
+  type Desired,
+  type RetiredService,
+  type ServerHealth,
+} from './desired.js';
 import {
   afterOperations,
   drift,
@@ -48,6 +54,8 @@ export interface ServerRecord {
   settled: boolean;
   upSince: number | null;
   weight: number | undefined;
+  /** Runs whose last result was a local error (this director could not check): see holds. */
+  readonly localRuns: Set<string>;
   message: string;
   lastTransition: number | null;
 }
@@ -362,6 +370,7 @@ export class ReconcileLoop {
           settled: prev?.settled ?? none,
           upSince: prev?.upSince ?? null,
           weight: prev?.weight,
+          localRuns: new Set(),
           message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
           lastTransition: prev?.lastTransition ?? null,
         };
@@ -402,6 +411,8 @@ export class ReconcileLoop {
       const record = this.state.bySubscriber.get(sub);
       if (!record) continue;
       if (event.result.weight !== undefined) record.weight = event.result.weight;
+      if (event.result.local) record.localRuns.add(event.id);
+      else record.localRuns.delete(event.id);
       if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
       this.refresh(record, event);
     }
@@ -633,7 +644,7 @@ export class ReconcileLoop {
   private health(state: LoopState, vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
     const r = state.records.get(targetId(vs.service.key, rs.destination.key));
     if (!r) return { status: 'pending', upSince: null, weight: undefined };
-    return { status: r.status, upSince: r.upSince, weight: r.weight };
+    return { status: r.status, upSince: r.upSince, weight: r.weight, local: r.localRuns.size > 0 };
   }
 
   /**
@@ -687,7 +698,7 @@ export class ReconcileLoop {
   private reportModes(desired: Desired): void {
     for (const s of desired.services) {
       if (s.retired) continue;
-      const mode = s.fallbackActive ? 'fallback' : s.panic ? 'panic' : 'normal';
+      const mode = serviceMode(s);
       const id = serviceId(s.spec.key);
       const before = this.modes.get(id) ?? 'normal';
       if (mode === before) continue;
@@ -700,7 +711,11 @@ export class ReconcileLoop {
         this.remember({ event: `service.${before}_off`, service: s.name, message });
       }
       if (mode !== 'normal') {
-        this.log.log(mode === 'panic' ? 'error' : 'warn', `service.${mode}_on`, fields);
+        this.log.log(
+          mode === 'panic' || mode === 'hold' ? 'error' : 'warn',
+          `service.${mode}_on`,
+          fields,
+        );
         this.remember({ event: `service.${mode}_on`, service: s.name, message });
       }
     }

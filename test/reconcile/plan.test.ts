@@ -233,6 +233,39 @@ t.test('panic: below the threshold every server stays in, at its weight', async 
   t.equal(off.ops.length, 3, 'off by default: the failed servers leave');
 });
 
+t.test('hold: when this director cannot check most servers, the table is kept', async (t) => {
+  const vs = services('    fallback: {address: 10.0.9.9}\n', 4);
+  const local = H('up', { local: true });
+  const deadLocal = H('down', { local: true });
+  // Three of four cannot be checked here (EMFILE...), and the fourth is down for real.
+  const r = run(vs, { s1: local, s2: local, s3: deadLocal, s4: 'down' }, observedFrom(vs));
+  t.same(r.ops, [], 'nothing drained, no fallback');
+  t.ok(r.desired.services[0]?.held);
+  t.match(r.desired.services[0]?.destinations[3]?.want, {
+    kind: 'keep',
+    reason: /hold: 3 of 4 servers cannot be checked from this director/,
+  });
+  t.match(r.desired.services[0]?.destinations[4], { role: 'fallback', want: { kind: 'keep' } });
+  const maint = run(vs, { s1: local, s2: local, s3: local, s4: 'up' }, observedFrom(vs), {
+    maintenance: ['s4'],
+  });
+  t.same(
+    maint.ops.map((o) => o.split(':')[0]),
+    ['update-destination TCP 192.0.2.1'],
+    'maintenance, the operator’s own act, still applies',
+  );
+  const half = run(vs, { s1: local, s2: local, s3: 'up', s4: 'down' }, observedFrom(vs));
+  t.notOk(half.desired.services[0]?.held, 'at the threshold (0.5 by default): no hold');
+  t.equal(half.ops.length, 1, 'the dead server leaves');
+  const off = run(
+    services('    hold_threshold: 0\n', 4),
+    { s1: local, s2: local, s3: deadLocal, s4: 'down' },
+    observedFrom(vs),
+  );
+  t.notOk(off.desired.services[0]?.held, 'hold_threshold: 0 turns it off');
+  t.equal(off.ops.length, 2);
+});
+
 t.test('slow start ramps the weight and asks to be woken for the next step', async (t) => {
   t.same(
     [0, 1, 2500, 5000, 9999, 10_000].map((e) => slowStartWeight(100, e, 10_000)),
