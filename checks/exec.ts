@@ -11,7 +11,7 @@ import {
   type ExecCheckOptions,
   type NormalExecOptions,
 } from '../src/health/options.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, localErrno } from '../src/health/probe.js';
 import { printable } from './tcp.js';
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
@@ -37,11 +37,18 @@ const SPAWN_ERRORS: Record<string, string> = {
   E2BIG: 'argument list too long',
 };
 
-function cannotRun(error: unknown): string {
+/**
+ * A spawn that failed: the director's own shortage (EAGAIN, ENOMEM, EMFILE: no process or
+ * pipe to be had) is a local result; anything else (ENOENT, EACCES) is the config's fault and
+ * a failure.
+ */
+function cannotRun(run: ProbeRun, error: unknown): CheckResult {
+  const errno = localErrno(error);
+  if (errno) return run.local(errno);
   const e = error as { code?: string; message?: string };
   const text = e.code ? SPAWN_ERRORS[e.code] : undefined;
-  if (e.code && text) return `cannot run: ${e.code} (${text})`;
-  return `cannot run: ${e.message ?? String(error)}`;
+  if (e.code && text) return run.fail(`cannot run: ${e.code} (${text})`);
+  return run.fail(`cannot run: ${e.message ?? String(error)}`);
 }
 
 function killGroup(pid: number | undefined): void {
@@ -120,7 +127,7 @@ export class ExecChecker implements Checker {
         if (settled) return undefined; // gave up while waiting: the slot goes straight on
         run.signal.removeEventListener('abort', onWaitAbort);
         return this.execute(target, run, done);
-      }).catch((error: unknown) => done(run.fail(cannotRun(error))));
+      }).catch((error: unknown) => done(cannotRun(run, error)));
     });
   }
 
@@ -153,7 +160,7 @@ export class ExecChecker implements Checker {
         });
       } catch (error) {
         // Synchronous refusals: a NUL byte in an argument, say.
-        done(run.fail(cannotRun(error)));
+        done(cannotRun(run, error));
         gone();
         return;
       }
@@ -190,7 +197,7 @@ export class ExecChecker implements Checker {
         // Spawning failed (ENOENT, EACCES): there is no process. Other errors (a failed kill
         // or send) are not ours to have: this check never signals through the handle.
         if (pid !== undefined) return;
-        finish(() => run.fail(cannotRun(error)));
+        finish(() => cannotRun(run, error));
         gone();
       });
 

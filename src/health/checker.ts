@@ -23,6 +23,12 @@ export interface CheckResult {
   readonly message: string;
   /** A weight the check reports (exec's dynamic mode), when it does. */
   readonly weight?: number;
+  /**
+   * The probe could not run for a reason on this director (descriptors, memory, ports,
+   * processes): it says nothing about the server. Always with `healthy: false`; the scheduler
+   * passes it on but does not count it towards rise or fall.
+   */
+  readonly local?: boolean;
 }
 
 /** A cap a checker applies itself (p-limit's LimitFunction is one). */
