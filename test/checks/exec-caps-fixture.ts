@@ -1,7 +1,8 @@
 // Run by exec.test.ts as the daemon runs under its systemd unit: an unprivileged user holding
-// CAP_NET_ADMIN as an ambient capability (set up with setpriv). Writes its own capability sets
-// to the file $2, runs caps.sh as an exec check (writing to $3), then the same check as another
-// user, with dynamic weight (which it may not become); prints the two results as one JSON line.
+// CAP_NET_ADMIN as an ambient capability (set up with setpriv). Runs caps.sh as a plain child
+// (what any child of this process gets) writing to $2, then as an exec check writing to $3,
+// then that check as another user, with dynamic weight (a user it may not become); prints the
+// two check results as one JSON line.
 import { execFileSync } from 'node:child_process';
 import { ExecChecker } from '../../checks/exec.js';
 

@@ -403,7 +403,7 @@ t.test(
     const dir = scratch();
     chmodSync(dir, 0o777);
     const fixture = fileURLToPath(new URL('./exec-caps-fixture.js', import.meta.url));
-    const own = join(dir, 'daemon');
+    const own = join(dir, 'plain');
     const child = join(dir, 'child');
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
@@ -428,8 +428,12 @@ t.test(
       ),
     );
     const d = statusOf(own);
-    t.equal(d.CapAmb, '0000000000001000', 'precondition: the daemon holds CAP_NET_ADMIN, ambient');
-    t.equal(d.CapEff, '0000000000001000');
+    t.equal(
+      d.CapAmb,
+      '0000000000001000',
+      'precondition: a plain child of this daemon gets its CAP_NET_ADMIN (ambient)',
+    );
+    t.equal(d.CapEff, '0000000000001000', 'and effective');
     const { plain, asOther } = JSON.parse(out) as {
       plain: { healthy: boolean; message: string };
       asOther: { healthy: boolean; message: string; weight?: number };
