@@ -1,8 +1,11 @@
 // Exec check: an external command (no shell) with the target in its arguments and environment,
-// like ldirectord's `external` and keepalived's MISC_CHECK. Exit 0 is healthy. It runs in its
-// own process group, and the whole group is killed at the deadline and after the command exits,
-// so nothing it forked outlives the check (what leaves the group with setsid is out of reach).
-import { spawn, type ChildProcess } from 'node:child_process';
+// like ldirectord's `external` and keepalived's MISC_CHECK. Exit 0 is healthy. It runs under
+// util-linux's setpriv with every capability dropped (the daemon's CAP_NET_ADMIN would let any
+// script rewrite the IPVS table), as the configured user if any. It runs in its own process
+// group, and the whole group is killed at the deadline and after the command exits, so nothing
+// it forked outlives the check (what leaves the group with setsid is out of reach: see README).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { checkKey } from '../src/health/canonical.js';
@@ -11,7 +14,7 @@ import {
   type ExecCheckOptions,
   type NormalExecOptions,
 } from '../src/health/options.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, localErrno } from '../src/health/probe.js';
 import { printable } from './tcp.js';
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
@@ -37,11 +40,79 @@ const SPAWN_ERRORS: Record<string, string> = {
   E2BIG: 'argument list too long',
 };
 
-function cannotRun(error: unknown): string {
+/** strerror(3) texts, as setpriv words a failure, back to the errno. */
+const ERRNO_OF_TEXT: Record<string, string> = {
+  'No such file or directory': 'ENOENT',
+  'Permission denied': 'EACCES',
+  'Exec format error': 'ENOEXEC',
+  'Not a directory': 'ENOTDIR',
+  'Argument list too long': 'E2BIG',
+  'Too many open files': 'EMFILE',
+  'Too many open files in system': 'ENFILE',
+  'Cannot allocate memory': 'ENOMEM',
+  'Resource temporarily unavailable': 'EAGAIN',
+};
+
+/**
+ * Drops every capability the command could start with: inheritable and ambient (what an
+ * unprivileged daemon with AmbientCapabilities= would pass on) and the bounding set (what a
+ * root daemon's child would get back at exec). Without CAP_SETPCAP the bounding set cannot be
+ * lowered and setpriv leaves it: with nothing inheritable or ambient, and the unit's
+ * NoNewPrivileges, nothing in it can be regained.
+ */
+const DROP_CAPS = ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all'];
+const SETPRIV_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+let setprivPath: string | undefined;
+
+/** Where setpriv is (found once); undefined when it is not installed. */
+function setpriv(): string | undefined {
+  if (setprivPath) return setprivPath;
+  for (const dir of SETPRIV_DIRS) {
+    try {
+      accessSync(`${dir}/setpriv`, constants.X_OK);
+      return (setprivPath = `${dir}/setpriv`);
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
+/**
+ * setpriv's own complaint, when it failed before running the command: it exits 1, 126 or 127
+ * having written one "setpriv: ..." line and nothing else. An exit code alone would not do:
+ * with dynamic weight, 127 from a command that never ran would be healthy at weight 125.
+ */
+function setprivFailure(
+  code: number | null,
+  stdoutBytes: number,
+  stderr: string,
+): { code?: string; message: string } | undefined {
+  if (code !== 1 && code !== 126 && code !== 127) return undefined;
+  const m = /^setpriv: ([^\n]*?)(?:: ([^:\n]+))?\n?$/.exec(stderr);
+  if (stdoutBytes > 0 || !m) return undefined;
+  const [line, what = '', why] = m;
+  const message = line.trim().slice('setpriv: '.length);
+  const errno = why === undefined ? undefined : ERRNO_OF_TEXT[why];
+  // The command could not be executed: named as spawn would have (ENOENT, EACCES).
+  if (errno && what.startsWith('failed to execute ')) return { code: errno, message };
+  // setpriv itself short of memory or processes: local, like a spawn that failed so.
+  if (errno && localErrno({ code: errno })) return { code: errno, message };
+  return { message };
+}
+
+/**
+ * A spawn that failed: the director's own shortage (EAGAIN, ENOMEM, EMFILE: no process or
+ * pipe to be had) is a local result; anything else (ENOENT, EACCES) is the config's fault and
+ * a failure.
+ */
+function cannotRun(run: ProbeRun, error: unknown): CheckResult {
+  const errno = localErrno(error);
+  if (errno) return run.local(errno);
   const e = error as { code?: string; message?: string };
   const text = e.code ? SPAWN_ERRORS[e.code] : undefined;
-  if (e.code && text) return `cannot run: ${e.code} (${text})`;
-  return `cannot run: ${e.message ?? String(error)}`;
+  if (e.code && text) return run.fail(`cannot run: ${e.code} (${text})`);
+  return run.fail(`cannot run: ${e.message ?? String(error)}`);
 }
 
 function killGroup(pid: number | undefined): void {
@@ -88,12 +159,21 @@ export class ExecChecker implements Checker {
   private readonly options: NormalExecOptions;
   /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
   readonly limiter = slots;
+  /** The primary group of `user`, looked up once (`group` unset). */
+  private userGroup: string | undefined;
 
   constructor(options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])
       throw new Error('exec check needs a command');
     this.options = normalExec(options);
-    this.description = `exec ${options.command[0]}`;
+    const { user, group } = this.options;
+    const as =
+      user !== undefined
+        ? ` as ${user}${group !== undefined ? `:${group}` : ''}`
+        : group !== undefined
+          ? ` as group ${group}`
+          : '';
+    this.description = `exec ${options.command[0]}${as}`;
     this.key = checkKey(this.kind, this.options);
   }
 
@@ -120,12 +200,49 @@ export class ExecChecker implements Checker {
         if (settled) return undefined; // gave up while waiting: the slot goes straight on
         run.signal.removeEventListener('abort', onWaitAbort);
         return this.execute(target, run, done);
-      }).catch((error: unknown) => done(run.fail(cannotRun(error))));
+      }).catch((error: unknown) => done(cannotRun(run, error)));
     });
   }
 
+  /**
+   * setpriv's options: the user and group to become, if any, and every capability dropped;
+   * undefined once `done` has been given a result (the user's group could not be found).
+   */
+  private async privileges(
+    run: ProbeRun,
+    done: (result: CheckResult) => void,
+  ): Promise<string[] | undefined> {
+    const { user, group } = this.options;
+    if (user === undefined) {
+      // Only the group: the daemon's user in that group alone.
+      return group === undefined ? DROP_CAPS : [`--regid=${group}`, '--clear-groups', ...DROP_CAPS];
+    }
+    let gid = group ?? this.userGroup;
+    if (gid === undefined) {
+      // setpriv keeps the daemon's group unless told; id(1) asks NSS, as a login would.
+      const looked = await new Promise<{ gid?: string; error?: unknown; said?: string }>(
+        (resolve) =>
+          execFile(
+            'id',
+            ['-g', '--', user],
+            { signal: run.signal, env: { PATH: '/usr/bin:/bin' } },
+            (error, stdout, stderr) =>
+              resolve(error ? { error, said: stderr.trim() } : { gid: stdout.trim() }),
+          ),
+      );
+      if (looked.gid === undefined) {
+        if (run.signal.aborted) done(run.failWith(looked.error, 'looking up the user'));
+        else if (localErrno(looked.error)) done(cannotRun(run, looked.error));
+        else done(run.fail(`cannot run: ${looked.said || `cannot look up user ${user}`}`));
+        return undefined;
+      }
+      gid = this.userGroup = looked.gid;
+    }
+    return [`--reuid=${user}`, `--regid=${gid}`, '--init-groups', ...DROP_CAPS];
+  }
+
   /** Runs the command, reports through `done`; resolves once the process has exited. */
-  private execute(
+  private async execute(
     target: CheckTarget,
     run: ProbeRun,
     done: (result: CheckResult) => void,
@@ -137,10 +254,18 @@ export class ExecChecker implements Checker {
         .replaceAll('{family}', String(target.family));
     const [program = '', ...args] = this.options.command.map(fill);
     const output = new Tail(this.options.maxOutput);
+    const wrapper = setpriv();
+    if (!wrapper) {
+      // Never run a command with the daemon's capabilities.
+      done(run.fail('cannot run: setpriv (util-linux) is not installed; it drops capabilities'));
+      return;
+    }
+    const privileges = await this.privileges(run, done);
+    if (!privileges) return;
     return new Promise<void>((gone) => {
       let child: ChildProcess;
       try {
-        child = spawn(program, args, {
+        child = spawn(wrapper, [...privileges, '--', program, ...args], {
           detached: true, // its own process group, killed whole
           stdio: ['ignore', 'pipe', 'pipe'],
           env: {
@@ -153,7 +278,7 @@ export class ExecChecker implements Checker {
         });
       } catch (error) {
         // Synchronous refusals: a NUL byte in an argument, say.
-        done(run.fail(cannotRun(error)));
+        done(cannotRun(run, error));
         gone();
         return;
       }
@@ -182,15 +307,25 @@ export class ExecChecker implements Checker {
         );
       run.signal.addEventListener('abort', onAbort, { once: true });
 
-      const keep = (chunk: Buffer): void => output.push(chunk);
-      child.stdout?.on('data', keep).on('error', () => undefined);
-      child.stderr?.on('data', keep).on('error', () => undefined);
+      // Besides the tail: enough to tell setpriv's own failure from the command's output.
+      let stdoutBytes = 0;
+      let stderrHead = '';
+      child.stdout
+        ?.on('data', (chunk: Buffer) => ((stdoutBytes += chunk.length), output.push(chunk)))
+        .on('error', () => undefined);
+      child.stderr
+        ?.on('data', (chunk: Buffer) => {
+          if (stderrHead.length <= 1024) stderrHead += chunk.toString('utf8', 0, 1025);
+          output.push(chunk);
+        })
+        .on('error', () => undefined);
 
       child.on('error', (error) => {
-        // Spawning failed (ENOENT, EACCES): there is no process. Other errors (a failed kill
-        // or send) are not ours to have: this check never signals through the handle.
+        // Spawning setpriv failed (EAGAIN, EMFILE): there is no process. Other errors (a
+        // failed kill or send) are not ours to have: this check never signals through the
+        // handle.
         if (pid !== undefined) return;
-        finish(() => run.fail(cannotRun(error)));
+        finish(() => cannotRun(run, error));
         gone();
       });
 
@@ -202,6 +337,8 @@ export class ExecChecker implements Checker {
         // Children it left behind go with it; their ends of its pipes close, the output ends.
         killGroup(pid);
         const report = (): CheckResult => {
+          const refused = setprivFailure(code, stdoutBytes, stderrHead);
+          if (refused) return cannotRun(run, refused);
           const last = output.lastLine();
           const said = last ? `; output: ${printable(last)}` : '';
           if (signal) return run.fail(`killed by ${signal}${said}`);

@@ -1,6 +1,6 @@
-// HTTP(S) check (undici): a request to the real server, healthy on an expected status and,
-// when configured, a body that matches (or does not match) a regex. The deadline covers the
-// whole exchange; the body is always drained or cancelled.
+// HTTP(S) check (undici): a request to the real server, healthy on an expected status, a body
+// that ends cleanly (read up to maxBody; what is beyond is cancelled) and, when configured, a
+// body that matches (or does not match) a regex. The deadline covers the whole exchange.
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { checkKey } from '../src/health/canonical.js';
@@ -10,7 +10,7 @@ import {
   type HttpCheckOptions,
   type NormalHttpOptions,
 } from '../src/health/options.js';
-import { ProbeRun, hostPort } from '../src/health/probe.js';
+import { ProbeRun, describeError, hostPort } from '../src/health/probe.js';
 
 export class HttpChecker implements Checker {
   readonly kind: string;
@@ -61,20 +61,34 @@ export class HttpChecker implements Checker {
       // Cancelling the body makes undici emit an abort error on it: expected, and never fatal.
       res.body.on('error', () => undefined);
       const status = res.statusCode;
-      const wantBody = this.options.bodyMatch ?? this.options.bodyNotMatch;
-      let body = '';
-      if (wantBody) {
-        const max = this.options.maxBody;
-        for await (const chunk of res.body) {
-          body += (chunk as Buffer).toString('utf8');
-          if (body.length >= max) break;
-        }
-      }
-      // Whatever is left is cancelled rather than read: a huge or endless body costs nothing.
-      res.body.destroy();
-      if (!this.okStatus(status))
+      if (!this.okStatus(status)) {
+        res.body.destroy();
         return run.fail(`status ${status}, expected ${this.options.expectStatus}`);
+      }
       run.step(`status ${status}`);
+      // The body is read to its end, even for a status-only check: a server that dies half-way
+      // through a response (headers, part of the body, a reset) is not healthy.
+      const max = this.options.maxBody;
+      const kept: Buffer[] = [];
+      let read = 0;
+      try {
+        for await (const chunk of res.body) {
+          const bytes = chunk as Buffer;
+          if (read < max) kept.push(bytes.subarray(0, max - read));
+          read += bytes.length;
+          // Beyond maxBody the rest is cancelled unread: a huge or endless body costs nothing.
+          if (read >= max) break;
+        }
+      } catch (error) {
+        if (run.signal.aborted) return run.failWith(error, stage);
+        const declared = /^\d+$/.exec(String(res.headers['content-length'] ?? ''))?.[0];
+        return run.fail(
+          `body cut short after ${read}${declared ? ` of ${declared}` : ''} bytes: ${describeError(error)}`,
+        );
+      } finally {
+        res.body.destroy();
+      }
+      const body = Buffer.concat(kept).toString('utf8');
       if (this.options.bodyMatch && !this.options.bodyMatch.test(body)) {
         return run.fail(`body does not match ${String(this.options.bodyMatch)}`);
       }

@@ -49,7 +49,7 @@ const KEYS: Record<(typeof CHECK_TYPES)[number], readonly string[]> = {
     'recursion_desired',
     'bind',
   ],
-  exec: [...COMMON, 'command', 'dynamic_weight', 'max_output', 'env'],
+  exec: [...COMMON, 'command', 'dynamic_weight', 'max_output', 'env', 'user', 'group'],
 };
 const TLS_KEYS = ['sni', 'verify', 'ca_file', 'cert_file', 'key_file'];
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
@@ -239,6 +239,9 @@ export function readCheck(
           dynamicWeight: readBool(raw.dynamic_weight, at('dynamic_weight'), p),
           maxOutput: readInt(raw.max_output, 1, 1 << 20, at('max_output'), p),
           env: readStringMap(raw.env, at('env'), p),
+          // Who the command runs as (keepalived's MISC_CHECK `user`); checks/exec.ts applies it.
+          user: readString(raw.user, at('user'), p),
+          group: readString(raw.group, at('group'), p),
         }),
       };
       break;

@@ -21,10 +21,14 @@ export interface CheckResult {
   readonly durationMs: number;
   /** How far the probe got and what went wrong: "HTTP GET /healthz -> 10.0.0.5:8080: connected; status 503, expected 200-299". */
   readonly message: string;
-  /** the probe could not run for a reason on this director (descriptors, memory, ports, processes): it says nothing about the server */
-  readonly local?: boolean;
   /** A weight the check reports (exec's dynamic mode), when it does. */
   readonly weight?: number;
+  /**
+   * The probe could not run for a reason on this director (descriptors, memory, ports,
+   * processes): it says nothing about the server. Always with `healthy: false`; the scheduler
+   * passes it on but does not count it towards rise or fall.
+   */
+  readonly local?: boolean;
 }
 
 /** A cap a checker applies itself (p-limit's LimitFunction is one). */

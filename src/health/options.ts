@@ -93,6 +93,14 @@ export interface ExecCheckOptions {
   readonly maxOutput?: number;
   /** More environment for the command (PATH and WARDEN_ADDRESS/PORT/FAMILY are always set). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Run the command as this user (a name or uid) with its supplementary groups, as keepalived's
+   * MISC_CHECK `user` does; the daemon's own user when unset. Needs a daemon that may change
+   * user (root, or CAP_SETUID and CAP_SETGID; and CAP_KILL to kill it at the deadline).
+   */
+  readonly user?: string;
+  /** The group (a name or gid) for `user`; the user's own primary group when unset. */
+  readonly group?: string;
 }
 
 // Each check's options with the defaults applied. A checker reads only these, and makes its

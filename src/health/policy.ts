@@ -13,6 +13,10 @@
 //   up     failure  F <  fall      up          -
 //   up     failure  F >= fall      down        down
 //   up     success  -              up          -           (F resets)
+//   any    local    -              unchanged   -           (S and F as they were)
+//
+// A local result (CheckResult.local: the probe could not run on this director) is not evidence
+// about the server, so the scheduler does not observe it at all.
 //
 // Several checks on one server: src/reconcile/servers.ts (serverStatus) combines their states.
 

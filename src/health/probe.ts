@@ -1,5 +1,6 @@
-// What every probe needs: one signal for "stop now" (the caller's or the deadline's), and a
-// message built step by step so a failure says how far the probe got.
+// What every probe needs: one signal for "stop now" (the caller's or the deadline's), a
+// message built step by step so a failure says how far the probe got, and the one list of
+// errors that come from this director rather than the server (a local result, not a failure).
 import type { CheckContext, CheckResult, CheckTarget } from './checker.js';
 
 export function hostPort(target: CheckTarget): string {
@@ -50,12 +51,25 @@ export class ProbeRun {
     return this.result(false, text);
   }
 
-  /** The failure for an error or an abort, named as an operator reads it. */
+  /**
+   * The failure for an error or an abort, named as an operator reads it; a local result when
+   * the error is this director's own (`localErrno`).
+   */
   failWith(error: unknown, waitingFor: string): CheckResult {
     if (this.timedOut)
       return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
     if (this.context.signal.aborted) return this.fail(`cancelled ${waitingFor}`);
+    const errno = localErrno(error);
+    if (errno) return this.local(errno);
     return this.fail(describeError(error));
+  }
+
+  /** The probe could not run here (`errno` from LOCAL_ERRNOS): nothing said about the server. */
+  local(errno: string): CheckResult {
+    return {
+      ...this.result(false, `local error on this director, not the server's: ${localText(errno)}`),
+      local: true,
+    };
   }
 
   withWeight(result: CheckResult, weight: number): CheckResult {
@@ -75,12 +89,39 @@ export class ProbeRun {
   }
 }
 
+/**
+ * Errors that say this director ran out of something (descriptors, memory, local ports, buffer
+ * space, processes), whether from a socket or from spawning a command: the probe never reached
+ * the server. One list, for every probe. Not here: ENOENT or EACCES of a command (a config
+ * fault, a failure like any other).
+ */
+const LOCAL_ERRNOS: Readonly<Record<string, string>> = {
+  EMFILE: 'too many open files in this process',
+  ENFILE: 'too many open files on this system',
+  ENOBUFS: 'no buffer space',
+  ENOMEM: 'out of memory',
+  EADDRNOTAVAIL: 'no local address or port free',
+  EAGAIN: 'resource temporarily unavailable',
+};
+
+/** The errno of `error` (or of an error it wraps) when it is one of LOCAL_ERRNOS. */
+export function localErrno(error: unknown, depth = 0): string | undefined {
+  if (typeof error !== 'object' || error === null || depth > 4) return undefined;
+  const e = error as { code?: unknown; errno?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && Object.hasOwn(LOCAL_ERRNOS, e.code)) return e.code;
+  // undici wraps a socket's error (UND_ERR_SOCKET) with the errno in its cause.
+  return e.cause === error ? undefined : localErrno(e.cause, depth + 1);
+}
+
+function localText(errno: string): string {
+  return `${LOCAL_ERRNOS[errno] ?? 'resource unavailable'} (${errno})`;
+}
+
 const ERRNO_TEXT: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset by peer',
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
-  EADDRNOTAVAIL: 'source address not available',
   EPIPE: 'connection closed while sending',
   ETIMEDOUT: 'timed out (kernel)',
 };

@@ -3,7 +3,9 @@
 // dropping them (a checker with a cap of its own, exec, waits for that instead), identical
 // checks of one target (same rise/fall too) run once on the strictest of their subscribers'
 // timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
-// measured on every run. Timers and time go through a Clock, so tests drive exact sequences.
+// measured on every run. A local result (the probe could not run on this director) is handed
+// on but never counted towards rise or fall. Timers and time go through a Clock, so tests drive
+// exact sequences.
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -53,6 +55,7 @@ export interface CheckEvent {
   readonly checker: Checker;
   readonly target: CheckTarget;
   readonly result: CheckResult;
+  /** The state after the result: unchanged by a local one (`result.local`). */
   readonly state: HealthState;
   readonly transition: 'up' | 'down' | null;
   /**
@@ -94,6 +97,8 @@ interface Run {
   waitFrom: number;
   planned: number;
   running: boolean;
+  /** A check has run (its result may have been local, leaving the initial state). */
+  probed: boolean;
 }
 
 export interface SchedulerStats {
@@ -167,6 +172,7 @@ export class Scheduler {
       waitFrom: 0,
       planned: 0,
       running: false,
+      probed: false,
     };
     this.runs.set(id, run);
     this.users.set(checker, (this.users.get(checker) ?? 0) + 1);
@@ -241,7 +247,18 @@ export class Scheduler {
   /** Plans the next check from now, on the run's state and timing. */
   private wait(run: Run): void {
     const now = this.clock.monotonic();
-    this.plan(run, now, now + nextWait(run.state, run.timing, this.random()));
+    this.plan(run, now, now + this.waitOf(run, run.timing));
+  }
+
+  /**
+   * nextWait, except that a run whose checks have so far all been local (its state still the
+   * initial one) waits the interval that state calls for: the first-check spread again could
+   * come round at once, over and over, while the director is short of descriptors.
+   */
+  private waitOf(run: Run, timing: CheckTiming): number {
+    if (run.probed && run.state.results === 0)
+      return jittered(nextInterval(run.state, timing), timing.jitter, this.random());
+    return nextWait(run.state, timing, this.random());
   }
 
   private plan(run: Run, from: number, at: number): void {
@@ -263,7 +280,7 @@ export class Scheduler {
     if (sameTiming(timing, run.timing)) return;
     run.timing = timing;
     if (run.running || run.timer === undefined) return;
-    const at = run.waitFrom + nextWait(run.state, timing, this.random());
+    const at = run.waitFrom + this.waitOf(run, timing);
     if (at < run.planned) this.plan(run, run.waitFrom, at);
   }
 
@@ -274,7 +291,12 @@ export class Scheduler {
     try {
       const { result, latenessMs } = await this.probe(run);
       if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
-      const next = observe(run.state, result.healthy, run.policy);
+      run.probed = true;
+      // A local result says nothing about the server: no count, no reset, no transition. It is
+      // still handed on, so the loop and the metrics see that checking is blind.
+      const next = result.local
+        ? { state: run.state, transition: null }
+        : observe(run.state, result.healthy, run.policy);
       run.state = next.state;
       this.notify({
         id: run.id,

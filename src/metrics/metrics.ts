@@ -39,6 +39,8 @@ const OPERATION_KINDS = Object.keys({
 } satisfies Record<Operation['op'], 0>);
 const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'local_mark'] as const;
 const STATES = ['up', 'down', 'pending'] as const;
+/** A check's outcomes; `unknown`: a local result (the probe could not run on this director). */
+const OUTCOMES = ['healthy', 'unhealthy', 'unknown'] as const;
 /** A real server as one scrape sees it. */
 interface ServerRow {
   readonly r: ServerRecord;
@@ -84,7 +86,7 @@ export class WardenMetrics implements LoopObserver {
     const checkLabels = ['kind', 'check', 'check_id', 'target'];
     this.checkResults = new Counter({
       name: 'ipvs_warden_check_results_total',
-      help: 'Check results by outcome (healthy, unhealthy).',
+      help: 'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
       labelNames: [...checkLabels, 'outcome'],
       registers,
       collect: () => this.pruneChecks(),
@@ -341,8 +343,12 @@ export class WardenMetrics implements LoopObserver {
         target: hostPort(e.target),
       };
       this.checkSeries.set(e.id, labels);
+      // Every outcome from the first result: one first seen later (the first local error)
+      // would add a series, and increase() would miss its first count.
+      for (const outcome of OUTCOMES) this.checkResults.inc({ ...labels, outcome }, 0);
     }
-    this.checkResults.inc({ ...labels, outcome: e.result.healthy ? 'healthy' : 'unhealthy' });
+    const outcome = e.result.local ? 'unknown' : e.result.healthy ? 'healthy' : 'unhealthy';
+    this.checkResults.inc({ ...labels, outcome });
     this.checkDuration.observe(labels, e.result.durationMs / 1000);
     this.checkFailures.set(labels, e.state.failures);
     this.checkLateness.observe({ kind: e.checker.kind }, e.latenessMs / 1000);
@@ -366,8 +372,7 @@ export class WardenMetrics implements LoopObserver {
     for (const [run, labels] of this.checkSeries) {
       if (live.has(run)) continue;
       this.checkSeries.delete(run);
-      for (const outcome of ['healthy', 'unhealthy'])
-        this.checkResults.remove({ ...labels, outcome });
+      for (const outcome of OUTCOMES) this.checkResults.remove({ ...labels, outcome });
       this.checkDuration.remove(labels);
       this.checkFailures.remove(labels);
     }

@@ -411,8 +411,11 @@ export class ReconcileLoop {
       const record = this.state.bySubscriber.get(sub);
       if (!record) continue;
       if (event.result.weight !== undefined) record.weight = event.result.weight;
+      const wasLocal = record.localRuns.size > 0;
       if (event.result.local) record.localRuns.add(event.id);
       else record.localRuns.delete(event.id);
+      // Whether a service is held depends on how many servers are local: decide it now.
+      if (wasLocal !== record.localRuns.size > 0) this.requestTick(`${record.rs.name} local`);
       if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
       this.refresh(record, event);
     }

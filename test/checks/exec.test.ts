@@ -1,12 +1,16 @@
 // The exec probe with real scripts: exit codes and the last line of output, the target in
 // arguments and environment, dynamic weight, hanging and forking scripts killed whole, missing
-// programs, floods of output, the process cap, cancellation.
+// programs, floods of output, the process cap, cancellation; no capability passed on, as root
+// and as under the systemd unit, and another user.
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ExecChecker, execConcurrency, setExecConcurrency } from '../../checks/exec.js';
+import { createChecker } from '../../src/checkers.js';
+import { parseConfig } from '../../src/config/load.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/checks/exec-fixtures/', import.meta.url));
 const script = (name: string): string => join(fixtures, name);
@@ -204,15 +208,23 @@ t.test('a missing or non-executable program cannot run', async (t) => {
     ctx(),
   );
   t.notOk(missing.healthy);
+  t.equal(missing.local, undefined, 'a config fault: a failure, not a local error');
   t.match(
     missing.message,
     /^exec \/nonexistent\/check -> 10\.0\.0\.5:80: cannot run: ENOENT \(no such file or directory\)$/,
   );
+  const weighted = await new ExecChecker({
+    command: ['/nonexistent/check'],
+    dynamicWeight: true,
+  }).check(target, ctx());
+  t.notOk(weighted.healthy, 'with dynamic weight too: never an exit code of 126 or 127');
+  t.match(weighted.message, /: cannot run: ENOENT \(no such file or directory\)$/);
   const notExec = join(scratch(), 'check.sh');
   writeFileSync(notExec, '#!/bin/sh\nexit 0\n');
   chmodSync(notExec, 0o644);
   const denied = await new ExecChecker({ command: [notExec] }).check(target, ctx());
   t.notOk(denied.healthy);
+  t.equal(denied.local, undefined);
   t.match(denied.message, /check\.sh -> 10\.0\.0\.5:80: cannot run: EACCES \(permission denied\)$/);
   const nul = await new ExecChecker({ command: ['/bin/true', 'a\0b'] }).check(target, ctx());
   t.notOk(nul.healthy, 'refused synchronously by spawn, still a result');
@@ -325,6 +337,141 @@ t.test('an abort from the caller kills the command and what it forked', async (t
   t.match(b.message, /: cancelled waiting for a process slot$/);
 });
 
+/** The lines of a file caps.sh wrote, by name: "CapEff" -> "0000000000000000". */
+function statusOf(file: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => /^(\w+):\s*(.*)$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => [m[1] ?? '', (m[2] ?? '').trim()]),
+  );
+}
+const NONE = '0000000000000000';
+const CAP_SETS = ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'];
+
+t.test('the command runs with no capability at all, though the daemon has them', async (t) => {
+  const self = statusOf('/proc/self/status');
+  t.not(self.CapEff, NONE, `precondition: this test process has capabilities (${self.CapEff})`);
+  const out = join(scratch(), 'caps');
+  const r = await new ExecChecker({ command: [script('caps.sh'), out] }).check(target, ctx());
+  t.ok(r.healthy, r.message);
+  const caps = statusOf(out);
+  for (const set of CAP_SETS) t.equal(caps[set], NONE, `${set} of the command`);
+  t.equal(caps.Uid?.split(/\s+/)[0], String(process.getuid?.()), "the daemon's own user");
+});
+
+t.test('user (and group): the command runs as that user, still with no capability', async (t) => {
+  const dir = scratch();
+  chmodSync(dir, 0o777); // nobody writes its report here
+  const nobody = join(dir, 'nobody');
+  const r = await new ExecChecker({ command: [script('caps.sh'), nobody], user: 'nobody' }).check(
+    target,
+    ctx(),
+  );
+  t.ok(r.healthy, r.message);
+  t.match(r.message, /^exec \S+caps\.sh as nobody -> 10\.0\.0\.5:80: exited 0$/);
+  const n = statusOf(nobody);
+  t.equal(n.Uid, '65534\t65534\t65534\t65534', 'every uid is nobody');
+  t.equal(n.Gid, '65534\t65534\t65534\t65534', "nobody's primary group (nogroup)");
+  t.equal(n.Groups, '65534', "nobody's groups only: none of root's");
+  for (const set of CAP_SETS) t.equal(n[set], NONE, `${set} as nobody`);
+
+  const grouped = join(dir, 'grouped');
+  const g = await new ExecChecker({
+    command: [script('caps.sh'), grouped],
+    user: 'nobody',
+    group: 'daemon',
+  }).check(target, ctx());
+  t.ok(g.healthy, g.message);
+  t.equal(statusOf(grouped).Gid, '1\t1\t1\t1', 'the named group');
+
+  const missing = await new ExecChecker({
+    command: [script('caps.sh'), join(dir, 'never')],
+    user: 'no-such-user-here',
+    dynamicWeight: true,
+  }).check(target, ctx());
+  t.notOk(missing.healthy, 'an unknown user cannot run, whatever the exit code looks like');
+  t.equal(missing.local, undefined, 'a config fault, not a local error');
+  t.match(missing.message, /: cannot run: .*no-such-user-here/);
+});
+
+t.test(
+  "as under the systemd unit: an unprivileged daemon's ambient CAP_NET_ADMIN is not passed on",
+  async (t) => {
+    const dir = scratch();
+    chmodSync(dir, 0o777);
+    const fixture = fileURLToPath(new URL('./exec-caps-fixture.js', import.meta.url));
+    const own = join(dir, 'plain');
+    const child = join(dir, 'child');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          '--inh-caps=-all,+net_admin',
+          '--ambient-caps=+net_admin',
+          '--bounding-set=-all,+net_admin',
+          '--',
+          process.execPath,
+          fixture,
+          script('caps.sh'),
+          own,
+          child,
+        ],
+        { timeout: 30_000 },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const d = statusOf(own);
+    t.equal(
+      d.CapAmb,
+      '0000000000001000',
+      'precondition: a plain child of this daemon gets its CAP_NET_ADMIN (ambient)',
+    );
+    t.equal(d.CapEff, '0000000000001000', 'and effective');
+    const { plain, asOther } = JSON.parse(out) as {
+      plain: { healthy: boolean; message: string };
+      asOther: { healthy: boolean; message: string; weight?: number };
+    };
+    t.ok(plain.healthy, plain.message);
+    const c = statusOf(child);
+    for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb'])
+      t.equal(c[set], NONE, `${set} of the command`);
+    // Lowering the bounding set needs CAP_SETPCAP, which the unit does not give; with nothing
+    // inheritable or ambient, and NoNewPrivileges, nothing in it can be regained.
+    t.equal(c.CapBnd, '0000000000001000', "the bounding set stays the daemon's");
+    t.notOk(
+      asOther.healthy,
+      `changing user needs a privilege this daemon lacks: a failure, not weight 125 from setpriv's exit code (${asOther.weight ?? '-'})`,
+    );
+    t.match(asOther.message, /as daemon -> 10\.0\.0\.5:80: cannot run: .*not permitted/i);
+  },
+);
+
+t.test('config: user and group reach the checker; a non-string is refused', async (t) => {
+  const config = (check: string): string => `daemon: {backend: memory}
+virtual_services:
+  - {name: web, address: 10.0.0.1, port: 80, real_servers: [{address: 10.0.0.2, checks: [${check}]}]}
+`;
+  const parsed = parseConfig(
+    config('{type: exec, command: [/bin/true], user: nobody, group: daemon}'),
+    'x',
+    {},
+  );
+  const check = parsed.virtualServices[0]?.realServers[0]?.checks[0];
+  t.match(check, { type: 'exec', options: { user: 'nobody', group: 'daemon' } });
+  t.equal(check && createChecker(check).description, 'exec /bin/true as nobody:daemon');
+  t.throws(
+    () => parseConfig(config('{type: exec, command: [/bin/true], user: [nobody]}'), 'x', {}),
+    /checks\[0\]\.user/,
+  );
+});
+
 t.test('description and key', async (t) => {
   const a = new ExecChecker({ command: ['/usr/lib/check', '{address}'] });
   t.equal(a.kind, 'exec');
@@ -337,5 +484,9 @@ t.test('description and key', async (t) => {
   );
   t.not(a.key, new ExecChecker({ command: ['/usr/lib/check', '{address}'], env: { A: '1' } }).key);
   t.not(a.key, new ExecChecker({ command: ['/usr/lib/check', '{address}'], maxOutput: 1 }).key);
+  t.equal(
+    new ExecChecker({ command: ['/usr/lib/check'], user: 'nobody' }).description,
+    'exec /usr/lib/check as nobody',
+  );
   t.throws(() => new ExecChecker({ command: [] }), /needs a command/);
 });

@@ -2,6 +2,7 @@
 // servers, endless bodies, refusal, TLS with verification and SNI, kept-alive vs fresh.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
 import { parseStatusSet } from '../../src/health/options.js';
@@ -87,11 +88,14 @@ t.test('a trickling body is cut by the deadline of the whole exchange', async (t
   const r = await new HttpChecker({ bodyMatch: /never/ }).check(srv.target, ctx(400));
   t.notOk(r.healthy);
   t.match(r.message, /timed out after 400 ms reading the body$/);
+  const statusOnly = await new HttpChecker().check(srv.target, ctx(400));
+  t.notOk(statusOnly.healthy, 'a status-only check waits for the end of the body too');
+  t.match(statusOnly.message, /status 200; timed out after 400 ms reading the body$/);
   timers.forEach(clearInterval);
   await srv.stop();
 });
 
-t.test('an endless body is cancelled, not read, when nothing needs it', async (t) => {
+t.test('an endless body is read up to maxBody, then cancelled', async (t) => {
   const timers: NodeJS.Timeout[] = [];
   const srv = await http((_req, res) => {
     res.writeHead(200);
@@ -103,6 +107,41 @@ t.test('an endless body is cancelled, not read, when nothing needs it', async (t
   t.ok(await until(() => srv.closed() === 1), 'the connection is closed');
   timers.forEach(clearInterval);
   await srv.stop();
+});
+
+t.test('a body cut short fails a status-only check; the whole declared body passes', async (t) => {
+  // Raw servers: headers that declare 100 bytes, then 7 and a reset (or a close), or all 100.
+  const raw = (send: (s: Socket) => void) =>
+    listen(
+      createNetServer((s) => {
+        let request = '';
+        s.on('data', (d: Buffer) => {
+          request += d.toString('latin1');
+          if (request.includes('\r\n\r\n')) send(s);
+        });
+      }),
+    );
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n';
+  const reset = await raw((s) => (s.write(`${head}partial`), s.resetAndDestroy()));
+  const closed = await raw((s) => s.end(`${head}partial`));
+  const whole = await raw((s) => s.end(`${head}${'x'.repeat(100)}`));
+  t.teardown(() => Promise.all([reset.stop(), closed.stop(), whole.stop()]));
+
+  const cut = await new HttpChecker().check(reset.target, ctx());
+  t.notOk(cut.healthy, 'reset after 7 of 100 bytes');
+  t.equal(cut.local, undefined);
+  t.match(cut.message, /connected; status 200; body cut short after 7 of 100 bytes: .+$/);
+  const short = await new HttpChecker().check(closed.target, ctx());
+  t.notOk(short.healthy, 'closed after 7 of 100 bytes');
+  t.match(short.message, /connected; status 200; body cut short after 7 of 100 bytes: .+$/);
+  const ok = await new HttpChecker().check(whole.target, ctx());
+  t.ok(ok.healthy, 'all 100 bytes, then the end');
+  t.match(ok.message, /connected; status 200$/);
+  const matched = await new HttpChecker({ bodyMatch: /^x+$/ }).check(whole.target, ctx());
+  t.ok(matched.healthy, 'and with a body to match');
+  const cutMatch = await new HttpChecker({ bodyMatch: /partial/ }).check(reset.target, ctx());
+  t.notOk(cutMatch.healthy, 'a cut body fails even when what came matches');
+  t.match(cutMatch.message, /body cut short after 7 of 100 bytes/);
 });
 
 t.test('a closed port is refused', async (t) => {

@@ -143,6 +143,8 @@ t.test('exec: every option changes the key', async (t) => {
     dynamicWeight: { ...base, dynamicWeight: true },
     maxOutput: { ...base, maxOutput: 100 },
     env: { ...base, env: { A: '2' } },
+    user: { ...base, user: 'nobody' },
+    group: { ...base, group: 'daemon' },
   });
 });
 

@@ -34,7 +34,11 @@ class Scripted implements Checker {
   signals: AbortSignal[] = [];
   constructor(
     readonly key: string,
-    private readonly script: (call: number, ctx: CheckContext) => Promise<boolean> | boolean,
+    /** true, false, or 'local': the probe could not run on this director. */
+    private readonly script: (
+      call: number,
+      ctx: CheckContext,
+    ) => Promise<boolean | 'local'> | boolean | 'local',
   ) {}
   async check(_target: unknown, ctx: CheckContext): Promise<CheckResult> {
     const call = this.calls++;
@@ -43,6 +47,8 @@ class Scripted implements Checker {
     this.signals.push(ctx.signal);
     try {
       const healthy = await this.script(call, ctx);
+      if (healthy === 'local')
+        return { healthy: false, local: true, durationMs: 0, message: `call ${call}: EMFILE` };
       return { healthy, durationMs: 0, message: `call ${call}` };
     } finally {
       this.running--;
@@ -125,6 +131,45 @@ t.test('results go through rise and fall', async (t) => {
     events.every((e) => e.latenessMs === 0),
     'lateness is measured: none without a cap to wait for',
   );
+});
+
+t.test('local results never move the state, and are still delivered', async (t) => {
+  // Local results around every step of rise and fall: none counts, none resets a count.
+  const L = 'local' as const;
+  const pattern = [L, L, true, true, L, L, L, false, L, false, L];
+  const checker = new Scripted('k', (i) => pattern[i] ?? true);
+  const clock = new ManualClock(0);
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 200 };
+  const events: CheckEvent[] = [];
+  const at: number[] = [];
+  const s = new Scheduler({
+    onResult: (e) => (events.push(e), at.push(clock.now())),
+    random: () => 0.5,
+    clock,
+  });
+  const id = s.add('svc', checker, target, timing, { rise: 2, fall: 2, initial: 'down' });
+  await clock.advance(1200);
+  const last = s.state(id);
+  await s.stop();
+  t.equal(events.length, pattern.length, 'every result is delivered, local ones too');
+  t.same(
+    events.map((e) => e.result.local ?? false),
+    pattern.map((p) => p === L),
+  );
+  t.same(
+    events.map((e) => e.transition),
+    [null, null, null, 'up', null, null, null, null, null, 'down', null],
+    'up after two successes, down after two failures: the local results in between count for nothing',
+  );
+  let before = { up: false, successes: 0, failures: 0, results: 0 };
+  events.forEach((e, i) => {
+    if (pattern[i] === L) t.same(e.state, before, `result ${i} (local): the state as it was`);
+    before = { ...e.state };
+  });
+  t.same(last, { up: false, successes: 0, failures: 2, results: 4 });
+  // After a local result the next check follows the interval the state calls for, not the
+  // spread of a first check: down 200, up 100, changing 50.
+  t.same(at, [50, 250, 450, 500, 600, 700, 800, 900, 950, 1000, 1200], 'on the clock, exactly');
 });
 
 t.test(

@@ -12,6 +12,8 @@ import {
   labelCollision,
   type IpvsLabel,
 } from '../../src/ipvs/labels.js';
+import type { CheckResult } from '../../src/health/checker.js';
+import type { CheckEvent } from '../../src/health/scheduler.js';
 import { WardenMetrics } from '../../src/metrics/metrics.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { listen, until } from '../checks/servers.js';
@@ -193,6 +195,53 @@ virtual_services:
   }
 });
 
+t.test('a local result counts as outcome "unknown"; every outcome starts at 0', async (t) => {
+  const metrics = new WardenMetrics({ perServer: true, labels: IPVS_LABELS }, () =>
+    Promise.resolve([]),
+  );
+  const state = { up: true, successes: 3, failures: 0, results: 3 };
+  const event = (result: CheckResult): CheckEvent => ({
+    id: 'tcp:abc@10.0.0.2:80 rise=2 fall=3',
+    subscribers: ['web'],
+    checker: {
+      kind: 'tcp',
+      description: 'TCP connect',
+      key: 'k',
+      check: () => Promise.resolve(result),
+    },
+    target: { family: 4, address: '10.0.0.2', port: 80 },
+    result,
+    state,
+    transition: null,
+    latenessMs: 0,
+  });
+  const results = async (): Promise<Record<string, number>> =>
+    Object.fromEntries(
+      (await metrics.render())
+        .split('\n')
+        .filter((l) => l.startsWith('ipvs_warden_check_results_total{'))
+        .map((l) => [/outcome="(\w+)"/.exec(l)?.[1] ?? '?', Number(l.split(' ').at(-1))]),
+    );
+  metrics.checkResult(event({ healthy: true, durationMs: 1, message: 'connected' }));
+  t.same(await results(), { healthy: 1, unhealthy: 0, unknown: 0 }, 'all three from the first');
+  metrics.checkResult(
+    event({ healthy: false, local: true, durationMs: 0, message: 'local error (EMFILE)' }),
+  );
+  metrics.checkResult(
+    event({ healthy: false, local: true, durationMs: 0, message: 'local error (EMFILE)' }),
+  );
+  t.same(
+    await results(),
+    { healthy: 1, unhealthy: 0, unknown: 2 },
+    'local: unknown, not unhealthy',
+  );
+  t.match(
+    await metrics.render(),
+    /\nipvs_warden_check_consecutive_failures\{[^}]*\} 0\n/,
+    'failures in a row: as the unchanged state says',
+  );
+});
+
 /** A checker with no sockets: always healthy. */
 const fakeChecker: typeof createChecker = (check) => ({
   kind: check.type,
@@ -235,7 +284,7 @@ virtual_services:
         ),
         'both servers checked and up',
       );
-      t.equal((await lines('ipvs_warden_check_results_total')).length, 2);
+      t.equal((await lines('ipvs_warden_check_results_total')).length, 6, 'three outcomes each');
 
       // api goes; web's tcp check becomes an http check.
       await loop.reload(parseConfig(head + web('{type: http, path: /x}'), 'x', {}));
@@ -243,17 +292,18 @@ virtual_services:
         await until(async () => (await checks()).some((l) => l.includes('kind="http"'))),
         "web's new check reports",
       );
-      for (const name of [
-        'ipvs_warden_check_consecutive_failures',
-        'ipvs_warden_check_results_total',
-        'ipvs_warden_check_duration_seconds_count',
-      ]) {
+      for (const [name, outcomes] of [
+        ['ipvs_warden_check_consecutive_failures', 1],
+        ['ipvs_warden_check_results_total', 3],
+        ['ipvs_warden_check_duration_seconds_count', 1],
+      ] as const) {
         const now = (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
-        t.equal(now.length, 1, `${name}: only the live check\n${now.join('\n')}`);
-        t.match(
-          now[0],
-          /kind="http",check="fake http",check_id="[0-9a-f]{12}",target="10.0.0.2:80"/,
-        );
+        t.equal(now.length, outcomes, `${name}: only the live check\n${now.join('\n')}`);
+        for (const line of now)
+          t.match(
+            line,
+            /kind="http",check="fake http",check_id="[0-9a-f]{12}",target="10.0.0.2:80"/,
+          );
       }
       const left = await transitions();
       t.equal(left.length, 1, `transitions: only web's\n${left.join('\n')}`);

@@ -9,6 +9,7 @@ import t from 'tap';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/model.js';
 import { createChecker } from '../../src/checkers.js';
+import type { Checker } from '../../src/health/checker.js';
 import type { OperationResult } from '../../src/ipvs/backend.js';
 import { IpvsError } from '../../src/ipvs/errors.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
@@ -235,4 +236,53 @@ t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
   await clock.advance(0);
   await loop.idle();
   t.equal(backend.reads, before + 1, 'ticks at once: the floor is on the monotonic clock');
+});
+
+t.test('local errors hold the table; when they clear, real failures apply', async (t) => {
+  // What each server's check says: healthy, unhealthy, or "could not run here" (EMFILE).
+  const says = new Map<string, 'ok' | 'fail' | 'local'>();
+  const checker = (): Checker => ({
+    kind: 'tcp',
+    description: 'scripted',
+    key: 'scripted',
+    check: (target) => {
+      const s = says.get(target.address) ?? 'ok';
+      return Promise.resolve({
+        healthy: s === 'ok',
+        durationMs: 0,
+        message: s,
+        ...(s === 'local' ? { local: true } : {}),
+      });
+    },
+  });
+  const cfg = parseConfig(
+    `daemon: {backend: memory}
+defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
+virtual_services:
+  - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}, {address: 10.0.0.4}]}
+`,
+    'test.yaml',
+    {},
+  );
+  const { backend, clock, log, loop } = setup(cfg, { createChecker: checker });
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await clock.advance(2000);
+  const servers = async () => ((await backend.table())[0]?.destinations ?? []).length;
+  t.equal(await servers(), 4, 'all four in');
+  for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) says.set(a, 'local');
+  await clock.advance(1500);
+  t.match(log.named('service.hold_on'), [{ service: 'TCP 192.0.2.1:80' }]);
+  says.set('10.0.0.4', 'fail');
+  await clock.advance(3000);
+  t.equal(await servers(), 4, 'held: not even the really failed one leaves');
+  t.same(
+    log.named('server.down').map((e) => e.server),
+    ['10.0.0.4:80'],
+    'a local error is no transition; the real failure is',
+  );
+  for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) says.set(a, 'ok');
+  await clock.advance(3000);
+  t.equal(log.named('service.hold_off').length, 1);
+  t.equal(await servers(), 3, 'the failed one leaves once this director can check again');
 });

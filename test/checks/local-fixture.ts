@@ -1,0 +1,52 @@
+// Run by local.test.ts under `prlimit --nofile`: takes every descriptor this process may still
+// open, runs each probe against the live servers named on the command line, then gives the
+// descriptors back and runs them again. Prints the results as one JSON line.
+import { closeSync, openSync } from 'node:fs';
+import { DnsChecker } from '../../checks/dns.js';
+import { ExecChecker } from '../../checks/exec.js';
+import { HttpChecker } from '../../checks/http.js';
+import { TcpChecker } from '../../checks/tcp.js';
+import type { Checker } from '../../src/health/checker.js';
+
+const [tcpPort = 0, httpPort = 0, dnsPort = 0] = process.argv.slice(2).map(Number);
+const probes: [Checker, number][] = [
+  [new TcpChecker(), tcpPort],
+  [new HttpChecker(), httpPort],
+  [new DnsChecker({ name: 'www.example.test' }), dnsPort],
+  [new ExecChecker({ command: ['/bin/true'] }), tcpPort],
+];
+
+interface Seen {
+  readonly phase: string;
+  readonly kind: string;
+  readonly healthy: boolean;
+  readonly local: unknown;
+  readonly message: string;
+}
+const seen: Seen[] = [];
+
+async function runAll(phase: string): Promise<void> {
+  for (const [checker, port] of probes) {
+    const r = await checker.check(
+      { family: 4, address: '127.0.0.1', port },
+      { signal: new AbortController().signal, timeoutMs: 3000 },
+    );
+    // `local` read loosely: before the field existed, this fixture still had to say what it saw.
+    const local = (r as unknown as Record<string, unknown>).local;
+    seen.push({ phase, kind: checker.kind, healthy: r.healthy, local, message: r.message });
+  }
+}
+
+const held: number[] = [];
+for (;;) {
+  try {
+    held.push(openSync('/dev/null', 'r'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EMFILE') break;
+    throw error;
+  }
+}
+await runAll('exhausted');
+for (const fd of held) closeSync(fd);
+await runAll('freed');
+process.stdout.write(`${JSON.stringify({ held: held.length, seen })}\n`);
