@@ -4,11 +4,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   LineCounter,
+  isAlias,
   isCollection,
   isNode,
   isPair,
   isScalar,
+  isSeq,
   parseDocument,
+  visit,
+  type Document,
   type Node,
 } from 'yaml';
 import { labelCollision } from '../ipvs/labels.js';
@@ -18,6 +22,12 @@ import { checkKeys, formatPath, isObj, Problems, type Path, type Problem } from 
 import { readVirtualServices } from './services.js';
 
 const TOP_KEYS = ['daemon', 'defaults', 'virtual_services'];
+/**
+ * yaml's guard against alias bombs ("billion laughs"): an anchor's uses times the aliases within
+ * it. Sharing settings is what `defaults:` and a virtual service's own settings are for, so a
+ * config needs few aliases; 100 keeps a few hundred bytes from expanding into millions of nodes.
+ */
+const MAX_ALIAS_COUNT = 100;
 
 export interface LocatedProblem extends Problem {
   /** 1-based line in the file, when the path reaches a node in it. */
@@ -61,6 +71,63 @@ function nodeAt(root: Node | null, path: Path): Node | null {
   return node;
 }
 
+/** The config path of `node`, from the ancestors yaml's visit hands over. */
+function pathOf(ancestors: readonly unknown[], node: Node): Path {
+  const chain = [...ancestors, node];
+  const path: (string | number)[] = [];
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const parent = chain[i];
+    const child = chain[i + 1];
+    if (isSeq(parent)) path.push(parent.items.indexOf(child));
+    else if (isPair(parent) && child === parent.value)
+      path.push(isScalar(parent.key) ? String(parent.key.value) : '?');
+  }
+  return path;
+}
+
+/**
+ * The document as data. An alias yaml cannot resolve (no anchor before it), or aliases that
+ * expand past MAX_ALIAS_COUNT, make yaml throw a bare ReferenceError; here each is a problem at
+ * the alias, like any other mistake, and every unresolved alias is listed at once.
+ */
+function toData(
+  doc: Document.Parsed,
+  file: string,
+  lineOf: (offset?: number) => number | undefined,
+): unknown {
+  const anchors = new Set<string>();
+  const unresolved: LocatedProblem[] = [];
+  let first: LocatedProblem | undefined;
+  visit(doc, {
+    Node(_key, node, ancestors) {
+      if (isAlias(node)) {
+        const at = { path: pathOf(ancestors, node), line: lineOf(node.range?.[0]) };
+        first ??= { ...at, message: '' };
+        if (!anchors.has(node.source)) {
+          unresolved.push({
+            ...at,
+            message: `alias *${node.source} refers to no anchor &${node.source} before it`,
+          });
+        }
+      } else if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  if (unresolved.length > 0) throw new ConfigError(file, unresolved);
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    if (!first) throw e;
+    throw new ConfigError(file, [
+      {
+        ...first,
+        message:
+          `aliases expand too far (more than ${MAX_ALIAS_COUNT} by yaml's count), as in an alias ` +
+          'bomb: share settings through defaults: or a virtual service instead',
+      },
+    ]);
+  }
+}
+
 /**
  * A metrics_labels subset that gives two real servers one series (say remote_address alone, for
  * two ports of one address) is refused: gauges would overwrite each other, counters add up.
@@ -97,7 +164,7 @@ export function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Pr
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number | undefined): number | undefined =>
+  const lineOf = (offset?: number): number | undefined =>
     offset === undefined ? undefined : lineCounter.linePos(offset).line;
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -109,7 +176,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv):
       })),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const raw = toData(doc, file, lineOf);
   const p = new Problems();
   const daemonProblems: Problem[] = [];
   let config: Config | undefined;
