@@ -51,6 +51,8 @@ const KEYS: Record<(typeof CHECK_TYPES)[number], readonly string[]> = {
   ],
   exec: [...COMMON, 'command', 'dynamic_weight', 'max_output', 'env'],
 };
+/** Every key some check type takes: what a check of no known type is held to. */
+const ANY_KEYS = [...new Set(Object.values(KEYS).flat())];
 const TLS_KEYS = ['sni', 'verify', 'ca_file', 'cert_file', 'key_file'];
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
@@ -95,13 +97,14 @@ export function readCheck(
   }
   const before = p.list.length;
   const type = readEnum(raw.type ?? null, CHECK_TYPES, [...path, 'type'], p);
-  if (type === undefined) return undefined;
-  checkKeys(raw, KEYS[type], path, p);
+  // A wrong type still lets the keys every type shares be judged.
+  checkKeys(raw, type === undefined ? ANY_KEYS : KEYS[type], path, p);
   const at = (key: string): Path => [...path, key];
 
   const address = readAddress(raw.address, at('address'), p);
   const port = readInt(raw.port, 1, 65535, at('port'), p);
   const bindAddress = readAddress(raw.bind, at('bind'), p)?.address;
+  if (type === undefined) return undefined;
 
   let check: CheckConfig | undefined;
   switch (type) {

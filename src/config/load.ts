@@ -194,7 +194,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv):
     if (daemon) config = { daemon, virtualServices: services };
   }
   const all = [...daemonProblems, ...p.list];
-  if (config && all.length === 0) {
+  // Judged on the services that are valid, whatever else is wrong: a clash between two of them
+  // is a mistake of its own.
+  if (config) {
     const clash = metricsLabelsProblem(config, env);
     if (clash) all.push(clash);
   }
