@@ -7,7 +7,7 @@ import { runDaemon } from './cli/run.js';
 import { formatTable, tableJson } from './cli/table.js';
 import { effectiveConfig } from './config/effective.js';
 import { formatStatus, type Status } from './http/status.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import { demoTable } from './demo.js';
 import type { IpvsBackend } from './ipvs/backend.js';
 import { IpvsError } from './ipvs/errors.js';
@@ -134,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) throw new UsageError(`${command} needs --config FILE`);
       let config;
       try {
-        config = loadConfig(values.config);
+        config = await loadConfigFile(values.config);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         process.stderr.write(`${e.message}\n`);
@@ -159,7 +159,9 @@ async function main(argv: string[]): Promise<number> {
     case 'status': {
       let url = values.url;
       if (!url) {
-        const listen = values.config ? loadConfig(values.config).daemon.listen : '127.0.0.1:9476';
+        const listen = values.config
+          ? (await loadConfigFile(values.config)).daemon.listen
+          : '127.0.0.1:9476';
         if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
         url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
       }
@@ -203,6 +205,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof IpvsError) {
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
+    } else if (err instanceof ConfigError) {
+      // A config's problems are the operator's to fix, never a trace (status --config).
+      process.stderr.write(`${err.message}\n`);
     } else if (
       err instanceof UsageError ||
       err instanceof ProbeUsageError ||

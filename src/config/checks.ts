@@ -1,8 +1,8 @@
 // The `checks:` list of a real server: each entry validated into a probe's options, with every
 // mistake reported at its path. Certificates are read here, so a missing file fails the config.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DNS_TYPES, parseStatusSet, type TlsOptions } from '../health/options.js';
+import type { ConfigFiles } from './files.js';
 import type { CheckConfig } from './model.js';
 import {
   checkKeys,
@@ -53,21 +53,28 @@ const KEYS: Record<(typeof CHECK_TYPES)[number], readonly string[]> = {
 };
 /** Every key some check type takes: what a check of no known type is held to. */
 const ANY_KEYS = [...new Set(Object.values(KEYS).flat())];
-const TLS_KEYS = ['sni', 'verify', 'ca_file', 'cert_file', 'key_file'];
+/** The keys that name a file: the loader reads these ahead, off the event loop. */
+export const TLS_FILE_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
+const TLS_KEYS = ['sni', 'verify', ...TLS_FILE_KEYS];
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
-function readPem(value: unknown, path: Path, p: Problems, baseDir: string): string | undefined {
+function readPem(value: unknown, path: Path, p: Problems, files: ConfigFiles): string | undefined {
   const file = readString(value, path, p);
   if (file === undefined) return undefined;
-  try {
-    return readFileSync(resolve(baseDir, file), 'utf8');
-  } catch (e) {
-    p.add(path, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  const read = files.readPem(resolve(files.baseDir, file));
+  if ('problem' in read) {
+    p.add(path, `cannot read ${file}: ${read.problem}`);
     return undefined;
   }
+  return read.text;
 }
 
-function readTls(value: unknown, path: Path, p: Problems, baseDir: string): TlsOptions | undefined {
+function readTls(
+  value: unknown,
+  path: Path,
+  p: Problems,
+  files: ConfigFiles,
+): TlsOptions | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return {};
   if (!isObj(value)) {
@@ -78,9 +85,9 @@ function readTls(value: unknown, path: Path, p: Problems, baseDir: string): TlsO
   return defined<TlsOptions>({
     servername: readString(value.sni, [...path, 'sni'], p),
     verify: readBool(value.verify, [...path, 'verify'], p),
-    ca: readPem(value.ca_file, [...path, 'ca_file'], p, baseDir),
-    cert: readPem(value.cert_file, [...path, 'cert_file'], p, baseDir),
-    key: readPem(value.key_file, [...path, 'key_file'], p, baseDir),
+    ca: readPem(value.ca_file, [...path, 'ca_file'], p, files),
+    cert: readPem(value.cert_file, [...path, 'cert_file'], p, files),
+    key: readPem(value.key_file, [...path, 'key_file'], p, files),
   });
 }
 
@@ -89,7 +96,7 @@ export function readCheck(
   raw: unknown,
   path: Path,
   p: Problems,
-  baseDir: string,
+  files: ConfigFiles,
 ): CheckConfig | undefined {
   if (!isObj(raw)) {
     p.add(path, `must be a mapping with a type (${CHECK_TYPES.join(', ')}), got ${describe(raw)}`);
@@ -119,7 +126,7 @@ export function readCheck(
         options: defined({
           send: readString(raw.send, at('send'), p),
           expect: expectRegex ?? expectText,
-          tls: readTls(raw.tls, at('tls'), p, baseDir),
+          tls: readTls(raw.tls, at('tls'), p, files),
           bindAddress,
           maxReply: readInt(raw.max_reply, 1, 16 << 20, at('max_reply'), p),
         }),
@@ -163,8 +170,7 @@ export function readCheck(
           expectStatus,
           bodyMatch: readRegex(raw.body_match, at('body_match'), p),
           bodyNotMatch: readRegex(raw.body_not_match, at('body_not_match'), p),
-          tls:
-            type === 'https' ? (readTls(raw.tls ?? true, at('tls'), p, baseDir) ?? {}) : undefined,
+          tls: type === 'https' ? (readTls(raw.tls ?? true, at('tls'), p, files) ?? {}) : undefined,
           reuse: readBool(raw.reuse, at('reuse'), p),
           bindAddress,
           maxBody: readInt(raw.max_body, 1, 16 << 20, at('max_body'), p),

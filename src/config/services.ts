@@ -30,6 +30,7 @@ import {
   type KernelProblem,
 } from '../ipvs/spec.js';
 import { readCheck } from './checks.js';
+import type { ConfigFiles } from './files.js';
 import type {
   CheckConfig,
   FailureAction,
@@ -170,7 +171,7 @@ function inherit<S extends { refused?: ReadonlySet<string> }>(upper: S, own: S, 
   return { ...upper, ...own, refused };
 }
 
-function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): ServerSettings {
+function readServerSettings(o: Obj, path: Path, p: Problems, files: ConfigFiles): ServerSettings {
   const at = (key: string): Path => [...path, key];
   const before = p.list.length;
   let tunnel: Partial<TunnelSpec> | undefined;
@@ -198,7 +199,7 @@ function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): S
     } else {
       checks = [];
       o.checks.forEach((c: unknown, i) => {
-        const check = readCheck(c, [...at('checks'), i], p, baseDir);
+        const check = readCheck(c, [...at('checks'), i], p, files);
         if (check) checks?.push(check);
       });
     }
@@ -360,12 +361,12 @@ function realServer(
   svc: KeyRead,
   path: Path,
   p: Problems,
-  baseDir: string,
+  files: ConfigFiles,
 ): RealServerConfig | undefined {
   checkKeys(raw, [...RS_KEYS, ...SERVER_KEYS], path, p);
   const at = (k: string): Path => [...path, k];
   const before = p.list.length;
-  const s = inherit(inherited, readServerSettings(raw, path, p, baseDir), raw);
+  const s = inherit(inherited, readServerSettings(raw, path, p, files), raw);
   const addr = readAddress(raw.address ?? null, at('address'), p);
   // No port of its own and none from a service whose port is wrong: that problem is the service's.
   const port = readInt(raw.port ?? svc.port, 0, 65535, at('port'), p);
@@ -515,7 +516,7 @@ export function readVirtualServices(
   defaultsRaw: unknown,
   servicesRaw: unknown,
   p: Problems,
-  baseDir: string,
+  files: ConfigFiles,
 ): VirtualServiceConfig[] {
   let defaultsServer: ServerSettings = {};
   let defaultsService: ServiceSettings = {};
@@ -523,7 +524,7 @@ export function readVirtualServices(
     if (!isObj(defaultsRaw)) p.add(['defaults'], 'must be a mapping of settings');
     else {
       checkKeys(defaultsRaw, [...SERVER_KEYS, ...SERVICE_KEYS], ['defaults'], p);
-      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, baseDir);
+      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, files);
       defaultsService = readServiceSettings(defaultsRaw, ['defaults'], p);
     }
   }
@@ -550,7 +551,7 @@ export function readVirtualServices(
     const svc = inherit(defaultsService, readServiceSettings(raw, path, p), raw);
     const server = inherit(
       defaultsServer,
-      readServerSettings(pick(raw, SERVER_KEYS), path, p, baseDir),
+      readServerSettings(pick(raw, SERVER_KEYS), path, p, files),
       raw,
     );
     const name = readString(raw.name, [...path, 'name'], p);
@@ -589,7 +590,7 @@ export function readVirtualServices(
           p.add(rsPath, `must be a mapping with an address, got ${describe(rsRaw)}`);
           return;
         }
-        const rs = realServer(rsRaw, server, keyRead, rsPath, p, baseDir);
+        const rs = realServer(rsRaw, server, keyRead, rsPath, p, files);
         if (!rs) return;
         const rid = destinationId(rs.destination.key);
         const dupRs = seenRs.get(rid);
