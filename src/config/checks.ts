@@ -1,6 +1,9 @@
 // The `checks:` list of a real server: each entry validated into a probe's options, with every
 // mistake reported at its path. Certificates are read here, so a missing file fails the config.
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { canonical } from '../health/canonical.js';
 import { DNS_TYPES, parseStatusSet, type TlsOptions } from '../health/options.js';
 import type { ConfigFiles } from './files.js';
 import type { CheckConfig } from './model.js';
@@ -58,17 +61,134 @@ export const TLS_FILE_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const TLS_KEYS = ['sni', 'verify', ...TLS_FILE_KEYS];
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
-function readPem(value: unknown, path: Path, p: Problems, files: ConfigFiles): string | undefined {
-  const file = readString(value, path, p);
-  if (file === undefined) return undefined;
-  const read = files.readPem(resolve(files.baseDir, file));
-  if ('problem' in read) {
-    p.add(path, `cannot read ${file}: ${read.problem}`);
-    return undefined;
+/** RFC 9110 token: a header name (and a method). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Headers the HTTP client (undici, lib/core/request.js) refuses, or that would break a request
+ * without a body: a check that sends one fails every time.
+ */
+const REFUSED_HEADERS: Record<string, string> = {
+  expect: 'the HTTP client refuses it',
+  'transfer-encoding': 'the HTTP client refuses it',
+  'keep-alive': 'the HTTP client refuses it',
+  upgrade: 'the HTTP client refuses it',
+  'content-length': 'a check sends no body',
+};
+
+/** A control character other than tab: CR and LF end a header line, NUL ends it in C servers. */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
   }
-  return read.text;
+  return false;
 }
 
+/** Header names lowercased; a value is never echoed in a problem (it may be a credential). */
+function readHeaders(value: unknown, path: Path, p: Problems): Record<string, string> | undefined {
+  const map = readStringMap(value, path, p);
+  if (!map) return undefined;
+  const out: Record<string, string> = {};
+  for (const [name, text] of Object.entries(map)) {
+    const at: Path = [...path, name];
+    const lower = name.toLowerCase();
+    if (!TOKEN.test(name))
+      p.add(at, "not a header name (letters, digits and !#$%&'*+-.^_`|~ only)");
+    else if (hasControl(text)) p.add(at, 'the value has a CR, LF, NUL or other control character');
+    else if (/[^\t\x20-\x7e\x80-\xff]/.test(text))
+      p.add(at, 'the value has a character past U+00FF, which a header cannot carry');
+    else if (Object.hasOwn(out, lower))
+      p.add(at, 'given twice (header names are not case-sensitive)');
+    else if (REFUSED_HEADERS[lower])
+      p.add(at, `not a header a check may send (${REFUSED_HEADERS[lower]})`);
+    else if (lower === 'connection' && !text.split(',').every((x) => TOKEN.test(x.trim())))
+      p.add(at, 'must be a list of tokens, such as close');
+    else out[lower] = text;
+  }
+  return out;
+}
+
+/** A Host header: a name (RFC 3986 reg-name), an IPv4 address or a bracketed IPv6 one, and a port. */
+function readHost(value: unknown, path: Path, p: Problems): string | undefined {
+  const host = readString(value, path, p);
+  if (host === undefined) return undefined;
+  const m = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::(\d{1,5}))?$/.exec(host);
+  if (!m || Number(m[1] ?? 0) > 65535) {
+    p.add(path, 'must be a host name or address, with an optional :port');
+    return undefined;
+  }
+  return host;
+}
+
+/** What a PEM file holds, or what is wrong with it: said without its content. */
+type PemRead<T> = { readonly text: string; readonly value: T } | { readonly problem: string };
+
+function errorCode(e: unknown): string {
+  return (e as { code?: string }).code ?? 'invalid';
+}
+
+/** Every certificate of a file (a bundle has many; text between them is ignored, as TLS does). */
+function certificates(text: string, file: string): PemRead<X509Certificate[]> {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/g) ?? [];
+  const begins = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (begins === 0)
+    return { problem: `${file} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line)` };
+  if (blocks.length < begins)
+    return { problem: `a certificate in ${file} has no "-----END CERTIFICATE-----" line` };
+  const value: X509Certificate[] = [];
+  for (const [i, block] of blocks.entries()) {
+    try {
+      value.push(new X509Certificate(block));
+    } catch (e) {
+      return {
+        problem: `certificate ${i + 1} of ${blocks.length} in ${file} cannot be parsed (${errorCode(e)})`,
+      };
+    }
+  }
+  return { text, value };
+}
+
+function privateKey(text: string, file: string): PemRead<KeyObject> {
+  const begin = /-----BEGIN ((?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY)-----/.exec(text);
+  if (!begin)
+    return { problem: `${file} holds no PEM private key (no "-----BEGIN PRIVATE KEY-----" line)` };
+  if (begin[1] === 'ENCRYPTED PRIVATE KEY' || text.includes('Proc-Type: 4,ENCRYPTED'))
+    return { problem: `${file} is encrypted, and a check has no passphrase to open it` };
+  try {
+    return { text, value: createPrivateKey(text) };
+  } catch (e) {
+    return { problem: `${file} holds a private key that cannot be parsed (${errorCode(e)})` };
+  }
+}
+
+/** A PEM file named at `path`: read (bounded) and parsed once per load, however often named. */
+function readPem<T>(
+  value: unknown,
+  path: Path,
+  p: Problems,
+  files: ConfigFiles,
+  kind: 'certificates' | 'key',
+  parse: (text: string, file: string) => PemRead<T>,
+): { readonly text: string; readonly value: T } | undefined {
+  const file = readString(value, path, p);
+  if (file === undefined) return undefined;
+  const absolute = resolve(files.baseDir, file);
+  const read = files.once(`${kind}\0${absolute}\0${file}`, (): PemRead<T> => {
+    const r = files.readPem(absolute);
+    return 'problem' in r ? { problem: `cannot read ${file}: ${r.problem}` } : parse(r.text, file);
+  });
+  if ('problem' in read) {
+    p.add(path, read.problem);
+    return undefined;
+  }
+  return read;
+}
+
+/**
+ * TLS settings, with their files parsed now: a file that is not a certificate (or a key), or a
+ * key that does not match its certificate, would fail every check of every server at run time,
+ * and that must never read as the servers failing.
+ */
 function readTls(
   value: unknown,
   path: Path,
@@ -81,14 +201,42 @@ function readTls(
     p.add(path, `must be true or a mapping of ${TLS_KEYS.join(', ')}, got ${describe(value)}`);
     return undefined;
   }
+  const before = p.list.length;
+  const at = (key: string): Path => [...path, key];
   checkKeys(value, TLS_KEYS, path, p);
-  return defined<TlsOptions>({
-    servername: readString(value.sni, [...path, 'sni'], p),
-    verify: readBool(value.verify, [...path, 'verify'], p),
-    ca: readPem(value.ca_file, [...path, 'ca_file'], p, files),
-    cert: readPem(value.cert_file, [...path, 'cert_file'], p, files),
-    key: readPem(value.key_file, [...path, 'key_file'], p, files),
+  const ca = readPem(value.ca_file, at('ca_file'), p, files, 'certificates', certificates);
+  const cert = readPem(value.cert_file, at('cert_file'), p, files, 'certificates', certificates);
+  const key = readPem(value.key_file, at('key_file'), p, files, 'key', privateKey);
+  if (value.cert_file !== undefined && value.key_file === undefined)
+    p.add(at('cert_file'), 'a client certificate needs its key: give key_file too');
+  if (value.key_file !== undefined && value.cert_file === undefined)
+    p.add(at('key_file'), 'a client key needs its certificate: give cert_file too');
+  if (cert && key && !cert.value[0]?.checkPrivateKey(key.value)) {
+    p.add(
+      at('key_file'),
+      `${String(value.key_file)} does not match the certificate in cert_file ${String(value.cert_file)}`,
+    );
+  }
+  const options = defined<TlsOptions>({
+    servername: readString(value.sni, at('sni'), p),
+    verify: readBool(value.verify, at('verify'), p),
+    ca: ca?.text,
+    cert: cert?.text,
+    key: key?.text,
   });
+  if (p.list.length === before && (ca || cert)) {
+    // Last, what the TLS library itself refuses (a key too small for its security level).
+    const problem = files.once(`tls\0${canonical(options)}`, () => {
+      try {
+        createSecureContext(options);
+        return null;
+      } catch (e) {
+        return `the TLS library refuses these files: ${(e as Error).message} (${errorCode(e)})`;
+      }
+    });
+    if (problem) p.add(path, problem);
+  }
+  return options;
 }
 
 /** One check; undefined when it has problems (they are recorded). */
@@ -153,20 +301,21 @@ export function readCheck(
       const reqPath = readString(raw.path, at('path'), p);
       if (reqPath !== undefined && !reqPath.startsWith('/')) {
         p.add(at('path'), `must start with /, got ${describe(reqPath)}`);
+      } else if (reqPath !== undefined && /[^\x21-\xff]/.test(reqPath)) {
+        // The HTTP client refuses these (undici: "invalid request path").
+        p.add(at('path'), 'must have no spaces or control characters (percent-encode them)');
       }
       if (type === 'http' && raw.tls !== undefined) {
         p.add(at('tls'), 'only for type https');
       }
-      const headers = readStringMap(raw.headers, at('headers'), p);
+      const headers = readHeaders(raw.headers, at('headers'), p);
       check = {
         type,
         options: defined({
           method: method?.toUpperCase(),
           path: reqPath,
-          host: readString(raw.host, at('host'), p),
-          headers:
-            headers &&
-            Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+          host: readHost(raw.host, at('host'), p),
+          headers,
           expectStatus,
           bodyMatch: readRegex(raw.body_match, at('body_match'), p),
           bodyNotMatch: readRegex(raw.body_not_match, at('body_not_match'), p),

@@ -157,6 +157,8 @@ export interface ConfigFiles {
   readonly baseDir: string;
   /** The PEM file at `path` (absolute), within PEM_MAX_BYTES. */
   readPem(path: string): FileRead;
+  /** `make()`, once per load for each key: a file named by 100,000 servers is parsed once. */
+  once<T>(key: string, make: () => T): T;
 }
 
 /** Files read on demand, synchronously (still bounded, and never a FIFO or a device). */
@@ -165,8 +167,13 @@ export function filesReadOnDemand(
   read: ReadonlyMap<string, FileRead> = new Map(),
 ): ConfigFiles {
   const cache = new Map(read);
+  const made = new Map<string, unknown>();
   return {
     baseDir,
+    once<T>(key: string, make: () => T): T {
+      if (!made.has(key)) made.set(key, make());
+      return made.get(key) as T;
+    },
     readPem(path) {
       let r = cache.get(path);
       if (!r) {
