@@ -20,7 +20,9 @@ Commands:
   run --config FILE [--dry-run]
                              Run the daemon: probe the real servers, keep the table in step
   run --demo                 The same on an embedded demo (in-memory table, local servers)
-  check-config --config FILE Validate a config and print it with every default filled in
+  check-config --config FILE [--show-secrets]
+                             Validate a config and print it with every default filled in
+                             (secret values as <redacted> unless --show-secrets)
   reload --config FILE [--pid PID]
                              Validate the config, then make the running daemon reload it
                              (SIGHUP to --pid, or to the pid in daemon.pid_file)
@@ -68,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: false },
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      'show-secrets': { type: 'boolean', default: false },
       pid: { type: 'string' },
       url: { type: 'string' },
       version: { type: 'boolean', default: false },
@@ -141,7 +144,11 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       if (command === 'check-config') {
-        process.stdout.write(`# ${values.config}: valid\n${effectiveConfig(config)}`);
+        // Redacted by default: systemd's ExecStartPre sends this to the journal on every start.
+        const text = effectiveConfig(config, { showSecrets: values['show-secrets'] });
+        const hid = text !== effectiveConfig(config, { showSecrets: true });
+        const note = hid ? '# secret values are hidden; --show-secrets prints them\n' : '';
+        process.stdout.write(`# ${values.config}: valid\n${note}${text}`);
         return 0;
       }
       const pidText =

@@ -4,9 +4,16 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { canonical } from '../health/canonical.js';
-import { DNS_TYPES, parseStatusSet, type TlsOptions } from '../health/options.js';
+import {
+  DNS_TYPES,
+  REDACTED,
+  REDACTED_QUERY_VALUE,
+  parseStatusSet,
+  redactQuery,
+  type TlsOptions,
+} from '../health/options.js';
 import type { ConfigFiles } from './files.js';
-import type { CheckConfig } from './model.js';
+import type { CheckConfig, TlsFiles } from './model.js';
 import {
   checkKeys,
   defined,
@@ -60,6 +67,22 @@ const ANY_KEYS = [...new Set(Object.values(KEYS).flat())];
 export const TLS_FILE_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const TLS_KEYS = ['sni', 'verify', ...TLS_FILE_KEYS];
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+/**
+ * check-config's output without --show-secrets, saved as the config, would send its
+ * placeholders (`Authorization: <redacted>`) and fail every check: refused instead.
+ */
+const HIDDEN = `is ${REDACTED}, a secret check-config hid: print it with --show-secrets`;
+
+/** A map (headers, env) without a value check-config hid. */
+function noPlaceholders(
+  map: Readonly<Record<string, string>> | undefined,
+  path: Path,
+  p: Problems,
+): void {
+  for (const [name, value] of Object.entries(map ?? {}))
+    if (value === REDACTED) p.add([...path, name], HIDDEN);
+}
 
 /** RFC 9110 token: a header name (and a method). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -169,7 +192,7 @@ function readPem<T>(
   files: ConfigFiles,
   kind: 'certificates' | 'key',
   parse: (text: string, file: string) => PemRead<T>,
-): { readonly text: string; readonly value: T } | undefined {
+): { readonly text: string; readonly value: T; readonly file: string } | undefined {
   const file = readString(value, path, p);
   if (file === undefined) return undefined;
   const absolute = resolve(files.baseDir, file);
@@ -181,7 +204,7 @@ function readPem<T>(
     p.add(path, read.problem);
     return undefined;
   }
-  return read;
+  return { ...read, file: absolute };
 }
 
 /**
@@ -194,9 +217,9 @@ function readTls(
   path: Path,
   p: Problems,
   files: ConfigFiles,
-): TlsOptions | undefined {
+): { options: TlsOptions; files: TlsFiles } | undefined {
   if (value === undefined || value === false) return undefined;
-  if (value === true) return {};
+  if (value === true) return { options: {}, files: {} };
   if (!isObj(value)) {
     p.add(path, `must be true or a mapping of ${TLS_KEYS.join(', ')}, got ${describe(value)}`);
     return undefined;
@@ -236,7 +259,10 @@ function readTls(
     });
     if (problem) p.add(path, problem);
   }
-  return options;
+  return {
+    options,
+    files: defined<TlsFiles>({ ca: ca?.file, cert: cert?.file, key: key?.file }),
+  };
 }
 
 /** One check; undefined when it has problems (they are recorded). */
@@ -261,20 +287,27 @@ export function readCheck(
   const bindAddress = readAddress(raw.bind, at('bind'), p)?.address;
   if (type === undefined) return undefined;
 
+  // tcp and https take tls (https has it on by default); http refuses it below.
+  const tls =
+    type === 'tcp' || type === 'https'
+      ? readTls(type === 'https' ? (raw.tls ?? true) : raw.tls, at('tls'), p, files)
+      : undefined;
   let check: CheckConfig | undefined;
   switch (type) {
     case 'tcp': {
       const expectRegex = readRegex(raw.expect_regex, at('expect_regex'), p);
       const expectText = readString(raw.expect, at('expect'), p);
+      const send = readString(raw.send, at('send'), p);
+      if (send === REDACTED) p.add(at('send'), HIDDEN);
       if (expectRegex && expectText !== undefined) {
         p.add(at('expect_regex'), 'give expect or expect_regex, not both');
       }
       check = {
         type,
         options: defined({
-          send: readString(raw.send, at('send'), p),
+          send,
           expect: expectRegex ?? expectText,
-          tls: readTls(raw.tls, at('tls'), p, files),
+          tls: tls?.options,
           bindAddress,
           maxReply: readInt(raw.max_reply, 1, 16 << 20, at('max_reply'), p),
         }),
@@ -300,7 +333,12 @@ export function readCheck(
       }
       const reqPath = readString(raw.path, at('path'), p);
       if (reqPath !== undefined && !reqPath.startsWith('/')) {
-        p.add(at('path'), `must start with /, got ${describe(reqPath)}`);
+        p.add(at('path'), `must start with /, got ${describe(redactQuery(reqPath))}`);
+      } else if (reqPath?.split('?').slice(1).join('?').includes(REDACTED_QUERY_VALUE)) {
+        p.add(
+          at('path'),
+          `has a secret check-config hid (${REDACTED_QUERY_VALUE}): print it with --show-secrets`,
+        );
       } else if (reqPath !== undefined && /[^\x21-\xff]/.test(reqPath)) {
         // The HTTP client refuses these (undici: "invalid request path").
         p.add(at('path'), 'must have no spaces or control characters (percent-encode them)');
@@ -309,6 +347,7 @@ export function readCheck(
         p.add(at('tls'), 'only for type https');
       }
       const headers = readHeaders(raw.headers, at('headers'), p);
+      noPlaceholders(headers, at('headers'), p);
       check = {
         type,
         options: defined({
@@ -319,7 +358,7 @@ export function readCheck(
           expectStatus,
           bodyMatch: readRegex(raw.body_match, at('body_match'), p),
           bodyNotMatch: readRegex(raw.body_not_match, at('body_not_match'), p),
-          tls: type === 'https' ? (readTls(raw.tls ?? true, at('tls'), p, files) ?? {}) : undefined,
+          tls: type === 'https' ? (tls?.options ?? {}) : undefined,
           reuse: readBool(raw.reuse, at('reuse'), p),
           bindAddress,
           maxBody: readInt(raw.max_body, 1, 16 << 20, at('max_body'), p),
@@ -390,18 +429,21 @@ export function readCheck(
           `must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]), got ${describe(cmd ?? null)}`,
         );
       }
+      const env = readStringMap(raw.env, at('env'), p);
+      noPlaceholders(env, at('env'), p);
       check = {
         type,
         options: defined({
           command,
           dynamicWeight: readBool(raw.dynamic_weight, at('dynamic_weight'), p),
           maxOutput: readInt(raw.max_output, 1, 1 << 20, at('max_output'), p),
-          env: readStringMap(raw.env, at('env'), p),
+          env,
         }),
       };
       break;
     }
   }
   if (p.list.length > before) return undefined;
-  return { ...check, ...defined({ address, port }) };
+  const tlsFiles = tls && Object.keys(tls.files).length > 0 ? tls.files : undefined;
+  return { ...check, ...defined({ address, port, tlsFiles }) };
 }
