@@ -13,6 +13,7 @@ import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
 import { createChecker } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
+import { redactQuery } from '../../src/health/options.js';
 import { loadConfig } from '../../src/config/load.js';
 import { listen, selfSigned } from '../checks/servers.js';
 
@@ -112,4 +113,11 @@ t.test("a check's description and result messages hold no query value", async (t
   t.notOk(down.healthy);
   t.match(down.message, /^HTTP GET \/healthz\?token=… -> 127\.0\.0\.1:\d+: connected; status 503/);
   t.notOk(down.message.includes('s3cr3t'));
+});
+
+t.test('a query is shown by its names alone', async (t) => {
+  t.equal(redactQuery('/healthz'), '/healthz');
+  t.equal(redactQuery('/healthz?'), '/healthz?…');
+  t.equal(redactQuery('/a?token=x&token=y&flag'), '/a?token=…&token=…&…');
+  t.equal(redactQuery('/a?k=v=w#frag'), '/a?k=…');
 });
