@@ -235,7 +235,14 @@ interface Parsed {
 
 function parseYaml(text: string, file: string): Parsed {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // logLevel error: yaml's warnings (a collection used as a key) would go to stderr beside the
+  // problems; such a key is stringified, and an unknown key is a problem of its own.
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    logLevel: 'error',
+  });
   const lineOf = (offset?: number): number | undefined =>
     offset === undefined ? undefined : lineCounter.linePos(offset).line;
   if (doc.errors.length > 0) {
