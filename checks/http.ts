@@ -5,8 +5,10 @@ import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { checkKey } from '../src/health/canonical.js';
 import {
+  HTTP_SECRECY,
   normalHttp,
   parseStatusSet,
+  redactOptions,
   type HttpCheckOptions,
   type NormalHttpOptions,
 } from '../src/health/options.js';
@@ -27,7 +29,9 @@ export class HttpChecker implements Checker {
     const o = this.options;
     this.kind = o.tls ? 'https' : 'http';
     this.okStatus = parseStatusSet(o.expectStatus);
-    this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${o.method} ${o.path}`;
+    // Logs, /status, a metric label and every result message show it: no query value.
+    const shown = redactOptions(o, HTTP_SECRECY);
+    this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${shown.method} ${shown.path}`;
     this.key = checkKey(this.kind, o);
   }
 

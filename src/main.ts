@@ -7,7 +7,7 @@ import { runDaemon } from './cli/run.js';
 import { formatTable, tableJson } from './cli/table.js';
 import { effectiveConfig } from './config/effective.js';
 import { formatStatus, type Status } from './http/status.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import { demoTable } from './demo.js';
 import type { IpvsBackend } from './ipvs/backend.js';
 import { IpvsError } from './ipvs/errors.js';
@@ -20,7 +20,9 @@ Commands:
   run --config FILE [--dry-run]
                              Run the daemon: probe the real servers, keep the table in step
   run --demo                 The same on an embedded demo (in-memory table, local servers)
-  check-config --config FILE Validate a config and print it with every default filled in
+  check-config --config FILE [--show-secrets]
+                             Validate a config and print it with every default filled in
+                             (secret values as <redacted> unless --show-secrets)
   reload --config FILE [--pid PID]
                              Validate the config, then make the running daemon reload it
                              (SIGHUP to --pid, or to the pid in daemon.pid_file)
@@ -68,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: false },
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      'show-secrets': { type: 'boolean', default: false },
       pid: { type: 'string' },
       url: { type: 'string' },
       version: { type: 'boolean', default: false },
@@ -134,14 +137,18 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) throw new UsageError(`${command} needs --config FILE`);
       let config;
       try {
-        config = loadConfig(values.config);
+        config = await loadConfigFile(values.config);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         process.stderr.write(`${e.message}\n`);
         return 1;
       }
       if (command === 'check-config') {
-        process.stdout.write(`# ${values.config}: valid\n${effectiveConfig(config)}`);
+        // Redacted by default: systemd's ExecStartPre sends this to the journal on every start.
+        const text = effectiveConfig(config, { showSecrets: values['show-secrets'] });
+        const hid = text !== effectiveConfig(config, { showSecrets: true });
+        const note = hid ? '# secret values are hidden; --show-secrets prints them\n' : '';
+        process.stdout.write(`# ${values.config}: valid\n${note}${text}`);
         return 0;
       }
       const pidText =
@@ -159,7 +166,9 @@ async function main(argv: string[]): Promise<number> {
     case 'status': {
       let url = values.url;
       if (!url) {
-        const listen = values.config ? loadConfig(values.config).daemon.listen : '127.0.0.1:9476';
+        const listen = values.config
+          ? (await loadConfigFile(values.config)).daemon.listen
+          : '127.0.0.1:9476';
         if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
         url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
       }
@@ -203,6 +212,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof IpvsError) {
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
+    } else if (err instanceof ConfigError) {
+      // A config's problems are the operator's to fix, never a trace (status --config).
+      process.stderr.write(`${err.message}\n`);
     } else if (
       err instanceof UsageError ||
       err instanceof ProbeUsageError ||

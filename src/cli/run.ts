@@ -8,7 +8,7 @@ import { effectiveDaemon } from '../config/effective.js';
 import {
   ConfigError,
   formatProblem,
-  loadConfig,
+  loadConfigFile,
   metricsLabelsProblem,
   parseConfig,
 } from '../config/load.js';
@@ -46,15 +46,17 @@ function makeLogger(config: Config, out: NodeJS.WriteStream): Logger & { level: 
 export async function runDaemon(o: RunOptions): Promise<number> {
   const demo = o.demo ? await startDemoServers() : null;
   const source = o.configFile ?? '(embedded demo config)';
-  /** The config, read and validated again on each reload. */
-  const load = (): Config =>
+  /** The config, read (off the event loop, under a deadline) and validated again on each reload. */
+  const load = async (): Promise<Config> =>
     withDryRun(
-      demo ? parseConfig(demoConfig(demo), source, o.env) : loadConfig(o.configFile ?? '', o.env),
+      demo
+        ? parseConfig(demoConfig(demo), source, o.env)
+        : await loadConfigFile(o.configFile ?? '', o.env),
       o.dryRun,
     );
   let config: Config;
   try {
-    config = load();
+    config = await load();
   } catch (e) {
     await demo?.close();
     if (e instanceof ConfigError) {
@@ -115,11 +117,11 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   // The pid file written at start is the one removed at stop, whatever a reload says.
   const pidFile = config.daemon.pidFile;
   /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
-  const reload = (): void => {
+  const reload = async (): Promise<void> => {
     log.log('info', 'config.reloading', { config: source });
     let next: Config;
     try {
-      next = load();
+      next = await load();
     } catch (e) {
       metrics.configLoaded(false);
       log.log('error', 'config.invalid', {
@@ -158,7 +160,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         });
       }
     }
-    loop.reload(next).then(
+    await loop.reload(next).then(
       () => {
         metrics.configLoaded(true);
         log.level = next.daemon.logLevel;
@@ -192,7 +194,14 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
-  const onHup = (): void => reload();
+  // Reads are async now: one reload at a time, in the order asked, so an older read never
+  // lands after a newer one.
+  let reloading = Promise.resolve();
+  const onHup = (): void => {
+    reloading = reloading.then(reload).catch((e: unknown) => {
+      log.log('error', 'config.reload_failed', { config: source, error: String(e) });
+    });
+  };
   process.on('SIGHUP', onHup);
   const onRejection = (e: unknown): void => {
     log.log('error', 'daemon.unexpected', {

@@ -206,6 +206,8 @@ export function readDaemonSettings(
     problems.push({ path: ['daemon'], message: 'must be a mapping of settings' });
     return undefined;
   }
+  /** Keys convict refused: the range checks below do not judge them again. */
+  const refused = new Set<string>();
   try {
     if (raw !== undefined) config.load(raw);
     config.validate({ allowed: 'strict' });
@@ -218,17 +220,18 @@ export function readDaemonSettings(
       }
       const m = /^([\w.]+): (.*)$/.exec(line);
       const key = m?.[1] ?? '';
+      refused.add(key);
       const entry = (schema as Record<string, { env: string }>)[key];
       const fromEnv = entry && env[entry.env] !== undefined ? ` (from ${entry.env})` : '';
       problems.push({ path: at(key), message: `${m?.[2] ?? line}${fromEnv}` });
     }
-    return undefined;
+    // A value convict refused hides nothing else: the other keys are still judged below.
   }
   const v = config.getProperties();
   const ms = (value: unknown): number => parseDuration(value) ?? 0;
   // convict checks types; these are the ranges that keep the loop sane.
   const least = (key: string, value: number, min: number, what: string): void => {
-    if (value < min)
+    if (value < min && !refused.has(key))
       problems.push({
         path: at(key),
         message: `must be at least ${what}, got ${String((v as Record<string, unknown>)[key])}`,
@@ -236,7 +239,7 @@ export function readDaemonSettings(
   };
   // Past an hour none of these does its job, and Node's timers cannot hold past TIMER_MAX_MS.
   const most = (key: string, value: number, max: number): void => {
-    if (value > max)
+    if (value > max && !refused.has(key))
       problems.push({
         path: at(key),
         message: `must be at most ${formatMs(max)}, got ${String((v as Record<string, unknown>)[key])}`,
@@ -244,7 +247,7 @@ export function readDaemonSettings(
   };
   least('resync_interval', ms(v.resync_interval), 100, '100ms');
   least('retry_min', ms(v.retry_min), 10, '10ms');
-  least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
+  if (!refused.has('retry_min')) least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
   const timers = [
     'resync_interval',
@@ -258,13 +261,13 @@ export function readDaemonSettings(
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
-  if (v.listen !== '' && !parseListen(v.listen)) {
+  if (v.listen !== '' && !refused.has('listen') && !parseListen(v.listen)) {
     problems.push({
       path: at('listen'),
       message: `must be ADDRESS:PORT ("127.0.0.1:9476", "[::1]:9476") or "", got "${v.listen}"`,
     });
   }
-  const labels = v.metrics_labels
+  const labels = (refused.has('metrics_labels') ? '' : v.metrics_labels)
     .split(',')
     .map((l) => l.trim())
     .filter(Boolean);

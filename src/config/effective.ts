@@ -1,10 +1,28 @@
 // The effective config written back in the file's own syntax, every default filled in: what
-// `check-config` prints. Reading it again gives the same config (tested), so it can be saved.
+// `check-config` prints. Secrets (as src/health/options.ts declares them) are shown as
+// <redacted> unless asked for; with them, reading it again gives the same config (tested).
 import { stringify } from 'yaml';
-import type { TlsOptions } from '../health/options.js';
+import {
+  DNS_SECRECY,
+  EXEC_SECRECY,
+  HTTP_SECRECY,
+  TCP_SECRECY,
+  redactOptions,
+} from '../health/options.js';
 import { isFwmark, type DestinationSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
-import type { CheckConfig, Config, RealServerConfig, VirtualServiceConfig } from './model.js';
+import type {
+  CheckConfig,
+  Config,
+  RealServerConfig,
+  TlsFiles,
+  VirtualServiceConfig,
+} from './model.js';
+
+export interface EffectiveOptions {
+  /** Print secret values (header values, exec env values, a query, send): for the operator. */
+  readonly showSecrets?: boolean;
+}
 
 const s = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
@@ -31,17 +49,21 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
   };
 }
 
-/** Certificates are shown by size, never by content (a key must not land in a terminal log). */
-function tls(t: TlsOptions | undefined): unknown {
-  if (!t) return undefined;
-  const pem = (x: string | undefined): string | undefined =>
-    x === undefined ? undefined : `(PEM, ${x.length} bytes, read from the file)`;
+/**
+ * TLS files by their (resolved) names, never their content: a key must not land in a terminal
+ * or the journal, and the name reads back as the same file.
+ */
+function tls(
+  verify: boolean | undefined,
+  servername: string | undefined,
+  files: TlsFiles,
+): unknown {
   return clean({
-    sni: t.servername,
-    verify: t.verify ?? true,
-    ca_file: pem(t.ca),
-    cert_file: pem(t.cert),
-    key_file: pem(t.key),
+    sni: servername,
+    verify: verify ?? true,
+    ca_file: files.ca,
+    cert_file: files.cert,
+    key_file: files.key,
   });
 }
 
@@ -49,8 +71,25 @@ function clean(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
+/** A check with its secret options replaced, unless they are to be shown. */
+function shown(c: CheckConfig, showSecrets: boolean): CheckConfig {
+  if (showSecrets) return c;
+  switch (c.type) {
+    case 'tcp':
+      return { ...c, options: redactOptions(c.options, TCP_SECRECY) };
+    case 'http':
+    case 'https':
+      return { ...c, options: redactOptions(c.options, HTTP_SECRECY) };
+    case 'dns':
+      return { ...c, options: redactOptions(c.options, DNS_SECRECY) };
+    case 'exec':
+      return { ...c, options: redactOptions(c.options, EXEC_SECRECY) };
+  }
+}
+
 function check(c: CheckConfig): Record<string, unknown> {
   const common = { type: c.type, address: c.address?.address, port: c.port };
+  const files = c.tlsFiles ?? {};
   switch (c.type) {
     case 'tcp': {
       const o = c.options;
@@ -59,7 +98,7 @@ function check(c: CheckConfig): Record<string, unknown> {
         send: o.send,
         expect: typeof o.expect === 'string' ? o.expect : undefined,
         expect_regex: o.expect instanceof RegExp ? o.expect.source : undefined,
-        tls: o.tls ? tls(o.tls) : undefined,
+        tls: o.tls ? tls(o.tls.verify, o.tls.servername, files) : undefined,
         bind: o.bindAddress,
         max_reply: o.maxReply,
       });
@@ -76,7 +115,7 @@ function check(c: CheckConfig): Record<string, unknown> {
         expect_status: o.expectStatus ?? '200-299',
         body_match: o.bodyMatch?.source,
         body_not_match: o.bodyNotMatch?.source,
-        tls: c.type === 'https' ? tls(o.tls) : undefined,
+        tls: c.type === 'https' ? tls(o.tls?.verify, o.tls?.servername, files) : undefined,
         reuse: o.reuse ?? false,
         bind: o.bindAddress,
         max_body: o.maxBody,
@@ -103,6 +142,8 @@ function check(c: CheckConfig): Record<string, unknown> {
         dynamic_weight: o.dynamicWeight ?? false,
         max_output: o.maxOutput,
         env: o.env,
+        user: o.user,
+        group: o.group,
       });
     }
   }
@@ -120,7 +161,7 @@ function destination(d: DestinationSpec): Record<string, unknown> {
   });
 }
 
-function realServer(rs: RealServerConfig): Record<string, unknown> {
+function realServer(rs: RealServerConfig, showSecrets: boolean): Record<string, unknown> {
   const d = destination(rs.destination);
   return clean({
     name: rs.name,
@@ -128,7 +169,7 @@ function realServer(rs: RealServerConfig): Record<string, unknown> {
     port: d.port,
     state: rs.maintenance ? 'maintenance' : 'enabled',
     ...d,
-    checks: rs.checks.map(check),
+    checks: rs.checks.map((c) => check(shown(c, showSecrets))),
     rise: rs.policy.rise,
     fall: rs.policy.fall,
     initial: rs.policy.initial,
@@ -147,7 +188,7 @@ const FLAG_NAMES: [number, string][] = [
   [4, 'flag-3'],
 ];
 
-function virtualService(vs: VirtualServiceConfig): Record<string, unknown> {
+function virtualService(vs: VirtualServiceConfig, showSecrets: boolean): Record<string, unknown> {
   const k = vs.service.key;
   const svc = vs.service;
   return clean({
@@ -172,15 +213,16 @@ function virtualService(vs: VirtualServiceConfig): Record<string, unknown> {
           lower_threshold: undefined,
         })
       : undefined,
-    real_servers: vs.realServers.map(realServer),
+    real_servers: vs.realServers.map((rs) => realServer(rs, showSecrets)),
   });
 }
 
-export function effectiveConfig(config: Config): string {
+export function effectiveConfig(config: Config, options: EffectiveOptions = {}): string {
+  const showSecrets = options.showSecrets ?? false;
   return stringify(
     {
       daemon: effectiveDaemon(config.daemon),
-      virtual_services: config.virtualServices.map(virtualService),
+      virtual_services: config.virtualServices.map((vs) => virtualService(vs, showSecrets)),
     },
     { lineWidth: 0, aliasDuplicateObjects: false },
   );

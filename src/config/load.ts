@@ -1,23 +1,52 @@
 // Reads a config file (YAML, or JSON, which YAML parses too) into a validated Config, or fails
 // with every problem listed by path and line. Nothing here touches the kernel.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import {
   LineCounter,
+  isAlias,
   isCollection,
   isNode,
   isPair,
   isScalar,
+  isSeq,
   parseDocument,
+  visit,
+  type Document,
   type Node,
 } from 'yaml';
 import { labelCollision } from '../ipvs/labels.js';
+import { TLS_FILE_KEYS } from './checks.js';
 import { daemonSchema, readDaemonSettings } from './daemon.js';
+import {
+  CONFIG_MAX_BYTES,
+  Deadline,
+  PEM_MAX_BYTES,
+  READ_TIMEOUT_MS,
+  filesReadOnDemand,
+  readFileBounded,
+  readFileBoundedSync,
+  type ConfigFiles,
+} from './files.js';
 import type { Config, RealServerConfig } from './model.js';
-import { checkKeys, formatPath, isObj, Problems, type Path, type Problem } from './reader.js';
+import {
+  checkKeys,
+  formatPath,
+  isObj,
+  Problems,
+  type Obj,
+  type Path,
+  type Problem,
+} from './reader.js';
 import { readVirtualServices } from './services.js';
 
 const TOP_KEYS = ['daemon', 'defaults', 'virtual_services'];
+/**
+ * yaml's guard against alias bombs ("billion laughs"): an anchor's uses times the aliases within
+ * it. Sharing settings is what `defaults:` and a virtual service's own settings are for, so a
+ * config needs few aliases; 100 keeps a few hundred bytes from expanding into millions of nodes.
+ */
+const MAX_ALIAS_COUNT = 100;
 
 export interface LocatedProblem extends Problem {
   /** 1-based line in the file, when the path reaches a node in it. */
@@ -61,6 +90,63 @@ function nodeAt(root: Node | null, path: Path): Node | null {
   return node;
 }
 
+/** The config path of `node`, from the ancestors yaml's visit hands over. */
+function pathOf(ancestors: readonly unknown[], node: Node): Path {
+  const chain = [...ancestors, node];
+  const path: (string | number)[] = [];
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const parent = chain[i];
+    const child = chain[i + 1];
+    if (isSeq(parent)) path.push(parent.items.indexOf(child));
+    else if (isPair(parent) && child === parent.value)
+      path.push(isScalar(parent.key) ? String(parent.key.value) : '?');
+  }
+  return path;
+}
+
+/**
+ * The document as data. An alias yaml cannot resolve (no anchor before it), or aliases that
+ * expand past MAX_ALIAS_COUNT, make yaml throw a bare ReferenceError; here each is a problem at
+ * the alias, like any other mistake, and every unresolved alias is listed at once.
+ */
+function toData(
+  doc: Document.Parsed,
+  file: string,
+  lineOf: (offset?: number) => number | undefined,
+): unknown {
+  const anchors = new Set<string>();
+  const unresolved: LocatedProblem[] = [];
+  let first: LocatedProblem | undefined;
+  visit(doc, {
+    Node(_key, node, ancestors) {
+      if (isAlias(node)) {
+        const at = { path: pathOf(ancestors, node), line: lineOf(node.range?.[0]) };
+        first ??= { ...at, message: '' };
+        if (!anchors.has(node.source)) {
+          unresolved.push({
+            ...at,
+            message: `alias *${node.source} refers to no anchor &${node.source} before it`,
+          });
+        }
+      } else if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  if (unresolved.length > 0) throw new ConfigError(file, unresolved);
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    if (!first) throw e;
+    throw new ConfigError(file, [
+      {
+        ...first,
+        message:
+          `aliases expand too far (more than ${MAX_ALIAS_COUNT} by yaml's count), as in an alias ` +
+          'bomb: share settings through defaults: or a virtual service instead',
+      },
+    ]);
+  }
+}
+
 /**
  * A metrics_labels subset that gives two real servers one series (say remote_address alone, for
  * two ports of one address) is refused: gauges would overwrite each other, counters add up.
@@ -93,11 +179,71 @@ export function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Pr
   };
 }
 
-/** Parses and validates config text; `file` names it in messages, relative paths resolve from it. */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Config {
+/**
+ * The most a config may hold, checked before validation, so a config that is far too big is
+ * refused in a moment and not after minutes of work and memory (1.17 million real servers ran
+ * Node out of memory after 190 s). Every service and real server is an entry in the table each
+ * tick reads (a dump request per service), and every check a timer and a socket: 100,000 real
+ * servers is ten times the largest table measured (the benchmarks' 100 x 100; parsing and
+ * validating 100,000 took 5 s and 550 MB on a 2-core host), 10,000 services a hundred times.
+ */
+export const LIMITS = { services: 10_000, realServers: 100_000, checks: 200_000 } as const;
+
+/** Problems of a config too big to validate, counted in the raw data (aliases expanded). */
+function sizeProblems(raw: Obj): Problem[] {
+  const length = (x: unknown): number => (Array.isArray(x) ? x.length : 0);
+  const services = Array.isArray(raw.virtual_services) ? (raw.virtual_services as unknown[]) : [];
+  let servers = 0;
+  let checks = isObj(raw.defaults) ? length(raw.defaults.checks) : 0;
+  for (const vs of services) {
+    if (!isObj(vs)) continue;
+    checks += length(vs.checks);
+    const list = Array.isArray(vs.real_servers) ? (vs.real_servers as unknown[]) : [];
+    servers += list.length;
+    for (const rs of list) if (isObj(rs)) checks += length(rs.checks);
+  }
+  const out: Problem[] = [];
+  const over = (n: number, max: number, what: string): void => {
+    if (n > max)
+      out.push({
+        path: ['virtual_services'],
+        message: `${n.toLocaleString('en')} ${what}, more than the ${max.toLocaleString('en')} a config may have`,
+      });
+  };
+  over(services.length, LIMITS.services, 'virtual services');
+  over(servers, LIMITS.realServers, 'real servers in all');
+  over(checks, LIMITS.checks, 'checks written');
+  return out;
+}
+
+/** Checks the daemon would run: each real server's, inherited ones counted for each server. */
+function checksProblem(config: Config): Problem | null {
+  let n = 0;
+  for (const vs of config.virtualServices) for (const rs of vs.realServers) n += rs.checks.length;
+  if (n <= LIMITS.checks) return null;
+  return {
+    path: ['virtual_services'],
+    message: `${n.toLocaleString('en')} checks to run (each real server's, inherited ones included), more than the ${LIMITS.checks.toLocaleString('en')} a config may have`,
+  };
+}
+
+/** A YAML document as data, with the line of each path for messages. */
+interface Parsed {
+  readonly raw: unknown;
+  readonly lineAt: (path: Path) => number | undefined;
+}
+
+function parseYaml(text: string, file: string): Parsed {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number | undefined): number | undefined =>
+  // logLevel error: yaml's warnings (a collection used as a key) would go to stderr beside the
+  // problems; such a key is stringified, and an unknown key is a problem of its own.
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    logLevel: 'error',
+  });
+  const lineOf = (offset?: number): number | undefined =>
     offset === undefined ? undefined : lineCounter.linePos(offset).line;
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -109,49 +255,129 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv):
       })),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  return {
+    raw: toData(doc, file, lineOf),
+    lineAt: (path) => lineOf(nodeAt(doc.contents, path)?.range?.[0]),
+  };
+}
+
+function validate(
+  parsed: Parsed,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  files: ConfigFiles,
+): Config {
+  const { raw } = parsed;
   const p = new Problems();
   const daemonProblems: Problem[] = [];
   let config: Config | undefined;
+  const located = (list: readonly Problem[]): LocatedProblem[] =>
+    list.map((x) => ({ ...x, line: parsed.lineAt(x.path) }));
   if (!isObj(raw)) {
     p.add([], 'must be a mapping with virtual_services (and optionally daemon, defaults)');
   } else {
+    const tooBig = sizeProblems(raw);
+    if (tooBig.length > 0) throw new ConfigError(file, located(tooBig));
     checkKeys(raw, TOP_KEYS, [], p);
     const daemon = readDaemonSettings(raw.daemon, env, daemonProblems);
-    const services = readVirtualServices(
-      raw.defaults,
-      raw.virtual_services,
-      p,
-      dirname(resolve(file)),
-    );
+    const services = readVirtualServices(raw.defaults, raw.virtual_services, p, files);
     if (daemon) config = { daemon, virtualServices: services };
   }
   const all = [...daemonProblems, ...p.list];
-  if (config && all.length === 0) {
+  // Judged on the services that are valid, whatever else is wrong: a clash between two of them
+  // is a mistake of its own.
+  if (config) {
     const clash = metricsLabelsProblem(config, env);
     if (clash) all.push(clash);
+    const checks = checksProblem(config);
+    if (checks) all.push(checks);
   }
-  if (all.length > 0 || !config) {
-    throw new ConfigError(
-      file,
-      all.map((x) => ({ ...x, line: lineOf(nodeAt(doc.contents, x.path)?.range?.[0]) })),
-    );
-  }
+  if (all.length > 0 || !config) throw new ConfigError(file, located(all));
   return config;
 }
 
+/**
+ * Parses and validates config text; `file` names it in messages, relative paths resolve from
+ * it. The files it names are read through `files` (by default on demand: bounded, but
+ * synchronous; the daemon's loader, loadConfigFile, reads them ahead instead).
+ */
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  files: ConfigFiles = filesReadOnDemand(dirname(resolve(file))),
+): Config {
+  return validate(parseYaml(text, file), file, env, files);
+}
+
+function unreadable(file: string, problem: string): ConfigError {
+  return new ConfigError(file, [{ path: [], message: `cannot read: ${problem}`, line: undefined }]);
+}
+
+const CONFIG_WHAT = 'a config may be';
+const PEM_WHAT = 'a PEM file may be';
+
+/** Reads and validates a config file, synchronously (for tests and tools; bounded all the same). */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+  const read = readFileBoundedSync(file, CONFIG_MAX_BYTES, CONFIG_WHAT);
+  if ('problem' in read) throw unreadable(file, read.problem);
+  return parseConfig(read.text, file, env);
+}
+
+/** Every file a TLS setting names, resolved; each once, however often it is named. */
+function tlsFiles(raw: unknown, baseDir: string): string[] {
+  const found = new Set<string>();
+  const seen = new Set<object>();
+  const walk = (x: unknown): void => {
+    if (typeof x !== 'object' || x === null || seen.has(x)) return;
+    seen.add(x);
+    if (Array.isArray(x)) {
+      for (const item of x as unknown[]) walk(item);
+      return;
+    }
+    for (const [k, v] of Object.entries(x as Obj)) {
+      if ((TLS_FILE_KEYS as readonly string[]).includes(k) && typeof v === 'string')
+        found.add(resolve(baseDir, v));
+      else walk(v);
+    }
+  };
+  walk(raw);
+  return [...found];
+}
+
+export interface LoadOptions {
+  /** How long the reads may take in all (default READ_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Reads and validates a config file without blocking the event loop on a read: the config and
+ * every PEM file it names are read off the loop, bounded, under one deadline, then validated.
+ * What the daemon's start and reload, and check-config, use.
+ */
+export async function loadConfigFile(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): Promise<Config> {
+  const deadline = new Deadline(options.timeoutMs ?? READ_TIMEOUT_MS);
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(file, [
-      {
-        path: [],
-        message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-        line: undefined,
-      },
-    ]);
+    const read = await readFileBounded(file, CONFIG_MAX_BYTES, CONFIG_WHAT, deadline);
+    if ('problem' in read) throw unreadable(file, read.problem);
+    const parsed = parseYaml(read.text, file);
+    const baseDir = dirname(resolve(file));
+    // A few at a time: each read holds a buffer and a thread of the pool.
+    const limit = pLimit(4);
+    const pems = await Promise.all(
+      tlsFiles(parsed.raw, baseDir).map((path) =>
+        limit(
+          async () =>
+            [path, await readFileBounded(path, PEM_MAX_BYTES, PEM_WHAT, deadline)] as const,
+        ),
+      ),
+    );
+    return validate(parsed, file, env, filesReadOnDemand(baseDir, new Map(pems)));
+  } finally {
+    deadline.clear();
   }
-  return parseConfig(text, file, env);
 }

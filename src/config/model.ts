@@ -20,7 +20,15 @@ export type CheckConfig = (
   /** Probe this address/port instead of the real server's (keepalived connect_ip, ldirectord checkport). */
   readonly address?: { readonly family: Family; readonly address: string };
   readonly port?: number;
+  /** The TLS files, resolved: check-config names them (their content never leaves the process). */
+  readonly tlsFiles?: TlsFiles;
 };
+
+export interface TlsFiles {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
 
 export type FailureAction = 'quiesce' | 'remove';
 

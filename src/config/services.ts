@@ -5,6 +5,7 @@ import { DEFAULT_POLICY, type HealthPolicy } from '../health/policy.js';
 import { DEFAULT_TIMING, type CheckTiming } from '../health/timing.js';
 import type {
   DestinationSpec,
+  Family,
   ForwardMethod,
   Protocol,
   ServiceKey,
@@ -29,6 +30,7 @@ import {
   type KernelProblem,
 } from '../ipvs/spec.js';
 import { readCheck } from './checks.js';
+import type { ConfigFiles } from './files.js';
 import type {
   CheckConfig,
   FailureAction,
@@ -116,6 +118,12 @@ const PERSISTENCE = { min: 1000, max: PERSISTENCE_MAX_S * 1000 };
 const WEIGHT_MAX = 65535;
 
 interface ServerSettings {
+  /**
+   * Keys whose value was refused, here or at the nearest level that wrote them: a rule that
+   * reads one stays silent (its problem is already reported, and the default in its place
+   * would make a problem that is not there).
+   */
+  refused?: ReadonlySet<string>;
   fwd?: ForwardMethod;
   weight?: number;
   upperThreshold?: number;
@@ -134,6 +142,7 @@ interface ServerSettings {
 }
 
 interface ServiceSettings {
+  refused?: ReadonlySet<string>;
   scheduler?: string;
   schedFlags?: number;
   persistent?: number | false;
@@ -146,8 +155,27 @@ interface ServiceSettings {
   holdThreshold?: number;
 }
 
-function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): ServerSettings {
+/** The keys directly under `path` that problems recorded since `before` are about. */
+function refusedSince(p: Problems, before: number, path: Path): Set<string> {
+  const keys = new Set<string>();
+  for (const x of p.list.slice(before)) {
+    const key = x.path[path.length];
+    if (x.path.length > path.length && path.every((part, i) => x.path[i] === part))
+      keys.add(String(key));
+  }
+  return keys;
+}
+
+/** `own` over `upper`: a key written at this level, valid or not, hides the one above. */
+function inherit<S extends { refused?: ReadonlySet<string> }>(upper: S, own: S, written: Obj): S {
+  const refused = new Set([...(upper.refused ?? [])].filter((k) => written[k] === undefined));
+  for (const k of own.refused ?? []) refused.add(k);
+  return { ...upper, ...own, refused };
+}
+
+function readServerSettings(o: Obj, path: Path, p: Problems, files: ConfigFiles): ServerSettings {
   const at = (key: string): Path => [...path, key];
+  const before = p.list.length;
   let tunnel: Partial<TunnelSpec> | undefined;
   if (o.tunnel !== undefined) {
     if (!isObj(o.tunnel)) p.add(at('tunnel'), `must be a mapping of ${TUNNEL_KEYS.join(', ')}`);
@@ -173,12 +201,12 @@ function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): S
     } else {
       checks = [];
       o.checks.forEach((c: unknown, i) => {
-        const check = readCheck(c, [...at('checks'), i], p, baseDir);
+        const check = readCheck(c, [...at('checks'), i], p, files);
         if (check) checks?.push(check);
       });
     }
   }
-  return defined<ServerSettings>({
+  const settings = defined<ServerSettings>({
     fwd: readEnum(o.fwd, FWD, at('fwd'), p),
     weight: readInt(o.weight, 0, WEIGHT_MAX, at('weight'), p),
     upperThreshold: readInt(o.upper_threshold, 0, 0x7fffffff, at('upper_threshold'), p),
@@ -195,10 +223,12 @@ function readServerSettings(o: Obj, path: Path, p: Problems, baseDir: string): S
     jitter: readNumber(o.jitter, 0, 1, at('jitter'), p),
     slowStartMs: readDuration(o.slow_start, { min: 0, max: HOUR }, at('slow_start'), p),
   });
+  return { ...settings, refused: refusedSince(p, before, path) };
 }
 
 function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
   const at = (key: string): Path => [...path, key];
+  const before = p.list.length;
   let schedFlags: number | undefined;
   if (o.sched_flags !== undefined) {
     const list = typeof o.sched_flags === 'string' ? [o.sched_flags] : o.sched_flags;
@@ -224,7 +254,7 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     if (ms !== undefined) persistent = Math.round(ms / 1000);
   }
   const scheduler = readString(o.scheduler, at('scheduler'), p);
-  return defined<ServiceSettings>({
+  const settings = defined<ServiceSettings>({
     scheduler,
     schedFlags,
     persistent,
@@ -241,13 +271,28 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
     holdThreshold: readNumber(o.hold_threshold, 0, 1, at('hold_threshold'), p),
   });
+  return { ...settings, refused: refusedSince(p, before, path) };
 }
 
 function pick(o: Obj, keys: readonly string[]): Obj {
   return Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 }
 
-function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined {
+/**
+ * A service key as far as it could be read. When part of it is wrong the rest still judges the
+ * service's settings and real servers, so one mistake in the key hides nothing else.
+ */
+interface KeyRead {
+  /** The whole key, when every part of it is valid. */
+  readonly key: ServiceKey | undefined;
+  /** From the address, or a fwmark service's `family`, when that is valid. */
+  readonly family: Family | undefined;
+  readonly kind: Protocol | 'fwmark' | undefined;
+  /** The port a real server defaults to (0 for fwmark), when valid. */
+  readonly port: number | undefined;
+}
+
+function readServiceKey(o: Obj, path: Path, p: Problems): KeyRead {
   const at = (key: string): Path => [...path, key];
   if (o.fwmark !== undefined) {
     for (const k of ['protocol', 'address', 'port']) {
@@ -258,9 +303,14 @@ function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined
     const family = o.family ?? 4;
     if (family !== 4 && family !== 6) {
       p.add(at('family'), `must be 4 or 6, got ${describe(family)}`);
-      return undefined;
     }
-    return fwmark === undefined ? undefined : { family, fwmark };
+    const fam = family === 4 || family === 6 ? family : undefined;
+    return {
+      key: fwmark === undefined || !fam ? undefined : { family: fam, fwmark },
+      family: fam,
+      kind: 'fwmark',
+      port: 0,
+    };
   }
   if (o.family !== undefined) p.add(at('family'), 'only for fwmark services (the address says it)');
   const protocol = readEnum<Protocol>(
@@ -269,53 +319,76 @@ function readServiceKey(o: Obj, path: Path, p: Problems): ServiceKey | undefined
     at('protocol'),
     p,
   );
+  let addr: { family: Family; address: string } | undefined;
+  let port: number | undefined;
   if (o.address === undefined) {
     p.add(path, 'needs address and port (or fwmark)');
-    return undefined;
+    port = readInt(o.port, 0, 65535, at('port'), p);
+  } else {
+    addr = readAddress(o.address, at('address'), p);
+    port = readInt(o.port ?? null, 0, 65535, at('port'), p);
   }
-  const addr = readAddress(o.address ?? null, at('address'), p);
-  const port = readInt(o.port ?? null, 0, 65535, at('port'), p);
-  if (!protocol || !addr || port === undefined) return undefined;
-  return { family: addr.family, protocol, address: addr.address, port };
+  return {
+    key:
+      protocol && addr && port !== undefined
+        ? { family: addr.family, protocol, address: addr.address, port }
+        : undefined,
+    family: addr?.family,
+    kind: protocol,
+    port,
+  };
 }
 
-function servicePort(key: ServiceKey): number {
-  return 'port' in key ? key.port : 0;
+/**
+ * The key a service's kernel rules are judged with. Those rules read its family alone, so a
+ * service whose address or port is wrong is still judged, as a firewall mark of its family.
+ */
+function judgedKey(k: KeyRead): ServiceKey | undefined {
+  return k.key ?? (k.family ? { family: k.family, fwmark: 1 } : undefined);
 }
 
+/** A server's fields that make its destination, which the kernel's rules read. */
+const DESTINATION_KEYS = [
+  'address',
+  'port',
+  'fwd',
+  'weight',
+  'upper_threshold',
+  'lower_threshold',
+  'tunnel',
+];
 /** Resolved settings of one real server: inherited ones under its own. */
 function realServer(
   raw: Obj,
   inherited: ServerSettings,
-  key: ServiceKey,
+  svc: KeyRead,
   path: Path,
   p: Problems,
-  baseDir: string,
+  files: ConfigFiles,
 ): RealServerConfig | undefined {
   checkKeys(raw, [...RS_KEYS, ...SERVER_KEYS], path, p);
   const at = (k: string): Path => [...path, k];
   const before = p.list.length;
-  const own = readServerSettings(raw, path, p, baseDir);
-  const s: ServerSettings = { ...inherited, ...own };
+  const s = inherit(inherited, readServerSettings(raw, path, p, files), raw);
   const addr = readAddress(raw.address ?? null, at('address'), p);
-  const port = readInt(raw.port ?? servicePort(key), 0, 65535, at('port'), p);
+  // No port of its own and none from a service whose port is wrong: that problem is the service's.
+  const port = readInt(raw.port ?? svc.port, 0, 65535, at('port'), p);
   const state = readEnum(raw.state, ['enabled', 'maintenance'] as const, at('state'), p);
   const name = readString(raw.name, at('name'), p);
-  if (!addr || port === undefined) return undefined;
+  const refused = new Set([...(s.refused ?? []), ...refusedSince(p, before, path)]);
   const fwd = s.fwd ?? 'masq';
-  if (s.tunnel && fwd !== 'tunnel') p.add(at('tunnel'), 'only with fwd: tunnel');
+  if (s.tunnel && fwd !== 'tunnel' && !refused.has('fwd'))
+    p.add(at('tunnel'), 'only with fwd: tunnel');
   const upper = s.upperThreshold ?? 0;
   const lower = s.lowerThreshold ?? 0;
   const checks =
-    s.checks ??
-    ('protocol' in key && key.protocol === 'tcp'
-      ? [{ type: 'tcp' as const, options: {} }]
-      : undefined);
+    s.checks ?? (svc.kind === 'tcp' ? [{ type: 'tcp' as const, options: {} }] : undefined);
   if (checks === undefined) {
-    p.add(
-      at('checks'),
-      'a UDP, SCTP or fwmark service has no default check: give checks (dns, exec, ...), or checks: [] for none',
-    );
+    if (svc.kind !== undefined && !refused.has('checks'))
+      p.add(
+        at('checks'),
+        'a UDP, SCTP or fwmark service has no default check: give checks (dns, exec, ...), or checks: [] for none',
+      );
   } else {
     checks.forEach((c, i) => {
       if (!c.port && port === 0)
@@ -330,12 +403,13 @@ function realServer(
     timeoutMs: s.timeoutMs ?? DEFAULT_TIMING.timeoutMs,
     jitter: s.jitter ?? DEFAULT_TIMING.jitter,
   };
-  if (timing.timeoutMs > timing.intervalMs) {
+  if (timing.timeoutMs > timing.intervalMs && !refused.has('timeout') && !refused.has('interval')) {
     p.add(
       at('timeout'),
       `(${timing.timeoutMs} ms) must not exceed interval (${timing.intervalMs} ms)`,
     );
   }
+  if (!addr || port === undefined) return undefined;
   const policy: HealthPolicy = {
     rise: s.rise ?? DEFAULT_POLICY.rise,
     fall: s.fall ?? DEFAULT_POLICY.fall,
@@ -349,8 +423,10 @@ function realServer(
     lowerThreshold: lower,
     tunnel: s.tunnel ?? null,
   });
-  if (p.list.length === before) kernelRules(destination, key, path, p);
-  if (p.list.length > before || !checks) return undefined;
+  const judged = judgedKey(svc);
+  if (judged && !DESTINATION_KEYS.some((k) => refused.has(k)))
+    kernelRules(destination, judged, path, p);
+  if (p.list.length > before || !checks || !svc.key) return undefined;
   return {
     name: name ?? formatDestinationKey(destination.key),
     destination,
@@ -364,7 +440,7 @@ function realServer(
 
 function readFallback(
   raw: unknown,
-  key: ServiceKey,
+  svc: KeyRead,
   path: Path,
   p: Problems,
 ): DestinationSpec | null | undefined {
@@ -375,15 +451,16 @@ function readFallback(
   }
   checkKeys(raw, FALLBACK_KEYS, path, p);
   const addr = readAddress(raw.address ?? null, [...path, 'address'], p);
-  const port = readInt(raw.port ?? servicePort(key), 0, 65535, [...path, 'port'], p);
+  const port = readInt(raw.port ?? svc.port, 0, 65535, [...path, 'port'], p);
+  const before = p.list.length;
   const fwd = readEnum(raw.fwd, FWD, [...path, 'fwd'], p);
   const weight = readInt(raw.weight, 1, WEIGHT_MAX, [...path, 'weight'], p);
   if (!addr || port === undefined) return undefined;
   const dest = destinationSpec(
     defined({ key: { family: addr.family, address: addr.address, port }, fwd, weight }),
   );
-  const before = p.list.length;
-  kernelRules(dest, key, path, p);
+  const judged = judgedKey(svc);
+  if (judged && p.list.length === before) kernelRules(dest, judged, path, p);
   return p.list.length > before ? undefined : dest;
 }
 
@@ -442,7 +519,7 @@ export function readVirtualServices(
   defaultsRaw: unknown,
   servicesRaw: unknown,
   p: Problems,
-  baseDir: string,
+  files: ConfigFiles,
 ): VirtualServiceConfig[] {
   let defaultsServer: ServerSettings = {};
   let defaultsService: ServiceSettings = {};
@@ -450,7 +527,7 @@ export function readVirtualServices(
     if (!isObj(defaultsRaw)) p.add(['defaults'], 'must be a mapping of settings');
     else {
       checkKeys(defaultsRaw, [...SERVER_KEYS, ...SERVICE_KEYS], ['defaults'], p);
-      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, baseDir);
+      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, files);
       defaultsService = readServiceSettings(defaultsRaw, ['defaults'], p);
     }
   }
@@ -471,33 +548,39 @@ export function readVirtualServices(
     }
     checkKeys(raw, [...VS_KEYS, ...SERVICE_KEYS, ...SERVER_KEYS], path, p);
     const before = p.list.length;
-    const key = readServiceKey(raw, path, p);
-    const svc: ServiceSettings = { ...defaultsService, ...readServiceSettings(raw, path, p) };
-    const server: ServerSettings = {
-      ...defaultsServer,
-      ...readServerSettings(pick(raw, SERVER_KEYS), path, p, baseDir),
-    };
+    // A wrong key still lets the rest be judged: its real servers, checks and fallback too.
+    const keyRead = readServiceKey(raw, path, p);
+    const { key } = keyRead;
+    const svc = inherit(defaultsService, readServiceSettings(raw, path, p), raw);
+    const server = inherit(
+      defaultsServer,
+      readServerSettings(pick(raw, SERVER_KEYS), path, p, files),
+      raw,
+    );
     const name = readString(raw.name, [...path, 'name'], p);
-    if (!key) return;
-    const id = serviceId(key);
-    const dup = seen.get(id);
-    if (dup !== undefined)
-      p.add(path, `${formatServiceKey(key)} is already virtual_services[${dup}]`);
-    seen.set(id, i);
-    const maxMask = key.family === 4 ? 32 : 128;
+    if (key) {
+      const id = serviceId(key);
+      const dup = seen.get(id);
+      if (dup !== undefined)
+        p.add(path, `${formatServiceKey(key)} is already virtual_services[${dup}]`);
+      seen.set(id, i);
+    }
+    const family = keyRead.family;
+    const maxMask = family === 4 ? 32 : 128;
     if (
+      family !== undefined &&
       svc.netmask !== undefined &&
-      (svc.netmask > maxMask || (key.family === 6 && svc.netmask < 1))
+      (svc.netmask > maxMask || (family === 6 && svc.netmask < 1))
     ) {
       p.add(
         [...path, 'netmask'],
-        `must be a prefix length ${key.family === 4 ? 0 : 1}..${maxMask} for IPv${key.family}`,
+        `must be a prefix length ${family === 4 ? 0 : 1}..${maxMask} for IPv${family}`,
       );
     }
-    if (svc.onePacket && !('protocol' in key && key.protocol === 'udp')) {
+    if (svc.onePacket && keyRead.kind !== undefined && keyRead.kind !== 'udp') {
       p.add([...path, 'one_packet'], 'only for UDP services');
     }
-    const fallback = readFallback(raw.fallback, key, [...path, 'fallback'], p);
+    const fallback = readFallback(raw.fallback, keyRead, [...path, 'fallback'], p);
     const servers: RealServerConfig[] = [];
     const seenRs = new Map<string, number>();
     const rsList = raw.real_servers ?? [];
@@ -510,7 +593,7 @@ export function readVirtualServices(
           p.add(rsPath, `must be a mapping with an address, got ${describe(rsRaw)}`);
           return;
         }
-        const rs = realServer(rsRaw, server, key, rsPath, p, baseDir);
+        const rs = realServer(rsRaw, server, keyRead, rsPath, p, files);
         if (!rs) return;
         const rid = destinationId(rs.destination.key);
         const dupRs = seenRs.get(rid);
@@ -527,24 +610,34 @@ export function readVirtualServices(
     if (fallback && seenRs.has(destinationId(fallback.key))) {
       p.add([...path, 'fallback'], 'is also a real server of this service');
     }
-    const persistent = svc.persistent !== undefined && svc.persistent !== false;
-    const service: ServiceSpec = serviceSpec(
-      defined({
-        key,
-        scheduler: svc.scheduler,
-        schedFlags: svc.schedFlags,
-        persistent,
-        timeout: persistent ? (svc.persistent as number) : 0,
-        netmask: svc.netmask,
-        onePacket: svc.onePacket,
-        pe: svc.pe,
-      }),
-    );
-    if (p.list.length === before) serviceKernelRules(service, path, p);
-    if (p.list.length > before || fallback === undefined) return;
+    const judged = judgedKey(keyRead);
+    const refused = new Set([...(svc.refused ?? []), ...refusedSince(p, before, path)]);
+    /** The spec, with the settings in `skip` left at their defaults. */
+    const spec = (k: ServiceKey, skip: ReadonlySet<string>): ServiceSpec => {
+      const keep = <T>(name: string, value: T): T | undefined =>
+        skip.has(name) ? undefined : value;
+      const persistent = keep('persistent', svc.persistent);
+      const on = persistent !== undefined && persistent !== false;
+      return serviceSpec(
+        defined({
+          key: k,
+          scheduler: keep('scheduler', svc.scheduler),
+          schedFlags: keep('sched_flags', svc.schedFlags),
+          persistent: on,
+          timeout: on ? persistent : 0,
+          netmask: keep('netmask', svc.netmask),
+          onePacket: svc.onePacket,
+          pe: keep('pe', svc.pe),
+        }),
+      );
+    };
+    // Judged with its refused settings at their defaults, none of which the kernel refuses: so
+    // a wrong netmask hides no unknown scheduler, and a refused value is not judged twice.
+    if (judged) serviceKernelRules(spec(judged, refused), path, p);
+    if (p.list.length > before || fallback === undefined || !key) return;
     out.push({
       name: name ?? formatServiceKey(key),
-      service,
+      service: spec(key, new Set()),
       onFailure: svc.onFailure ?? 'remove',
       drainTimeoutMs: svc.drainTimeoutMs ?? 300_000,
       fallback,

@@ -103,6 +103,117 @@ export interface ExecCheckOptions {
   readonly group?: string;
 }
 
+// Which options are secret, declared here beside their types: each check type's table names
+// every option (the compiler holds it to the type), so an option added later must say. A secret
+// never leaves the process unless the operator asks (`check-config --show-secrets`): not in
+// check-config's output (which systemd's ExecStartPre sends to the journal), not in a check's
+// description (logs, /status, the `check` metric label), not in a result message.
+
+/**
+ * How an option's value is shown:
+ *   public  as it is
+ *   secret  not at all (REDACTED)
+ *   values  a map whose names are shown and whose values are not (headers, environment)
+ *   query   a request path whose query values are not (`/healthz?token=…`)
+ * A nested table (tls) says it for each option of its own.
+ */
+export type Secrecy = 'public' | 'secret' | 'values' | 'query';
+export interface SecrecyTable {
+  readonly [option: string]: Secrecy | SecrecyTable;
+}
+export type SecrecyOf<O> = { readonly [K in keyof Required<O>]: Secrecy | SecrecyTable };
+
+/** What a secret value is shown as. */
+export const REDACTED = '<redacted>';
+/** What a secret query value is shown as (a path stays one line, and readable). */
+export const REDACTED_QUERY_VALUE = '…';
+
+export const TLS_SECRECY: SecrecyOf<TlsOptions> = {
+  servername: 'public',
+  verify: 'public',
+  // Certificates are public; the key is not. (check-config names the files, never their content.)
+  ca: 'public',
+  cert: 'public',
+  key: 'secret',
+};
+export const TCP_SECRECY: SecrecyOf<TcpCheckOptions> = {
+  // What a check sends may log in: Redis's AUTH, an SMTP or POP3 password.
+  send: 'secret',
+  expect: 'public',
+  tls: TLS_SECRECY,
+  bindAddress: 'public',
+  maxReply: 'public',
+};
+export const HTTP_SECRECY: SecrecyOf<HttpCheckOptions> = {
+  method: 'public',
+  path: 'query',
+  host: 'public',
+  // Authorization, cookies, API keys: every value, since a name does not say which is which.
+  headers: 'values',
+  expectStatus: 'public',
+  bodyMatch: 'public',
+  bodyNotMatch: 'public',
+  tls: TLS_SECRECY,
+  reuse: 'public',
+  bindAddress: 'public',
+  maxBody: 'public',
+};
+export const DNS_SECRECY: SecrecyOf<DnsCheckOptions> = {
+  name: 'public',
+  type: 'public',
+  transport: 'public',
+  expectRcode: 'public',
+  expectAnswer: 'public',
+  recursionDesired: 'public',
+  bindAddress: 'public',
+};
+export const EXEC_SECRECY: SecrecyOf<ExecCheckOptions> = {
+  // The program and its arguments are shown: a secret belongs in env, where it is not.
+  command: 'public',
+  dynamicWeight: 'public',
+  maxOutput: 'public',
+  env: 'values',
+  user: 'public',
+  group: 'public',
+};
+
+/** "/healthz?token=abc&verbose" -> "/healthz?token=…&…": names kept, values (or bare words) not. */
+export function redactQuery(path: string): string {
+  const at = path.indexOf('?');
+  if (at < 0) return path;
+  const query = path
+    .slice(at + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      return eq < 0 ? REDACTED_QUERY_VALUE : `${part.slice(0, eq)}=${REDACTED_QUERY_VALUE}`;
+    });
+  return `${path.slice(0, at)}?${query.join('&')}`;
+}
+
+function redactValue(value: unknown, secrecy: Secrecy | SecrecyTable): unknown {
+  if (value === undefined || secrecy === 'public') return value;
+  if (typeof secrecy === 'object') return redactTable(value as object, secrecy);
+  if (secrecy === 'secret') return REDACTED;
+  if (secrecy === 'query') return typeof value === 'string' ? redactQuery(value) : REDACTED;
+  return Object.fromEntries(Object.keys(value as object).map((k) => [k, REDACTED]));
+}
+
+function redactTable(options: object, secrecy: SecrecyTable): object {
+  return Object.fromEntries(
+    Object.entries(options).map(([k, v]) => [
+      k,
+      // An option with no entry (only if a table was cast around the compiler) is hidden.
+      redactValue(v, secrecy[k] ?? 'secret'),
+    ]),
+  );
+}
+
+/** The options as they may be shown: each secret replaced as its table says. */
+export function redactOptions<O extends object>(options: O, secrecy: SecrecyOf<O>): O {
+  return redactTable(options, secrecy) as O;
+}
+
 // Each check's options with the defaults applied. A checker reads only these, and makes its
 // merge key from all of them (checkKey), so an explicit default is the same check as an
 // omitted one, and an option cannot do something the key does not show.

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { createChecker } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 import { RELOADABLE_KEYS, RESTART_ONLY_KEYS, daemonSchema } from '../../src/config/daemon.js';
@@ -190,9 +191,16 @@ t.test("check-config's output is a config that reads back the same", async (t) =
   const first = loadConfig(example, {});
   const dir = mkdtempSync(join(tmpdir(), 'warden-cfg-'));
   const again = join(dir, 'effective.yaml');
-  writeFileSync(again, effectiveConfig(first));
+  // With its secrets, as check-config --show-secrets prints it (test/config/redaction.test.ts
+  // reads back one that has some).
+  const shown = { showSecrets: true };
+  writeFileSync(again, effectiveConfig(first, shown));
   const second = loadConfig(again, {});
-  t.equal(effectiveConfig(second), effectiveConfig(first), 'the effective config is a fixed point');
+  t.equal(
+    effectiveConfig(second, shown),
+    effectiveConfig(first, shown),
+    'the effective config is a fixed point',
+  );
   t.same(
     second.virtualServices.map((v) => v.service),
     first.virtualServices.map((v) => v.service),
@@ -205,6 +213,21 @@ t.test("check-config's output is a config that reads back the same", async (t) =
       v.realServers.map((r) => [r.destination, r.policy, r.timing]),
     ),
   );
+  // Every option of every check survives: the checkers built from both are the same checks.
+  const execText = `virtual_services:
+  - address: 192.0.2.9
+    port: 80
+    real_servers: [{address: 10.0.0.1}]
+    checks: [{type: exec, command: [/bin/true], user: nobody, group: nogroup, env: {A: b}}]
+`;
+  const keys = (c: ReturnType<typeof loadConfig>): string[] =>
+    c.virtualServices.flatMap((v) =>
+      v.realServers.flatMap((r) => r.checks.map((x) => createChecker(x).key)),
+    );
+  for (const c of [first, parseConfig(execText, join(dir, 'exec.yaml'), {})]) {
+    const text = effectiveConfig(c, shown);
+    t.same(keys(parseConfig(text, join(dir, 'x.yaml'), {})), keys(c), 'the same checks');
+  }
 });
 
 t.test('every daemon setting has a doc, a default and an environment variable', async (t) => {
