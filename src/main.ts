@@ -192,10 +192,10 @@ async function main(argv: string[]): Promise<number> {
         timeoutMs: timeoutOf(values),
       });
       await checker.close?.();
-      process.stdout.write(
-        `${result.healthy ? 'healthy' : 'UNHEALTHY'} in ${result.durationMs} ms: ${result.message}\n`,
-      );
-      return result.healthy ? 0 : 1;
+      // A local error says nothing about the target: UNKNOWN, exit 3, as monitoring plugins do.
+      const verdict = result.healthy ? 'healthy' : result.local ? 'UNKNOWN' : 'UNHEALTHY';
+      process.stdout.write(`${verdict} in ${result.durationMs} ms: ${result.message}\n`);
+      return result.healthy ? 0 : result.local ? 3 : 1;
     }
     case 'help':
       process.stdout.write(USAGE);

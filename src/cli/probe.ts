@@ -32,7 +32,8 @@ export interface ProbeOptions {
   readonly 'dynamic-weight'?: boolean;
 }
 
-export const PROBE_USAGE = `ipvs-warden probe KIND TARGET [options]   run one check once; exit 0 when healthy
+export const PROBE_USAGE = `ipvs-warden probe KIND TARGET [options]   run one check once; exit 0 when healthy,
+  1 when not, 3 when it could not run for a reason on this machine (descriptors, memory, ports)
   KIND: tcp | http | https | dns | exec      TARGET: 10.0.0.5:8080 or [2001:db8::5]:8080
   --timeout MS (3000)  --bind ADDRESS
   tcp:   --send TEXT  --expect TEXT | --expect-regex RE  --tls  --sni NAME  --insecure

@@ -403,6 +403,7 @@ export class ReconcileLoop {
       target: hostPort(event.target),
       check: event.checker.description,
       healthy: event.result.healthy,
+      ...(event.result.local ? { local: true } : {}),
       message: event.result.message,
       duration_ms: event.result.durationMs,
       lateness_ms: event.latenessMs,
