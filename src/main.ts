@@ -2,17 +2,25 @@
 // ipvs-warden's command line: the composition root, the only module that picks implementations.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } from './cli/probe.js';
-import { runDaemon } from './cli/run.js';
-import { formatTable, tableJson } from './cli/table.js';
-import { effectiveConfig } from './config/effective.js';
-import { formatStatus, type Status } from './http/status.js';
-import { ConfigError, loadConfig } from './config/load.js';
-import { demoTable } from './demo.js';
+import { DaemonSignals } from './cli/signals.js';
+import type { Status } from './http/status.js';
 import type { IpvsBackend } from './ipvs/backend.js';
-import { IpvsError } from './ipvs/errors.js';
-import { MemoryBackend } from './ipvs/memory.js';
-import { NetlinkBackend } from './ipvs/netlink/backend.js';
+
+// Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
+// rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
+// let go of them at once).
+const signals = new DaemonSignals();
+const { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } =
+  await import('./cli/probe.js');
+const { runDaemon } = await import('./cli/run.js');
+const { formatTable, tableJson } = await import('./cli/table.js');
+const { effectiveConfig } = await import('./config/effective.js');
+const { formatStatus } = await import('./http/status.js');
+const { ConfigError, loadConfig } = await import('./config/load.js');
+const { demoTable } = await import('./demo.js');
+const { IpvsError } = await import('./ipvs/errors.js');
+const { MemoryBackend } = await import('./ipvs/memory.js');
+const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -96,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
       'dynamic-weight': { type: 'boolean' },
     },
   });
+  if (positionals[0] !== 'run' || values.version) signals.release();
   if (values.version) {
     const pkg = JSON.parse(
       readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
@@ -126,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
         dryRun: values['dry-run'],
         env: process.env,
         openBackend: (kind) => openBackend(kind, false),
+        signals,
         stdout: process.stdout,
         stderr: process.stderr,
       });

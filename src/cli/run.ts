@@ -1,6 +1,8 @@
 // `ipvs-warden run`: the daemon's shell. Loads the config, opens the backend, runs the loop, and
 // turns signals into reload (SIGHUP) and stop (SIGTERM, SIGINT). A bad config at start exits 1; a
-// bad config on reload is logged and the running one stays in force.
+// bad config on reload is logged and the running one stays in force. The signals are caught from
+// the program's first moment (./signals.ts): one that comes while starting waits until the daemon
+// is ready, one that comes while stopping is noted; none ends the process.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { setExecConcurrency } from '../../checks/exec.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
@@ -22,6 +24,7 @@ import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop } from '../reconcile/loop.js';
+import type { DaemonSignals } from './signals.js';
 
 export interface RunOptions {
   readonly configFile: string | undefined;
@@ -29,6 +32,8 @@ export interface RunOptions {
   readonly dryRun: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly openBackend: (kind: 'netlink' | 'memory') => Promise<IpvsBackend>;
+  /** Caught since the program started (main.ts makes it before loading anything else). */
+  readonly signals: DaemonSignals;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
 }
@@ -64,6 +69,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     throw e;
   }
   const log = makeLogger(config, o.stdout);
+  o.signals.onIgnored((signal) =>
+    log.log('info', 'daemon.signal_ignored', { signal, note: 'stopping already' }),
+  );
   let backend = await o.openBackend(config.daemon.backend);
   if (demo) {
     for (const r of await backend.apply(unownedDemoService())) if (r.error) throw r.error;
@@ -177,23 +185,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     );
   };
 
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
-      void loop
-        .stop()
-        .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }))
-        .then(resolve);
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
-  const onHup = (): void => reload();
-  process.on('SIGHUP', onHup);
   const onRejection = (e: unknown): void => {
     log.log('error', 'daemon.unexpected', {
       error: e instanceof Error ? (e.stack ?? e.message) : String(e),
@@ -201,20 +192,32 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   };
   process.on('unhandledRejection', onRejection);
 
-  try {
-    await loop.start();
-    log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
-  } catch (e) {
-    log.log('error', 'daemon.start_failed', { error: e instanceof Error ? e.message : String(e) });
-    process.off('SIGHUP', onHup);
-    await loop.stop().catch(() => undefined);
-    await listener?.close();
-    await backend.close();
-    await demo?.close();
-    return 1;
+  // A stop asked for while starting: the loop never starts, so the table is not touched.
+  const started = !o.signals.stopping;
+  if (started) {
+    try {
+      await loop.start();
+      log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
+    } catch (e) {
+      log.log('error', 'daemon.start_failed', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+      await loop.stop().catch(() => undefined);
+      await listener?.close();
+      await backend.close();
+      await demo?.close();
+      return 1;
+    }
+    // The SIGHUPs that came while starting are one reload now; each later one is a reload.
+    o.signals.onReload(reload);
   }
-  await stopped;
-  process.off('SIGHUP', onHup);
+  const signal = await o.signals.stopped();
+  log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
+  if (started) {
+    await loop
+      .stop()
+      .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }));
+  }
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();
