@@ -21,6 +21,7 @@ const { demoTable } = await import('./demo.js');
 const { IpvsError } = await import('./ipvs/errors.js');
 const { MemoryBackend } = await import('./ipvs/memory.js');
 const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
+const { PidFileError, signalReload } = await import('./cli/pidfile.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -29,9 +30,11 @@ Commands:
                              Run the daemon: probe the real servers, keep the table in step
   run --demo                 The same on an embedded demo (in-memory table, local servers)
   check-config --config FILE Validate a config and print it with every default filled in
-  reload --config FILE [--pid PID]
+  reload --config FILE [--pid PID] [--timeout MS]
                              Validate the config, then make the running daemon reload it
-                             (SIGHUP to --pid, or to the pid in daemon.pid_file)
+                             (SIGHUP to --pid, or to the pid in daemon.pid_file, once that
+                             process shows it is the daemon and takes SIGHUP; waits up to
+                             --timeout, default 5000)
   status [--url URL | --config FILE] [--json]
                              What the running daemon sees: services, servers, weights, events
                              (from its /status; default http://127.0.0.1:9476)
@@ -64,6 +67,15 @@ async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
 }
 
 class UsageError extends Error {}
+
+/** --timeout for reload and status: milliseconds, as for probe. */
+function msOption(text: string | undefined, fallback: number): number {
+  const ms = Number(text ?? fallback);
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new UsageError(`--timeout must be milliseconds > 0, got "${text}"`);
+  }
+  return ms;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -154,16 +166,15 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`# ${values.config}: valid\n${effectiveConfig(config)}`);
         return 0;
       }
-      const pidText =
-        values.pid ?? (config.daemon.pidFile ? readFileSync(config.daemon.pidFile, 'utf8') : '');
-      const pid = Number(pidText.trim());
-      if (!Number.isInteger(pid) || pid <= 0) {
+      const pid = Number(values.pid);
+      if (values.pid !== undefined ? !Number.isInteger(pid) || pid <= 0 : !config.daemon.pidFile) {
         throw new UsageError(
           'reload needs --pid PID, or daemon.pid_file in the config naming a running daemon',
         );
       }
-      process.kill(pid, 'SIGHUP');
-      process.stdout.write(`config valid; asked process ${pid} to reload it\n`);
+      const target = values.pid !== undefined ? { pid } : { pidFile: config.daemon.pidFile };
+      const signalled = await signalReload(target, msOption(values.timeout, 5000));
+      process.stdout.write(`config valid; asked process ${signalled} to reload it\n`);
       return 0;
     }
     case 'status': {
@@ -211,7 +222,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof IpvsError) {
+    if (err instanceof IpvsError || err instanceof PidFileError) {
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
     } else if (
       err instanceof UsageError ||

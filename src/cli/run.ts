@@ -3,7 +3,6 @@
 // bad config on reload is logged and the running one stays in force. The signals are caught from
 // the program's first moment (./signals.ts): one that comes while starting waits until the daemon
 // is ready, one that comes while stopping is noted; none ends the process.
-import { unlinkSync, writeFileSync } from 'node:fs';
 import { setExecConcurrency } from '../../checks/exec.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
@@ -24,6 +23,7 @@ import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop } from '../reconcile/loop.js';
+import { PidFile, PidFileError } from './pidfile.js';
 import type { DaemonSignals } from './signals.js';
 
 export interface RunOptions {
@@ -72,6 +72,19 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   o.signals.onIgnored((signal) =>
     log.log('info', 'daemon.signal_ignored', { signal, note: 'stopping already' }),
   );
+  // Locked before the kernel or the port is touched, so a second daemon is refused first. The
+  // file taken at start is the one released at stop, whatever a reload says.
+  let pidFile: PidFile | null = null;
+  try {
+    if (config.daemon.pidFile) pidFile = PidFile.claim(config.daemon.pidFile);
+  } catch (e) {
+    await demo?.close();
+    if (!(e instanceof PidFileError)) throw e;
+    o.stderr.write(`ipvs-warden: ${e.message}\n`);
+    return 1;
+  }
+  // On every way out (an error from the backend included): the lock goes with the process anyway.
+  process.once('exit', () => pidFile?.release());
   let backend = await o.openBackend(config.daemon.backend);
   if (demo) {
     for (const r of await backend.apply(unownedDemoService())) if (r.error) throw r.error;
@@ -86,7 +99,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     );
   }
   setExecConcurrency(config.daemon.execConcurrency);
-  if (config.daemon.pidFile) writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
 
   const table: () => ReturnType<IpvsBackend['table']> = new SharedRead(() => backend.table()).read;
   const metrics = new WardenMetrics(
@@ -120,8 +132,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
   });
 
-  // The pid file written at start is the one removed at stop, whatever a reload says.
-  const pidFile = config.daemon.pidFile;
   /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
   const reload = (): void => {
     log.log('info', 'config.reloading', { config: source });
@@ -222,13 +232,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   await listener?.close();
   await backend.close();
   await demo?.close();
-  if (pidFile) {
-    try {
-      unlinkSync(pidFile);
-    } catch {
-      // Already gone: nothing to clean.
-    }
-  }
+  pidFile?.release();
   log.log('info', 'daemon.stopped', {
     applied: loop.stats.operationsApplied,
     failed: loop.stats.operationsFailed,

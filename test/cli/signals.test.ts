@@ -4,7 +4,7 @@
 // and a SIGHUP and a second SIGTERM while it stops. None may end the process by a signal (which
 // systemd's Restart=on-failure counts as a clean exit, so a director would be left unmanaged);
 // a SIGHUP that came early is a reload once the daemon is ready, and SIGTERM exits 0.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   constants,
@@ -18,23 +18,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { until } from '../checks/servers.js';
-
-const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-// The daemon as it runs for real: without tap's NODE_OPTIONS, whose process-info hook catches
-// SIGHUP in every child and re-raises it (tap puts it back into any env given to spawn, so env(1)
-// takes it out, then execs node in the same process).
-const node = ['/usr/bin/env', '-u', 'NODE_OPTIONS', process.execPath, main];
-
-interface Daemon {
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  readonly events: Record<string, unknown>[];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+import { cli, main, names, spawnDaemon, type Daemon } from './daemon.js';
 
 function config(dir: string, more = ''): { file: string; pidFile: string } {
   const file = join(dir, 'warden.yaml');
@@ -49,31 +35,6 @@ virtual_services:
   return { file, pidFile };
 }
 
-function exitOf(proc: ChildProcess): Daemon['exited'] {
-  return new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-function spawnDaemon(file: string): Daemon {
-  const [cmd = '', ...args] = node;
-  const proc = spawn(cmd, [...args, 'run', '--config', file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const events: Record<string, unknown>[] = [];
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  return { proc, pid: proc.pid!, events, exited: exitOf(proc) };
-}
-
-function cli(...args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) =>
-    execFile(process.execPath, [main, ...args], (error, out, err) =>
-      resolve({ code: typeof error?.code === 'number' ? error.code : 0, out: out + err }),
-    ),
-  );
-}
-
-const names = (d: { events: Record<string, unknown>[] }): unknown[] => d.events.map((e) => e.event);
 const after = (d: Daemon, first: string, then: string): boolean => {
   const seen = names(d);
   const i = seen.indexOf(first);
@@ -153,6 +114,32 @@ t.test(
   },
 );
 
+t.test(
+  '`reload` to a daemon frozen before it catches SIGHUP: refused in time, and it lives',
+  async (t) => {
+    const { file } = config(mkdtempSync(join(tmpdir(), 'warden-sig-')));
+    const d = spawnDaemon(file);
+    t.teardown(() => d.proc.kill('SIGKILL'));
+    // Stopped while Node boots (a SIGHUP now would end it): the reload must not send one.
+    d.proc.kill('SIGSTOP');
+    const reload = await cli(
+      'reload',
+      '--config',
+      file,
+      '--pid',
+      String(d.pid),
+      '--timeout',
+      '1000',
+    );
+    t.equal(reload.code, 1, 'refused');
+    t.match(reload.out, /^ipvs-warden: process \d+ does not catch SIGHUP yet .*1000 ms/m);
+    d.proc.kill('SIGCONT');
+    t.ok(await until(() => names(d).includes('daemon.started'), 20_000), 'it starts');
+    d.proc.kill('SIGTERM');
+    t.same(await d.exited, { code: 0, signal: null }, 'and SIGTERM exits 0');
+  },
+);
+
 t.test('a SIGHUP the moment the process catches it, before its config is read', async (t) => {
   for (let round = 1; round <= 3; round++) {
     const { file } = config(mkdtempSync(join(tmpdir(), 'warden-sig-')));
@@ -182,17 +169,15 @@ t.test('a SIGHUP and a second SIGTERM while the daemon stops: not fatal', async 
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const out = openSync(fifo, constants.O_WRONLY);
   const filler = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-  const [cmd = '', ...args] = node;
-  const proc = spawn(cmd, [...args, 'run', '--config', file], {
-    stdio: ['ignore', out, 'inherit'],
-  });
+  const daemon = spawnDaemon(file, out);
+  const proc = daemon.proc;
   closeSync(out);
   t.teardown(() => {
     proc.kill('SIGKILL');
     closeSync(reader);
     closeSync(filler);
   });
-  const exited = exitOf(proc);
+  const exited = daemon.exited;
   let done = false;
   void exited.then(() => (done = true));
   const d = { events: [] as Record<string, unknown>[] };
@@ -218,13 +203,16 @@ t.test('a SIGHUP and a second SIGTERM while the daemon stops: not fatal', async 
     await until(() => (drain(), names(d).includes('daemon.started')), 20_000),
     'the daemon started',
   );
-  // Fill the pipe: every line the daemon writes from here on waits for the test.
-  const block = Buffer.alloc(4096, '#');
-  for (;;) {
-    try {
-      writeSync(filler, block);
-    } catch {
-      break;
+  // Fill the pipe to the last byte (blocks, then single bytes: a write that does not fit whole
+  // fails): every line the daemon writes from here on waits for the test.
+  for (const size of [4096, 1]) {
+    const block = Buffer.alloc(size, '#');
+    for (;;) {
+      try {
+        writeSync(filler, block);
+      } catch {
+        break;
+      }
     }
   }
   proc.kill('SIGTERM');
