@@ -111,7 +111,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   let listener: Listener | null = null;
   if (config.daemon.listen) {
     try {
-      listener = await startListener(config.daemon.listen, loop, metrics, table);
+      listener = await startListener(config.daemon.listen, loop, metrics, table, {
+        maxConnections: config.daemon.listenMaxConnections,
+      });
       log.log('info', 'http.listening', {
         url: listener.url,
         endpoints: '/metrics /healthz /readyz /status /events',

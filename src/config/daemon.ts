@@ -112,6 +112,12 @@ const schema = {
     default: '127.0.0.1:9476',
     env: 'WARDEN_LISTEN',
   },
+  listen_max_connections: {
+    doc: 'Connections the listener keeps open at once; more are closed as they arrive, so idle clients cannot use up the descriptors the probes need',
+    format: 'nat',
+    default: 256,
+    env: 'WARDEN_LISTEN_MAX_CONNECTIONS',
+  },
   metrics_per_server: {
     doc: 'Per-real-server metric series (false: per service and reconciler only, for huge tables)',
     format: Boolean,
@@ -140,6 +146,7 @@ const schema = {
 export const RESTART_ONLY_KEYS = [
   'backend',
   'listen',
+  'listen_max_connections',
   'metrics_per_server',
   'metrics_labels',
   'check_concurrency',
@@ -177,6 +184,7 @@ export interface DaemonSettings {
   readonly execConcurrency: number;
   readonly dryRun: boolean;
   readonly listen: string;
+  readonly listenMaxConnections: number;
   readonly metricsPerServer: boolean;
   readonly metricsLabels: readonly IpvsLabel[];
 }
@@ -258,6 +266,7 @@ export function readDaemonSettings(
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
+  least('listen_max_connections', v.listen_max_connections, 1, '1');
   if (v.listen !== '' && !parseListen(v.listen)) {
     problems.push({
       path: at('listen'),
@@ -293,6 +302,7 @@ export function readDaemonSettings(
     execConcurrency: v.exec_concurrency,
     dryRun: v.dry_run,
     listen: v.listen,
+    listenMaxConnections: v.listen_max_connections,
     metricsPerServer: v.metrics_per_server,
     metricsLabels: labels as IpvsLabel[],
   };
