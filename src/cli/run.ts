@@ -112,6 +112,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   if (config.daemon.listen) {
     try {
       listener = await startListener(config.daemon.listen, loop, metrics, table, {
+        hosts: config.daemon.listenHosts,
         maxConnections: config.daemon.listenMaxConnections,
       });
       log.log('info', 'http.listening', {

@@ -3,10 +3,12 @@
 // so a failure while building one is a 500 that ends, not a 200 left hanging. Bounded: at most
 // maxConnections at once (more are closed as they arrive), and every connection is closed when
 // it idles or takes too long over its headers or request, so clients that connect and wait can
-// never take the descriptors the probes need.
+// never take the descriptors the probes need. It answers only the Host names of ./hosts.ts, so a
+// web page cannot read it by rebinding its own name to this address.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config/daemon.js';
+import { hostAllowed, hostPolicy, type HostPolicy } from './hosts.js';
 import type { TableEntry } from '../ipvs/model.js';
 import type { WardenMetrics } from '../metrics/metrics.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
@@ -18,6 +20,8 @@ export interface Listener {
 }
 
 export interface ListenerOptions {
+  /** Host names answered besides the listener's own address (daemon.listen_hosts). */
+  readonly hosts?: readonly string[];
   /** Connections open at once; one more is closed as soon as it is accepted. */
   readonly maxConnections?: number;
   /** A connection with nothing read or written for this long is closed. */
@@ -32,6 +36,7 @@ export interface ListenerOptions {
 
 /** Enough for a few Prometheus servers, agents and operators; nothing here is slow to answer. */
 export const LISTENER_DEFAULTS: Required<ListenerOptions> = {
+  hosts: [],
   maxConnections: 256,
   idleTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
@@ -56,6 +61,7 @@ export async function startListener(
     // Node checks the headers and request bounds on this period (30 s unless told).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, o.headersTimeoutMs / 4)),
   };
+  let hosts: HostPolicy | null = null; // known once listening, before any request
   const server: Server = createServer(limits, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     /** Writes a whole response; the body must exist before any header is written. */
@@ -67,6 +73,14 @@ export async function startListener(
     ): void => {
       res.writeHead(code, { 'content-type': type, ...extra }).end(body);
     };
+    if (!hosts || !hostAllowed(req.headers.host, hosts)) {
+      send(
+        421,
+        'text/plain',
+        "misdirected: the Host header names neither this listener's address nor a name in daemon.listen_hosts\n",
+      );
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain', 'read-only: GET only\n', { allow: 'GET, HEAD' });
       return;
@@ -119,6 +133,7 @@ export async function startListener(
     server.listen(where.port, where.host || undefined, () => resolve());
   });
   const addr = server.address() as AddressInfo;
+  hosts = hostPolicy(addr, where.host, o.hosts);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${host}:${addr.port}`,
