@@ -3,7 +3,6 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { DaemonSignals } from './cli/signals.js';
-import type { Status } from './http/status.js';
 import type { IpvsBackend } from './ipvs/backend.js';
 
 // Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
@@ -15,13 +14,13 @@ const { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } =
 const { runDaemon } = await import('./cli/run.js');
 const { formatTable, tableJson } = await import('./cli/table.js');
 const { effectiveConfig } = await import('./config/effective.js');
-const { formatStatus } = await import('./http/status.js');
 const { ConfigError, loadConfig } = await import('./config/load.js');
 const { demoTable } = await import('./demo.js');
 const { IpvsError } = await import('./ipvs/errors.js');
 const { MemoryBackend } = await import('./ipvs/memory.js');
 const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
 const { PidFileError, signalReload } = await import('./cli/pidfile.js');
+const { STATUS_TIMEOUT_MS, StatusError, readStatus, statusText } = await import('./cli/status.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -35,9 +34,10 @@ Commands:
                              (SIGHUP to --pid, or to the pid in daemon.pid_file, once that
                              process shows it is the daemon and takes SIGHUP; waits up to
                              --timeout, default 5000)
-  status [--url URL | --config FILE] [--json]
+  status [--url URL | --config FILE] [--json] [--timeout MS]
                              What the running daemon sees: services, servers, weights, events
-                             (from its /status; default http://127.0.0.1:9476)
+                             (from its /status; default http://127.0.0.1:9476; gives up after
+                             --timeout, default 5000, or past 16 MiB)
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
   help                       Show this help
@@ -184,15 +184,9 @@ async function main(argv: string[]): Promise<number> {
         if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
         url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
       }
-      const res = await fetch(`${url.replace(/\/$/, '')}/status`).catch((e: unknown) => {
-        throw new UsageError(
-          `cannot reach the daemon at ${url}: ${String((e as Error).cause ?? e)}`,
-        );
-      });
-      const status = (await res.json()) as Status;
-      process.stdout.write(
-        values.json ? `${JSON.stringify(status, null, 1)}\n` : formatStatus(status),
-      );
+      const timeoutMs = msOption(values.timeout, STATUS_TIMEOUT_MS);
+      const status = await readStatus(url, { timeoutMs });
+      process.stdout.write(statusText(status, values.json, url));
       return status.ready ? 0 : 1;
     }
     case 'probe': {
@@ -222,7 +216,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof IpvsError || err instanceof PidFileError) {
+    if (err instanceof IpvsError || err instanceof PidFileError || err instanceof StatusError) {
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
     } else if (
       err instanceof UsageError ||
