@@ -2,17 +2,25 @@
 // ipvs-warden's command line: the composition root, the only module that picks implementations.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } from './cli/probe.js';
-import { runDaemon } from './cli/run.js';
-import { formatTable, tableJson } from './cli/table.js';
-import { effectiveConfig } from './config/effective.js';
-import { formatStatus, type Status } from './http/status.js';
-import { ConfigError, loadConfigFile } from './config/load.js';
-import { demoTable } from './demo.js';
+import { DaemonSignals } from './cli/signals.js';
 import type { IpvsBackend } from './ipvs/backend.js';
-import { IpvsError } from './ipvs/errors.js';
-import { MemoryBackend } from './ipvs/memory.js';
-import { NetlinkBackend } from './ipvs/netlink/backend.js';
+
+// Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
+// rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
+// let go of them at once).
+const signals = new DaemonSignals();
+const { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } =
+  await import('./cli/probe.js');
+const { runDaemon } = await import('./cli/run.js');
+const { formatTable, tableJson } = await import('./cli/table.js');
+const { effectiveConfig } = await import('./config/effective.js');
+const { ConfigError, loadConfigFile } = await import('./config/load.js');
+const { demoTable } = await import('./demo.js');
+const { IpvsError } = await import('./ipvs/errors.js');
+const { MemoryBackend } = await import('./ipvs/memory.js');
+const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
+const { PidFileError, signalReload } = await import('./cli/pidfile.js');
+const { STATUS_TIMEOUT_MS, StatusError, readStatus, statusText } = await import('./cli/status.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -23,12 +31,15 @@ Commands:
   check-config --config FILE [--show-secrets]
                              Validate a config and print it with every default filled in
                              (secret values as <redacted> unless --show-secrets)
-  reload --config FILE [--pid PID]
+  reload --config FILE [--pid PID] [--timeout MS]
                              Validate the config, then make the running daemon reload it
-                             (SIGHUP to --pid, or to the pid in daemon.pid_file)
-  status [--url URL | --config FILE] [--json]
+                             (SIGHUP to --pid, or to the pid in daemon.pid_file, once that
+                             process shows it is the daemon and takes SIGHUP; waits up to
+                             --timeout, default 5000)
+  status [--url URL | --config FILE] [--json] [--timeout MS]
                              What the running daemon sees: services, servers, weights, events
-                             (from its /status; default http://127.0.0.1:9476)
+                             (from its /status; default http://127.0.0.1:9476; gives up after
+                             --timeout, default 5000, or past 16 MiB)
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
   help                       Show this help
@@ -58,6 +69,15 @@ async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
 }
 
 class UsageError extends Error {}
+
+/** --timeout for reload and status: milliseconds, as for probe. */
+function msOption(text: string | undefined, fallback: number): number {
+  const ms = Number(text ?? fallback);
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new UsageError(`--timeout must be milliseconds > 0, got "${text}"`);
+  }
+  return ms;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -99,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
       'dynamic-weight': { type: 'boolean' },
     },
   });
+  if (positionals[0] !== 'run' || values.version) signals.release();
   if (values.version) {
     const pkg = JSON.parse(
       readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
@@ -129,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
         dryRun: values['dry-run'],
         env: process.env,
         openBackend: (kind) => openBackend(kind, false),
+        signals,
         stdout: process.stdout,
         stderr: process.stderr,
       });
@@ -151,16 +173,15 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`# ${values.config}: valid\n${note}${text}`);
         return 0;
       }
-      const pidText =
-        values.pid ?? (config.daemon.pidFile ? readFileSync(config.daemon.pidFile, 'utf8') : '');
-      const pid = Number(pidText.trim());
-      if (!Number.isInteger(pid) || pid <= 0) {
+      const pid = Number(values.pid);
+      if (values.pid !== undefined ? !Number.isInteger(pid) || pid <= 0 : !config.daemon.pidFile) {
         throw new UsageError(
           'reload needs --pid PID, or daemon.pid_file in the config naming a running daemon',
         );
       }
-      process.kill(pid, 'SIGHUP');
-      process.stdout.write(`config valid; asked process ${pid} to reload it\n`);
+      const target = values.pid !== undefined ? { pid } : { pidFile: config.daemon.pidFile };
+      const signalled = await signalReload(target, msOption(values.timeout, 5000));
+      process.stdout.write(`config valid; asked process ${signalled} to reload it\n`);
       return 0;
     }
     case 'status': {
@@ -172,15 +193,9 @@ async function main(argv: string[]): Promise<number> {
         if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
         url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
       }
-      const res = await fetch(`${url.replace(/\/$/, '')}/status`).catch((e: unknown) => {
-        throw new UsageError(
-          `cannot reach the daemon at ${url}: ${String((e as Error).cause ?? e)}`,
-        );
-      });
-      const status = (await res.json()) as Status;
-      process.stdout.write(
-        values.json ? `${JSON.stringify(status, null, 1)}\n` : formatStatus(status),
-      );
+      const timeoutMs = msOption(values.timeout, STATUS_TIMEOUT_MS);
+      const status = await readStatus(url, { timeoutMs });
+      process.stdout.write(statusText(status, values.json, url));
       return status.ready ? 0 : 1;
     }
     case 'probe': {
@@ -210,7 +225,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof IpvsError) {
+    if (err instanceof IpvsError || err instanceof PidFileError || err instanceof StatusError) {
       process.stderr.write(`ipvs-warden: ${err.message}\n`);
     } else if (err instanceof ConfigError) {
       // A config's problems are the operator's to fix, never a trace (status --config).

@@ -1,7 +1,8 @@
 // `ipvs-warden run`: the daemon's shell. Loads the config, opens the backend, runs the loop, and
 // turns signals into reload (SIGHUP) and stop (SIGTERM, SIGINT). A bad config at start exits 1; a
-// bad config on reload is logged and the running one stays in force.
-import { unlinkSync, writeFileSync } from 'node:fs';
+// bad config on reload is logged and the running one stays in force. The signals are caught from
+// the program's first moment (./signals.ts): one that comes while starting waits until the daemon
+// is ready, one that comes while stopping is noted; none ends the process.
 import { setExecConcurrency } from '../../checks/exec.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
@@ -22,6 +23,8 @@ import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop } from '../reconcile/loop.js';
+import { PidFile, PidFileError } from './pidfile.js';
+import type { DaemonSignals } from './signals.js';
 
 export interface RunOptions {
   readonly configFile: string | undefined;
@@ -29,6 +32,8 @@ export interface RunOptions {
   readonly dryRun: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly openBackend: (kind: 'netlink' | 'memory') => Promise<IpvsBackend>;
+  /** Caught since the program started (main.ts makes it before loading anything else). */
+  readonly signals: DaemonSignals;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
 }
@@ -66,6 +71,22 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     throw e;
   }
   const log = makeLogger(config, o.stdout);
+  o.signals.onIgnored((signal) =>
+    log.log('info', 'daemon.signal_ignored', { signal, note: 'stopping already' }),
+  );
+  // Locked before the kernel or the port is touched, so a second daemon is refused first. The
+  // file taken at start is the one released at stop, whatever a reload says.
+  let pidFile: PidFile | null = null;
+  try {
+    if (config.daemon.pidFile) pidFile = PidFile.claim(config.daemon.pidFile);
+  } catch (e) {
+    await demo?.close();
+    if (!(e instanceof PidFileError)) throw e;
+    o.stderr.write(`ipvs-warden: ${e.message}\n`);
+    return 1;
+  }
+  // On every way out (an error from the backend included): the lock goes with the process anyway.
+  process.once('exit', () => pidFile?.release());
   let backend = await o.openBackend(config.daemon.backend);
   if (demo) {
     for (const r of await backend.apply(unownedDemoService())) if (r.error) throw r.error;
@@ -80,7 +101,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     );
   }
   setExecConcurrency(config.daemon.execConcurrency);
-  if (config.daemon.pidFile) writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
 
   const table: () => ReturnType<IpvsBackend['table']> = new SharedRead(() => backend.table()).read;
   const metrics = new WardenMetrics(
@@ -93,7 +113,10 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   let listener: Listener | null = null;
   if (config.daemon.listen) {
     try {
-      listener = await startListener(config.daemon.listen, loop, metrics, table);
+      listener = await startListener(config.daemon.listen, loop, metrics, table, {
+        hosts: config.daemon.listenHosts,
+        maxConnections: config.daemon.listenMaxConnections,
+      });
       log.log('info', 'http.listening', {
         url: listener.url,
         endpoints: '/metrics /healthz /readyz /status /events',
@@ -114,8 +137,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
   });
 
-  // The pid file written at start is the one removed at stop, whatever a reload says.
-  const pidFile = config.daemon.pidFile;
   /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
   const reload = async (): Promise<void> => {
     log.log('info', 'config.reloading', { config: source });
@@ -179,21 +200,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     );
   };
 
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
-      void loop
-        .stop()
-        .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }))
-        .then(resolve);
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
   // Reads are async now: one reload at a time, in the order asked, so an older read never
   // lands after a newer one.
   let reloading = Promise.resolve();
@@ -202,7 +208,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       log.log('error', 'config.reload_failed', { config: source, error: String(e) });
     });
   };
-  process.on('SIGHUP', onHup);
   const onRejection = (e: unknown): void => {
     log.log('error', 'daemon.unexpected', {
       error: e instanceof Error ? (e.stack ?? e.message) : String(e),
@@ -210,31 +215,37 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   };
   process.on('unhandledRejection', onRejection);
 
-  try {
-    await loop.start();
-    log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
-  } catch (e) {
-    log.log('error', 'daemon.start_failed', { error: e instanceof Error ? e.message : String(e) });
-    process.off('SIGHUP', onHup);
-    await loop.stop().catch(() => undefined);
-    await listener?.close();
-    await backend.close();
-    await demo?.close();
-    return 1;
+  // A stop asked for while starting: the loop never starts, so the table is not touched.
+  const started = !o.signals.stopping;
+  if (started) {
+    try {
+      await loop.start();
+      log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
+    } catch (e) {
+      log.log('error', 'daemon.start_failed', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+      await loop.stop().catch(() => undefined);
+      await listener?.close();
+      await backend.close();
+      await demo?.close();
+      return 1;
+    }
+    // The SIGHUPs that came while starting are one reload now; each later one is a reload.
+    o.signals.onReload(onHup);
   }
-  await stopped;
-  process.off('SIGHUP', onHup);
+  const signal = await o.signals.stopped();
+  log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
+  if (started) {
+    await loop
+      .stop()
+      .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }));
+  }
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();
   await demo?.close();
-  if (pidFile) {
-    try {
-      unlinkSync(pidFile);
-    } catch {
-      // Already gone: nothing to clean.
-    }
-  }
+  pidFile?.release();
   log.log('info', 'daemon.stopped', {
     applied: loop.stats.operationsApplied,
     failed: loop.stats.operationsFailed,

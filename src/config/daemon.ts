@@ -1,10 +1,14 @@
 // Daemon settings: one convict schema, so every key has a doc, a default, a type and an
 // environment variable (which wins over the file, as convict orders it). README's table is this.
 import convict from 'convict';
+import { familyOf } from '../ipvs/address.js';
 import { IPVS_LABELS, type IpvsLabel } from '../ipvs/labels.js';
 import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
 
 const HOUR_MS = 3_600_000;
+/** A DNS name as a Host header carries it (a trailing dot allowed); underscores, as some have. */
+const HOST_NAME =
+  /^(?=.{1,254}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 
 convict.addFormat({
   name: 'duration',
@@ -112,6 +116,18 @@ const schema = {
     default: '127.0.0.1:9476',
     env: 'WARDEN_LISTEN',
   },
+  listen_hosts: {
+    doc: 'Host names (or addresses) the listener answers besides its own address and, on loopback, localhost; comma-separated. Others get a 421, so a web page cannot read it by rebinding its name to this address',
+    format: String,
+    default: '',
+    env: 'WARDEN_LISTEN_HOSTS',
+  },
+  listen_max_connections: {
+    doc: 'Connections the listener keeps open at once; more are closed as they arrive, so idle clients cannot use up the descriptors the probes need',
+    format: 'nat',
+    default: 256,
+    env: 'WARDEN_LISTEN_MAX_CONNECTIONS',
+  },
   metrics_per_server: {
     doc: 'Per-real-server metric series (false: per service and reconciler only, for huge tables)',
     format: Boolean,
@@ -140,6 +156,8 @@ const schema = {
 export const RESTART_ONLY_KEYS = [
   'backend',
   'listen',
+  'listen_hosts',
+  'listen_max_connections',
   'metrics_per_server',
   'metrics_labels',
   'check_concurrency',
@@ -177,6 +195,8 @@ export interface DaemonSettings {
   readonly execConcurrency: number;
   readonly dryRun: boolean;
   readonly listen: string;
+  readonly listenHosts: readonly string[];
+  readonly listenMaxConnections: number;
   readonly metricsPerServer: boolean;
   readonly metricsLabels: readonly IpvsLabel[];
 }
@@ -261,11 +281,24 @@ export function readDaemonSettings(
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
+  least('listen_max_connections', v.listen_max_connections, 1, '1');
   if (v.listen !== '' && !refused.has('listen') && !parseListen(v.listen)) {
     problems.push({
       path: at('listen'),
       message: `must be ADDRESS:PORT ("127.0.0.1:9476", "[::1]:9476") or "", got "${v.listen}"`,
     });
+  }
+  const hosts = v.listen_hosts
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  for (const h of hosts) {
+    if (!HOST_NAME.test(h) && familyOf(h) === null) {
+      problems.push({
+        path: at('listen_hosts'),
+        message: `"${h}" is not a host name or an address (without a port)`,
+      });
+    }
   }
   const labels = (refused.has('metrics_labels') ? '' : v.metrics_labels)
     .split(',')
@@ -296,6 +329,8 @@ export function readDaemonSettings(
     execConcurrency: v.exec_concurrency,
     dryRun: v.dry_run,
     listen: v.listen,
+    listenHosts: hosts,
+    listenMaxConnections: v.listen_max_connections,
     metricsPerServer: v.metrics_per_server,
     metricsLabels: labels as IpvsLabel[],
   };

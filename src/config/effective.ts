@@ -44,6 +44,8 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     exec_concurrency: d.execConcurrency,
     dry_run: d.dryRun,
     listen: d.listen,
+    listen_hosts: d.listenHosts.join(','),
+    listen_max_connections: d.listenMaxConnections,
     metrics_per_server: d.metricsPerServer,
     metrics_labels: d.metricsLabels.join(','),
   };

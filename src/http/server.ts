@@ -1,9 +1,14 @@
 // The one HTTP listener (loopback by default): /metrics, /healthz, /readyz, /status, /events.
 // Read-only: no endpoint changes anything. Every body is built whole before a header is written,
-// so a failure while building one is a 500 that ends, not a 200 left hanging.
+// so a failure while building one is a 500 that ends, not a 200 left hanging. Bounded: at most
+// maxConnections at once (more are closed as they arrive), and every connection is closed when
+// it idles or takes too long over its headers or request, so clients that connect and wait can
+// never take the descriptors the probes need. It answers only the Host names of ./hosts.ts, so a
+// web page cannot read it by rebinding its own name to this address.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config/daemon.js';
+import { hostAllowed, hostPolicy, type HostPolicy } from './hosts.js';
 import type { TableEntry } from '../ipvs/model.js';
 import type { WardenMetrics } from '../metrics/metrics.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
@@ -14,15 +19,50 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+export interface ListenerOptions {
+  /** Host names answered besides the listener's own address (daemon.listen_hosts). */
+  readonly hosts?: readonly string[];
+  /** Connections open at once; one more is closed as soon as it is accepted. */
+  readonly maxConnections?: number;
+  /** A connection with nothing read or written for this long is closed. */
+  readonly idleTimeoutMs?: number;
+  /** Time from a request's first byte to the end of its headers (then a 408). */
+  readonly headersTimeoutMs?: number;
+  /** Time for a whole request (then a 408). */
+  readonly requestTimeoutMs?: number;
+  /** A kept-alive connection is closed after this long without the next request. */
+  readonly keepAliveTimeoutMs?: number;
+}
+
+/** Enough for a few Prometheus servers, agents and operators; nothing here is slow to answer. */
+export const LISTENER_DEFAULTS: Required<ListenerOptions> = {
+  hosts: [],
+  maxConnections: 256,
+  idleTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
 export async function startListener(
   listen: string,
   loop: ReconcileLoop,
   metrics: WardenMetrics,
   readTable: () => Promise<TableEntry[]>,
+  options: ListenerOptions = {},
 ): Promise<Listener> {
   const where = parseListen(listen);
   if (!where) throw new Error(`daemon.listen must be ADDRESS:PORT, got "${listen}"`);
-  const server: Server = createServer((req, res) => {
+  const o = { ...LISTENER_DEFAULTS, ...options };
+  const limits = {
+    headersTimeout: o.headersTimeoutMs,
+    requestTimeout: o.requestTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    // Node checks the headers and request bounds on this period (30 s unless told).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, o.headersTimeoutMs / 4)),
+  };
+  let hosts: HostPolicy | null = null; // known once listening, before any request
+  const server: Server = createServer(limits, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     /** Writes a whole response; the body must exist before any header is written. */
     const send = (
@@ -33,6 +73,14 @@ export async function startListener(
     ): void => {
       res.writeHead(code, { 'content-type': type, ...extra }).end(body);
     };
+    if (!hosts || !hostAllowed(req.headers.host, hosts)) {
+      send(
+        421,
+        'text/plain',
+        "misdirected: the Host header names neither this listener's address nor a name in daemon.listen_hosts\n",
+      );
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain', 'read-only: GET only\n', { allow: 'GET, HEAD' });
       return;
@@ -77,11 +125,15 @@ export async function startListener(
       }
     })();
   });
+  server.maxConnections = o.maxConnections;
+  // With no 'timeout' listener, an idle socket is destroyed.
+  server.setTimeout(o.idleTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(where.port, where.host || undefined, () => resolve());
   });
   const addr = server.address() as AddressInfo;
+  hosts = hostPolicy(addr, where.host, o.hosts);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${host}:${addr.port}`,

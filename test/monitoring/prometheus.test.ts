@@ -1,5 +1,5 @@
 // Monitoring, tested for real: promtool checks and unit-tests the alert rules; systemd verifies
-// the unit; then a real Prometheus (Debian's), started here on loopback, scrapes a running daemon
+// the unit and rates its exposure (systemd-analyze security, held to a bound); then a real Prometheus (Debian's), started here on loopback, scrapes a running daemon
 // whose services are set up to be down, in fallback, in panic and failing an operation, and a
 // refused reload. Every PromQL expression of the Grafana dashboard returns data, every rule
 // evaluates without error, and the alerts this scenario should raise have data.
@@ -112,6 +112,48 @@ t.test(
     t.match(ourLines(worse.out).join('\n'), /KillMode=none/, 'a warning about our unit is seen');
   },
 );
+
+/** The unit as installed, but pointing at a stand-in binary (systemd-analyze wants one). */
+function standInUnit(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-unit-'));
+  const bin = join(dir, 'ipvs-warden');
+  writeFileSync(bin, '#!/bin/sh\n');
+  chmodSync(bin, 0o755);
+  const unit = join(dir, 'ipvs-warden.service');
+  const text = readFileSync(join(root, 'deploy/systemd/ipvs-warden.service'), 'utf8');
+  writeFileSync(unit, text.replaceAll('/usr/bin/ipvs-warden', bin));
+  return unit;
+}
+
+/** The exposure systemd-analyze security gives the unit; the README says the same number. */
+const MAX_EXPOSURE = 1.7;
+
+t.test(`systemd-analyze security: the unit's exposure is at most ${MAX_EXPOSURE}`, async (t) => {
+  const unit = standInUnit();
+  const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', unit]);
+  t.equal(r.code, 0, r.code === 0 ? 'systemd-analyze security runs' : r.out);
+  const exposure = /Overall exposure level for ipvs-warden\.service: (\d+\.\d+)/.exec(r.out)?.[1];
+  t.ok(
+    exposure !== undefined && Number(exposure) <= MAX_EXPOSURE,
+    `exposure ${exposure ?? '(not found)'}, at most ${MAX_EXPOSURE}`,
+  );
+  // Each protection that costs the daemon nothing, named, so a removal says which.
+  for (const setting of [
+    'ProtectClock',
+    'ProtectKernelLogs',
+    'ProtectHostname',
+    'RestrictSUIDSGID',
+    'RestrictRealtime',
+    'ProtectProc',
+    'SystemCallFilter=~@privileged',
+    'UMask',
+  ]) {
+    const line = r.out.split('\n').find((l) => l.includes(` ${setting}`));
+    t.match(line ?? '', /^\S*✓/u, `${setting}: ${line?.trim() ?? 'not listed'}`);
+  }
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  t.match(readme, `exposure of at most ${MAX_EXPOSURE}`, 'the README names the bound');
+});
 
 t.test(
   'a real Prometheus scrapes the daemon: every dashboard query and rule has data',
