@@ -137,6 +137,15 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
   });
 
+  /** A reload refused before the loop sees it: counted, logged, the running config kept. */
+  const refuse = (problems: string[]): void => {
+    metrics.configLoaded(false);
+    log.log('error', 'config.invalid', {
+      config: source,
+      problems,
+      note: 'the running config stays in force',
+    });
+  };
   /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
   const reload = async (): Promise<void> => {
     log.log('info', 'config.reloading', { config: source });
@@ -144,13 +153,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     try {
       next = await load();
     } catch (e) {
-      metrics.configLoaded(false);
-      log.log('error', 'config.invalid', {
-        config: source,
-        problems:
-          e instanceof ConfigError ? e.problems.map((x) => formatProblem(e.file, x)) : [String(e)],
-        note: 'the running config stays in force',
-      });
+      refuse(
+        e instanceof ConfigError ? e.problems.map((x) => formatProblem(e.file, x)) : [String(e)],
+      );
       return;
     }
     // The running process keeps its metrics labels until a restart: the new servers must not
@@ -161,12 +166,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       o.env,
     );
     if (clash) {
-      metrics.configLoaded(false);
-      log.log('error', 'config.invalid', {
-        config: source,
-        problems: [`${formatPath(clash.path)} (in force until a restart): ${clash.message}`],
-        note: 'the running config stays in force',
-      });
+      refuse([`${formatPath(clash.path)} (in force until a restart): ${clash.message}`]);
       return;
     }
     const before = effectiveDaemon(config.daemon);

@@ -25,7 +25,6 @@ import {
   READ_TIMEOUT_MS,
   filesReadOnDemand,
   readFileBounded,
-  readFileBoundedSync,
   type ConfigFiles,
 } from './files.js';
 import type { Config, RealServerConfig } from './model.js';
@@ -316,13 +315,6 @@ function unreadable(file: string, problem: string): ConfigError {
 
 const CONFIG_WHAT = 'a config may be';
 const PEM_WHAT = 'a PEM file may be';
-
-/** Reads and validates a config file, synchronously (for tests and tools; bounded all the same). */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const read = readFileBoundedSync(file, CONFIG_MAX_BYTES, CONFIG_WHAT);
-  if ('problem' in read) throw unreadable(file, read.problem);
-  return parseConfig(read.text, file, env);
-}
 
 /** Every file a TLS setting names, resolved; each once, however often it is named. */
 function tlsFiles(raw: unknown, baseDir: string): string[] {

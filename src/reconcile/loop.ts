@@ -360,7 +360,7 @@ export class ReconcileLoop {
           runs.push(Scheduler.runId(checker, target, rs.policy));
           planned.push({ sub: subscriber(id, i), checker, target, rs, initial });
         });
-        const none = rs.checks.length === 0;
+        const none = runs.length === 0;
         const record: ServerRecord = {
           id,
           vs,
@@ -370,12 +370,13 @@ export class ReconcileLoop {
           settled: prev?.settled ?? none,
           upSince: prev?.upSince ?? null,
           weight: prev?.weight,
-          localRuns: new Set(),
+          // Still uncheckable from here after a reload, for the checks that did not change.
+          localRuns: new Set([...(prev?.localRuns ?? [])].filter((r) => runs.includes(r))),
           message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
           lastTransition: prev?.lastTransition ?? null,
         };
         records.set(id, record);
-        rs.checks.forEach((_c, i) => bySubscriber.set(subscriber(id, i), record));
+        runs.forEach((_r, i) => bySubscriber.set(subscriber(id, i), record));
       }
     }
     // Nothing above touched the running state; from here on it is replaced in one go.
@@ -383,16 +384,17 @@ export class ReconcileLoop {
       r.runs.map((run, i) => ({ sub: subscriber(r.id, i), run })),
     );
     this.state = { config, records, bySubscriber, retired };
-    const wanted = new Set<string>();
+    /** Each subscriber's run now: one whose run changed leaves the old one. */
+    const wanted = new Map<string, string>();
     for (const p of planned) {
       const run = this.scheduler.add(p.sub, p.checker, p.target, p.rs.timing, {
         ...p.rs.policy,
         initial: p.initial,
       });
-      wanted.add(`${p.sub}@${run}`);
+      wanted.set(p.sub, run);
     }
     for (const { sub, run } of oldSubscriptions) {
-      if (!wanted.has(`${sub}@${run}`)) this.scheduler.remove(sub, run);
+      if (wanted.get(sub) !== run) this.scheduler.remove(sub, run);
     }
     for (const record of records.values()) this.refresh(record, undefined);
   }
@@ -523,11 +525,6 @@ export class ReconcileLoop {
       );
     };
     poll();
-  }
-
-  /** Whether the daemon has a maintenance directory it cannot read right now (for status). */
-  maintenanceUnreadable(): string | null {
-    return this.maintenanceError || null;
   }
 
   private async tickSafely(reason: string): Promise<void> {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createChecker } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
 import { RELOADABLE_KEYS, RESTART_ONLY_KEYS, daemonSchema } from '../../src/config/daemon.js';
 import {
   FALLBACK_KEYS,
@@ -43,7 +43,7 @@ function fmt(path: readonly (string | number)[]): string {
 }
 
 t.test('the example in deploy/ is valid and means what its comments say', async (t) => {
-  const c = loadConfig(example, {});
+  const c = await loadConfigFile(example, {});
   t.equal(c.virtualServices.length, 3);
   const [web, dns, api] = c.virtualServices;
   t.equal(web?.name, 'web');
@@ -188,14 +188,14 @@ virtual_services:
 });
 
 t.test("check-config's output is a config that reads back the same", async (t) => {
-  const first = loadConfig(example, {});
+  const first = await loadConfigFile(example, {});
   const dir = mkdtempSync(join(tmpdir(), 'warden-cfg-'));
   const again = join(dir, 'effective.yaml');
   // With its secrets, as check-config --show-secrets prints it (test/config/redaction.test.ts
   // reads back one that has some).
   const shown = { showSecrets: true };
   writeFileSync(again, effectiveConfig(first, shown));
-  const second = loadConfig(again, {});
+  const second = await loadConfigFile(again, {});
   t.equal(
     effectiveConfig(second, shown),
     effectiveConfig(first, shown),
@@ -220,7 +220,7 @@ t.test("check-config's output is a config that reads back the same", async (t) =
     real_servers: [{address: 10.0.0.1}]
     checks: [{type: exec, command: [/bin/true], user: nobody, group: nogroup, env: {A: b}}]
 `;
-  const keys = (c: ReturnType<typeof loadConfig>): string[] =>
+  const keys = (c: ReturnType<typeof parseConfig>): string[] =>
     c.virtualServices.flatMap((v) =>
       v.realServers.flatMap((r) => r.checks.map((x) => createChecker(x).key)),
     );

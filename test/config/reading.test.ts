@@ -8,13 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { Deadline, readFileBounded } from '../../src/config/files.js';
-import {
-  ConfigError,
-  LIMITS,
-  loadConfig,
-  loadConfigFile,
-  parseConfig,
-} from '../../src/config/load.js';
+import { ConfigError, LIMITS, loadConfigFile, parseConfig } from '../../src/config/load.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'warden-read-'));
@@ -78,15 +72,6 @@ async function problemOfAsync(load: () => Promise<unknown>): Promise<string> {
   }
   return 'accepted';
 }
-
-t.test('loadConfig refuses each with a problem', async (t) => {
-  for (const [name, file, problem] of CASES)
-    t.match(
-      problemOf(() => loadConfig(file, {})),
-      problem,
-      name,
-    );
-});
 
 t.test(
   "loadConfigFile (the daemon's, off the event loop) refuses each with a problem",

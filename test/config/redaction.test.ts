@@ -14,7 +14,7 @@ import { HttpChecker } from '../../checks/http.js';
 import { createChecker } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { redactQuery } from '../../src/health/options.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { listen, selfSigned } from '../checks/servers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -70,8 +70,8 @@ t.test('check-config shows no secret by default, and --show-secrets shows them',
   // What --show-secrets printed is the config: saved and read again, it is the same.
   const again = join(dir, 'effective.yaml');
   writeFileSync(again, all.out);
-  const first = loadConfig(config, {});
-  const second = loadConfig(again, {});
+  const first = await loadConfigFile(config, {});
+  const second = await loadConfigFile(again, {});
   t.equal(
     effectiveConfig(second, { showSecrets: true }),
     effectiveConfig(first, { showSecrets: true }),
@@ -98,7 +98,7 @@ t.test('the redacted output is refused as a config, not run with placeholders', 
 });
 
 t.test("a check's description and result messages hold no query value", async (t) => {
-  const c = loadConfig(config, {});
+  const c = await loadConfigFile(config, {});
   const checks = c.virtualServices[0]?.realServers[0]?.checks ?? [];
   const descriptions = checks.map((x) => createChecker(x).description);
   t.same(descriptions, ['HTTPS GET /healthz?token=…&…', 'exec /usr/lib/check', 'TCP connect']);

@@ -273,6 +273,8 @@ virtual_services:
   for (const a of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) says.set(a, 'local');
   await clock.advance(1500);
   t.match(log.named('service.hold_on'), [{ service: 'TCP 192.0.2.1:80' }]);
+  await drive(clock, loop.reload(cfg));
+  t.same(log.named('service.hold_off'), [], 'a reload keeps what this director cannot check');
   says.set('10.0.0.4', 'fail');
   await clock.advance(3000);
   t.equal(await servers(), 4, 'held: not even the really failed one leaves');
