@@ -6,9 +6,15 @@ import { randomInt } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { checkKey } from '../src/health/canonical.js';
-import { normalDns, type DnsCheckOptions, type NormalDnsOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
+import {
+  defineCheck,
+  keyOf,
+  normalOptions,
+  opt,
+  type NormalOf,
+  type OptionsOf,
+} from '../src/health/schema.js';
 import { printable } from './tcp.js';
 
 type Answer = dnsPacket.Answer;
@@ -38,18 +44,46 @@ export function answerText(a: Answer): string {
   }
 }
 
+export const DNS_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'SOA', 'TXT', 'PTR', 'SRV'] as const;
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'] as const;
+
+export const DNS_OPTIONS = {
+  name: opt.text({ required: true, doc: 'the name to ask for' }),
+  type: opt.text({
+    key: 'record_type',
+    flag: 'type',
+    values: DNS_TYPES,
+    upper: true,
+    default: 'A',
+    doc: 'the record type asked for',
+  }),
+  transport: opt.text({ values: ['udp', 'tcp'], default: 'udp', doc: '`udp` or `tcp`' }),
+  expectRcode: opt.list({
+    values: RCODES,
+    upper: true,
+    default: ['NOERROR'],
+    doc: 'healthy response codes, one or a list',
+  }),
+  expectAnswer: opt.regex({
+    doc: 'healthy only when an answer of the asked type, as text, matches (MX `10 mx.example`)',
+  }),
+  recursionDesired: opt.bool({ default: true, doc: 'set the RD bit' }),
+  bindAddress: opt.address({ key: 'bind', doc: 'source address of the probe' }),
+} as const;
+export type DnsCheckOptions = OptionsOf<typeof DNS_OPTIONS>;
+
 export class DnsChecker implements Checker {
   readonly kind = 'dns';
   readonly description: string;
   readonly key: string;
   /** Everything the check does comes from here, and the key is made of all of it. */
-  private readonly options: NormalDnsOptions;
+  private readonly options: NormalOf<typeof DNS_OPTIONS>;
 
   constructor(options: DnsCheckOptions) {
-    this.options = normalDns(options);
+    this.options = normalOptions(DNS_OPTIONS, options);
     const o = this.options;
     this.description = `DNS ${o.type} ${o.name} over ${o.transport}`;
-    this.key = checkKey(this.kind, o);
+    this.key = keyOf(this.kind, DNS_OPTIONS, options);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -94,7 +128,8 @@ export class DnsChecker implements Checker {
       .map(answerText);
     const summary = `reply ${rcode}, ${answers.length} answer${answers.length === 1 ? '' : 's'}${answers.length ? `: ${answers.slice(0, 3).join(', ')}` : ''}`;
     const rcodes = this.options.expectRcode;
-    if (!rcodes.includes(rcode)) return run.fail(`reply ${rcode}, expected ${rcodes.join(' or ')}`);
+    if (!(rcodes as readonly string[]).includes(rcode))
+      return run.fail(`reply ${rcode}, expected ${rcodes.join(' or ')}`);
     const expect = this.options.expectAnswer;
     if (expect && !answers.some((a) => expect.test(a))) {
       return run.fail(`${summary}; no answer matches ${String(expect)}`);
@@ -189,3 +224,11 @@ export class DnsChecker implements Checker {
 }
 
 class BadReply extends Error {}
+
+export const dns = defineCheck({
+  kind: 'dns',
+  summary:
+    "a query to the server's own address, over UDP or TCP; healthy on an expected rcode and, when configured, an answer that matches",
+  options: DNS_OPTIONS,
+  create: (o) => new DnsChecker(o),
+});

@@ -8,13 +8,15 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { checkKey } from '../src/health/canonical.js';
-import {
-  normalExec,
-  type ExecCheckOptions,
-  type NormalExecOptions,
-} from '../src/health/options.js';
 import { ProbeRun, localErrno } from '../src/health/probe.js';
+import {
+  defineCheck,
+  keyOf,
+  normalOptions,
+  opt,
+  type NormalOf,
+  type OptionsOf,
+} from '../src/health/schema.js';
 import { printable } from './tcp.js';
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
@@ -151,12 +153,43 @@ class Tail {
   }
 }
 
+export const EXEC_OPTIONS = {
+  command: opt.list({
+    required: true,
+    minItems: 1,
+    listOnly: true,
+    rest: true,
+    doc: 'program and arguments, run without a shell (["/usr/lib/check", "{address}"]); {address}, {port}, {family} are replaced',
+  }),
+  dynamicWeight: opt.bool({
+    default: false,
+    doc: "keepalived's misc_dynamic: exit 1 unhealthy, 2..255 healthy with weight = code - 2",
+  }),
+  maxOutput: opt.int({
+    min: 1,
+    max: 1 << 20,
+    default: 4096,
+    doc: 'bytes of output (the last ones) kept for the message',
+  }),
+  env: opt.map({
+    sep: '=',
+    default: {},
+    secrecy: 'values',
+    doc: 'more environment (PATH and WARDEN_ADDRESS/PORT/FAMILY are always set); values are secret',
+  }),
+  user: opt.text({
+    doc: "run as this user (name or uid), as keepalived's MISC_CHECK `user`; needs CAP_SETUID/CAP_SETGID",
+  }),
+  group: opt.text({ doc: "the group (name or gid) for `user`; default: the user's own" }),
+} as const;
+export type ExecCheckOptions = OptionsOf<typeof EXEC_OPTIONS>;
+
 export class ExecChecker implements Checker {
   readonly kind = 'exec';
   readonly description: string;
   readonly key: string;
   /** Everything the check does comes from here, and the key is made of all of it. */
-  private readonly options: NormalExecOptions;
+  private readonly options: NormalOf<typeof EXEC_OPTIONS>;
   /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
   readonly limiter = slots;
   /** The primary group of `user`, looked up once (`group` unset). */
@@ -165,7 +198,7 @@ export class ExecChecker implements Checker {
   constructor(options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])
       throw new Error('exec check needs a command');
-    this.options = normalExec(options);
+    this.options = normalOptions(EXEC_OPTIONS, options);
     const { user, group } = this.options;
     const as =
       user !== undefined
@@ -174,7 +207,7 @@ export class ExecChecker implements Checker {
           ? ` as group ${group}`
           : '';
     this.description = `exec ${options.command[0]}${as}`;
-    this.key = checkKey(this.kind, this.options);
+    this.key = keyOf(this.kind, EXEC_OPTIONS, options);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -356,3 +389,11 @@ export class ExecChecker implements Checker {
     });
   }
 }
+
+export const exec = defineCheck({
+  kind: 'exec',
+  summary:
+    "an external command, without a shell, like ldirectord's external and keepalived's MISC_CHECK; exit 0 is healthy",
+  options: EXEC_OPTIONS,
+  create: (o) => new ExecChecker(o),
+});

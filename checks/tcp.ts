@@ -3,9 +3,33 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { checkKey } from '../src/health/canonical.js';
-import { normalTcp, type NormalTcpOptions, type TcpCheckOptions } from '../src/health/options.js';
 import { ProbeRun } from '../src/health/probe.js';
+import {
+  defineCheck,
+  keyOf,
+  normalOptions,
+  opt,
+  type NormalOf,
+  type OptionsOf,
+} from '../src/health/schema.js';
+
+export const TCP_OPTIONS = {
+  send: opt.text({
+    doc: 'sent after connecting; `\\r \\n \\t \\0 \\\\ \\xHH` are understood (it may log in, as Redis AUTH does)',
+    secrecy: 'secret',
+  }),
+  expect: opt.text({ doc: 'healthy when the reply contains this text (escapes understood)' }),
+  expectRegex: opt.regex({ doc: 'healthy when the reply matches this regex' }),
+  tls: opt.tls({ doc: 'TLS first; the certificate is verified unless `verify: false`' }),
+  bindAddress: opt.address({ key: 'bind', doc: 'source address of the probe' }),
+  maxReply: opt.int({
+    min: 1,
+    max: 16 << 20,
+    default: 64 * 1024,
+    doc: 'bytes of reply kept for matching; more without a match is unhealthy',
+  }),
+} as const;
+export type TcpCheckOptions = OptionsOf<typeof TCP_OPTIONS>;
 
 /** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
 export function unescape(text: string): string {
@@ -36,17 +60,17 @@ export class TcpChecker implements Checker {
   readonly description: string;
   readonly key: string;
   /** Everything the check does comes from here, and the key is made of all of it. */
-  private readonly options: NormalTcpOptions;
+  private readonly options: NormalOf<typeof TCP_OPTIONS>;
   private readonly send: Buffer | undefined;
   private readonly expect: RegExp | string | undefined;
 
   constructor(options: TcpCheckOptions = {}) {
-    this.options = normalTcp(options);
+    this.options = normalOptions(TCP_OPTIONS, options);
     const o = this.options;
     this.send = o.send === undefined ? undefined : Buffer.from(unescape(o.send), 'latin1');
-    this.expect = typeof o.expect === 'string' ? unescape(o.expect) : o.expect;
+    this.expect = o.expectRegex ?? (o.expect === undefined ? undefined : unescape(o.expect));
     this.description = o.tls ? 'TLS connect' : 'TCP connect';
-    this.key = checkKey(this.kind, o);
+    this.key = keyOf(this.kind, TCP_OPTIONS, options);
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
@@ -126,3 +150,15 @@ export class TcpChecker implements Checker {
     });
   }
 }
+
+export const tcp = defineCheck({
+  kind: 'tcp',
+  summary:
+    'connects (optionally over TLS), optionally sends a string and expects a reply; healthy on connect when nothing is expected',
+  options: TCP_OPTIONS,
+  validate(o, report) {
+    if (o.expect !== undefined && o.expectRegex !== undefined)
+      report('expectRegex', 'give expect or expect_regex, not both');
+  },
+  create: (o) => new TcpChecker(o),
+});

@@ -1,25 +1,19 @@
-// CheckConfig -> Checker: the one place that knows which probe implements which check type.
-// It sits above both the probes and the config, so neither src/health nor src/config imports a
-// probe (src/health/ is the vocabulary the probes implement).
-import { DnsChecker } from '../checks/dns.js';
-import { ExecChecker } from '../checks/exec.js';
-import { HttpChecker } from '../checks/http.js';
-import { TcpChecker } from '../checks/tcp.js';
-import type { CheckConfig, RealServerConfig } from './config/model.js';
+// The composition of checks and config: the one module above both that knows the probes (through
+// the catalog, checks/index.ts). The config validates a check with the declaration it is handed
+// here, so neither src/health nor src/config imports a probe.
+import { CATALOG } from '../checks/index.js';
+import type { ConfigFiles } from './config/files.js';
+import { loadConfigFileWith, parseConfigWith, type LoadOptions } from './config/load.js';
+import type { CheckConfig, Config, RealServerConfig } from './config/model.js';
 import type { CheckTarget, Checker } from './health/checker.js';
 
+export { CATALOG };
+
 export function createChecker(check: CheckConfig): Checker {
-  switch (check.type) {
-    case 'tcp':
-      return new TcpChecker(check.options);
-    case 'http':
-    case 'https':
-      return new HttpChecker(check.options);
-    case 'dns':
-      return new DnsChecker(check.options);
-    case 'exec':
-      return new ExecChecker(check.options);
-  }
+  const declaration = CATALOG.get(check.type);
+  // The config made this check with the same catalog: an unknown kind is a programming error.
+  if (!declaration) throw new Error(`no check of kind ${check.type}`);
+  return declaration.create(check.options as never);
 }
 
 /** Where a check of a real server goes: its own address/port when the check names them. */
@@ -30,4 +24,23 @@ export function checkTarget(rs: RealServerConfig, check: CheckConfig): CheckTarg
     address: check.address?.address ?? key.address,
     port: check.port ?? key.port,
   };
+}
+
+/** Parses and validates config text with every check the daemon has (see parseConfigWith). */
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  files?: ConfigFiles,
+): Config {
+  return parseConfigWith(CATALOG, text, file, env, files);
+}
+
+/** Reads and validates a config file with every check the daemon has (see loadConfigFileWith). */
+export function loadConfigFile(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): Promise<Config> {
+  return loadConfigFileWith(CATALOG, file, env, options);
 }

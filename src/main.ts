@@ -9,12 +9,13 @@ import type { IpvsBackend } from './ipvs/backend.js';
 // rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
 // let go of them at once).
 const signals = new DaemonSignals();
-const { PROBE_USAGE, ProbeUsageError, buildChecker, parseTarget, timeoutOf } =
+const { CATALOG, loadConfigFile } = await import('./checkers.js');
+const { ProbeUsageError, buildProbe, parseTarget, probeKindHelp, probeUsage } =
   await import('./cli/probe.js');
 const { runDaemon } = await import('./cli/run.js');
 const { formatTable, tableJson } = await import('./cli/table.js');
 const { effectiveConfig } = await import('./config/effective.js');
-const { ConfigError, loadConfigFile } = await import('./config/load.js');
+const { ConfigError } = await import('./config/load.js');
 const { demoTable } = await import('./demo.js');
 const { IpvsError } = await import('./ipvs/errors.js');
 const { MemoryBackend } = await import('./ipvs/memory.js');
@@ -49,7 +50,7 @@ Options:
   --demo                     With --backend memory: start from a small example table
   --version                  Print the version
 
-${PROBE_USAGE}
+${probeUsage(CATALOG)}
 `;
 
 async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
@@ -79,7 +80,32 @@ function msOption(text: string | undefined, fallback: number): number {
   return ms;
 }
 
+/** `probe KIND TARGET ...`: its flags are the kind's own (src/cli/probe.ts). */
+async function probe(argv: string[]): Promise<number> {
+  const [kind, target, ...rest] = argv;
+  const help = argv.includes('--help') || argv.includes('-h');
+  if (kind && help && CATALOG.get(kind)) {
+    process.stdout.write(probeKindHelp(CATALOG.get(kind) as Parameters<typeof probeKindHelp>[0]));
+    return 0;
+  }
+  if (!kind || !target) throw new UsageError('probe needs KIND and TARGET');
+  const { checker, timeoutMs } = buildProbe(CATALOG, kind, rest);
+  const result = await checker.check(parseTarget(target), {
+    signal: new AbortController().signal,
+    timeoutMs,
+  });
+  await checker.close?.();
+  // A local error says nothing about the target: UNKNOWN, exit 3, as monitoring plugins do.
+  const verdict = result.healthy ? 'healthy' : result.local ? 'UNKNOWN' : 'UNHEALTHY';
+  process.stdout.write(`${verdict} in ${result.durationMs} ms: ${result.message}\n`);
+  return result.healthy ? 0 : result.local ? 3 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'probe') {
+    signals.release();
+    return probe(argv.slice(1));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -96,27 +122,6 @@ async function main(argv: string[]): Promise<number> {
       version: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       timeout: { type: 'string' },
-      method: { type: 'string' },
-      path: { type: 'string' },
-      host: { type: 'string' },
-      header: { type: 'string', multiple: true },
-      'expect-status': { type: 'string' },
-      'body-match': { type: 'string' },
-      'body-not-match': { type: 'string' },
-      send: { type: 'string' },
-      expect: { type: 'string' },
-      'expect-regex': { type: 'string' },
-      tls: { type: 'boolean' },
-      sni: { type: 'string' },
-      insecure: { type: 'boolean' },
-      reuse: { type: 'boolean' },
-      bind: { type: 'string' },
-      name: { type: 'string' },
-      type: { type: 'string' },
-      tcp: { type: 'boolean' },
-      'expect-rcode': { type: 'string' },
-      'expect-answer': { type: 'string' },
-      'dynamic-weight': { type: 'boolean' },
     },
   });
   if (positionals[0] !== 'run' || values.version) signals.release();
@@ -167,8 +172,8 @@ async function main(argv: string[]): Promise<number> {
       }
       if (command === 'check-config') {
         // Redacted by default: systemd's ExecStartPre sends this to the journal on every start.
-        const text = effectiveConfig(config, { showSecrets: values['show-secrets'] });
-        const hid = text !== effectiveConfig(config, { showSecrets: true });
+        const text = effectiveConfig(config, CATALOG, { showSecrets: values['show-secrets'] });
+        const hid = text !== effectiveConfig(config, CATALOG, { showSecrets: true });
         const note = hid ? '# secret values are hidden; --show-secrets prints them\n' : '';
         process.stdout.write(`# ${values.config}: valid\n${note}${text}`);
         return 0;
@@ -197,20 +202,6 @@ async function main(argv: string[]): Promise<number> {
       const status = await readStatus(url, { timeoutMs });
       process.stdout.write(statusText(status, values.json, url));
       return status.ready ? 0 : 1;
-    }
-    case 'probe': {
-      const [, kind, target] = positionals;
-      if (!kind || !target) throw new UsageError('probe needs KIND and TARGET');
-      const checker = buildChecker(kind, values, positionals.slice(3));
-      const result = await checker.check(parseTarget(target), {
-        signal: new AbortController().signal,
-        timeoutMs: timeoutOf(values),
-      });
-      await checker.close?.();
-      // A local error says nothing about the target: UNKNOWN, exit 3, as monitoring plugins do.
-      const verdict = result.healthy ? 'healthy' : result.local ? 'UNKNOWN' : 'UNHEALTHY';
-      process.stdout.write(`${verdict} in ${result.durationMs} ms: ${result.message}\n`);
-      return result.healthy ? 0 : result.local ? 3 : 1;
     }
     case 'help':
       process.stdout.write(USAGE);

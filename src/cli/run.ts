@@ -6,13 +6,8 @@
 import { setExecConcurrency } from '../../checks/exec.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
-import {
-  ConfigError,
-  formatProblem,
-  loadConfigFile,
-  metricsLabelsProblem,
-  parseConfig,
-} from '../config/load.js';
+import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';
+import { loadConfigFile, parseConfig } from '../checkers.js';
 import { formatPath } from '../config/reader.js';
 import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';

@@ -1,19 +1,20 @@
-// The `checks:` list of a real server: each entry validated into a probe's options, with every
-// mistake reported at its path. Certificates are read here, so a missing file fails the config.
+// The `checks:` list of a real server: each entry validated against its check's declaration
+// (checks/*.ts declare their options; the catalog is handed in, so the config never imports a
+// probe), with every mistake reported at its path. Certificates and password files are read
+// here, so a missing file fails the config, not every check at run time.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { canonical } from '../health/canonical.js';
+import { REDACTED, REDACTED_QUERY_VALUE, type TlsOptions } from '../health/options.js';
 import {
-  DNS_TYPES,
-  REDACTED,
-  REDACTED_QUERY_VALUE,
-  parseStatusSet,
-  redactQuery,
-  type TlsOptions,
-} from '../health/options.js';
+  configKey,
+  type CheckCatalog,
+  type AnyCheckDeclaration,
+  type OptionSpec,
+} from '../health/schema.js';
 import type { ConfigFiles } from './files.js';
-import type { CheckConfig, TlsFiles } from './model.js';
+import type { CheckConfig, SecretSource, TlsFiles } from './model.js';
 import {
   checkKeys,
   defined,
@@ -21,127 +22,54 @@ import {
   isObj,
   readAddress,
   readBool,
-  readEnum,
   readInt,
-  readRegex,
   readString,
   readStringMap,
+  type Obj,
   type Path,
   type Problems,
 } from './reader.js';
 
-const CHECK_TYPES = ['tcp', 'http', 'https', 'dns', 'exec'] as const;
+/** What reading a check needs besides its text: the declarations, the files, the environment. */
+export interface CheckReading {
+  readonly catalog: CheckCatalog;
+  readonly files: ConfigFiles;
+  /** For a secret given as `KEY_env`. */
+  readonly env: NodeJS.ProcessEnv;
+}
+
 const COMMON = ['type', 'address', 'port'];
-const HTTP_KEYS = [
-  ...COMMON,
-  'method',
-  'path',
-  'host',
-  'headers',
-  'expect_status',
-  'body_match',
-  'body_not_match',
-  'reuse',
-  'bind',
-  'max_body',
-];
-const KEYS: Record<(typeof CHECK_TYPES)[number], readonly string[]> = {
-  tcp: [...COMMON, 'send', 'expect', 'expect_regex', 'tls', 'bind', 'max_reply'],
-  http: HTTP_KEYS,
-  https: [...HTTP_KEYS, 'tls'],
-  dns: [
-    ...COMMON,
-    'name',
-    'record_type',
-    'transport',
-    'expect_rcode',
-    'expect_answer',
-    'recursion_desired',
-    'bind',
-  ],
-  exec: [...COMMON, 'command', 'dynamic_weight', 'max_output', 'env', 'user', 'group'],
-};
-/** Every key some check type takes: what a check of no known type is held to. */
-const ANY_KEYS = [...new Set(Object.values(KEYS).flat())];
 /** The keys that name a file: the loader reads these ahead, off the event loop. */
 export const TLS_FILE_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const TLS_KEYS = ['sni', 'verify', ...TLS_FILE_KEYS];
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+/** Regex flags a check may use: `g` and `y` make RegExp.test stateful, so never. */
+const REGEX_FLAGS = /^[imsu]*$/;
+
+/** Every config key a check kind takes (a secret also as KEY_file and KEY_env). */
+export function checkConfigKeys(d: AnyCheckDeclaration): string[] {
+  const keys = [...COMMON];
+  for (const [name, spec] of Object.entries(d.options)) {
+    const key = configKey(name, spec);
+    keys.push(key);
+    if (spec.type === 'secret') keys.push(`${key}_file`, `${key}_env`);
+  }
+  return keys;
+}
+
+/** The keys, over every kind, that name a file to read ahead (TLS files, secret files). */
+export function fileKeys(catalog: CheckCatalog): string[] {
+  const keys = new Set<string>(TLS_FILE_KEYS);
+  for (const kind of catalog.kinds)
+    for (const [name, spec] of Object.entries(catalog.get(kind)?.options ?? {}))
+      if (spec.type === 'secret') keys.add(`${configKey(name, spec)}_file`);
+  return [...keys];
+}
 
 /**
  * check-config's output without --show-secrets, saved as the config, would send its
  * placeholders (`Authorization: <redacted>`) and fail every check: refused instead.
  */
 const HIDDEN = `is ${REDACTED}, a secret check-config hid: print it with --show-secrets`;
-
-/** A map (headers, env) without a value check-config hid. */
-function noPlaceholders(
-  map: Readonly<Record<string, string>> | undefined,
-  path: Path,
-  p: Problems,
-): void {
-  for (const [name, value] of Object.entries(map ?? {}))
-    if (value === REDACTED) p.add([...path, name], HIDDEN);
-}
-
-/** RFC 9110 token: a header name (and a method). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/**
- * Headers the HTTP client (undici, lib/core/request.js) refuses, or that would break a request
- * without a body: a check that sends one fails every time.
- */
-const REFUSED_HEADERS: Record<string, string> = {
-  expect: 'the HTTP client refuses it',
-  'transfer-encoding': 'the HTTP client refuses it',
-  'keep-alive': 'the HTTP client refuses it',
-  upgrade: 'the HTTP client refuses it',
-  'content-length': 'a check sends no body',
-};
-
-/** A control character other than tab: CR and LF end a header line, NUL ends it in C servers. */
-function hasControl(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
-  }
-  return false;
-}
-
-/** Header names lowercased; a value is never echoed in a problem (it may be a credential). */
-function readHeaders(value: unknown, path: Path, p: Problems): Record<string, string> | undefined {
-  const map = readStringMap(value, path, p);
-  if (!map) return undefined;
-  const out: Record<string, string> = {};
-  for (const [name, text] of Object.entries(map)) {
-    const at: Path = [...path, name];
-    const lower = name.toLowerCase();
-    if (!TOKEN.test(name))
-      p.add(at, "not a header name (letters, digits and !#$%&'*+-.^_`|~ only)");
-    else if (hasControl(text)) p.add(at, 'the value has a CR, LF, NUL or other control character');
-    else if (/[^\t\x20-\x7e\x80-\xff]/.test(text))
-      p.add(at, 'the value has a character past U+00FF, which a header cannot carry');
-    else if (Object.hasOwn(out, lower))
-      p.add(at, 'given twice (header names are not case-sensitive)');
-    else if (REFUSED_HEADERS[lower])
-      p.add(at, `not a header a check may send (${REFUSED_HEADERS[lower]})`);
-    else if (lower === 'connection' && !text.split(',').every((x) => TOKEN.test(x.trim())))
-      p.add(at, 'must be a list of tokens, such as close');
-    else out[lower] = text;
-  }
-  return out;
-}
-
-/** A Host header: a name (RFC 3986 reg-name), an IPv4 address or a bracketed IPv6 one, and a port. */
-function readHost(value: unknown, path: Path, p: Problems): string | undefined {
-  const host = readString(value, path, p);
-  if (host === undefined) return undefined;
-  const m = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::(\d{1,5}))?$/.exec(host);
-  if (!m || Number(m[1] ?? 0) > 65535) {
-    p.add(path, 'must be a host name or address, with an optional :port');
-    return undefined;
-  }
-  return host;
-}
 
 /** What a PEM file holds, or what is wrong with it: said without its content. */
 type PemRead<T> = { readonly text: string; readonly value: T } | { readonly problem: string };
@@ -265,188 +193,253 @@ function readTls(
   };
 }
 
+/** A secret's first line, from a file (bounded, read ahead by the loader) or the environment. */
+function readSecret(
+  raw: Obj,
+  key: string,
+  path: Path,
+  p: Problems,
+  ctx: CheckReading,
+): { value: string; source?: SecretSource } | undefined {
+  const given = [key, `${key}_file`, `${key}_env`].filter((k) => raw[k] !== undefined);
+  if (given.length > 1) {
+    p.add([...path, given[1] ?? key], `give one of ${given.join(', ')}, not several`);
+    return undefined;
+  }
+  if (raw[key] !== undefined) {
+    const value = readString(
+      typeof raw[key] === 'number' ? String(raw[key]) : raw[key],
+      [...path, key],
+      p,
+    );
+    if (value === REDACTED) p.add([...path, key], HIDDEN);
+    return value === undefined ? undefined : { value };
+  }
+  const fileAt: Path = [...path, `${key}_file`];
+  const file = readString(raw[`${key}_file`], fileAt, p);
+  if (file !== undefined) {
+    const absolute = resolve(ctx.files.baseDir, file);
+    const read = ctx.files.once(`secret\0${absolute}`, () => ctx.files.readPem(absolute));
+    if ('problem' in read) {
+      p.add(fileAt, `cannot read ${file}: ${read.problem}`);
+      return undefined;
+    }
+    // The first line: a file written by `echo` ends in a newline that is not the secret's.
+    const value = read.text.split(/\r?\n/)[0] ?? '';
+    if (value === '') p.add(fileAt, `${file} is empty: the secret is its first line`);
+    return { value, source: { file: absolute } };
+  }
+  const envAt: Path = [...path, `${key}_env`];
+  const name = readString(raw[`${key}_env`], envAt, p);
+  if (name === undefined) return undefined;
+  const value = ctx.env[name];
+  if (value === undefined) {
+    p.add(envAt, `the environment variable ${name} is not set`);
+    return undefined;
+  }
+  return { value, source: { env: name } };
+}
+
+function readRegexOption(value: unknown, path: Path, p: Problems): RegExp | undefined {
+  if (value === undefined) return undefined;
+  let pattern: unknown = value;
+  let flags: unknown = '';
+  if (isObj(value)) {
+    checkKeys(value, ['pattern', 'flags'], path, p);
+    pattern = value.pattern;
+    flags = value.flags ?? '';
+  }
+  if (typeof pattern !== 'string' || typeof flags !== 'string') {
+    p.add(path, `must be a regex, or {pattern, flags}, got ${describe(value)}`);
+    return undefined;
+  }
+  if (!REGEX_FLAGS.test(flags)) {
+    p.add(path, `flags must be from i, m, s, u (g and y make a match stateful), got "${flags}"`);
+    return undefined;
+  }
+  try {
+    return new RegExp(pattern, flags);
+  } catch (e) {
+    p.add(path, `not a regular expression: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+function readText(value: unknown, path: Path, p: Problems): string | undefined {
+  // A number in YAML (a status 200, a password 1234) is its text.
+  return readString(typeof value === 'number' ? String(value) : value, path, p);
+}
+
+function oneOf(
+  text: string,
+  spec: { readonly values?: readonly string[]; readonly upper?: boolean },
+  path: Path,
+  p: Problems,
+): string | undefined {
+  const value = spec.upper ? text.toUpperCase() : text;
+  if (spec.values && !spec.values.includes(value)) {
+    p.add(path, `must be one of ${spec.values.join(', ')}, got ${describe(text)}`);
+    return undefined;
+  }
+  return value;
+}
+
+/** An option's value from its config key; undefined when absent or wrong (recorded). */
+function readOption(
+  spec: OptionSpec,
+  raw: Obj,
+  key: string,
+  path: Path,
+  p: Problems,
+  ctx: CheckReading,
+  tlsOut: { files?: TlsFiles },
+  secretsOut: Record<string, SecretSource>,
+): unknown {
+  const at: Path = [...path, key];
+  const value = raw[key];
+  switch (spec.type) {
+    case 'text': {
+      const text = readText(value, at, p);
+      if (text === undefined) return undefined;
+      if (spec.secrecy === 'secret' && text === REDACTED) p.add(at, HIDDEN);
+      if (
+        spec.secrecy === 'query' &&
+        text.split('?').slice(1).join('?').includes(REDACTED_QUERY_VALUE)
+      )
+        p.add(
+          at,
+          `has a secret check-config hid (${REDACTED_QUERY_VALUE}): print it with --show-secrets`,
+        );
+      return oneOf(text, spec, at, p);
+    }
+    case 'address':
+      return readAddress(value, at, p)?.address;
+    case 'int':
+      return readInt(value, spec.min, spec.max, at, p);
+    case 'bool':
+      return readBool(value, at, p);
+    case 'regex':
+      return readRegexOption(value, at, p);
+    case 'list': {
+      if (value === undefined) return undefined;
+      if (spec.listOnly && (!Array.isArray(value) || value.length === 0)) {
+        p.add(at, `must be a list: ${spec.doc}, got ${describe(value)}`);
+        return undefined;
+      }
+      const items = Array.isArray(value) ? (value as unknown[]) : [value];
+      const out: string[] = [];
+      items.forEach((item, i) => {
+        const where: Path = Array.isArray(value) ? [...at, i] : at;
+        if (typeof item !== 'string' && typeof item !== 'number') {
+          p.add(where, `must be text, got ${describe(item)}`);
+          return;
+        }
+        const text = oneOf(String(item), spec, where, p);
+        if (text !== undefined) out.push(text);
+      });
+      if (out.length < (spec.minItems ?? 0))
+        p.add(at, `needs at least ${spec.minItems ?? 0}: ${spec.doc}`);
+      return out;
+    }
+    case 'map': {
+      const map = readStringMap(value, at, p);
+      if (map && spec.secrecy === 'values')
+        for (const [name, v] of Object.entries(map))
+          if (v === REDACTED) p.add([...at, name], HIDDEN);
+      return map;
+    }
+    case 'tls': {
+      const tls = readTls(spec.on ? (value ?? true) : value, at, p, ctx.files);
+      if (!tls) return undefined;
+      if (Object.keys(tls.files).length > 0) tlsOut.files = tls.files;
+      return tls.options;
+    }
+    case 'secret': {
+      const secret = readSecret(raw, key, path, p, ctx);
+      if (secret?.source) secretsOut[key] = secret.source;
+      return secret?.value;
+    }
+  }
+}
+
 /** One check; undefined when it has problems (they are recorded). */
 export function readCheck(
   raw: unknown,
   path: Path,
   p: Problems,
-  files: ConfigFiles,
+  ctx: CheckReading,
 ): CheckConfig | undefined {
+  const kinds = ctx.catalog.kinds;
   if (!isObj(raw)) {
-    p.add(path, `must be a mapping with a type (${CHECK_TYPES.join(', ')}), got ${describe(raw)}`);
+    p.add(path, `must be a mapping with a type (${kinds.join(', ')}), got ${describe(raw)}`);
     return undefined;
   }
   const before = p.list.length;
-  const type = readEnum(raw.type ?? null, CHECK_TYPES, [...path, 'type'], p);
-  // A wrong type still lets the keys every type shares be judged.
-  checkKeys(raw, type === undefined ? ANY_KEYS : KEYS[type], path, p);
-  const at = (key: string): Path => [...path, key];
+  const typeAt: Path = [...path, 'type'];
+  const type = typeof raw.type === 'string' ? raw.type : undefined;
+  const declaration = type === undefined ? undefined : ctx.catalog.get(type);
+  if (!declaration) {
+    p.add(typeAt, `must be one of ${kinds.join(', ')}, got ${describe(raw.type ?? null)}`);
+    // A wrong type still lets the keys be judged: against every key some type takes.
+    const any = new Set(
+      kinds.flatMap((k) => {
+        const other = ctx.catalog.get(k);
+        return other ? checkConfigKeys(other) : [];
+      }),
+    );
+    checkKeys(raw, [...any], path, p);
+    readAddress(raw.address, [...path, 'address'], p);
+    readInt(raw.port, 1, 65535, [...path, 'port'], p);
+    return undefined;
+  }
+  checkKeys(raw, checkConfigKeys(declaration), path, p);
+  const address = readAddress(raw.address, [...path, 'address'], p);
+  const port = readInt(raw.port, 1, 65535, [...path, 'port'], p);
 
-  const address = readAddress(raw.address, at('address'), p);
-  const port = readInt(raw.port, 1, 65535, at('port'), p);
-  const bindAddress = readAddress(raw.bind, at('bind'), p)?.address;
-  if (type === undefined) return undefined;
-
-  // tcp and https take tls (https has it on by default); http refuses it below.
-  const tls =
-    type === 'tcp' || type === 'https'
-      ? readTls(type === 'https' ? (raw.tls ?? true) : raw.tls, at('tls'), p, files)
-      : undefined;
-  let check: CheckConfig | undefined;
-  switch (type) {
-    case 'tcp': {
-      const expectRegex = readRegex(raw.expect_regex, at('expect_regex'), p);
-      const expectText = readString(raw.expect, at('expect'), p);
-      const send = readString(raw.send, at('send'), p);
-      if (send === REDACTED) p.add(at('send'), HIDDEN);
-      if (expectRegex && expectText !== undefined) {
-        p.add(at('expect_regex'), 'give expect or expect_regex, not both');
-      }
-      check = {
-        type,
-        options: defined({
-          send,
-          expect: expectRegex ?? expectText,
-          tls: tls?.options,
-          bindAddress,
-          maxReply: readInt(raw.max_reply, 1, 16 << 20, at('max_reply'), p),
-        }),
-      };
-      break;
+  const tlsOut: { files?: TlsFiles } = {};
+  const secretSources: Record<string, SecretSource> = {};
+  const options: Record<string, unknown> = {};
+  const keyOf: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(declaration.options)) {
+    const key = configKey(name, spec);
+    keyOf[name] = key;
+    const at: Path = [...path, key];
+    const mark = p.list.length;
+    const value = readOption(spec, raw, key, path, p, ctx, tlsOut, secretSources);
+    if (value === undefined) {
+      const absent =
+        spec.type === 'secret'
+          ? raw[key] === undefined &&
+            raw[`${key}_file`] === undefined &&
+            raw[`${key}_env`] === undefined
+          : raw[key] === undefined;
+      if (spec.required && absent) p.add(at, `required: ${spec.doc}`);
+      continue;
     }
-    case 'http':
-    case 'https': {
-      let expectStatus: string | undefined;
-      const status = raw.expect_status;
-      if (typeof status === 'number') expectStatus = String(status);
-      else expectStatus = readString(status, at('expect_status'), p);
-      if (expectStatus !== undefined) {
-        try {
-          parseStatusSet(expectStatus);
-        } catch (e) {
-          p.add(at('expect_status'), (e as Error).message);
-        }
-      }
-      const method = readString(raw.method, at('method'), p);
-      if (method !== undefined && !/^[A-Za-z]+$/.test(method)) {
-        p.add(at('method'), `must be an HTTP method like GET or HEAD, got ${describe(method)}`);
-      }
-      const reqPath = readString(raw.path, at('path'), p);
-      if (reqPath !== undefined && !reqPath.startsWith('/')) {
-        p.add(at('path'), `must start with /, got ${describe(redactQuery(reqPath))}`);
-      } else if (reqPath?.split('?').slice(1).join('?').includes(REDACTED_QUERY_VALUE)) {
-        p.add(
-          at('path'),
-          `has a secret check-config hid (${REDACTED_QUERY_VALUE}): print it with --show-secrets`,
-        );
-      } else if (reqPath !== undefined && /[^\x21-\xff]/.test(reqPath)) {
-        // The HTTP client refuses these (undici: "invalid request path").
-        p.add(at('path'), 'must have no spaces or control characters (percent-encode them)');
-      }
-      if (type === 'http' && raw.tls !== undefined) {
-        p.add(at('tls'), 'only for type https');
-      }
-      const headers = readHeaders(raw.headers, at('headers'), p);
-      noPlaceholders(headers, at('headers'), p);
-      check = {
-        type,
-        options: defined({
-          method: method?.toUpperCase(),
-          path: reqPath,
-          host: readHost(raw.host, at('host'), p),
-          headers,
-          expectStatus,
-          bodyMatch: readRegex(raw.body_match, at('body_match'), p),
-          bodyNotMatch: readRegex(raw.body_not_match, at('body_not_match'), p),
-          tls: type === 'https' ? (tls?.options ?? {}) : undefined,
-          reuse: readBool(raw.reuse, at('reuse'), p),
-          bindAddress,
-          maxBody: readInt(raw.max_body, 1, 16 << 20, at('max_body'), p),
-        }),
-      };
-      break;
+    if (spec.check && p.list.length === mark) {
+      (
+        spec.check as (
+          v: unknown,
+          r: (problem: string, ...sub: (string | number)[]) => void,
+        ) => void
+      )(value, (problem, ...sub) => p.add([...at, ...sub], problem));
     }
-    case 'dns': {
-      const name = readString(raw.name, at('name'), p);
-      if (name === undefined && raw.name === undefined)
-        p.add(at('name'), 'required: the name to ask for');
-      const recordType = readEnum(
-        typeof raw.record_type === 'string' ? raw.record_type.toUpperCase() : raw.record_type,
-        DNS_TYPES,
-        at('record_type'),
-        p,
-      );
-      let expectRcode: string[] | undefined;
-      const rc = raw.expect_rcode;
-      const rcodes =
-        typeof rc === 'string'
-          ? [rc]
-          : Array.isArray(rc)
-            ? rc
-            : rc === undefined
-              ? undefined
-              : null;
-      if (rcodes === null)
-        p.add(at('expect_rcode'), `must be a rcode or a list, got ${describe(rc)}`);
-      else if (rcodes) {
-        expectRcode = [];
-        rcodes.forEach((r: unknown, i) => {
-          const code = readEnum(
-            typeof r === 'string' ? r.toUpperCase() : r,
-            RCODES,
-            [...at('expect_rcode'), i],
-            p,
-          );
-          if (code) expectRcode?.push(code);
-        });
-      }
-      check = {
-        type,
-        options: defined({
-          name: name ?? '',
-          type: recordType,
-          transport: readEnum(raw.transport, ['udp', 'tcp'] as const, at('transport'), p),
-          expectRcode,
-          expectAnswer: readRegex(raw.expect_answer, at('expect_answer'), p),
-          recursionDesired: readBool(raw.recursion_desired, at('recursion_desired'), p),
-          bindAddress,
-        }),
-      };
-      break;
-    }
-    case 'exec': {
-      const cmd = raw.command;
-      let command: string[] = [];
-      if (
-        Array.isArray(cmd) &&
-        cmd.length > 0 &&
-        cmd.every((c) => typeof c === 'string' || typeof c === 'number')
-      ) {
-        command = cmd.map(String);
-      } else {
-        p.add(
-          at('command'),
-          `must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]), got ${describe(cmd ?? null)}`,
-        );
-      }
-      const env = readStringMap(raw.env, at('env'), p);
-      noPlaceholders(env, at('env'), p);
-      check = {
-        type,
-        options: defined({
-          command,
-          dynamicWeight: readBool(raw.dynamic_weight, at('dynamic_weight'), p),
-          maxOutput: readInt(raw.max_output, 1, 1 << 20, at('max_output'), p),
-          env,
-          // Who the command runs as (keepalived's MISC_CHECK `user`); checks/exec.ts applies it.
-          user: readString(raw.user, at('user'), p),
-          group: readString(raw.group, at('group'), p),
-        }),
-      };
-      break;
-    }
+    options[name] = value;
+  }
+  if (p.list.length === before && declaration.validate) {
+    declaration.validate(options as never, (option, problem) =>
+      p.add([...path, keyOf[option] ?? option], problem),
+    );
   }
   if (p.list.length > before) return undefined;
-  const tlsFiles = tls && Object.keys(tls.files).length > 0 ? tls.files : undefined;
-  return { ...check, ...defined({ address, port, tlsFiles }) };
+  return {
+    type: declaration.kind,
+    options,
+    ...defined({
+      address,
+      port,
+      tlsFiles: tlsOut.files,
+      secretSources: Object.keys(secretSources).length > 0 ? secretSources : undefined,
+    }),
+  };
 }

@@ -2,13 +2,8 @@
 // `check-config` prints. Secrets (as src/health/options.ts declares them) are shown as
 // <redacted> unless asked for; with them, reading it again gives the same config (tested).
 import { stringify } from 'yaml';
-import {
-  DNS_SECRECY,
-  EXEC_SECRECY,
-  HTTP_SECRECY,
-  TCP_SECRECY,
-  redactOptions,
-} from '../health/options.js';
+import { redactOptions, type TlsOptions } from '../health/options.js';
+import { configKey, normalOptions, secrecyOf, type CheckCatalog } from '../health/schema.js';
 import { isFwmark, type DestinationSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
 import type {
@@ -22,6 +17,11 @@ import type {
 export interface EffectiveOptions {
   /** Print secret values (header values, exec env values, a query, send): for the operator. */
   readonly showSecrets?: boolean;
+}
+
+interface How {
+  readonly catalog: CheckCatalog;
+  readonly showSecrets: boolean;
 }
 
 const s = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
@@ -73,82 +73,47 @@ function clean(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
-/** A check with its secret options replaced, unless they are to be shown. */
-function shown(c: CheckConfig, showSecrets: boolean): CheckConfig {
-  if (showSecrets) return c;
-  switch (c.type) {
-    case 'tcp':
-      return { ...c, options: redactOptions(c.options, TCP_SECRECY) };
-    case 'http':
-    case 'https':
-      return { ...c, options: redactOptions(c.options, HTTP_SECRECY) };
-    case 'dns':
-      return { ...c, options: redactOptions(c.options, DNS_SECRECY) };
-    case 'exec':
-      return { ...c, options: redactOptions(c.options, EXEC_SECRECY) };
-  }
-}
-
-function check(c: CheckConfig): Record<string, unknown> {
-  const common = { type: c.type, address: c.address?.address, port: c.port };
-  const files = c.tlsFiles ?? {};
-  switch (c.type) {
-    case 'tcp': {
-      const o = c.options;
-      return clean({
-        ...common,
-        send: o.send,
-        expect: typeof o.expect === 'string' ? o.expect : undefined,
-        expect_regex: o.expect instanceof RegExp ? o.expect.source : undefined,
-        tls: o.tls ? tls(o.tls.verify, o.tls.servername, files) : undefined,
-        bind: o.bindAddress,
-        max_reply: o.maxReply,
-      });
-    }
-    case 'http':
-    case 'https': {
-      const o = c.options;
-      return clean({
-        ...common,
-        method: o.method ?? 'GET',
-        path: o.path ?? '/',
-        host: o.host,
-        headers: o.headers && Object.keys(o.headers).length > 0 ? o.headers : undefined,
-        expect_status: o.expectStatus ?? '200-299',
-        body_match: o.bodyMatch?.source,
-        body_not_match: o.bodyNotMatch?.source,
-        tls: c.type === 'https' ? tls(o.tls?.verify, o.tls?.servername, files) : undefined,
-        reuse: o.reuse ?? false,
-        bind: o.bindAddress,
-        max_body: o.maxBody,
-      });
-    }
-    case 'dns': {
-      const o = c.options;
-      return clean({
-        ...common,
-        name: o.name,
-        record_type: o.type ?? 'A',
-        transport: o.transport ?? 'udp',
-        expect_rcode: o.expectRcode ?? ['NOERROR'],
-        expect_answer: o.expectAnswer?.source,
-        recursion_desired: o.recursionDesired,
-        bind: o.bindAddress,
-      });
-    }
-    case 'exec': {
-      const o = c.options;
-      return clean({
-        ...common,
-        command: [...o.command],
-        dynamic_weight: o.dynamicWeight ?? false,
-        max_output: o.maxOutput,
-        env: o.env,
-        user: o.user,
-        group: o.group,
-      });
+/** A check as the file would say it, from its declaration: every default filled in. */
+function check(c: CheckConfig, how: How): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: c.type, address: c.address?.address, port: c.port };
+  const d = how.catalog.get(c.type);
+  // The config made this check with the same catalog.
+  if (!d) throw new Error(`no check of kind ${c.type}`);
+  const normal = normalOptions(d.options, c.options as never) as Record<string, unknown>;
+  const o = how.showSecrets ? normal : redactOptions(normal, secrecyOf(d.options));
+  for (const [name, spec] of Object.entries(d.options)) {
+    const key = configKey(name, spec);
+    const v = o[name];
+    if (v === undefined) continue;
+    switch (spec.type) {
+      case 'regex':
+        out[key] =
+          v instanceof RegExp ? (v.flags ? { pattern: v.source, flags: v.flags } : v.source) : v;
+        break;
+      case 'tls': {
+        const t = v as TlsOptions;
+        out[key] = tls(t.verify, t.servername, c.tlsFiles ?? {});
+        break;
+      }
+      case 'secret': {
+        // A file or a variable is named (the name is not the secret); a literal is the value.
+        const source = c.secretSources?.[key];
+        if (source?.file !== undefined) out[`${key}_file`] = source.file;
+        else if (source?.env !== undefined) out[`${key}_env`] = source.env;
+        else out[key] = v;
+        break;
+      }
+      case 'map':
+        if (Object.keys(v as object).length > 0) out[key] = v;
+        break;
+      case 'list':
+        out[key] = [...(v as readonly string[])];
+        break;
+      default:
+        out[key] = v;
     }
   }
+  return clean(out);
 }
 
 function destination(d: DestinationSpec): Record<string, unknown> {
@@ -163,7 +128,7 @@ function destination(d: DestinationSpec): Record<string, unknown> {
   });
 }
 
-function realServer(rs: RealServerConfig, showSecrets: boolean): Record<string, unknown> {
+function realServer(rs: RealServerConfig, how: How): Record<string, unknown> {
   const d = destination(rs.destination);
   return clean({
     name: rs.name,
@@ -171,7 +136,7 @@ function realServer(rs: RealServerConfig, showSecrets: boolean): Record<string, 
     port: d.port,
     state: rs.maintenance ? 'maintenance' : 'enabled',
     ...d,
-    checks: rs.checks.map((c) => check(shown(c, showSecrets))),
+    checks: rs.checks.map((c) => check(c, how)),
     rise: rs.policy.rise,
     fall: rs.policy.fall,
     initial: rs.policy.initial,
@@ -190,7 +155,7 @@ const FLAG_NAMES: [number, string][] = [
   [4, 'flag-3'],
 ];
 
-function virtualService(vs: VirtualServiceConfig, showSecrets: boolean): Record<string, unknown> {
+function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unknown> {
   const k = vs.service.key;
   const svc = vs.service;
   return clean({
@@ -215,16 +180,20 @@ function virtualService(vs: VirtualServiceConfig, showSecrets: boolean): Record<
           lower_threshold: undefined,
         })
       : undefined,
-    real_servers: vs.realServers.map((rs) => realServer(rs, showSecrets)),
+    real_servers: vs.realServers.map((rs) => realServer(rs, how)),
   });
 }
 
-export function effectiveConfig(config: Config, options: EffectiveOptions = {}): string {
-  const showSecrets = options.showSecrets ?? false;
+export function effectiveConfig(
+  config: Config,
+  catalog: CheckCatalog,
+  options: EffectiveOptions = {},
+): string {
+  const how: How = { catalog, showSecrets: options.showSecrets ?? false };
   return stringify(
     {
       daemon: effectiveDaemon(config.daemon),
-      virtual_services: config.virtualServices.map((vs) => virtualService(vs, showSecrets)),
+      virtual_services: config.virtualServices.map((vs) => virtualService(vs, how)),
     },
     { lineWidth: 0, aliasDuplicateObjects: false },
   );

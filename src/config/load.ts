@@ -16,7 +16,8 @@ import {
   type Node,
 } from 'yaml';
 import { labelCollision } from '../ipvs/labels.js';
-import { TLS_FILE_KEYS } from './checks.js';
+import type { CheckCatalog } from '../health/schema.js';
+import { fileKeys } from './checks.js';
 import { daemonSchema, readDaemonSettings } from './daemon.js';
 import {
   CONFIG_MAX_BYTES,
@@ -265,6 +266,7 @@ function validate(
   file: string,
   env: NodeJS.ProcessEnv,
   files: ConfigFiles,
+  catalog: CheckCatalog,
 ): Config {
   const { raw } = parsed;
   const p = new Problems();
@@ -279,7 +281,11 @@ function validate(
     if (tooBig.length > 0) throw new ConfigError(file, located(tooBig));
     checkKeys(raw, TOP_KEYS, [], p);
     const daemon = readDaemonSettings(raw.daemon, env, daemonProblems);
-    const services = readVirtualServices(raw.defaults, raw.virtual_services, p, files);
+    const services = readVirtualServices(raw.defaults, raw.virtual_services, p, {
+      catalog,
+      files,
+      env,
+    });
     if (daemon) config = { daemon, virtualServices: services };
   }
   const all = [...daemonProblems, ...p.list];
@@ -300,13 +306,14 @@ function validate(
  * it. The files it names are read through `files` (by default on demand: bounded, but
  * synchronous; the daemon's loader, loadConfigFile, reads them ahead instead).
  */
-export function parseConfig(
+export function parseConfigWith(
+  catalog: CheckCatalog,
   text: string,
   file: string,
   env: NodeJS.ProcessEnv,
   files: ConfigFiles = filesReadOnDemand(dirname(resolve(file))),
 ): Config {
-  return validate(parseYaml(text, file), file, env, files);
+  return validate(parseYaml(text, file), file, env, files, catalog);
 }
 
 function unreadable(file: string, problem: string): ConfigError {
@@ -316,8 +323,8 @@ function unreadable(file: string, problem: string): ConfigError {
 const CONFIG_WHAT = 'a config may be';
 const PEM_WHAT = 'a PEM file may be';
 
-/** Every file a TLS setting names, resolved; each once, however often it is named. */
-function tlsFiles(raw: unknown, baseDir: string): string[] {
+/** Every file a TLS or secret setting names, resolved; each once, however often it is named. */
+function namedFiles(raw: unknown, baseDir: string, keys: readonly string[]): string[] {
   const found = new Set<string>();
   const seen = new Set<object>();
   const walk = (x: unknown): void => {
@@ -328,8 +335,7 @@ function tlsFiles(raw: unknown, baseDir: string): string[] {
       return;
     }
     for (const [k, v] of Object.entries(x as Obj)) {
-      if ((TLS_FILE_KEYS as readonly string[]).includes(k) && typeof v === 'string')
-        found.add(resolve(baseDir, v));
+      if (keys.includes(k) && typeof v === 'string') found.add(resolve(baseDir, v));
       else walk(v);
     }
   };
@@ -347,7 +353,8 @@ export interface LoadOptions {
  * every PEM file it names are read off the loop, bounded, under one deadline, then validated.
  * What the daemon's start and reload, and check-config, use.
  */
-export async function loadConfigFile(
+export async function loadConfigFileWith(
+  catalog: CheckCatalog,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
@@ -361,14 +368,14 @@ export async function loadConfigFile(
     // A few at a time: each read holds a buffer and a thread of the pool.
     const limit = pLimit(4);
     const pems = await Promise.all(
-      tlsFiles(parsed.raw, baseDir).map((path) =>
+      namedFiles(parsed.raw, baseDir, fileKeys(catalog)).map((path) =>
         limit(
           async () =>
             [path, await readFileBounded(path, PEM_MAX_BYTES, PEM_WHAT, deadline)] as const,
         ),
       ),
     );
-    return validate(parsed, file, env, filesReadOnDemand(baseDir, new Map(pems)));
+    return validate(parsed, file, env, filesReadOnDemand(baseDir, new Map(pems)), catalog);
   } finally {
     deadline.clear();
   }

@@ -1,28 +1,31 @@
 // The validated config as the rest of the daemon sees it: every default filled in, every
 // inherited setting resolved, addresses canonical. Nothing here is raw YAML.
-import type {
-  DnsCheckOptions,
-  ExecCheckOptions,
-  HttpCheckOptions,
-  TcpCheckOptions,
-} from '../health/options.js';
 import type { HealthPolicy } from '../health/policy.js';
 import type { CheckTiming } from '../health/timing.js';
 import type { DestinationSpec, Family, ServiceSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
 
-export type CheckConfig = (
-  | { readonly type: 'tcp'; readonly options: TcpCheckOptions }
-  | { readonly type: 'http' | 'https'; readonly options: HttpCheckOptions }
-  | { readonly type: 'dns'; readonly options: DnsCheckOptions }
-  | { readonly type: 'exec'; readonly options: ExecCheckOptions }
-) & {
+/**
+ * A check as the config read it: its kind and its options, each validated by the kind's
+ * declaration (checks/*.ts), which also makes its probe.
+ */
+export interface CheckConfig {
+  readonly type: string;
+  readonly options: Readonly<Record<string, unknown>>;
   /** Probe this address/port instead of the real server's (keepalived connect_ip, ldirectord checkport). */
   readonly address?: { readonly family: Family; readonly address: string };
   readonly port?: number;
   /** The TLS files, resolved: check-config names them (their content never leaves the process). */
   readonly tlsFiles?: TlsFiles;
-};
+  /** Secrets given as a file or an environment variable, by config key: check-config names them. */
+  readonly secretSources?: Readonly<Record<string, SecretSource>>;
+}
+
+/** Where a secret came from (a literal has none). */
+export interface SecretSource {
+  readonly file?: string;
+  readonly env?: string;
+}
 
 export interface TlsFiles {
   readonly ca?: string;

@@ -29,8 +29,7 @@ import {
   serviceSpec,
   type KernelProblem,
 } from '../ipvs/spec.js';
-import { readCheck } from './checks.js';
-import type { ConfigFiles } from './files.js';
+import { readCheck, type CheckReading } from './checks.js';
 import type {
   CheckConfig,
   FailureAction,
@@ -173,7 +172,7 @@ function inherit<S extends { refused?: ReadonlySet<string> }>(upper: S, own: S, 
   return { ...upper, ...own, refused };
 }
 
-function readServerSettings(o: Obj, path: Path, p: Problems, files: ConfigFiles): ServerSettings {
+function readServerSettings(o: Obj, path: Path, p: Problems, ctx: CheckReading): ServerSettings {
   const at = (key: string): Path => [...path, key];
   const before = p.list.length;
   let tunnel: Partial<TunnelSpec> | undefined;
@@ -201,7 +200,7 @@ function readServerSettings(o: Obj, path: Path, p: Problems, files: ConfigFiles)
     } else {
       checks = [];
       o.checks.forEach((c: unknown, i) => {
-        const check = readCheck(c, [...at('checks'), i], p, files);
+        const check = readCheck(c, [...at('checks'), i], p, ctx);
         if (check) checks?.push(check);
       });
     }
@@ -364,12 +363,12 @@ function realServer(
   svc: KeyRead,
   path: Path,
   p: Problems,
-  files: ConfigFiles,
+  ctx: CheckReading,
 ): RealServerConfig | undefined {
   checkKeys(raw, [...RS_KEYS, ...SERVER_KEYS], path, p);
   const at = (k: string): Path => [...path, k];
   const before = p.list.length;
-  const s = inherit(inherited, readServerSettings(raw, path, p, files), raw);
+  const s = inherit(inherited, readServerSettings(raw, path, p, ctx), raw);
   const addr = readAddress(raw.address ?? null, at('address'), p);
   // No port of its own and none from a service whose port is wrong: that problem is the service's.
   const port = readInt(raw.port ?? svc.port, 0, 65535, at('port'), p);
@@ -519,7 +518,7 @@ export function readVirtualServices(
   defaultsRaw: unknown,
   servicesRaw: unknown,
   p: Problems,
-  files: ConfigFiles,
+  ctx: CheckReading,
 ): VirtualServiceConfig[] {
   let defaultsServer: ServerSettings = {};
   let defaultsService: ServiceSettings = {};
@@ -527,7 +526,7 @@ export function readVirtualServices(
     if (!isObj(defaultsRaw)) p.add(['defaults'], 'must be a mapping of settings');
     else {
       checkKeys(defaultsRaw, [...SERVER_KEYS, ...SERVICE_KEYS], ['defaults'], p);
-      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, files);
+      defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, ctx);
       defaultsService = readServiceSettings(defaultsRaw, ['defaults'], p);
     }
   }
@@ -554,7 +553,7 @@ export function readVirtualServices(
     const svc = inherit(defaultsService, readServiceSettings(raw, path, p), raw);
     const server = inherit(
       defaultsServer,
-      readServerSettings(pick(raw, SERVER_KEYS), path, p, files),
+      readServerSettings(pick(raw, SERVER_KEYS), path, p, ctx),
       raw,
     );
     const name = readString(raw.name, [...path, 'name'], p);
@@ -593,7 +592,7 @@ export function readVirtualServices(
           p.add(rsPath, `must be a mapping with an address, got ${describe(rsRaw)}`);
           return;
         }
-        const rs = realServer(rsRaw, server, keyRead, rsPath, p, files);
+        const rs = realServer(rsRaw, server, keyRead, rsPath, p, ctx);
         if (!rs) return;
         const rid = destinationId(rs.destination.key);
         const dupRs = seenRs.get(rid);

@@ -20,6 +20,11 @@ interface OptionBase<T> {
   readonly required?: boolean;
   /** How check-config, logs and the status API show it (default public). */
   readonly secrecy?: Secrecy | SecrecyTable;
+  /**
+   * A valid value other than the default, when the type's own sample would not do (a status set):
+   * the tests use it to show that every option is part of the merge key.
+   */
+  readonly example?: T;
   /** The config key; default: the option's name in snake_case (bindAddress -> bind_address). */
   readonly key?: string;
   /** The `probe` flag; default: the name in kebab-case. null: not offered on the command line. */
@@ -57,6 +62,8 @@ export interface ListOption extends OptionBase<readonly string[]> {
   readonly type: 'list';
   readonly values?: readonly string[];
   readonly upper?: boolean;
+  /** Refuse a single value where a list is wanted (exec's command: a string is not a command line). */
+  readonly listOnly?: boolean;
   /** At least this many items (exec's command: 1). */
   readonly minItems?: number;
   /** On the command line: the words after `--` (exec's command). */
@@ -183,17 +190,26 @@ export function defineCheck<const S extends Schema>(d: CheckDeclaration<S>): Che
   return d;
 }
 
+/** A declaration of any kind, as the catalog holds it (its options typed only by its schema). */
+export interface AnyCheckDeclaration {
+  readonly kind: string;
+  readonly summary: string;
+  readonly options: Schema;
+  readonly validate?: (options: never, report: (option: string, problem: string) => void) => void;
+  readonly create: (options: never) => Checker;
+}
+
 /** The checks the daemon knows: handed to the config and the CLI by the composition root. */
 export interface CheckCatalog {
   readonly kinds: readonly string[];
-  get(kind: string): CheckDeclaration | undefined;
+  get(kind: string): AnyCheckDeclaration | undefined;
 }
 
-export function catalogOf(declarations: readonly CheckDeclaration<never>[]): CheckCatalog {
-  const byKind = new Map<string, CheckDeclaration>();
+export function catalogOf(declarations: readonly AnyCheckDeclaration[]): CheckCatalog {
+  const byKind = new Map<string, AnyCheckDeclaration>();
   for (const d of declarations) {
     if (byKind.has(d.kind)) throw new Error(`check kind ${d.kind} is declared twice`);
-    byKind.set(d.kind, d as unknown as CheckDeclaration);
+    byKind.set(d.kind, d);
   }
   return { kinds: [...byKind.keys()], get: (kind) => byKind.get(kind) };
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ExecChecker, execConcurrency, setExecConcurrency } from '../../checks/exec.js';
 import { createChecker } from '../../src/checkers.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/checks/exec-fixtures/', import.meta.url));
 const script = (name: string): string => join(fixtures, name);

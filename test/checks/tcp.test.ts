@@ -39,7 +39,7 @@ t.test('send and expect: a matching reply is healthy, a wrong one is not', async
   const ok = await new TcpChecker({ send: 'PING\\r\\n', expect: '+PONG' }).check(srv.target, ctx());
   t.ok(ok.healthy);
   t.match(ok.message, /connected; sent 6 bytes; reply matched "\+PONG"$/);
-  const re = await new TcpChecker({ send: 'PING\\r\\n', expect: /^\+P.NG/ }).check(
+  const re = await new TcpChecker({ send: 'PING\\r\\n', expectRegex: /^\+P.NG/ }).check(
     srv.target,
     ctx(),
   );
@@ -79,7 +79,7 @@ t.test('a reset is named as such; garbage does not match', async (t) => {
   t.match(r.message, /connection reset by peer \(ECONNRESET\)|connection closed without a reply/);
   await reset.stop();
   const garbage = await listen(createServer((s) => s.end(Buffer.from([0xff, 0x00, 0xfe, 0x13]))));
-  const g = await new TcpChecker({ expect: /^OK/ }).check(garbage.target, ctx());
+  const g = await new TcpChecker({ expectRegex: /^OK/ }).check(garbage.target, ctx());
   t.notOk(g.healthy);
   t.match(g.message, /reply "\\xff\\x00\\xfe\\x13" did not match "\/\^OK\/"$/);
   await garbage.stop();

@@ -81,5 +81,39 @@ t.test('probe exec and dns from the command line', async (t) => {
   );
   const badType = await cli('probe', 'dns', '127.0.0.1:53', '--name', 'x.test', '--type', 'AXFR');
   t.equal(badType.code, 2);
-  t.match(badType.err, /--type must be one of A AAAA/);
+  t.match(badType.err, /--type: must be one of A, AAAA/);
+});
+
+t.test('the flags are the declaration: every config key of a kind has its flag', async (t) => {
+  const help = await cli('probe', 'tcp', '--help');
+  t.equal(help.code, 0);
+  for (const flag of [
+    '--send',
+    '--expect',
+    '--expect-regex',
+    '--expect-regex-flags',
+    '--tls',
+    '--sni',
+    '--insecure',
+    '--ca-file',
+    '--bind',
+    '--max-reply',
+  ])
+    t.match(help.out, `  ${flag}`, flag);
+  t.match(help.out, /--max-reply N\s+bytes of reply kept .* \(default 65536\)/);
+  const bad = await cli('probe', 'tcp', '127.0.0.1:1', '--max-reply', '0');
+  t.equal(bad.code, 2);
+  t.match(bad.err, /^ipvs-warden: --max-reply: must be a whole number 1\.\.16777216, got 0/);
+  const unknown = await cli('probe', 'dns', '127.0.0.1:1', '--name', 'x', '--send', 'x');
+  t.equal(unknown.code, 2, 'a flag of another kind is refused');
+  const flags = await cli(
+    'probe',
+    'http',
+    '127.0.0.1:1',
+    '--body-match-flags',
+    'g',
+    '--body-match',
+    'ok',
+  );
+  t.match(flags.err, /--body-match: flags must be from i, m, s, u/);
 });

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createChecker } from '../../src/checkers.js';
+import { CATALOG } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
-import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig } from '../../src/checkers.js';
 import { RELOADABLE_KEYS, RESTART_ONLY_KEYS, daemonSchema } from '../../src/config/daemon.js';
 import {
   FALLBACK_KEYS,
@@ -113,7 +115,7 @@ virtual_services:
     '11: virtual_services[0].real_servers[0].weight: must be a whole number 0..65535, got -1',
     '13: virtual_services[0].real_servers[1].wieght: unknown key (did you mean "weight"?)',
     '16: virtual_services[0].real_servers[1].checks[0].expect_status: "abc" is not a status or a range like 200-299',
-    '18: virtual_services[0].real_servers[1].checks[1].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]), got "check.sh --fast"',
+    '18: virtual_services[0].real_servers[1].checks[1].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]); {address}, {port}, {family} are replaced, got "check.sh --fast"',
     '23: virtual_services[1].real_servers[0].checks: a UDP, SCTP or fwmark service has no default check: give checks (dns, exec, ...), or checks: [] for none',
     '24: virtual_services[2]: TCP 10.0.0.1:80 is already virtual_services[0]',
     '27: virtual_services[2].real_servers[0].address: an IPv6 real server in an IPv4 service needs tunnel forwarding: the kernel refuses it (EINVAL)',
@@ -194,11 +196,11 @@ t.test("check-config's output is a config that reads back the same", async (t) =
   // With its secrets, as check-config --show-secrets prints it (test/config/redaction.test.ts
   // reads back one that has some).
   const shown = { showSecrets: true };
-  writeFileSync(again, effectiveConfig(first, shown));
+  writeFileSync(again, effectiveConfig(first, CATALOG, shown));
   const second = await loadConfigFile(again, {});
   t.equal(
-    effectiveConfig(second, shown),
-    effectiveConfig(first, shown),
+    effectiveConfig(second, CATALOG, shown),
+    effectiveConfig(first, CATALOG, shown),
     'the effective config is a fixed point',
   );
   t.same(
@@ -225,7 +227,7 @@ t.test("check-config's output is a config that reads back the same", async (t) =
       v.realServers.flatMap((r) => r.checks.map((x) => createChecker(x).key)),
     );
   for (const c of [first, parseConfig(execText, join(dir, 'exec.yaml'), {})]) {
-    const text = effectiveConfig(c, shown);
+    const text = effectiveConfig(c, CATALOG, shown);
     t.same(keys(parseConfig(text, join(dir, 'x.yaml'), {})), keys(c), 'the same checks');
   }
 });

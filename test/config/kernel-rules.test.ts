@@ -3,7 +3,8 @@
 // schedulers, persistence), each config either refused with a problem or applied whole to the
 // memory table, whose rules are the kernel's (the kernel lane holds it to the kernel).
 import t from 'tap';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import type { Operation } from '../../src/ipvs/model.js';
 

@@ -3,7 +3,8 @@
 // no problem is reported that only follows from another (a value refused is not then judged
 // by the rules that read it).
 import t from 'tap';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 
 function problems(text: string): string[] {
   try {
@@ -78,7 +79,7 @@ virtual_services:
     '30: virtual_services[4].real_servers[0].address: must be an IPv4 or IPv6 address, got "10.0.0.300"',
     '32: virtual_services[4].real_servers[0].tunnel: only with fwd: tunnel',
     '31: virtual_services[4].real_servers[0].timeout: (5000 ms) must not exceed interval (2000 ms)',
-    '34: virtual_services[4].real_servers[1].checks[0].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]), got "nope"',
+    '34: virtual_services[4].real_servers[1].checks[0].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]); {address}, {port}, {family} are replaced, got "nope"',
     '35: virtual_services[4].real_servers[1].lower_threshold: lower threshold 10 above upper threshold 0: the kernel refuses it (ERANGE); give an upper_threshold at least as large',
     '38: virtual_services[4].real_servers[2].checks[0].type: must be one of tcp, http, https, dns, exec, got "htp"',
     '38: virtual_services[4].real_servers[2].checks[0].prot: unknown key (did you mean "port"?)',

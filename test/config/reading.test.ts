@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { Deadline, readFileBounded } from '../../src/config/files.js';
-import { ConfigError, LIMITS, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ConfigError, LIMITS } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig } from '../../src/checkers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'warden-read-'));

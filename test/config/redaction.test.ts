@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
 import { createChecker } from '../../src/checkers.js';
+import { CATALOG } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { redactQuery } from '../../src/health/options.js';
-import { loadConfigFile } from '../../src/config/load.js';
+import { loadConfigFile } from '../../src/checkers.js';
 import { listen, selfSigned } from '../checks/servers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -73,8 +74,8 @@ t.test('check-config shows no secret by default, and --show-secrets shows them',
   const first = await loadConfigFile(config, {});
   const second = await loadConfigFile(again, {});
   t.equal(
-    effectiveConfig(second, { showSecrets: true }),
-    effectiveConfig(first, { showSecrets: true }),
+    effectiveConfig(second, CATALOG, { showSecrets: true }),
+    effectiveConfig(first, CATALOG, { showSecrets: true }),
   );
   // The same checks: a checker's key is made of its whole normalised option set.
   const checks = (c: typeof first): unknown[] =>

@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import { selfSigned } from '../checks/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-tls-'));

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import { startListener } from '../../src/http/server.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';

@@ -2,7 +2,7 @@
 // response ends (no headers written before the body exists, no half-sent 200 left hanging).
 import { Gauge } from 'prom-client';
 import t, { type Test } from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import { startListener } from '../../src/http/server.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';

@@ -2,7 +2,7 @@
 // the per-server switch and label subset, and kernel numbers read in one dump per scrape.
 import { createServer } from 'node:http';
 import t, { type Test } from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import type { createChecker } from '../../src/checkers.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';

@@ -2,7 +2,7 @@
 // 1,000 real servers on the memory backend, checked by a checker with no sockets, and reloads
 // that add and remove services and change checks, always able to return to the first config.
 // What it measures: series in the registry, the loop's servers, the scheduler's runs.
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import type { Config } from '../../src/config/model.js';
 import type { Checker } from '../../src/health/checker.js';
 import type { createChecker } from '../../src/checkers.js';

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import type { Config } from '../../src/config/model.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { destinationSpec } from '../../src/ipvs/spec.js';

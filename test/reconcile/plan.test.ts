@@ -1,7 +1,7 @@
 // The decisions, as pure functions: config + health -> desired table; desired + observed ->
 // operations with reasons; and drift. Every failure policy of the issue has a case here.
 import t from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import type { VirtualServiceConfig } from '../../src/config/model.js';
 import type { DestinationState, TableEntry } from '../../src/ipvs/model.js';
 import { ZERO_STATS } from '../../src/ipvs/model.js';

@@ -1,7 +1,7 @@
 // The loop's decisions as pure functions, case by case: a server's status from its checks,
 // the health a new check starts from, which services a reload retires, and the drift filter.
 import t from 'tap';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/checkers.js';
 import type { HealthState } from '../../src/health/policy.js';
 import { ZERO_STATS, type Operation, type TableEntry } from '../../src/ipvs/model.js';
 import { destinationSpec, serviceSpec } from '../../src/ipvs/spec.js';
