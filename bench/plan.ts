@@ -4,7 +4,7 @@
 // same run: copying the same table out of the memory backend, the cheapest thing a tick does
 // besides planning. Prints medians and the ratio.
 import { performance } from 'node:perf_hooks';
-import { parseConfig } from '../src/config/load.js';
+import { parseConfig } from '../src/checkers.js';
 import { MemoryBackend } from '../src/ipvs/memory.js';
 import type { Operation } from '../src/ipvs/model.js';
 import { desiredTable, type ServerHealth } from '../src/reconcile/desired.js';
