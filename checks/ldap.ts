@@ -76,11 +76,44 @@ export type LdapCheckOptions = OptionsOf<typeof LDAP_OPTIONS>;
 export type LdapsCheckOptions = OptionsOf<typeof LDAPS_OPTIONS>;
 type Normal = NormalOf<typeof SHARED> & { readonly tls?: TlsOptions };
 
-/** The LDAP name of a result code ("invalidCredentials (49)"), from ldapts's error class. */
+/** RFC 4511 appendix A: the result codes by name. */
+const RESULT_NAMES: Readonly<Record<number, string>> = {
+  1: 'operationsError',
+  2: 'protocolError',
+  3: 'timeLimitExceeded',
+  4: 'sizeLimitExceeded',
+  7: 'authMethodNotSupported',
+  8: 'strongerAuthRequired',
+  10: 'referral',
+  11: 'adminLimitExceeded',
+  12: 'unavailableCriticalExtension',
+  13: 'confidentialityRequired',
+  14: 'saslBindInProgress',
+  16: 'noSuchAttribute',
+  17: 'undefinedAttributeType',
+  18: 'inappropriateMatching',
+  19: 'constraintViolation',
+  21: 'invalidAttributeSyntax',
+  32: 'noSuchObject',
+  33: 'aliasProblem',
+  34: 'invalidDNSyntax',
+  36: 'aliasDereferencingProblem',
+  48: 'inappropriateAuthentication',
+  49: 'invalidCredentials',
+  50: 'insufficientAccessRights',
+  51: 'busy',
+  52: 'unavailable',
+  53: 'unwillingToPerform',
+  54: 'loopDetect',
+  80: 'other',
+};
+
+/** A result as an operator reads it: "invalidCredentials (49)", and the server's words if any. */
 function resultText(error: ResultCodeError): string {
-  const name = error.name.replace(/Error$/, '');
+  const name = RESULT_NAMES[error.code] ?? 'result code';
+  // ldapts appends " Code: 0x31" to the server's diagnosticMessage (empty from slapd mostly).
   const said = error.message.replace(/\s*Code: 0x[0-9a-f]+$/i, '').trim();
-  return `${name.charAt(0).toLowerCase()}${name.slice(1)} (${error.code})${said ? `: ${printable(said)}` : ''}`;
+  return `${name} (${error.code})${said ? `: ${printable(said)}` : ''}`;
 }
 
 /**

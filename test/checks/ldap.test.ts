@@ -316,6 +316,18 @@ t.test('a server that closes after the bind request', async (t) => {
   await srv.stop();
 });
 
+t.test('a server that refuses StartTLS: server up, StartTLS refused', async (t) => {
+  // ExtendedResponse [APPLICATION 24] to messageID 2 (ldapts's first), resultCode protocolError.
+  const refusing = Buffer.from([
+    0x30, 0x0c, 0x02, 0x01, 0x02, 0x78, 0x07, 0x0a, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00,
+  ]);
+  const srv = await listen(createServer((s: Socket) => s.once('data', () => s.write(refusing))));
+  const r = await new LdapChecker('ldap', { starttls: {} }).check(srv.target, ctx());
+  t.notOk(r.healthy);
+  t.match(r.message, /: connected; server up, StartTLS refused: protocolError \(2\)$/);
+  await srv.stop();
+});
+
 t.test('a caller abort ends the probe', async (t) => {
   const srv = await listen(createServer(() => undefined));
   const ac = new AbortController();
