@@ -329,3 +329,18 @@ export function dialogueFailure(run: ProbeRun, error: unknown, stage: string): C
 export function wire(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
 }
+
+/**
+ * The rule between a login's user and password, for the checks that log in (POP3, IMAP, FTP):
+ * both or neither. `anonymous` names a user that needs no password (FTP).
+ */
+export function validateLogin(
+  o: { readonly user?: string | undefined; readonly password?: string | undefined },
+  report: (option: 'password', problem: string) => void,
+  anonymous: readonly string[] = [],
+): void {
+  if (o.password !== undefined && o.user === undefined)
+    report('password', 'a password needs a user to log in as');
+  if (o.user !== undefined && o.password === undefined && !anonymous.includes(o.user))
+    report('password', 'logging in needs a password (password, password_file or password_env)');
+}

@@ -149,6 +149,7 @@ export const MAIL_PASSWORD = 'se"cr\\et pass';
 /** dovecot with IMAP, IMAPS, POP3 and POP3S on loopback; one user (MAIL_USER) in a passwd-file. */
 export async function startDovecot(): Promise<Dovecot> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-dove-'));
+  chmodSync(dir, 0o755); // dovecot's auth process reads the passwd-file as its own user
   const [imap, imaps, pop3, pop3s] = [
     await freePort(),
     await freePort(),
