@@ -341,6 +341,6 @@ export function validateLogin(
 ): void {
   if (o.password !== undefined && o.user === undefined)
     report('password', 'a password needs a user to log in as');
-  if (o.user !== undefined && o.password === undefined && !anonymous.includes(o.user))
+  if (o.user !== undefined && o.password === undefined && !anonymous.includes(o.user.toLowerCase()))
     report('password', 'logging in needs a password (password, password_file or password_env)');
 }
