@@ -164,7 +164,9 @@ export class Dialogue {
     if (m[2] === '-') {
       for (;;) {
         if (lines.length >= maxLines)
-          throw new ServerFault(`reply ${code} longer than ${maxLines} lines`);
+          throw new ServerFault(
+            `reply ${code} has more than ${maxLines} line${maxLines === 1 ? '' : 's'}`,
+          );
         const line = await this.readLine();
         lines.push(line.replace(/^\d{3}[ -]?/, ''));
         if (line.startsWith(`${m[1]} `) || line === m[1]) break;

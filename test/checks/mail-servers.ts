@@ -48,18 +48,30 @@ async function run(
   args: readonly string[],
   port: number,
 ): Promise<Running> {
-  const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // In a process group of its own: stop() ends the server and the children it forked for
+  // connections (exim's write their log lines late, and would make the removed dir again).
+  const child = spawn(command, args, {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const group = child.pid;
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
+  const signal = (name: NodeJS.Signals | 0): boolean => {
+    try {
+      if (group !== undefined) process.kill(-group, name);
+      return group !== undefined;
+    } catch {
+      return false; // ESRCH: nothing left in the group
     }
+  };
+  const stop = async (): Promise<void> => {
+    signal('SIGTERM');
+    const end = Date.now() + 5000;
+    while (signal(0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    signal('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   try {
