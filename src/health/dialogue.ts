@@ -212,6 +212,9 @@ export class Dialogue {
       return Promise.reject(new ServerFault('server sent data before the TLS handshake'));
     const plain = this.socket;
     this.unlisten(plain);
+    // The TLS socket reads and reports from here on; an error the plain one still emits must
+    // not go unheard (an 'error' without a listener would take the process down).
+    plain.on('error', () => undefined);
     return new Promise<string>((resolve, reject) => {
       const secure = tlsConnect({
         socket: plain,

@@ -150,6 +150,30 @@ t.test('garbage after EHLO, and a line longer than the cap', async (t) => {
   t.ok(await until(() => endless.closed() === 1), 'the probe closed the connection');
 });
 
+t.test(
+  'a server without EHLO gets HELO (RFC 5321 4.1.4), unless STARTTLS is required',
+  async (t) => {
+    const srv = await listen(
+      createServer((s) => {
+        s.write('220 old\r\n');
+        s.on('data', (d: Buffer) => {
+          const c = d.toString();
+          if (c.startsWith('EHLO')) s.write('502 what\r\n');
+          else if (c.startsWith('HELO')) s.write('250 old\r\n');
+          else if (c.startsWith('QUIT')) s.end('221 bye\r\n');
+        });
+      }),
+    );
+    t.teardown(() => srv.stop());
+    const r = await new SmtpChecker('smtp').check(srv.target, ctx());
+    t.ok(r.healthy, r.message);
+    t.match(r.message, /connected; greeting 220; EHLO 502; HELO 250; QUIT 221$/);
+    const req = await smtp.create({ starttls: 'required' }).check(srv.target, ctx());
+    t.notOk(req.healthy);
+    t.match(req.message, /greeting 220; EHLO refused: 502 "what"$/);
+  },
+);
+
 t.test('options: the key, the description, tls without starttls refused', async (t) => {
   t.equal(new SmtpChecker('smtp').key, new SmtpChecker('smtp', { heloName: 'localhost' }).key);
   t.not(new SmtpChecker('smtp').key, new SmtpChecker('submission').key);
