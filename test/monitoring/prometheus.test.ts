@@ -4,7 +4,7 @@
 // refused reload. Every PromQL expression of the Grafana dashboard returns data, every rule
 // evaluates without error, and the alerts this scenario should raise have data.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,40 @@ t.test(`systemd-analyze security: the unit's exposure is at most ${MAX_EXPOSURE}
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   t.match(readme, `exposure of at most ${MAX_EXPOSURE}`, 'the README names the bound');
 });
+
+/** The exposure with the ping drop-in (deploy/systemd/ipvs-warden.service.d/ping.conf) beside it. */
+const MAX_EXPOSURE_WITH_PING = 1.9;
+
+t.test(
+  `systemd: the ping drop-in verifies, adds only what iputils ping needs; exposure at most ${MAX_EXPOSURE_WITH_PING}`,
+  async (t) => {
+    const unit = standInUnit();
+    const dropInDir = `${unit}.d`;
+    mkdirSync(dropInDir);
+    const dropIn = readFileSync(
+      join(root, 'deploy/systemd/ipvs-warden.service.d/ping.conf'),
+      'utf8',
+    );
+    writeFileSync(join(dropInDir, 'ping.conf'), dropIn);
+    const settings = dropIn
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('['));
+    // Nothing ambient: the daemon never holds CAP_NET_RAW (ping.test.ts runs ping so).
+    t.same(settings, ['CapabilityBoundingSet=CAP_NET_RAW', 'SystemCallFilter=capset setuid']);
+    const verify = await run('systemd-analyze', ['verify', unit]);
+    t.equal(verify.code, 0, verify.out);
+    t.same(ourLines(verify.out), [], 'no warnings about our unit');
+    const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', unit]);
+    const exposure = /Overall exposure level for ipvs-warden\.service: (\d+\.\d+)/.exec(r.out)?.[1];
+    t.ok(
+      exposure !== undefined && Number(exposure) <= MAX_EXPOSURE_WITH_PING,
+      `exposure ${exposure ?? '(not found)'}, at most ${MAX_EXPOSURE_WITH_PING}`,
+    );
+    // The drop-in is read: capset is back, CAP_NET_RAW is in the bounding set.
+    t.match(r.out, /✗ SystemCallFilter=~@privileged .*capset is allowed/u);
+    t.match(r.out, /✗ CapabilityBoundingSet=~CAP_NET_\(BIND_SERVICE\|BROADCAST\|RAW\)/u);
+  },
+);
 
 t.test(
   'a real Prometheus scrapes the daemon: every dashboard query and rule has data',
