@@ -166,14 +166,14 @@ class PacketReader {
   /** Every byte received, until detached (the greeting is handed on to mysql2 whole). */
   private received = Buffer.alloc(0);
   private offset = 0;
-  private waiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
-  private failure: unknown;
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
   private readonly onData = (chunk: Buffer): void => {
     this.received = Buffer.concat([this.received, chunk]);
     this.wake();
   };
   private readonly onEnd = (): void => this.fail(new BadReply('connection closed by the server'));
-  private readonly onError = (e: unknown): void => this.fail(e);
+  private readonly onError = (e: Error): void => this.fail(e);
   // A socket destroyed by the probe's abort ends with 'close' alone.
   private readonly onClose = (): void => this.fail(new BadReply('connection closed'));
 
@@ -206,7 +206,7 @@ class PacketReader {
           throw new BadReply(`connection closed after ${printable(latin(partial))}`);
         throw this.failure;
       }
-      await new Promise<void>((resolve, reject) => (this.waiter = { resolve, reject }));
+      await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }
 
@@ -220,7 +220,7 @@ class PacketReader {
     this.socket.unshift(this.received);
   }
 
-  private fail(e: unknown): void {
+  private fail(e: Error): void {
     this.failure ??= e;
     this.wake();
   }
@@ -228,7 +228,7 @@ class PacketReader {
   private wake(): void {
     const w = this.waiter;
     this.waiter = undefined;
-    w?.resolve();
+    w?.();
   }
 }
 

@@ -41,7 +41,8 @@ async function ready(probe: () => Promise<unknown>, ms: number, what: string): P
       await probe();
       return;
     } catch (error) {
-      if (Date.now() > end) throw new Error(`${what} not ready after ${ms} ms: ${String(error)}`);
+      if (Date.now() > end)
+        throw new Error(`${what} not ready after ${ms} ms: ${String(error)}`, { cause: error });
       await new Promise((r) => setTimeout(r, 250));
     }
   }
