@@ -120,6 +120,8 @@ t.test('login and query: healthy on a row, judged by expect', async (t) => {
   const noExpect = await mysql.create({ ...login, query: 'SELECT NOW()' }).check(target, ctx());
   t.ok(noExpect.healthy, `any row will do without expect: ${noExpect.message}`);
   t.notMatch(ok.message + row.message, DB_PASSWORD);
+  await new Promise((r) => setTimeout(r, 500));
+  t.notMatch(db.log(), /Aborted connection .* user: 'warden'/, 'each login ended with a QUIT');
 });
 
 t.test('login and query: a row that does not match, no row, a failing query', async (t) => {
