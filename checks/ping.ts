@@ -48,7 +48,7 @@ function explainStderr(text: string): string {
     return `ping cannot open an ICMP socket (${printable(socket, 80)}): let the daemon's group use ICMP datagram sockets (net.ipv4.ping_group_range, deploy/sysctl.d/ipvs-warden.conf) or grant CAP_NET_RAW`;
   const call = line(/(cap_set_proc|setuid|prctl): Operation not permitted/);
   if (call)
-    return `ping was refused a system call (${printable(call, 80)}): the service's SystemCallFilter must allow capset and setuid (deploy/systemd/ipvs-warden.service.d/ping.conf)`;
+    return `ping was refused a system call (${printable(call, 80)}): the service's SystemCallFilter must allow capset and setuid (deploy/systemd/ipvs-warden.service and its ping.conf drop-in)`;
   return `ping failed: ${printable(firstLine(text), 120)}`;
 }
 

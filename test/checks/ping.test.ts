@@ -178,7 +178,7 @@ t.test('in a namespace of its own', async (t) => {
     t.notOk(filtered!.healthy);
     t.match(
       filtered!.message,
-      /ping was refused a system call \("ping: cap_set_proc: Operation not permitted"\): the service's SystemCallFilter must allow capset and setuid/,
+      /ping was refused a system call \("ping: (cap_set_proc|setuid): Operation not permitted"\): the service's SystemCallFilter must allow capset and setuid/,
     );
 
     sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=1 0']);

@@ -126,7 +126,8 @@ function standInUnit(): string {
 }
 
 /** The exposure systemd-analyze security gives the unit; the README says the same number. */
-const MAX_EXPOSURE = 1.7;
+// 1.8 since capset came back from @privileged: exec checks cannot run without it (setpriv).
+const MAX_EXPOSURE = 1.8;
 
 t.test(`systemd-analyze security: the unit's exposure is at most ${MAX_EXPOSURE}`, async (t) => {
   const unit = standInUnit();
@@ -145,7 +146,6 @@ t.test(`systemd-analyze security: the unit's exposure is at most ${MAX_EXPOSURE}
     'RestrictSUIDSGID',
     'RestrictRealtime',
     'ProtectProc',
-    'SystemCallFilter=~@privileged',
     'UMask',
   ]) {
     const line = r.out.split('\n').find((l) => l.includes(` ${setting}`));
@@ -173,7 +173,7 @@ t.test(
       .split('\n')
       .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('['));
     // Nothing ambient: the daemon never holds CAP_NET_RAW (ping.test.ts runs ping so).
-    t.same(settings, ['CapabilityBoundingSet=CAP_NET_RAW', 'SystemCallFilter=capset setuid']);
+    t.same(settings, ['CapabilityBoundingSet=CAP_NET_RAW', 'SystemCallFilter=setuid']);
     const verify = await run('systemd-analyze', ['verify', unit]);
     t.equal(verify.code, 0, verify.out);
     t.same(ourLines(verify.out), [], 'no warnings about our unit');
