@@ -53,6 +53,7 @@ export const SIP_OPTIONS = {
   }),
   expectStatus: opt.text({
     default: '200',
+    example: '200,404',
     doc: 'final statuses that are healthy: "200", "200-299", "200,404"',
     check: statusSet,
   }),

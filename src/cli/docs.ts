@@ -102,7 +102,7 @@ export function tableCells(markdown: string): string[][] {
     );
 }
 
-const BLOCK = /<!-- generated: ([^ ]+) -->\n([^]*?)\n<!-- end generated -->/g;
+const BLOCK = /<!-- generated: ([^ ]+) -->\n([^]*?)<!-- end generated -->/g;
 
 /** Each generated block the README holds, by name. */
 export function blocksIn(readme: string): Map<string, string> {

@@ -139,7 +139,13 @@ export function probeFlags(d: AnyCheckDeclaration): Flag[] {
         );
         break;
       default:
-        flags.push({ flag, key, kind: 'value', arg: ARG[spec.type], doc });
+        flags.push({
+          flag,
+          key,
+          kind: 'value',
+          arg: spec.type === 'text' && spec.values ? spec.values.join('|') : ARG[spec.type],
+          doc,
+        });
     }
   }
   return flags;
@@ -173,7 +179,8 @@ export function probeKindHelp(d: AnyCheckDeclaration): string {
     const dflt = defaults.get(f.key);
     const shown =
       dflt === undefined || f.kind === 'off' ? '' : ` (default ${JSON.stringify(dflt)})`;
-    lines.push(`  --${f.flag}${f.arg ? ` ${f.arg}` : ''}`.padEnd(34) + `${f.doc}${shown}`);
+    const head = `  --${f.flag}${f.arg ? ` ${f.arg}` : ''}`;
+    lines.push(`${head.padEnd(34)}${head.length >= 34 ? ' ' : ''}${f.doc}${shown}`);
   }
   for (const spec of Object.values(d.options))
     if (spec.type === 'list' && spec.rest) lines.push(`  -- COMMAND ARGS...`.padEnd(34) + spec.doc);
