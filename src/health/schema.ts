@@ -4,7 +4,8 @@
 // command's flags (src/cli/probe.ts), the README's option tables (a test holds them), the merge
 // key and the secrecy table. A leaf beside options.ts: a check file imports this to declare
 // itself; the config reads declarations handed to it and never imports a probe.
-import { checkKey } from './canonical.js';
+import { createHmac, randomBytes } from 'node:crypto';
+import { canonical, checkKey } from './canonical.js';
 import type { Checker } from './checker.js';
 import type { Secrecy, SecrecyTable, TlsOptions } from './options.js';
 import { TLS_SECRECY } from './options.js';
@@ -231,9 +232,39 @@ export function normalOptions<S extends Schema>(schema: S, options: OptionsOf<S>
   return out as NormalOf<S>;
 }
 
-/** A check's merge key: its kind and its whole normalised option set. */
+/**
+ * Secrets stand in a key as a keyed digest: equal secrets give equal keys (identical checks
+ * still merge), but the key, and the run id and `check_id` label digested from it, never hold
+ * a password a weak guess could be tested against. The digest key is this process's own, so a
+ * check with a secret gets a new `check_id` at each start; a check without one keeps its id.
+ */
+const KEY_SALT = randomBytes(32);
+const sealed = (value: unknown): string =>
+  `sealed:${createHmac('sha256', KEY_SALT).update(canonical(value)).digest('hex')}`;
+
+function forKey(value: unknown, secrecy: Secrecy | SecrecyTable): unknown {
+  if (value === undefined || secrecy === 'public') return value;
+  if (typeof secrecy === 'object') {
+    const table = value as Readonly<Record<string, unknown>>;
+    return Object.fromEntries(
+      Object.entries(table).map(([k, v]) => [k, forKey(v, secrecy[k] ?? 'secret')]),
+    );
+  }
+  if (secrecy === 'values')
+    return Object.fromEntries(
+      Object.entries(value as Readonly<Record<string, unknown>>).map(([k, v]) => [k, sealed(v)]),
+    );
+  if (secrecy === 'query' && typeof value === 'string') {
+    const at = value.indexOf('?');
+    return at < 0 ? value : `${value.slice(0, at)}?${sealed(value.slice(at + 1))}`;
+  }
+  return sealed(value);
+}
+
+/** A check's merge key: its kind and its whole normalised option set, secrets sealed. */
 export function keyOf<S extends Schema>(kind: string, schema: S, options: OptionsOf<S>): string {
-  return checkKey(kind, normalOptions(schema, options));
+  const normal = normalOptions(schema, options) as Readonly<Record<string, unknown>>;
+  return checkKey(kind, forKey(normal, secrecyOf(schema)) as object);
 }
 
 /** How each option is shown (redactOptions reads it). */

@@ -62,6 +62,18 @@ for (const kind of CATALOG.kinds) {
       t.not(key, baseKey, `${name} changes the key`);
       t.notOk(keys.get(key), `${name} and ${keys.get(key) ?? ''} make different keys`);
       keys.set(key, name);
+      if (spec.secrecy === 'secret' || spec.type === 'secret') {
+        const secret = 'Hunter2-sample-secret';
+        const k = make(d, {
+          ...b,
+          [name]: spec.type === 'regex' ? /Hunter2-sample-secret/ : secret,
+        });
+        t.notOk(k.includes('Hunter2'), `${name}: the key holds no secret in clear`);
+        t.equal(
+          k,
+          make(d, { ...b, [name]: spec.type === 'regex' ? /Hunter2-sample-secret/ : secret }),
+        );
+      }
       if (spec.default !== undefined && !spec.required)
         t.equal(
           make(d, { ...b, [name]: spec.default }),
