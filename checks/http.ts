@@ -65,6 +65,7 @@ const lowerNames = (map: Readonly<Record<string, string>>): Readonly<Record<stri
 export const HTTP_OPTIONS = {
   method: opt.text({
     default: 'GET',
+    example: 'HEAD',
     doc: 'the request method',
     check: (m, report) => {
       if (!/^[A-Za-z]+$/.test(m)) report('must be an HTTP method like GET or HEAD');
@@ -73,6 +74,7 @@ export const HTTP_OPTIONS = {
   }),
   path: opt.text({
     default: '/',
+    example: '/healthz?token=x',
     secrecy: 'query',
     doc: 'the request path; query values are secret (shown as …)',
     check: (path, report) => {

@@ -41,6 +41,7 @@ const SHARED = {
     doc: 'scope of the search',
   }),
   filter: opt.text({
+    example: '(uid=alice)',
     default: '(objectClass=*)',
     doc: 'filter of the search (RFC 4515)',
     check: (value: string, report: Report) => {

@@ -40,12 +40,14 @@ const statusSet = (value: string, report: Report): void => {
 export const SIP_OPTIONS = {
   transport: opt.text({ values: ['udp', 'tcp'], default: 'udp', doc: 'transport of the request' }),
   uri: opt.text({
+    example: 'sip:alice@192.0.2.1',
     doc: "request URI and To (default `sip:ADDRESS:PORT` of the target); ldirectord's `sip:LOGIN`",
     check: (value: string, report: Report) => {
       if (!/^sips?:[^\s<>]+$/i.test(value)) report('not a SIP URI (sip:user@host[:port])');
     },
   }),
   from: opt.text({
+    example: 'sip:warden@192.0.2.2',
     doc: 'From URI (default `sip:warden@` the probe’s own address)',
     check: (value: string, report: Report) => {
       if (!/^sips?:[^\s<>]+$/i.test(value)) report('not a SIP URI (sip:user@host)');

@@ -32,6 +32,7 @@ export const UDP_OPTIONS = {
     secrecy: 'secret',
   }),
   payloadHex: opt.text({
+    example: '0a1b2c',
     doc: 'the datagram sent, as hex bytes (keepalived\'s payload): "12 34 01 00"',
     secrecy: 'secret',
     check: hexCheck,
@@ -39,6 +40,7 @@ export const UDP_OPTIONS = {
   expect: opt.text({ doc: 'healthy when the reply contains this text (escapes understood)' }),
   expectRegex: opt.regex({ doc: 'healthy when the reply (as latin1 text) matches this regex' }),
   expectHex: opt.text({
+    example: '0a',
     doc: "healthy when the reply begins with these hex bytes (keepalived's require_reply HEX)",
     check: hexCheck,
   }),
