@@ -117,3 +117,61 @@ t.test('the flags are the declaration: every config key of a kind has its flag',
   );
   t.match(flags.err, /--body-match: flags must be from i, m, s, u/);
 });
+
+t.test('a protocol check from the command line, its password from the environment', async (t) => {
+  // An FTP control connection of the test's own (vsftpd's own tests are test/checks/ftp.test.ts):
+  // enough dialogue to log in, so the password's way from the flag to the wire is seen.
+  const { createServer: createTcpServer } = await import('node:net');
+  const seen: string[] = [];
+  const ftp = createTcpServer((socket) => {
+    socket.write('220 test ftp\r\n');
+    let buffer = '';
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1');
+      let at;
+      while ((at = buffer.indexOf('\r\n')) >= 0) {
+        const line = buffer.slice(0, at);
+        buffer = buffer.slice(at + 2);
+        seen.push(line);
+        if (line.startsWith('USER ')) socket.write('331 password please\r\n');
+        else if (line === 'PASS s3cret-pw') socket.write('230 in\r\n');
+        else if (line.startsWith('PASS ')) socket.write('530 Login incorrect.\r\n');
+        else if (line === 'QUIT') socket.end('221 bye\r\n');
+        else socket.write('500 ?\r\n');
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => ftp.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => void ftp.close());
+  const port = (ftp.address() as { port: number }).port;
+  const run = (pw: string) =>
+    new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [main, 'probe', 'ftp', `127.0.0.1:${port}`, '--user', 'alice', '--password-env', 'FTP_PW'],
+        { env: { ...process.env, FTP_PW: pw } },
+        (error, out, err) =>
+          resolve({ code: typeof error?.code === 'number' ? error.code : 0, out: out + err }),
+      ),
+    );
+  const ok = await run('s3cret-pw');
+  t.equal(ok.code, 0, ok.out);
+  t.ok(seen.includes('PASS s3cret-pw'), 'the password from the environment was sent');
+  t.notMatch(ok.out, 's3cret');
+  const refused = await run('wrong-pw');
+  t.equal(refused.code, 1, refused.out);
+  t.match(refused.out, /login refused/);
+  t.notMatch(refused.out, 'wrong-pw');
+  const unset = await cli(
+    'probe',
+    'ftp',
+    `127.0.0.1:${port}`,
+    '--user',
+    'a',
+    '--password-env',
+    'NOPE_UNSET',
+  );
+  t.equal(unset.code, 2);
+  t.match(unset.err, /--password-env: the environment variable NOPE_UNSET is not set/);
+});
