@@ -17,7 +17,7 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
 const slots = pLimit(32);

@@ -8,12 +8,11 @@ import {
   Dialogue,
   STARTTLS_MODES,
   dialogueFailure,
-  printable,
   validateLogin,
   wire,
   type NumericReply,
 } from '../src/health/dialogue.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,

@@ -7,11 +7,10 @@ import {
   STARTTLS_MODES,
   ServerFault,
   dialogueFailure,
-  printable,
   validateLogin,
   wire,
 } from '../src/health/dialogue.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,

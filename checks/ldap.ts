@@ -22,7 +22,7 @@ import {
   type OptionsOf,
   type Report,
 } from '../src/health/schema.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 /** All the bytes the server may send in one check (bind reply, search entries). */
 export const MAX_REPLY = 1 << 20;

@@ -39,7 +39,7 @@ import {
   type OptionsOf,
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 export const MYSQL_OPTIONS = {
   user: opt.text({

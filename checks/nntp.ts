@@ -1,8 +1,8 @@
 // NNTP check: greeting 200 (posting allowed) or 201 (no posting), then QUIT (205). ldirectord's
 // nntp check passes on any greeting that starts with 2; this one names the code it saw.
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { Dialogue, dialogueFailure, printable } from '../src/health/dialogue.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { Dialogue, dialogueFailure } from '../src/health/dialogue.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,

@@ -41,7 +41,7 @@ import {
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
 import type { TlsOptions } from '../src/health/options.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 export const PGSQL_OPTIONS = {
   user: opt.text({

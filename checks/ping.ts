@@ -15,7 +15,7 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 export const PING_OPTIONS = {
   count: opt.int({

@@ -17,7 +17,7 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 /** Packet codes and attribute types (RFC 2865 §3, §5; RFC 3162; RFC 3579). */
 const CODE = {

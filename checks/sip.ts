@@ -21,7 +21,7 @@ import {
   type OptionsOf,
   type Report,
 } from '../src/health/schema.js';
-import { printable } from './tcp.js';
+import { printable } from '../src/health/probe.js';
 
 /** Bytes of one response over TCP (headers and body) kept; more is unhealthy. */
 export const MAX_MESSAGE = 64 * 1024;

@@ -7,10 +7,9 @@ import {
   Dialogue,
   STARTTLS_MODES,
   dialogueFailure,
-  printable,
   type NumericReply,
 } from '../src/health/dialogue.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,

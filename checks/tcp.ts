@@ -3,7 +3,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -30,30 +30,6 @@ export const TCP_OPTIONS = {
   }),
 } as const;
 export type TcpCheckOptions = OptionsOf<typeof TCP_OPTIONS>;
-
-/** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
-export function unescape(text: string): string {
-  return text.replace(/\\(x[0-9a-fA-F]{2}|[rnt0\\])/g, (_m, e: string) => {
-    if (e.startsWith('x')) return String.fromCharCode(parseInt(e.slice(1), 16));
-    return ({ r: '\r', n: '\n', t: '\t', '0': '\0', '\\': '\\' } as Record<string, string>)[e] ?? e;
-  });
-}
-
-/** A reply or pattern as an operator can read it in a log line: ASCII, escapes, at most `max` chars. */
-export function printable(text: string, max = 60): string {
-  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
-  const escaped = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => {
-    const special: Record<string, string> = {
-      '\r': '\\r',
-      '\n': '\\n',
-      '\t': '\\t',
-      '"': '\\"',
-      '\\': '\\\\',
-    };
-    return special[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
-  return `"${escaped}"`;
-}
 
 export class TcpChecker implements Checker {
   readonly kind = 'tcp';

@@ -13,7 +13,7 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable, unescape } from './tcp.js';
+import { printable, unescape } from '../src/health/probe.js';
 
 /** Hex with optional spaces or colons between bytes: "12 34 01 00", "12:34", "123401". */
 const HEX = /^(?:[0-9a-fA-F]{2}[\s:]*)*$/;

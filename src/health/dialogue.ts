@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { CheckResult, CheckTarget } from './checker.js';
 import type { TlsOptions } from './options.js';
-import type { ProbeRun } from './probe.js';
+import { printable, type ProbeRun } from './probe.js';
 
 /** A fault of the server's: the check fails with this message as it stands. */
 export class ServerFault extends Error {
@@ -301,22 +301,6 @@ export class Dialogue {
     this.waiter = undefined;
     w?.();
   }
-}
-
-/** A reply as an operator can read it in a log line: ASCII, escapes, at most `max` chars. */
-export function printable(text: string, max = 60): string {
-  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
-  const escaped = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => {
-    const special: Record<string, string> = {
-      '\r': '\\r',
-      '\n': '\\n',
-      '\t': '\\t',
-      '"': '\\"',
-      '\\': '\\\\',
-    };
-    return special[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
-  return `"${escaped}"`;
 }
 
 /** How a check uses STARTTLS (STLS, AUTH TLS): not at all, when offered, or always. */

@@ -133,3 +133,27 @@ export function describeError(error: unknown): string {
   if (e.code) return `${e.message ?? e.code} (${e.code})`;
   return e.message ?? String(error);
 }
+
+/** Understands \r \n \t \0 \\ \xHH, as in ldirectord's and keepalived's send strings. */
+export function unescape(text: string): string {
+  return text.replace(/\\(x[0-9a-fA-F]{2}|[rnt0\\])/g, (_m, e: string) => {
+    if (e.startsWith('x')) return String.fromCharCode(parseInt(e.slice(1), 16));
+    return ({ r: '\r', n: '\n', t: '\t', '0': '\0', '\\': '\\' } as Record<string, string>)[e] ?? e;
+  });
+}
+
+/** A reply or pattern as an operator can read it in a log line: ASCII, escapes, at most `max` chars. */
+export function printable(text: string, max = 60): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  const escaped = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => {
+    const special: Record<string, string> = {
+      '\r': '\\r',
+      '\n': '\\n',
+      '\t': '\\t',
+      '"': '\\"',
+      '\\': '\\\\',
+    };
+    return special[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return `"${escaped}"`;
+}

@@ -2,7 +2,8 @@
 import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import t from 'tap';
-import { TcpChecker, unescape } from '../../checks/tcp.js';
+import { TcpChecker } from '../../checks/tcp.js';
+import { unescape } from '../../src/health/probe.js';
 import { closedPort, listen, selfSigned, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000, signal = new AbortController().signal) => ({ signal, timeoutMs });
