@@ -4,7 +4,7 @@
 // by the rules that read it).
 import t from 'tap';
 import { ConfigError } from '../../src/config/load.js';
-import { parseConfig } from '../../src/checkers.js';
+import { CATALOG, parseConfig } from '../../src/checkers.js';
 
 function problems(text: string): string[] {
   try {
@@ -81,7 +81,7 @@ virtual_services:
     '31: virtual_services[4].real_servers[0].timeout: (5000 ms) must not exceed interval (2000 ms)',
     '34: virtual_services[4].real_servers[1].checks[0].command: must be a list: program and arguments, run without a shell (["/usr/lib/check", "{address}"]); {address}, {port}, {family} are replaced, got "nope"',
     '35: virtual_services[4].real_servers[1].lower_threshold: lower threshold 10 above upper threshold 0: the kernel refuses it (ERANGE); give an upper_threshold at least as large',
-    '38: virtual_services[4].real_servers[2].checks[0].type: must be one of tcp, http, https, dns, exec, got "htp"',
+    `38: virtual_services[4].real_servers[2].checks[0].type: must be one of ${CATALOG.kinds.join(', ')}, got "htp"`,
     '38: virtual_services[4].real_servers[2].checks[0].prot: unknown key (did you mean "port"?)',
     '38: virtual_services[4].real_servers[2].checks[0].port: must be a whole number 1..65535, got 0',
   ]);
