@@ -7,7 +7,7 @@
 # (Debian's current kernel with IPVS, fetched with apt-get download, cached in test/vm/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux python3 openssl nginx-light dnsmasq-base prometheus ldirectord keepalived)
+PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux python3 openssl nginx-light dnsmasq-base prometheus ldirectord keepalived tinyproxy)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
