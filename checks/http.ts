@@ -1,10 +1,16 @@
 // HTTP(S) check (undici): a request to the real server, healthy on an expected status, a body
 // that ends cleanly (read up to maxBody; what is beyond is cancelled) and, when configured, a
-// body that matches (or does not match) a regex. The deadline covers the whole exchange.
+// body that matches (or does not match) a regex and a body whose MD5 is keepalived's `digest`
+// (then the whole body is read, hashed as it streams, up to maxDigestBody). HTTP/1.0, which
+// undici does not speak, is a few lines over a socket here. The deadline covers the whole exchange.
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
-import { ProbeRun, describeError, hostPort } from '../src/health/probe.js';
+import { ProbeRun, describeError, hostPort, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -27,7 +33,7 @@ const REFUSED_HEADERS: Record<string, string> = {
   'transfer-encoding': 'the HTTP client refuses it',
   'keep-alive': 'the HTTP client refuses it',
   upgrade: 'the HTTP client refuses it',
-  'content-length': 'a check sends no body',
+  'content-length': 'the client sets it',
 };
 
 /** A control character other than tab: CR and LF end a header line, NUL ends it in C servers. */
@@ -113,6 +119,40 @@ export const HTTP_OPTIONS = {
       }
     },
   }),
+  body: opt.text({
+    secrecy: 'secret',
+    doc: 'sent as the request body, as given (UTF-8, no escapes); the client sets Content-Length; give Content-Type in headers',
+  }),
+  httpVersion: opt.text({
+    default: '1.1',
+    example: '1.0',
+    doc: '`1.1`, or `1.0` as ldirectord and keepalived send (no keep-alive, no chunked reply)',
+    check: (v, report) => {
+      // YAML reads an unquoted 1.0 as the number 1, which the config hands over as "1".
+      if (!['1.1', '1.0', '1'].includes(v)) report('must be 1.1 or 1.0');
+    },
+    normalise: (v) => (v === '1' ? '1.0' : v),
+  }),
+  proxyUrl: opt.text({
+    secrecy: 'query',
+    example: 'http://www.example.test/',
+    doc: "the target is an HTTP proxy (ldirectord's http_proxy service): ask it for this absolute `http://` URL instead of `path`; query values are secret",
+    check: (url, report) => {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url);
+      } catch {
+        // reported below
+      }
+      if (!parsed || parsed.protocol !== 'http:' || !/^http:\/\/[^/?#]+\//i.test(url))
+        report('must be an absolute http:// URL with a path, such as http://www.example.com/');
+      else if (parsed.username || parsed.password)
+        report('must not carry user:password@ (send a Proxy-Authorization header instead)');
+      else if (url.includes('#')) report('must have no #fragment');
+      else if (/[^\x21-\xff]/.test(url))
+        report('must have no spaces or control characters (percent-encode them)');
+    },
+  }),
   bodyMatch: opt.regex({ doc: 'healthy only if the body matches' }),
   bodyNotMatch: opt.regex({ doc: 'healthy only if the body does not match' }),
   reuse: opt.bool({
@@ -124,7 +164,25 @@ export const HTTP_OPTIONS = {
     min: 1,
     max: 16 << 20,
     default: 64 * 1024,
-    doc: 'body bytes read for matching; the rest is not read',
+    doc: 'body bytes read for matching; the rest is not read (unless a digest is asked for)',
+  }),
+  digest: opt.text({
+    example: 'd41d8cd98f00b204e9800998ecf8427e',
+    doc: "healthy only if the body's MD5 is this (32 hex digits, as keepalived's `genhash` prints it); the whole body is read",
+    check: (d, report) => {
+      if (!/^[0-9a-fA-F]{32}$/.test(d)) report('must be an MD5 digest: 32 hex digits');
+    },
+    normalise: (d) => d.toLowerCase(),
+  }),
+  showDigest: opt.bool({
+    default: false,
+    doc: "the message ends with the body's MD5 (for `digest`: `ipvs-warden probe http TARGET --show-digest`)",
+  }),
+  maxDigestBody: opt.int({
+    min: 1,
+    max: 1 << 30,
+    default: 4 << 20,
+    doc: 'for `digest` and `show_digest`: the longest body hashed (streamed, not kept); a longer one fails a digest',
   }),
 } as const;
 
@@ -147,6 +205,11 @@ export class HttpChecker implements Checker {
     readonly tls?: NormalOf<typeof HTTPS_OPTIONS>['tls'];
   };
   private readonly okStatus: (status: number) => boolean;
+  /** The request target: the path, or the absolute URL a proxy is asked for. */
+  private readonly requestTarget: string;
+  /** The Host header unless `host` says: the URL's host for a proxy, else the target's. */
+  private readonly urlHost: string | undefined;
+  private readonly body: Buffer | undefined;
   /** Kept-alive clients by origin (reuse mode only), with the check now using each. */
   private readonly clients = new Map<string, Holder>();
 
@@ -155,14 +218,19 @@ export class HttpChecker implements Checker {
     this.options = normalOptions(options.tls ? HTTPS_OPTIONS : HTTP_OPTIONS, options);
     const o = this.options;
     this.okStatus = parseStatusSet(o.expectStatus);
+    this.requestTarget = o.proxyUrl ?? o.path;
+    this.urlHost = o.proxyUrl === undefined ? undefined : new URL(o.proxyUrl).host;
+    this.body = o.body === undefined ? undefined : Buffer.from(o.body, 'utf8');
     // Logs, /status, a metric label and every result message show it: no query value.
     const shown = redactOptions(o, HTTP_SECRECY);
-    this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${shown.method} ${shown.path}`;
+    const version = o.httpVersion === '1.0' ? ' HTTP/1.0' : '';
+    this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${shown.method} ${shown.proxyUrl ?? shown.path}${version}`;
     this.key = keyOf(this.kind, options.tls ? HTTPS_OPTIONS : HTTP_OPTIONS, options);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
+    if (this.options.httpVersion === '1.0') return this.check10(target, run);
     const origin = `${this.options.tls ? 'https' : 'http'}://${hostPort(target)}`;
     const reuse = this.options.reuse;
     let holder = reuse ? this.clients.get(origin) : undefined;
@@ -176,12 +244,9 @@ export class HttpChecker implements Checker {
     try {
       const res = await client.request({
         method: this.options.method,
-        path: this.options.path,
-        headers: {
-          host: this.options.host ?? hostPort(target),
-          'user-agent': 'ipvs-warden',
-          ...this.options.headers,
-        },
+        path: this.requestTarget,
+        headers: this.headers(target),
+        ...(this.body ? { body: this.body } : {}),
         signal: run.signal,
         // The run's signal is the deadline; undici's own timers would only race it.
         headersTimeout: 0,
@@ -190,42 +255,17 @@ export class HttpChecker implements Checker {
       stage = 'reading the body';
       // Cancelling the body makes undici emit an abort error on it: expected, and never fatal.
       res.body.on('error', () => undefined);
-      const status = res.statusCode;
-      if (!this.okStatus(status)) {
-        res.body.destroy();
-        return run.fail(`status ${status}, expected ${this.options.expectStatus}`);
-      }
-      run.step(`status ${status}`);
-      // The body is read to its end, even for a status-only check: a server that dies half-way
-      // through a response (headers, part of the body, a reset) is not healthy.
-      const max = this.options.maxBody;
-      const kept: Buffer[] = [];
-      let read = 0;
       try {
-        for await (const chunk of res.body) {
-          const bytes = chunk as Buffer;
-          if (read < max) kept.push(bytes.subarray(0, max - read));
-          read += bytes.length;
-          // Beyond maxBody the rest is cancelled unread: a huge or endless body costs nothing.
-          if (read >= max) break;
-        }
-      } catch (error) {
-        if (run.signal.aborted) return run.failWith(error, stage);
-        const declared = /^\d+$/.exec(String(res.headers['content-length'] ?? ''))?.[0];
-        return run.fail(
-          `body cut short after ${read}${declared ? ` of ${declared}` : ''} bytes: ${describeError(error)}`,
+        const length = res.headers['content-length'];
+        return await this.judge(
+          run,
+          res.statusCode,
+          typeof length === 'string' ? length : '',
+          res.body,
         );
       } finally {
         res.body.destroy();
       }
-      const body = Buffer.concat(kept).toString('utf8');
-      if (this.options.bodyMatch && !this.options.bodyMatch.test(body)) {
-        return run.fail(`body does not match ${String(this.options.bodyMatch)}`);
-      }
-      if (this.options.bodyNotMatch?.test(body)) {
-        return run.fail(`body matches ${String(this.options.bodyNotMatch)}`);
-      }
-      return run.ok();
     } catch (error) {
       if (reuse) {
         // A broken kept-alive connection is not reused.
@@ -244,6 +284,131 @@ export class HttpChecker implements Checker {
     const clients = [...this.clients.values()];
     this.clients.clear();
     await Promise.all(clients.map((h) => h.client.destroy().catch(() => undefined)));
+  }
+
+  /** The request's headers: Host, User-Agent, then the configured ones (which may replace them). */
+  private headers(target: CheckTarget): Record<string, string> {
+    return {
+      host: this.options.host ?? this.urlHost ?? hostPort(target),
+      'user-agent': 'ipvs-warden',
+      ...this.options.headers,
+    };
+  }
+
+  /**
+   * The status, then the body: read to its end (up to maxBody, or maxDigestBody when it is
+   * hashed), so a reply cut short fails; then the digest, then the regexes.
+   */
+  private async judge(
+    run: ProbeRun,
+    status: number,
+    declaredLength: string,
+    body: AsyncIterable<Uint8Array>,
+  ): Promise<CheckResult> {
+    const o = this.options;
+    if (!this.okStatus(status)) return run.fail(`status ${status}, expected ${o.expectStatus}`);
+    run.step(`status ${status}`);
+    // The body is read to its end, even for a status-only check: a server that dies half-way
+    // through a response (headers, part of the body, a reset) is not healthy.
+    const md5 = o.digest !== undefined || o.showDigest ? createHash('md5') : undefined;
+    const limit = md5 ? o.maxDigestBody : o.maxBody;
+    const kept: Buffer[] = [];
+    let read = 0;
+    let over = false;
+    try {
+      for await (const chunk of body) {
+        const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        if (read < o.maxBody) kept.push(bytes.subarray(0, o.maxBody - read));
+        read += bytes.length;
+        if (md5) {
+          // Hashed as it comes, never kept: past the cap, no digest at all.
+          if (read > limit) {
+            over = true;
+            break;
+          }
+          md5.update(bytes);
+        } else if (read >= limit) break; // The rest is cancelled unread: a huge body costs nothing.
+      }
+    } catch (error) {
+      if (run.signal.aborted) return run.failWith(error, 'reading the body');
+      const declared = /^\d+$/.exec(declaredLength)?.[0];
+      return run.fail(
+        `body cut short after ${read}${declared ? ` of ${declared}` : ''} bytes: ${describeError(error)}`,
+      );
+    }
+    if (md5) {
+      if (over && o.digest !== undefined)
+        return run.fail(`body longer than max_digest_body (${limit} bytes): no md5`);
+      if (over) run.step(`no md5: body longer than max_digest_body (${limit} bytes)`);
+      else {
+        const hex = md5.digest('hex');
+        if (o.digest !== undefined && hex !== o.digest)
+          return run.fail(`body of ${read} bytes has md5 ${hex}, expected ${o.digest}`);
+        run.step(`md5 ${hex}`);
+      }
+    }
+    const text = Buffer.concat(kept).toString('utf8');
+    if (o.bodyMatch && !o.bodyMatch.test(text)) {
+      return run.fail(`body does not match ${String(o.bodyMatch)}`);
+    }
+    if (o.bodyNotMatch?.test(text)) {
+      return run.fail(`body matches ${String(o.bodyNotMatch)}`);
+    }
+    return run.ok();
+  }
+
+  /**
+   * HTTP/1.0, which undici cannot send: one request on a fresh connection, a reply whose body
+   * ends at its Content-Length or at the close. A chunked reply (which HTTP/1.1 forbids to a
+   * 1.0 request) fails.
+   */
+  private async check10(target: CheckTarget, run: ProbeRun): Promise<CheckResult> {
+    const o = this.options;
+    let stage = 'waiting for the connection';
+    if (run.signal.aborted) return run.failWith(run.signal.reason, stage);
+    const tls = o.tls;
+    const base = {
+      host: target.address,
+      port: target.port,
+      family: target.family,
+      ...(o.bindAddress ? { localAddress: o.bindAddress } : {}),
+    };
+    const socket: Socket | TLSSocket = tls
+      ? tlsConnect({
+          ...base,
+          rejectUnauthorized: tls.verify,
+          ...(tls.servername ? { servername: tls.servername } : {}),
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          ...(tls.cert ? { cert: tls.cert } : {}),
+          ...(tls.key ? { key: tls.key } : {}),
+        })
+      : netConnect(base);
+    // Errors reach the code below through once() and the reading iterator; this one only keeps
+    // an error between the two from being an uncaught 'error' event.
+    socket.on('error', () => undefined);
+    const onAbort = (): void => void socket.destroy(run.signal.reason as Error);
+    run.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await once(socket, tls ? 'secureConnect' : 'connect');
+      run.step('connected');
+      run.connected = true;
+      if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+      const lines = [`${o.method} ${this.requestTarget} HTTP/1.0`];
+      for (const [name, value] of Object.entries(this.headers(target)))
+        lines.push(`${name}: ${value}`);
+      if (this.body) lines.push(`content-length: ${this.body.length}`);
+      socket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
+      if (this.body) socket.write(this.body);
+      stage = 'waiting for the response';
+      const reply = await readReply10(socket, o.method === 'HEAD');
+      return await this.judge(run, reply.status, reply.length ?? '', reply.body);
+    } catch (error) {
+      if (error instanceof ReplyError) return run.fail(error.message);
+      return run.failWith(error, stage);
+    } finally {
+      run.signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+    }
   }
 
   /** A client whose connector records how far the connection got in the current check. */
@@ -291,17 +456,110 @@ interface Holder {
   run: ProbeRun | undefined;
 }
 
+/** Reply headers an HTTP/1.0 exchange reads at most (undici's own limit is 16 KiB too). */
+const MAX_HEADERS = 16 * 1024;
+
+/** A reply that is not HTTP, or not one this client reads: an unhealthy result, said so. */
+class ReplyError extends Error {}
+
+/** An HTTP/1.0 reply's status line and headers, and its body as it comes. */
+async function readReply10(
+  socket: Socket,
+  head: boolean,
+): Promise<{ status: number; length: string | undefined; body: AsyncIterable<Buffer> }> {
+  const it = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let got = Buffer.alloc(0);
+  let end = -1;
+  while (end < 0) {
+    const next = await it.next();
+    if (next.done)
+      throw new ReplyError(
+        got.length === 0
+          ? 'connection closed without a reply'
+          : `connection closed in the reply's headers: ${printable(got.toString('latin1'))}`,
+      );
+    got = Buffer.concat([got, next.value]);
+    if (!'HTTP/'.startsWith(got.subarray(0, 5).toString('latin1')))
+      throw new ReplyError(`not an HTTP reply: ${printable(got.toString('latin1'))}`);
+    end = got.indexOf('\r\n\r\n');
+    if (end < 0 && got.length > MAX_HEADERS)
+      throw new ReplyError(`reply headers longer than ${MAX_HEADERS} bytes`);
+  }
+  const [statusLine = '', ...fields] = got.subarray(0, end).toString('latin1').split('\r\n');
+  const m = /^HTTP\/1\.[01] ([1-9]\d\d)(?:[ \t]|$)/.exec(statusLine);
+  if (!m) throw new ReplyError(`not an HTTP/1.x status line: ${printable(statusLine)}`);
+  const status = Number(m[1]);
+  let length: string | undefined;
+  for (const field of fields) {
+    const at = field.indexOf(':');
+    if (at <= 0) continue;
+    const name = field.slice(0, at).toLowerCase();
+    const value = field.slice(at + 1).trim();
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== value))
+        throw new ReplyError(`bad Content-Length: ${printable(value)}`);
+      length = value;
+    } else if (name === 'transfer-encoding' && value.toLowerCase() !== 'identity')
+      throw new ReplyError(`a ${printable(value)} reply to an HTTP/1.0 request`);
+  }
+  const none = head || status < 200 || status === 204 || status === 304;
+  return {
+    status,
+    length,
+    body: body10(
+      got.subarray(end + 4),
+      it,
+      none ? 0 : length === undefined ? undefined : Number(length),
+    ),
+  };
+}
+
+/** The body after the headers: `length` bytes, or (none declared) up to the close. */
+async function* body10(
+  first: Buffer,
+  it: AsyncIterator<Buffer>,
+  length: number | undefined,
+): AsyncGenerator<Buffer> {
+  let left = length ?? Infinity;
+  let chunk = first;
+  for (;;) {
+    if (chunk.length > 0 && left > 0) {
+      const part = chunk.subarray(0, left);
+      left -= part.length;
+      yield part;
+    }
+    if (left <= 0) return;
+    const next = await it.next();
+    if (next.done) {
+      if (length === undefined) return;
+      throw new Error('connection closed before the end of the body');
+    }
+    chunk = next.value;
+  }
+}
+
 const SUMMARY =
-  'a request; healthy on an expected status and, when configured, a body that matches (read up to max_body)';
+  "a request; healthy on an expected status and, when configured, a body that matches (read up to max_body) and whose MD5 is keepalived's digest";
+const validate = (
+  o: OptionsOf<typeof HTTP_OPTIONS>,
+  report: (option: keyof typeof HTTP_OPTIONS, problem: string) => void,
+): void => {
+  if (o.reuse === true && (o.httpVersion === '1.0' || o.httpVersion === '1'))
+    report('reuse', 'HTTP/1.0 closes the connection after each reply: no reuse');
+  if (o.proxyUrl !== undefined && o.path !== undefined)
+    report('proxyUrl', 'give path or proxy_url, not both');
+};
 export const http = defineCheck({
   kind: 'http',
   summary: SUMMARY,
   options: HTTP_OPTIONS,
+  validate,
   create: (o) => new HttpChecker(o),
 });
 export const https = defineCheck({
   kind: 'https',
   summary: `${SUMMARY}, over TLS`,
   options: HTTPS_OPTIONS,
+  validate,
   create: (o) => new HttpChecker({ ...o, tls: o.tls ?? {} }),
 });

@@ -1,5 +1,6 @@
 // `ipvs-warden probe` as an operator runs it: the real command against a real server.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -174,4 +175,67 @@ t.test('a protocol check from the command line, its password from the environmen
   );
   t.equal(unset.code, 2);
   t.match(unset.err, /--password-env: the environment variable NOPE_UNSET is not set/);
+});
+
+t.test('probe http: a case-insensitive match, the digest, a body, HTTP/1.0, a proxy', async (t) => {
+  const seen: { version: string; url: string; body: string }[] = [];
+  const srv = await listen(
+    createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        seen.push({ version: req.httpVersion, url: req.url ?? '', body });
+        res.end('Status: OK\n');
+      });
+    }),
+  );
+  t.teardown(() => srv.stop());
+  const target = `127.0.0.1:${srv.target.port}`;
+  const ci = await cli(
+    'probe',
+    'http',
+    target,
+    '--body-match',
+    'status: ok',
+    '--body-match-flags',
+    'i',
+  );
+  t.equal(ci.code, 0, ci.out);
+  const cs = await cli('probe', 'http', target, '--body-match', 'status: ok');
+  t.equal(cs.code, 1, 'without the flag the case matters');
+  t.match(cs.out, /body does not match \/status: ok\/\n$/);
+
+  // What an operator runs instead of genhash, then puts in the config.
+  const shown = await cli('probe', 'http', target, '--show-digest');
+  t.equal(shown.code, 0);
+  const md5 = /; md5 ([0-9a-f]{32})\n$/.exec(shown.out)?.[1] ?? '';
+  t.equal(md5, createHash('md5').update('Status: OK\n').digest('hex'), 'the body md5');
+  t.equal((await cli('probe', 'http', target, '--digest', md5)).code, 0);
+  const wrong = await cli('probe', 'http', target, '--digest', 'd41d8cd98f00b204e9800998ecf8427e');
+  t.equal(wrong.code, 1);
+  t.match(wrong.out, `has md5 ${md5}, expected d41d8cd98f00b204e9800998ecf8427e\n`);
+  const bad = await cli('probe', 'http', target, '--digest', 'xyz');
+  t.equal(bad.code, 2);
+  t.match(bad.err, /--digest: must be an MD5 digest: 32 hex digits/);
+
+  const posted = await cli(
+    'probe',
+    'http',
+    target,
+    '--method',
+    'POST',
+    '--body',
+    'a=1',
+    '--http-version',
+    '1.0',
+  );
+  t.equal(posted.code, 0, posted.out);
+  t.match(posted.out, /HTTP POST \/ HTTP\/1\.0 -> /);
+  t.same(seen.at(-1), { version: '1.0', url: '/', body: 'a=1' });
+  const proxied = await cli('probe', 'http', target, '--proxy-url', 'http://www.example.test/x');
+  t.equal(proxied.code, 0, proxied.out);
+  t.equal(seen.at(-1)?.url, 'http://www.example.test/x');
+  const both = await cli('probe', 'http', target, '--proxy-url', 'http://x.test/', '--path', '/');
+  t.equal(both.code, 2);
+  t.match(both.err, /--proxy-url: give path or proxy_url, not both/);
 });
