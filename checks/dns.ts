@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -15,7 +15,6 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 type Answer = dnsPacket.Answer;
 

@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun, localErrno } from '../src/health/probe.js';
+import { ProbeRun, localErrno, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -17,7 +17,6 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 /** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
 const slots = pLimit(32);

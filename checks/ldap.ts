@@ -12,7 +12,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { Client, FilterParser, ResultCodeError, type Entry } from 'ldapts';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import type { TlsOptions } from '../src/health/options.js';
-import { hostPort, ProbeRun } from '../src/health/probe.js';
+import { hostPort, ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -22,7 +22,6 @@ import {
   type OptionsOf,
   type Report,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 /** All the bytes the server may send in one check (bind reply, search entries). */
 export const MAX_REPLY = 1 << 20;

@@ -29,7 +29,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import mysql2, { type Connection, type QueryError } from 'mysql2';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -39,7 +39,6 @@ import {
   type OptionsOf,
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
-import { printable } from '../src/health/probe.js';
 
 export const MYSQL_OPTIONS = {
   user: opt.text({

@@ -30,7 +30,7 @@ import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import pg from 'pg';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -41,7 +41,6 @@ import {
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
 import type { TlsOptions } from '../src/health/options.js';
-import { printable } from '../src/health/probe.js';
 
 export const PGSQL_OPTIONS = {
   user: opt.text({

@@ -6,7 +6,7 @@
 // its file capability is never used (see deploy/systemd/ipvs-warden.service).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -15,7 +15,6 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 export const PING_OPTIONS = {
   count: opt.int({

@@ -8,7 +8,7 @@ import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 
 import ipaddr from 'ipaddr.js';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { exchange, type Verdict } from '../src/health/datagram.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -17,7 +17,6 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 /** Packet codes and attribute types (RFC 2865 §3, §5; RFC 3162; RFC 3579). */
 const CODE = {

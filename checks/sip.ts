@@ -11,7 +11,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet } from '../src/health/options.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -21,7 +21,6 @@ import {
   type OptionsOf,
   type Report,
 } from '../src/health/schema.js';
-import { printable } from '../src/health/probe.js';
 
 /** Bytes of one response over TCP (headers and body) kept; more is unhealthy. */
 export const MAX_MESSAGE = 64 * 1024;

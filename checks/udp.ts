@@ -4,7 +4,7 @@
 // require_reply), silence is healthy and only the ICMP unreachable fails.
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { exchange, type Verdict } from '../src/health/datagram.js';
-import { ProbeRun } from '../src/health/probe.js';
+import { ProbeRun, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -13,7 +13,6 @@ import {
   type NormalOf,
   type OptionsOf,
 } from '../src/health/schema.js';
-import { printable, unescape } from '../src/health/probe.js';
 
 /** Hex with optional spaces or colons between bytes: "12 34 01 00", "12:34", "123401". */
 const HEX = /^(?:[0-9a-fA-F]{2}[\s:]*)*$/;
