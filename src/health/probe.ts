@@ -9,6 +9,11 @@ export function hostPort(target: CheckTarget): string {
     : `${target.address}:${target.port}`;
 }
 
+/** Where a probe went, for its message: address and port, or the address alone (port 0: ping). */
+function destination(target: CheckTarget): string {
+  return target.port === 0 ? target.address : hostPort(target);
+}
+
 export class ProbeRun {
   /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
   readonly signal: AbortSignal;
@@ -84,7 +89,7 @@ export class ProbeRun {
     return {
       healthy,
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
-      message: `${this.description} -> ${hostPort(this.target)}: ${steps.join('; ') || 'no reply'}`,
+      message: `${this.description} -> ${destination(this.target)}: ${steps.join('; ') || 'no reply'}`,
     };
   }
 }
