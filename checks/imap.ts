@@ -5,20 +5,14 @@ import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/hea
 import {
   Dialogue,
   STARTTLS_MODES,
+  tlsVariant,
   ServerFault,
   dialogueFailure,
   validateLogin,
   wire,
 } from '../src/health/dialogue.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
-import {
-  defineCheck,
-  keyOf,
-  normalOptions,
-  opt,
-  type NormalOf,
-  type OptionsOf,
-} from '../src/health/schema.js';
+import { defineCheck, opt, type NormalOf, type OptionsOf } from '../src/health/schema.js';
 
 const USER = opt.text({
   doc: 'log in as this user (LOGIN); without it the check ends after the greeting',
@@ -141,16 +135,15 @@ export class ImapChecker implements Checker {
     readonly kind: 'imap' | 'imaps',
     options: ImapCheckOptions | ImapsCheckOptions = {},
   ) {
-    if (kind === 'imaps') {
-      this.options = normalOptions(IMAPS_OPTIONS, options as ImapsCheckOptions);
-      this.key = keyOf(kind, IMAPS_OPTIONS, options as ImapsCheckOptions);
-      this.starttls = 'off';
-    } else {
-      const o = normalOptions(IMAP_OPTIONS, options as ImapCheckOptions);
-      this.options = o;
-      this.key = keyOf(kind, IMAP_OPTIONS, options as ImapCheckOptions);
-      this.starttls = o.starttls;
-    }
+    const v = tlsVariant(
+      kind,
+      kind === 'imaps',
+      { plain: IMAP_OPTIONS, implicit: IMAPS_OPTIONS },
+      options,
+    );
+    this.options = v.options;
+    this.key = v.key;
+    this.starttls = v.starttls;
     const user = this.options.user;
     this.description = [
       kind === 'imaps' ? 'IMAPS' : 'IMAP',

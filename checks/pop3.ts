@@ -5,20 +5,14 @@ import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/hea
 import {
   Dialogue,
   STARTTLS_MODES,
+  tlsVariant,
   ServerFault,
   dialogueFailure,
   validateLogin,
   wire,
 } from '../src/health/dialogue.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
-import {
-  defineCheck,
-  keyOf,
-  normalOptions,
-  opt,
-  type NormalOf,
-  type OptionsOf,
-} from '../src/health/schema.js';
+import { defineCheck, opt, type NormalOf, type OptionsOf } from '../src/health/schema.js';
 
 const USER = opt.text({
   doc: 'log in as this user (USER/PASS); without it the check ends after the greeting',
@@ -81,16 +75,15 @@ export class Pop3Checker implements Checker {
     readonly kind: 'pop3' | 'pop3s',
     options: Pop3CheckOptions | Pop3sCheckOptions = {},
   ) {
-    if (kind === 'pop3s') {
-      this.options = normalOptions(POP3S_OPTIONS, options as Pop3sCheckOptions);
-      this.key = keyOf(kind, POP3S_OPTIONS, options as Pop3sCheckOptions);
-      this.starttls = 'off';
-    } else {
-      const o = normalOptions(POP3_OPTIONS, options as Pop3CheckOptions);
-      this.options = o;
-      this.key = keyOf(kind, POP3_OPTIONS, options as Pop3CheckOptions);
-      this.starttls = o.starttls;
-    }
+    const v = tlsVariant(
+      kind,
+      kind === 'pop3s',
+      { plain: POP3_OPTIONS, implicit: POP3S_OPTIONS },
+      options,
+    );
+    this.options = v.options;
+    this.key = v.key;
+    this.starttls = v.starttls;
     const user = this.options.user;
     this.description = [
       kind === 'pop3s' ? 'POP3S' : 'POP3',

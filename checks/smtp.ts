@@ -6,18 +6,12 @@ import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/hea
 import {
   Dialogue,
   STARTTLS_MODES,
+  tlsVariant,
   dialogueFailure,
   type NumericReply,
 } from '../src/health/dialogue.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
-import {
-  defineCheck,
-  keyOf,
-  normalOptions,
-  opt,
-  type NormalOf,
-  type OptionsOf,
-} from '../src/health/schema.js';
+import { defineCheck, opt, type NormalOf, type OptionsOf } from '../src/health/schema.js';
 
 const HELO_NAME = opt.text({
   default: 'localhost',
@@ -74,16 +68,15 @@ export class SmtpChecker implements Checker {
     readonly kind: SmtpKind,
     options: SmtpCheckOptions | SmtpsCheckOptions = {},
   ) {
-    if (kind === 'smtps') {
-      this.options = normalOptions(SMTPS_OPTIONS, options as SmtpsCheckOptions);
-      this.key = keyOf(kind, SMTPS_OPTIONS, options as SmtpsCheckOptions);
-      this.starttls = 'off';
-    } else {
-      const o = normalOptions(SMTP_OPTIONS, options as SmtpCheckOptions);
-      this.options = o;
-      this.key = keyOf(kind, SMTP_OPTIONS, options as SmtpCheckOptions);
-      this.starttls = o.starttls;
-    }
+    const v = tlsVariant(
+      kind,
+      kind === 'smtps',
+      { plain: SMTP_OPTIONS, implicit: SMTPS_OPTIONS },
+      options,
+    );
+    this.options = v.options;
+    this.key = v.key;
+    this.starttls = v.starttls;
     const name = kind === 'smtps' ? 'SMTPS' : kind === 'submission' ? 'SMTP submission' : 'SMTP';
     this.description = `${name} EHLO ${this.options.heloName}${this.starttls === 'off' ? '' : `, STARTTLS ${this.starttls}`}`;
   }

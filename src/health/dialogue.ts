@@ -9,6 +9,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import type { CheckResult, CheckTarget } from './checker.js';
 import type { TlsOptions } from './options.js';
 import { printable, type ProbeRun } from './probe.js';
+import { keyOf, normalOptions, type NormalOf, type OptionsOf, type Schema } from './schema.js';
 
 /** A fault of the server's: the check fails with this message as it stands. */
 export class ServerFault extends Error {
@@ -306,6 +307,31 @@ export class Dialogue {
 /** How a check uses STARTTLS (STLS, AUTH TLS): not at all, when offered, or always. */
 export const STARTTLS_MODES = ['off', 'opportunistic', 'required'] as const;
 export type StartTlsMode = (typeof STARTTLS_MODES)[number];
+
+/**
+ * A protocol with a kind that speaks TLS from the first byte (smtps, pop3s, imaps) beside one
+ * that may upgrade with STARTTLS: the options read by the kind's own schema, its merge key, and
+ * its STARTTLS mode ('off' for the implicit kind, which has none).
+ */
+export function tlsVariant<P extends Schema, I extends Schema>(
+  kind: string,
+  implicit: boolean,
+  schemas: { readonly plain: P; readonly implicit: I },
+  options: OptionsOf<P> | OptionsOf<I>,
+): { options: NormalOf<P> | NormalOf<I>; key: string; starttls: StartTlsMode } {
+  if (implicit) {
+    const given = options as OptionsOf<I>;
+    return {
+      options: normalOptions(schemas.implicit, given),
+      key: keyOf(kind, schemas.implicit, given),
+      starttls: 'off',
+    };
+  }
+  const given = options as OptionsOf<P>;
+  const normal = normalOptions(schemas.plain, given);
+  const mode = (normal as { readonly starttls?: StartTlsMode }).starttls ?? 'off';
+  return { options: normal, key: keyOf(kind, schemas.plain, given), starttls: mode };
+}
 
 /** The failure for what ended a dialogue: the server's fault as it stands, else run.failWith. */
 export function dialogueFailure(run: ProbeRun, error: unknown, stage: string): CheckResult {
