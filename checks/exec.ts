@@ -6,8 +6,8 @@
 // it forked outlives the check (what leaves the group with setsid is out of reach: see README).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import pLimit from 'p-limit';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { processSlots } from '../src/health/processes.js';
 import { ProbeRun, localErrno, printable } from '../src/health/probe.js';
 import {
   defineCheck,
@@ -18,17 +18,7 @@ import {
   type OptionsOf,
 } from '../src/health/schema.js';
 
-/** Commands running at once, for all exec checks of the process (one limiter, never replaced). */
-const slots = pLimit(32);
-
-/** Sets the process-wide cap (an integer >= 1); checks already waiting follow the new one. */
-export function setExecConcurrency(n: number): void {
-  slots.concurrency = n;
-}
-
-export function execConcurrency(): number {
-  return slots.concurrency;
-}
+const slots = processSlots;
 
 /** After the command exits, how long its output may take to reach end of file (see below). */
 const CLOSE_GRACE_MS = 100;

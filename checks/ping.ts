@@ -6,6 +6,7 @@
 // its file capability is never used (see deploy/systemd/ipvs-warden.service).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { processSlots } from '../src/health/processes.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
 import {
   defineCheck,
@@ -68,6 +69,8 @@ function firstLine(text: string): string {
 
 export class PingChecker implements Checker {
   readonly kind = 'ping';
+  /** The process cap it shares with exec checks: the scheduler lets it wait for it in `check`. */
+  readonly limiter = processSlots;
   readonly description: string;
   readonly key: string;
   private readonly options: NormalOf<typeof PING_OPTIONS>;
@@ -100,7 +103,7 @@ export class PingChecker implements Checker {
       target.address,
     ];
     return new Promise<CheckResult>((resolve) => {
-      const waitingFor = 'waiting for an echo reply';
+      let waitingFor = 'waiting for a process slot';
       let child: ChildProcess | undefined;
       let finished = false;
       const finish = (result: () => CheckResult): void => {
@@ -116,46 +119,57 @@ export class PingChecker implements Checker {
         return;
       }
       run.signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        child = spawn(PING, args, {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
-        });
-      } catch (error) {
-        finish(() => spawnFailure(run, error as NodeJS.ErrnoException));
-        return;
-      }
-      let out = '';
-      let err = '';
-      child.stdout?.setEncoding('latin1');
-      child.stderr?.setEncoding('latin1');
-      child.stdout?.on('data', (chunk: string) => {
-        if (out.length < MAX_OUTPUT) out += chunk;
-        for (;;) {
-          const nl = out.indexOf('\n');
-          if (nl < 0 || finished) return;
-          const line = out.slice(0, nl);
-          out = out.slice(nl + 1);
-          const reply = REPLY.exec(line);
-          if (reply)
-            return finish(() =>
-              run.ok(`echo reply from ${reply[1] ?? '?'} in ${reply[2] ?? '?'} ms`),
-            );
-          const icmp = ICMP_ERROR.exec(line);
-          if (icmp)
-            return finish(() => run.fail(`ICMP error from ${icmp[1] ?? '?'}: ${icmp[2] ?? ''}`));
+      // The slot is held until ping is gone, not merely until the result is known.
+      void processSlots(() => (finished ? undefined : new Promise<void>(start)));
+      function start(release: () => void): void {
+        try {
+          child = spawn(PING, args, {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+          });
+        } catch (error) {
+          release();
+          finish(() => spawnFailure(run, error as NodeJS.ErrnoException));
+          return;
         }
-      });
-      child.stderr?.on('data', (chunk: string) => {
-        if (err.length < MAX_OUTPUT) err += chunk;
-      });
-      child.on('error', (error: NodeJS.ErrnoException) => finish(() => spawnFailure(run, error)));
-      // 'close': every line of output is in by then.
-      child.on('close', (code: number | null) => {
-        if (err.trim() !== '') finish(() => run.fail(explainStderr(err)));
-        else if (code === 1) finish(() => run.fail(`no echo reply (${o.count} sent)`));
-        else finish(() => run.fail(`ping exited with ${code ?? 'a signal'} and no reply`));
-      });
+        waitingFor = 'waiting for an echo reply';
+        let out = '';
+        let err = '';
+        child.stdout?.setEncoding('latin1');
+        child.stderr?.setEncoding('latin1');
+        child.stdout?.on('data', (chunk: string) => {
+          if (out.length < MAX_OUTPUT) out += chunk;
+          for (;;) {
+            const nl = out.indexOf('\n');
+            if (nl < 0 || finished) return;
+            const line = out.slice(0, nl);
+            out = out.slice(nl + 1);
+            const reply = REPLY.exec(line);
+            if (reply)
+              return finish(() =>
+                run.ok(`echo reply from ${reply[1] ?? '?'} in ${reply[2] ?? '?'} ms`),
+              );
+            const icmp = ICMP_ERROR.exec(line);
+            if (icmp)
+              return finish(() => run.fail(`ICMP error from ${icmp[1] ?? '?'}: ${icmp[2] ?? ''}`));
+          }
+        });
+        child.stderr?.on('data', (chunk: string) => {
+          if (err.length < MAX_OUTPUT) err += chunk;
+        });
+        child.on('error', (error: NodeJS.ErrnoException) => {
+          // No process (ENOENT, EAGAIN): no 'close' to wait for.
+          if (child?.pid === undefined) release();
+          finish(() => spawnFailure(run, error));
+        });
+        // 'close': every line of output is in by then.
+        child.on('close', (code: number | null) => {
+          release();
+          if (err.trim() !== '') finish(() => run.fail(explainStderr(err)));
+          else if (code === 1) finish(() => run.fail(`no echo reply (${o.count} sent)`));
+          else finish(() => run.fail(`ping exited with ${code ?? 'a signal'} and no reply`));
+        });
+      }
     });
   }
 }

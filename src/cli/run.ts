@@ -3,7 +3,7 @@
 // bad config on reload is logged and the running one stays in force. The signals are caught from
 // the program's first moment (./signals.ts): one that comes while starting waits until the daemon
 // is ready, one that comes while stopping is noted; none ends the process.
-import { setExecConcurrency } from '../../checks/exec.js';
+import { setExecConcurrency } from '../health/processes.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';

@@ -105,7 +105,7 @@ const schema = {
     env: 'WARDEN_CHECK_CONCURRENCY',
   },
   exec_concurrency: {
-    doc: 'External check commands running at once',
+    doc: 'Processes checks run at once (exec commands, ping)',
     format: 'nat',
     default: 32,
     env: 'WARDEN_EXEC_CONCURRENCY',

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { ExecChecker, execConcurrency, setExecConcurrency } from '../../checks/exec.js';
+import { ExecChecker } from '../../checks/exec.js';
+import { execConcurrency, setExecConcurrency } from '../../src/health/processes.js';
 import { createChecker } from '../../src/checkers.js';
 import { parseConfig } from '../../src/checkers.js';
 
