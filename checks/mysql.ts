@@ -27,7 +27,9 @@
 // A refused login (1045) or an unknown database (1049) reads "server up, login refused" or
 // "server up, database unknown", not like a server that is down. No TLS (yet).
 import { connect as netConnect, type Socket } from 'node:net';
-import mysql2, { type Connection, type QueryError } from 'mysql2';
+// mysql2 is loaded when a check first logs in: every start of the daemon (and every CLI
+// command) reads the catalog, and most directors check no database.
+import type { Connection, QueryError } from 'mysql2';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
 import {
@@ -352,8 +354,9 @@ export class MysqlChecker implements Checker {
   }
 
   /** mysql2 on our socket: it reads the greeting again (pushed back) and logs in. */
-  private login(socket: Socket, user: string): Promise<Connection> {
+  private async login(socket: Socket, user: string): Promise<Connection> {
     const o = this.options;
+    const { default: mysql2 } = await import('mysql2');
     return new Promise<Connection>((resolve, reject) => {
       const conn = mysql2.createConnection({
         stream: socket,

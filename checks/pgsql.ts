@@ -28,7 +28,8 @@
 // as "server up, login refused" and "server up, database unknown", not like a server down.
 import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import pg from 'pg';
+// pg is loaded when a check first logs in (see checks/mysql.ts for why).
+import type pg from 'pg';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
 import {
@@ -250,6 +251,7 @@ export class PgsqlChecker implements Checker {
     owned: { destroy(): void }[],
   ): Promise<CheckResult> {
     const o = this.options;
+    const { default: pgm } = await import('pg');
     // pg connects it (and wraps it in TLS); it is ours to destroy.
     const socket = new Socket();
     owned.push(socket);
@@ -259,7 +261,7 @@ export class PgsqlChecker implements Checker {
       run.step('connected');
       stage.now = `logging in as ${user}`;
     });
-    const client = new pg.Client({
+    const client = new pgm.Client({
       host: target.address,
       port: target.port,
       user,
@@ -292,7 +294,7 @@ export class PgsqlChecker implements Checker {
       new Promise<{ first?: string; rows: number }>((resolve, reject) => {
         let first: string | undefined;
         let rows = 0;
-        const q = new pg.Query({
+        const q = new pgm.Query({
           text: o.query,
           rowMode: 'array',
           // Every value as the server sent it (text format), NULL as null.
