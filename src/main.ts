@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { DaemonSignals } from './cli/signals.js';
+import type { ConfigFormat } from './config/foreign.js';
 import type { IpvsBackend } from './ipvs/backend.js';
 
 // Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
@@ -15,7 +16,8 @@ const { ProbeUsageError, buildProbe, parseTarget, probeKindHelp, probeUsage } =
 const { runDaemon } = await import('./cli/run.js');
 const { formatTable, tableJson } = await import('./cli/table.js');
 const { effectiveConfig } = await import('./config/effective.js');
-const { ConfigError } = await import('./config/load.js');
+const { ConfigError, readConfigText, translated } = await import('./config/load.js');
+const { FORMATS, convertText, detectFormat } = await import('./config/formats.js');
 const { demoTable } = await import('./demo.js');
 const { IpvsError } = await import('./ipvs/errors.js');
 const { MemoryBackend } = await import('./ipvs/memory.js');
@@ -29,6 +31,9 @@ Commands:
   run --config FILE [--dry-run]
                              Run the daemon: probe the real servers, keep the table in step
   run --demo                 The same on an embedded demo (in-memory table, local servers)
+  convert FILE [--format ldirectord|keepalived]
+                             Print an ldirectord.cf or keepalived.conf as ipvs-warden's own
+                             config, with a comment wherever the meaning shifts
   check-config --config FILE [--show-secrets]
                              Validate a config and print it with every default filled in
                              (secret values as <redacted> unless --show-secrets)
@@ -48,6 +53,10 @@ Commands:
 Options:
   --backend netlink|memory   Where the table lives (default: netlink, the kernel)
   --demo                     With --backend memory: start from a small example table
+  --format yaml|ldirectord|keepalived
+                             The config file's format (default: recognised from its name
+                             and content); run and check-config take ldirectord.cf and
+                             keepalived.conf as they are
   --version                  Print the version
 
 ${probeUsage(CATALOG)}
@@ -70,6 +79,14 @@ async function openBackend(kind: string, demo: boolean): Promise<IpvsBackend> {
 }
 
 class UsageError extends Error {}
+
+/** --format: the config file's format, when its name and content do not say. */
+function formatOption(text: string | undefined): { format?: ConfigFormat } {
+  if (text === undefined) return {};
+  if (!(FORMATS as readonly string[]).includes(text))
+    throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${text}"`);
+  return { format: text as ConfigFormat };
+}
 
 /** --timeout for reload and status: milliseconds, as for probe. */
 function msOption(text: string | undefined, fallback: number): number {
@@ -115,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'netlink' },
       demo: { type: 'boolean', default: false },
       config: { type: 'string' },
+      format: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       'show-secrets': { type: 'boolean', default: false },
       pid: { type: 'string' },
@@ -151,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError('run needs --config FILE (or --demo)');
       return runDaemon({
         configFile: values.config,
+        ...formatOption(values.format),
         demo: values.demo,
         dryRun: values['dry-run'],
         env: process.env,
@@ -164,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) throw new UsageError(`${command} needs --config FILE`);
       let config;
       try {
-        config = await loadConfigFile(values.config);
+        config = await loadConfigFile(values.config, process.env, formatOption(values.format));
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         process.stderr.write(`${e.message}\n`);
@@ -193,7 +212,8 @@ async function main(argv: string[]): Promise<number> {
       let url = values.url;
       if (!url) {
         const listen = values.config
-          ? (await loadConfigFile(values.config)).daemon.listen
+          ? (await loadConfigFile(values.config, process.env, formatOption(values.format))).daemon
+              .listen
           : '127.0.0.1:9476';
         if (!listen) throw new UsageError('daemon.listen is off in that config: no status to read');
         url = `http://${listen.startsWith(':') ? `127.0.0.1${listen}` : listen}`;
@@ -202,6 +222,26 @@ async function main(argv: string[]): Promise<number> {
       const status = await readStatus(url, { timeoutMs });
       process.stdout.write(statusText(status, values.json, url));
       return status.ready ? 0 : 1;
+    }
+    case 'convert': {
+      const file = positionals[1] ?? values.config;
+      if (!file) throw new UsageError('convert needs FILE (an ldirectord.cf or keepalived.conf)');
+      const text = await readConfigText(file);
+      const format = formatOption(values.format).format ?? detectFormat(file, text);
+      if (format === 'yaml') throw new UsageError(`${file} is already ipvs-warden's own format`);
+      let out: string;
+      try {
+        // The native reader judges it too: convert prints only what check-config would pass.
+        const t = translated(format, text, file);
+        await loadConfigFile(file, process.env, { format });
+        out = convertText(t, format, file);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        process.stderr.write(`${e.message}\n`);
+        return 1;
+      }
+      process.stdout.write(out);
+      return 0;
     }
     case 'help':
       process.stdout.write(USAGE);

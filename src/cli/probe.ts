@@ -159,13 +159,17 @@ export function probeUsage(catalog: CheckCatalog): string {
     '  TARGET: 10.0.0.5:8080 or [2001:db8::5]:8080    --timeout MS (3000)',
     '  `ipvs-warden probe KIND --help` describes each flag of a kind.',
   ];
+  // The kinds, wrapped; each kind's flags are `probe KIND --help` (twenty kinds of flags would
+  // bury the rest of the help).
+  let line = '  KIND:';
   for (const kind of catalog.kinds) {
-    const d = catalog.get(kind);
-    if (!d) continue;
-    const flags = probeFlags(d).map((f) => `--${f.flag}${f.arg ? ` ${f.arg}` : ''}`);
-    const rest = Object.values(d.options).some((o) => o.type === 'list' && o.rest);
-    lines.push(`  ${kind}: ${[...flags, ...(rest ? ['-- COMMAND ARGS...'] : [])].join(' ')}`);
+    if (line.length + kind.length + 1 > 96) {
+      lines.push(line);
+      line = '       ';
+    }
+    line += ` ${kind}`;
   }
+  lines.push(line);
   return lines.join('\n');
 }
 

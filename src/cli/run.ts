@@ -8,6 +8,7 @@ import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';
 import { loadConfigFile, parseConfig } from '../checkers.js';
+import type { ConfigFormat } from '../config/foreign.js';
 import { formatPath } from '../config/reader.js';
 import type { Config } from '../config/model.js';
 import { formatTable } from './table.js';
@@ -23,6 +24,8 @@ import type { DaemonSignals } from './signals.js';
 
 export interface RunOptions {
   readonly configFile: string | undefined;
+  /** The config file's format (default: recognised from its name and content). */
+  readonly format?: ConfigFormat;
   readonly demo: boolean;
   readonly dryRun: boolean;
   readonly env: NodeJS.ProcessEnv;
@@ -51,7 +54,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     withDryRun(
       demo
         ? parseConfig(demoConfig(demo), source, o.env)
-        : await loadConfigFile(o.configFile ?? '', o.env),
+        : await loadConfigFile(o.configFile ?? '', o.env, o.format ? { format: o.format } : {}),
       o.dryRun,
     );
   let config: Config;

@@ -18,6 +18,11 @@ import {
 import { labelCollision } from '../ipvs/labels.js';
 import type { CheckCatalog } from '../health/schema.js';
 import { fileKeys } from './checks.js';
+import type { ConfigFormat, Translation } from './foreign.js';
+import { detectFormat, sourceOf } from './formats.js';
+import { includeFiles } from './include.js';
+import { translateKeepalived } from './keepalived.js';
+import { translateLdirectord } from './ldirectord.js';
 import { daemonSchema, readDaemonSettings } from './daemon.js';
 import {
   CONFIG_MAX_BYTES,
@@ -346,6 +351,55 @@ function namedFiles(raw: unknown, baseDir: string, keys: readonly string[]): str
 export interface LoadOptions {
   /** How long the reads may take in all (default READ_TIMEOUT_MS). */
   readonly timeoutMs?: number;
+  /** The file's format; by default recognised from its name and content (formats.ts). */
+  readonly format?: ConfigFormat;
+}
+
+/** A config file's text, read bounded under the loader's deadline (for convert). */
+export async function readConfigText(file: string): Promise<string> {
+  const deadline = new Deadline(READ_TIMEOUT_MS);
+  try {
+    const read = await readFileBounded(file, CONFIG_MAX_BYTES, CONFIG_WHAT, deadline);
+    if ('problem' in read) throw unreadable(file, read.problem);
+    return read.text;
+  } finally {
+    deadline.clear();
+  }
+}
+
+/** What another daemon's file was translated into, and its problems, by source line. */
+export function translated(
+  format: Exclude<ConfigFormat, 'yaml'>,
+  text: string,
+  file: string,
+): Translation {
+  const t =
+    format === 'ldirectord'
+      ? translateLdirectord(text, file)
+      : translateKeepalived(text, file, includeFiles);
+  if (t.problems.length > 0)
+    throw new ConfigError(
+      file,
+      t.problems.map((x) => ({
+        path: [],
+        message: `${x.file && x.file !== file ? `${x.file}:${x.line}: ` : ''}${x.directive}: ${x.message}`,
+        line: x.file && x.file !== file ? undefined : x.line,
+      })),
+    );
+  return t;
+}
+
+/** A translation as the native reader's input: a native problem points at the source line. */
+function parsedFrom(t: Translation, file: string): Parsed {
+  return {
+    raw: t.raw,
+    lineAt: (path) => {
+      const source = sourceOf(t, path);
+      return source && (source.file === undefined || source.file === file)
+        ? source.line
+        : undefined;
+    },
+  };
 }
 
 /**
@@ -363,7 +417,11 @@ export async function loadConfigFileWith(
   try {
     const read = await readFileBounded(file, CONFIG_MAX_BYTES, CONFIG_WHAT, deadline);
     if ('problem' in read) throw unreadable(file, read.problem);
-    const parsed = parseYaml(read.text, file);
+    const format = options.format ?? detectFormat(file, read.text);
+    const parsed =
+      format === 'yaml'
+        ? parseYaml(read.text, file)
+        : parsedFrom(translated(format, read.text, file), file);
     const baseDir = dirname(resolve(file));
     // A few at a time: each read holds a buffer and a thread of the pool.
     const limit = pLimit(4);
