@@ -336,7 +336,11 @@ const KA_DEFAULTS: readonly (readonly [key: string, value: unknown, text: string
     "keepalived's default retry 1 (3 for DNS_CHECK, 0 for MISC_CHECK): down after retry + 1 failures",
   ],
   ['jitter', 0, 'keepalived does not spread its checks after the first (warmup)'],
-  ['initial', 'up', 'keepalived starts real servers up unless alpha'],
+  [
+    'initial',
+    'down',
+    'keepalived starts real servers up unless alpha; here a server is in once its checks pass (a deliberate difference: no dead server in the pool at start)',
+  ],
   ['on_failure', 'remove', 'keepalived removes a failed server unless inhibit_on_failure'],
   [
     'drain_timeout',

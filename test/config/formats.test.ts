@@ -84,36 +84,40 @@ t.test("keepalived's include: a path or a glob, relative to the including file",
   t.throws(() => includeFiles('conf.d/missing.conf', from), /cannot read .*missing\.conf: ENOENT/);
 });
 
-t.test('an ldirectord.cf: check-config of convert is check-config of the file', async (t) => {
-  const { loadConfigFile } = await import('../../src/checkers.js');
-  const { translated } = await import('../../src/config/load.js');
-  const { ConfigError } = await import('../../src/config/load.js');
-  const { readdirSync, readFileSync } = await import('node:fs');
-  const { fileURLToPath } = await import('node:url');
-  const dir = fileURLToPath(new URL('../../../test/config/ldirectord/', import.meta.url));
-  let runs = 0;
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.cf'))) {
-    const file = join(dir, name);
-    const text = readFileSync(file, 'utf8');
-    let direct;
-    try {
-      direct = await loadConfigFile(file, {});
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      t.ok(
-        e.problems.every((p) => p.line !== undefined),
-        `${name}: refused, every problem at its line`,
+for (const [format, ext] of [
+  ['ldirectord', '.cf'],
+  ['keepalived', '.conf'],
+] as const) {
+  t.test(`${format}: check-config of convert is check-config of the file`, async (t) => {
+    const { loadConfigFile } = await import('../../src/checkers.js');
+    const { ConfigError, translated } = await import('../../src/config/load.js');
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const dir = fileURLToPath(new URL(`../../../test/config/${format}/`, import.meta.url));
+    let runs = 0;
+    for (const name of readdirSync(dir).filter((n) => n.endsWith(ext))) {
+      const file = join(dir, name);
+      const text = readFileSync(file, 'utf8');
+      let direct;
+      try {
+        direct = await loadConfigFile(file, {});
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        t.ok(
+          e.problems.every((p) => p.line !== undefined || /^\S+:\d+: /.test(p.message)),
+          `${name}: refused, every problem at its line`,
+        );
+        continue;
+      }
+      const converted = convertText(translated(format, text, file), format, file);
+      const again = parseConfig(converted, join(tmpdir(), 'converted.yaml'), {});
+      t.equal(
+        effectiveConfig(again, CATALOG, { showSecrets: true }),
+        effectiveConfig(direct, CATALOG, { showSecrets: true }),
+        `${name}: the same effective config`,
       );
-      continue;
+      runs++;
     }
-    const converted = convertText(translated('ldirectord', text, file), 'ldirectord', file);
-    const again = parseConfig(converted, join(tmpdir(), 'converted.yaml'), {});
-    t.equal(
-      effectiveConfig(again, CATALOG, { showSecrets: true }),
-      effectiveConfig(direct, CATALOG, { showSecrets: true }),
-      `${name}: the same effective config`,
-    );
-    runs++;
-  }
-  t.ok(runs >= 2, 'some files of the corpus run');
-});
+    t.ok(runs >= 1, 'a file of the corpus runs');
+  });
+}
