@@ -381,6 +381,7 @@ export class ExecChecker implements Checker {
 
 export const exec = defineCheck({
   kind: 'exec',
+  portless: true,
   summary:
     "an external command, without a shell, like ldirectord's external and keepalived's MISC_CHECK; exit 0 is healthy",
   options: EXEC_OPTIONS,

@@ -176,6 +176,7 @@ export class PingChecker implements Checker {
 
 export const ping = defineCheck({
   kind: 'ping',
+  portless: true,
   summary:
     "ICMP/ICMPv6 echo to the server's address (port not used) with iputils ping; healthy on the first echo reply",
   options: PING_OPTIONS,

@@ -390,7 +390,7 @@ function realServer(
       );
   } else {
     checks.forEach((c, i) => {
-      if (!c.port && port === 0)
+      if (!c.port && port === 0 && !ctx.catalog.get(c.type)?.portless)
         p.add([...at('checks'), i, 'port'], 'required: the real server has no port');
     });
   }

@@ -177,6 +177,8 @@ export interface CheckDeclaration<S extends Schema = Schema> {
   /** One line for the README and the probe usage: what it does and when it is healthy. */
   readonly summary: string;
   readonly options: S;
+  /** The check needs no port (ping; exec, whose {port} is then 0): a portless server may use it. */
+  readonly portless?: boolean;
   /** Rules between options ("expect or expect_regex, not both"): each problem at its option. */
   readonly validate?: (
     options: OptionsOf<S>,
@@ -196,6 +198,7 @@ export interface AnyCheckDeclaration {
   readonly kind: string;
   readonly summary: string;
   readonly options: Schema;
+  readonly portless?: boolean;
   readonly validate?: (options: never, report: (option: string, problem: string) => void) => void;
   readonly create: (options: never) => Checker;
 }

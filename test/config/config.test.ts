@@ -341,3 +341,18 @@ virtual_services:
     '1: daemon.metrics_labels: "remote_address,remote_port,proto" gives real servers 10.0.0.2:80 (virtual_services[0].real_servers[0]) and 10.0.0.2:80 (virtual_services[1].real_servers[0]) of "web" one series (gauges would overwrite, counters add up): add local_address (from WARDEN_METRICS_LABELS)',
   ]);
 });
+
+t.test('a server without a port: ping and exec need none, a tcp check does', async (t) => {
+  const yaml = (check: string): string => `virtual_services:
+  - fwmark: 7
+    real_servers:
+      - {address: 10.0.1.1, checks: [${check}]}
+`;
+  t.doesNotThrow(() => parseConfig(yaml('{type: ping}'), '/tmp/x.yaml', {}));
+  t.doesNotThrow(() => parseConfig(yaml('{type: exec, command: [/bin/true]}'), '/tmp/x.yaml', {}));
+  t.throws(
+    () => parseConfig(yaml('{type: tcp}'), '/tmp/x.yaml', {}),
+    /checks\[0\]\.port: required: the real server has no port/,
+  );
+  t.doesNotThrow(() => parseConfig(yaml('{type: tcp, port: 22}'), '/tmp/x.yaml', {}));
+});
