@@ -1,8 +1,11 @@
-// FTP check on the control connection: greeting 220, optionally AUTH TLS (explicit TLS, RFC
-// 4217), optionally a login (USER, then PASS when asked: 331), QUIT. ldirectord's ftp check
-// logs in (anonymous by default) and downloads its `request` file over a passive data
-// connection to match `receive`; this one stops at the login: a server that greets, accepts
-// the login and says goodbye is healthy. No data connection, so no PBSZ/PROT either.
+// FTP check: greeting 220, optionally AUTH TLS (explicit TLS, RFC 4217), optionally a login
+// (USER, then PASS when asked: 331), optionally a download, QUIT. ldirectord's ftp check logs in
+// (anonymous by default) and downloads its `request` file over a passive data connection to
+// match `receive`: here `request` and `expect`. The data connection goes to the control
+// connection's address (EPSV, RFC 2428; after PASV too, whose address is ignored: a server
+// cannot send the probe elsewhere), in the clear: a download after AUTH TLS (PROT P, TLS
+// session reuse on the data connection) is not offered yet.
+import { connect, type Socket } from 'node:net';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import {
   Dialogue,
@@ -42,6 +45,21 @@ export const FTP_OPTIONS = {
   }),
   tls: opt.tls({
     doc: 'certificate checks for AUTH TLS (verified unless `verify: false`; give `servername` or a `ca` whose certificate names the address)',
+  }),
+  request: opt.text({
+    doc: "download this file after the login (ldirectord's request), over a passive data connection",
+    check: (v, report) => {
+      if (/[\r\n\0]/.test(v)) report('no line breaks or NUL');
+    },
+  }),
+  expect: opt.regex({
+    doc: "healthy only when the downloaded file matches (ldirectord's receive)",
+  }),
+  maxReply: opt.int({
+    min: 1,
+    max: 16 << 20,
+    default: 64 * 1024,
+    doc: 'bytes of the file read; a longer file is unhealthy',
   }),
   bindAddress: opt.address({ key: 'bind', doc: 'source address of the probe' }),
 } as const;
@@ -112,6 +130,18 @@ export class FtpChecker implements Checker {
         run.step(`login ${o.user} ${reply.code}`);
       }
 
+      if (o.request !== undefined) {
+        const got = await this.download(d, run, target, o.request, (x) => (stage = x));
+        if (typeof got !== 'string') return got;
+        if (o.expect && !o.expect.test(got))
+          return run.fail(
+            `${o.request}: ${got.length} bytes, no match for ${String(o.expect)}: ${printable(got)}`,
+          );
+        run.step(
+          `${o.request}: ${got.length} bytes${o.expect ? `, matched ${String(o.expect)}` : ''}`,
+        );
+      }
+
       stage = 'waiting for the QUIT reply';
       await d.send('QUIT');
       run.step(`QUIT ${(await d.farewell(d.readNumeric()))?.code ?? '(closed)'}`);
@@ -122,6 +152,86 @@ export class FtpChecker implements Checker {
       d?.close();
     }
   }
+
+  /** TYPE I, EPSV (PASV when refused), RETR over a data connection: the file, or a result. */
+  private async download(
+    d: Dialogue,
+    run: ProbeRun,
+    target: CheckTarget,
+    file: string,
+    stage: (s: string) => void,
+  ): Promise<string | CheckResult> {
+    stage('waiting for the TYPE reply');
+    await d.send('TYPE I');
+    const type = await d.readNumeric();
+    if (type.code !== 200) return run.fail(`TYPE I refused: ${shown(type)}`);
+    stage('waiting for the EPSV reply');
+    await d.send('EPSV');
+    let passive = await d.readNumeric();
+    if (passive.code !== 229) {
+      stage('waiting for the PASV reply');
+      await d.send('PASV');
+      passive = await d.readNumeric();
+    }
+    const port = dataPort(passive);
+    if (port === undefined || port < 1 || port > 65535)
+      return run.fail(`no passive data port: ${shown(passive)}`);
+    stage(`connecting the data connection (port ${port})`);
+    const max = this.options.maxReply;
+    let socket: Socket | undefined;
+    const onAbort = (): void => void socket?.destroy();
+    run.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      socket = connect({
+        host: target.address,
+        port,
+        family: target.family,
+        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
+      });
+      const data = socket;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const received = new Promise<'whole' | 'too long'>((resolve, reject) => {
+        data.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > max) {
+            data.destroy();
+            resolve('too long');
+          } else chunks.push(chunk);
+        });
+        data.on('end', () => resolve('whole'));
+        data.on('error', reject);
+        data.on('close', () => (run.signal.aborted ? reject(run.signal.reason) : undefined));
+      });
+      received.catch(() => undefined);
+      stage(`waiting for the RETR ${file} reply`);
+      await d.send(`RETR ${wire(file)}`);
+      const retr = await d.readNumeric();
+      if (retr.code !== 150 && retr.code !== 125)
+        return run.fail(`RETR ${file} refused: ${shown(retr)}`);
+      stage(`reading ${file}`);
+      if ((await received) === 'too long')
+        return run.fail(`${file} is longer than max_reply (${max} bytes)`);
+      stage(`waiting for the end of ${file}`);
+      const done = await d.readNumeric();
+      if (done.code !== 226 && done.code !== 250)
+        return run.fail(`${file} not sent whole: ${shown(done)}`);
+      return Buffer.concat(chunks).toString('latin1');
+    } finally {
+      run.signal.removeEventListener('abort', onAbort);
+      socket?.destroy();
+    }
+  }
+}
+
+/** The data port from an EPSV (`(|||6446|)`) or PASV (`(h1,h2,h3,h4,p1,p2)`) reply. */
+export function dataPort(reply: NumericReply): number | undefined {
+  const text = reply.lines.join(' ');
+  const epsv = /\(([!-~])\1\1(\d{1,5})\1\)/.exec(text);
+  if (reply.code === 229 && epsv) return Number(epsv[2]);
+  const pasv = /(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/.exec(text);
+  if (reply.code === 227 && pasv) return Number(pasv[5]) * 256 + Number(pasv[6]);
+  return undefined;
 }
 
 export const ftp = defineCheck({
@@ -131,6 +241,12 @@ export const ftp = defineCheck({
   options: FTP_OPTIONS,
   validate(o, report) {
     validateLogin(o, report, ANONYMOUS);
+    if (o.request === undefined && o.expect !== undefined)
+      report('expect', 'expect judges a download: give request');
+    if (o.request !== undefined && o.user === undefined)
+      report('request', 'a download needs a login: give user (anonymous, for one)');
+    if (o.request !== undefined && (o.starttls ?? 'off') !== 'off')
+      report('request', 'a download after AUTH TLS is not supported yet: set starttls off');
     if (o.tls !== undefined && (o.starttls ?? 'off') === 'off')
       report('tls', 'TLS settings apply to AUTH TLS: set starttls to opportunistic or required');
   },

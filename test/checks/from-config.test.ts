@@ -71,6 +71,13 @@ for (const kind of CATALOG.kinds) {
         ...others.flatMap((one, i) =>
           others.slice(i + 1).map((two) => ({ ...alone, ...one, ...two })),
         ),
+        ...others.flatMap((one, i) =>
+          others
+            .slice(i + 1)
+            .flatMap((two, j) =>
+              others.slice(i + j + 2).map((three) => ({ ...alone, ...one, ...two, ...three })),
+            ),
+        ),
       ];
       let got;
       let first = '';

@@ -28,6 +28,32 @@ t.test('against vsftpd', async (t) => {
     t.notOk(anon.message.includes(ANONYMOUS_PASSWORD));
   });
 
+  t.test("a download, as ldirectord's request and receive", async (t) => {
+    const got = await ftp
+      .create({ user: 'anonymous', request: 'hello.txt', expect: /^hello from vsftpd$/m })
+      .check(vs.ftp, ctx());
+    t.ok(got.healthy, got.message);
+    t.match(got.message, /login anonymous 230; hello\.txt: 18 bytes, matched .*; QUIT 221$/);
+    const wrong = await ftp
+      .create({ user: 'anonymous', request: 'hello.txt', expect: /goodbye/ })
+      .check(vs.ftp, ctx());
+    t.notOk(wrong.healthy);
+    t.match(
+      wrong.message,
+      /hello\.txt: 18 bytes, no match for \/goodbye\/: "hello from vsftpd\\n"$/,
+    );
+    const missing = await ftp
+      .create({ user: 'anonymous', request: 'nothing.txt' })
+      .check(vs.ftp, ctx());
+    t.notOk(missing.healthy);
+    t.match(missing.message, /RETR nothing\.txt refused: 550 /);
+    const long = await ftp
+      .create({ user: 'anonymous', request: 'hello.txt', maxReply: 5 })
+      .check(vs.ftp, ctx());
+    t.notOk(long.healthy);
+    t.match(long.message, /hello\.txt is longer than max_reply \(5 bytes\)$/);
+  });
+
   t.test('login refused reads differently from a server down', async (t) => {
     const r = await ftp.create({ user: 'bob', password: 'hunter2' }).check(vs.ftp, ctx());
     t.notOk(r.healthy);
@@ -134,4 +160,14 @@ t.test('options: anonymous needs no password, others do', async (t) => {
   t.same(problems, [
     'password: logging in needs a password (password, password_file or password_env)',
   ]);
+});
+
+t.test('the data port from EPSV and PASV replies', async (t) => {
+  const { dataPort } = await import('../../checks/ftp.js');
+  const reply = (code: number, line: string) => ({ code, lines: [line], first: `${code} ${line}` });
+  t.equal(dataPort(reply(229, 'Entering Extended Passive Mode (|||6446|)')), 6446);
+  t.equal(dataPort(reply(229, 'EPSV ok (!!!2121!)')), 2121);
+  t.equal(dataPort(reply(227, 'Entering Passive Mode (192,0,2,9,19,137).')), 19 * 256 + 137);
+  t.equal(dataPort(reply(227, 'Entering Passive Mode')), undefined);
+  t.equal(dataPort(reply(500, '(|||6446|)')), undefined);
 });
