@@ -30,7 +30,7 @@
 // | service=mysql/pgsql              | mysql/pgsql: user, password, database, query = request          |
 // | service=radius/sip               | radius (secret, user, password) / sip (uri sip:LOGIN)           |
 // | service=simpletcp                | tcp send/expect_regex (udp payload on a UDP service)            |
-// | service=ftp                      | ftp login; receive refused (the file fetch is not done)        |
+// | service=ftp                      | ftp login; request/receive: download and match                 |
 // | service=oracle                   | refused: no oracle check                                        |
 // | checktimeout/negotiatetimeout    | timeout: each check kind takes the one ldirectord uses for it,  |
 // |                                  | with ld_setup's mutual defaults (5 s / 30 s); at most interval |
@@ -1080,17 +1080,20 @@ function buildCheck(
     case 'ftp': {
       const p = port('ftp');
       if (!p) return failed;
-      if (receive) {
-        out.problem(
-          receiveLine ?? svcLine,
-          'receive',
-          "ldirectord's ftp check downloads request and matches receive; the ftp check here stops at the login: remove request/receive to check the login only",
-        );
-        return failed;
-      }
       const c: Raw = { type: 'ftp', ...p };
       if (login) withLogin(c);
       else c.user = 'anonymous';
+      // check_ftp: login, cwd /, binary, pasv, get request, then receive must match the file.
+      if (receive) {
+        c.request = request.startsWith('/') ? request : `/${request}`;
+        if (requestLine) lines.request = requestLine;
+        c.expect = receive;
+        if (receiveLine) lines.expect = receiveLine;
+      } else
+        notes.push({
+          line: svcLine,
+          text: 'no receive: ldirectord counted the server up whatever the download gave; here the login is checked',
+        });
       notes.push({
         line: svcLine,
         text: 'ldirectord ignored a refused ftp login; here a refused login is down',

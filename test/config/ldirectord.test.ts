@@ -223,6 +223,12 @@ t.test('checktype and service -> checks', async (t) => {
     expect_regex: 'PONG',
   });
   t.same(check('\tservice=ftp\n'), { type: 'ftp', user: 'anonymous' });
+  t.same(check('\tservice=ftp\n\trequest="hello.txt"\n\treceive="hello"\n'), {
+    type: 'ftp',
+    user: 'anonymous',
+    request: '/hello.txt',
+    expect: 'hello',
+  });
 
   const off = tr('virtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n\tchecktype=off\n');
   t.match(vs(off), { checks: [], real_servers: [{ state: 'maintenance' }] });
@@ -232,7 +238,6 @@ t.test('checktype and service -> checks', async (t) => {
     ['\tservice=mysql\n', 3],
     ['\tservice=dns\n\treceive="x"\n', 3],
     ['\tservice=radius\n', 3],
-    ['\tservice=ftp\n\treceive="x"\n', 4],
     ['\tservice=http_proxy\n', 3],
     ['\tservice=gopher\n', 3],
     ['\tchecktype=sometimes\n', 3],
