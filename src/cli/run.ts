@@ -109,9 +109,11 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   );
   metrics.configLoaded(true);
   // Hooks run off the loop: the observer hands them to the runner, which returns at once.
-  const hooks = new HookObserver(
-    new HookRunner({ log, onResult: (hook, result) => metrics.hookRun(hook, result) }),
-  );
+  const hookRunner = new HookRunner({
+    log,
+    onResult: (hook, result) => metrics.hookRun(hook, result),
+  });
+  const hooks = new HookObserver(hookRunner);
   const loop = new ReconcileLoop(config, { backend, log, observer: observers(metrics, hooks) });
   metrics.attach(loop);
   hooks.attach(loop);
@@ -246,6 +248,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       .stop()
       .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }));
   }
+  // Hooks still running end within their deadlines; none starts any more.
+  await hookRunner.stop();
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();

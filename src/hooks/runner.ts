@@ -51,6 +51,7 @@ export class HookRunner {
   /** The last run of each key: the next one of that key starts after it. */
   private readonly chains = new Map<string, Promise<void>>();
   private pending = 0;
+  private stopping = false;
   private readonly all = new Set<Promise<void>>();
 
   constructor(options: HookRunnerOptions) {
@@ -64,6 +65,10 @@ export class HookRunner {
   /** Starts the runs and returns at once; never throws. */
   run(runs: readonly HookRun[]): void {
     for (const r of runs) {
+      if (this.stopping) {
+        this.report(r, { result: 'dropped', message: 'the daemon is stopping' }, 0);
+        continue;
+      }
       if (this.pending >= this.maxQueued) {
         this.report(
           r,
@@ -85,14 +90,28 @@ export class HookRunner {
     }
   }
 
+  /**
+   * At stop: no run starts any more (those waiting are dropped, logged and counted); resolves
+   * when the running ones have ended, each within its deadline.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.idle();
+  }
+
   /** Resolves when no run is waiting or running (tests, and a stop that wants them done). */
   async idle(): Promise<void> {
     while (this.all.size > 0) await Promise.allSettled([...this.all]);
   }
 
   private async one(r: HookRun): Promise<void> {
+    if (this.stopping) {
+      this.report(r, { result: 'dropped', message: 'the daemon is stopping' }, 0);
+      return;
+    }
     let started = 0;
-    const outcome = await this.slots(() => {
+    const outcome = await this.slots((): Promise<Outcome> | Outcome => {
+      if (this.stopping) return { result: 'dropped', message: 'the daemon is stopping' };
       started = performance.now();
       return this.execute(r);
     }).catch((e: unknown): Outcome => ({

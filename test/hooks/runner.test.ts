@@ -169,3 +169,26 @@ t.test('the command runs with no capability at all, though the daemon has them',
   for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
     t.equal(caps[set], NONE, `${set} of the hook`);
 });
+
+t.test('stop: the running hook ends, the waiting ones are dropped, later ones too', async (t) => {
+  const { results, r } = runner();
+  const out = join(scratch(), 'stop');
+  r.run([
+    hook('/bin/sh', ['-c', `sleep 0.2; echo first >> ${out}`]),
+    hook('/bin/sh', ['-c', `echo second >> ${out}`]),
+  ]);
+  await sleep(50);
+  await r.stop();
+  r.run([hook('/bin/sh', ['-c', `echo third >> ${out}`], { key: 'other' })]);
+  await r.idle();
+  t.equal(readFileSync(out, 'utf8'), 'first\n');
+  t.same(
+    results,
+    [
+      ['server_down', 'success'],
+      ['server_down', 'dropped'],
+      ['server_down', 'dropped'],
+    ],
+    'the running one, then the waiting one, then one asked for after the stop',
+  );
+});
