@@ -5,10 +5,10 @@
 // group, and the whole group is killed at the deadline and after the command exits, so nothing
 // it forked outlives the check (what leaves the group with setsid is out of reach: see README).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { processSlots } from '../src/health/processes.js';
 import { ProbeRun, localErrno, printable } from '../src/health/probe.js';
+import { DROP_CAPS, Tail, killGroup, setpriv, setprivFailure } from '../src/health/spawn.js';
 import {
   defineCheck,
   keyOf,
@@ -31,67 +31,6 @@ const SPAWN_ERRORS: Record<string, string> = {
   E2BIG: 'argument list too long',
 };
 
-/** strerror(3) texts, as setpriv words a failure, back to the errno. */
-const ERRNO_OF_TEXT: Record<string, string> = {
-  'No such file or directory': 'ENOENT',
-  'Permission denied': 'EACCES',
-  'Exec format error': 'ENOEXEC',
-  'Not a directory': 'ENOTDIR',
-  'Argument list too long': 'E2BIG',
-  'Too many open files': 'EMFILE',
-  'Too many open files in system': 'ENFILE',
-  'Cannot allocate memory': 'ENOMEM',
-  'Resource temporarily unavailable': 'EAGAIN',
-};
-
-/**
- * Drops every capability the command could start with: inheritable and ambient (what an
- * unprivileged daemon with AmbientCapabilities= would pass on) and the bounding set (what a
- * root daemon's child would get back at exec). Without CAP_SETPCAP the bounding set cannot be
- * lowered and setpriv leaves it: with nothing inheritable or ambient, and the unit's
- * NoNewPrivileges, nothing in it can be regained.
- */
-const DROP_CAPS = ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all'];
-const SETPRIV_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-let setprivPath: string | undefined;
-
-/** Where setpriv is (found once); undefined when it is not installed. */
-function setpriv(): string | undefined {
-  if (setprivPath) return setprivPath;
-  for (const dir of SETPRIV_DIRS) {
-    try {
-      accessSync(`${dir}/setpriv`, constants.X_OK);
-      return (setprivPath = `${dir}/setpriv`);
-    } catch {
-      // not there
-    }
-  }
-  return undefined;
-}
-
-/**
- * setpriv's own complaint, when it failed before running the command: it exits 1, 126 or 127
- * having written one "setpriv: ..." line and nothing else. An exit code alone would not do:
- * with dynamic weight, 127 from a command that never ran would be healthy at weight 125.
- */
-function setprivFailure(
-  code: number | null,
-  stdoutBytes: number,
-  stderr: string,
-): { code?: string; message: string } | undefined {
-  if (code !== 1 && code !== 126 && code !== 127) return undefined;
-  const m = /^setpriv: ([^\n]*?)(?:: ([^:\n]+))?\n?$/.exec(stderr);
-  if (stdoutBytes > 0 || !m) return undefined;
-  const [line, what = '', why] = m;
-  const message = line.trim().slice('setpriv: '.length);
-  const errno = why === undefined ? undefined : ERRNO_OF_TEXT[why];
-  // The command could not be executed: named as spawn would have (ENOENT, EACCES).
-  if (errno && what.startsWith('failed to execute ')) return { code: errno, message };
-  // setpriv itself short of memory or processes: local, like a spawn that failed so.
-  if (errno && localErrno({ code: errno })) return { code: errno, message };
-  return { message };
-}
-
 /**
  * A spawn that failed: the director's own shortage (EAGAIN, ENOMEM, EMFILE: no process or
  * pipe to be had) is a local result; anything else (ENOENT, EACCES) is the config's fault and
@@ -104,42 +43,6 @@ function cannotRun(run: ProbeRun, error: unknown): CheckResult {
   const text = e.code ? SPAWN_ERRORS[e.code] : undefined;
   if (e.code && text) return run.fail(`cannot run: ${e.code} (${text})`);
   return run.fail(`cannot run: ${e.message ?? String(error)}`);
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
-
-/** The last `max` bytes written to it, held in at most `max` bytes. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  constructor(private readonly max: number) {}
-
-  push(chunk: Buffer): void {
-    if (this.max <= 0) return;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - (this.chunks[0]?.length ?? 0) >= this.max)
-      this.size -= this.chunks.shift()?.length ?? 0;
-    const first = this.chunks[0];
-    if (first && this.size > this.max) {
-      // A copy, so the rest of a large read buffer is not kept alive by a view into it.
-      this.chunks[0] = Buffer.from(first.subarray(this.size - this.max));
-      this.size = this.max;
-    }
-  }
-
-  /** The last non-blank line. */
-  lastLine(): string {
-    const text = Buffer.concat(this.chunks).toString('utf8').trimEnd();
-    return text.split(/\r?\n/).at(-1) ?? '';
-  }
 }
 
 export const EXEC_OPTIONS = {

@@ -18,7 +18,9 @@ import { SharedRead } from '../ipvs/shared-read.js';
 import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
-import { ReconcileLoop } from '../reconcile/loop.js';
+import { ReconcileLoop, observers } from '../reconcile/loop.js';
+import { HookObserver } from '../hooks/observer.js';
+import { HookRunner } from '../hooks/runner.js';
 import { PidFile, PidFileError } from './pidfile.js';
 import type { DaemonSignals } from './signals.js';
 
@@ -106,8 +108,15 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     table,
   );
   metrics.configLoaded(true);
-  const loop = new ReconcileLoop(config, { backend, log, observer: metrics });
+  // Hooks run off the loop: the observer hands them to the runner, which returns at once.
+  const hookRunner = new HookRunner({
+    log,
+    onResult: (hook, result) => metrics.hookRun(hook, result),
+  });
+  const hooks = new HookObserver(hookRunner);
+  const loop = new ReconcileLoop(config, { backend, log, observer: observers(metrics, hooks) });
   metrics.attach(loop);
+  hooks.attach(loop);
   let listener: Listener | null = null;
   if (config.daemon.listen) {
     try {
@@ -239,6 +248,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       .stop()
       .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }));
   }
+  // Hooks still running end within their deadlines; none starts any more.
+  await hookRunner.stop();
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();

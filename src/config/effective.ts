@@ -6,6 +6,7 @@ import { redactOptions, type TlsOptions } from '../health/options.js';
 import { configKey, normalOptions, secrecyOf, type CheckCatalog } from '../health/schema.js';
 import { isFwmark, type DestinationSpec } from '../ipvs/model.js';
 import type { DaemonSettings } from './daemon.js';
+import { hookCommandText } from './hooks.js';
 import type {
   CheckConfig,
   Config,
@@ -146,6 +147,13 @@ function realServer(rs: RealServerConfig, how: How): Record<string, unknown> {
     timeout: s(rs.timing.timeoutMs),
     jitter: rs.timing.jitter,
     slow_start: s(rs.slowStartMs),
+    hooks: rs.hooks
+      ? clean({
+          server_up: rs.hooks.serverUp && hookCommandText(rs.hooks.serverUp),
+          server_down: rs.hooks.serverDown && hookCommandText(rs.hooks.serverDown),
+          timeout: s(rs.hooks.timeoutMs),
+        })
+      : undefined,
   });
 }
 
@@ -178,6 +186,13 @@ function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unkn
           ...destination(vs.fallback),
           upper_threshold: undefined,
           lower_threshold: undefined,
+        })
+      : undefined,
+    hooks: vs.hooks
+      ? clean({
+          fallback_on: vs.hooks.fallbackOn && hookCommandText(vs.hooks.fallbackOn),
+          fallback_off: vs.hooks.fallbackOff && hookCommandText(vs.hooks.fallbackOff),
+          timeout: s(vs.hooks.timeoutMs),
         })
       : undefined,
     real_servers: vs.realServers.map((rs) => realServer(rs, how)),

@@ -1009,6 +1009,7 @@ class Translator {
       if (port !== undefined) set(fields, 'port', port, st);
     }
     const checkers: Stmt[] = [];
+    const hooks: Record<string, string[]> = {};
     for (const s of st.block ?? []) {
       const k = s.key;
       const timingKey = TIMING_KEYS[k];
@@ -1039,9 +1040,19 @@ class Translator {
           break;
         }
         case 'notify_up':
-        case 'notify_down':
-          this.problem(s, k, 'notify scripts are not supported yet');
+        case 'notify_down': {
+          const command = this.notifyCommand(s);
+          if (!command) break;
+          hooks[k === 'notify_up' ? 'server_up' : 'server_down'] = command;
+          set(
+            fields,
+            'hooks',
+            { ...hooks },
+            s,
+            `${k}: run without a shell (as keepalived execs it), as ipvs-warden's user with no capability (keepalived: keepalived_script or root), killed after 10 s (keepalived sets no limit); on a change between up and down, not for the first result after a start`,
+          );
           break;
+        }
         case 'smtp_alert':
           this.vsNote(s, 'smtp_alert: no e-mail alerts; alert on the metrics instead');
           break;
@@ -1552,10 +1563,49 @@ class Translator {
   }
 
   /**
+   * notify_up/notify_down: `SCRIPT [username [groupname]]`, the script a line of words as
+   * misc_path's. Another user is refused: hooks run as the daemon's user, capabilities dropped.
+   */
+  private notifyCommand(s: Stmt): string[] | undefined {
+    if (s.args[0] === undefined) {
+      this.problem(s, s.key, 'needs a script');
+      return undefined;
+    }
+    if (s.args[1] !== undefined) {
+      this.problem(
+        s,
+        s.key,
+        `running it as ${s.args[1]} is not supported: hooks run as ipvs-warden's user, with no capability (remove the user)`,
+      );
+      return undefined;
+    }
+    const words = this.splitCommand(s, s.args[0], [
+      'service',
+      'server',
+      'address',
+      'port',
+      'protocol',
+      'state',
+      'from',
+      'healthy',
+      'servers',
+    ]);
+    if (words && !words[0]?.startsWith('/')) {
+      this.problem(s, s.key, `${words[0]}: give the script's absolute path`);
+      return undefined;
+    }
+    return words;
+  }
+
+  /**
    * misc_path split as keepalived splits it: spaces separate words, '...' keeps one together.
    * Anything a shell would read otherwise is refused: no guess at what was meant.
    */
-  private splitCommand(at: Stmt, text: string): string[] | undefined {
+  private splitCommand(
+    at: Stmt,
+    text: string,
+    placeholders: readonly string[] = ['address', 'port', 'family'],
+  ): string[] | undefined {
     const words: string[] = [];
     let cur = '';
     let has = false;
@@ -1588,11 +1638,12 @@ class Translator {
       return undefined;
     }
     if (has) words.push(cur);
-    if (words.some((w) => /\{(address|port|family)\}/.test(w))) {
+    const named = new RegExp(`\\{(${placeholders.join('|')})\\}`);
+    if (words.some((w) => named.test(w))) {
       this.problem(
         at,
         at.key,
-        '{address}, {port} and {family} would be replaced here: rename them in the script',
+        `${placeholders.map((n) => `{${n}}`).join(', ')} would be replaced here: rename them in the script`,
       );
       return undefined;
     }

@@ -49,8 +49,9 @@
 // | servicename / comment            | name / a note                                                   |
 // | autoreload, logfile, supervised, | noted and left: the daemon reloads on SIGHUP (`ipvs-warden      |
 // | fork, monitorfile                | reload`), logs to stdout/journal, runs every check concurrently |
-// | fallbackcommand, callback,       | refused: not supported yet (hooks and email are a later step)   |
-// | emailalert*, smtp, execute, load |                                                                 |
+// | fallbackcommand                  | hooks fallback_on / fallback_off: "start"/"stop" vip:port proto |
+// | callback, emailalert*, smtp,     | refused: not supported yet (email is a later step)              |
+// | execute, load                    |                                                                 |
 //
 // Perl regexes (receive) are used as JavaScript ones: the common subset reads the same.
 import { canonicalAddress, prefixFromMask } from '../ipvs/address.js';
@@ -179,8 +180,6 @@ const FWD: Record<string, string> = { gate: 'route', masq: 'masq', ipip: 'tunnel
 
 /** Not supported yet: hooks and email alerts are a later step. */
 const NOT_YET: Record<string, string> = {
-  fallbackcommand:
-    'not supported yet: ipvs-warden runs no command when a service falls back (remove the line to run without it)',
   callback:
     'not supported yet: ipvs-warden runs no command when the config changes (remove the line to run without it)',
   emailalert:
@@ -189,6 +188,20 @@ const NOT_YET: Record<string, string> = {
     'not supported: run one ipvs-warden per config file (or merge the files) instead of ldirectord starting another instance',
   load: 'not supported: ldirectord parses it but never uses it; remove the line',
 };
+
+/** Perl's system(STRING) uses /bin/sh -c when the string has one of these, else splits on spaces. */
+const PERL_SHELL_CHARS = /[$&*(){}[\]'";\\|?<>~`\n]/;
+
+/**
+ * ldirectord's fallbackcommand with its arguments (constants of the service) appended, as
+ * do_fallback_command builds the line: a list when Perl would exec it directly and its
+ * program is an absolute path, else a shell line.
+ */
+function fallbackHook(command: string, args: readonly string[]): unknown {
+  const words = command.trim().split(/\s+/);
+  if (!PERL_SHELL_CHARS.test(command) && words[0]?.startsWith('/')) return [...words, ...args];
+  return { shell: `${command} ${args.join(' ')}` };
+}
 
 /** A virtual block as read: the directives' last values, with their lines. */
 interface VirtualRead {
@@ -414,8 +427,11 @@ function readGlobal(
     if (fb) fallbacks[m[1] ? 6 : 4] = { value: fb, line };
     return;
   }
-  if (/^fallbackcommand\s*=\s*(.*)/s.test(linedata))
-    return out.problem(line, 'fallbackcommand', NOT_YET.fallbackcommand ?? '');
+  // As ldirectord: the global value is taken as written, quotes and all (its shell reads them).
+  if ((m = /^fallbackcommand\s*=\s*(.*)/s.exec(linedata))) {
+    if (!m[1]) return out.problem(line, 'fallbackcommand', 'invalid fallback command');
+    return set('fallbackcommand', m[1]);
+  }
   for (const name of yesNo) {
     if ((m = new RegExp(`^${name}\\s*=\\s*(.*)`, 's').exec(linedata))) {
       if (!YES_NO.has(m[1] ?? '')) out.problem(line, name, `${name} must be 'yes' or 'no'`);
@@ -601,8 +617,12 @@ function readVirtualDirective(
     if (fb) v.fallback = { value: fb, line };
     return;
   }
-  if (/^fallbackcommand\s*=/.test(rcmd))
-    return fail('fallbackcommand', NOT_YET.fallbackcommand ?? '');
+  if (
+    (m = /^fallbackcommand\s*=\s*"(.*)"/s.exec(rcmd) ?? /^fallbackcommand\s*=\s*(.*)/s.exec(rcmd))
+  ) {
+    if (!m[1]) return fail('fallbackcommand', 'invalid fallback command');
+    return set('fallbackcommand', m[1]);
+  }
   if ((m = /^(quiescent|cleanstop)\s*=\s*(.*)/s.exec(rcmd))) {
     const name = m[1] ?? '';
     if (!YES_NO.has(m[2] ?? '')) return fail(name, `${name} must be 'yes' or 'no'`);
@@ -1544,6 +1564,21 @@ export function translateLdirectord(text: string, file: string): Translation {
             : `the global ${fbDirective}, for every IPv${v.family} virtual service without its own`,
         );
       }
+    }
+    // fallbackcommand: the service's own, else the global one (do_fallback_command)
+    const fcmd = get('fallbackcommand') ?? g('fallbackcommand');
+    if (fcmd) {
+      const vip = proto === 'fwm' ? ':' : `${v.family === 6 ? `[${address}]` : address}:${port}`;
+      const on = fallbackHook(fcmd.value, ['start', vip, proto]);
+      const how = Array.isArray(on)
+        ? 'without a shell, as Perl runs a line without shell characters'
+        : 'with /bin/sh -c, as Perl runs a line with shell characters';
+      put(
+        'hooks',
+        { fallback_on: on, fallback_off: fallbackHook(fcmd.value, ['stop', vip, proto]) },
+        fcmd.line,
+        `${get('fallbackcommand') ? '' : 'the global fallbackcommand: '}run with "start" when no real server is left and "stop" when the first comes back, then ${vip} ${proto}, as ldirectord does; ${how}`,
+      );
     }
     vs.real_servers = servers;
     return vs;

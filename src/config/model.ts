@@ -35,6 +35,28 @@ export interface TlsFiles {
 
 export type FailureAction = 'quiesce' | 'remove';
 
+/**
+ * A hook's command: a program and its arguments (no shell; placeholders such as {service}
+ * replaced in each argument), or a shell line, run with /bin/sh -c only when asked for (its
+ * facts are in WARDEN_* variables, never pasted into the line).
+ */
+export type HookCommand = { readonly argv: readonly string[] } | { readonly shell: string };
+
+/** The hooks a real server runs: its own, or inherited from its service and `defaults`. */
+export interface ServerHooks {
+  readonly serverUp?: HookCommand;
+  readonly serverDown?: HookCommand;
+  /** Each run is killed (its whole process group) after this. */
+  readonly timeoutMs: number;
+}
+
+/** The hooks a virtual service runs when it enters or leaves fallback. */
+export interface ServiceHooks {
+  readonly fallbackOn?: HookCommand;
+  readonly fallbackOff?: HookCommand;
+  readonly timeoutMs: number;
+}
+
 export interface RealServerConfig {
   /** `address:port`, or the configured name. */
   readonly name: string;
@@ -48,6 +70,8 @@ export interface RealServerConfig {
   readonly policy: HealthPolicy;
   /** A recovered server's weight ramps up over this window (0: at once). */
   readonly slowStartMs: number;
+  /** Commands run when it goes up or down; absent when none is configured. */
+  readonly hooks?: ServerHooks;
 }
 
 export interface VirtualServiceConfig {
@@ -66,6 +90,8 @@ export interface VirtualServiceConfig {
    * memory, ports), the service's table is held as it is (0: off).
    */
   readonly holdThreshold: number;
+  /** Commands run when it enters or leaves fallback; absent when none is configured. */
+  readonly hooks?: ServiceHooks;
   readonly realServers: readonly RealServerConfig[];
 }
 

@@ -30,6 +30,15 @@ import {
   type KernelProblem,
 } from '../ipvs/spec.js';
 import { readCheck, type CheckReading } from './checks.js';
+import {
+  HOOK_KEYS,
+  SERVER_HOOK_KEYS,
+  inheritHooks,
+  readHooks,
+  serverHooks,
+  serviceHooks,
+  type HookSettings,
+} from './hooks.js';
 import type {
   CheckConfig,
   FailureAction,
@@ -83,6 +92,7 @@ export const SERVICE_KEYS = [
   'drain_timeout',
   'panic_threshold',
   'hold_threshold',
+  'hooks',
 ];
 export const VS_KEYS = [
   'name',
@@ -94,7 +104,7 @@ export const VS_KEYS = [
   'fallback',
   'real_servers',
 ];
-export const RS_KEYS = ['name', 'address', 'port', 'state'];
+export const RS_KEYS = ['name', 'address', 'port', 'state', 'hooks'];
 export const FALLBACK_KEYS = ['address', 'port', 'fwd', 'weight'];
 const TUNNEL_KEYS = ['type', 'port', 'csum', 'remcsum'];
 const FWD: readonly ForwardMethod[] = ['masq', 'route', 'tunnel'];
@@ -360,6 +370,7 @@ const DESTINATION_KEYS = [
 function realServer(
   raw: Obj,
   inherited: ServerSettings,
+  inheritedHooks: HookSettings,
   svc: KeyRead,
   path: Path,
   p: Problems,
@@ -374,6 +385,9 @@ function realServer(
   const port = readInt(raw.port ?? svc.port, 0, 65535, at('port'), p);
   const state = readEnum(raw.state, ['enabled', 'maintenance'] as const, at('state'), p);
   const name = readString(raw.name, at('name'), p);
+  const hooks = serverHooks(
+    inheritHooks(inheritedHooks, readHooks(raw.hooks, SERVER_HOOK_KEYS, at('hooks'), p)),
+  );
   const refused = new Set([...(s.refused ?? []), ...refusedSince(p, before, path)]);
   const fwd = s.fwd ?? 'masq';
   if (s.tunnel && fwd !== 'tunnel' && !refused.has('fwd'))
@@ -434,6 +448,7 @@ function realServer(
     timing,
     policy,
     slowStartMs: s.slowStartMs ?? 0,
+    ...(hooks ? { hooks } : {}),
   };
 }
 
@@ -522,12 +537,14 @@ export function readVirtualServices(
 ): VirtualServiceConfig[] {
   let defaultsServer: ServerSettings = {};
   let defaultsService: ServiceSettings = {};
+  let defaultsHooks: HookSettings = {};
   if (defaultsRaw !== undefined) {
     if (!isObj(defaultsRaw)) p.add(['defaults'], 'must be a mapping of settings');
     else {
       checkKeys(defaultsRaw, [...SERVER_KEYS, ...SERVICE_KEYS], ['defaults'], p);
       defaultsServer = readServerSettings(defaultsRaw, ['defaults'], p, ctx);
       defaultsService = readServiceSettings(defaultsRaw, ['defaults'], p);
+      defaultsHooks = readHooks(defaultsRaw.hooks, HOOK_KEYS, ['defaults', 'hooks'], p);
     }
   }
   if (!Array.isArray(servicesRaw)) {
@@ -557,6 +574,10 @@ export function readVirtualServices(
       raw,
     );
     const name = readString(raw.name, [...path, 'name'], p);
+    const hooks = inheritHooks(
+      defaultsHooks,
+      readHooks(raw.hooks, HOOK_KEYS, [...path, 'hooks'], p),
+    );
     if (key) {
       const id = serviceId(key);
       const dup = seen.get(id);
@@ -592,7 +613,7 @@ export function readVirtualServices(
           p.add(rsPath, `must be a mapping with an address, got ${describe(rsRaw)}`);
           return;
         }
-        const rs = realServer(rsRaw, server, keyRead, rsPath, p, ctx);
+        const rs = realServer(rsRaw, server, hooks, keyRead, rsPath, p, ctx);
         if (!rs) return;
         const rid = destinationId(rs.destination.key);
         const dupRs = seenRs.get(rid);
@@ -642,6 +663,7 @@ export function readVirtualServices(
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
       holdThreshold: svc.holdThreshold ?? 0.5,
+      ...defined({ hooks: serviceHooks(hooks) }),
       realServers: servers,
     });
   });

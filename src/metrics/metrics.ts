@@ -62,6 +62,7 @@ export class WardenMetrics implements LoopObserver {
   private readonly tickDuration: Histogram;
   private readonly operations: Counter;
   private readonly driftRepairs: Counter;
+  private readonly hookRuns: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
   /** Each check's labels by its run id, computed once; pruned when the run goes. */
@@ -296,6 +297,12 @@ export class WardenMetrics implements LoopObserver {
       help: 'Changes to the owned part of the table made by someone else, repaired.',
       registers,
     });
+    this.hookRuns = new Counter({
+      name: 'ipvs_warden_hook_runs_total',
+      help: 'Hook commands run, by hook (server_up, server_down, fallback_on, fallback_off) and result (success, failure, timeout, error, dropped).',
+      labelNames: ['hook', 'result'],
+      registers,
+    });
     this.reloads = new Counter({
       name: 'ipvs_warden_config_reloads_total',
       help: 'Config reloads by result (success, failure).',
@@ -403,6 +410,11 @@ export class WardenMetrics implements LoopObserver {
 
   drift(changes: number): void {
     this.driftRepairs.inc(changes);
+  }
+
+  /** A hook's outcome (src/hooks/runner.ts). */
+  hookRun(hook: string, result: string): void {
+    this.hookRuns.inc({ hook, result });
   }
 
   private labelsOf(r: ServerRecord): Record<string, string> {

@@ -78,6 +78,27 @@ export interface LoopObserver {
   tick?(durationMs: number, ok: boolean): void;
   operation?(operation: Operation, error: IpvsError | null): void;
   drift?(changes: number): void;
+  /** A service entered (`on`) or left a mode (fallback, panic, hold), with its counts then. */
+  serviceMode?(
+    vs: VirtualServiceConfig,
+    mode: string,
+    on: boolean,
+    healthy: number,
+    servers: number,
+  ): void;
+}
+
+/** One observer that tells each of `list`, in order. */
+export function observers(...list: readonly LoopObserver[]): LoopObserver {
+  return {
+    checkResult: (e) => list.forEach((o) => o.checkResult?.(e)),
+    transition: (r, from, to) => list.forEach((o) => o.transition?.(r, from, to)),
+    tick: (ms, ok) => list.forEach((o) => o.tick?.(ms, ok)),
+    operation: (op, error) => list.forEach((o) => o.operation?.(op, error)),
+    drift: (n) => list.forEach((o) => o.drift?.(n)),
+    serviceMode: (vs, mode, on, healthy, servers) =>
+      list.forEach((o) => o.serviceMode?.(vs, mode, on, healthy, servers)),
+  };
 }
 
 /** A transition or mode change, kept for /status. */
@@ -707,9 +728,13 @@ export class ReconcileLoop {
       else this.modes.set(id, mode);
       const fields = { service: s.name, healthy: s.healthy, servers: s.eligible };
       const message = `${s.healthy} of ${s.eligible} healthy`;
+      const vs = this.observer.serviceMode
+        ? this.state.config.virtualServices.find((v) => serviceId(v.service.key) === id)
+        : undefined;
       if (before !== 'normal') {
         this.log.log('info', `service.${before}_off`, fields);
         this.remember({ event: `service.${before}_off`, service: s.name, message });
+        if (vs) this.observer.serviceMode?.(vs, before, false, s.healthy, s.eligible);
       }
       if (mode !== 'normal') {
         this.log.log(
@@ -718,6 +743,7 @@ export class ReconcileLoop {
           fields,
         );
         this.remember({ event: `service.${mode}_on`, service: s.name, message });
+        if (vs) this.observer.serviceMode?.(vs, mode, true, s.healthy, s.eligible);
       }
     }
   }

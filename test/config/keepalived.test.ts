@@ -310,12 +310,37 @@ const CASES: Case[] = [
     notes: [['virtual_services[2]', 22, /no effect/]],
   },
   {
-    name: 'notify_up, notify_down, quorum_up, quorum_down: not supported yet',
+    name: 'quorum_up, quorum_down: not supported yet (no quorum)',
+    text: vs('  quorum_up /bin/up\n  quorum_down "/bin/down x"\n' + rs('    TCP_CHECK {\n    }')),
+    problems: ['3 quorum_up', '4 quorum_down'],
+  },
+  {
+    name: "notify_up, notify_down: the real server's server_up/server_down hooks, without a shell",
     text: vs(
-      '  quorum_up /bin/up\n  quorum_down "/bin/down x"\n' +
-        rs('    notify_up /bin/up\n    notify_down /bin/down\n    TCP_CHECK {\n    }'),
+      rs(
+        '    notify_up "/usr/local/bin/notify.sh RS UP \'10.0.0.1:80 web\'"\n    notify_down /bin/down\n    TCP_CHECK {\n    }',
+      ),
     ),
-    problems: ['3 quorum_up', '4 quorum_down', '6 notify_up', '7 notify_down'],
+    raw: {
+      'virtual_services[0].real_servers[0].hooks': {
+        server_up: ['/usr/local/bin/notify.sh', 'RS', 'UP', '10.0.0.1:80 web'],
+        server_down: ['/bin/down'],
+      },
+    },
+    notes: [['virtual_services[0].real_servers[0].hooks', 5, /notify_down: run without a shell/]],
+    valid: true,
+  },
+  {
+    name: 'notify_up as another user, by a relative name, with shell syntax or a placeholder: refused',
+    text: vs(
+      rs('    notify_up /bin/up nobody\n    notify_down notify.sh\n    TCP_CHECK {\n    }') +
+        '\n' +
+        rs(
+          '    notify_up "/bin/up > /tmp/x"\n    notify_down "/bin/down {server}"\n    TCP_CHECK {\n    }',
+          '10.0.0.2 80',
+        ),
+    ),
+    problems: ['4 notify_up', '5 notify_down', '10 notify_up', '11 notify_down'],
   },
   {
     name: 'weight, uthreshold, lthreshold, snmp_name',

@@ -33,6 +33,47 @@ function validates(tr: Translation): void {
 }
 const tr = (text: string): Translation => translateLdirectord(text, 'ldirectord.cf');
 
+t.test(
+  'fallbackcommand: hooks fallback_on/fallback_off, "start"/"stop" vip:port protocol',
+  async (t) => {
+    const a = tr(
+      'fallbackcommand=/usr/local/bin/sorry -v\n' +
+        'virtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n' +
+        'virtual=192.0.2.2:25\n\treal=10.0.0.1:25 gate\n\tfallbackcommand="logger -t ld fallback"\n' +
+        'virtual6=[2001:db8::1]:443\n\treal6=[2001:db8::9]:443 gate\n' +
+        'virtual=7\n\treal=10.0.0.1 gate\n\tfallbackcommand="/bin/sorry > /dev/null 2>&1"\n',
+    );
+    t.same(a.problems, []);
+    t.same(vs(a, 0).hooks, {
+      fallback_on: ['/usr/local/bin/sorry', '-v', 'start', '192.0.2.1:80', 'tcp'],
+      fallback_off: ['/usr/local/bin/sorry', '-v', 'stop', '192.0.2.1:80', 'tcp'],
+    });
+    t.equal(lineOf(a, ['virtual_services', 0, 'hooks']), 1, 'the global line');
+    t.same(
+      vs(a, 1).hooks,
+      {
+        fallback_on: { shell: 'logger -t ld fallback start 192.0.2.2:25 tcp' },
+        fallback_off: { shell: 'logger -t ld fallback stop 192.0.2.2:25 tcp' },
+      },
+      "the service's own; a program by name goes through the shell's PATH",
+    );
+    t.same((vs(a, 2).hooks as Raw).fallback_on, [
+      '/usr/local/bin/sorry',
+      '-v',
+      'start',
+      '[2001:db8::1]:443',
+      'tcp',
+    ]);
+    t.same(
+      (vs(a, 3).hooks as Raw).fallback_off,
+      { shell: '/bin/sorry > /dev/null 2>&1 stop : fwm' },
+      'shell characters: a shell line, as Perl runs it; a fwmark service has no vip:port',
+    );
+    t.match(noteTexts(a), /run with "start" when no real server is left/);
+    validates(a);
+  },
+);
+
 t.test('virtual= forms', async (t) => {
   const a = tr('virtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n');
   t.match(vs(a), { protocol: 'tcp', address: '192.0.2.1', port: 80, scheduler: 'wrr' });
@@ -342,7 +383,6 @@ t.test('global directives: honoured, noted or refused by line', async (t) => {
     [2, 3, 4, 5, 6],
   );
   for (const d of [
-    'fallbackcommand=/bin/x',
     'callback="/bin/x"',
     'emailalert="a@b"',
     'emailalertfreq=10',

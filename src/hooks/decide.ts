@@ -1,0 +1,133 @@
+// Which hooks an event runs, and with what: a pure function of the event and the config, table-
+// tested. server_up/server_down on a real server's transition between up and down (not its first
+// result after a start or a reload: that is no change, as keepalived does not notify at start);
+// fallback_on/fallback_off when a service enters or leaves fallback. The facts go into the
+// arguments ({service} ...) and, always, into WARDEN_* variables; a shell line gets them only
+// as variables, so a name can never become shell syntax.
+import type { HookCommand, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import { isFwmark } from '../ipvs/model.js';
+
+export type HookName = 'server_up' | 'server_down' | 'fallback_on' | 'fallback_off';
+
+export type HookEvent =
+  | {
+      readonly kind: 'server';
+      readonly vs: VirtualServiceConfig;
+      readonly rs: RealServerConfig;
+      readonly from: 'up' | 'down' | 'pending';
+      readonly to: 'up' | 'down';
+      /** Servers of the service up, and all of them, after the transition. */
+      readonly healthy: number;
+      readonly servers: number;
+    }
+  | {
+      readonly kind: 'fallback';
+      readonly vs: VirtualServiceConfig;
+      readonly on: boolean;
+      readonly healthy: number;
+      readonly servers: number;
+    };
+
+/** One command to run, everything resolved. */
+export interface HookRun {
+  readonly hook: HookName;
+  readonly service: string;
+  readonly server?: string;
+  readonly program: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  /** Runs of one key run one after another, in the order decided (down, then up). */
+  readonly key: string;
+}
+
+export const SHELL = '/bin/sh';
+
+function protocolOf(vs: VirtualServiceConfig): string {
+  const k = vs.service.key;
+  return isFwmark(k) ? 'fwm' : k.protocol;
+}
+
+/** The facts of an event by placeholder name. */
+export function hookFacts(event: HookEvent): Record<string, string> {
+  const { vs } = event;
+  const common = {
+    service: vs.name,
+    protocol: protocolOf(vs),
+    healthy: String(event.healthy),
+    servers: String(event.servers),
+  };
+  if (event.kind === 'server') {
+    const d = event.rs.destination.key;
+    return {
+      ...common,
+      server: event.rs.name,
+      address: d.address,
+      port: String(d.port),
+      state: event.to,
+      from: event.from,
+    };
+  }
+  const k = vs.service.key;
+  return {
+    ...common,
+    server: '',
+    // The virtual service's own address and port (ldirectord's vserver:vport); a fwmark
+    // service has neither.
+    address: isFwmark(k) ? '' : k.address,
+    port: isFwmark(k) ? '0' : String(k.port),
+    state: event.on ? 'on' : 'off',
+    from: event.on ? 'off' : 'on',
+  };
+}
+
+/** {name} replaced by its fact; an unknown one (refused by the config) is left as written. */
+function fill(arg: string, facts: Record<string, string>): string {
+  return arg.replace(/\{([a-z_]+)\}/g, (whole, name: string) => facts[name] ?? whole);
+}
+
+function command(
+  c: HookCommand,
+  facts: Record<string, string>,
+): { program: string; args: string[] } {
+  if ('shell' in c) return { program: SHELL, args: ['-c', c.shell] };
+  const [program = '', ...args] = c.argv.map((a) => fill(a, facts));
+  return { program, args };
+}
+
+export function hooksFor(event: HookEvent): HookRun[] {
+  let hook: HookName;
+  let c: HookCommand | undefined;
+  let timeoutMs: number;
+  let key: string;
+  if (event.kind === 'server') {
+    // The first result after a start (or for a new server) is no transition.
+    if (event.from === 'pending' || event.from === event.to) return [];
+    const hooks = event.rs.hooks;
+    hook = event.to === 'up' ? 'server_up' : 'server_down';
+    c = event.to === 'up' ? hooks?.serverUp : hooks?.serverDown;
+    timeoutMs = hooks?.timeoutMs ?? 0;
+    key = `${event.vs.name}\n${event.rs.name}`;
+  } else {
+    const hooks = event.vs.hooks;
+    hook = event.on ? 'fallback_on' : 'fallback_off';
+    c = event.on ? hooks?.fallbackOn : hooks?.fallbackOff;
+    timeoutMs = hooks?.timeoutMs ?? 0;
+    key = event.vs.name;
+  }
+  if (!c) return [];
+  const facts = hookFacts(event);
+  const env: Record<string, string> = { WARDEN_HOOK: hook };
+  for (const [name, value] of Object.entries(facts)) env[`WARDEN_${name.toUpperCase()}`] = value;
+  return [
+    {
+      hook,
+      service: event.vs.name,
+      ...(event.kind === 'server' ? { server: event.rs.name } : {}),
+      ...command(c, facts),
+      env,
+      timeoutMs,
+      key,
+    },
+  ];
+}
