@@ -1142,18 +1142,7 @@ function buildCheck(
       c.count = Number(count.value);
       lines.count = count.line;
     }
-    if (e.proto === 'fwm' && rport === undefined) {
-      const own = LD_SERVICE_PORTS[e.service] ?? (checkport ? Number(checkport.value) : undefined);
-      if (own === undefined) {
-        out.problem(
-          e.v.line,
-          'real',
-          'a ping check of a fwmark real server without a port: give the real server a port (the native reader wants one for every check)',
-        );
-        return failed;
-      }
-      c.port = own;
-    }
+    // A ping needs no port (the check declares it portless): a fwmark real server without one is fine.
     return result(c, 'check');
   }
 }

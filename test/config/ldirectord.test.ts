@@ -519,3 +519,9 @@ t.test('the corpus: refusals by line, the rest validates', async (t) => {
   for (const d of DIRECTIVES)
     t.match(all, new RegExp(`^\\s*${d}\\s*=`, 'm'), `the corpus writes ${d}`);
 });
+
+t.test('a ping check of a fwmark real server without a port runs (ping needs none)', async (t) => {
+  const x = tr('virtual=7\n\treal=10.0.0.1 gate\n\tchecktype=ping\n');
+  t.same(x.problems, []);
+  t.doesNotThrow(() => parseConfig(stringify(x.raw), 'ldirectord.cf', {}));
+});
