@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { processSlots } from '../src/health/processes.js';
 import { ProbeRun, localErrno, printable } from '../src/health/probe.js';
-import { DROP_CAPS, Tail, killGroup, setpriv, setprivFailure } from '../src/health/spawn.js';
+import { ChildOutput, DROP_CAPS, killGroup, setpriv } from '../src/health/spawn.js';
 import {
   defineCheck,
   keyOf,
@@ -178,7 +178,7 @@ export class ExecChecker implements Checker {
         .replaceAll('{port}', String(target.port))
         .replaceAll('{family}', String(target.family));
     const [program = '', ...args] = this.options.command.map(fill);
-    const output = new Tail(this.options.maxOutput);
+    const output = new ChildOutput(this.options.maxOutput);
     const wrapper = setpriv();
     if (!wrapper) {
       // Never run a command with the daemon's capabilities.
@@ -232,18 +232,7 @@ export class ExecChecker implements Checker {
         );
       run.signal.addEventListener('abort', onAbort, { once: true });
 
-      // Besides the tail: enough to tell setpriv's own failure from the command's output.
-      let stdoutBytes = 0;
-      let stderrHead = '';
-      child.stdout
-        ?.on('data', (chunk: Buffer) => ((stdoutBytes += chunk.length), output.push(chunk)))
-        .on('error', () => undefined);
-      child.stderr
-        ?.on('data', (chunk: Buffer) => {
-          if (stderrHead.length <= 1024) stderrHead += chunk.toString('utf8', 0, 1025);
-          output.push(chunk);
-        })
-        .on('error', () => undefined);
+      output.attach(child);
 
       child.on('error', (error) => {
         // Spawning setpriv failed (EAGAIN, EMFILE): there is no process. Other errors (a
@@ -262,9 +251,9 @@ export class ExecChecker implements Checker {
         // Children it left behind go with it; their ends of its pipes close, the output ends.
         killGroup(pid);
         const report = (): CheckResult => {
-          const refused = setprivFailure(code, stdoutBytes, stderrHead);
+          const refused = output.setprivFailure(code);
           if (refused) return cannotRun(run, refused);
-          const last = output.lastLine();
+          const last = output.tail.lastLine();
           const said = last ? `; output: ${printable(last)}` : '';
           if (signal) return run.fail(`killed by ${signal}${said}`);
           if (code === 0) return run.ok('exited 0');

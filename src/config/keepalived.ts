@@ -10,6 +10,7 @@ import {
   prefixFromMask,
 } from '../ipvs/address.js';
 import type { Family } from '../ipvs/model.js';
+import { HOOK_PLACEHOLDERS } from './hooks.js';
 import type { SourceNote, SourceProblem, Translation } from './foreign.js';
 import { formatMs, type Path } from './reader.js';
 
@@ -1579,17 +1580,7 @@ class Translator {
       );
       return undefined;
     }
-    const words = this.splitCommand(s, s.args[0], [
-      'service',
-      'server',
-      'address',
-      'port',
-      'protocol',
-      'state',
-      'from',
-      'healthy',
-      'servers',
-    ]);
+    const words = this.splitCommand(s, s.args[0], HOOK_PLACEHOLDERS);
     if (words && !words[0]?.startsWith('/')) {
       this.problem(s, s.key, `${words[0]}: give the script's absolute path`);
       return undefined;

@@ -1,6 +1,7 @@
 // Running a command as the daemon's children must: without the daemon's capabilities (util-linux's
 // setpriv drops them), in a process group of its own that is killed whole, its output kept in a
 // bounded tail. Shared by exec checks (checks/exec.ts) and hooks (src/hooks/).
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { localErrno } from './probe.js';
 
@@ -99,5 +100,39 @@ export class Tail {
   lastLine(): string {
     const text = Buffer.concat(this.chunks).toString('utf8').trimEnd();
     return text.split(/\r?\n/).at(-1) ?? '';
+  }
+}
+
+/**
+ * A child's output as a check or a hook reads it: the tail for the message, and enough besides
+ * to tell setpriv's own failure from the command's output (stdout's size, stderr's head).
+ */
+export class ChildOutput {
+  readonly tail: Tail;
+  private stdoutBytes = 0;
+  private stderrHead = '';
+  constructor(max: number) {
+    this.tail = new Tail(max);
+  }
+
+  /** Listens to the child's stdout and stderr (their errors are the child's, not ours). */
+  attach(child: ChildProcess): void {
+    child.stdout
+      ?.on('data', (chunk: Buffer) => {
+        this.stdoutBytes += chunk.length;
+        this.tail.push(chunk);
+      })
+      .on('error', () => undefined);
+    child.stderr
+      ?.on('data', (chunk: Buffer) => {
+        if (this.stderrHead.length <= 1024) this.stderrHead += chunk.toString('utf8', 0, 1025);
+        this.tail.push(chunk);
+      })
+      .on('error', () => undefined);
+  }
+
+  /** setpriv's complaint, when it exited with `code` before running the command. */
+  setprivFailure(code: number | null): ReturnType<typeof setprivFailure> {
+    return setprivFailure(code, this.stdoutBytes, this.stderrHead);
   }
 }

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { LimitFunction } from 'p-limit';
 import { processSlots } from '../health/processes.js';
 import { printable } from '../health/probe.js';
-import { DROP_CAPS, Tail, killGroup, setpriv, setprivFailure } from '../health/spawn.js';
+import { ChildOutput, DROP_CAPS, killGroup, setpriv } from '../health/spawn.js';
 import type { Logger } from '../log.js';
 import type { HookName, HookRun } from './decide.js';
 
@@ -158,9 +158,7 @@ export class HookRunner {
         return;
       }
       const pid = child.pid;
-      const output = new Tail(this.maxOutput);
-      let stdoutBytes = 0;
-      let stderrHead = '';
+      const output = new ChildOutput(this.maxOutput);
       let timedOut = false;
       let finished = false;
       const finish = (o: Outcome): void => {
@@ -175,15 +173,7 @@ export class HookRunner {
         timedOut = true;
         killGroup(pid);
       }, r.timeoutMs);
-      child.stdout
-        ?.on('data', (chunk: Buffer) => ((stdoutBytes += chunk.length), output.push(chunk)))
-        .on('error', () => undefined);
-      child.stderr
-        ?.on('data', (chunk: Buffer) => {
-          if (stderrHead.length <= 1024) stderrHead += chunk.toString('utf8', 0, 1025);
-          output.push(chunk);
-        })
-        .on('error', () => undefined);
+      output.attach(child);
       child.on('error', (e) => {
         // Spawning setpriv failed (EAGAIN, EMFILE): there is no process.
         if (pid === undefined) finish({ result: 'error', message: `cannot run: ${e.message}` });
@@ -193,11 +183,11 @@ export class HookRunner {
         // What it left behind in its group goes with it.
         killGroup(pid);
         const outcome = (): Outcome => {
-          const last = output.lastLine();
+          const last = output.tail.lastLine();
           const said = last ? `; output: ${printable(last)}` : '';
           if (timedOut)
             return { result: 'timeout', message: `killed after ${r.timeoutMs} ms${said}` };
-          const refused = setprivFailure(code, stdoutBytes, stderrHead);
+          const refused = output.setprivFailure(code);
           if (refused) return { result: 'error', message: `cannot run: ${refused.message}` };
           if (signal) return { result: 'failure', message: `killed by ${signal}${said}` };
           if (code === 0) return { result: 'success', message: `exited 0${said}` };
