@@ -39,7 +39,7 @@ import {
   startJamnntpd,
   startVsftpd,
 } from '../test/checks/mail-servers.js';
-import { freePort, selfSigned } from '../test/checks/servers.js';
+import { dnsmasqArgs, freePort, selfSigned } from '../test/checks/servers.js';
 import { startSlapd } from '../test/checks/slapd.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -149,19 +149,7 @@ async function startDnsmasq(): Promise<Server> {
   const port = await freeUdpPort();
   const dnsmasq = spawn(
     'dnsmasq',
-    [
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--user=root',
-      `--pid-file=${join(dir, 'pid')}`,
-      `--port=${port}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--local=/example.test/',
-      '--host-record=www.example.test,10.0.0.5',
-    ],
+    dnsmasqArgs(port, dir, ['--host-record=www.example.test,10.0.0.5'], '127.0.0.1'),
     { stdio: 'ignore' },
   );
   await spawned(dnsmasq);

@@ -10,7 +10,7 @@ import * as dnsPacket from 'dns-packet';
 import t from 'tap';
 import { DnsChecker } from '../../checks/dns.js';
 import type { CheckTarget } from '../../src/health/checker.js';
-import { freePort, listen, until } from './servers.js';
+import { dnsmasqArgs, freePort, listen, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });
 
@@ -19,22 +19,13 @@ t.test('against dnsmasq', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-dns-'));
   const dnsmasq = spawn(
     'dnsmasq',
-    [
-      '--keep-in-foreground',
-      '--no-resolv',
-      '--no-hosts',
-      '--user=root',
-      `--pid-file=${join(dir, 'pid')}`,
-      `--port=${port}`,
-      '--listen-address=127.0.0.1,::1',
-      '--bind-interfaces',
-      '--local=/example.test/',
+    dnsmasqArgs(port, dir, [
       '--host-record=www.example.test,10.0.0.5,2001:db8::5',
       '--cname=alias.example.test,www.example.test',
       '--txt-record=txt.example.test,v=warden1',
       '--mx-host=example.test,mail.example.test,10',
       '--srv-host=_sip._udp.example.test,sip.example.test,5060,1,5',
-    ],
+    ]),
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   t.teardown(() => void dnsmasq.kill());

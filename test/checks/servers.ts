@@ -104,3 +104,29 @@ export function selfSigned(): { key: string; cert: string } {
   };
   return cert;
 }
+
+/**
+ * dnsmasq's arguments for a throwaway server on loopback: no config file of the machine's (a
+ * director with Debian's dnsmasq installed has one), no upstream, no hosts file; the records
+ * given.
+ */
+export function dnsmasqArgs(
+  port: number,
+  dir: string,
+  records: readonly string[],
+  listen = '127.0.0.1,::1',
+): string[] {
+  return [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--user=root',
+    `--pid-file=${dir}/pid`,
+    `--port=${port}`,
+    `--listen-address=${listen}`,
+    '--bind-interfaces',
+    '--local=/example.test/',
+    ...records,
+  ];
+}

@@ -10,7 +10,7 @@ import t from 'tap';
 import { UdpChecker, udp, type UdpCheckOptions } from '../../checks/udp.js';
 import type { CheckTarget } from '../../src/health/checker.js';
 import { freeUdpPort } from './freeradius.js';
-import { until } from './servers.js';
+import { dnsmasqArgs, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000, signal = new AbortController().signal) => ({ signal, timeoutMs });
 const check = (o: UdpCheckOptions, target: CheckTarget, timeoutMs = 2000) =>
@@ -26,19 +26,7 @@ t.test('against dnsmasq', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-udp-'));
   const dnsmasq = spawn(
     'dnsmasq',
-    [
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--user=root',
-      `--pid-file=${join(dir, 'pid')}`,
-      `--port=${port}`,
-      '--listen-address=127.0.0.1,::1',
-      '--bind-interfaces',
-      '--local=/example.test/',
-      '--host-record=www.example.test,10.0.0.5',
-    ],
+    dnsmasqArgs(port, dir, ['--host-record=www.example.test,10.0.0.5']),
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   t.teardown(() => void dnsmasq.kill());
