@@ -4,11 +4,11 @@
 // script rewrite the IPVS table), as the configured user if any. It runs in its own process
 // group, and the whole group is killed at the deadline and after the command exits, so nothing
 // it forked outlives the check (what leaves the group with setsid is out of reach: see README).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { processSlots } from '../src/health/processes.js';
 import { ProbeRun, localErrno, printable } from '../src/health/probe.js';
-import { ChildOutput, DROP_CAPS, killGroup, setpriv } from '../src/health/spawn.js';
+import { ChildOutput, killGroup, setpriv, setprivOptions } from '../src/health/spawn.js';
 import {
   defineCheck,
   keyOf,
@@ -85,7 +85,7 @@ export class ExecChecker implements Checker {
   /** The process cap: a check waits for it in `check`, so the scheduler holds no slot meanwhile. */
   readonly limiter = slots;
   /** The primary group of `user`, looked up once (`group` unset). */
-  private userGroup: string | undefined;
+  private readonly userGroups = new Map<string, string>();
 
   constructor(options: ExecCheckOptions) {
     if (options.command.length === 0 || !options.command[0])
@@ -137,33 +137,12 @@ export class ExecChecker implements Checker {
     run: ProbeRun,
     done: (result: CheckResult) => void,
   ): Promise<string[] | undefined> {
-    const { user, group } = this.options;
-    if (user === undefined) {
-      // Only the group: the daemon's user in that group alone.
-      return group === undefined ? DROP_CAPS : [`--regid=${group}`, '--clear-groups', ...DROP_CAPS];
-    }
-    let gid = group ?? this.userGroup;
-    if (gid === undefined) {
-      // setpriv keeps the daemon's group unless told; id(1) asks NSS, as a login would.
-      const looked = await new Promise<{ gid?: string; error?: unknown; said?: string }>(
-        (resolve) =>
-          execFile(
-            'id',
-            ['-g', '--', user],
-            { signal: run.signal, env: { PATH: '/usr/bin:/bin' } },
-            (error, stdout, stderr) =>
-              resolve(error ? { error, said: stderr.trim() } : { gid: stdout.trim() }),
-          ),
-      );
-      if (looked.gid === undefined) {
-        if (run.signal.aborted) done(run.failWith(looked.error, 'looking up the user'));
-        else if (localErrno(looked.error)) done(cannotRun(run, looked.error));
-        else done(run.fail(`cannot run: ${looked.said || `cannot look up user ${user}`}`));
-        return undefined;
-      }
-      gid = this.userGroup = looked.gid;
-    }
-    return [`--reuid=${user}`, `--regid=${gid}`, '--init-groups', ...DROP_CAPS];
+    const o = await setprivOptions(this.options, run.signal, this.userGroups);
+    if ('args' in o) return o.args;
+    if (run.signal.aborted) done(run.failWith(o.error, 'looking up the user'));
+    else if (localErrno(o.error)) done(cannotRun(run, o.error));
+    else done(run.fail(`cannot run: ${o.said}`));
+    return undefined;
   }
 
   /** Runs the command, reports through `done`; resolves once the process has exited. */

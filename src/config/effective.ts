@@ -152,6 +152,8 @@ function realServer(rs: RealServerConfig, how: How): Record<string, unknown> {
           server_up: rs.hooks.serverUp && hookCommandText(rs.hooks.serverUp),
           server_down: rs.hooks.serverDown && hookCommandText(rs.hooks.serverDown),
           timeout: s(rs.hooks.timeoutMs),
+          user: rs.hooks.user,
+          group: rs.hooks.group,
         })
       : undefined,
   });
@@ -181,6 +183,7 @@ function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unkn
     drain_timeout: s(vs.drainTimeoutMs),
     panic_threshold: vs.panicThreshold,
     hold_threshold: vs.holdThreshold,
+    quorum: vs.quorum ? { weight: vs.quorum.weight, hysteresis: vs.quorum.hysteresis } : undefined,
     fallback: vs.fallback
       ? clean({
           ...destination(vs.fallback),
@@ -192,7 +195,11 @@ function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unkn
       ? clean({
           fallback_on: vs.hooks.fallbackOn && hookCommandText(vs.hooks.fallbackOn),
           fallback_off: vs.hooks.fallbackOff && hookCommandText(vs.hooks.fallbackOff),
+          quorum_up: vs.hooks.quorumUp && hookCommandText(vs.hooks.quorumUp),
+          quorum_down: vs.hooks.quorumDown && hookCommandText(vs.hooks.quorumDown),
           timeout: s(vs.hooks.timeoutMs),
+          user: vs.hooks.user,
+          group: vs.hooks.group,
         })
       : undefined,
     real_servers: vs.realServers.map((rs) => realServer(rs, how)),

@@ -8,7 +8,10 @@ import type { Path } from './reader.js';
 export interface SourceNote {
   /** The native path the note belongs to (`virtual_services[0].real_servers[1]`). */
   readonly path: Path;
-  /** 1-based line in the source file (of an included file: see `file`). */
+  /**
+   * 1-based line in the source file (of an included file: see `file`); 0 for the source
+   * daemon's own default, which no line wrote.
+   */
   readonly line: number;
   /** The file the line is in, when not the one given (keepalived's `include`). */
   readonly file?: string;

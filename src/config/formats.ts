@@ -35,11 +35,12 @@ function leadsTo(prefix: Path, path: Path): boolean {
   return prefix.length <= path.length && prefix.every((p, i) => p === path[i]);
 }
 
-/** The source line (and file) of the deepest note on the way to `path`. */
+/** The source line (and file) of the deepest note on the way to `path` that has a line. */
 export function sourceOf(t: Translation, path: Path): SourceNote | undefined {
   let best: SourceNote | undefined;
   for (const note of t.notes)
-    if (leadsTo(note.path, path) && (!best || note.path.length > best.path.length)) best = note;
+    if (note.line > 0 && leadsTo(note.path, path) && (!best || note.path.length > best.path.length))
+      best = note;
   return best;
 }
 
@@ -79,9 +80,10 @@ export function convertText(t: Translation, format: ConfigFormat, file: string):
   doc.commentBefore = header.join('\n');
   const notes = t.notes.filter((n) => n.text);
   for (const note of notes) {
-    const at = `${note.file ?? file}:${note.line}`;
+    // A line-0 note is the source daemon's default: its text says so, there is no line to name.
+    const at = note.line > 0 ? `${note.file ?? file}:${note.line}: ` : '';
     const node = note.path.length === 0 ? undefined : commentSite(doc.contents, note.path);
-    const text = ` ${at}: ${note.text ?? ''}`;
+    const text = ` ${at}${note.text ?? ''}`;
     if (node) node.commentBefore = node.commentBefore ? `${node.commentBefore}\n${text}` : text;
     else doc.commentBefore = `${doc.commentBefore ?? ''}\n ${formatPath(note.path)}:${text}`;
   }

@@ -1,13 +1,23 @@
 // `hooks:` on a virtual service, under `defaults:` and (server_up/server_down only) on a real
-// server: commands run when a real server goes up or down and when a service enters or leaves
-// fallback. Read like the rest of the config, every mistake at its path; inherited key by key
+// server: commands run when a real server goes up or down, when a service enters or leaves
+// fallback, and when it gains or loses quorum. Read like the rest of the config, every mistake at its path; inherited key by key
 // (defaults -> virtual service -> real server, the nearest one written wins).
 import type { HookCommand, ServerHooks, ServiceHooks } from './model.js';
 import { checkKeys, describe, isObj, readDuration, type Path, type Problems } from './reader.js';
 
-export const HOOK_KEYS = ['server_up', 'server_down', 'fallback_on', 'fallback_off', 'timeout'];
+export const HOOK_KEYS = [
+  'server_up',
+  'server_down',
+  'fallback_on',
+  'fallback_off',
+  'quorum_up',
+  'quorum_down',
+  'timeout',
+  'user',
+  'group',
+];
 /** What a real server may set of its own. */
-export const SERVER_HOOK_KEYS = ['server_up', 'server_down', 'timeout'];
+export const SERVER_HOOK_KEYS = ['server_up', 'server_down', 'timeout', 'user', 'group'];
 /** What an argument may name; the same facts are in WARDEN_<NAME> variables. */
 export const HOOK_PLACEHOLDERS = [
   'service',
@@ -19,6 +29,8 @@ export const HOOK_PLACEHOLDERS = [
   'from',
   'healthy',
   'servers',
+  'weight',
+  'quorum',
 ] as const;
 export const HOOK_TIMEOUT_MS = 10_000;
 const HOUR = 3_600_000;
@@ -31,14 +43,20 @@ export interface HookSettings {
   readonly serverDown?: HookCommand;
   readonly fallbackOn?: HookCommand;
   readonly fallbackOff?: HookCommand;
+  readonly quorumUp?: HookCommand;
+  readonly quorumDown?: HookCommand;
   readonly timeoutMs?: number;
+  readonly user?: string;
+  readonly group?: string;
 }
 
-const FIELDS: Record<string, Exclude<keyof HookSettings, 'timeoutMs'>> = {
+const FIELDS: Record<string, Exclude<keyof HookSettings, 'timeoutMs' | 'user' | 'group'>> = {
   server_up: 'serverUp',
   server_down: 'serverDown',
   fallback_on: 'fallbackOn',
   fallback_off: 'fallbackOff',
+  quorum_up: 'quorumUp',
+  quorum_down: 'quorumDown',
 };
 
 function readCommand(raw: unknown, path: Path, p: Problems): HookCommand | undefined {
@@ -121,7 +139,32 @@ export function readHooks(
   }
   const timeout = readDuration(raw.timeout, { min: 10, max: HOUR }, [...path, 'timeout'], p);
   if (timeout !== undefined) out.timeoutMs = timeout;
+  for (const key of ['user', 'group'] as const) {
+    const v = readAccount(raw[key], key, [...path, key], p);
+    if (v !== undefined) out[key] = v;
+  }
   return out;
+}
+
+/** A user or group name as useradd(8) allows one, or a numeric id. */
+const ACCOUNT = /^(?:[0-9]+|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/;
+
+function readAccount(raw: unknown, what: 'user' | 'group', path: Path, p: Problems) {
+  if (raw === undefined) return undefined;
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !ACCOUNT.test(text)) {
+    p.add(path, `must be a ${what} name or numeric id, got ${describe(raw)}`);
+    return undefined;
+  }
+  return text;
+}
+
+/** Whom the hooks of a level run as, when set. */
+function runAs(h: HookSettings): { user?: string; group?: string } {
+  return {
+    ...(h.user !== undefined ? { user: h.user } : {}),
+    ...(h.group !== undefined ? { group: h.group } : {}),
+  };
 }
 
 /** `own` over `upper`, key by key. */
@@ -136,15 +179,19 @@ export function serverHooks(h: HookSettings): ServerHooks | undefined {
     ...(h.serverUp ? { serverUp: h.serverUp } : {}),
     ...(h.serverDown ? { serverDown: h.serverDown } : {}),
     timeoutMs: h.timeoutMs ?? HOOK_TIMEOUT_MS,
+    ...runAs(h),
   };
 }
 
 export function serviceHooks(h: HookSettings): ServiceHooks | undefined {
-  if (!h.fallbackOn && !h.fallbackOff) return undefined;
+  if (!h.fallbackOn && !h.fallbackOff && !h.quorumUp && !h.quorumDown) return undefined;
   return {
     ...(h.fallbackOn ? { fallbackOn: h.fallbackOn } : {}),
     ...(h.fallbackOff ? { fallbackOff: h.fallbackOff } : {}),
+    ...(h.quorumUp ? { quorumUp: h.quorumUp } : {}),
+    ...(h.quorumDown ? { quorumDown: h.quorumDown } : {}),
     timeoutMs: h.timeoutMs ?? HOOK_TIMEOUT_MS,
+    ...runAs(h),
   };
 }
 

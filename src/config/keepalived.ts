@@ -425,7 +425,7 @@ class Translator {
   ) {
     this.cleanstop = {
       value: true,
-      at: { line: 1, file: main },
+      at: { line: 0, file: main },
       byDefault: true,
       text: 'keepalived removes its virtual servers when it stops (unless run with --dont-release-ipvs)',
     };
@@ -732,6 +732,7 @@ class Translator {
     let family: Family | undefined;
     let quorum: Stmt | undefined;
     let hysteresis: Stmt | undefined;
+    const quorumHooks: Record<string, unknown> = {};
     let sorry: Stmt | undefined;
     let sorryMethod: Stmt | undefined;
     let sorryInhibit: Stmt | undefined;
@@ -830,7 +831,13 @@ class Translator {
           break;
         case 'quorum_up':
         case 'quorum_down':
-          this.problem(s, k, 'notify scripts are not supported yet');
+          this.notify(
+            s,
+            k,
+            fields,
+            quorumHooks,
+            'on a change of quorum, not for its first decision after a start',
+          );
           break;
         case 'sorry_server':
           sorry = s;
@@ -895,7 +902,7 @@ class Translator {
         firstInhibit.at,
         'inhibit_on_failure: a failed server stays in the table with weight 0',
       );
-    this.quorum(st, quorum, hysteresis, sorry);
+    this.quorum(fields, quorum, hysteresis, sorry);
     if (sorry) {
       const fb: Fields = new Map();
       const a = this.address(sorry, sorry.args[0]);
@@ -936,32 +943,31 @@ class Translator {
     for (const key of keys ?? []) this.emit(vs, key, protocol, family, groupName);
   }
 
-  private quorum(st: Stmt, quorum?: Stmt, hysteresis?: Stmt, sorry?: Stmt): void {
-    const q = quorum ? this.int(quorum, quorum.args[0], 'quorum', 0, 0xffffffff) : 1;
+  private quorum(fields: Fields, quorum?: Stmt, hysteresis?: Stmt, sorry?: Stmt): void {
+    // keepalived reads both as unsigned; a healthy weight above 2^31 - 1 cannot exist (IPVS
+    // weights are 32-bit signed), so larger values are refused rather than quietly capped.
+    const q = quorum ? this.int(quorum, quorum.args[0], 'quorum', 1, 0x7fffffff) : 1;
     const h = hysteresis
-      ? this.int(hysteresis, hysteresis.args[0], 'hysteresis', 0, 0xffffffff)
+      ? this.int(hysteresis, hysteresis.args[0], 'hysteresis', 0, 0x7fffffff)
       : 0;
     if (q === undefined || h === undefined) return;
     if (q === 1 && h === 0) {
       if (sorry)
         this.vsNote(
           sorry,
-          'sorry_server: the fallback is in while no real server is healthy (keepalived: while their total weight is below quorum 1)',
+          'sorry_server: the fallback is in while no real server is healthy (keepalived: while their total weight is below quorum 1; a healthy server of weight 0 counts here)',
         );
       return;
     }
-    const at = (q !== 1 ? quorum : hysteresis) ?? st;
-    if (sorry)
-      this.problem(
-        at,
-        at.key,
-        'a quorum other than 1 (or a hysteresis) is not supported yet: the fallback comes in only when no real server is healthy',
-      );
-    else
-      this.vsNote(
-        at,
-        `${at.key}: no effect here: without a sorry_server or quorum scripts keepalived's quorum changes nothing in the table`,
-      );
+    const at = quorum ?? hysteresis;
+    if (!at) return;
+    set(
+      fields,
+      'quorum',
+      { weight: q, hysteresis: h },
+      at,
+      `quorum ${q}${h ? `, hysteresis ${h}` : ''}: lost below a healthy weight of ${Math.max(q - h, 1)}, gained again at ${q + h}${sorry ? '; while lost the sorry server serves and the healthy servers leave, as keepalived does' : ''}`,
+    );
   }
 
   /** `255.255.255.0` or a prefix length. */
@@ -1010,7 +1016,7 @@ class Translator {
       if (port !== undefined) set(fields, 'port', port, st);
     }
     const checkers: Stmt[] = [];
-    const hooks: Record<string, string[]> = {};
+    const hooks: Record<string, unknown> = {};
     for (const s of st.block ?? []) {
       const k = s.key;
       const timingKey = TIMING_KEYS[k];
@@ -1041,19 +1047,15 @@ class Translator {
           break;
         }
         case 'notify_up':
-        case 'notify_down': {
-          const command = this.notifyCommand(s);
-          if (!command) break;
-          hooks[k === 'notify_up' ? 'server_up' : 'server_down'] = command;
-          set(
-            fields,
-            'hooks',
-            { ...hooks },
+        case 'notify_down':
+          this.notify(
             s,
-            `${k}: run without a shell (as keepalived execs it), as ipvs-warden's user with no capability (keepalived: keepalived_script or root), killed after 10 s (keepalived sets no limit); on a change between up and down, not for the first result after a start`,
+            k === 'notify_up' ? 'server_up' : 'server_down',
+            fields,
+            hooks,
+            'on a change between up and down, not for the first result after a start',
           );
           break;
-        }
         case 'smtp_alert':
           this.vsNote(s, 'smtp_alert: no e-mail alerts; alert on the metrics instead');
           break;
@@ -1564,28 +1566,55 @@ class Translator {
   }
 
   /**
-   * notify_up/notify_down: `SCRIPT [username [groupname]]`, the script a line of words as
-   * misc_path's. Another user is refused: hooks run as the daemon's user, capabilities dropped.
+   * notify_up/notify_down/quorum_up/quorum_down: `SCRIPT [username [groupname]]`, the script a
+   * line of words as misc_path's, into `hooks` (one level's) as `hook`. The user and group are
+   * the level's: two scripts of one level run as different users are refused.
    */
-  private notifyCommand(s: Stmt): string[] | undefined {
-    if (s.args[0] === undefined) {
+  private notify(
+    s: Stmt,
+    hook: string,
+    fields: Fields,
+    hooks: Record<string, unknown>,
+    when: string,
+  ): void {
+    const [script, user, group] = s.args;
+    if (script === undefined) {
       this.problem(s, s.key, 'needs a script');
-      return undefined;
+      return;
     }
-    if (s.args[1] !== undefined) {
+    const words = this.splitCommand(s, script, HOOK_PLACEHOLDERS);
+    if (!words) return;
+    if (!words[0]?.startsWith('/')) {
+      this.problem(s, s.key, `${words[0]}: give the script's absolute path`);
+      return;
+    }
+    const prior = Object.keys(hooks).some((k) => k !== 'user' && k !== 'group');
+    if (prior && (hooks.user !== user || hooks.group !== group)) {
+      const who = (u: unknown, g: unknown): string =>
+        typeof u !== 'string'
+          ? "ipvs-warden's user"
+          : `${u}${typeof g === 'string' ? `:${g}` : ''}`;
       this.problem(
         s,
         s.key,
-        `running it as ${s.args[1]} is not supported: hooks run as ipvs-warden's user, with no capability (remove the user)`,
+        `runs as ${who(user, group)}, another script here as ${who(hooks.user, hooks.group)}: the hooks of one server (or service) run as one user and group; give them the same`,
       );
-      return undefined;
+      return;
     }
-    const words = this.splitCommand(s, s.args[0], HOOK_PLACEHOLDERS);
-    if (words && !words[0]?.startsWith('/')) {
-      this.problem(s, s.key, `${words[0]}: give the script's absolute path`);
-      return undefined;
-    }
-    return words;
+    hooks[hook] = words;
+    if (user !== undefined) hooks.user = user;
+    if (group !== undefined) hooks.group = group;
+    const as =
+      user === undefined
+        ? "as ipvs-warden's user with no capability (keepalived: keepalived_script or root)"
+        : `as ${user}${group === undefined ? '' : `:${group}`} with no capability (ipvs-warden needs CAP_SETUID and CAP_SETGID for it)`;
+    set(
+      fields,
+      'hooks',
+      { ...hooks },
+      s,
+      `${s.key}: run without a shell (as keepalived execs it), ${as}, killed after 10 s (keepalived sets no limit); ${when}`,
+    );
   }
 
   /**
@@ -1885,7 +1914,8 @@ class Translator {
 
   result(): Translation {
     const raw: Record<string, unknown> = {};
-    const at1: Where = { line: 1, file: this.main };
+    // keepalived's own defaults: no line wrote them.
+    const at1: Where = { line: 0, file: this.main };
     raw.daemon = { cleanstop: this.cleanstop.value };
     this.sink.note(['daemon', 'cleanstop'], this.cleanstop.at, this.cleanstop.text);
     const defaults: Record<string, unknown> = {};

@@ -1596,7 +1596,7 @@ export function translateLdirectord(text: string, file: string): Translation {
   }
   out.note(
     ['defaults'],
-    1,
+    0,
     "ldirectord's behaviour written out: rise 1 (one good check brings a server back), failed servers deleted at once (drain_timeout 0s), fast_interval and down_interval = checkinterval",
   );
 

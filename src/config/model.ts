@@ -48,13 +48,30 @@ export interface ServerHooks {
   readonly serverDown?: HookCommand;
   /** Each run is killed (its whole process group) after this. */
   readonly timeoutMs: number;
+  /** Run as this user (name or uid) and group; unset: the daemon's user. */
+  readonly user?: string;
+  readonly group?: string;
 }
 
-/** The hooks a virtual service runs when it enters or leaves fallback. */
+/** The hooks a virtual service runs when it enters or leaves fallback, or gains or loses quorum. */
 export interface ServiceHooks {
   readonly fallbackOn?: HookCommand;
   readonly fallbackOff?: HookCommand;
+  readonly quorumUp?: HookCommand;
+  readonly quorumDown?: HookCommand;
   readonly timeoutMs: number;
+  readonly user?: string;
+  readonly group?: string;
+}
+
+/**
+ * keepalived's quorum: the healthy weight (the sum of the configured weights of the healthy real
+ * servers) a service needs. It is lost below `weight - hysteresis` and gained again at
+ * `weight + hysteresis`, so a pool at the edge does not flap.
+ */
+export interface Quorum {
+  readonly weight: number;
+  readonly hysteresis: number;
 }
 
 export interface RealServerConfig {
@@ -90,7 +107,12 @@ export interface VirtualServiceConfig {
    * memory, ports), the service's table is held as it is (0: off).
    */
   readonly holdThreshold: number;
-  /** Commands run when it enters or leaves fallback; absent when none is configured. */
+  /**
+   * Absent: the service has quorum while any real server is healthy. Lost quorum brings the
+   * fallback in and, when set, takes the healthy servers out (keepalived's sorry server).
+   */
+  readonly quorum?: Quorum;
+  /** Commands run when it enters or leaves fallback or quorum; absent when none is configured. */
   readonly hooks?: ServiceHooks;
   readonly realServers: readonly RealServerConfig[];
 }

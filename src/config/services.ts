@@ -42,6 +42,7 @@ import {
 import type {
   CheckConfig,
   FailureAction,
+  Quorum,
   RealServerConfig,
   VirtualServiceConfig,
 } from './model.js';
@@ -92,6 +93,7 @@ export const SERVICE_KEYS = [
   'drain_timeout',
   'panic_threshold',
   'hold_threshold',
+  'quorum',
   'hooks',
 ];
 export const VS_KEYS = [
@@ -162,6 +164,7 @@ interface ServiceSettings {
   drainTimeoutMs?: number;
   panicThreshold?: number;
   holdThreshold?: number;
+  quorum?: Quorum;
 }
 
 /** The keys directly under `path` that problems recorded since `before` are about. */
@@ -235,6 +238,31 @@ function readServerSettings(o: Obj, path: Path, p: Problems, ctx: CheckReading):
   return { ...settings, refused: refusedSince(p, before, path) };
 }
 
+/** The largest healthy weight a quorum may ask for (IPVS weights are 32-bit). */
+const MAX_QUORUM = 2 ** 31 - 1;
+
+/**
+ * `quorum: 30` or `quorum: {weight: 30, hysteresis: 5}` (keepalived's quorum and hysteresis). A
+ * hysteresis at or above the weight is allowed, as keepalived allows it: quorum is then lost
+ * only when no healthy weight is left.
+ */
+function readQuorum(raw: unknown, path: Path, p: Problems): Quorum | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObj(raw)) {
+    const weight = readInt(raw, 1, MAX_QUORUM, path, p);
+    return weight === undefined ? undefined : { weight, hysteresis: 0 };
+  }
+  checkKeys(raw, ['weight', 'hysteresis'], path, p);
+  if (raw.weight === undefined) {
+    p.add([...path, 'weight'], 'is required: the healthy weight the service needs');
+    return undefined;
+  }
+  const weight = readInt(raw.weight, 1, MAX_QUORUM, [...path, 'weight'], p);
+  const hysteresis = readInt(raw.hysteresis ?? 0, 0, MAX_QUORUM, [...path, 'hysteresis'], p);
+  if (weight === undefined || hysteresis === undefined) return undefined;
+  return { weight, hysteresis };
+}
+
 function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
   const at = (key: string): Path => [...path, key];
   const before = p.list.length;
@@ -279,6 +307,7 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     ),
     panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
     holdThreshold: readNumber(o.hold_threshold, 0, 1, at('hold_threshold'), p),
+    quorum: readQuorum(o.quorum, at('quorum'), p),
   });
   return { ...settings, refused: refusedSince(p, before, path) };
 }
@@ -663,7 +692,7 @@ export function readVirtualServices(
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
       holdThreshold: svc.holdThreshold ?? 0.5,
-      ...defined({ hooks: serviceHooks(hooks) }),
+      ...defined({ quorum: svc.quorum, hooks: serviceHooks(hooks) }),
       realServers: servers,
     });
   });

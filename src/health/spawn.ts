@@ -1,7 +1,7 @@
 // Running a command as the daemon's children must: without the daemon's capabilities (util-linux's
 // setpriv drops them), in a process group of its own that is killed whole, its output kept in a
 // bounded tail. Shared by exec checks (checks/exec.ts) and hooks (src/hooks/).
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { localErrno } from './probe.js';
 
@@ -28,6 +28,52 @@ const ERRNO_OF_TEXT: Record<string, string> = {
 export const DROP_CAPS = ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all'];
 const SETPRIV_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 let setprivPath: string | undefined;
+
+/** Whom a command runs as: unset, the daemon's own user. */
+export interface RunAs {
+  /** A user name or uid. */
+  readonly user?: string;
+  /** A group name or gid; with `user` unset, the daemon's user in that group alone. */
+  readonly group?: string;
+}
+
+/**
+ * setpriv's options for `as`, every capability dropped. A user's own group is looked up with
+ * id(1), which asks NSS as a login would (setpriv keeps the daemon's group unless told), once per
+ * user in `known`. Fails with what id(1) said, or the error (EMFILE, an abort...).
+ */
+export async function setprivOptions(
+  as: RunAs,
+  signal: AbortSignal,
+  known: Map<string, string>,
+): Promise<{ args: string[] } | { error: unknown; said: string }> {
+  const { user, group } = as;
+  if (user === undefined)
+    return {
+      args: group === undefined ? DROP_CAPS : [`--regid=${group}`, '--clear-groups', ...DROP_CAPS],
+    };
+  let gid = group ?? known.get(user);
+  if (gid === undefined) {
+    const looked = await new Promise<{ gid: string } | { error: unknown; said: string }>(
+      (resolve) =>
+        execFile(
+          'id',
+          ['-g', '--', user],
+          { signal, env: { PATH: '/usr/bin:/bin' } },
+          (error, stdout, stderr) =>
+            resolve(
+              error
+                ? { error, said: stderr.trim() || `cannot look up user ${user}` }
+                : { gid: stdout.trim() },
+            ),
+        ),
+    );
+    if (!('gid' in looked)) return looked;
+    gid = looked.gid;
+    known.set(user, gid);
+  }
+  return { args: [`--reuid=${user}`, `--regid=${gid}`, '--init-groups', ...DROP_CAPS] };
+}
 
 /** Where setpriv is (found once); undefined when it is not installed. */
 export function setpriv(): string | undefined {

@@ -1,13 +1,15 @@
 // Which hooks an event runs, and with what: a pure function of the event and the config, table-
 // tested. server_up/server_down on a real server's transition between up and down (not its first
 // result after a start or a reload: that is no change, as keepalived does not notify at start);
-// fallback_on/fallback_off when a service enters or leaves fallback. The facts go into the
+// fallback_on/fallback_off when a service enters or leaves fallback; quorum_up/quorum_down when it
+// gains or loses quorum (again not its first decision after a start). The facts go into the
 // arguments ({service} ...) and, always, into WARDEN_* variables; a shell line gets them only
 // as variables, so a name can never become shell syntax.
 import type { HookCommand, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import { isFwmark } from '../ipvs/model.js';
 
-export type HookName = 'server_up' | 'server_down' | 'fallback_on' | 'fallback_off';
+export type HookName =
+  'server_up' | 'server_down' | 'fallback_on' | 'fallback_off' | 'quorum_up' | 'quorum_down';
 
 export type HookEvent =
   | {
@@ -26,6 +28,15 @@ export type HookEvent =
       readonly on: boolean;
       readonly healthy: number;
       readonly servers: number;
+    }
+  | {
+      readonly kind: 'quorum';
+      readonly vs: VirtualServiceConfig;
+      readonly up: boolean;
+      readonly healthy: number;
+      readonly servers: number;
+      /** The configured weights of the healthy servers, summed. */
+      readonly weight: number;
     };
 
 /** One command to run, everything resolved. */
@@ -37,6 +48,9 @@ export interface HookRun {
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
+  /** Run as this user and group (keepalived's `notify_up SCRIPT USER GROUP`); unset: the daemon's. */
+  readonly user?: string;
+  readonly group?: string;
   /** Runs of one key run one after another, in the order decided (down, then up). */
   readonly key: string;
 }
@@ -56,6 +70,9 @@ export function hookFacts(event: HookEvent): Record<string, string> {
     protocol: protocolOf(vs),
     healthy: String(event.healthy),
     servers: String(event.servers),
+    weight: event.kind === 'quorum' ? String(event.weight) : '',
+    // The configured quorum weight; without one, quorum is "a server is healthy".
+    quorum: String(vs.quorum?.weight ?? ''),
   };
   if (event.kind === 'server') {
     const d = event.rs.destination.key;
@@ -69,6 +86,14 @@ export function hookFacts(event: HookEvent): Record<string, string> {
     };
   }
   const k = vs.service.key;
+  const [state, from] =
+    event.kind === 'fallback'
+      ? event.on
+        ? ['on', 'off']
+        : ['off', 'on']
+      : event.up
+        ? ['up', 'down']
+        : ['down', 'up'];
   return {
     ...common,
     server: '',
@@ -76,8 +101,8 @@ export function hookFacts(event: HookEvent): Record<string, string> {
     // service has neither.
     address: isFwmark(k) ? '' : k.address,
     port: isFwmark(k) ? '0' : String(k.port),
-    state: event.on ? 'on' : 'off',
-    from: event.on ? 'off' : 'on',
+    state,
+    from,
   };
 }
 
@@ -100,6 +125,7 @@ export function hooksFor(event: HookEvent): HookRun[] {
   let c: HookCommand | undefined;
   let timeoutMs: number;
   let key: string;
+  let as: { user?: string; group?: string } | undefined;
   if (event.kind === 'server') {
     // The first result after a start (or for a new server) is no transition.
     if (event.from === 'pending' || event.from === event.to) return [];
@@ -107,12 +133,22 @@ export function hooksFor(event: HookEvent): HookRun[] {
     hook = event.to === 'up' ? 'server_up' : 'server_down';
     c = event.to === 'up' ? hooks?.serverUp : hooks?.serverDown;
     timeoutMs = hooks?.timeoutMs ?? 0;
+    as = hooks;
     key = `${event.vs.name}\n${event.rs.name}`;
-  } else {
+  } else if (event.kind === 'fallback') {
     const hooks = event.vs.hooks;
     hook = event.on ? 'fallback_on' : 'fallback_off';
     c = event.on ? hooks?.fallbackOn : hooks?.fallbackOff;
     timeoutMs = hooks?.timeoutMs ?? 0;
+    as = hooks;
+    key = event.vs.name;
+  } else {
+    const hooks = event.vs.hooks;
+    hook = event.up ? 'quorum_up' : 'quorum_down';
+    c = event.up ? hooks?.quorumUp : hooks?.quorumDown;
+    timeoutMs = hooks?.timeoutMs ?? 0;
+    as = hooks;
+    // One chain per service: its fallback and quorum hooks run in the order decided.
     key = event.vs.name;
   }
   if (!c) return [];
@@ -127,6 +163,8 @@ export function hooksFor(event: HookEvent): HookRun[] {
       ...command(c, facts),
       env,
       timeoutMs,
+      ...(as?.user !== undefined ? { user: as.user } : {}),
+      ...(as?.group !== undefined ? { group: as.group } : {}),
       key,
     },
   ];

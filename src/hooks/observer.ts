@@ -2,7 +2,12 @@
 // the runner, which returns at once. The counts a server hook carries ({healthy} {servers}) are
 // taken from the loop's records only when that server has a hook to run.
 import type { VirtualServiceConfig } from '../config/model.js';
-import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
+import type {
+  LoopObserver,
+  QuorumEventCount,
+  ReconcileLoop,
+  ServerRecord,
+} from '../reconcile/loop.js';
 import { hooksFor, type HookEvent, type HookRun } from './decide.js';
 
 export interface HookSink {
@@ -44,5 +49,10 @@ export class HookObserver implements LoopObserver {
   ): void {
     if (mode !== 'fallback' || !vs.hooks) return;
     this.runner.run(hooksFor({ kind: 'fallback', vs, on, healthy, servers }));
+  }
+
+  quorum(vs: VirtualServiceConfig, up: boolean, count: QuorumEventCount): void {
+    if (!vs.hooks) return;
+    this.runner.run(hooksFor({ kind: 'quorum', vs, up, ...count }));
   }
 }

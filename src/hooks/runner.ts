@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { LimitFunction } from 'p-limit';
 import { processSlots } from '../health/processes.js';
 import { printable } from '../health/probe.js';
-import { ChildOutput, DROP_CAPS, killGroup, setpriv } from '../health/spawn.js';
+import { ChildOutput, killGroup, setpriv, setprivOptions } from '../health/spawn.js';
 import type { Logger } from '../log.js';
 import type { HookName, HookRun } from './decide.js';
 
@@ -53,6 +53,8 @@ export class HookRunner {
   private pending = 0;
   private stopping = false;
   private readonly all = new Set<Promise<void>>();
+  /** Each `user`'s own group, looked up once. */
+  private readonly userGroups = new Map<string, string>();
 
   constructor(options: HookRunnerOptions) {
     this.log = options.log;
@@ -137,18 +139,20 @@ export class HookRunner {
   }
 
   /** Runs the command; resolves once it has exited (the slot is held until then). */
-  private execute(r: HookRun): Promise<Outcome> {
+  private async execute(r: HookRun): Promise<Outcome> {
     const wrapper = setpriv();
     // Never run a command with the daemon's capabilities.
     if (!wrapper)
-      return Promise.resolve({
+      return {
         result: 'error',
         message: 'cannot run: setpriv (util-linux) is not installed; it drops capabilities',
-      });
+      };
+    const options = await setprivOptions(r, AbortSignal.timeout(r.timeoutMs), this.userGroups);
+    if (!('args' in options)) return { result: 'error', message: `cannot run: ${options.said}` };
     return new Promise<Outcome>((resolve) => {
       let child: ChildProcess;
       try {
-        child = spawn(wrapper, [...DROP_CAPS, '--', r.program, ...r.args], {
+        child = spawn(wrapper, [...options.args, '--', r.program, ...r.args], {
           detached: true, // its own process group, killed whole
           stdio: ['ignore', 'pipe', 'pipe'],
           env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...r.env },

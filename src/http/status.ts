@@ -33,6 +33,9 @@ export interface ServiceStatus {
   readonly mode: ReturnType<typeof serviceMode>;
   readonly healthy: number;
   readonly servers: number;
+  /** Null before its servers have settled. */
+  readonly quorum: boolean | null;
+  readonly healthy_weight: number;
   readonly real_servers: readonly ServerStatus[];
 }
 
@@ -69,6 +72,8 @@ export function buildStatus(
       mode: serviceMode(s),
       healthy: s.healthy,
       servers: s.eligible,
+      quorum: s.quorum ?? null,
+      healthy_weight: s.healthyWeight,
       real_servers: s.destinations.map((d): ServerStatus => {
         const id = targetId(s.spec.key, d.destination.key);
         const r = d.role === 'server' ? loop.server(id) : undefined;

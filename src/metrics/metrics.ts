@@ -222,7 +222,10 @@ export class WardenMetrics implements LoopObserver {
     const serviceGauge = (
       name: string,
       help: string,
-      value: (s: NonNullable<ReturnType<ReconcileLoop['desired']>>['services'][number]) => number,
+      /** Undefined: no sample for that service now. */
+      value: (
+        s: NonNullable<ReturnType<ReconcileLoop['desired']>>['services'][number],
+      ) => number | undefined,
     ): void => {
       new Gauge({
         name,
@@ -233,8 +236,10 @@ export class WardenMetrics implements LoopObserver {
           this.reset();
           for (const s of self.loop?.desired()?.services ?? []) {
             if (s.retired) continue;
+            const v = value(s);
+            if (v === undefined) continue;
             const { local_address, local_port, proto, local_mark } = ipvsLabelValues(s.spec.key);
-            this.set({ service: s.name, local_address, local_port, proto, local_mark }, value(s));
+            this.set({ service: s.name, local_address, local_port, proto, local_mark }, v);
           }
         },
       });
@@ -258,6 +263,16 @@ export class WardenMetrics implements LoopObserver {
       'ipvs_warden_service_fallback_active',
       '1 while the fallback (sorry) server is in.',
       (s) => (s.fallbackActive ? 1 : 0),
+    );
+    serviceGauge(
+      'ipvs_warden_service_healthy_weight',
+      'Sum of the configured weights of the healthy real servers of a virtual service (what its quorum counts).',
+      (s) => s.healthyWeight,
+    );
+    serviceGauge(
+      'ipvs_warden_service_quorum',
+      '1 while a virtual service has quorum (its healthy weight, or any healthy server when no quorum is configured); 0 once lost; absent before its servers have settled.',
+      (s) => (s.quorum === undefined ? undefined : s.quorum ? 1 : 0),
     );
     serviceGauge(
       'ipvs_warden_service_panic_active',

@@ -1,6 +1,6 @@
 // Config + health -> the table the kernel should hold, per owned virtual service. Pure: time,
 // health and maintenance come in as values; nothing here reads a clock, a file or the kernel.
-import type { RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import type { Quorum, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { DestinationSpec, ServiceSpec } from '../ipvs/model.js';
 
 export interface ServerHealth {
@@ -47,6 +47,10 @@ export interface DesiredService {
   readonly destinations: readonly DesiredDestination[];
   readonly healthy: number;
   readonly eligible: number;
+  /** The configured weights of the healthy servers, summed (what a quorum counts). */
+  readonly healthyWeight: number;
+  /** Has quorum; undefined before it was first decided (servers with no settled result). */
+  readonly quorum: boolean | undefined;
   readonly fallbackActive: boolean;
   readonly panic: boolean;
   /** Too many servers cannot be checked from this director: the table is kept as it is. */
@@ -72,7 +76,41 @@ export interface DesiredInput {
   readonly health: (vs: VirtualServiceConfig, rs: RealServerConfig) => ServerHealth;
   /** The reason a server is in maintenance ("flag file /etc/.../10.0.0.2"), or null. */
   readonly maintenance: (vs: VirtualServiceConfig, rs: RealServerConfig) => string | null;
+  /** A service's quorum as last decided (the hysteresis needs it); undefined: never decided. */
+  readonly quorumWas?: (vs: VirtualServiceConfig) => boolean | undefined;
   readonly now: number;
+}
+
+export interface QuorumCount {
+  /** Healthy servers, and their configured weights summed. */
+  readonly up: number;
+  readonly weight: number;
+  /** Some servers have no settled result yet. */
+  readonly pending: boolean;
+}
+
+/**
+ * Whether a service has quorum now. Without a configured quorum: while any server is healthy.
+ * With one (keepalived's quorum and hysteresis): first gained at `weight + hysteresis`, then
+ * kept down to `weight - hysteresis`, and never held by a healthy weight of 0. While servers
+ * with no settled result could still restore it, it stays as it was.
+ */
+export function quorumState(
+  q: Quorum | undefined,
+  count: QuorumCount,
+  was: boolean | undefined,
+): boolean | undefined {
+  const now = q
+    ? count.weight > 0 && count.weight >= q.weight + (was === true ? -q.hysteresis : q.hysteresis)
+    : count.up > 0;
+  if (now) return true;
+  return count.pending ? was : false;
+}
+
+/** What the quorum counted, for reasons and logs ("healthy weight 20 of 30 (hysteresis 5)"). */
+export function quorumText(q: Quorum | undefined, count: QuorumCount): string {
+  if (!q) return `${count.up} healthy`;
+  return `healthy weight ${count.weight} of ${q.weight}${q.hysteresis > 0 ? ` (hysteresis ${q.hysteresis})` : ''}`;
 }
 
 /** Slow-start steps: the weight is recomputed this many times over the window (HAProxy: 1 s steps). */
@@ -105,14 +143,22 @@ export function desiredTable(input: DesiredInput): Desired {
       health: input.health(vs, rs),
     }));
     const eligible = rows.filter((r) => r.maintenance === null);
-    const up = eligible.filter((r) => r.health.status === 'up').length;
+    const healthy = eligible.filter((r) => r.health.status === 'up');
+    const up = healthy.length;
     const pending = eligible.some((r) => r.health.status === 'pending');
+    const healthyWeight = healthy.reduce(
+      (n, r) => n + (r.health.weight ?? r.rs.destination.weight),
+      0,
+    );
     // When this director cannot check many of the servers (it is out of descriptors, memory or
     // ports), its view of the rest is not to be trusted either: change nothing but maintenance.
     const local = eligible.filter((r) => r.health.local === true).length;
     const held =
       vs.holdThreshold > 0 && eligible.length > 0 && local / eligible.length > vs.holdThreshold;
-    const fallbackActive = !held && vs.fallback !== null && up === 0 && !pending;
+    const was = input.quorumWas?.(vs);
+    const count = { up, weight: healthyWeight, pending };
+    const quorum = held ? was : quorumState(vs.quorum, count, was);
+    const fallbackActive = !held && vs.fallback !== null && quorum === false;
     const panic =
       !held &&
       !fallbackActive &&
@@ -136,6 +182,13 @@ export function desiredTable(input: DesiredInput): Desired {
           spec: configured,
           reason: `panic: ${ratio}, below ${vs.panicThreshold * 100}%: every server stays in`,
         };
+      } else if (fallbackActive && health.status === 'up') {
+        // keepalived's sorry server: without quorum the few healthy servers would be swamped.
+        const reason = `quorum lost (${quorumText(vs.quorum, count)}): the fallback serves`;
+        want =
+          vs.onFailure === 'quiesce'
+            ? { kind: 'zero', spec: zeroSpec, reason }
+            : { kind: 'out', reason };
       } else if (health.status === 'pending') {
         want = { kind: 'keep', reason: 'no settled check result yet: the table is kept as it is' };
       } else if (health.status === 'down') {
@@ -161,8 +214,14 @@ export function desiredTable(input: DesiredInput): Desired {
       const want: Want = held
         ? { kind: 'keep', reason: holdReason(local, eligible.length) }
         : fallbackActive
-          ? { kind: 'in', spec: vs.fallback, reason: `fallback: ${ratio}` }
-          : pending && up === 0
+          ? {
+              kind: 'in',
+              spec: vs.fallback,
+              reason: vs.quorum
+                ? `fallback: quorum lost, ${quorumText(vs.quorum, count)}`
+                : `fallback: ${ratio}`,
+            }
+          : quorum === undefined
             ? { kind: 'keep', reason: 'fallback: servers have no settled result yet' }
             : { kind: 'out', reason: `fallback not needed: ${ratio}` };
       destinations.push({ destination: vs.fallback, role: 'fallback', want, maintenance: false });
@@ -175,6 +234,8 @@ export function desiredTable(input: DesiredInput): Desired {
       destinations,
       healthy: up,
       eligible: eligible.length,
+      healthyWeight,
+      quorum,
       fallbackActive,
       panic,
       held,
@@ -189,6 +250,8 @@ export function desiredTable(input: DesiredInput): Desired {
       destinations: [],
       healthy: 0,
       eligible: 0,
+      healthyWeight: 0,
+      quorum: undefined,
       fallbackActive: false,
       panic: false,
       held: false,

@@ -25,6 +25,7 @@ import {
 import type { Logger } from '../log.js';
 import {
   desiredTable,
+  quorumText,
   serviceMode,
   type Desired,
   type RetiredService,
@@ -86,6 +87,16 @@ export interface LoopObserver {
     healthy: number,
     servers: number,
   ): void;
+  /** A service gained (`up`) or lost quorum; not its first decision after a start. */
+  quorum?(vs: VirtualServiceConfig, up: boolean, count: QuorumEventCount): void;
+}
+
+/** A service's counts when its quorum changed. */
+export interface QuorumEventCount {
+  readonly healthy: number;
+  readonly servers: number;
+  /** The configured weights of the healthy servers, summed. */
+  readonly weight: number;
 }
 
 /** One observer that tells each of `list`, in order. */
@@ -98,6 +109,7 @@ export function observers(...list: readonly LoopObserver[]): LoopObserver {
     drift: (n) => list.forEach((o) => o.drift?.(n)),
     serviceMode: (vs, mode, on, healthy, servers) =>
       list.forEach((o) => o.serviceMode?.(vs, mode, on, healthy, servers)),
+    quorum: (vs, up, count) => list.forEach((o) => o.quorum?.(vs, up, count)),
   };
 }
 
@@ -163,6 +175,8 @@ export class ReconcileLoop {
   private maintenanceError = '';
   private unownedReported = '';
   private modes = new Map<string, string>();
+  /** Each service's quorum as last decided (kept across reloads, as keepalived does). */
+  private quorums = new Map<string, boolean>();
   private lastDryRun = '';
   private wakeTimer: Timer | undefined;
   private wakeAt = Infinity;
@@ -242,6 +256,7 @@ export class ReconcileLoop {
     );
     const configured = new Set(config.virtualServices.map((v) => serviceId(v.service.key)));
     for (const id of this.modes.keys()) if (!configured.has(id)) this.modes.delete(id);
+    for (const id of this.quorums.keys()) if (!configured.has(id)) this.quorums.delete(id);
     const after = this.state.records;
     this.log.log('info', 'config.reloaded', {
       services: config.virtualServices.length,
@@ -604,8 +619,10 @@ export class ReconcileLoop {
       retired: state.retired,
       health: (vs, rs) => this.health(state, vs, rs),
       maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
+      quorumWas: (vs) => this.quorums.get(serviceId(vs.service.key)),
       now,
     });
+    this.reportQuorums(desired);
     this.reportModes(desired);
     this.lastDesired = desired;
     const p = plan(desired, table, this.drains, now);
@@ -715,6 +732,31 @@ export class ReconcileLoop {
         ...(error.outcomeUnknown ? { outcome: 'unknown: re-read before judging' } : {}),
       });
     } else this.log.log('info', dryRun ? 'reconcile.planned' : 'reconcile.applied', fields);
+  }
+
+  private reportQuorums(desired: Desired): void {
+    for (const s of desired.services) {
+      if (s.retired || s.quorum === undefined) continue;
+      const id = serviceId(s.spec.key);
+      const before = this.quorums.get(id);
+      if (before === s.quorum) continue;
+      this.quorums.set(id, s.quorum);
+      // The first decision after a start is no change (keepalived runs no notifier for it).
+      if (before === undefined) continue;
+      const vs = this.state.config.virtualServices.find((v) => serviceId(v.service.key) === id);
+      const count = { healthy: s.healthy, servers: s.eligible, weight: s.healthyWeight };
+      const message = `${quorumText(vs?.quorum, { up: s.healthy, weight: s.healthyWeight, pending: false })} (${s.healthy} of ${s.eligible} healthy)`;
+      const event = s.quorum ? 'service.quorum_up' : 'service.quorum_down';
+      this.log.log(s.quorum ? 'info' : 'error', event, {
+        service: s.name,
+        healthy: s.healthy,
+        servers: s.eligible,
+        weight: s.healthyWeight,
+        ...(vs?.quorum ? { quorum: vs.quorum.weight, hysteresis: vs.quorum.hysteresis } : {}),
+      });
+      this.remember({ event, service: s.name, message });
+      if (vs) this.observer.quorum?.(vs, s.quorum, count);
+    }
   }
 
   private reportModes(desired: Desired): void {

@@ -295,7 +295,7 @@ const CASES: Case[] = [
     problems: [],
   },
   {
-    name: 'quorum 1 and hysteresis 0 are the fallback; another quorum with a sorry server is refused',
+    name: 'quorum 1 and hysteresis 0 are the fallback; another quorum is the service quorum',
     text:
       vs(
         '  quorum 1\n  hysteresis 0\n  sorry_server 198.51.100.1 80\n' +
@@ -306,13 +306,32 @@ const CASES: Case[] = [
         '192.0.2.2 80',
       ) +
       vs('  quorum 3\n  hysteresis 1\n' + rs('    TCP_CHECK {\n    }'), '192.0.2.3 80'),
-    problems: ['13 quorum'],
-    notes: [['virtual_services[2]', 22, /no effect/]],
+    raw: {
+      'virtual_services[1].quorum': { weight: 3, hysteresis: 0 },
+      'virtual_services[2].quorum': { weight: 3, hysteresis: 1 },
+    },
+    notes: [
+      [
+        'virtual_services[1].quorum',
+        13,
+        /lost below a healthy weight of 3, gained again at 3; while lost the sorry server serves/,
+      ],
+      [
+        'virtual_services[2].quorum',
+        22,
+        /quorum 3, hysteresis 1: lost below a healthy weight of 2, gained again at 4$/,
+      ],
+    ],
+    valid: true,
   },
   {
-    name: 'quorum_up, quorum_down: not supported yet (no quorum)',
+    name: "quorum_up, quorum_down: the service's hooks, without a shell",
     text: vs('  quorum_up /bin/up\n  quorum_down "/bin/down x"\n' + rs('    TCP_CHECK {\n    }')),
-    problems: ['3 quorum_up', '4 quorum_down'],
+    raw: {
+      'virtual_services[0].hooks': { quorum_up: ['/bin/up'], quorum_down: ['/bin/down', 'x'] },
+    },
+    notes: [['virtual_services[0].hooks', 4, /quorum_down: run without a shell/]],
+    valid: true,
   },
   {
     name: "notify_up, notify_down: the real server's server_up/server_down hooks, without a shell",
@@ -331,7 +350,7 @@ const CASES: Case[] = [
     valid: true,
   },
   {
-    name: 'notify_up as another user, by a relative name, with shell syntax or a placeholder: refused',
+    name: 'notify_up by a relative name, with shell syntax or a placeholder: refused',
     text: vs(
       rs('    notify_up /bin/up nobody\n    notify_down notify.sh\n    TCP_CHECK {\n    }') +
         '\n' +
@@ -340,7 +359,36 @@ const CASES: Case[] = [
           '10.0.0.2 80',
         ),
     ),
-    problems: ['4 notify_up', '5 notify_down', '10 notify_up', '11 notify_down'],
+    problems: ['5 notify_down', '10 notify_up', '11 notify_down'],
+  },
+  {
+    name: 'notify_up SCRIPT USER GROUP: the hooks run as that user and group; two users at one level refused',
+    text: vs(
+      rs(
+        '    notify_up /bin/up nobody nogroup\n    notify_down /bin/down nobody nogroup\n    TCP_CHECK {\n    }',
+      ) +
+        '\n' +
+        rs(
+          '    notify_up /bin/up nobody\n    notify_down /bin/down\n    TCP_CHECK {\n    }',
+          '10.0.0.2 80',
+        ),
+    ),
+    raw: {
+      'virtual_services[0].real_servers[0].hooks': {
+        server_up: ['/bin/up'],
+        server_down: ['/bin/down'],
+        user: 'nobody',
+        group: 'nogroup',
+      },
+    },
+    notes: [
+      [
+        'virtual_services[0].real_servers[0].hooks',
+        5,
+        /notify_down: run without a shell \(as keepalived execs it\), as nobody:nogroup with no capability \(ipvs-warden needs CAP_SETUID and CAP_SETGID for it\)/,
+      ],
+    ],
+    problems: ['11 notify_down'],
   },
   {
     name: 'weight, uthreshold, lthreshold, snmp_name',
@@ -766,7 +814,7 @@ t.test('corpus: refused.conf names each refusal by its line', async (t) => {
   const r = translateKeepalived(text, file, fsInclude);
   t.same(
     r.problems.map((p) => p.line),
-    [4, 7, 8, 10, 11, 12, 15, 19, 20, 21, 24, 27, 28, 31, 35, 38, 41, 46],
+    [6, 7, 8, 11, 15, 16, 17, 20, 23, 24, 27, 31, 34, 37, 42],
   );
 });
 

@@ -130,3 +130,61 @@ virtual_services:
   await runner.idle();
   t.match(log.named('hook.failed'), [{ hook: 'server_down', result: 'timeout' }]);
 });
+
+t.test('quorum_down and quorum_up follow the healthy weight, with hysteresis', async (t) => {
+  const [a, b, c] = [await flippable(), await flippable(), await flippable()];
+  t.teardown(() => Promise.all([a.stop(), b.stop(), c.stop()]));
+  const out = join(mkdtempSync(join(tmpdir(), 'warden-quorum-')), 'hooks');
+  const record = (tag: string): string =>
+    `[/bin/sh, -c, 'echo "${tag} $1 $2 $3 $4" >> ${out}', sh, "{service}", "{state}", "{weight}", "{quorum}"]`;
+  // Gained at 3 + 1 = 4 (every server), kept down to 3 - 1 = 2.
+  const yaml = `daemon: {resync_interval: 1s, retry_min: 100ms}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, jitter: 0, rise: 1, fall: 1}
+virtual_services:
+  - name: web
+    address: 192.0.2.1
+    port: 80
+    checks: [{type: http}]
+    quorum: {weight: 3, hysteresis: 1}
+    hooks: {quorum_up: ${record('up')}, quorum_down: ${record('down')}}
+    real_servers:
+      - {name: a, address: 127.0.0.1, port: ${a.target.port}, weight: 2}
+      - {name: b, address: 127.0.0.1, port: ${b.target.port}}
+      - {name: c, address: 127.0.0.1, port: ${c.target.port}}
+`;
+  const log = new MemoryLog();
+  const runner = new HookRunner({ log });
+  const hooks = new HookObserver(runner);
+  const loop = new ReconcileLoop(parseConfig(yaml, 'test.yaml', {}), {
+    backend: new MemoryBackend(),
+    log,
+    observer: observers(hooks),
+  });
+  hooks.attach(loop);
+  t.teardown(() => loop.stop());
+  const lines = (): string[] =>
+    existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n') : [];
+  const settled = async (up: number): Promise<boolean> =>
+    until(() => loop.desired()?.services[0]?.healthy === up, 3000);
+
+  await loop.start();
+  t.ok(await settled(3), 'all up');
+  t.equal(loop.desired()?.services[0]?.quorum, true);
+  b.healthy = false;
+  t.ok(await settled(2), 'b down: weight 3, still at least 2');
+  a.healthy = false;
+  t.ok(await until(() => lines().length === 1, 3000), 'a down: weight 1, quorum lost');
+  t.same(lines(), ['down web down 1 3']);
+  a.healthy = true;
+  t.ok(await settled(2), 'a back: weight 3');
+  await runner.idle();
+  t.equal(loop.desired()?.services[0]?.quorum, false, 'below 3 + 1: not regained');
+  t.equal(lines().length, 1);
+  b.healthy = true;
+  t.ok(await until(() => lines().length === 2, 3000), 'b back: weight 4, regained');
+  t.same(lines(), ['down web down 1 3', 'up web up 4 3']);
+  t.match(log.named('service.quorum_down'), [
+    { service: 'web', weight: 1, quorum: 3, hysteresis: 1 },
+  ]);
+  t.match(log.named('service.quorum_up'), [{ service: 'web', weight: 4 }]);
+});

@@ -2,7 +2,8 @@
 // line run only when asked for, a hanging command (and what it forked) killed at its deadline,
 // failures logged and counted, the shared process cap, a bounded queue, runs of one server in
 // order, and no capability passed on (as exec checks: test/checks/exec.test.ts).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +170,41 @@ t.test('the command runs with no capability at all, though the daemon has them',
   for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
     t.equal(caps[set], NONE, `${set} of the hook`);
 });
+
+t.test(
+  'user and group: the hook runs as them (keepalived notify_up SCRIPT USER GROUP)',
+  async (t) => {
+    t.equal(
+      process.getuid?.(),
+      0,
+      'precondition: the test runs as root (CI does), as setuid needs',
+    );
+    const dir = scratch();
+    chmodSync(dir, 0o777); // nobody writes its report here
+    const { r, log } = runner();
+    r.run([
+      hook('/bin/sh', ['-c', `id -u > ${dir}/as-user; id -g >> ${dir}/as-user`], {
+        user: 'nobody',
+      }),
+      hook('/bin/sh', ['-c', `id -u > ${dir}/as-group; id -g >> ${dir}/as-group`], {
+        user: 'nobody',
+        group: 'daemon',
+        key: 'other',
+      }),
+      hook('/bin/true', [], { user: 'no-such-user-here', key: 'third' }),
+    ]);
+    await r.idle();
+    const ids = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split('\n');
+    const nobody = execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim();
+    const nogroup = execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim();
+    const daemon = execFileSync('getent', ['group', 'daemon'], { encoding: 'utf8' }).split(':')[2];
+    t.same(ids('as-user'), [nobody, nogroup], "nobody, in nobody's own group");
+    t.same(ids('as-group'), [nobody, daemon], 'nobody, in the group given');
+    t.match(log.named('hook.failed'), [
+      { result: 'error', message: /^cannot run: id: .*no-such-user-here.*no such user/ },
+    ]);
+  },
+);
 
 t.test('stop: the running hook ends, the waiting ones are dropped, later ones too', async (t) => {
   const { results, r } = runner();
