@@ -1,6 +1,6 @@
 // Monitoring, tested for real: promtool checks and unit-tests the alert rules; systemd verifies
 // the unit and rates its exposure (systemd-analyze security, held to a bound); then a real Prometheus (Debian's), started here on loopback, scrapes a running daemon
-// whose services are set up to be down, in fallback, in panic and failing an operation, and a
+// whose services are set up to be down, in fallback, in panic, below quorum and failing an operation, and a
 // refused reload. Every PromQL expression of the Grafana dashboard returns data, every rule
 // evaluates without error, and the alerts this scenario should raise have data.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -49,7 +49,7 @@ const dashboard = JSON.parse(readFileSync(dashboardFile, 'utf8')) as {
 t.test('promtool: the rules are valid, and their unit tests pass', async (t) => {
   const check = await run('promtool', ['check', 'rules', rulesFile]);
   t.equal(check.code, 0, check.out);
-  t.match(check.out, /SUCCESS: 10 rules found/);
+  t.match(check.out, /SUCCESS: 11 rules found/);
   const unit = await run('promtool', [
     'test',
     'rules',
@@ -222,6 +222,7 @@ virtual_services:
   - {name: sorry, address: 192.0.2.2, port: 80, fallback: {address: 192.0.2.200, port: 8080}, real_servers: [${await rs([false])}]}
   - {name: panicky, address: 192.0.2.3, port: 80, panic_threshold: 0.6, real_servers: [${await rs([true, false, false])}]}
   - {name: broken, address: 192.0.2.4, port: 80, scheduler: mh, real_servers: [${await rs([true])}]}
+  - {name: quorate, address: 192.0.2.5, port: 80, quorum: 3, real_servers: [${await rs([true, true, false])}]}
 `;
     const config = join(dir, 'warden.yaml');
     writeFileSync(config, configText);
@@ -312,6 +313,7 @@ scrape_configs:
       'IpvsWardenServiceNoHealthyServers',
       'IpvsWardenServiceFallback',
       'IpvsWardenServicePanic',
+      'IpvsWardenServiceQuorumLost',
       'IpvsWardenReconcileFailing',
       'IpvsWardenConfigReloadFailed',
     ];
