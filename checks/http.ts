@@ -5,8 +5,8 @@
 // undici does not speak, is a few lines over a socket here. The deadline covers the whole exchange.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { openConnection } from '../src/health/datapath.js';
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
@@ -232,11 +232,13 @@ export class HttpChecker implements Checker {
     const run = new ProbeRun(this.description, target, context);
     if (this.options.httpVersion === '1.0') return this.check10(target, run);
     const origin = `${this.options.tls ? 'https' : 'http'}://${hostPort(target)}`;
+    // Through the data path every server of a service has the VIP's origin: its mark tells them apart.
+    const id = target.dataPath ? `${origin} mark ${target.dataPath.mark}` : origin;
     const reuse = this.options.reuse;
-    let holder = reuse ? this.clients.get(origin) : undefined;
+    let holder = reuse ? this.clients.get(id) : undefined;
     if (!holder) {
-      holder = this.client(origin);
-      if (reuse) this.clients.set(origin, holder);
+      holder = this.client(origin, target);
+      if (reuse) this.clients.set(id, holder);
     }
     holder.run = run;
     const client = holder.client;
@@ -269,7 +271,7 @@ export class HttpChecker implements Checker {
     } catch (error) {
       if (reuse) {
         // A broken kept-alive connection is not reused.
-        this.clients.delete(origin);
+        this.clients.delete(id);
         void client.destroy().catch(() => undefined);
       }
       if (stage === 'waiting for the connection' && run.connected)
@@ -367,22 +369,7 @@ export class HttpChecker implements Checker {
     let stage = 'waiting for the connection';
     if (run.signal.aborted) return run.failWith(run.signal.reason, stage);
     const tls = o.tls;
-    const base = {
-      host: target.address,
-      port: target.port,
-      family: target.family,
-      ...(o.bindAddress ? { localAddress: o.bindAddress } : {}),
-    };
-    const socket: Socket | TLSSocket = tls
-      ? tlsConnect({
-          ...base,
-          rejectUnauthorized: tls.verify,
-          ...(tls.servername ? { servername: tls.servername } : {}),
-          ...(tls.ca ? { ca: tls.ca } : {}),
-          ...(tls.cert ? { cert: tls.cert } : {}),
-          ...(tls.key ? { key: tls.key } : {}),
-        })
-      : netConnect(base);
+    const socket = openConnection(target, o.bindAddress, tls);
     // Errors reach the code below through once() and the reading iterator; this one only keeps
     // an error between the two from being an uncaught 'error' event.
     socket.on('error', () => undefined);
@@ -412,7 +399,7 @@ export class HttpChecker implements Checker {
   }
 
   /** A client whose connector records how far the connection got in the current check. */
-  private client(origin: string): Holder {
+  private client(origin: string, target: CheckTarget): Holder {
     const tls = this.options.tls;
     const connector = buildConnector({
       ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
@@ -431,6 +418,10 @@ export class HttpChecker implements Checker {
       client: new Client(origin, {
         pipelining: 1,
         connect: (opts, callback) => {
+          if (target.dataPath) {
+            this.connectDataPath(target, holder, callback);
+            return;
+          }
           connector(
             { ...opts, ...(tls?.servername ? { servername: tls.servername } : {}) },
             (err, socket) => {
@@ -448,6 +439,31 @@ export class HttpChecker implements Checker {
       }),
     };
     return holder;
+  }
+
+  /** undici's connect, through the data path (src/health/datapath.ts). */
+  private connectDataPath(
+    target: CheckTarget,
+    holder: Holder,
+    callback: buildConnector.Callback,
+  ): void {
+    const tls = this.options.tls;
+    const socket = openConnection(target, this.options.bindAddress, tls);
+    const onError = (err: Error): void => {
+      socket.destroy();
+      callback(err, null);
+    };
+    socket.once('error', onError);
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
+      socket.off('error', onError);
+      const run = holder.run;
+      if (run) {
+        run.step('connected');
+        run.connected = true;
+        if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+      }
+      callback(null, socket);
+    });
   }
 }
 

@@ -1,8 +1,9 @@
 // TCP check: connect (optionally TLS), optionally send a string and expect a reply that
 // contains a string or matches a regex. Healthy on connect when nothing is expected.
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
+import { openConnection } from '../src/health/datapath.js';
 import { ProbeRun, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
@@ -70,12 +71,6 @@ export class TcpChecker implements Checker {
       }
       run.signal.addEventListener('abort', onAbort, { once: true });
 
-      const base = {
-        host: target.address,
-        port: target.port,
-        family: target.family,
-        ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
-      };
       const tls = this.options.tls;
       const onConnected = (): void => {
         run.step('connected');
@@ -91,19 +86,8 @@ export class TcpChecker implements Checker {
         }
         stage = `waiting for a reply matching ${printable(String(this.expect))}`;
       };
-      socket = tls
-        ? tlsConnect(
-            {
-              ...base,
-              rejectUnauthorized: tls.verify,
-              ...(tls.servername ? { servername: tls.servername } : {}),
-              ...(tls.ca ? { ca: tls.ca } : {}),
-              ...(tls.cert ? { cert: tls.cert } : {}),
-              ...(tls.key ? { key: tls.key } : {}),
-            },
-            onConnected,
-          )
-        : netConnect(base, onConnected);
+      socket = openConnection(target, this.options.bindAddress, tls);
+      socket.once(tls ? 'secureConnect' : 'connect', onConnected);
       socket.on('data', (chunk: Buffer) => {
         reply += chunk.toString('latin1');
         const expect = this.expect;

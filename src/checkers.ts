@@ -19,6 +19,15 @@ export function createChecker(check: CheckConfig): Checker {
 /** Where a check of a real server goes: its own address/port when the check names them. */
 export function checkTarget(rs: RealServerConfig, check: CheckConfig): CheckTarget {
   const key = rs.destination.key;
+  const via = rs.dataPath;
+  // Through the data path: the VIP and port, the mark that reaches this server alone.
+  if (via)
+    return {
+      family: via.family,
+      address: via.address,
+      port: via.port,
+      dataPath: { mark: via.mark, server: key.address },
+    };
   return {
     family: check.address?.family ?? key.family,
     address: check.address?.address ?? key.address,

@@ -6,6 +6,8 @@ import { IPVS_LABELS, type IpvsLabel } from '../ipvs/labels.js';
 import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
 
 const HOUR_MS = 3_600_000;
+/** How many fwmarks data-path checks may use, from `data_path_marks` on. */
+export const DATA_PATH_MARK_COUNT = 65_536;
 /** A DNS name as a Host header carries it (a trailing dot allowed); underscores, as some have. */
 const HOST_NAME =
   /^(?=.{1,254}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
@@ -110,6 +112,12 @@ const schema = {
     default: 32,
     env: 'WARDEN_EXEC_CONCURRENCY',
   },
+  data_path_marks: {
+    doc: 'The first of the 65,536 firewall marks data-path checks use (one IPVS fwmark service per real server checked so); marks of configured fwmark services are skipped',
+    format: 'nat',
+    default: 0x7a100000,
+    env: 'WARDEN_DATA_PATH_MARKS',
+  },
   listen: {
     doc: 'The HTTP listener for /metrics, /healthz, /readyz, /status ("" = none); loopback by default',
     format: String,
@@ -176,6 +184,7 @@ export const RELOADABLE_KEYS = [
   'maintenance_poll',
   'log_level',
   'exec_concurrency',
+  'data_path_marks',
   'dry_run',
 ] as const;
 
@@ -193,6 +202,8 @@ export interface DaemonSettings {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly checkConcurrency: number;
   readonly execConcurrency: number;
+  /** The first fwmark of data-path checks (DATA_PATH_MARK_COUNT of them). */
+  readonly dataPathMarks: number;
   readonly dryRun: boolean;
   readonly listen: string;
   readonly listenHosts: readonly string[];
@@ -282,6 +293,11 @@ export function readDaemonSettings(
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
   least('listen_max_connections', v.listen_max_connections, 1, '1');
+  if (v.data_path_marks < 1 || v.data_path_marks > 2 ** 32 - DATA_PATH_MARK_COUNT)
+    problems.push({
+      path: at('data_path_marks'),
+      message: `must be 1..${2 ** 32 - DATA_PATH_MARK_COUNT} (a 32-bit mark with ${DATA_PATH_MARK_COUNT} after it), got ${v.data_path_marks}`,
+    });
   if (v.listen !== '' && !refused.has('listen') && !parseListen(v.listen)) {
     problems.push({
       path: at('listen'),
@@ -327,6 +343,7 @@ export function readDaemonSettings(
     logLevel: v.log_level as DaemonSettings['logLevel'],
     checkConcurrency: v.check_concurrency,
     execConcurrency: v.exec_concurrency,
+    dataPathMarks: v.data_path_marks,
     dryRun: v.dry_run,
     listen: v.listen,
     listenHosts: hosts,

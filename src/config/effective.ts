@@ -147,6 +147,7 @@ function realServer(rs: RealServerConfig, how: How): Record<string, unknown> {
     timeout: s(rs.timing.timeoutMs),
     jitter: rs.timing.jitter,
     slow_start: s(rs.slowStartMs),
+    data_path: rs.dataPath ? true : undefined,
     hooks: rs.hooks
       ? clean({
           server_up: rs.hooks.serverUp && hookCommandText(rs.hooks.serverUp),
@@ -215,7 +216,10 @@ export function effectiveConfig(
   return stringify(
     {
       daemon: effectiveDaemon(config.daemon),
-      virtual_services: config.virtualServices.map((vs) => virtualService(vs, how)),
+      virtual_services: config.virtualServices
+        // The data-path carriers are made from the config, not written in it.
+        .filter((vs) => !vs.dataPathFor)
+        .map((vs) => virtualService(vs, how)),
     },
     { lineWidth: 0, aliasDuplicateObjects: false },
   );

@@ -24,6 +24,7 @@ import { includeFiles } from './include.js';
 import { translateKeepalived } from './keepalived.js';
 import { translateLdirectord } from './ldirectord.js';
 import { daemonSchema, readDaemonSettings } from './daemon.js';
+import { withDataPath } from './datapath.js';
 import {
   CONFIG_MAX_BYTES,
   Deadline,
@@ -291,7 +292,7 @@ function validate(
       files,
       env,
     });
-    if (daemon) config = { daemon, virtualServices: services };
+    if (daemon) config = { daemon, virtualServices: withDataPath(services, daemon.dataPathMarks) };
   }
   const all = [...daemonProblems, ...p.list];
   // Judged on the services that are valid, whatever else is wrong: a clash between two of them

@@ -89,6 +89,16 @@ export interface RealServerConfig {
   readonly slowStartMs: number;
   /** Commands run when it goes up or down; absent when none is configured. */
   readonly hooks?: ServerHooks;
+  /**
+   * Its checks go through the virtual service's data path: to the VIP and port, with this
+   * fwmark, which an IPVS fwmark service of this server alone (`dataPathFor`) forwards to it.
+   */
+  readonly dataPath?: {
+    readonly mark: number;
+    readonly family: Family;
+    readonly address: string;
+    readonly port: number;
+  };
 }
 
 export interface VirtualServiceConfig {
@@ -114,6 +124,11 @@ export interface VirtualServiceConfig {
   readonly quorum?: Quorum;
   /** Commands run when it enters or leaves fallback or quorum; absent when none is configured. */
   readonly hooks?: ServiceHooks;
+  /**
+   * Made by the daemon, not written: the fwmark service that carries the data-path checks of
+   * one real server (its virtual service's name and the server's name).
+   */
+  readonly dataPathFor?: { readonly service: string; readonly server: string };
   readonly realServers: readonly RealServerConfig[];
 }
 

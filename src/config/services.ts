@@ -80,6 +80,7 @@ export const SERVER_KEYS = [
   'timeout',
   'jitter',
   'slow_start',
+  'data_path',
 ];
 /** Settings of a virtual service; also written at defaults level. */
 export const SERVICE_KEYS = [
@@ -150,6 +151,7 @@ interface ServerSettings {
   timeoutMs?: number;
   jitter?: number;
   slowStartMs?: number;
+  dataPath?: boolean;
 }
 
 interface ServiceSettings {
@@ -234,6 +236,7 @@ function readServerSettings(o: Obj, path: Path, p: Problems, ctx: CheckReading):
     timeoutMs: readDuration(o.timeout, { min: 10, max: HOUR }, at('timeout'), p),
     jitter: readNumber(o.jitter, 0, 1, at('jitter'), p),
     slowStartMs: readDuration(o.slow_start, { min: 0, max: HOUR }, at('slow_start'), p),
+    dataPath: readBool(o.data_path, at('data_path'), p),
   });
   return { ...settings, refused: refusedSince(p, before, path) };
 }
@@ -468,7 +471,11 @@ function realServer(
   const judged = judgedKey(svc);
   if (judged && !DESTINATION_KEYS.some((k) => refused.has(k)))
     kernelRules(destination, judged, path, p);
+  if (s.dataPath && checks)
+    dataPathRules(checks, fwd, svc, raw.data_path === undefined ? path : at('data_path'), p);
   if (p.list.length > before || !checks || !svc.key) return undefined;
+  const key = svc.key;
+  const vip = 'address' in key ? key : undefined;
   return {
     name: name ?? formatDestinationKey(destination.key),
     destination,
@@ -478,7 +485,56 @@ function realServer(
     policy,
     slowStartMs: s.slowStartMs ?? 0,
     ...(hooks ? { hooks } : {}),
+    // The mark is given once every service is read (dataPathServices).
+    ...(s.dataPath && vip
+      ? { dataPath: { mark: 0, family: vip.family, address: vip.address, port: vip.port } }
+      : {}),
   };
+}
+
+/** The checks data_path can send through the virtual service (they open TCP connections). */
+export const DATA_PATH_CHECKS = ['tcp', 'http', 'https'];
+
+/**
+ * data_path: the checks reach the server through the VIP as DR or TUN traffic does, so the
+ * server must be reached by one of those, at the service's own address and port.
+ */
+function dataPathRules(
+  checks: readonly CheckConfig[],
+  fwd: ForwardMethod,
+  svc: KeyRead,
+  path: Path,
+  p: Problems,
+): void {
+  if (svc.kind === 'fwmark') {
+    p.add(
+      path,
+      "data_path needs the virtual service's address and port: a fwmark service has none",
+    );
+    return;
+  }
+  if (fwd === 'masq')
+    p.add(
+      path,
+      'data_path is for fwd: route (DR) or tunnel (TUN): through NAT the director reaches the server at its own address, which the ordinary check already probes',
+    );
+  if (svc.kind === 'udp' || svc.kind === 'sctp')
+    p.add(
+      path,
+      `data_path works with TCP services (the checks ${DATA_PATH_CHECKS.join(', ')}), not ${svc.kind}`,
+    );
+  for (const c of checks) {
+    if (!DATA_PATH_CHECKS.includes(c.type))
+      p.add(
+        path,
+        `data_path: the ${c.type} check cannot go through the data path (${DATA_PATH_CHECKS.join(', ')} can)`,
+      );
+    else if (c.address || c.port !== undefined)
+      p.add(
+        path,
+        'data_path: a check with its own address or port does not probe through the VIP; remove one or the other',
+      );
+  }
 }
 
 function readFallback(

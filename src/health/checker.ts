@@ -7,6 +7,12 @@ export interface CheckTarget {
   readonly family: Family;
   readonly address: string;
   readonly port: number;
+  /**
+   * Through the virtual service's data path (DR, TUN): `address`/`port` are the VIP's, and the
+   * probe's packets carry `mark`, which an IPVS fwmark service of this real server alone sends
+   * to `server` as the director's traffic goes (src/health/datapath.ts).
+   */
+  readonly dataPath?: { readonly mark: number; readonly server: string };
 }
 
 export interface CheckContext {

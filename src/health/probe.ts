@@ -9,9 +9,14 @@ export function hostPort(target: CheckTarget): string {
     : `${target.address}:${target.port}`;
 }
 
-/** Where a probe went, for its message: address and port, or the address alone (port 0: ping). */
-function destination(target: CheckTarget): string {
-  return target.port === 0 ? target.address : hostPort(target);
+/**
+ * Where a probe went, for its message and its run id: address and port, or the address alone
+ * (port 0: ping); through the data path, the VIP and the one real server it reaches.
+ */
+export function destination(target: CheckTarget): string {
+  const to = target.port === 0 ? target.address : hostPort(target);
+  const via = target.dataPath;
+  return via ? `${to} via ${via.server} (mark 0x${via.mark.toString(16)})` : to;
 }
 
 export class ProbeRun {
@@ -107,6 +112,9 @@ const LOCAL_ERRNOS: Readonly<Record<string, string>> = {
   ENOMEM: 'out of memory',
   EADDRNOTAVAIL: 'no local address or port free',
   EAGAIN: 'resource temporarily unavailable',
+  // connect(2) says EPERM when this director's own firewall drops the SYN; setsockopt(SO_MARK)
+  // when the daemon lacks CAP_NET_ADMIN for a data-path probe.
+  EPERM: 'not permitted on this director (its firewall, or no CAP_NET_ADMIN to mark a probe)',
 };
 
 /** The errno of `error` (or of an error it wraps) when it is one of LOCAL_ERRNOS. */

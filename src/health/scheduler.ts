@@ -12,7 +12,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
-import { hostPort } from './probe.js';
+import { destination } from './probe.js';
 import { strictestTiming, type CheckTiming } from './timing.js';
 
 /** The wait before the next check, from the state the last result left. Pure. */
@@ -138,7 +138,7 @@ export class Scheduler {
     // A digest of the key: it holds every option, a TLS client key included, and a run id is
     // kept per server, compared, and digested again into a metric label.
     const digest = createHash('sha256').update(checker.key).digest('hex').slice(0, 24);
-    return `${checker.kind}:${digest}@${hostPort(target)} rise=${policy.rise} fall=${policy.fall}`;
+    return `${checker.kind}:${digest}@${destination(target)} rise=${policy.rise} fall=${policy.fall}`;
   }
 
   /**
@@ -332,7 +332,7 @@ export class Scheduler {
     try {
       return await (run.checker.limiter ? go() : this.limit(go));
     } catch (error) {
-      const message = `${run.checker.description} -> ${hostPort(run.target)}: check failed: ${String(error)}`;
+      const message = `${run.checker.description} -> ${destination(run.target)}: check failed: ${String(error)}`;
       return { result: { healthy: false, durationMs: 0, message }, latenessMs };
     }
   }

@@ -1,0 +1,144 @@
+// TCP connections for probes, through the data path when the target asks for it. A DR or TUN
+// real server can answer on its own address while it has lost the VIP (or answers ARP for it),
+// so a probe of its address passes while every packet the director sends it is lost. A
+// data-path probe goes as that traffic goes: to the VIP, with a firewall mark that an IPVS
+// fwmark service of this one real server picks up (IPVS schedules locally generated packets
+// too), which forwards it by the server's own method, DR or TUN (Google's Seesaw does the
+// same). The mark must be on the SYN, so it is set between bind(2) and connect(2): Node has no
+// hook there but a custom lookup, which runs after the socket's handle exists and before the
+// connect. The probe is bound to this director's address towards the real server (the kernel
+// would pick the VIP, a local address, and the reply would never come back here), and the
+// director must accept replies from the VIP, one of its own addresses (accept_local: README).
+import { createSocket } from 'node:dgram';
+import { Socket, connect as netConnect, type LookupFunction } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { setsockopt } from 'sockopt';
+import type { CheckTarget } from './checker.js';
+import type { TlsOptions } from './options.js';
+
+/** <linux/socket.h>, <asm-generic/socket.h> */
+const SOL_SOCKET = 1;
+const SO_MARK = 36;
+
+/**
+ * The address this director sends from to reach `server`: what the kernel's route lookup picks,
+ * asked of a UDP socket's connect(2), which sends nothing.
+ */
+export function sourceTowards(family: 4 | 6, server: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const udp = createSocket(family === 6 ? 'udp6' : 'udp4');
+    udp.once('error', (e) => {
+      udp.close();
+      reject(e);
+    });
+    udp.connect(port || 9, server, () => {
+      const { address } = udp.address();
+      udp.close();
+      resolve(address);
+    });
+  });
+}
+
+/** The handle of a net.Socket as far as this module needs it (Node's TCPWrap). */
+interface Handle {
+  bind(address: string, port: number): number;
+  bind6(address: string, port: number, flags: number): number;
+}
+
+/** An errno as libuv returns it (-98) to an Error with its code, as net.Socket's own are. */
+function uvError(errno: number, what: string): Error {
+  const codes: Record<number, string> = { [-98]: 'EADDRINUSE', [-99]: 'EADDRNOTAVAIL' };
+  const code = codes[errno] ?? `errno ${-errno}`;
+  return Object.assign(new Error(`${what}: ${code}`), { code, errno });
+}
+
+/**
+ * A TCP connection to `target` as net.connect makes one (`localAddress` binds it); through the
+ * data path when `target.dataPath` is set: marked before its SYN, bound to `localAddress` or to
+ * this director's address towards the real server. Errors (the mark refused without
+ * CAP_NET_ADMIN: EPERM) come as the socket's 'error', like a refused connection's.
+ */
+export function connectTcp(target: CheckTarget, localAddress?: string): Socket {
+  const via = target.dataPath;
+  if (!via)
+    return netConnect({
+      host: target.address,
+      port: target.port,
+      family: target.family,
+      ...(localAddress ? { localAddress } : {}),
+    });
+  const socket = new Socket();
+  const lookup: LookupFunction = (_host, options, callback) => {
+    const answer = (): void => {
+      if (options.all) callback(null, [{ address: target.address, family: target.family }]);
+      else callback(null, target.address, target.family);
+    };
+    const source = localAddress
+      ? Promise.resolve(localAddress)
+      : sourceTowards(target.family, via.server, target.port);
+    source.then(
+      (address) => {
+        const handle = (socket as unknown as { _handle: Handle | null })._handle;
+        if (!handle) {
+          callback(Object.assign(new Error('the socket was closed'), { code: 'ECANCELED' }), '');
+          return;
+        }
+        const err = target.family === 6 ? handle.bind6(address, 0, 0) : handle.bind(address, 0);
+        if (err) {
+          callback(uvError(err, `binding to ${address}`), '');
+          return;
+        }
+        try {
+          setsockopt(socket, SOL_SOCKET, SO_MARK, via.mark);
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'EPERM';
+          callback(
+            Object.assign(new Error(`marking the probe (SO_MARK): ${(e as Error).message}`), {
+              code,
+            }),
+            '',
+          );
+          return;
+        }
+        answer();
+      },
+      (e: unknown) => callback(e as NodeJS.ErrnoException, ''),
+    );
+  };
+  // A name, not the VIP itself: for an address net.connect skips the lookup, and with it the
+  // one moment between the socket's creation and its connect.
+  return socket.connect({
+    host: 'data-path.invalid',
+    port: target.port,
+    family: target.family,
+    autoSelectFamily: false,
+    lookup,
+  });
+}
+
+/**
+ * A probe's connection: TCP, or TLS when `tls` is given ('secureConnect' then, 'connect'
+ * otherwise), through the data path when the target asks for it.
+ */
+export function openConnection(
+  target: CheckTarget,
+  localAddress: string | undefined,
+  tls: TlsOptions | undefined,
+): Socket | TLSSocket {
+  if (!tls) return connectTcp(target, localAddress);
+  const options = {
+    rejectUnauthorized: tls.verify ?? true,
+    ...(tls.servername ? { servername: tls.servername } : {}),
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+  };
+  if (target.dataPath) return tlsConnect({ ...options, socket: connectTcp(target, localAddress) });
+  const base = {
+    host: target.address,
+    port: target.port,
+    family: target.family,
+    ...(localAddress ? { localAddress } : {}),
+  };
+  return tlsConnect({ ...options, ...base });
+}
