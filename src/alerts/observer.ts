@@ -42,9 +42,9 @@ export class AlertObserver implements LoopObserver {
     this.loop = loop;
   }
 
+  /** The daemon's state from now on (a reminder held back by `on` goes at its next turn). */
   setPhase(phase: DaemonPhase): void {
     this.phase = phase;
-    // A reminder held back by `on` goes at its next turn; nothing to do now.
   }
 
   /** The config a reload put in force (after the loop took it). */

@@ -251,7 +251,7 @@ function readWebhook(
     raw.url === undefined && raw.url_file === undefined && raw.url_env === undefined
       ? (p.add(at('url'), 'required (or url_file, url_env: a URL that holds a token)'), undefined)
       : readSecret(raw, 'url', path, p, ctx);
-  if (secret) {
+  if (secret && secret.value !== REDACTED) {
     const where = secret.source?.file
       ? at('url_file')
       : secret.source?.env
@@ -305,22 +305,20 @@ export function readAlerts(raw: unknown, p: Problems, ctx: CheckReading): Alerts
   const email =
     raw.email === undefined ? undefined : readEmail(raw.email, [...path, 'email'], p, ctx);
   const webhooks: WebhookTarget[] = [];
+  const names = new Map<string, number>();
   if (raw.webhooks !== undefined) {
     if (!Array.isArray(raw.webhooks))
       p.add([...path, 'webhooks'], `must be a list of webhooks, got ${describe(raw.webhooks)}`);
     else
       raw.webhooks.forEach((w: unknown, i) => {
         const hook = readWebhook(w, i, [...path, 'webhooks', i], p, ctx);
-        if (hook) webhooks.push(hook);
+        if (!hook) return;
+        if (names.has(hook.name) || hook.name === 'email')
+          p.add([...path, 'webhooks', i, 'name'], `"${hook.name}" is already a target's name`);
+        names.set(hook.name, i);
+        webhooks.push(hook);
       });
   }
-  const names = new Map<string, number>();
-  webhooks.forEach((w, i) => {
-    const dup = names.get(w.name);
-    if (dup !== undefined || w.name === 'email')
-      p.add([...path, 'webhooks', i, 'name'], `"${w.name}" is already a target's name`);
-    names.set(w.name, i);
-  });
   return { ...(email ? { email } : {}), webhooks };
 }
 

@@ -195,13 +195,13 @@ t.test('which events alert, to which targets', async (t) => {
     ],
     [
       'mail only in the states `on` lists (the top level: running, reloading)',
-      server('up', 'down', tls!, tls!.realServers[0]!),
+      server('up', 'down', tls, tls!.realServers[0]),
       'stopping',
       ['am server_down', 'chat server_down'],
     ],
     [
       'a service with to: [] mails no one',
-      server('up', 'down', smtp!, smtp!.realServers[0]!),
+      server('up', 'down', smtp, smtp!.realServers[0]),
       'running',
       ['am server_down', 'chat server_down'],
     ],
@@ -234,9 +234,7 @@ t.test('which events alert, to which targets', async (t) => {
   );
   const vs = bare.virtualServices[0]!;
   t.same(
-    sent(
-      onEvent(NO_ALERTS, server('up', 'down', vs, vs.realServers[0]!), ctx(T0, 'running', bare)),
-    ),
+    sent(onEvent(NO_ALERTS, server('up', 'down', vs, vs.realServers[0]), ctx(T0, 'running', bare))),
     [],
   );
 });
@@ -275,11 +273,7 @@ t.test(
     s = d.state;
     t.equal(nextDue(s), T0 + 121_000, 'only the fallback alert is left');
     // Mail held back by `on` is still recorded: its reminder goes once the state is listed.
-    let q = onEvent(
-      NO_ALERTS,
-      server('up', 'down', tls!, tls!.realServers[0]!),
-      ctx(T0, 'stopping'),
-    );
+    let q = onEvent(NO_ALERTS, server('up', 'down', tls, tls!.realServers[0]), ctx(T0, 'stopping'));
     t.same(sent(q), ['am server_down', 'chat server_down']);
     q = onTime(q.state, ctx(T0 + 600_000, 'running'));
     t.same(sent(q), ['email server_down repeat', 'am server_down repeat']);
@@ -290,11 +284,11 @@ t.test(
   'a reload: firing alerts take the new settings; gone servers and targets are forgotten',
   async (t) => {
     let s = onEvent(NO_ALERTS, server('up', 'down'), ctx(T0)).state;
-    s = onEvent(s, server('up', 'down', web!, b!), ctx(T0)).state;
+    s = onEvent(s, server('up', 'down', web, b), ctx(T0)).state;
     t.equal(s.firing.size, 6);
     const next = parseConfig(
       BASE.replace('repeat: 1m, on: all', 'repeat: 5m, on: all')
-        .replace(/    - \{name: chat.*\n/, '')
+        .replace(/ {4}- \{name: chat.*\n/, '')
         .replace('      - {address: 10.0.0.2}\n', ''),
       'next.yaml',
       ENV,
@@ -331,14 +325,14 @@ t.test(
       mail(at(server('down', 'up')), 'h').subject,
       '[web] Restored real server: 10.0.0.1:80 (192.0.2.1:80) (Weight set to 1)',
     );
-    const plain = at(server('up', 'down', tls!, tls!.realServers[0]!));
+    const plain = at(server('up', 'down', tls, tls!.realServers[0]));
     t.equal(
       mail(plain, 'h').subject,
       'Deleted real server: 10.0.0.3:443 (192.0.2.2:443)',
       'no name of its own: no prefix',
     );
     t.equal(
-      mail(at(server('down', 'up', tls!, tls!.realServers[0]!)), 'h').subject,
+      mail(at(server('down', 'up', tls, tls!.realServers[0])), 'h').subject,
       'Added real server: 10.0.0.3:443 (192.0.2.2:443) (Weight set to 1)',
     );
     t.equal(
