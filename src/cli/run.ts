@@ -21,6 +21,8 @@ import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop, observers } from '../reconcile/loop.js';
 import { HookObserver } from '../hooks/observer.js';
 import { HookRunner } from '../hooks/runner.js';
+import { AlertDeliverer } from '../alerts/deliver.js';
+import { AlertObserver } from '../alerts/observer.js';
 import { PidFile, PidFileError } from './pidfile.js';
 import type { DaemonSignals } from './signals.js';
 
@@ -114,9 +116,20 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     onResult: (hook, result) => metrics.hookRun(hook, result),
   });
   const hooks = new HookObserver(hookRunner);
-  const loop = new ReconcileLoop(config, { backend, log, observer: observers(metrics, hooks) });
+  // Alerts (email, webhooks) likewise: decided on the loop, sent off it.
+  const alertDeliverer = new AlertDeliverer({
+    log,
+    onResult: (target, result) => metrics.alertSent(target, result),
+  });
+  const alerts = new AlertObserver(config, alertDeliverer);
+  const loop = new ReconcileLoop(config, {
+    backend,
+    log,
+    observer: observers(metrics, hooks, alerts),
+  });
   metrics.attach(loop);
   hooks.attach(loop);
+  alerts.attach(loop);
   let listener: Listener | null = null;
   if (config.daemon.listen) {
     try {
@@ -188,8 +201,10 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         });
       }
     }
+    alerts.setPhase('reloading');
     await loop.reload(next).then(
       () => {
+        alerts.reload(next);
         metrics.configLoaded(true);
         log.level = next.daemon.logLevel;
         setExecConcurrency(next.daemon.execConcurrency);
@@ -205,6 +220,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         });
       },
     );
+    alerts.setPhase('running');
   };
 
   // Reads are async now: one reload at a time, in the order asked, so an older read never
@@ -228,6 +244,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     try {
       await loop.start();
       log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
+      alerts.setPhase('running');
     } catch (e) {
       log.log('error', 'daemon.start_failed', {
         error: e instanceof Error ? e.message : String(e),
@@ -243,6 +260,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   }
   const signal = await o.signals.stopped();
   log.log('info', 'daemon.stopping', { signal, cleanstop: config.daemon.cleanstop });
+  alerts.setPhase('stopping');
   if (started) {
     await loop
       .stop()
@@ -250,6 +268,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   }
   // Hooks still running end within their deadlines; none starts any more.
   await hookRunner.stop();
+  // Alerts being sent end within their deadlines; waiting ones are dropped (and counted).
+  alerts.stop();
+  await alertDeliverer.stop();
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();

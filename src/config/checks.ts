@@ -193,8 +193,8 @@ function readTls(
   };
 }
 
-/** A secret's first line, from a file (bounded, read ahead by the loader) or the environment. */
-function readSecret(
+/** A secret's first line, from a file (bounded, read ahead by the loader) or the environment (alerts read theirs with it too). */
+export function readSecret(
   raw: Obj,
   key: string,
   path: Path,

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { redactOptions, type TlsOptions } from '../health/options.js';
 import { configKey, normalOptions, secrecyOf, type CheckCatalog } from '../health/schema.js';
 import { isFwmark, type DestinationSpec } from '../ipvs/model.js';
+import { effectiveAlerts, effectiveServiceAlerts } from './alerts.js';
 import type { DaemonSettings } from './daemon.js';
 import { hookCommandText } from './hooks.js';
 import type {
@@ -203,6 +204,7 @@ function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unkn
           group: vs.hooks.group,
         })
       : undefined,
+    alerts: vs.alerts && effectiveServiceAlerts(vs.alerts),
     real_servers: vs.realServers.map((rs) => realServer(rs, how)),
   });
 }
@@ -220,6 +222,7 @@ export function effectiveConfig(
         // The data-path carriers are made from the config, not written in it.
         .filter((vs) => !vs.dataPathFor)
         .map((vs) => virtualService(vs, how)),
+      ...(config.alerts ? { alerts: effectiveAlerts(config.alerts, how.showSecrets) } : {}),
     },
     { lineWidth: 0, aliasDuplicateObjects: false },
   );

@@ -50,8 +50,12 @@
 // | autoreload, logfile, supervised, | noted and left: the daemon reloads on SIGHUP (`ipvs-warden      |
 // | fork, monitorfile                | reload`), logs to stdout/journal, runs every check concurrently |
 // | fallbackcommand                  | hooks fallback_on / fallback_off: "start"/"stop" vip:port proto |
-// | callback, emailalert*, smtp,     | refused: not supported yet (email is a later step)              |
-// | execute, load                    |                                                                 |
+// | emailalert, emailalertfrom,      | alerts.email: to (comma-separated), from, repeat (s), on (the   |
+// | emailalertfreq, emailalertstatus,| daemon states), smtp (host, port 25, as Net::SMTP); no smtp:    |
+// | smtp (global)                    | localhost:25 where ldirectord hands mail to the local mailer    |
+// | emailalert, emailalertfreq,      | the service's alerts.email: to, repeat, on, smtp (over the      |
+// | emailalertstatus, smtp (virtual) | global ones; `to: []` at the top carries settings only)         |
+// | callback, execute, load          | refused: not supported                                          |
 //
 // Perl regexes (receive) are used as JavaScript ones: the common subset reads the same.
 import { canonicalAddress, prefixFromMask } from '../ipvs/address.js';
@@ -178,12 +182,10 @@ const LD_SERVICES = [
 const CHECKTYPES = ['connect', 'negotiate', 'ping', 'off', 'on', 'external', 'external-perl'];
 const FWD: Record<string, string> = { gate: 'route', masq: 'masq', ipip: 'tunnel' };
 
-/** Not supported yet: hooks and email alerts are a later step. */
+/** Not supported. */
 const NOT_YET: Record<string, string> = {
   callback:
     'not supported yet: ipvs-warden runs no command when the config changes (remove the line to run without it)',
-  emailalert:
-    'not supported yet: ipvs-warden sends no email; alert on its metrics (deploy/ has Prometheus rules) and remove the line',
   execute:
     'not supported: run one ipvs-warden per config file (or merge the files) instead of ldirectord starting another instance',
   load: 'not supported: ldirectord parses it but never uses it; remove the line',
@@ -294,6 +296,107 @@ function seconds(n: number): string {
 /** The directive name at the start of a line, for problems. */
 function directiveOf(text: string): string {
   return /^\s*([A-Za-z0-9_-]+)/.exec(text)?.[1] ?? text.trim().slice(0, 20);
+}
+
+const ALERT_STATES = ['starting', 'running', 'stopping', 'reloading'];
+
+/**
+ * An email directive's value as ldirectord reads it (read_emailalert, parse_emailalertstatus,
+ * the emailalertfreq and smtp patterns), or undefined after a problem.
+ */
+function readEmailDirective(
+  name: string,
+  text: string,
+  line: number,
+  out: Out,
+): string | undefined {
+  switch (name) {
+    case 'emailalert': {
+      const addr = text.replace(/^"([^"]*)"$/, '$1');
+      if (addr === '') out.problem(line, name, 'no email address specified');
+      return addr === '' ? undefined : addr;
+    }
+    case 'emailalertfreq': {
+      const d = /^(\d+)/.exec(text)?.[1];
+      if (d === undefined) out.problem(line, name, 'invalid email alert frequency');
+      return d;
+    }
+    case 'emailalertstatus': {
+      const words = text.split(/\s*,\s*/);
+      for (const w of words) {
+        if (w === 'none' || w === 'all' || ALERT_STATES.includes(w)) continue;
+        out.problem(line, name, `invalid email alert status at: "${w}"`);
+        return undefined;
+      }
+      if (words.includes('none') && words.length > 1) {
+        out.problem(line, name, 'invalid email alert status: "none" specified with others');
+        return undefined;
+      }
+      return words.join(',');
+    }
+    case 'emailalertfrom':
+      if (text === '') out.problem(line, name, 'no email from address specified');
+      return text === '' ? undefined : text;
+    default: {
+      // smtp: a host name or address; Net::SMTP connects to its port 25.
+      const host = /^([0-9A-Za-z._+-]+)/.exec(text)?.[1];
+      if (host === undefined) out.problem(line, name, 'invalid SMTP server address');
+      return host === undefined
+        ? undefined
+        : `${host}${text.slice(host.length) ? `\0${text}` : ''}`;
+    }
+  }
+}
+
+/** emailalertstatus as `on`: the states, or none. */
+function alertStates(text: string): string[] | 'none' {
+  const words = text.split(',');
+  if (words.includes('none')) return 'none';
+  if (words.includes('all')) return [...ALERT_STATES];
+  return ALERT_STATES.filter((w) => words.includes(w));
+}
+
+/** The email settings one level (global, or a virtual block) writes, with their notes. */
+function emailSettings(get: (name: string) => At<string> | undefined, path: Path, out: Out): Raw {
+  const e: Raw = {};
+  const put = (key: string, value: unknown, at: At<string>, note?: string): void => {
+    e[key] = value;
+    out.note([...path, key], at.line, note);
+  };
+  const to = get('emailalert');
+  if (to)
+    put(
+      'to',
+      to.value.split(',').map((a) => a.trim()),
+      to,
+    );
+  const from = get('emailalertfrom');
+  if (from) put('from', from.value, from);
+  const freq = get('emailalertfreq');
+  if (freq)
+    put(
+      'repeat',
+      seconds(Number(freq.value)),
+      freq,
+      Number(freq.value) > 0
+        ? 'mailed again while a real server stays down ("Inaccessible real server"), on a timer of its own rather than after a check round'
+        : undefined,
+    );
+  const status = get('emailalertstatus');
+  if (status) put('on', alertStates(status.value), status);
+  const smtp = get('smtp');
+  if (smtp) {
+    const [host = '', written] = smtp.value.split('\0');
+    put(
+      'smtp',
+      `${host}:25`,
+      smtp,
+      written === undefined
+        ? undefined
+        : `ldirectord reads the host name alone (${host}) and Net::SMTP connects to port 25; so does this`,
+    );
+  }
+  return e;
 }
 
 /** Reads the file as ldirectord's read_config does: globals, and virtual blocks. */
@@ -450,8 +553,11 @@ function readGlobal(
     if (/^supervised\s*$/.test(linedata)) return set('supervised', 'yes');
     return out.problem(line, 'supervised', "supervised must be 'yes' or 'no'");
   }
-  if ((m = /^(emailalert(?:freq|status|from)?)\s*=/.exec(linedata)) || /^smtp\s*=/.test(linedata))
-    return out.problem(line, m?.[1] ?? 'smtp', NOT_YET.emailalert ?? '');
+  if ((m = /^(emailalert(?:freq|status|from)?|smtp)\s*=\s*(.*)/s.exec(linedata))) {
+    const value = readEmailDirective(m[1] ?? '', m[2] ?? '', line, out);
+    if (value !== undefined) set(m[1] ?? '', value);
+    return;
+  }
   if ((m = /^maintenancedir\s*=\s*(.*)/s.exec(linedata))) {
     if (!m[1]) return out.problem(line, 'maintenancedir', 'maintenance directory not specified');
     return set('maintenancedir', m[1]);
@@ -628,8 +734,12 @@ function readVirtualDirective(
     if (!YES_NO.has(m[2] ?? '')) return fail(name, `${name} must be 'yes' or 'no'`);
     return set(name, m[2] ?? '');
   }
-  if ((m = /^(emailalert(?:freq|status)?)\s*=/.exec(rcmd)) || /^smtp\s*=/.test(rcmd))
-    return fail(m?.[1] ?? 'smtp', NOT_YET.emailalert ?? '');
+  // As ldirectord: a virtual block may not set emailalertfrom (an unknown command there).
+  if ((m = /^(emailalert(?:freq|status)?|smtp)\s*=\s*(.*)/s.exec(rcmd))) {
+    const value = readEmailDirective(m[1] ?? '', m[2] ?? '', line, out);
+    if (value !== undefined) set(m[1] ?? '', value);
+    return;
+  }
   if ((m = /^monitorfile\s*=\s*"(.*)"/s.exec(rcmd) ?? /^monitorfile\s*=\s*(.*)/s.exec(rcmd))) {
     v.noted.push({
       line,
@@ -1569,6 +1679,9 @@ export function translateLdirectord(text: string, file: string): Translation {
         `${get('fallbackcommand') ? '' : 'the global fallbackcommand: '}run with "start" when no real server is left and "stop" when the first comes back, then ${vip} ${proto}, as ldirectord does; ${how}`,
       );
     }
+    // emailalert, emailalertfreq, emailalertstatus, smtp of its own, over the global ones
+    const email = emailSettings(get, [...path, 'alerts', 'email'], out);
+    if (Object.keys(email).length > 0) vs.alerts = { email };
     vs.real_servers = servers;
     return vs;
   }
@@ -1600,6 +1713,35 @@ export function translateLdirectord(text: string, file: string): Translation {
     "ldirectord's behaviour written out: rise 1 (one good check brings a server back), failed servers deleted at once (drain_timeout 0s), fast_interval and down_interval = checkinterval",
   );
 
-  const raw: Raw = { daemon, defaults, virtual_services: services };
+  // email alerts: the global directives; recipients of a virtual block's own take them too
+  const email = emailSettings(g, ['alerts', 'email'], out);
+  const ownTo = virtuals.find((v) => v.set.has('emailalert'))?.set.get('emailalert');
+  let alerts: Raw | undefined;
+  if (Object.keys(email).length > 0 || ownTo) {
+    if (!email.to) {
+      email.to = [];
+      out.note(
+        ['alerts', 'email'],
+        ownTo?.line ?? 1,
+        'no global emailalert: only the virtual services with their own recipients mail',
+      );
+    }
+    if (!email.smtp) {
+      email.smtp = 'localhost:25';
+      out.note(
+        ['alerts', 'email', 'smtp'],
+        g('emailalert')?.line ?? ownTo?.line ?? 1,
+        'no smtp: ldirectord hands the mail to the local mailer (sendmail); here it goes to the local MTA by SMTP on localhost:25',
+      );
+    }
+    alerts = { email };
+  }
+
+  const raw: Raw = {
+    daemon,
+    defaults,
+    virtual_services: services,
+    ...(alerts ? { alerts } : {}),
+  };
   return { raw, notes: out.notes, problems: out.problems, left: [] };
 }

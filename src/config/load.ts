@@ -17,6 +17,7 @@ import {
 } from 'yaml';
 import { labelCollision } from '../ipvs/labels.js';
 import type { CheckCatalog } from '../health/schema.js';
+import { ALERT_FILE_KEYS, readAlerts, recipientProblems } from './alerts.js';
 import { fileKeys } from './checks.js';
 import type { ConfigFormat, Translation } from './foreign.js';
 import { detectFormat, sourceOf } from './formats.js';
@@ -46,7 +47,7 @@ import {
 } from './reader.js';
 import { readVirtualServices } from './services.js';
 
-const TOP_KEYS = ['daemon', 'defaults', 'virtual_services'];
+const TOP_KEYS = ['daemon', 'defaults', 'virtual_services', 'alerts'];
 /**
  * yaml's guard against alias bombs ("billion laughs"): an anchor's uses times the aliases within
  * it. Sharing settings is what `defaults:` and a virtual service's own settings are for, so a
@@ -292,7 +293,14 @@ function validate(
       files,
       env,
     });
-    if (daemon) config = { daemon, virtualServices: withDataPath(services, daemon.dataPathMarks) };
+    const alerts = readAlerts(raw.alerts, p, { catalog, files, env });
+    recipientProblems(raw.alerts, raw.virtual_services, p);
+    if (daemon)
+      config = {
+        daemon,
+        virtualServices: withDataPath(services, daemon.dataPathMarks),
+        ...(alerts ? { alerts } : {}),
+      };
   }
   const all = [...daemonProblems, ...p.list];
   // Judged on the services that are valid, whatever else is wrong: a clash between two of them
@@ -427,7 +435,7 @@ export async function loadConfigFileWith(
     // A few at a time: each read holds a buffer and a thread of the pool.
     const limit = pLimit(4);
     const pems = await Promise.all(
-      namedFiles(parsed.raw, baseDir, fileKeys(catalog)).map((path) =>
+      namedFiles(parsed.raw, baseDir, [...fileKeys(catalog), ...ALERT_FILE_KEYS]).map((path) =>
         limit(
           async () =>
             [path, await readFileBounded(path, PEM_MAX_BYTES, PEM_WHAT, deadline)] as const,

@@ -3,6 +3,7 @@
 import type { HealthPolicy } from '../health/policy.js';
 import type { CheckTiming } from '../health/timing.js';
 import type { DestinationSpec, Family, ServiceSpec } from '../ipvs/model.js';
+import type { AlertsConfig, ServiceAlerts } from './alerts.js';
 import type { DaemonSettings } from './daemon.js';
 
 /**
@@ -129,10 +130,14 @@ export interface VirtualServiceConfig {
    * one real server (its virtual service's name and the server's name).
    */
   readonly dataPathFor?: { readonly service: string; readonly server: string };
+  /** What it overrides of the top level's email alerts; absent when it writes none. */
+  readonly alerts?: ServiceAlerts;
   readonly realServers: readonly RealServerConfig[];
 }
 
 export interface Config {
   readonly daemon: DaemonSettings;
   readonly virtualServices: readonly VirtualServiceConfig[];
+  /** Where transitions are announced (email, webhooks); absent: nowhere. */
+  readonly alerts?: AlertsConfig;
 }

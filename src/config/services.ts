@@ -29,6 +29,7 @@ import {
   serviceSpec,
   type KernelProblem,
 } from '../ipvs/spec.js';
+import { readServiceAlerts } from './alerts.js';
 import { readCheck, type CheckReading } from './checks.js';
 import {
   HOOK_KEYS,
@@ -105,6 +106,7 @@ export const VS_KEYS = [
   'fwmark',
   'family',
   'fallback',
+  'alerts',
   'real_servers',
 ];
 export const RS_KEYS = ['name', 'address', 'port', 'state', 'hooks'];
@@ -686,6 +688,7 @@ export function readVirtualServices(
       p.add([...path, 'one_packet'], 'only for UDP services');
     }
     const fallback = readFallback(raw.fallback, keyRead, [...path, 'fallback'], p);
+    const alerts = readServiceAlerts(raw.alerts, [...path, 'alerts'], p);
     const servers: RealServerConfig[] = [];
     const seenRs = new Map<string, number>();
     const rsList = raw.real_servers ?? [];
@@ -748,7 +751,7 @@ export function readVirtualServices(
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
       holdThreshold: svc.holdThreshold ?? 0.5,
-      ...defined({ quorum: svc.quorum, hooks: serviceHooks(hooks) }),
+      ...defined({ quorum: svc.quorum, hooks: serviceHooks(hooks), alerts }),
       realServers: servers,
     });
   });

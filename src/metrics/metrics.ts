@@ -63,6 +63,7 @@ export class WardenMetrics implements LoopObserver {
   private readonly operations: Counter;
   private readonly driftRepairs: Counter;
   private readonly hookRuns: Counter;
+  private readonly alerts: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
   /** Each check's labels by its run id, computed once; pruned when the run goes. */
@@ -318,6 +319,12 @@ export class WardenMetrics implements LoopObserver {
       labelNames: ['hook', 'result'],
       registers,
     });
+    this.alerts = new Counter({
+      name: 'ipvs_warden_alerts_total',
+      help: "Alerts sent, by target (email, or a webhook's name) and result (sent, failed, timeout, dropped).",
+      labelNames: ['target', 'result'],
+      registers,
+    });
     this.reloads = new Counter({
       name: 'ipvs_warden_config_reloads_total',
       help: 'Config reloads by result (success, failure).',
@@ -430,6 +437,11 @@ export class WardenMetrics implements LoopObserver {
   /** A hook's outcome (src/hooks/runner.ts). */
   hookRun(hook: string, result: string): void {
     this.hookRuns.inc({ hook, result });
+  }
+
+  /** An alert's outcome (src/alerts/deliver.ts). */
+  alertSent(target: string, result: string): void {
+    this.alerts.inc({ target, result });
   }
 
   private labelsOf(r: ServerRecord): Record<string, string> {

@@ -41,8 +41,8 @@ async function accepting(port: number, child: ChildProcess, ms = 10_000): Promis
   }
 }
 
-/** Spawns a server in the foreground and waits for its first port. */
-async function run(
+/** Spawns a server in the foreground and waits for its first port (test/alerts starts its exim with it too). */
+export async function run(
   dir: string,
   command: string,
   args: readonly string[],

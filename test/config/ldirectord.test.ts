@@ -372,6 +372,64 @@ t.test('fallback, global and per virtual', async (t) => {
   t.same(problemLines(tr('fallback=sorry.example:80\nvirtual=192.0.2.1:80\n')), [1]);
 });
 
+t.test(
+  'email alerts: the global directives, a virtual block of its own, ldirectord defaults',
+  async (t) => {
+    const a = tr(
+      [
+        'emailalert="ops@example.com, oncall@example.com"',
+        'emailalertfreq=600',
+        'emailalertstatus=starting, running',
+        'emailalertfrom="LVS" <lvs@example.com>',
+        'smtp=mail.example.com:2525',
+        'virtual=192.0.2.1:80',
+        '\treal=10.0.0.1:80 gate',
+        '\temailalert="web@example.com"',
+        '\temailalertfreq=0',
+        '\temailalertstatus=none',
+        '\tsmtp=10.0.0.25',
+        'virtual=192.0.2.2:80',
+        '\treal=10.0.0.2:80 gate',
+        '',
+      ].join('\n'),
+    );
+    t.same(a.problems, []);
+    t.same(a.raw.alerts, {
+      email: {
+        to: ['ops@example.com', 'oncall@example.com'],
+        from: '"LVS" <lvs@example.com>',
+        repeat: '600s',
+        on: ['starting', 'running'],
+        smtp: 'mail.example.com:25',
+      },
+    });
+    t.match(
+      a.notes.find((n) => n.path.join('.') === 'alerts.email.smtp')?.text,
+      /reads the host name alone \(mail\.example\.com\)/,
+    );
+    const vss = a.raw.virtual_services as Record<string, unknown>[];
+    t.same(vss[0]?.alerts, {
+      email: { to: ['web@example.com'], repeat: '0s', on: 'none', smtp: '10.0.0.25:25' },
+    });
+    t.equal(vss[1]?.alerts, undefined, 'the other service takes the global settings');
+    const c = parseConfig(stringify(a.raw), 'converted.yaml', {});
+    t.match(c.alerts?.email, { smtp: { host: 'mail.example.com', port: 25 }, repeatMs: 600_000 });
+    t.same(c.virtualServices[0]?.alerts?.email?.on, []);
+    // A virtual block's recipients without global ones: the settings carry, no one else is mailed;
+    // no smtp: the local MTA, where ldirectord hands mail to sendmail.
+    const own = tr(
+      'emailalertfreq=60\nvirtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n\temailalert="a@example.com"\n',
+    );
+    t.same(own.raw.alerts, { email: { repeat: '60s', to: [], smtp: 'localhost:25' } });
+    t.doesNotThrow(() => validates(own));
+    t.same(
+      tr('virtual=192.0.2.1:80\n\treal=10.0.0.1:80 gate\n').raw.alerts,
+      undefined,
+      'none: no alerts',
+    );
+  },
+);
+
 t.test('global directives: honoured, noted or refused by line', async (t) => {
   const a = tr(
     'maintenancedir=/etc/maint\nautoreload=yes\nlogfile="local0"\nsupervised=yes\nfork=no\nreaddquiescent=no\n',
@@ -384,11 +442,11 @@ t.test('global directives: honoured, noted or refused by line', async (t) => {
   );
   for (const d of [
     'callback="/bin/x"',
-    'emailalert="a@b"',
-    'emailalertfreq=10',
-    'emailalertstatus=all',
-    'emailalertfrom=a@b',
-    'smtp=mail.example',
+    'emailalert=""',
+    'emailalertfreq=often',
+    'emailalertstatus=all,none',
+    'emailalertfrom=',
+    'smtp=',
     'execute=other.cf',
     'quiescent=perhaps',
     'logfile=/unquoted',
@@ -397,7 +455,10 @@ t.test('global directives: honoured, noted or refused by line', async (t) => {
     const x = tr(`# top\n${d}\n`);
     t.same(problemLines(x), [2], d);
   }
-  t.match(tr('emailalert="a@b"\n').problems[0]?.message, /not supported yet/);
+  t.match(
+    tr('emailalertstatus=none,running\n').problems[0]?.message,
+    /"none" specified with others/,
+  );
   const cs = tr(
     'virtual=192.0.2.1:80\n\tcleanstop=no\n\treal=10.0.0.1:80 gate\n' +
       'virtual=192.0.2.2:80\n\treal=10.0.0.1:80 gate\n',
