@@ -24,6 +24,7 @@ const { MemoryBackend } = await import('./ipvs/memory.js');
 const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
 const { PidFileError, signalReload } = await import('./cli/pidfile.js');
 const { STATUS_TIMEOUT_MS, StatusError, readStatus, statusText } = await import('./cli/status.js');
+const { REALSERVER_USAGE, RealServerUsageError, realServer } = await import('./cli/realserver.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -48,6 +49,7 @@ Commands:
                              --timeout, default 5000, or past 16 MiB)
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
+${REALSERVER_USAGE}
   help                       Show this help
 
 Options:
@@ -122,6 +124,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'probe') {
     signals.release();
     return probe(argv.slice(1));
+  }
+  if (argv[0] === 'realserver') {
+    signals.release();
+    return realServer(argv.slice(1), process.stdout);
   }
   const { values, positionals } = parseArgs({
     args: argv,
@@ -264,6 +270,7 @@ main(process.argv.slice(2)).then(
     } else if (
       err instanceof UsageError ||
       err instanceof ProbeUsageError ||
+      err instanceof RealServerUsageError ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`ipvs-warden: ${(err as Error).message}\n\n${USAGE}`);

@@ -16,6 +16,7 @@ const explanations: Record<string, string> = {
   ENOENT: 'not found (or the scheduler / persistence engine module is not loaded)',
   ESRCH: 'no such service',
   EPERM: 'operation not permitted: needs CAP_NET_ADMIN (run as root or grant the capability)',
+  EACCES: 'permission denied',
   EINVAL: 'invalid argument',
   ERANGE: 'value out of range',
   EBUSY: 'busy',

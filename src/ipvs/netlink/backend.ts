@@ -55,22 +55,27 @@ export interface NetlinkBackendOptions extends TransportOptions {
 /** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
-/** netlink@0.3.0's raw socket, speaking to the kernel (port 0); called again if one fails. */
-export const kernelSocket: SocketFactory = (handlers) => {
-  const socket = new RawNetlinkSocket(K.NETLINK_GENERIC, {
-    recvBufferSize: RECV_BUFFER,
-    sendBufferSize: RECV_BUFFER,
-  });
-  socket.on('message', (data, rinfo) => handlers.message(data, rinfo.port, false));
-  socket.on('truncatedMessage', (data, rinfo) => handlers.message(data, rinfo.port, true));
-  socket.on('error', (error) => handlers.error(error));
-  return {
-    port: socket.address().port,
-    recvBufferSize: socket.getRecvBufferSize(),
-    send: (messages, callback) => socket.send(messages, { port: 0 }, callback),
-    close: () => socket.close(),
+/** netlink@0.3.0's raw socket of a protocol, speaking to the kernel (port 0). */
+export const kernelSocketFor =
+  (protocol: number): SocketFactory =>
+  (handlers) => {
+    const socket = new RawNetlinkSocket(protocol, {
+      recvBufferSize: RECV_BUFFER,
+      sendBufferSize: RECV_BUFFER,
+    });
+    socket.on('message', (data, rinfo) => handlers.message(data, rinfo.port, false));
+    socket.on('truncatedMessage', (data, rinfo) => handlers.message(data, rinfo.port, true));
+    socket.on('error', (error) => handlers.error(error));
+    return {
+      port: socket.address().port,
+      recvBufferSize: socket.getRecvBufferSize(),
+      send: (messages, callback) => socket.send(messages, { port: 0 }, callback),
+      close: () => socket.close(),
+    };
   };
-};
+
+/** The IPVS family's socket (generic netlink); called again if one fails. */
+export const kernelSocket: SocketFactory = kernelSocketFor(K.NETLINK_GENERIC);
 
 export class NetlinkBackend extends BackendBase {
   readonly kind = 'netlink';

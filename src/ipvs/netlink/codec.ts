@@ -30,18 +30,30 @@ export class MalformedReply extends Error {
 
 // ---------- encoding
 
-/** Builds one netlink message in place: header, genl header, attributes (4-byte aligned). */
+/**
+ * Builds one netlink message in place: header, the family's fixed header (genl's, or another
+ * family's such as rtnetlink's ifaddrmsg), attributes (4-byte aligned).
+ */
 export class MessageWriter {
   private buf = Buffer.alloc(256);
   private off = 0;
 
-  constructor(type: number, flags: number, cmd: number, version: number) {
-    this.reserve(K.NLMSG_HDRLEN + K.GENL_HDRLEN);
+  /** A generic-netlink message: genlmsghdr { cmd, version }. */
+  constructor(type: number, flags: number, cmd: number, version: number);
+  /** Another family's message: `header` (a multiple of 4 bytes) after nlmsghdr. */
+  constructor(type: number, flags: number, header: Buffer);
+  constructor(type: number, flags: number, cmdOrHeader: number | Buffer, version = 0) {
+    const fixed = typeof cmdOrHeader === 'number' ? K.GENL_HDRLEN : (cmdOrHeader.length + 3) & ~3;
+    this.reserve(K.NLMSG_HDRLEN + fixed);
     this.buf.writeUInt16LE(type, 4);
     this.buf.writeUInt16LE(flags, 6);
-    this.buf.writeUInt8(cmd, 16);
-    this.buf.writeUInt8(version, 17);
-    this.off = K.NLMSG_HDRLEN + K.GENL_HDRLEN;
+    if (typeof cmdOrHeader === 'number') {
+      this.buf.writeUInt8(cmdOrHeader, 16);
+      this.buf.writeUInt8(version, 17);
+    } else {
+      cmdOrHeader.copy(this.buf, K.NLMSG_HDRLEN);
+    }
+    this.off = K.NLMSG_HDRLEN + fixed;
   }
 
   private reserve(n: number): void {
@@ -95,6 +107,11 @@ export class MessageWriter {
     const at = this.header(type, s.length + 1);
     this.buf.write(s, at, 'latin1');
     this.buf[at + s.length] = 0;
+    return this;
+  }
+  /** Raw bytes (rtnetlink's addresses: 4 or 16 bytes, as long as the family's). */
+  bytes(type: number, data: Uint8Array): this {
+    this.buf.set(data, this.header(type, data.length));
     return this;
   }
   address(type: number, family: Family, text: string): this {
