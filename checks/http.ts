@@ -441,7 +441,11 @@ export class HttpChecker implements Checker {
     return holder;
   }
 
-  /** undici's connect, through the data path (src/health/datapath.ts). */
+  /**
+   * undici's connect, through the data path (src/health/datapath.ts). The socket ends with the
+   * check's deadline: undici's destroy() would otherwise wait on a SYN nobody answers (a server
+   * that lost the VIP) for as long as the kernel retries it.
+   */
   private connectDataPath(
     target: CheckTarget,
     holder: Holder,
@@ -449,13 +453,28 @@ export class HttpChecker implements Checker {
   ): void {
     const tls = this.options.tls;
     const socket = openConnection(target, this.options.bindAddress, tls);
-    const onError = (err: Error): void => {
+    const signal = holder.run?.signal;
+    let done = false;
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       callback(err, null);
     };
-    socket.once('error', onError);
+    const onAbort = (): void =>
+      fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', fail);
     socket.once(tls ? 'secureConnect' : 'connect', () => {
-      socket.off('error', onError);
+      if (done) return;
+      done = true;
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
       const run = holder.run;
       if (run) {
         run.step('connected');

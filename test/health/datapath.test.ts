@@ -14,8 +14,12 @@ const child = fileURLToPath(new URL('./datapath-child.js', import.meta.url));
 
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) =>
-    execFile(cmd, args, { timeout: 30_000 }, (error, out, err) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }),
+    // Without tap's NODE_OPTIONS: its process-info hook would write where another user cannot.
+    execFile(
+      cmd,
+      args,
+      { timeout: 30_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }),
     ),
   );
 }
@@ -70,6 +74,17 @@ t.test('the mark is set before connect: a rule refusing it refuses the SYN', asy
   t.match(refused, { mark: 0x7a10, error: 'EACCES', healthy: false, local: false });
   t.match(refused?.message, /127\.0\.0\.1:\d+ via 127\.0\.0\.1 \(mark 0x7a10\)/);
   t.match(allowed, { mark: 0x7a11, connected: true, healthy: true });
+});
+
+t.test('a data-path HTTP check whose SYN goes unanswered ends at its deadline', async (t) => {
+  // 10.9.9.9 is a neighbour whose frames no one takes: the SYN goes out and nothing answers.
+  const script = `ip link set lo up && ip link add vp0 type veth peer name vp1 && ip link set vp0 up && ip link set vp1 up && ip addr add 10.9.9.1/24 dev vp0 && ip neigh add 10.9.9.9 lladdr 02:00:00:00:00:09 dev vp0 nud permanent && exec ${process.execPath} ${child} hang`;
+  const r = await run('unshare', ['-rn', 'sh', '-c', script]);
+  t.equal(r.code, 0, r.err);
+  const [result] = lines(r.out);
+  t.match(result, { healthy: false, message: /timed out after 500 ms/ });
+  // The deadline plus a margin for a busy machine; the kernel's own give-up takes minutes.
+  t.ok(Number(result?.ms) < 5000, `${String(result?.ms)} ms`);
 });
 
 t.test(
