@@ -115,7 +115,7 @@ virtual_services:
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const events: { event: string; time?: string; [k: string]: unknown }[] = [];
-  createInterface({ input: daemon.stdout! }).on('line', (line) => {
+  createInterface({ input: daemon.stdout }).on('line', (line) => {
     try {
       events.push(JSON.parse(line) as { event: string });
     } catch {
