@@ -41,11 +41,14 @@ MODDIR=$KDIR/lib/modules/$KVER
 
 # crc32c_generic first: libcrc32c has "softdep: pre: crc32c" (not in modules.dep) and its init
 # fails without a crc32c provider. ip_vs_pe_sip (persistence engine) pulls in nf_conntrack_sip.
+# The forwarding lane (forwarding.vm.ts): bridge (DR on one L2 segment), ipip (TUN; creates tunl0
+# in every namespace), fou (GUE), ip_vs_ftp (FTP through NAT; pulls in nf_nat). The guest has no
+# modprobe, so nothing loads on demand: what a lane needs is here.
 WANT="crc32c_generic
  virtio_mmio virtio_console 9pnet_virtio 9p
- veth dummy
+ veth dummy bridge ipip fou
  ip_vs ip_vs_rr ip_vs_wrr ip_vs_wlc ip_vs_lc ip_vs_sh ip_vs_mh
- ip_vs_dh ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_sed ip_vs_nq ip_vs_pe_sip
+ ip_vs_dh ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_sed ip_vs_nq ip_vs_pe_sip ip_vs_ftp
  ${EXTRA_MODULES:-}"
 
 declare -A DEPS SEEN
