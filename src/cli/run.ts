@@ -47,7 +47,20 @@ function withDryRun(config: Config, dryRun: boolean): Config {
 function makeLogger(config: Config, out: NodeJS.WriteStream): Logger & { level: Level } {
   const format =
     config.daemon.logFormat === 'auto' ? (out.isTTY ? 'text' : 'json') : config.daemon.logFormat;
-  return createLogger({ format, level: config.daemon.logLevel, write: (line) => out.write(line) });
+  // A log stream that closes (journald restarted, `| head`) must not stop the daemon: EPIPE
+  // arrives as an 'error' event, fatal with no listener. The table matters more than the log:
+  // lines after it are dropped.
+  let closed = false;
+  out.on('error', () => {
+    closed = true;
+  });
+  return createLogger({
+    format,
+    level: config.daemon.logLevel,
+    write: (line) => {
+      if (!closed) out.write(line);
+    },
+  });
 }
 
 export async function runDaemon(o: RunOptions): Promise<number> {
