@@ -28,11 +28,18 @@ export function exitOf(proc: ChildProcess): Promise<Exit> {
   return new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-/** `ipvs-warden run --config FILE`; `stdout` a descriptor to log to instead of a pipe. */
-export function spawnDaemon(file: string, stdout?: number): Daemon {
-  const proc = spawn('/usr/bin/env', [...node, 'run', '--config', file], {
-    stdio: ['ignore', stdout ?? 'pipe', 'pipe'],
-  });
+/**
+ * `ipvs-warden run --config FILE`; `stdout` a descriptor to log to instead of a pipe. `stopped`:
+ * the process stops itself (SIGSTOP) before node starts, whatever the machine's load; SIGCONT
+ * lets it go on (the pid stays the same through the exec).
+ */
+export function spawnDaemon(file: string, stdout?: number, stopped = false): Daemon {
+  const argv = ['/usr/bin/env', ...node, 'run', '--config', file];
+  const proc = stopped
+    ? spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$@"', 'sh', ...argv], {
+        stdio: ['ignore', stdout ?? 'pipe', 'pipe'],
+      })
+    : spawn(argv[0] ?? '', argv.slice(1), { stdio: ['ignore', stdout ?? 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   const errors: string[] = [];
   if (proc.stdout) {

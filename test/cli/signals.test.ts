@@ -118,10 +118,12 @@ t.test(
   '`reload` to a daemon frozen before it catches SIGHUP: refused in time, and it lives',
   async (t) => {
     const { file } = config(mkdtempSync(join(tmpdir(), 'warden-sig-')));
-    const d = spawnDaemon(file);
+    // Stopped before Node boots (a SIGHUP now would end it): the reload must not send one.
+    const d = spawnDaemon(file, undefined, true);
     t.teardown(() => d.proc.kill('SIGKILL'));
-    // Stopped while Node boots (a SIGHUP now would end it): the reload must not send one.
-    d.proc.kill('SIGSTOP');
+    const state = (): string =>
+      /\) (\S)/.exec(readFileSync(`/proc/${d.pid}/stat`, 'utf8'))?.[1] ?? '?';
+    t.ok(await until(() => state() === 'T', 20_000), 'stopped itself');
     const reload = await cli(
       'reload',
       '--config',

@@ -220,9 +220,9 @@ class Setup {
 /**
  * A DR or TUN real server's settings, the ones `ipvs-warden realserver` documents: the VIPs on
  * `lo` (DR) or `tunl0` (TUN), ARP answered and sourced only for the interface's own addresses,
- * and (TUN) no reverse-path filter on what comes out of tunl0.
- * TODO: replace with `ipvs-warden realserver --vip ... --mode dr|tun --apply` (branch realserver)
- * once merged.
+ * and (TUN) no reverse-path filter on what comes out of tunl0. The manual steps, for the
+ * servers `realserver --apply` does not build; `realserver --check` judges them (each run of the
+ * command is a node start, slow in the emulated VM, so not one per server).
  */
 function realServerSetup(
   setup: Setup,
@@ -242,6 +242,36 @@ function realServerSetup(
   if (mode === 'tun') {
     setup.sysctl(ns, 'net.ipv4.conf.all.rp_filter', 0);
     setup.sysctl(ns, 'net.ipv4.conf.tunl0.rp_filter', 0);
+  }
+}
+
+const DR_VIPS = ['10.7.0.200', '10.7.0.206', 'fd00:7::200'];
+const TUN_VIPS = ['10.7.0.201', '10.7.0.202'];
+
+/** `ipvs-warden realserver --apply` (or `--check`) in a namespace: its exit code and output. */
+function realserver(ns: string, mode: 'dr' | 'tun', vips: readonly string[], action: string) {
+  try {
+    const out = execFileSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        main,
+        'realserver',
+        '--vip',
+        vips.join(','),
+        '--mode',
+        mode,
+        action,
+      ],
+      { encoding: 'utf8' },
+    );
+    return { code: 0, out };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
   }
 }
 
@@ -295,7 +325,8 @@ function topology(): string {
     ['dr2', 12],
   ] as const) {
     ns(name, 'br0', `10.7.0.${n}/24`, `fd00:7::${n}/64`);
-    realServerSetup(setup, name, 'dr', ['10.7.0.200', '10.7.0.206', 'fd00:7::200']);
+    // dr1 is set up by `ipvs-warden realserver --apply` (below), dr2 by hand, the same settings.
+    if (name !== 'dr1') realServerSetup(setup, name, 'dr', DR_VIPS);
   }
   for (const [name, n] of [
     ['tun1', 21],
@@ -304,7 +335,7 @@ function topology(): string {
     ns(name, 'br0', `10.7.0.${n}/24`);
     // Strict reverse-path filtering first, as some distributions ship it: the setup must undo it.
     setup.sysctl(name, 'net.ipv4.conf.all.rp_filter', 1);
-    realServerSetup(setup, name, 'tun', ['10.7.0.201', '10.7.0.202']);
+    if (name !== 'tun1') realServerSetup(setup, name, 'tun', TUN_VIPS);
     // GUE: a UDP port that hands what it carries to the ipip receive path (tunl0).
     setup.ip(name, `fou add port ${GUE_PORT} gue`);
   }
@@ -444,6 +475,22 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
     for (const p of procs.values()) p.kill('SIGKILL');
   });
   execFileSync('sh', ['-ec', topology()], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The project's own command builds one DR and one TUN real server, and judges the others,
+  // which the manual steps built.
+  for (const [ns, mode, vips] of [
+    ['dr1', 'dr', DR_VIPS],
+    ['tun1', 'tun', TUN_VIPS],
+  ] as const) {
+    const applied = realserver(ns, mode, vips, '--apply');
+    t.equal(applied.code, 0, `realserver --apply in ${ns}: ${applied.out}`);
+  }
+  for (const [ns, mode, vips] of [
+    ['dr2', 'dr', DR_VIPS],
+    ['tun2', 'tun', TUN_VIPS],
+  ] as const) {
+    const checked = realserver(ns, mode, vips, '--check');
+    t.equal(checked.code, 0, `realserver --check in ${ns}: ${checked.out}`);
+  }
 
   // Every real server answers its name: httpd for HTTP, vsftpd (anonymous) for FTP.
   const httpd = (name: string, ns: string, port: number): void => {
