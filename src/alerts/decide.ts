@@ -25,39 +25,12 @@ import {
   type EmailAlerts,
   type WebhookTarget,
 } from '../config/alerts.js';
-import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import type { Config, VirtualServiceConfig } from '../config/model.js';
 import { isFwmark } from '../ipvs/model.js';
+import type { TransitionEvent } from '../reconcile/events.js';
 import { destinationId, formatServiceKey, serviceId } from '../ipvs/spec.js';
 
-export type AlertEvent =
-  | {
-      readonly kind: 'server';
-      readonly vs: VirtualServiceConfig;
-      readonly rs: RealServerConfig;
-      readonly from: 'up' | 'down' | 'pending';
-      readonly to: 'up' | 'down';
-      /** Servers of the service up, and all of them, after the transition. */
-      readonly healthy: number;
-      readonly servers: number;
-      /** Why (the check's message). */
-      readonly message: string;
-    }
-  | {
-      readonly kind: 'fallback';
-      readonly vs: VirtualServiceConfig;
-      readonly on: boolean;
-      readonly healthy: number;
-      readonly servers: number;
-    }
-  | {
-      readonly kind: 'quorum';
-      readonly vs: VirtualServiceConfig;
-      readonly up: boolean;
-      readonly healthy: number;
-      readonly servers: number;
-      /** The configured weights of the healthy servers, summed. */
-      readonly weight: number;
-    };
+export type AlertEvent = TransitionEvent;
 
 export type AlertName =
   'server_down' | 'server_up' | 'fallback_on' | 'fallback_off' | 'quorum_down' | 'quorum_up';
@@ -193,7 +166,7 @@ export function alertOf(event: AlertEvent, now: number, phase: DaemonPhase): Ale
       address: d.key.address,
       port: d.key.port,
       weight: down ? (common.quiesce ? 0 : null) : d.weight,
-      message: event.message,
+      message: event.message ?? '',
       since: now,
       at: now,
       phase,

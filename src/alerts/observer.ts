@@ -5,6 +5,7 @@
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { DaemonPhase } from '../config/alerts.js';
 import type { Config, VirtualServiceConfig } from '../config/model.js';
+import { serverEvent } from '../reconcile/events.js';
 import type {
   LoopObserver,
   QuorumEventCount,
@@ -68,17 +69,7 @@ export class AlertObserver implements LoopObserver {
 
   transition(record: ServerRecord, from: ServerRecord['status'], to: ServerRecord['status']): void {
     if (to === 'pending' || !this.wanted(record.vs)) return;
-    const mine = (this.loop?.servers() ?? [record]).filter((r) => r.vs === record.vs);
-    this.decide({
-      kind: 'server',
-      vs: record.vs,
-      rs: record.rs,
-      from,
-      to,
-      healthy: mine.filter((r) => r.status === 'up' && !r.rs.maintenance).length,
-      servers: mine.length,
-      message: record.message,
-    });
+    this.decide(serverEvent(this.loop, record, from, to));
   }
 
   serviceMode(

@@ -5,39 +5,14 @@
 // gains or loses quorum (again not its first decision after a start). The facts go into the
 // arguments ({service} ...) and, always, into WARDEN_* variables; a shell line gets them only
 // as variables, so a name can never become shell syntax.
-import type { HookCommand, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import type { HookCommand, VirtualServiceConfig } from '../config/model.js';
 import { isFwmark } from '../ipvs/model.js';
+import type { TransitionEvent } from '../reconcile/events.js';
 
 export type HookName =
   'server_up' | 'server_down' | 'fallback_on' | 'fallback_off' | 'quorum_up' | 'quorum_down';
 
-export type HookEvent =
-  | {
-      readonly kind: 'server';
-      readonly vs: VirtualServiceConfig;
-      readonly rs: RealServerConfig;
-      readonly from: 'up' | 'down' | 'pending';
-      readonly to: 'up' | 'down';
-      /** Servers of the service up, and all of them, after the transition. */
-      readonly healthy: number;
-      readonly servers: number;
-    }
-  | {
-      readonly kind: 'fallback';
-      readonly vs: VirtualServiceConfig;
-      readonly on: boolean;
-      readonly healthy: number;
-      readonly servers: number;
-    }
-  | {
-      readonly kind: 'quorum';
-      readonly vs: VirtualServiceConfig;
-      readonly up: boolean;
-      readonly healthy: number;
-      readonly servers: number;
-      /** The configured weights of the healthy servers, summed. */
-      readonly weight: number;
-    };
+export type HookEvent = TransitionEvent;
 
 /** One command to run, everything resolved. */
 export interface HookRun {

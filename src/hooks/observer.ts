@@ -8,7 +8,8 @@ import type {
   ReconcileLoop,
   ServerRecord,
 } from '../reconcile/loop.js';
-import { hooksFor, type HookEvent, type HookRun } from './decide.js';
+import { serverEvent } from '../reconcile/events.js';
+import { hooksFor, type HookRun } from './decide.js';
 
 export interface HookSink {
   run(runs: readonly HookRun[]): void;
@@ -27,17 +28,7 @@ export class HookObserver implements LoopObserver {
   transition(record: ServerRecord, from: ServerRecord['status'], to: ServerRecord['status']): void {
     const h = record.rs.hooks;
     if (to === 'pending' || !(to === 'up' ? h?.serverUp : h?.serverDown)) return;
-    const mine = (this.loop?.servers() ?? [record]).filter((r) => r.vs === record.vs);
-    const event: HookEvent = {
-      kind: 'server',
-      vs: record.vs,
-      rs: record.rs,
-      from,
-      to,
-      healthy: mine.filter((r) => r.status === 'up' && !r.rs.maintenance).length,
-      servers: mine.length,
-    };
-    this.runner.run(hooksFor(event));
+    this.runner.run(hooksFor(serverEvent(this.loop, record, from, to)));
   }
 
   serviceMode(
