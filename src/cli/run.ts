@@ -3,8 +3,10 @@
 // bad config on reload is logged and the running one stays in force. The signals are caught from
 // the program's first moment (./signals.ts): one that comes while starting waits until the daemon
 // is ready, one that comes while stopping is noted; none ends the process.
+import { readFileSync } from 'node:fs';
 import { setExecConcurrency } from '../health/processes.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
+import { acceptLocalProblem } from '../config/datapath.js';
 import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';
 import { loadConfigFile, parseConfig } from '../checkers.js';
@@ -169,6 +171,18 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     services: config.virtualServices.length,
     dry_run: config.daemon.dryRun,
   });
+  /** A director setting data-path checks need, said once per start and reload. */
+  const warnDataPath = (c: Config): void => {
+    let acceptLocal: string | null = null;
+    try {
+      acceptLocal = readFileSync('/proc/sys/net/ipv4/conf/all/accept_local', 'utf8');
+    } catch {
+      // Not Linux's /proc (a test, a container without it): nothing to say.
+    }
+    const problem = acceptLocalProblem(c.virtualServices, acceptLocal);
+    if (problem) log.log('warn', 'data_path.accept_local_off', { problem });
+  };
+  if (backend.kind === 'netlink') warnDataPath(config);
 
   /** A reload refused before the loop sees it: counted, logged, the running config kept. */
   const refuse = (problems: string[]): void => {
@@ -222,6 +236,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         log.level = next.daemon.logLevel;
         setExecConcurrency(next.daemon.execConcurrency);
         config = next;
+        if (backend.kind === 'netlink') warnDataPath(next);
       },
       (e: unknown) => {
         // The loop kept the running state; the next SIGHUP is handled as usual.

@@ -90,3 +90,20 @@ function carrier(
     realServers: [server],
   };
 }
+
+/**
+ * What the director lacks for the data-path checks of `config`, given its
+ * net.ipv4.conf.all.accept_local ("0", "1", or null when unreadable): replies come from the VIP,
+ * one of the director's own addresses, which the kernel drops as martians without it. Null when
+ * nothing is missing (or cannot be known).
+ */
+export function acceptLocalProblem(
+  services: readonly VirtualServiceConfig[],
+  acceptLocal: string | null,
+): string | null {
+  const v4 = services.some((vs) =>
+    vs.realServers.some((rs) => rs.dataPath && rs.dataPath.family === 4),
+  );
+  if (!v4 || acceptLocal === null || acceptLocal.trim() !== '0') return null;
+  return "net.ipv4.conf.all.accept_local is 0: the replies of data-path checks come from the VIP, one of this director's own addresses, and are dropped as martians unless the interface towards the real servers accepts them; every data-path check will fail. Fix: sysctl -w net.ipv4.conf.all.accept_local=1 (and in /etc/sysctl.d/)";
+}
