@@ -131,7 +131,15 @@ export function formatStatus(s: Status): string {
   );
   for (const svc of s.services) {
     const mode = svc.mode === 'normal' ? '' : `  ** ${svc.mode.toUpperCase()} **`;
-    lines.push('', `${svc.name}  ${svc.service}  ${svc.healthy}/${svc.servers} healthy${mode}`);
+    // Fallback says it already; without a fallback, lost quorum changes no weight: say it here.
+    const quorum =
+      svc.quorum === false && svc.mode !== 'fallback'
+        ? `  ** NO QUORUM (healthy weight ${svc.healthy_weight}) **`
+        : '';
+    lines.push(
+      '',
+      `${svc.name}  ${svc.service}  ${svc.healthy}/${svc.servers} healthy${mode}${quorum}`,
+    );
     const rows = svc.real_servers.map((r) => [
       r.name,
       r.target,

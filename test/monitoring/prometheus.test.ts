@@ -348,6 +348,10 @@ scrape_configs:
     t.match(status.out, /^ipvs-warden ready/);
     t.match(status.out, /sorry {2}TCP 192\.0\.2\.2:80 {2}0\/1 healthy {2}\*\* FALLBACK \*\*/);
     t.match(status.out, /panicky {2}TCP 192\.0\.2\.3:80 {2}1\/3 healthy {2}\*\* PANIC \*\*/);
+    t.match(
+      status.out,
+      /quorate {2}TCP 192\.0\.2\.5:80 {2}2\/3 healthy {2}\*\* NO QUORUM \(healthy weight 2\) \*\*/,
+    );
     t.match(status.out, /config\.invalid|recent events:/);
 
     // Last, the daemon goes away: the not-scraped alert's expression has data.
