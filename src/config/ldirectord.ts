@@ -1694,7 +1694,7 @@ export function translateLdirectord(text: string, file: string): Translation {
   else if (values.size <= 1 && cleanstops.every((c) => c.line === undefined))
     out.note(
       ['daemon', 'cleanstop'],
-      1,
+      0,
       "ldirectord's default cleanstop=yes: the services are removed on stop",
     );
   for (const c of cleanstops) {
@@ -1722,7 +1722,7 @@ export function translateLdirectord(text: string, file: string): Translation {
       email.to = [];
       out.note(
         ['alerts', 'email'],
-        ownTo?.line ?? 1,
+        ownTo?.line ?? 0,
         'no global emailalert: only the virtual services with their own recipients mail',
       );
     }
@@ -1730,7 +1730,7 @@ export function translateLdirectord(text: string, file: string): Translation {
       email.smtp = 'localhost:25';
       out.note(
         ['alerts', 'email', 'smtp'],
-        g('emailalert')?.line ?? ownTo?.line ?? 1,
+        g('emailalert')?.line ?? ownTo?.line ?? 0,
         'no smtp: ldirectord hands the mail to the local mailer (sendmail); here it goes to the local MTA by SMTP on localhost:25',
       );
     }
