@@ -32,7 +32,13 @@ import {
   sortBy,
 } from './spec.js';
 
-import { checkSyncDaemonSpec, multicastFamily, syncMaxLenBounds } from './sync.js';
+import {
+  BACKUP_MIN_MAXLEN,
+  checkSyncDaemonSpec,
+  multicastFamily,
+  syncHeaderLength,
+  syncMaxLenBounds,
+} from './sync.js';
 
 export { KERNEL_SCHEDULERS };
 
@@ -95,10 +101,11 @@ export class MemoryBackend extends BackendBase {
       if (this.daemons.has(s.state)) throw new IpvsError('EEXIST', { op, target: s.state });
       // As start_sync_thread: a length asked for is clamped, none is the MTU minus the headers.
       const family = multicastFamily(s.group) ?? 4;
-      const { min, max } = syncMaxLenBounds(family);
+      const { max } = syncMaxLenBounds(family);
+      const min = s.state === 'backup' ? BACKUP_MIN_MAXLEN : 1;
       const maxPacketLength =
         s.maxPacketLength === 0
-          ? this.mtu - (family === 4 ? 28 : 48)
+          ? this.mtu - syncHeaderLength(family)
           : Math.min(max, Math.max(min, s.maxPacketLength));
       this.daemons.set(s.state, { ...s, maxPacketLength });
       return Promise.resolve();

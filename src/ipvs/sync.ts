@@ -49,11 +49,20 @@ export function checkSyncDaemonSpec(s: SyncDaemonSpec, op: string): SyncDaemonSp
   return { ...s, group: canonicalAddress(family, s.group) ?? s.group };
 }
 
-/** The lowest and highest payload the kernel keeps of a requested max length (start_sync_thread). */
+/**
+ * What start_sync_thread keeps of a requested max length, as Debian 12's kernel (6.1) answered
+ * in the kernel lane: at most 65535 minus the IP and UDP headers for either role; a backup's at
+ * least 1024 (a master keeps a shorter one). `min` is the least both roles keep as asked.
+ */
 export function syncMaxLenBounds(family: Family): { min: number; max: number } {
-  // hlen: IP + UDP headers; min_mtu: 576 for IPv4, IPV6_MIN_MTU (1280) for IPv6.
-  const hlen = family === 4 ? 20 + 8 : 40 + 8;
-  return { min: (family === 4 ? 576 : 1280) - hlen, max: 65535 - hlen };
+  return { min: BACKUP_MIN_MAXLEN, max: 65535 - syncHeaderLength(family) };
+}
+
+export const BACKUP_MIN_MAXLEN = 1024;
+
+/** IP and UDP headers: what the kernel takes off the MTU for a length it derives. */
+export function syncHeaderLength(family: Family): number {
+  return family === 4 ? 20 + 8 : 40 + 8;
 }
 
 /** "master on eth0, sync id 7, 224.0.0.81:8848 ttl 1, max packet 1472" for logs and errors. */

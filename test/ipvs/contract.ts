@@ -389,6 +389,29 @@ export function contract(t: Test, open: () => Promise<IpvsBackend>): void {
     t.same(await b.syncDaemons(), [], 'both stopped');
   });
 
+  t.test('sync daemons: the max packet length the kernel keeps', async (t) => {
+    t.teardown(async () => {
+      for (const d of await b.syncDaemons()) await b.stopSyncDaemon(d.state);
+    });
+    const base = { interface: SYNC_IF, syncId: 0, port: 8848, ttl: 1 };
+    const kept = async (
+      state: 'master' | 'backup',
+      group: string,
+      maxPacketLength: number,
+    ): Promise<number | undefined> => {
+      await b.startSyncDaemon({ ...base, state, group, maxPacketLength });
+      const d = (await b.syncDaemons()).find((x) => x.state === state);
+      await b.stopSyncDaemon(state);
+      return d?.maxPacketLength;
+    };
+    t.equal(await kept('master', '224.0.0.81', 100), 100, 'a master keeps a short one');
+    t.equal(await kept('backup', '224.0.0.81', 100), 1024, 'a backup raises it to 1024');
+    t.equal(await kept('backup', 'ff02::81', 1200), 1200, 'and keeps 1200 (IPv6 too)');
+    t.equal(await kept('master', '224.0.0.81', 65535), 65507, 'at most 65535 - 28 (IPv4)');
+    t.equal(await kept('backup', 'ff02::81', 65535), 65487, 'at most 65535 - 48 (IPv6)');
+    t.equal(await kept('backup', 'ff02::81', 0), 1452, '0: the MTU (1500) - 48');
+  });
+
   t.test('timeouts: set, read back, 0 leaves one unchanged', async (t) => {
     const before = await b.timeouts();
     t.match(before, { tcp: Number, tcpFin: Number, udp: Number });
