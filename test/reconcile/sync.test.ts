@@ -110,7 +110,12 @@ t.test('the keeper: starts, finds a stopped daemon as drift, restarts it', async
     'stopped by hand (drift), and a start on a missing interface fails',
   );
   t.match(log.named('reconcile.operation_failed'), [
-    { op: 'start-sync-daemon', errno: 'ENODEV', reason: 'not running' },
+    {
+      op: 'start-sync-daemon',
+      errno: 'ENODEV',
+      reason: 'not running',
+      error: /ENODEV \(no such interface\)/,
+    },
   ]);
   t.match(k.status(), { running: [], error: /ENODEV/ });
   t.same(await k.tick(bad, false), { failed: true, drift: 0 }, 'tried again, no drift claimed');

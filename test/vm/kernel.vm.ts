@@ -122,6 +122,17 @@ t.test('sync daemons: the backend and ipvsadm --start/--stop-daemon agree', asyn
   // The port is the one the kernel's receiving socket is bound to (its byte order checked).
   const udp6 = readFileSync('/proc/net/udp6', 'utf8');
   t.match(udp6, /:238C /, 'the backup listens on UDP port 9100 (0x238C)');
+  const main = new URL('../../src/main.js', import.meta.url).pathname;
+  const ours = sh(process.execPath, [main, 'table']).split('\n\n')[1] ?? '';
+  t.same(
+    ours.trim().split('\n').sort(),
+    sh('ipvsadm', ['--list', '--daemon'])
+      .trim()
+      .split('\n')
+      .map((l) => l.trim())
+      .sort(),
+    'ipvs-warden table ends with the daemons as ipvsadm --list --daemon prints them',
+  );
   sh('ipvsadm', ['--stop-daemon', 'master']);
   t.same(
     (await b.syncDaemons()).map((d) => d.state),
