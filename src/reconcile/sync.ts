@@ -154,9 +154,10 @@ export class SyncKeeper {
       }
     }
     if (!dryRun && wanted) {
-      // What the next tick should find; a failed start is simply planned again.
+      // What the next tick should find, read back after a change (the kernel fills in the
+      // length); a failed start is simply planned again.
       const after =
-        wanted.length > 0 ? await this.backend.syncDaemons().catch(() => running) : running;
+        ops.length > 0 ? await this.backend.syncDaemons().catch(() => running) : running;
       for (const w of wanted) {
         const have = after.find((r) => r.state === w.state);
         if (have && syncDifference(w, have) === '') this.expected.set(w.state, w);
