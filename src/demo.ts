@@ -146,6 +146,11 @@ export class ShowingBackend extends BackendBase {
   destinations = (k: ServiceKey): ReturnType<IpvsBackend['destinations']> =>
     this.inner.destinations(k);
   table = (): Promise<TableEntry[]> => this.inner.table();
+  syncDaemons = (): ReturnType<IpvsBackend['syncDaemons']> => this.inner.syncDaemons();
+  startSyncDaemon = (s: Parameters<IpvsBackend['startSyncDaemon']>[0]): Promise<void> =>
+    this.inner.startSyncDaemon(s);
+  stopSyncDaemon = (s: Parameters<IpvsBackend['stopSyncDaemon']>[0]): Promise<void> =>
+    this.inner.stopSyncDaemon(s);
   zero = (k?: ServiceKey): Promise<void> => this.inner.zero(k);
   flush = (): Promise<void> => this.inner.flush();
   close = (): Promise<void> => this.inner.close();

@@ -161,9 +161,16 @@ async function main(argv: string[]): Promise<number> {
     case 'table': {
       const backend = await openBackend(values.backend, values.demo);
       try {
-        const [info, table] = await Promise.all([backend.info(), backend.table()]);
+        const [info, table, daemons] = await Promise.all([
+          backend.info(),
+          backend.table(),
+          // The table is the point; a kernel that cannot list sync daemons only omits them.
+          backend.syncDaemons().catch(() => []),
+        ]);
         process.stdout.write(
-          values.json ? tableJson(info, table) : formatTable(info, table, { exact: values.exact }),
+          values.json
+            ? tableJson(info, table, daemons)
+            : formatTable(info, table, { exact: values.exact, daemons }),
         );
       } finally {
         await backend.close();

@@ -1,7 +1,14 @@
 // `ipvs-warden table`: the kernel table as operators know it from `ipvsadm -Ln --stats`, with
 // weights, connection counts and counters on one screen; or as JSON with exact 64-bit counters.
 import { maskFromPrefix } from '../ipvs/address.js';
-import type { DestinationState, IpvsInfo, ServiceState, Stats, TableEntry } from '../ipvs/model.js';
+import type {
+  DestinationState,
+  IpvsInfo,
+  ServiceState,
+  Stats,
+  SyncDaemonState,
+  TableEntry,
+} from '../ipvs/model.js';
 import { isFwmark } from '../ipvs/model.js';
 import { formatDestinationKey } from '../ipvs/spec.js';
 
@@ -79,10 +86,15 @@ const WIDTH = 70;
 const row = (line: string, stats: string): string =>
   `${line.length >= WIDTH ? `${line} ` : line.padEnd(WIDTH)}${stats}`;
 
+/** A sync daemon's line exactly as `ipvsadm --list --daemon` prints it. */
+export function daemonLine(d: SyncDaemonState): string {
+  return `${d.state} sync daemon (mcast=${d.interface}, syncid=${d.syncId}, maxlen=${d.maxPacketLength}, group=${d.group}, port=${d.port}, ttl=${d.ttl})`;
+}
+
 export function formatTable(
   info: IpvsInfo,
   table: readonly TableEntry[],
-  options: { exact?: boolean } = {},
+  options: { exact?: boolean; daemons?: readonly SyncDaemonState[] } = {},
 ): string {
   const exact = options.exact ?? false;
   const lines = [
@@ -99,14 +111,22 @@ export function formatTable(
     lines.push(row(serviceLine(service), statColumns(service.stats, exact)));
     for (const d of destinations) lines.push(row(destinationLine(d), statColumns(d.stats, exact)));
   }
+  // After a blank line, so the table above still reads line for line as ipvsadm -Ln.
+  const daemons = options.daemons ?? [];
+  if (daemons.length > 0) lines.push('', ...daemons.map(daemonLine));
   return `${lines.map((l) => l.trimEnd()).join('\n')}\n`;
 }
 
 /** JSON with 64-bit counters as exact numbers (JSON numbers have no size limit; readers choose). */
-export function tableJson(info: IpvsInfo, table: readonly TableEntry[]): string {
+export function tableJson(
+  info: IpvsInfo,
+  table: readonly TableEntry[],
+  daemons: readonly SyncDaemonState[] = [],
+): string {
   const doc = {
     ...info,
     services: table.map((e) => ({ ...e.service, destinations: e.destinations })),
+    sync_daemons: daemons,
   };
   const mark = '\u0000bigint:';
   const text = JSON.stringify(

@@ -1,8 +1,16 @@
 // Daemon settings: one convict schema, so every key has a doc, a default, a type and an
 // environment variable (which wins over the file, as convict orders it). README's table is this.
 import convict from 'convict';
-import { familyOf } from '../ipvs/address.js';
+import { canonicalAddress, familyOf } from '../ipvs/address.js';
 import { IPVS_LABELS, type IpvsLabel } from '../ipvs/labels.js';
+import {
+  multicastFamily,
+  SYNC_DEFAULT_GROUP,
+  SYNC_DEFAULT_PORT,
+  SYNC_DEFAULT_TTL,
+  SYNC_IFNAME_MAX,
+  syncMaxLenBounds,
+} from '../ipvs/sync.js';
 import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
 
 const HOUR_MS = 3_600_000;
@@ -154,7 +162,67 @@ const schema = {
     default: false,
     env: 'WARDEN_DRY_RUN',
   },
+  sync: {
+    state: {
+      doc: 'The IPVS connection-sync daemon(s) to keep running: master, backup, both, or none (leave any running one alone)',
+      format: ['none', 'master', 'backup', 'both'],
+      default: 'none',
+      env: 'WARDEN_SYNC_STATE',
+    },
+    interface: {
+      doc: 'The interface sync messages are sent and received on (needed unless state is none)',
+      format: String,
+      default: '',
+      env: 'WARDEN_SYNC_INTERFACE',
+    },
+    sync_id: {
+      doc: 'Sync id 0..255 sent by a master; a backup takes only messages of its id (0: any)',
+      format: 'nat',
+      default: 0,
+      env: 'WARDEN_SYNC_ID',
+    },
+    group: {
+      doc: 'The IPv4 or IPv6 multicast group of sync messages',
+      format: String,
+      default: SYNC_DEFAULT_GROUP,
+      env: 'WARDEN_SYNC_GROUP',
+    },
+    port: {
+      doc: 'The UDP port of sync messages',
+      format: 'port',
+      default: SYNC_DEFAULT_PORT,
+      env: 'WARDEN_SYNC_PORT',
+    },
+    ttl: {
+      doc: 'The multicast TTL of sync messages, 1..255',
+      format: 'nat',
+      default: SYNC_DEFAULT_TTL,
+      env: 'WARDEN_SYNC_TTL',
+    },
+    max_packet_length: {
+      doc: "Largest sync message payload (0: the interface's MTU minus the IP and UDP headers)",
+      format: 'nat',
+      default: 0,
+      env: 'WARDEN_SYNC_MAX_PACKET_LENGTH',
+    },
+  },
 };
+
+interface SchemaEntry {
+  doc: string;
+  default: unknown;
+  env: string;
+}
+
+/** The schema's leaves under dotted keys ("sync.state"). */
+function leaves(node: object, prefix = ''): [string, SchemaEntry][] {
+  return Object.entries(node).flatMap(([key, value]: [string, unknown]) =>
+    value !== null && typeof value === 'object' && 'doc' in value
+      ? [[prefix + key, value as SchemaEntry] as [string, SchemaEntry]]
+      : leaves(value as object, `${prefix}${key}.`),
+  );
+}
+const LEAVES = new Map(leaves(schema));
 
 /**
  * Keys the running daemon reads only at start; a reload that changes one says so
@@ -186,7 +254,27 @@ export const RELOADABLE_KEYS = [
   'exec_concurrency',
   'data_path_marks',
   'dry_run',
+  'sync.state',
+  'sync.interface',
+  'sync.sync_id',
+  'sync.group',
+  'sync.port',
+  'sync.ttl',
+  'sync.max_packet_length',
 ] as const;
+
+/** The connection-sync daemon(s) wanted; `none` leaves whatever runs alone. */
+export interface SyncSettings {
+  readonly state: 'none' | 'master' | 'backup' | 'both';
+  readonly interface: string;
+  readonly syncId: number;
+  /** Canonical text. */
+  readonly group: string;
+  readonly port: number;
+  readonly ttl: number;
+  /** 0: the kernel derives it from the interface's MTU. */
+  readonly maxPacketLength: number;
+}
 
 export interface DaemonSettings {
   readonly backend: 'netlink' | 'memory';
@@ -210,11 +298,12 @@ export interface DaemonSettings {
   readonly listenMaxConnections: number;
   readonly metricsPerServer: boolean;
   readonly metricsLabels: readonly IpvsLabel[];
+  readonly sync: SyncSettings;
 }
 
 /** Every key with its doc, default and environment variable (the README's table is held to it). */
 export function daemonSchema(): { key: string; doc: string; default: unknown; env: string }[] {
-  return Object.entries(schema).map(([key, s]) => ({
+  return [...LEAVES].map(([key, s]) => ({
     key,
     doc: s.doc,
     default: s.default,
@@ -252,7 +341,7 @@ export function readDaemonSettings(
       const m = /^([\w.]+): (.*)$/.exec(line);
       const key = m?.[1] ?? '';
       refused.add(key);
-      const entry = (schema as Record<string, { env: string }>)[key];
+      const entry = LEAVES.get(key);
       const fromEnv = entry && env[entry.env] !== undefined ? ` (from ${entry.env})` : '';
       problems.push({ path: at(key), message: `${m?.[2] ?? line}${fromEnv}` });
     }
@@ -328,7 +417,8 @@ export function readDaemonSettings(
       });
     }
   }
-  if (problems.length > 0) return undefined;
+  const sync = readSync(v.sync, refused, at, problems);
+  if (problems.length > 0 || !sync) return undefined;
   return {
     backend: v.backend as DaemonSettings['backend'],
     resyncIntervalMs: ms(v.resync_interval),
@@ -350,5 +440,59 @@ export function readDaemonSettings(
     listenMaxConnections: v.listen_max_connections,
     metricsPerServer: v.metrics_per_server,
     metricsLabels: labels as IpvsLabel[],
+    sync,
+  };
+}
+
+/** `daemon.sync`: the ranges and addresses the kernel would refuse, each at its path. */
+function readSync(
+  v: {
+    state: string;
+    interface: string;
+    sync_id: number;
+    group: string;
+    port: number;
+    ttl: number;
+    max_packet_length: number;
+  },
+  refused: Set<string>,
+  at: (key: string) => Path,
+  problems: Problem[],
+): SyncSettings | undefined {
+  const before = problems.length;
+  const bad = (key: string, message: string): void => {
+    if (!refused.has(`sync.${key}`)) problems.push({ path: at(`sync.${key}`), message });
+  };
+  const family = multicastFamily(v.group);
+  if (family === null)
+    bad(
+      'group',
+      `must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, got "${v.group}"`,
+    );
+  if (v.sync_id > 255) bad('sync_id', `must be 0..255, got ${v.sync_id}`);
+  if (v.ttl < 1 || v.ttl > 255) bad('ttl', `must be 1..255, got ${v.ttl}`);
+  // Outside these the kernel would clamp the length, and the running daemon would never match.
+  const { min, max } = syncMaxLenBounds(family ?? 4);
+  if (v.max_packet_length !== 0 && (v.max_packet_length < min || v.max_packet_length > max))
+    bad(
+      'max_packet_length',
+      `must be 0 (from the MTU) or ${min}..${max} for an IPv${family ?? 4} group, got ${v.max_packet_length}`,
+    );
+  if (v.interface.length > SYNC_IFNAME_MAX || /[\s/]/.test(v.interface))
+    bad(
+      'interface',
+      `must be an interface name of at most ${SYNC_IFNAME_MAX} characters, got "${v.interface}"`,
+    );
+  else if (v.interface === '' && v.state !== 'none')
+    bad('interface', `is needed when state is ${v.state} (e.g. interface: eth0)`);
+  if (problems.length > before) return undefined;
+  return {
+    state: v.state as SyncSettings['state'],
+    interface: v.interface,
+    syncId: v.sync_id,
+    group: canonicalAddress(family ?? 4, v.group) ?? v.group,
+    port: v.port,
+    ttl: v.ttl,
+    maxPacketLength: v.max_packet_length,
   };
 }

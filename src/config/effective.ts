@@ -50,6 +50,19 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     listen_max_connections: d.listenMaxConnections,
     metrics_per_server: d.metricsPerServer,
     metrics_labels: d.metricsLabels.join(','),
+    ...(d.sync.state === 'none'
+      ? {}
+      : {
+          sync: {
+            state: d.sync.state,
+            interface: d.sync.interface,
+            sync_id: d.sync.syncId,
+            group: d.sync.group,
+            port: d.sync.port,
+            ttl: d.sync.ttl,
+            max_packet_length: d.sync.maxPacketLength,
+          },
+        }),
   };
 }
 

@@ -9,6 +9,7 @@ import {
   targetId,
 } from '../ipvs/spec.js';
 import type { TableEntry } from '../ipvs/model.js';
+import { formatSyncDaemon } from '../ipvs/sync.js';
 import { desiredWeight, serviceMode } from '../reconcile/desired.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
 
@@ -46,6 +47,8 @@ export interface Status {
   readonly stats: ReconcileLoop['stats'];
   readonly services: readonly ServiceStatus[];
   readonly unowned: readonly string[];
+  /** The connection-sync daemons: wanted (daemon.sync.state), running as last read. */
+  readonly sync: ReturnType<ReconcileLoop['syncStatus']>;
   readonly events: readonly {
     time: string;
     event: string;
@@ -113,6 +116,7 @@ export function buildStatus(
     unowned: (table ?? [])
       .filter((e) => !owned.has(serviceId(e.service.key)))
       .map((e) => formatServiceKey(e.service.key)),
+    sync: loop.syncStatus(),
     events: recentEvents(loop),
   };
 }
@@ -163,6 +167,11 @@ export function formatStatus(s: Status): string {
     }
   }
   if (s.unowned.length > 0) lines.push('', `not owned (left alone): ${s.unowned.join(', ')}`);
+  if (s.sync.wanted !== 'none' || (s.sync.running?.length ?? 0) > 0) {
+    const running = s.sync.running?.map((d) => formatSyncDaemon(d)).join('; ') || 'none';
+    lines.push('', `sync daemons (want ${s.sync.wanted}): ${s.sync.running ? running : 'unread'}`);
+    if (s.sync.error) lines.push(`  last failure: ${s.sync.error}`);
+  }
   if (s.events.length > 0) {
     lines.push('', 'recent events:');
     for (const e of s.events.slice(-10)) {

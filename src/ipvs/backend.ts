@@ -10,6 +10,9 @@ import type {
   ServiceKey,
   ServiceSpec,
   ServiceState,
+  SyncDaemonRole,
+  SyncDaemonSpec,
+  SyncDaemonState,
   TableEntry,
   Timeouts,
 } from './model.js';
@@ -59,6 +62,16 @@ export interface IpvsBackend {
    */
   apply(operations: readonly Operation[]): Promise<OperationResult[]>;
 
+  /** The connection-sync daemons running, master before backup (ipvsadm --list --daemon). */
+  syncDaemons(): Promise<SyncDaemonState[]>;
+  /**
+   * Starts a sync daemon (ipvsadm --start-daemon): EEXIST when one of that state runs, ENODEV
+   * for a missing interface, EINVAL for a spec the kernel refuses.
+   */
+  startSyncDaemon(spec: SyncDaemonSpec): Promise<void>;
+  /** Stops the sync daemon of a state (ipvsadm --stop-daemon): ESRCH when none runs. */
+  stopSyncDaemon(state: SyncDaemonRole): Promise<void>;
+
   /** Zeroes the counters of one service, or of everything. */
   zero(key?: ServiceKey): Promise<void>;
   /** Removes every service (ipvsadm -C). */
@@ -82,6 +95,9 @@ export abstract class BackendBase implements IpvsBackend {
   abstract destinations(key: ServiceKey): Promise<DestinationState[]>;
   abstract table(): Promise<TableEntry[]>;
   abstract apply(operations: readonly Operation[]): Promise<OperationResult[]>;
+  abstract syncDaemons(): Promise<SyncDaemonState[]>;
+  abstract startSyncDaemon(spec: SyncDaemonSpec): Promise<void>;
+  abstract stopSyncDaemon(state: SyncDaemonRole): Promise<void>;
   abstract zero(key?: ServiceKey): Promise<void>;
   abstract flush(): Promise<void>;
   abstract close(): Promise<void>;

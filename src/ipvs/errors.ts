@@ -31,6 +31,16 @@ const explanations: Record<string, string> = {
     'the kernel has no IPVS: load it with `modprobe ip_vs` (persist it in /etc/modules-load.d/ipvs.conf)',
 };
 
+/** Where a code means something else for the sync daemon's commands. */
+const explanationsByOp: Record<string, Record<string, string>> = {
+  'start-sync-daemon': {
+    EEXIST: 'a sync daemon of that state is already running',
+    ENODEV: 'no such interface',
+    EINVAL: 'invalid argument (or a service mixes address families, which sync cannot carry)',
+  },
+  'stop-sync-daemon': { ESRCH: 'no sync daemon of that state is running' },
+};
+
 export interface IpvsErrorOptions {
   /** The operation: "add-service", "list-destinations", ... */
   readonly op: string;
@@ -61,7 +71,7 @@ export class IpvsError extends Error {
 
   constructor(code: string, options: IpvsErrorOptions) {
     const what = options.target ? `${options.op} ${options.target}` : options.op;
-    const why = explanations[code] ?? code;
+    const why = explanationsByOp[options.op]?.[code] ?? explanations[code] ?? code;
     const detail = options.detail ? `: ${options.detail}` : '';
     super(`${what} failed: ${code} (${why})${detail}`, { cause: options.cause });
     this.code = code;

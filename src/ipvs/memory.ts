@@ -9,6 +9,9 @@ import {
   type ServiceKey,
   type ServiceSpec,
   type ServiceState,
+  type SyncDaemonRole,
+  type SyncDaemonSpec,
+  type SyncDaemonState,
   type TableEntry,
   type Timeouts,
 } from './model.js';
@@ -29,6 +32,14 @@ import {
   sortBy,
 } from './spec.js';
 
+import {
+  BACKUP_MIN_MAXLEN,
+  checkSyncDaemonSpec,
+  multicastFamily,
+  syncHeaderLength,
+  syncMaxLenBounds,
+} from './sync.js';
+
 export { KERNEL_SCHEDULERS };
 
 export interface MemoryBackendOptions {
@@ -36,6 +47,10 @@ export interface MemoryBackendOptions {
   readonly schedulers?: readonly string[];
   /** Persistence engines "loaded" (ip_vs_pe_sip). */
   readonly persistenceEngines?: readonly string[];
+  /** Interfaces a sync daemon may use (others: ENODEV, as in the kernel); absent: any name. */
+  readonly interfaces?: readonly string[];
+  /** The interfaces' MTU, from which the kernel derives a sync daemon's max packet length. */
+  readonly mtu?: number;
 }
 
 interface Service {
@@ -52,11 +67,66 @@ export class MemoryBackend extends BackendBase {
   private timeouts_: Timeouts = { tcp: 900, tcpFin: 120, udp: 300 };
   private readonly schedulers: Set<string>;
   private readonly engines: Set<string>;
+  private readonly interfaces: Set<string> | null;
+  private readonly mtu: number;
+  private readonly daemons = new Map<SyncDaemonRole, SyncDaemonState>();
 
   constructor(options: MemoryBackendOptions = {}) {
     super();
     this.schedulers = new Set(options.schedulers ?? KERNEL_SCHEDULERS);
     this.engines = new Set(options.persistenceEngines ?? KERNEL_PERSISTENCE_ENGINES);
+    this.interfaces = options.interfaces ? new Set(options.interfaces) : null;
+    this.mtu = options.mtu ?? 1500;
+  }
+
+  syncDaemons(): Promise<SyncDaemonState[]> {
+    return Promise.resolve(
+      (['master', 'backup'] as const).flatMap((s) => {
+        const d = this.daemons.get(s);
+        return d ? [{ ...d }] : [];
+      }),
+    );
+  }
+
+  startSyncDaemon(spec: SyncDaemonSpec): Promise<void> {
+    const op = 'start-sync-daemon';
+    try {
+      const s = checkSyncDaemonSpec(spec, op);
+      if (this.interfaces && !this.interfaces.has(s.interface))
+        throw new IpvsError('ENODEV', {
+          op,
+          target: s.state,
+          detail: `no interface ${s.interface}`,
+        });
+      if (this.daemons.has(s.state)) throw new IpvsError('EEXIST', { op, target: s.state });
+      // As start_sync_thread: a length asked for is clamped, none is the MTU minus the headers.
+      const family = multicastFamily(s.group) ?? 4;
+      const { max } = syncMaxLenBounds(family);
+      const min = s.state === 'backup' ? BACKUP_MIN_MAXLEN : 1;
+      const maxPacketLength =
+        s.maxPacketLength === 0
+          ? this.mtu - syncHeaderLength(family)
+          : Math.min(max, Math.max(min, s.maxPacketLength));
+      this.daemons.set(s.state, { ...s, maxPacketLength });
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  stopSyncDaemon(state: SyncDaemonRole): Promise<void> {
+    const op = 'stop-sync-daemon';
+    if (state !== 'master' && state !== 'backup') {
+      return Promise.reject(
+        new IpvsError('EINVAL', {
+          op,
+          detail: `state must be master or backup, got ${String(state)}`,
+        }),
+      );
+    }
+    if (!this.daemons.delete(state))
+      return Promise.reject(new IpvsError('ESRCH', { op, target: state }));
+    return Promise.resolve();
   }
 
   info(): Promise<IpvsInfo> {

@@ -108,6 +108,31 @@ export interface IpvsInfo {
   readonly connTableSize: number;
 }
 
+export type SyncDaemonRole = 'master' | 'backup';
+
+/**
+ * A connection-sync daemon (ipvsadm --start-daemon). One of each role may run at a time. Read
+ * back, every field is what the kernel holds: the defaults it filled in, `maxPacketLength` as it
+ * clamped or derived it from the interface's MTU.
+ */
+export interface SyncDaemonSpec {
+  readonly state: SyncDaemonRole;
+  /** The multicast interface (IFNAMSIZ - 1 characters at most). */
+  readonly interface: string;
+  /** 0..255; a backup accepts only messages of its sync id (0: every id). */
+  readonly syncId: number;
+  /** IPv4 or IPv6 multicast group; the kernel's default is 224.0.0.81. */
+  readonly group: string;
+  /** UDP port (base); the kernel's default is 8848. */
+  readonly port: number;
+  /** Multicast TTL, 1..255; the kernel's default is 1. */
+  readonly ttl: number;
+  /** UDP payload size; 0 asks the kernel for the interface's MTU minus the headers. */
+  readonly maxPacketLength: number;
+}
+
+export type SyncDaemonState = SyncDaemonSpec;
+
 /** Connection timeouts in seconds (ipvsadm --set). */
 export interface Timeouts {
   readonly tcp: number;

@@ -337,6 +337,17 @@ export class WardenMetrics implements LoopObserver {
       registers,
     });
     new Gauge({
+      name: 'ipvs_warden_sync_daemon_running',
+      help: 'Whether an IPVS connection-sync daemon of the state (master, backup) runs, as the last tick read.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const running = self.loop?.syncStatus().running ?? [];
+        for (const state of ['master', 'backup'])
+          this.set({ state }, running.some((d) => d.state === state) ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_ready',
       help: '1 once the first reconcile has completed.',
       registers,

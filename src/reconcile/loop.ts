@@ -23,6 +23,7 @@ import {
   targetId,
 } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
+import { SyncKeeper, type SyncStatus } from './sync.js';
 import {
   desiredTable,
   quorumText,
@@ -192,6 +193,7 @@ export class ReconcileLoop {
   private tickWaiters: (() => void)[] = [];
   private retryAttempt = 0;
   private stopped = false;
+  private readonly sync: SyncKeeper;
   readonly stats: LoopStats = {
     ticks: 0,
     operationsApplied: 0,
@@ -209,6 +211,7 @@ export class ReconcileLoop {
     this.readDir = options.readdir ?? ((dir) => readdir(dir));
     this.makeChecker = options.createChecker ?? createChecker;
     this.observer = options.observer ?? {};
+    this.sync = new SyncKeeper(this.backend, this.log);
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
@@ -288,7 +291,13 @@ export class ReconcileLoop {
       await this.applyLogged(
         ops.map((operation) => ({ operation, reason: 'cleanstop', service: '' })),
       );
+      await this.sync.stop(config.daemon.sync);
     }
+  }
+
+  /** The connection-sync daemons as the last tick found and left them. */
+  syncStatus(): SyncStatus {
+    return this.sync.status();
   }
 
   /** Resolves when no tick is running. */
@@ -651,6 +660,12 @@ export class ReconcileLoop {
         unknown: applied.unknown,
       };
     }
+    const synced = await this.sync.tick(daemon.sync, daemon.dryRun);
+    if (synced.drift > 0) {
+      this.stats.driftRepairs += synced.drift;
+      this.observer.drift?.(synced.drift);
+    }
+    failed ||= synced.failed;
     const present = new Set(table.map((e) => serviceId(e.service.key)));
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
     // The current state, not the tick's: a reload during the tick may have retired more.

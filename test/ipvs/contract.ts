@@ -8,6 +8,8 @@ import { destinationSpec, serviceSpec } from '../../src/ipvs/spec.js';
 const V4: ServiceKey = { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 };
 const V6: ServiceKey = { family: 6, protocol: 'udp', address: '2001:db8::1', port: 53 };
 const FWM: ServiceKey = { family: 4, fwmark: 42 };
+/** The interface sync daemons use: the kernel lane makes it (a dummy, MTU 1500). */
+export const SYNC_IF = 'wsync0';
 
 /** Settings only: what a write determines, without live counters. */
 export function specOf(s: ServiceState | DestinationState): unknown {
@@ -333,6 +335,85 @@ export function contract(t: Test, open: () => Promise<IpvsBackend>): void {
     const [entry] = await b.table();
     t.same(entry?.service.stats.conns, 0n);
     t.equal(entry?.destinations.length, 1);
+  });
+
+  t.test('sync daemons: start, read back, EEXIST, ESRCH, stop', async (t) => {
+    const stopAll = async (): Promise<void> => {
+      for (const d of await b.syncDaemons()) await b.stopSyncDaemon(d.state);
+    };
+    await stopAll();
+    t.teardown(stopAll);
+    t.same(await b.syncDaemons(), [], 'none running');
+    const master = {
+      state: 'master' as const,
+      interface: SYNC_IF,
+      syncId: 7,
+      group: '224.0.0.81',
+      port: 8848,
+      ttl: 1,
+      maxPacketLength: 0,
+    };
+    await b.startSyncDaemon(master);
+    // 0 asks for the MTU minus the IPv4 and UDP headers: 1500 - 28.
+    t.same(await b.syncDaemons(), [{ ...master, maxPacketLength: 1472 }], 'master reads back');
+    await t.rejects(b.startSyncDaemon(master), { code: 'EEXIST' }, 'a second master: EEXIST');
+    await t.rejects(
+      b.startSyncDaemon({ ...master, state: 'backup', interface: 'nosuchif0' }),
+      { code: 'ENODEV' },
+      'a missing interface: ENODEV',
+    );
+    await t.rejects(
+      b.startSyncDaemon({ ...master, state: 'backup', group: '10.0.0.1' }),
+      { code: 'EINVAL' },
+      'a group that is not multicast: EINVAL',
+    );
+    const backup = {
+      state: 'backup' as const,
+      interface: SYNC_IF,
+      syncId: 255,
+      group: 'ff02::1:81',
+      port: 9000,
+      ttl: 5,
+      maxPacketLength: 1400,
+    };
+    await b.startSyncDaemon(backup);
+    t.same(
+      await b.syncDaemons(),
+      [{ ...master, maxPacketLength: 1472 }, backup],
+      'master and backup at once, master first; an IPv6 group',
+    );
+    await b.stopSyncDaemon('master');
+    t.same(await b.syncDaemons(), [backup], 'stopping master leaves backup');
+    await t.rejects(
+      b.stopSyncDaemon('master'),
+      { code: 'ESRCH', message: /no sync daemon of that state is running/ },
+      'stopping none: ESRCH',
+    );
+    await b.stopSyncDaemon('backup');
+    t.same(await b.syncDaemons(), [], 'both stopped');
+  });
+
+  t.test('sync daemons: the max packet length the kernel keeps', async (t) => {
+    t.teardown(async () => {
+      for (const d of await b.syncDaemons()) await b.stopSyncDaemon(d.state);
+    });
+    const base = { interface: SYNC_IF, syncId: 0, port: 8848, ttl: 1 };
+    const kept = async (
+      state: 'master' | 'backup',
+      group: string,
+      maxPacketLength: number,
+    ): Promise<number | undefined> => {
+      await b.startSyncDaemon({ ...base, state, group, maxPacketLength });
+      const d = (await b.syncDaemons()).find((x) => x.state === state);
+      await b.stopSyncDaemon(state);
+      return d?.maxPacketLength;
+    };
+    t.equal(await kept('master', '224.0.0.81', 100), 100, 'a master keeps a short one');
+    t.equal(await kept('backup', '224.0.0.81', 100), 1024, 'a backup raises it to 1024');
+    t.equal(await kept('backup', 'ff02::81', 1200), 1200, 'and keeps 1200 (IPv6 too)');
+    t.equal(await kept('master', '224.0.0.81', 65535), 65507, 'at most 65535 - 28 (IPv4)');
+    t.equal(await kept('backup', 'ff02::81', 65535), 65487, 'at most 65535 - 48 (IPv6)');
+    t.equal(await kept('backup', 'ff02::81', 0), 1452, '0: the MTU (1500) - 48');
   });
 
   t.test('timeouts: set, read back, 0 leaves one unchanged', async (t) => {

@@ -2,7 +2,8 @@
 // daemon it starts): real servers in network namespaces behind a NAT VIP, `ipvs-warden run` with
 // the netlink backend, and `ipvsadm -Ln` as the judge. Kill and return, quiesce vs remove vs
 // drain, fallback, a hand edit repaired, SIGHUP applying only the difference, SIGTERM leaving the
-// table, a restart adopting it with zero operations; the detection latency is measured.
+// table, a restart adopting it with zero operations; the detection latency is measured. Then
+// daemon.sync: the sync daemon started, repaired after ipvsadm --stop-daemon, stopped by cleanstop.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -456,3 +457,87 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
     t.equal(await d.exited, 0);
   });
 });
+
+t.test(
+  'the connection-sync daemon from daemon.sync: started, repaired, stopped by cleanstop',
+  async (t) => {
+    const dir = join(work, 'sync');
+    mkdirSync(dir, { recursive: true });
+    sh('ip', ['link', 'add', 'wsyncE', 'type', 'dummy']);
+    sh('ip', ['link', 'set', 'wsyncE', 'up']);
+    const daemons = (): string[] =>
+      sh('ipvsadm', ['--list', '--daemon'])
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(
+      config,
+      `daemon:
+  backend: netlink
+  log_format: json
+  resync_interval: 1s
+  cleanstop: true
+  listen: 127.0.0.1:9479
+  sync:
+    state: master
+    interface: wsyncE
+    sync_id: 4
+    group: 239.0.0.81
+virtual_services: []
+`,
+    );
+    const d = new Daemon(config);
+    t.teardown(() => {
+      d.proc.kill('SIGKILL');
+      for (const state of ['master', 'backup']) {
+        try {
+          sh('ipvsadm', ['--stop-daemon', state]);
+        } catch {
+          // not running
+        }
+      }
+    });
+    const want =
+      'master sync daemon (mcast=wsyncE, syncid=4, maxlen=1472, group=239.0.0.81, port=8848, ttl=1)';
+    t.ok(
+      await until(() => daemons().join() === want, 30_000),
+      'ipvsadm lists the master it started',
+    );
+    await d.until(() => d.named('reconcile.applied').length > 0, 5000);
+    t.match(d.named('reconcile.applied'), [{ op: 'start-sync-daemon', reason: 'not running' }]);
+
+    sh('ipvsadm', ['--stop-daemon', 'master']);
+    t.ok(await until(() => daemons().join() === want, 15_000), 'stopped by hand, started again');
+    await d.until(() => d.named('drift.detected').length > 0, 5000);
+    t.match(d.named('drift.detected'), [
+      { changes: [{ sync_daemon: 'master', change: 'stopped' }] },
+    ]);
+
+    const fetchText = (path: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        request({ host: '127.0.0.1', port: 9479, path, agent: false, timeout: 5000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+          .on('error', reject)
+          .end();
+      });
+    const status = JSON.parse(await fetchText('/status')) as { sync: unknown };
+    t.match(status.sync, {
+      wanted: 'master',
+      running: [{ state: 'master', interface: 'wsyncE', syncId: 4, group: '239.0.0.81' }],
+    });
+    t.match(
+      await fetchText('/metrics'),
+      /ipvs_warden_sync_daemon_running\{state="master"\} 1\n/,
+      'the metric says it runs',
+    );
+
+    d.proc.kill('SIGTERM');
+    t.equal(await d.exited, 0);
+    t.same(daemons(), [], 'cleanstop stopped it');
+  },
+);

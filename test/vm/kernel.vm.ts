@@ -2,6 +2,7 @@
 // Debian's kernel with IPVS. The contract suite, agreement with ipvsadm both ways, real NAT
 // traffic in the counters, and a large pipelined batch.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'node:http';
@@ -15,7 +16,7 @@ import {
   destinationSpec,
   serviceSpec,
 } from '../../src/ipvs/spec.js';
-import { contract, specOf } from '../ipvs/contract.js';
+import { SYNC_IF, contract, specOf } from '../ipvs/contract.js';
 import { parseIpvsadmList } from '../ipvs/ipvsadm.js';
 import { FIXTURE, FIXTURE_LINES, FIXTURE_RESTORE, fixtureOperations } from './fixture.js';
 
@@ -38,6 +39,109 @@ const tableSpecs = (table: TableEntry[]): unknown[] =>
 // tap's default 30 s covers the whole file when it runs directly, as here; the emulated kernel on
 // a busy machine can need more. The VM's own VM_TIMEOUT is the real limit.
 t.setTimeout(600_000);
+
+// The sync daemons' interface: a dummy, up, MTU 1500 (the contract's max length 1472 = 1500 - 28).
+sh('ip', ['link', 'add', SYNC_IF, 'type', 'dummy']);
+sh('ip', ['link', 'set', SYNC_IF, 'mtu', '1500', 'up']);
+
+/** `ipvsadm --list --daemon`: each line's state and its key=value settings. */
+function ipvsadmDaemons(): { state: string; settings: Record<string, string> }[] {
+  return sh('ipvsadm', ['--list', '--daemon'])
+    .split('\n')
+    .flatMap((line) => {
+      const m = /^(master|backup) sync daemon \((.*)\)$/.exec(line.trim());
+      if (!m?.[1] || m[2] === undefined) return [];
+      const settings = Object.fromEntries(
+        m[2].split(', ').map((kv) => kv.split('=') as [string, string]),
+      );
+      return [{ state: m[1], settings }];
+    });
+}
+
+t.test('sync daemons: the backend and ipvsadm --start/--stop-daemon agree', async (t) => {
+  const b = await NetlinkBackend.open();
+  t.teardown(async () => {
+    for (const d of await b.syncDaemons()) await b.stopSyncDaemon(d.state);
+    await b.close();
+  });
+  await b.startSyncDaemon({
+    state: 'master',
+    interface: SYNC_IF,
+    syncId: 9,
+    group: '239.1.2.3',
+    port: 8900,
+    ttl: 3,
+    maxPacketLength: 1000,
+  });
+  t.same(
+    ipvsadmDaemons(),
+    [
+      {
+        state: 'master',
+        settings: {
+          mcast: SYNC_IF,
+          syncid: '9',
+          maxlen: '1000',
+          group: '239.1.2.3',
+          port: '8900',
+          ttl: '3',
+        },
+      },
+    ],
+    'ipvsadm --list --daemon shows the master the backend started',
+  );
+  sh('ipvsadm', [
+    '--start-daemon',
+    'backup',
+    '--mcast-interface',
+    SYNC_IF,
+    '--syncid',
+    '3',
+    '--sync-maxlen',
+    '1300',
+    '--mcast-group',
+    'ff02::1:99',
+    '--mcast-port',
+    '9100',
+    '--mcast-ttl',
+    '2',
+  ]);
+  t.same(
+    (await b.syncDaemons()).find((d) => d.state === 'backup'),
+    {
+      state: 'backup',
+      interface: SYNC_IF,
+      syncId: 3,
+      group: 'ff02::1:99',
+      port: 9100,
+      ttl: 2,
+      maxPacketLength: 1300,
+    },
+    'the backend reads the backup ipvsadm started (IPv6 group)',
+  );
+  // The port is the one the kernel's receiving socket is bound to (its byte order checked).
+  const udp6 = readFileSync('/proc/net/udp6', 'utf8');
+  t.match(udp6, /:238C /, 'the backup listens on UDP port 9100 (0x238C)');
+  const main = new URL('../../src/main.js', import.meta.url).pathname;
+  const ours = sh(process.execPath, [main, 'table']).split('\n\n')[1] ?? '';
+  t.same(
+    ours.trim().split('\n').sort(),
+    sh('ipvsadm', ['--list', '--daemon'])
+      .trim()
+      .split('\n')
+      .map((l) => l.trim())
+      .sort(),
+    'ipvs-warden table ends with the daemons as ipvsadm --list --daemon prints them',
+  );
+  sh('ipvsadm', ['--stop-daemon', 'master']);
+  t.same(
+    (await b.syncDaemons()).map((d) => d.state),
+    ['backup'],
+    'the backend sees ipvsadm --stop-daemon master',
+  );
+  await b.stopSyncDaemon('backup');
+  t.same(ipvsadmDaemons(), [], 'ipvsadm sees the backend stop the backup');
+});
 
 t.test('contract suite: netlink backend on the real kernel', (t) => {
   contract(t, () => NetlinkBackend.open());

@@ -8,6 +8,9 @@ import type {
   Operation,
   ServiceKey,
   ServiceState,
+  SyncDaemonRole,
+  SyncDaemonSpec,
+  SyncDaemonState,
   TableEntry,
   Timeouts,
 } from '../model.js';
@@ -21,8 +24,10 @@ import {
   serviceSortKey,
   sortBy,
 } from '../spec.js';
+import { checkSyncDaemonSpec } from '../sync.js';
 import {
   MalformedReply,
+  decodeDaemon,
   decodeDestination,
   decodeFamily,
   decodeInfo,
@@ -30,6 +35,8 @@ import {
   decodeTimeouts,
   getFamilyMessage,
   ipvsMessage,
+  writeDaemon,
+  writeDaemonState,
   writeDestination,
   writeDestinationKey,
   writeService,
@@ -240,6 +247,36 @@ export class NetlinkBackend extends BackendBase {
           return { operation, error };
         }
       }),
+    );
+  }
+
+  async syncDaemons(): Promise<SyncDaemonState[]> {
+    const list = await this.dump(
+      this.message(K.IPVS_CMD_GET_DAEMON, true).finish(),
+      { op: 'list-sync-daemons' },
+      decodeDaemon,
+    );
+    return sortBy(list, (d) => (d.state === 'master' ? '0' : '1'));
+  }
+
+  async startSyncDaemon(spec: SyncDaemonSpec): Promise<void> {
+    const s = checkSyncDaemonSpec(spec, 'start-sync-daemon');
+    await this.transport.request(writeDaemon(this.message(K.IPVS_CMD_NEW_DAEMON), s).finish(), {
+      op: 'start-sync-daemon',
+      target: s.state,
+    });
+  }
+
+  async stopSyncDaemon(state: SyncDaemonRole): Promise<void> {
+    if (state !== 'master' && state !== 'backup') {
+      throw new IpvsError('EINVAL', {
+        op: 'stop-sync-daemon',
+        detail: `state must be master or backup, got ${String(state)}`,
+      });
+    }
+    await this.transport.request(
+      writeDaemonState(this.message(K.IPVS_CMD_DEL_DAEMON), state).finish(),
+      { op: 'stop-sync-daemon', target: state },
     );
   }
 

@@ -4,7 +4,19 @@
 // Written against the buffer directly rather than through netlink@0.3.0's attribute helpers:
 // those allocate an array and a buffer per attribute, and at 10,000 destinations allocation
 // and GC were most of the time (bench/table.ts).
-import { addressFromBytes, maskFromPrefix, prefixFromMask, writeAddress } from '../address.js';
+import {
+  addressFromBytes,
+  addressToBytes,
+  maskFromPrefix,
+  prefixFromMask,
+  writeAddress,
+} from '../address.js';
+import {
+  multicastFamily,
+  SYNC_DEFAULT_GROUP,
+  SYNC_DEFAULT_PORT,
+  SYNC_DEFAULT_TTL,
+} from '../sync.js';
 import type {
   DestinationKey,
   DestinationSpec,
@@ -17,6 +29,9 @@ import type {
   ServiceSpec,
   ServiceState,
   Stats,
+  SyncDaemonRole,
+  SyncDaemonSpec,
+  SyncDaemonState,
   Timeouts,
   TunnelType,
 } from '../model.js';
@@ -228,6 +243,83 @@ export function writeTimeouts(w: MessageWriter, t: Partial<Timeouts>): MessageWr
     .u32(K.IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp ?? 0)
     .u32(K.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpFin ?? 0)
     .u32(K.IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp ?? 0);
+}
+
+const SYNC_STATE: Record<SyncDaemonRole, number> = {
+  master: K.IP_VS_STATE_MASTER,
+  backup: K.IP_VS_STATE_BACKUP,
+};
+
+/** IPVS_CMD_ATTR_DAEMON naming only a state (for DEL_DAEMON). */
+export function writeDaemonState(w: MessageWriter, state: SyncDaemonRole): MessageWriter {
+  return w.nest(K.IPVS_CMD_ATTR_DAEMON, () => w.u32(K.IPVS_DAEMON_ATTR_STATE, SYNC_STATE[state]));
+}
+
+/** IPVS_CMD_ATTR_DAEMON with every setting (for NEW_DAEMON); a checked spec. */
+export function writeDaemon(w: MessageWriter, s: SyncDaemonSpec): MessageWriter {
+  return w.nest(K.IPVS_CMD_ATTR_DAEMON, () => {
+    w.u32(K.IPVS_DAEMON_ATTR_STATE, SYNC_STATE[s.state])
+      .string(K.IPVS_DAEMON_ATTR_MCAST_IFN, s.interface)
+      .u32(K.IPVS_DAEMON_ATTR_SYNC_ID, s.syncId);
+    // 0 (absent) lets the kernel take the interface's MTU minus the headers.
+    if (s.maxPacketLength > 0) w.u16(K.IPVS_DAEMON_ATTR_SYNC_MAXLEN, s.maxPacketLength);
+    // Exactly 4 or 16 bytes: the kernel's policy types these as a u32 and an in6_addr.
+    if (multicastFamily(s.group) === 6)
+      w.bytes(K.IPVS_DAEMON_ATTR_MCAST_GROUP6, addressToBytes(6, s.group));
+    else w.bytes(K.IPVS_DAEMON_ATTR_MCAST_GROUP, addressToBytes(4, s.group).subarray(0, 4));
+    // Host order, unlike a service's port: the kernel adds the thread id and then htons()es it
+    // (get_mcast_sockaddr), and ipvsadm sends and prints it so.
+    w.u16(K.IPVS_DAEMON_ATTR_MCAST_PORT, s.port).u8(K.IPVS_DAEMON_ATTR_MCAST_TTL, s.ttl);
+  });
+}
+
+/**
+ * A daemon from a GET_DAEMON dump part. Kernels before 4.3 send no group, port, TTL or max
+ * length: those read as the defaults such a kernel used.
+ */
+export function decodeDaemon(payload: Buffer): SyncDaemonState {
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_DAEMON, 'sync daemon');
+  const m = top.nested(
+    K.IPVS_CMD_ATTR_DAEMON,
+    'IPVS_CMD_ATTR_DAEMON',
+    K.IPVS_DAEMON_ATTR_MCAST_TTL,
+  );
+  const stateNumber = m.u32(K.IPVS_DAEMON_ATTR_STATE, 'IPVS_DAEMON_ATTR_STATE');
+  const state =
+    stateNumber === K.IP_VS_STATE_MASTER
+      ? 'master'
+      : stateNumber === K.IP_VS_STATE_BACKUP
+        ? 'backup'
+        : null;
+  if (!state) throw new MalformedReply(`sync daemon: unknown state ${stateNumber}`);
+  let group = SYNC_DEFAULT_GROUP;
+  if (m.has(K.IPVS_DAEMON_ATTR_MCAST_GROUP6))
+    group = addressFromBytes(
+      6,
+      payload,
+      m.at(K.IPVS_DAEMON_ATTR_MCAST_GROUP6, 'IPVS_DAEMON_ATTR_MCAST_GROUP6', 16),
+    );
+  else if (m.has(K.IPVS_DAEMON_ATTR_MCAST_GROUP))
+    group = addressFromBytes(
+      4,
+      payload,
+      m.at(K.IPVS_DAEMON_ATTR_MCAST_GROUP, 'IPVS_DAEMON_ATTR_MCAST_GROUP', 4),
+    );
+  return {
+    state,
+    interface: m.string(K.IPVS_DAEMON_ATTR_MCAST_IFN, 'IPVS_DAEMON_ATTR_MCAST_IFN'),
+    syncId: m.u32(K.IPVS_DAEMON_ATTR_SYNC_ID, 'IPVS_DAEMON_ATTR_SYNC_ID'),
+    group,
+    port: m.has(K.IPVS_DAEMON_ATTR_MCAST_PORT)
+      ? m.u16(K.IPVS_DAEMON_ATTR_MCAST_PORT, 'IPVS_DAEMON_ATTR_MCAST_PORT')
+      : SYNC_DEFAULT_PORT,
+    ttl: m.has(K.IPVS_DAEMON_ATTR_MCAST_TTL)
+      ? payload.readUInt8(m.at(K.IPVS_DAEMON_ATTR_MCAST_TTL, 'IPVS_DAEMON_ATTR_MCAST_TTL', 1))
+      : SYNC_DEFAULT_TTL,
+    maxPacketLength: m.has(K.IPVS_DAEMON_ATTR_SYNC_MAXLEN)
+      ? m.u16(K.IPVS_DAEMON_ATTR_SYNC_MAXLEN, 'IPVS_DAEMON_ATTR_SYNC_MAXLEN')
+      : 0,
+  };
 }
 
 /** CTRL_CMD_GETFAMILY for a family name. */

@@ -51,6 +51,9 @@ export const IPVS_CMD_NEW_DEST = 5;
 export const IPVS_CMD_SET_DEST = 6;
 export const IPVS_CMD_DEL_DEST = 7;
 export const IPVS_CMD_GET_DEST = 8;
+export const IPVS_CMD_NEW_DAEMON = 9;
+export const IPVS_CMD_DEL_DAEMON = 10;
+export const IPVS_CMD_GET_DAEMON = 11;
 export const IPVS_CMD_SET_CONFIG = 12;
 export const IPVS_CMD_GET_CONFIG = 13;
 export const IPVS_CMD_SET_INFO = 14;
@@ -61,6 +64,7 @@ export const IPVS_CMD_FLUSH = 17;
 // enum IPVS_CMD_ATTR_*
 export const IPVS_CMD_ATTR_SERVICE = 1;
 export const IPVS_CMD_ATTR_DEST = 2;
+export const IPVS_CMD_ATTR_DAEMON = 3;
 export const IPVS_CMD_ATTR_TIMEOUT_TCP = 4;
 export const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN = 5;
 export const IPVS_CMD_ATTR_TIMEOUT_UDP = 6;
@@ -95,6 +99,23 @@ export const IPVS_DEST_ATTR_STATS64 = 12;
 export const IPVS_DEST_ATTR_TUN_TYPE = 13;
 export const IPVS_DEST_ATTR_TUN_PORT = 14;
 export const IPVS_DEST_ATTR_TUN_FLAGS = 15;
+
+// enum IPVS_DAEMON_ATTR_*
+export const IPVS_DAEMON_ATTR_STATE = 1;
+export const IPVS_DAEMON_ATTR_MCAST_IFN = 2;
+export const IPVS_DAEMON_ATTR_SYNC_ID = 3;
+export const IPVS_DAEMON_ATTR_SYNC_MAXLEN = 4;
+export const IPVS_DAEMON_ATTR_MCAST_GROUP = 5;
+export const IPVS_DAEMON_ATTR_MCAST_GROUP6 = 6;
+export const IPVS_DAEMON_ATTR_MCAST_PORT = 7;
+export const IPVS_DAEMON_ATTR_MCAST_TTL = 8;
+
+// Sync daemon states (IP_VS_STATE_*)
+export const IP_VS_STATE_NONE = 0x0000;
+export const IP_VS_STATE_MASTER = 0x0001;
+export const IP_VS_STATE_BACKUP = 0x0002;
+// IP_VS_IFNAME_MAXLEN (the NUL included)
+export const IP_VS_IFNAME_MAXLEN = 16;
 
 // enum IPVS_STATS_ATTR_*
 export const IPVS_STATS_ATTR_CONNS = 1;
