@@ -3,6 +3,7 @@
 // schedule on a given time, the daemon-state filter, a reload; and the texts (ldirectord's
 // subjects, Alertmanager's alert).
 import t from 'tap';
+import { configProblems } from '../config/problems.js';
 import { CATALOG, parseConfig } from '../../src/checkers.js';
 import {
   NO_ALERTS,
@@ -17,7 +18,6 @@ import {
 import { alertmanagerAlert, mail, subject, webhookBody } from '../../src/alerts/format.js';
 import type { DaemonPhase } from '../../src/config/alerts.js';
 import { effectiveConfig } from '../../src/config/effective.js';
-import { ConfigError } from '../../src/config/load.js';
 import type { Config } from '../../src/config/model.js';
 
 const BASE = `alerts:
@@ -51,15 +51,7 @@ virtual_services:
 const ENV = { CHAT_URL: 'https://chat.example/hooks/T0K3N' };
 const T0 = 1_700_000_000_000;
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'test.yaml', ENV);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.path.join('.')}: ${p.message}`);
-    throw e;
-  }
-  return [];
-}
+const problems = (text: string): string[] => configProblems(text, ENV);
 
 t.test('alerts are read; check-config prints every default and reads back', async (t) => {
   const c = parseConfig(BASE, 'test.yaml', ENV);

@@ -2,10 +2,10 @@
 // stable across reloads, clear of configured fwmark services), the carrier services made from
 // it, check-config not printing them, and the director's accept_local judged.
 import t from 'tap';
+import { configProblems } from './problems.js';
 import { CATALOG, parseConfig } from '../../src/checkers.js';
 import { acceptLocalProblem } from '../../src/config/datapath.js';
 import { effectiveConfig } from '../../src/config/effective.js';
-import { ConfigError } from '../../src/config/load.js';
 import { isFwmark } from '../../src/ipvs/model.js';
 
 const BASE = 0x7a100000;
@@ -15,15 +15,7 @@ virtual_services:
   - {name: web, address: 192.0.2.10, port: 80, data_path: true, real_servers: [${servers}]}
 ${extra}`;
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'test.yaml', {});
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.path.join('.')}: ${p.message}`);
-    throw e;
-  }
-  return [];
-}
+const problems = (text: string): string[] => configProblems(text);
 
 t.test('marks: in range, one per server, the same after a reload that adds others', async (t) => {
   const one = parseConfig(web('{address: 10.0.0.2}, {address: 10.0.0.3}'), 'a.yaml', {});

@@ -1,9 +1,9 @@
 // Hooks in the config (read, inherited, refused at their path, printed and read back by
 // check-config) and hooksFor(), the pure decision: a table of events and what each runs.
 import t from 'tap';
+import { configProblems } from '../config/problems.js';
 import { CATALOG, parseConfig } from '../../src/checkers.js';
 import { effectiveConfig } from '../../src/config/effective.js';
-import { ConfigError } from '../../src/config/load.js';
 import type { Config } from '../../src/config/model.js';
 import { hooksFor, type HookEvent } from '../../src/hooks/decide.js';
 
@@ -31,15 +31,7 @@ virtual_services:
     real_servers: [{address: 10.0.0.3}]
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'test.yaml', {});
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.path.join('.')}: ${p.message}`);
-    throw e;
-  }
-  return [];
-}
+const problems = (text: string): string[] => configProblems(text);
 
 t.test('hooks are read, inherited key by key, and check-config prints them', async (t) => {
   const c = parseConfig(BASE, 'test.yaml', {});
