@@ -90,6 +90,12 @@ const schema = {
     default: '1s',
     env: 'WARDEN_MAINTENANCE_POLL',
   },
+  state_dir: {
+    doc: "Where `ipvs-warden role` and `ipvs-warden director drain` leave the director's state for the daemon to read (read every maintenance_poll)",
+    format: String,
+    default: '/run/ipvs-warden',
+    env: 'WARDEN_STATE_DIR',
+  },
   pid_file: {
     doc: 'Write the process id here ("" = none); `ipvs-warden reload` signals the process it names',
     format: String,
@@ -250,6 +256,7 @@ export const RELOADABLE_KEYS = [
   'cleanstop',
   'maintenance_dir',
   'maintenance_poll',
+  'state_dir',
   'log_level',
   'exec_concurrency',
   'data_path_marks',
@@ -285,6 +292,8 @@ export interface DaemonSettings {
   readonly cleanstop: boolean;
   readonly maintenanceDir: string;
   readonly maintenancePollMs: number;
+  /** Role and drain flag files (absolute path). */
+  readonly stateDir: string;
   readonly pidFile: string;
   readonly logFormat: 'auto' | 'json' | 'text';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -369,6 +378,12 @@ export function readDaemonSettings(
   least('retry_min', ms(v.retry_min), 10, '10ms');
   if (!refused.has('retry_min')) least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
+  // The CLI and the daemon may run in different directories: a relative path would name two places.
+  if (!v.state_dir.startsWith('/'))
+    problems.push({
+      path: at('state_dir'),
+      message: `must be an absolute path (for example "/run/ipvs-warden"), got "${v.state_dir}"`,
+    });
   const timers = [
     'resync_interval',
     'min_tick_interval',
@@ -428,6 +443,7 @@ export function readDaemonSettings(
     cleanstop: v.cleanstop,
     maintenanceDir: v.maintenance_dir,
     maintenancePollMs: ms(v.maintenance_poll),
+    stateDir: v.state_dir,
     pidFile: v.pid_file,
     logFormat: v.log_format as DaemonSettings['logFormat'],
     logLevel: v.log_level as DaemonSettings['logLevel'],

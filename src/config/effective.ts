@@ -39,6 +39,7 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     cleanstop: d.cleanstop,
     maintenance_dir: d.maintenanceDir,
     maintenance_poll: s(d.maintenancePollMs),
+    state_dir: d.stateDir,
     pid_file: d.pidFile,
     log_format: d.logFormat,
     log_level: d.logLevel,
