@@ -25,6 +25,7 @@ const { NetlinkBackend } = await import('./ipvs/netlink/backend.js');
 const { PidFileError, signalReload } = await import('./cli/pidfile.js');
 const { STATUS_TIMEOUT_MS, StatusError, readStatus, statusText } = await import('./cli/status.js');
 const { REALSERVER_USAGE, RealServerUsageError, realServer } = await import('./cli/realserver.js');
+const { DIRECTOR_USAGE, DirectorUsageError, director } = await import('./cli/director.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -50,6 +51,7 @@ Commands:
   table [--json] [--exact]   Show the kernel IPVS table (like ipvsadm -Ln --stats)
   probe KIND TARGET [...]    Run one health check once (see below)
 ${REALSERVER_USAGE}
+${DIRECTOR_USAGE}
   help                       Show this help
 
 Options:
@@ -128,6 +130,14 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'realserver') {
     signals.release();
     return realServer(argv.slice(1), process.stdout);
+  }
+  if (argv[0] === 'director') {
+    signals.release();
+    return director(argv.slice(1), {
+      stdout: process.stdout,
+      env: process.env,
+      stateDirOf: async (file) => (await loadConfigFile(file, process.env)).daemon.stateDir,
+    });
   }
   const { values, positionals } = parseArgs({
     args: argv,
@@ -278,6 +288,7 @@ main(process.argv.slice(2)).then(
       err instanceof UsageError ||
       err instanceof ProbeUsageError ||
       err instanceof RealServerUsageError ||
+      err instanceof DirectorUsageError ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`ipvs-warden: ${(err as Error).message}\n\n${USAGE}`);

@@ -21,6 +21,7 @@ import { createLogger, type Level, type Logger } from '../log.js';
 import { startListener, type Listener } from '../http/server.js';
 import { WardenMetrics } from '../metrics/metrics.js';
 import { ReconcileLoop, observers } from '../reconcile/loop.js';
+import { MemoryRouteTable, NetlinkRouteTable } from '../announce/routes.js';
 import { HookObserver } from '../hooks/observer.js';
 import { HookRunner } from '../hooks/runner.js';
 import { AlertDeliverer } from '../alerts/deliver.js';
@@ -137,8 +138,12 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     onResult: (target, result) => metrics.alertSent(target, result),
   });
   const alerts = new AlertObserver(config, alertDeliverer);
+  // VIP announcements: the kernel's routing tables beside the kernel's IPVS, a table in the
+  // process beside the in-memory one.
+  const routes = backend.kind === 'netlink' ? new NetlinkRouteTable() : new MemoryRouteTable();
   const loop = new ReconcileLoop(config, {
     backend,
+    routes,
     log,
     observer: observers(metrics, hooks, alerts),
   });
@@ -302,6 +307,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   process.off('unhandledRejection', onRejection);
   await listener?.close();
   await backend.close();
+  routes.close();
   await demo?.close();
   pidFile?.release();
   log.log('info', 'daemon.stopped', {

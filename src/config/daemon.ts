@@ -14,6 +14,49 @@ import {
 import { formatMs, parseDuration, type Path, type Problem } from './reader.js';
 
 const HOUR_MS = 3_600_000;
+/**
+ * daemon.announce.table: in FRR's import-table range (1..252) and clear of the tables policy
+ * routing examples use (100, 200).
+ */
+export const ANNOUNCE_DEFAULT_TABLE = 240;
+/** daemon.announce.protocol: named neither in iproute2's rt_protos nor FRR's (186..197). */
+export const ANNOUNCE_DEFAULT_PROTOCOL = 250;
+/**
+ * Protocol numbers with an owner: the kernel's own (0..4; 4 is what `ip route add` writes), and
+ * those iproute2 (/etc/iproute2/rt_protos) and FRR (rt_protos.d/frr.conf) name. Routes of one of
+ * these are someone else's: announcing under it would take them for ours.
+ */
+export const OWNED_PROTOCOLS: Readonly<Record<number, string>> = {
+  0: 'unspec',
+  1: 'redirect',
+  2: 'kernel',
+  3: 'boot',
+  4: 'static (ip route add)',
+  8: 'gated',
+  9: 'ra',
+  10: 'mrt',
+  11: 'zebra',
+  12: 'bird',
+  13: 'dnrouted',
+  14: 'xorp',
+  15: 'ntk',
+  16: 'dhcp',
+  18: 'keepalived',
+  42: 'babel',
+  99: 'openr',
+  186: 'bgp (FRR)',
+  187: 'isis (FRR)',
+  188: 'ospf (FRR)',
+  189: 'rip (FRR)',
+  190: 'ripng (FRR)',
+  191: 'nhrp (FRR)',
+  192: 'eigrp (FRR)',
+  193: 'ldp (FRR)',
+  194: 'sharp (FRR)',
+  195: 'pbr (FRR)',
+  196: 'static (FRR)',
+  197: 'openfabric (FRR)',
+};
 /** How many fwmarks data-path checks may use, from `data_path_marks` on. */
 export const DATA_PATH_MARK_COUNT = 65_536;
 /** A DNS name as a Host header carries it (a trailing dot allowed); underscores, as some have. */
@@ -168,6 +211,26 @@ const schema = {
     default: false,
     env: 'WARDEN_DRY_RUN',
   },
+  announce: {
+    table: {
+      doc: "The routing table the VIPs' host routes go in, for the BGP daemon to export (BIRD `kernel table`, FRR `ip import-table`, which takes 1..252); not main, local or default",
+      format: 'nat',
+      default: ANNOUNCE_DEFAULT_TABLE,
+      env: 'WARDEN_ANNOUNCE_TABLE',
+    },
+    protocol: {
+      doc: "The routes' protocol number (rtm_protocol, `proto` in `ip route`): the daemon's routes in the table are the ones of this number; 5..255, not one iproute2 or a routing daemon names",
+      format: 'nat',
+      default: ANNOUNCE_DEFAULT_PROTOCOL,
+      env: 'WARDEN_ANNOUNCE_PROTOCOL',
+    },
+    metric: {
+      doc: "The routes' metric (RTA_PRIORITY); BIRD reads it as krt_metric",
+      format: 'nat',
+      default: 0,
+      env: 'WARDEN_ANNOUNCE_METRIC',
+    },
+  },
   sync: {
     state: {
       doc: 'The IPVS connection-sync daemon(s) to keep running: master, backup, both, or none (leave any running one alone)',
@@ -261,6 +324,9 @@ export const RELOADABLE_KEYS = [
   'exec_concurrency',
   'data_path_marks',
   'dry_run',
+  'announce.table',
+  'announce.protocol',
+  'announce.metric',
   'sync.state',
   'sync.interface',
   'sync.sync_id',
@@ -281,6 +347,13 @@ export interface SyncSettings {
   readonly ttl: number;
   /** 0: the kernel derives it from the interface's MTU. */
   readonly maxPacketLength: number;
+}
+
+/** Where VIP announcements go (the routes the site's BGP daemon exports). */
+export interface AnnounceRouteSettings {
+  readonly table: number;
+  readonly protocol: number;
+  readonly metric: number;
 }
 
 export interface DaemonSettings {
@@ -307,6 +380,7 @@ export interface DaemonSettings {
   readonly listenMaxConnections: number;
   readonly metricsPerServer: boolean;
   readonly metricsLabels: readonly IpvsLabel[];
+  readonly announce: AnnounceRouteSettings;
   readonly sync: SyncSettings;
 }
 
@@ -432,6 +506,22 @@ export function readDaemonSettings(
       });
     }
   }
+  const { table, protocol, metric } = v.announce;
+  if (!refused.has('announce.table') && (table < 1 || (table >= 253 && table <= 255) || table > 0xffffffff))
+      problems.push({
+        path: at('announce.table'),
+        message: `must be a table of its own, 1..252 or 256..4294967295 (253 default, 254 main and 255 local carry the director's own routes), got ${table}`,
+      });
+  if (!refused.has('announce.protocol') && (protocol > 255 || OWNED_PROTOCOLS[protocol]))
+    problems.push({
+      path: at('announce.protocol'),
+      message:
+        protocol > 255
+          ? `must be 5..255 (a u8), got ${protocol}`
+          : `${protocol} is ${OWNED_PROTOCOLS[protocol]}'s: routes of it are not ours; pick an unnamed number (the default is ${ANNOUNCE_DEFAULT_PROTOCOL})`,
+    });
+  if (!refused.has('announce.metric') && metric > 0xffffffff)
+    problems.push({ path: at('announce.metric'), message: `must be 0..4294967295, got ${metric}` });
   const sync = readSync(v.sync, refused, at, problems);
   if (problems.length > 0 || !sync) return undefined;
   return {
@@ -456,6 +546,7 @@ export function readDaemonSettings(
     listenMaxConnections: v.listen_max_connections,
     metricsPerServer: v.metrics_per_server,
     metricsLabels: labels as IpvsLabel[],
+    announce: { table, protocol, metric },
     sync,
   };
 }

@@ -86,6 +86,7 @@ function carrier(
     fallback: null,
     panicThreshold: 0,
     holdThreshold: 0,
+    announce: false,
     dataPathFor: { service: vs.name, server: rs.name },
     realServers: [server],
   };

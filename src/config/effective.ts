@@ -51,6 +51,11 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     listen_max_connections: d.listenMaxConnections,
     metrics_per_server: d.metricsPerServer,
     metrics_labels: d.metricsLabels.join(','),
+    announce: {
+      table: d.announce.table,
+      protocol: d.announce.protocol,
+      metric: d.announce.metric,
+    },
     ...(d.sync.state === 'none'
       ? {}
       : {
@@ -200,6 +205,7 @@ function virtualService(vs: VirtualServiceConfig, how: How): Record<string, unkn
     panic_threshold: vs.panicThreshold,
     hold_threshold: vs.holdThreshold,
     quorum: vs.quorum ? { weight: vs.quorum.weight, hysteresis: vs.quorum.hysteresis } : undefined,
+    announce: vs.announce,
     fallback: vs.fallback
       ? clean({
           ...destination(vs.fallback),

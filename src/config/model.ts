@@ -123,6 +123,11 @@ export interface VirtualServiceConfig {
    * fallback in and, when set, takes the healthy servers out (keepalived's sorry server).
    */
   readonly quorum?: Quorum;
+  /**
+   * Its VIP is announced (a host route the site's BGP daemon exports, daemon.announce) while it
+   * has quorum, the daemon runs and the director is not drained. Always false for fwmark.
+   */
+  readonly announce: boolean;
   /** Commands run when it enters or leaves fallback or quorum; absent when none is configured. */
   readonly hooks?: ServiceHooks;
   /**

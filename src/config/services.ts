@@ -13,6 +13,7 @@ import type {
   TunnelSpec,
 } from '../ipvs/model.js';
 import { IpvsError } from '../ipvs/errors.js';
+import { isFwmark } from '../ipvs/model.js';
 import {
   KERNEL_PERSISTENCE_ENGINES,
   KERNEL_SCHEDULERS,
@@ -96,6 +97,7 @@ export const SERVICE_KEYS = [
   'panic_threshold',
   'hold_threshold',
   'quorum',
+  'announce',
   'hooks',
 ];
 export const VS_KEYS = [
@@ -169,6 +171,7 @@ interface ServiceSettings {
   panicThreshold?: number;
   holdThreshold?: number;
   quorum?: Quorum;
+  announce?: boolean;
 }
 
 /** The keys directly under `path` that problems recorded since `before` are about. */
@@ -313,6 +316,7 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     panicThreshold: readNumber(o.panic_threshold, 0, 1, at('panic_threshold'), p),
     holdThreshold: readNumber(o.hold_threshold, 0, 1, at('hold_threshold'), p),
     quorum: readQuorum(o.quorum, at('quorum'), p),
+    announce: readBool(o.announce, at('announce'), p),
   });
   return { ...settings, refused: refusedSince(p, before, path) };
 }
@@ -684,6 +688,13 @@ export function readVirtualServices(
         `must be a prefix length ${family === 4 ? 0 : 1}..${maxMask} for IPv${family}`,
       );
     }
+    // A fwmark service has no address to announce; `announce` from defaults passes it by.
+    if (keyRead.kind === 'fwmark' && raw.announce === true) {
+      p.add(
+        [...path, 'announce'],
+        'a fwmark service has no VIP of its own to announce: set announce on an address service of the same VIP (protocol, address, port), or remove it here',
+      );
+    }
     if (svc.onePacket && keyRead.kind !== undefined && keyRead.kind !== 'udp') {
       p.add([...path, 'one_packet'], 'only for UDP services');
     }
@@ -751,6 +762,7 @@ export function readVirtualServices(
       fallback,
       panicThreshold: svc.panicThreshold ?? 0,
       holdThreshold: svc.holdThreshold ?? 0.5,
+      announce: key !== undefined && !isFwmark(key) && (svc.announce ?? false),
       ...defined({ quorum: svc.quorum, hooks: serviceHooks(hooks), alerts }),
       realServers: servers,
     });

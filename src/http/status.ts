@@ -49,6 +49,10 @@ export interface Status {
   readonly unowned: readonly string[];
   /** The connection-sync daemons: wanted (daemon.sync.state), running as last read. */
   readonly sync: ReturnType<ReconcileLoop['syncStatus']>;
+  /** Per VIP of an announcing service: its host route in the table or not, and why. */
+  readonly announce: ReturnType<ReconcileLoop['announceStatus']>;
+  /** This director's own state (`ipvs-warden director drain`). */
+  readonly director: { readonly drained: boolean; readonly drained_reason: string | null };
   readonly events: readonly {
     time: string;
     event: string;
@@ -117,6 +121,8 @@ export function buildStatus(
       .filter((e) => !owned.has(serviceId(e.service.key)))
       .map((e) => formatServiceKey(e.service.key)),
     sync: loop.syncStatus(),
+    announce: loop.announceStatus(),
+    director: { drained: loop.directorDrained() !== null, drained_reason: loop.directorDrained() },
     events: recentEvents(loop),
   };
 }
@@ -171,6 +177,15 @@ export function formatStatus(s: Status): string {
     const running = s.sync.running?.map((d) => formatSyncDaemon(d)).join('; ') || 'none';
     lines.push('', `sync daemons (want ${s.sync.wanted}): ${s.sync.running ? running : 'unread'}`);
     if (s.sync.error) lines.push(`  last failure: ${s.sync.error}`);
+  }
+  // Absent from an older daemon's document: nothing to say then.
+  if (s.director?.drained) lines.push('', `DIRECTOR DRAINED: ${s.director.drained_reason ?? ''}`);
+  if ((s.announce?.length ?? 0) > 0) {
+    lines.push('', 'announced VIPs:');
+    for (const v of s.announce)
+      lines.push(
+        `  ${v.vip.padEnd(15)}  ${v.announced ? 'announced' : 'WITHDRAWN'}  ${v.reason}  (${v.services.join(', ')})`,
+      );
   }
   if (s.events.length > 0) {
     lines.push('', 'recent events:');

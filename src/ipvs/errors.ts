@@ -39,6 +39,10 @@ const explanationsByOp: Record<string, Record<string, string>> = {
     EINVAL: 'invalid argument (or a service mixes address families, which sync cannot carry)',
   },
   'stop-sync-daemon': { ESRCH: 'no sync daemon of that state is running' },
+  'add-route': {
+    EEXIST: 'a route of that prefix and metric is in the table already (if not ours, it is left alone)',
+  },
+  'delete-route': { ESRCH: 'no such route of our protocol in the table' },
 };
 
 export interface IpvsErrorOptions {

@@ -348,6 +348,24 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     new Gauge({
+      name: 'ipvs_warden_vip_announced',
+      help: "1 while a VIP's host route is in daemon.announce.table (the BGP daemon announces it), 0 while withdrawn; per VIP of a service with announce: true.",
+      labelNames: ['vip'],
+      registers,
+      collect() {
+        this.reset();
+        for (const v of self.loop?.announceStatus() ?? []) this.set({ vip: v.vip }, v.announced ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ipvs_warden_director_drained',
+      help: '1 while the director is drained (ipvs-warden director drain): every VIP withdrawn.',
+      registers,
+      collect() {
+        this.set(self.loop?.directorDrained() ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_ready',
       help: '1 once the first reconcile has completed.',
       registers,

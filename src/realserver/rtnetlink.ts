@@ -1,5 +1,5 @@
-// rtnetlink, as much as a real server's setup needs: list links and addresses, add an address,
-// set a link up. The framing is the IPVS code's own (NetlinkTransport, MessageWriter,
+// rtnetlink, as much as a real server's setup and a director's VIP announcement need: list links
+// and addresses, add an address, set a link up; list, add and delete host routes in one table. The framing is the IPVS code's own (NetlinkTransport, MessageWriter,
 // indexAttrs) on a NETLINK_ROUTE socket; numbers under their kernel names (linux/rtnetlink.h,
 // linux/if_addr.h, linux/if_link.h, linux/if.h).
 import { addressFromBytes, addressToBytes } from '../ipvs/address.js';
@@ -20,6 +20,9 @@ export const RTM_NEWLINK = 16;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
 export const RTM_GETADDR = 22;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTM_GETROUTE = 26;
 // nlmsghdr.nlmsg_flags of a NEW request
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
@@ -36,6 +39,26 @@ export const IFA_F_NODAD = 0x02;
 export const IFA_F_PERMANENT = 0x80;
 export const AF_UNSPEC = 0;
 export const RT_SCOPE_UNIVERSE = 0;
+// struct rtmsg (linux/rtnetlink.h) and its attributes
+export const RTMSG_LEN = 12;
+export const RTA_DST = 1;
+export const RTA_OIF = 4;
+export const RTA_PRIORITY = 6;
+export const RTA_TABLE = 15;
+/** rtm_table when the table id is in RTA_TABLE only (ids above 255). */
+export const RT_TABLE_UNSPEC = 0;
+export const RT_TABLE_DEFAULT = 253;
+export const RT_TABLE_MAIN = 254;
+export const RT_TABLE_LOCAL = 255;
+// rtm_type
+export const RTN_UNICAST = 1;
+export const RTN_BLACKHOLE = 6;
+export const RTN_UNREACHABLE = 7;
+export const RTN_PROHIBIT = 8;
+// rtm_protocol: who installed a route (RTPROT_STATIC is what `ip route add` uses by default)
+export const RTPROT_KERNEL = 2;
+export const RTPROT_BOOT = 3;
+export const RTPROT_STATIC = 4;
 
 export interface Link {
   readonly index: number;
@@ -62,6 +85,95 @@ export interface NewAddress {
 }
 
 const AF: Record<Family, number> = { 4: K.AF_INET, 6: K.AF_INET6 };
+
+/** The route types an announcement may use: no next hop, so nothing to keep in step. */
+export type RouteType = 'blackhole' | 'unreachable' | 'prohibit';
+export const ROUTE_TYPES: Record<RouteType, number> = {
+  blackhole: RTN_BLACKHOLE,
+  unreachable: RTN_UNREACHABLE,
+  prohibit: RTN_PROHIBIT,
+};
+
+/**
+ * A route as the announcement sees it: the destination prefix in one table, under one protocol
+ * number. Its identity in the kernel is (family, table, destination, prefix, metric); type and
+ * protocol are attributes (a second route of the same key is EEXIST, whoever installed it).
+ */
+export interface Route {
+  readonly family: Family;
+  readonly table: number;
+  readonly address: string;
+  readonly prefix: number;
+  readonly metric: number;
+  readonly protocol: number;
+  /** rtm_type (RTN_*), as a number so any route in the table can be read. */
+  readonly type: number;
+}
+
+function routeHeader(r: Route, type: number): Buffer {
+  const header = Buffer.alloc(RTMSG_LEN);
+  header.writeUInt8(AF[r.family], 0); // rtm_family
+  header.writeUInt8(r.prefix, 1); // rtm_dst_len
+  header.writeUInt8(r.table < 256 ? r.table : RT_TABLE_UNSPEC, 4); // rtm_table
+  header.writeUInt8(r.protocol, 5); // rtm_protocol
+  header.writeUInt8(RT_SCOPE_UNIVERSE, 6); // rtm_scope: a route with no next hop is global
+  header.writeUInt8(type, 7); // rtm_type
+  return header;
+}
+
+function routeMessage(type: number, flags: number, r: Route, rtmType: number): Buffer {
+  const bytes = addressToBytes(r.family, r.address).subarray(0, r.family === 4 ? 4 : 16);
+  // RTA_TABLE always (iproute2 sends it only above 255; the kernel takes it over rtm_table).
+  return new MessageWriter(type, flags, routeHeader(r, rtmType))
+    .bytes(RTA_DST, bytes)
+    .u32(RTA_TABLE, r.table)
+    .u32(RTA_PRIORITY, r.metric)
+    .finish();
+}
+
+/** RTM_NEWROUTE for one route, failing with EEXIST when its key is taken (NLM_F_EXCL). */
+export function newRouteMessage(r: Route): Buffer {
+  const flags = K.NLM_F_REQUEST | K.NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  return routeMessage(RTM_NEWROUTE, flags, r, r.type);
+}
+
+/**
+ * RTM_DELROUTE for one route, matching its protocol and type too (the kernel compares the
+ * ones that are not 0), so a route of the same key someone else installed is not ours to delete.
+ */
+export function delRouteMessage(r: Route): Buffer {
+  return routeMessage(RTM_DELROUTE, K.NLM_F_REQUEST | K.NLM_F_ACK, r, r.type);
+}
+
+/** A route from an RTM_NEWROUTE dump part; null for a family other than IPv4 and IPv6. */
+export function decodeRoute(payload: Buffer): Route | null {
+  if (payload.length < RTMSG_LEN) throw new MalformedReply('route: shorter than rtmsg');
+  const af = payload.readUInt8(0);
+  const family: Family | null = af === K.AF_INET ? 4 : af === K.AF_INET6 ? 6 : null;
+  if (family === null) return null;
+  const prefix = payload.readUInt8(1);
+  const where = `route (family ${af}, /${prefix})`;
+  const idx = indexAttrs(payload, RTMSG_LEN, payload.length, RTA_TABLE, where);
+  const size = family === 4 ? 4 : 16;
+  const dstAt = idx[2 * RTA_DST] ?? -1;
+  if (dstAt >= 0 && (idx[2 * RTA_DST + 1] ?? 0) < size)
+    throw new MalformedReply(`${where}: short RTA_DST`);
+  const u32 = (type: number): number | null => {
+    const at = idx[2 * type] ?? -1;
+    return at >= 0 && (idx[2 * type + 1] ?? 0) >= 4 ? payload.readUInt32LE(at) : null;
+  };
+  return {
+    family,
+    table: u32(RTA_TABLE) ?? payload.readUInt8(4),
+    // No RTA_DST: the default route (0.0.0.0/0, ::/0).
+    address:
+      dstAt >= 0 ? addressFromBytes(family, payload, dstAt) : family === 4 ? '0.0.0.0' : '::',
+    prefix,
+    metric: u32(RTA_PRIORITY) ?? 0,
+    protocol: payload.readUInt8(5),
+    type: payload.readUInt8(7),
+  };
+}
 
 /** RTM_NEWADDR for one address, failing with EEXIST when it is there already (NLM_F_EXCL). */
 export function newAddressMessage(a: NewAddress): Buffer {
@@ -200,6 +312,28 @@ export class RouteNetlink {
       decodeAddress,
     );
     return all.filter((a): a is InterfaceAddress => a !== null);
+  }
+
+  /**
+   * The routes of one family in every table (without NETLINK_GET_STRICT_CHK the kernel filters
+   * a dump by family only): the caller picks its table.
+   */
+  async routes(family: Family): Promise<Route[]> {
+    const header = Buffer.alloc(RTMSG_LEN);
+    header.writeUInt8(AF[family], 0);
+    const message = new MessageWriter(RTM_GETROUTE, K.NLM_F_REQUEST | K.NLM_F_DUMP, header).finish();
+    const all = await this.dump(message, 'list-routes', decodeRoute);
+    return all.filter((r): r is Route => r !== null);
+  }
+
+  /** Adds a route; rejects with EEXIST when a route of its key is there (anyone's). */
+  async addRoute(r: Route, target: string): Promise<void> {
+    await this.transport.request(newRouteMessage(r), { op: 'add-route', target });
+  }
+
+  /** Deletes a route of this protocol and type; ESRCH when there is none. */
+  async deleteRoute(r: Route, target: string): Promise<void> {
+    await this.transport.request(delRouteMessage(r), { op: 'delete-route', target });
   }
 
   /** Adds an address; rejects with EEXIST when it is there already. */

@@ -5,7 +5,11 @@
 // min_tick_interval from the next one's start, so a burst of transitions shares one table read.
 // A tick works on one state (config, server records, retired services) taken when it starts;
 // a reload builds the next state completely, then swaps it in at once, between ticks' reads.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Announcer, type VipStatus } from '../announce/announcer.js';
+import type { AnnouncingService } from '../announce/plan.js';
+import type { RouteTable } from '../announce/routes.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
@@ -150,6 +154,8 @@ export interface LoopOptions {
   readonly readdir?: (dir: string) => Promise<string[]>;
   /** Builds checkers (tests substitute); default: the probes in checks/. */
   readonly createChecker?: typeof createChecker;
+  /** Where VIP announcements go (the kernel's routing tables); none: nothing is announced. */
+  readonly routes?: RouteTable;
 }
 
 export class ReconcileLoop {
@@ -194,6 +200,13 @@ export class ReconcileLoop {
   private retryAttempt = 0;
   private stopped = false;
   private readonly sync: SyncKeeper;
+  private readonly announcer: Announcer | null;
+  /** The first tick sweeps our table even with nothing to announce (routes a crash left). */
+  private announceSwept = false;
+  /** Why the director is drained (STATE_DIR/drained exists), or null. */
+  private drained: string | null = null;
+  private drainedError = '';
+  private directorTimer: Timer | undefined;
   readonly stats: LoopStats = {
     ticks: 0,
     operationsApplied: 0,
@@ -212,6 +225,7 @@ export class ReconcileLoop {
     this.makeChecker = options.createChecker ?? createChecker;
     this.observer = options.observer ?? {};
     this.sync = new SyncKeeper(this.backend, this.log);
+    this.announcer = options.routes ? new Announcer(options.routes, this.log) : null;
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
@@ -232,6 +246,8 @@ export class ReconcileLoop {
     });
     await this.readMaintenance();
     this.scheduleMaintenance();
+    await this.readDirectorState();
+    this.scheduleDirectorState();
     this.requestTick('start');
     await this.nextTick();
   }
@@ -275,6 +291,9 @@ export class ReconcileLoop {
   /** Stops checking; with cleanstop, removes the owned services. The table is otherwise left as it is. */
   async stop(): Promise<void> {
     this.stopped = true;
+    // First of all: the router stops sending new flows here while this director still forwards.
+    await this.withdrawAll();
+    this.directorTimer?.cancel();
     for (const w of this.tickWaiters.splice(0)) w();
     await this.reloading;
     this.wakeTimer?.cancel();
@@ -293,6 +312,35 @@ export class ReconcileLoop {
       );
       await this.sync.stop(config.daemon.sync);
     }
+  }
+
+  /** Withdraws every announced VIP; a failure is retried twice, then logged. */
+  private async withdrawAll(): Promise<void> {
+    if (!this.announcer) return;
+    const { daemon } = this.state.config;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const r = await this.announcer.withdrawAll({
+        settings: daemon.announce,
+        dryRun: daemon.dryRun,
+      });
+      if (!r.failed) return;
+      if (attempt < 3) await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+    this.log.log('error', 'vip.withdraw_failed', {
+      note: 'routes of ours may still be in the table: the BGP daemon keeps announcing them',
+      table: daemon.announce.table,
+      protocol: daemon.announce.protocol,
+    });
+  }
+
+  /** The announced VIPs as the last tick left them. */
+  announceStatus(): readonly VipStatus[] {
+    return this.announcer?.status() ?? [];
+  }
+
+  /** Why the director is drained (`ipvs-warden director drain`), or null. */
+  directorDrained(): string | null {
+    return this.drained;
   }
 
   /** The connection-sync daemons as the last tick found and left them. */
@@ -549,6 +597,55 @@ export class ReconcileLoop {
     }
   }
 
+  /**
+   * Reads STATE_DIR/drained. One that cannot be read (other than absent) keeps the last answer:
+   * a drained director must not come back because a disk went away.
+   */
+  private async readDirectorState(): Promise<void> {
+    const file = join(this.state.config.daemon.stateDir, 'drained');
+    let drained: string | null;
+    try {
+      await stat(file);
+      drained = `director drained (flag file ${file})`;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+        if (code !== this.drainedError) {
+          this.drainedError = code;
+          this.log.log('warn', 'director.state_unreadable', {
+            file,
+            error: code,
+            drained: this.drained !== null,
+            note: 'the last state read stays in force',
+          });
+        }
+        return;
+      }
+      drained = null;
+    }
+    this.drainedError = '';
+    if (drained === this.drained) return;
+    this.drained = drained;
+    this.log.log('info', drained ? 'director.drained' : 'director.undrained', { file });
+    this.remember({ event: drained ? 'director.drained' : 'director.undrained', service: '' });
+    this.requestTick(drained ? 'director drained' : 'director undrained');
+  }
+
+  /** Polls the state directory every maintenance_poll, one chain, never blocking a tick. */
+  private scheduleDirectorState(): void {
+    const poll = (): void => {
+      this.directorTimer = this.clock.setTimeout(
+        () =>
+          void this.readDirectorState().finally(() => {
+            if (!this.stopped) poll();
+          }),
+        this.state.config.daemon.maintenancePollMs,
+        { unref: true },
+      );
+    };
+    poll();
+  }
+
   private scheduleMaintenance(): void {
     this.maintenanceTimer?.cancel();
     const { maintenanceDir, maintenancePollMs } = this.state.config.daemon;
@@ -666,6 +763,7 @@ export class ReconcileLoop {
       this.observer.drift?.(synced.drift);
     }
     failed ||= synced.failed;
+    failed ||= await this.announce(state, desired);
     const present = new Set(table.map((e) => serviceId(e.service.key)));
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
     // The current state, not the tick's: a reload during the tick may have retired more.
@@ -682,6 +780,38 @@ export class ReconcileLoop {
     this.scheduleWake(next);
     this.log.log('debug', 'reconcile.tick', { reason, operations: p.operations.length, failed });
     return !failed;
+  }
+
+  /** Brings the announcement routes in step; true when something failed. */
+  private async announce(state: LoopState, desired: Desired): Promise<boolean> {
+    if (!this.announcer) return false;
+    const services: AnnouncingService[] = [];
+    for (const vs of state.config.virtualServices) {
+      const key = vs.service.key;
+      if (!vs.announce || 'fwmark' in key) continue;
+      const id = serviceId(key);
+      const d = desired.services.find((s) => !s.retired && serviceId(s.spec.key) === id);
+      services.push({
+        name: vs.name,
+        family: key.family,
+        address: key.address,
+        quorum: d?.quorum,
+      });
+    }
+    // Nothing to announce and nothing of ours left: no table read (after the first sweep).
+    if (services.length === 0 && this.announceSwept && !this.announcer.holding()) return false;
+    this.announceSwept = true;
+    const r = await this.announcer.tick({
+      settings: state.config.daemon.announce,
+      services,
+      drained: this.drained,
+      dryRun: state.config.daemon.dryRun,
+    });
+    if (r.drift > 0) {
+      this.stats.driftRepairs += r.drift;
+      this.observer.drift?.(r.drift);
+    }
+    return r.failed;
   }
 
   /** A tick at `at` (or earlier if one is already due sooner). */
