@@ -13,6 +13,7 @@ import {
   type AnnounceSettings,
   type AnnouncingService,
   type RouteOperation,
+  vipRoute,
 } from './plan.js';
 import type { RouteTable } from './routes.js';
 
@@ -174,11 +175,10 @@ export class Announcer {
       this.expected = unknown ? null : new Set(state.keys());
     }
     if (!failed && this.lastError) this.lastError = '';
-    const inTable = new Set(
-      [...state.values()].filter((r) => r.type === ANNOUNCE_ROUTE_TYPE).map((r) => `${r.family} ${r.address} ${r.metric}`),
-    );
     this.vips = decisions.map((d) => {
-      const announced = inTable.has(`${d.family} ${d.address} ${settings.metric}`);
+      const announced = state.has(
+        routeKey(vipRoute(settings, d.family, d.address, ANNOUNCE_ROUTE_TYPE)),
+      );
       const error = failedVips.get(d.address);
       return {
         vip: d.address,
@@ -215,12 +215,16 @@ export class Announcer {
   }
 
   private logOp(o: RouteOperation, dryRun: boolean): void {
-    this.log.log(o.op === 'add' ? 'info' : 'warn', o.op === 'add' ? 'vip.announced' : 'vip.withdrawn', {
-      vip: o.vip,
-      reason: o.reason,
-      route: formatRoute(o.route),
-      ...(dryRun ? { dry_run: true } : {}),
-    });
+    this.log.log(
+      o.op === 'add' ? 'info' : 'warn',
+      o.op === 'add' ? 'vip.announced' : 'vip.withdrawn',
+      {
+        vip: o.vip,
+        reason: o.reason,
+        route: formatRoute(o.route),
+        ...(dryRun ? { dry_run: true } : {}),
+      },
+    );
   }
 
   private failed(op: string, target: string, e: unknown): void {

@@ -74,14 +74,22 @@ export function decideVips(input: DecideInput): VipDecision[] {
   });
 }
 
-/** The host route that announces a VIP. */
-export function vipRoute(s: AnnounceSettings, family: Family, address: string, type: number): Route {
+/** What the kernel makes of an IPv6 route's metric 0 (IP6_RT_PRIO_USER). */
+export const IP6_RT_PRIO_USER = 1024;
+
+/** The host route that announces a VIP, its metric as the kernel will store it. */
+export function vipRoute(
+  s: AnnounceSettings,
+  family: Family,
+  address: string,
+  type: number,
+): Route {
   return {
     family,
     table: s.table,
     address,
     prefix: family === 4 ? 32 : 128,
-    metric: s.metric,
+    metric: family === 6 && s.metric === 0 ? IP6_RT_PRIO_USER : s.metric,
     protocol: s.protocol,
     type,
   };
@@ -148,7 +156,7 @@ export function planRoutes(input: RoutePlanInput): RouteOperation[] {
     const vip = vipKey(r.family, r.address);
     const reason =
       host && announced.has(vip)
-        ? `replaced: metric ${r.metric} type ${r.type}, wanted metric ${settings.metric} type ${input.type}`
+        ? `replaced: metric ${r.metric} type ${r.type}, wanted metric ${vipRoute(settings, r.family, r.address, input.type).metric} type ${input.type}`
         : ((host ? withdrawn.get(vip) : undefined) ?? 'not a VIP this config announces');
     deletes.push({
       op: 'delete',

@@ -4,7 +4,7 @@
 import { IpvsError } from '../ipvs/errors.js';
 import type { Family } from '../ipvs/model.js';
 import { RouteNetlink, type Route } from '../realserver/rtnetlink.js';
-import { formatRoute } from './plan.js';
+import { IP6_RT_PRIO_USER, formatRoute } from './plan.js';
 
 export interface RouteTable {
   readonly kind: 'netlink' | 'memory';
@@ -81,11 +81,17 @@ export class MemoryRouteTable implements RouteTable {
     } catch (e) {
       return Promise.reject(e);
     }
-    return Promise.resolve(this.all().filter((r) => r.table === table && families.includes(r.family)));
+    return Promise.resolve(
+      this.all().filter((r) => r.table === table && families.includes(r.family)),
+    );
   }
 
-  add(route: Route): Promise<void> {
-    const target = formatRoute(route);
+  add(given: Route): Promise<void> {
+    const target = formatRoute(given);
+    // As the kernel: an IPv6 route of metric 0 is stored with 1024.
+    const stored =
+      given.family === 6 && given.metric === 0 ? { ...given, metric: IP6_RT_PRIO_USER } : given;
+    const route = stored;
     try {
       this.fail('add', target);
       if (route.table === 0 || route.prefix > (route.family === 4 ? 32 : 128))
@@ -94,12 +100,14 @@ export class MemoryRouteTable implements RouteTable {
     } catch (e) {
       return Promise.reject(e);
     }
-    this.routes.set(key(route), route);
+    this.routes.set(key(stored), stored);
     return Promise.resolve();
   }
 
-  delete(route: Route): Promise<void> {
-    const target = formatRoute(route);
+  delete(given: Route): Promise<void> {
+    const target = formatRoute(given);
+    const route =
+      given.family === 6 && given.metric === 0 ? { ...given, metric: IP6_RT_PRIO_USER } : given;
     try {
       this.fail('delete', target);
       const there = this.routes.get(key(route));

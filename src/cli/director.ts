@@ -63,14 +63,18 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
       (t) => t.trim(),
       (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)),
     );
-    o.stdout.write(since === null ? `not drained (${file} absent)\n` : `drained: ${since} (${file})\n`);
+    o.stdout.write(
+      since === null ? `not drained (${file} absent)\n` : `drained: ${since} (${file})\n`,
+    );
     return since === null ? 0 : 3;
   }
   if (action === 'undrain') {
     await unlink(file).catch((e: NodeJS.ErrnoException) =>
       e.code === 'ENOENT' ? undefined : Promise.reject(e),
     );
-    o.stdout.write(`undrained: removed ${file}; the daemon announces again within maintenance_poll\n`);
+    o.stdout.write(
+      `undrained: removed ${file}; the daemon announces again within maintenance_poll\n`,
+    );
     return 0;
   }
   await mkdir(dir, { recursive: true, mode: 0o755 });
@@ -81,7 +85,9 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
   if (!there) {
     // Written aside, then renamed: the daemon never sees a half-written flag.
     const tmp = join(dir, `.drained.${process.pid}`);
-    await writeFile(tmp, `since ${new Date().toISOString()} (pid ${process.pid})\n`, { mode: 0o644 });
+    await writeFile(tmp, `since ${new Date().toISOString()} (pid ${process.pid})\n`, {
+      mode: 0o644,
+    });
     await rename(tmp, file);
   }
   o.stdout.write(

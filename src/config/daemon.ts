@@ -22,7 +22,7 @@ export const ANNOUNCE_DEFAULT_TABLE = 240;
 /** daemon.announce.protocol: named neither in iproute2's rt_protos nor FRR's (186..197). */
 export const ANNOUNCE_DEFAULT_PROTOCOL = 250;
 /**
- * Protocol numbers with an owner: the kernel's own (0..4; 4 is what `ip route add` writes), and
+ * Protocol numbers with an owner: the kernel's own (0..4; `ip route add` writes 3, boot), and
  * those iproute2 (/etc/iproute2/rt_protos) and FRR (rt_protos.d/frr.conf) name. Routes of one of
  * these are someone else's: announcing under it would take them for ours.
  */
@@ -30,8 +30,8 @@ export const OWNED_PROTOCOLS: Readonly<Record<number, string>> = {
   0: 'unspec',
   1: 'redirect',
   2: 'kernel',
-  3: 'boot',
-  4: 'static (ip route add)',
+  3: 'boot (what `ip route add` writes)',
+  4: 'static',
   8: 'gated',
   9: 'ra',
   10: 'mrt',
@@ -507,11 +507,14 @@ export function readDaemonSettings(
     }
   }
   const { table, protocol, metric } = v.announce;
-  if (!refused.has('announce.table') && (table < 1 || (table >= 253 && table <= 255) || table > 0xffffffff))
-      problems.push({
-        path: at('announce.table'),
-        message: `must be a table of its own, 1..252 or 256..4294967295 (253 default, 254 main and 255 local carry the director's own routes), got ${table}`,
-      });
+  if (
+    !refused.has('announce.table') &&
+    (table < 1 || (table >= 253 && table <= 255) || table > 0xffffffff)
+  )
+    problems.push({
+      path: at('announce.table'),
+      message: `must be a table of its own, 1..252 or 256..4294967295 (253 default, 254 main and 255 local carry the director's own routes), got ${table}`,
+    });
   if (!refused.has('announce.protocol') && (protocol > 255 || OWNED_PROTOCOLS[protocol]))
     problems.push({
       path: at('announce.protocol'),

@@ -354,7 +354,8 @@ export class WardenMetrics implements LoopObserver {
       registers,
       collect() {
         this.reset();
-        for (const v of self.loop?.announceStatus() ?? []) this.set({ vip: v.vip }, v.announced ? 1 : 0);
+        for (const v of self.loop?.announceStatus() ?? [])
+          this.set({ vip: v.vip }, v.announced ? 1 : 0);
       },
     });
     new Gauge({
