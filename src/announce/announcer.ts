@@ -60,6 +60,8 @@ export class Announcer {
   private lastDryRun = '';
   /** The table and protocol of the last pass: a reload that changes them empties the old pair. */
   private last: AnnounceSettings | null = null;
+  /** The services of the last pass: a stop names the VIPs it withdraws with its own reason. */
+  private lastServices: readonly AnnouncingService[] = [];
 
   constructor(
     private readonly routes: RouteTable,
@@ -90,7 +92,9 @@ export class Announcer {
    */
   withdrawAll(input: Omit<AnnounceTick, 'services' | 'drained'>): Promise<AnnounceResult> {
     this.stopping = true;
-    const next = this.chain.then(() => this.pass({ ...input, services: [], drained: null }));
+    const next = this.chain.then(() =>
+      this.pass({ ...input, services: this.lastServices, drained: null }),
+    );
     this.chain = next.catch(() => undefined);
     return next;
   }
@@ -103,6 +107,7 @@ export class Announcer {
       this.expected = null;
     }
     this.last = settings;
+    this.lastServices = input.services;
     const decisions = decideVips({
       services: input.services,
       drained: input.drained,

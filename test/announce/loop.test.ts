@@ -1,0 +1,205 @@
+// The loop announcing VIPs: the in-memory IPVS table and the in-memory routing table (as strict
+// as the kernel's), real HTTP servers on 127.0.0.1 as the real servers, the drain flag in a temp
+// STATE_DIR. A VIP is announced while any of its announcing services has quorum, withdrawn when
+// none has, while the director is drained, and first of all when the daemon stops; a route
+// changed by hand is drift, repaired; someone else's route in the table is left alone.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { MemoryRouteTable } from '../../src/announce/routes.js';
+import { parseConfig } from '../../src/checkers.js';
+import { MemoryBackend } from '../../src/ipvs/memory.js';
+import { MemoryLog } from '../../src/log.js';
+import { RTN_BLACKHOLE, type Route } from '../../src/realserver/rtnetlink.js';
+import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { listen, until, type Listening } from '../checks/servers.js';
+
+interface Flippable extends Listening {
+  healthy: boolean;
+}
+
+async function server(): Promise<Flippable> {
+  const s = { healthy: true } as Flippable;
+  const l = await listen(
+    createServer((_q, res) => ((res.statusCode = s.healthy ? 200 : 503), res.end())),
+  );
+  return Object.assign(s, l);
+}
+
+const route = (address: string, extra: Partial<Route> = {}): Route => ({
+  family: 4,
+  table: 240,
+  address,
+  prefix: 32,
+  metric: 0,
+  protocol: 250,
+  type: RTN_BLACKHOLE,
+  ...extra,
+});
+
+async function setup(t: Test, daemon = '') {
+  const [http, https, other] = await Promise.all([server(), server(), server()]);
+  const stateDir = mkdtempSync(join(tmpdir(), 'warden-announce-'));
+  t.teardown(async () => {
+    await Promise.all([http, https, other].map((s) => s.stop()));
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  const servers = (s: Flippable): string =>
+    `    real_servers: [{name: s, address: 127.0.0.1, port: ${s.target.port}}]\n`;
+  const config = parseConfig(
+    `daemon:
+  resync_interval: 1s
+  retry_min: 100ms
+  retry_max: 200ms
+  maintenance_poll: 100ms
+  state_dir: ${stateDir}
+${daemon}defaults:
+  interval: 200ms
+  fast_interval: 200ms
+  down_interval: 200ms
+  timeout: 150ms
+  jitter: 0
+  rise: 1
+  fall: 1
+  checks: [{type: http}]
+  announce: true
+virtual_services:
+  - name: http
+    address: 192.0.2.1
+    port: 80
+${servers(http)}  - name: https
+    address: 192.0.2.1
+    port: 443
+${servers(https)}  - name: quiet
+    address: 192.0.2.2
+    port: 80
+    announce: false
+${servers(other)}`,
+    'test',
+    {},
+  );
+  const backend = new MemoryBackend();
+  const routes = new MemoryRouteTable();
+  const log = new MemoryLog();
+  const loop = new ReconcileLoop(config, { backend, routes, log });
+  t.teardown(() => loop.stop());
+  const ours = async (): Promise<string[]> =>
+    (await routes.list(240, [4, 6])).filter((r) => r.protocol === 250).map((r) => r.address);
+  return { http, https, other, stateDir, routes, log, loop, backend, ours };
+}
+
+t.test('announced while any service on the VIP has quorum; withdrawn when none has', async (t) => {
+  const { http, https, log, loop, ours } = await setup(t);
+  await loop.start();
+  t.ok(await until(async () => (await ours()).length === 1), 'the VIP is announced');
+  t.same(await ours(), ['192.0.2.1'], 'only the VIP of announcing services');
+  t.match(log.named('vip.announced'), [{ vip: '192.0.2.1', reason: /^quorum: http, https$/ }]);
+  t.match(loop.announceStatus(), [
+    { vip: '192.0.2.1', announced: true, services: ['http', 'https'] },
+  ]);
+
+  http.healthy = false;
+  t.ok(await until(() => loop.desired()?.services[0]?.quorum === false), 'http loses quorum');
+  await loop.nextTick();
+  t.same(await ours(), ['192.0.2.1'], 'https still has quorum: still announced');
+  t.match(loop.announceStatus(), [{ announced: true, reason: 'quorum: https' }]);
+
+  https.healthy = false;
+  t.ok(await until(async () => (await ours()).length === 0), 'none has quorum: withdrawn');
+  t.match(log.named('vip.withdrawn'), [{ vip: '192.0.2.1', reason: 'no quorum: http, https' }]);
+  t.match(loop.announceStatus(), [{ announced: false, reason: 'no quorum: http, https' }]);
+
+  https.healthy = true;
+  t.ok(await until(async () => (await ours()).length === 1), 'quorum back: announced again');
+  t.equal(loop.stats.driftRepairs, 0, 'our own changes are no drift');
+});
+
+t.test('drained: withdrawn within maintenance_poll, back when undrained', async (t) => {
+  const { stateDir, log, loop, ours, backend } = await setup(t);
+  await loop.start();
+  t.ok(await until(async () => (await ours()).length === 1));
+  writeFileSync(join(stateDir, 'drained'), 'since now\n');
+  t.ok(await until(async () => (await ours()).length === 0, 3000), 'drained: withdrawn');
+  t.match(log.named('vip.withdrawn'), [
+    { vip: '192.0.2.1', reason: `director drained (flag file ${stateDir}/drained)` },
+  ]);
+  t.match(loop.directorDrained(), /drained/);
+  t.equal((await backend.table()).length, 3, 'the IPVS table is not touched');
+  rmSync(join(stateDir, 'drained'));
+  t.ok(await until(async () => (await ours()).length === 1, 3000), 'undrained: announced');
+  t.equal(loop.directorDrained(), null);
+});
+
+t.test(
+  'drift repaired; a route of another protocol left alone; a stray of ours removed',
+  async (t) => {
+    const { routes, log, loop, ours } = await setup(t);
+    await loop.start();
+    t.ok(await until(async () => (await ours()).length === 1));
+    await routes.add(route('192.0.2.77', { protocol: 4 }));
+    await routes.delete(route('192.0.2.1'));
+    await routes.add(route('192.0.2.9'));
+    t.ok(
+      await until(async () => (await ours()).join() === '192.0.2.1', 3000),
+      'the next resync puts ours back and removes the stray',
+    );
+    t.ok(loop.stats.driftRepairs >= 2, `counted as drift (${loop.stats.driftRepairs})`);
+    t.match(log.named('vip.drift')[0], {
+      changes: [/removed: .*192\.0\.2\.1/, /added: .*192\.0\.2\.9/],
+    });
+    t.match(log.named('vip.withdrawn'), [
+      { vip: '192.0.2.9', reason: 'not a VIP this config announces' },
+    ]);
+    t.same(
+      (await routes.list(240, [4])).map((r) => `${r.address} ${r.protocol}`).sort(),
+      ['192.0.2.1 250', '192.0.2.77 4'],
+      'the static route stays',
+    );
+  },
+);
+
+t.test(
+  'a failed write is logged and retried; stop withdraws first, cleanstop or not',
+  async (t) => {
+    const { routes, log, loop, ours, backend } = await setup(t);
+    routes.failNext('add', 'EPERM');
+    await loop.start();
+    t.ok(await until(async () => (await ours()).length === 1, 3000), 'announced on a retry');
+    t.match(log.named('vip.route_failed'), [{ vip: '192.0.2.1', op: 'add', error: /EPERM/ }]);
+    const services = (await backend.table()).length;
+    t.equal(services, 3);
+    await loop.stop();
+    t.same(await ours(), [], 'withdrawn at stop');
+    t.match(log.named('vip.withdrawn').at(-1), { vip: '192.0.2.1', reason: 'daemon stopping' });
+    t.equal((await backend.table()).length, 3, 'without cleanstop the IPVS table stays');
+  },
+);
+
+t.test('a table moved by a reload: the old one is emptied', async (t) => {
+  const { routes, loop, ours } = await setup(t);
+  await loop.start();
+  t.ok(await until(async () => (await ours()).length === 1));
+  const next = parseConfig(
+    JSON.stringify({
+      daemon: { ...JSON.parse('{}'), announce: { table: 4093 }, state_dir: '/nonexistent' },
+      virtual_services: loop.currentConfig().virtualServices.map((v) => ({
+        name: v.name,
+        address: 'address' in v.service.key ? v.service.key.address : '',
+        port: 'port' in v.service.key ? v.service.key.port : 0,
+        announce: v.announce,
+        checks: [],
+        real_servers: v.realServers.map((r) => ({
+          address: r.destination.key.address,
+          port: r.destination.key.port,
+        })),
+      })),
+    }),
+    'next',
+    {},
+  );
+  await loop.reload(next);
+  t.ok(await until(async () => (await routes.list(4093, [4])).length === 1, 3000), 'in 4093');
+  t.same(await ours(), [], 'and gone from 240');
+});
