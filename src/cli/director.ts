@@ -61,7 +61,7 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
   if (action === 'status') {
     const since = await readFile(file, 'utf8').then(
       (t) => t.trim(),
-      (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)),
+      (e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? null : Promise.reject(e)),
     );
     o.stdout.write(
       since === null ? `not drained (${file} absent)\n` : `drained: ${since} (${file})\n`,
@@ -69,8 +69,8 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
     return since === null ? 0 : 3;
   }
   if (action === 'undrain') {
-    await unlink(file).catch((e: NodeJS.ErrnoException) =>
-      e.code === 'ENOENT' ? undefined : Promise.reject(e),
+    await unlink(file).catch((e: unknown) =>
+      (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : Promise.reject(e),
     );
     o.stdout.write(
       `undrained: removed ${file}; the daemon announces again within maintenance_poll\n`,

@@ -183,7 +183,7 @@ t.test('a table moved by a reload: the old one is emptied', async (t) => {
   t.ok(await until(async () => (await ours()).length === 1));
   const next = parseConfig(
     JSON.stringify({
-      daemon: { ...JSON.parse('{}'), announce: { table: 4093 }, state_dir: '/nonexistent' },
+      daemon: { announce: { table: 4093 }, state_dir: '/nonexistent' },
       virtual_services: loop.currentConfig().virtualServices.map((v) => ({
         name: v.name,
         address: 'address' in v.service.key ? v.service.key.address : '',

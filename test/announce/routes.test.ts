@@ -62,7 +62,7 @@ t.test('the in-memory table answers as the kernel did', async (t) => {
   const code = (p: Promise<void>): Promise<string> =>
     p.then(
       () => 'ok',
-      (e: { code?: string }) => e.code ?? 'thrown',
+      (e: unknown) => (e as { code?: string }).code ?? 'thrown',
     );
   await m.add(route('192.0.2.99', { protocol: 4 }));
   t.equal(await code(m.add(route('192.0.2.1'))), 'ok');
