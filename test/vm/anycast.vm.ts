@@ -1,0 +1,650 @@
+// Active/active directors with BGP and ECMP on the real kernel (in the VM, one boot), issue 14.
+// A router namespace runs BIRD with a BGP session to each director and installs the VIP with
+// every director that announces it as an ECMP next hop (`merge paths`, L4 hashing); each director
+// runs BIRD (its kernel protocol learning daemon.announce.table, exported over BGP) and
+// `ipvs-warden run` (a DR service on the VIP, mh with mh-port, announce: true). The client sits
+// behind the router.
+//
+//   client 10.10.0.2 --(ec/e0)-- router 10.10.0.1 / 10.9.0.1 --(bridge brf, 10.9.0.0/24)--
+//     d1 .11, d2 .12 (directors, VIP 10.100.0.1 on lo), r1 .21, r2 .22 (DR real servers)
+//
+// Shown: (a) new flows spread over both directors; (b) one 5-tuple sent through d1, then through
+// d2 (pinned by a policy route on the router, sync off) reaches the same real server: mh;
+// (c) a director that loses quorum (its checks to the servers blocked), one that is drained
+// (`director drain`) and one whose daemon stops (SIGTERM) leaves the router's FIB: the time from
+// the cause to the router's route change is printed (`# withdraw time (...)`), new connections
+// made all the while are counted, and long-lived connections (some through the withdrawn
+// director) keep working through the other one (mh, and sync: both).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+
+const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const main = join(root, 'dist/src/main.js');
+const work = '/tmp/warden-anycast';
+const inNs = (ns: string, cmd: string, ...args: string[]): string =>
+  sh('ip', ['netns', 'exec', ns, cmd, ...args]);
+
+const VIP = '10.100.0.1';
+const DIRECTORS = { d1: '10.9.0.11', d2: '10.9.0.12' } as const;
+type Director = keyof typeof DIRECTORS;
+const SERVERS = { r1: '10.9.0.21', r2: '10.9.0.22' } as const;
+/** The daemons' timers (config below) and BGP's. */
+const CHECK_INTERVAL = 500;
+const CHECK_TIMEOUT = 400;
+const FALL = 2;
+const MAINTENANCE_POLL = 500;
+const MIN_TICK = 250;
+/**
+ * Beyond the daemon's own timers: BIRD on the director sees the route go (a netlink
+ * notification; its `scan time 2` repairs a missed one), sends an UPDATE (a withdraw is an
+ * explicit message, not a hold-timer expiry), the router's BIRD replaces the ECMP route. Under
+ * emulation each step costs tens of ms; a missed notification costs a scan.
+ */
+const PROPAGATION = 2000 + 1000;
+const BOUND = {
+  quorum: CHECK_INTERVAL + (FALL - 1) * CHECK_INTERVAL + CHECK_TIMEOUT + MIN_TICK + PROPAGATION,
+  drain: MAINTENANCE_POLL + MIN_TICK + PROPAGATION,
+  stop: PROPAGATION,
+};
+
+async function until(cond: () => boolean, ms: number, every = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(every);
+  }
+  return cond();
+}
+
+/** Namespaces, links, addresses, sysctls: one shell script (each exec in the VM is costly). */
+function topology(): string {
+  const ip: string[] = ['link add brf type bridge', 'link set brf up'];
+  const per = new Map<string, string[]>();
+  const sys = new Map<string, string[]>();
+  const at = (ns: string, ...lines: string[]): void => {
+    per.set(ns, [...(per.get(ns) ?? []), ...lines]);
+  };
+  const sysctl = (ns: string, key: string, v: number): void => {
+    sys.set(ns, [...(sys.get(ns) ?? []), `echo ${v} > /proc/sys/${key.replaceAll('.', '/')}`]);
+  };
+  const onFabric = (ns: string, address: string): void => {
+    ip.push(`netns add ${ns}`, `link add v${ns} type veth peer name e0 netns ${ns}`);
+    ip.push(`link set v${ns} master brf up`);
+    at(ns, 'link set lo up', 'link set e0 up', `addr add ${address}/24 dev e0`);
+  };
+  onFabric('router', '10.9.0.1');
+  ip.push('netns add client', 'link add ec netns router type veth peer name e0 netns client');
+  at('router', 'link set ec up', 'addr add 10.10.0.1/24 dev ec');
+  at('client', 'link set lo up', 'link set e0 up', 'addr add 10.10.0.2/24 dev e0');
+  at('client', 'route add default via 10.10.0.1');
+  sysctl('router', 'net.ipv4.ip_forward', 1);
+  // ECMP by the 5-tuple: flows of one client spread over the directors.
+  sysctl('router', 'net.ipv4.fib_multipath_hash_policy', 1);
+  for (const [d, a] of Object.entries(DIRECTORS)) {
+    onFabric(d, a);
+    at(d, `addr add ${VIP}/32 dev lo`, 'route add default via 10.9.0.1');
+    // The VIP is on lo: no ARP answers for it on the fabric (the router routes via our address).
+    sysctl(d, 'net.ipv4.conf.all.arp_ignore', 1);
+    sysctl(d, 'net.ipv4.conf.all.arp_announce', 2);
+    // A mid-flow packet of a connection this director has no entry for (moved here before sync
+    // carried it) is scheduled like a SYN: mh sends it to the same real server.
+    sysctl(d, 'net.ipv4.vs.sloppy_tcp', 1);
+  }
+  for (const [r, a] of Object.entries(SERVERS)) {
+    onFabric(r, a);
+    // Replies go straight to the client, through the router.
+    at(r, 'route add default via 10.9.0.1');
+    // r1 is set up by `ipvs-warden realserver --apply`, r2 by hand, the same settings.
+    if (r === 'r2') {
+      at(r, `addr add ${VIP}/32 dev lo`);
+      sysctl(r, 'net.ipv4.conf.all.arp_ignore', 1);
+      sysctl(r, 'net.ipv4.conf.all.arp_announce', 2);
+    }
+  }
+  const batch = (ns: string, lines: string[]): string =>
+    `ip ${ns ? `-n ${ns} ` : ''}-batch - <<'EOF'\n${lines.join('\n')}\nEOF`;
+  return [
+    batch('', ip),
+    ...[...per].map(([ns, lines]) => batch(ns, lines)),
+    ...[...sys].map(([ns, lines]) => `ip netns exec ${ns} sh -ec '${lines.join('; ')}'`),
+  ].join('\n');
+}
+
+const BGP_TIMERS = 'hold time 3; keepalive time 1; connect retry time 1;';
+
+/** The router: BGP from each director, the VIP installed with every next hop (ECMP). */
+function routerBird(): string {
+  return `router id 10.9.0.1;
+protocol device { scan time 1; }
+protocol kernel {
+  ipv4 { import none; export all; };
+  merge paths on;
+}
+template bgp director {
+  local 10.9.0.1 as 65000;
+  ${BGP_TIMERS}
+  ipv4 { import all; export none; };
+}
+${Object.entries(DIRECTORS)
+  .map(([d, a]) => `protocol bgp ${d} from director { neighbor ${a} as 65001; }`)
+  .join('\n')}
+`;
+}
+
+/** A director: its kernel protocol learns daemon.announce.table, BGP exports what it learned. */
+function directorBird(address: string): string {
+  return `router id ${address};
+protocol device { scan time 1; }
+ipv4 table anycast;
+protocol kernel anycast_in {
+  kernel table 240;
+  learn;
+  scan time 2;
+  ipv4 { table anycast; import where krt_source = 250; export none; };
+}
+protocol pipe { table anycast; peer table master4; import none; export all; }
+protocol bgp upstream {
+  local ${address} as 65001;
+  neighbor 10.9.0.1 as 65000;
+  ${BGP_TIMERS}
+  ipv4 { import none; export where proto = "anycast_in"; next hop self; };
+}
+`;
+}
+
+function daemonConfig(d: Director, sync: boolean): string {
+  return `daemon:
+  backend: netlink
+  log_format: json
+  listen: ''
+  resync_interval: 2s
+  min_tick_interval: ${MIN_TICK}ms
+  maintenance_poll: ${MAINTENANCE_POLL}ms
+  state_dir: ${work}/${d}/state
+  pid_file: ${work}/${d}/warden.pid
+${sync ? '  sync: {state: both, interface: e0}\n' : ''}defaults:
+  interval: ${CHECK_INTERVAL}ms
+  fast_interval: ${CHECK_INTERVAL}ms
+  down_interval: ${CHECK_INTERVAL}ms
+  timeout: ${CHECK_TIMEOUT}ms
+  jitter: 0
+  rise: 1
+  fall: ${FALL}
+virtual_services:
+  - name: web
+    address: ${VIP}
+    port: 80
+    scheduler: mh
+    sched_flags: [mh-port]
+    fwd: route
+    announce: true
+    checks: [{type: http, port: 8081}]
+    real_servers:
+${Object.entries(SERVERS)
+  .map(([r, a]) => `      - {name: ${r}, address: ${a}}\n`)
+  .join('')}`;
+}
+
+/**
+ * A real server: port 80 answers an HTTP request with its name and closes, or echoes every other
+ * line prefixed with its name for as long as the client likes (a long-lived flow); port 8081 is
+ * the health check.
+ */
+const SERVER = `
+import socket, socketserver, sys, threading
+name = sys.argv[1]
+class Web(socketserver.StreamRequestHandler):
+    def handle(self):
+        first = self.rfile.readline()
+        if first.startswith(b"GET"):
+            while self.rfile.readline() not in (b"\\r\\n", b"\\n", b""):
+                pass
+            body = name.encode()
+            self.wfile.write(b"HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body))
+            return
+        line = first
+        while line:
+            self.wfile.write(name.encode() + b" " + line)
+            line = self.rfile.readline()
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+for port in (80, 8081):
+    s = Server(("0.0.0.0", port), Web)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+`;
+
+/**
+ * The client. \`pinned PORT...\`: one request from each local port, the answering names in order.
+ * \`run N\`: N long-lived echo connections (a line every 200 ms each) and a new request every
+ * 100 ms, each outcome a line with its time (ms, the VM's clock, as Date.now()), until stdin
+ * closes; then which long-lived connections still work.
+ */
+const CLIENT = `
+import socket, sys, threading, time, select
+VIP = sys.argv[1]
+now = lambda: int(time.time() * 1000)
+out_lock = threading.Lock()
+def out(*a):
+    with out_lock:
+        print(*a, flush=True)
+def request(port=0):
+    s = socket.create_connection((VIP, 80), timeout=2, source_address=("0.0.0.0", port))
+    try:
+        s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\\r\\n\\r\\n", 1)[1].decode()
+    finally:
+        s.close()
+if sys.argv[2] == "pinned":
+    for p in sys.argv[3:]:
+        try:
+            out(request(int(p)))
+        except Exception as e:
+            out("error:" + type(e).__name__)
+    sys.exit(0)
+stop = threading.Event()
+alive = {}
+def long_lived(i):
+    try:
+        s = socket.create_connection((VIP, 80), timeout=3)
+        f = s.makefile("rb")
+        n = 0
+        who = None
+        while not stop.is_set():
+            s.sendall(b"ping %d\\n" % n)
+            reply = f.readline().decode().split()
+            if len(reply) != 3 or reply[2] != str(n):
+                raise RuntimeError("bad reply %r" % reply)
+            if who is None:
+                who = reply[0]
+                out("long", i, "up", who)
+            elif reply[0] != who:
+                raise RuntimeError("server changed %s -> %s" % (who, reply[0]))
+            alive[i] = (who, n)
+            n += 1
+            time.sleep(0.2)
+        s.close()
+    except Exception as e:
+        out("long", i, "fail", now(), type(e).__name__ + ":" + str(e))
+        alive.pop(i, None)
+def new_connections():
+    while not stop.is_set():
+        t0 = now()
+        try:
+            out("new ok", t0, request())
+        except Exception as e:
+            out("new fail", t0, type(e).__name__)
+        time.sleep(0.1)
+threads = [threading.Thread(target=long_lived, args=(i,)) for i in range(int(sys.argv[3]))]
+threads.append(threading.Thread(target=new_connections))
+for th in threads:
+    th.start()
+sys.stdin.readline()
+stop.set()
+for th in threads:
+    th.join(5)
+out("alive", " ".join("%d:%s:%d" % (i, w, n) for i, (w, n) in sorted(alive.items())))
+`;
+
+/** Lines of a long-running process, kept as they come with their arrival time. */
+class Lines {
+  readonly got: { at: number; line: string }[] = [];
+  constructor(readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (line) =>
+      this.got.push({ at: Date.now(), line }),
+    );
+  }
+  has(pred: (l: string) => boolean): boolean {
+    return this.got.some((g) => pred(g.line));
+  }
+}
+
+/** The router's next hops for the VIP, as `ip -o monitor route` reports each change. */
+class Fib {
+  /** Every change: when it arrived and the next hops after it. */
+  readonly changes: { at: number; hops: string[] }[] = [];
+  constructor(readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const m = /^(Deleted )?(\S+) /.exec(line);
+      if (!m || (m[2] !== VIP && m[2] !== `${VIP}/32`)) return;
+      const hops = m[1] ? [] : [...line.matchAll(/via (\S+)/g)].map((x) => x[1]!).sort();
+      this.changes.push({ at: Date.now(), hops });
+    });
+  }
+  now(): string[] {
+    return hopsOf(sh('ip', ['-n', 'router', '-o', 'route', 'show', `${VIP}/32`]));
+  }
+  /** The first change after `since` that leaves exactly `want`. */
+  async waitFor(want: string[], since: number, ms: number): Promise<number | null> {
+    const key = [...want].sort().join(',');
+    const found = (): { at: number } | undefined =>
+      this.changes.find((c) => c.at >= since && c.hops.join(',') === key);
+    await until(() => found() !== undefined, ms);
+    return found()?.at ?? null;
+  }
+  stop(): void {
+    this.proc.kill('SIGTERM');
+  }
+}
+const hopsOf = (text: string): string[] =>
+  [...text.matchAll(/via (\S+)/g)].map((x) => x[1]!).sort();
+
+/** `ipvsadm -Ln --stats`: the connections the director scheduled for the VIP so far. */
+function scheduled(d: Director): number {
+  const out = inNs(d, 'ipvsadm', '-Ln', '--stats', '-t', `${VIP}:80`);
+  const m = new RegExp(`TCP\\s+${VIP.replaceAll('.', '\\.')}:80\\s+(\\d+)`).exec(out);
+  return Number(m?.[1] ?? NaN);
+}
+
+t.setTimeout(900_000);
+t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 }, async (t) => {
+  const began = Date.now();
+  rmSync(work, { recursive: true, force: true });
+  const procs = new Map<string, ChildProcess>();
+  t.teardown(() => {
+    for (const p of procs.values()) p.kill('SIGKILL');
+  });
+  const run = (name: string, ns: string, argv: string[]): ChildProcess => {
+    const p = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
+    procs.set(name, p);
+    return p;
+  };
+  for (const d of [...Object.keys(DIRECTORS), 'router'])
+    mkdirSync(join(work, d, 'state'), { recursive: true });
+  execFileSync('sh', ['-ec', topology()], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+  // BIRD everywhere; the daemons, and realserver --apply for r1, while BGP comes up.
+  const bird = (ns: string, conf: string): void => {
+    const file = join(work, ns, 'bird.conf');
+    writeFileSync(file, conf);
+    run(`bird ${ns}`, ns, ['bird', '-f', '-c', file, '-s', join(work, ns, 'bird.ctl')]);
+  };
+  bird('router', routerBird());
+  for (const [d, a] of Object.entries(DIRECTORS)) bird(d, directorBird(a));
+  for (const r of Object.keys(SERVERS)) run(`server ${r}`, r, ['python3', '-c', SERVER, r]);
+  const fib = new Fib(run('monitor', 'router', ['ip', '-o', 'monitor', 'route']));
+  const daemons = new Map<Director, Lines>();
+  const startDaemon = (d: Director, sync: boolean): void => {
+    const file = join(work, d, 'warden.yaml');
+    writeFileSync(file, daemonConfig(d, sync));
+    daemons.set(
+      d,
+      new Lines(run(`daemon ${d}`, d, [process.execPath, main, 'run', '--config', file])),
+    );
+  };
+  for (const d of Object.keys(DIRECTORS) as Director[]) startDaemon(d, false);
+  const applied = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      'r1',
+      process.execPath,
+      main,
+      'realserver',
+      '--vip',
+      VIP,
+      '--mode',
+      'dr',
+      '--apply',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let appliedOut = '';
+  applied.stdout.on('data', (b: Buffer) => (appliedOut += b.toString()));
+  const appliedCode = await new Promise<number | null>((r) => applied.on('exit', r));
+  t.equal(appliedCode, 0, `realserver --apply in r1: ${appliedOut.trim()}`);
+  const event = (d: Director, name: string): boolean =>
+    daemons.get(d)?.has((l) => l.includes(`"event":"${name}"`)) ?? false;
+  t.ok(
+    await until(() => event('d1', 'daemon.started') && event('d2', 'daemon.started'), 150_000, 250),
+    'both daemons start',
+  );
+  t.comment(`daemons started: ${Date.now() - began} ms`);
+  const both = Object.values(DIRECTORS).sort();
+  t.ok(
+    await until(() => fib.now().join(',') === both.join(','), 60_000, 500),
+    `the router has the VIP via both directors (${fib.now().join(' ')})`,
+  );
+  t.comment(`both announced, ECMP in the router: ${Date.now() - began} ms`);
+
+  await t.test('(a) new flows spread over the directors', async (t) => {
+    const before = { d1: scheduled('d1'), d2: scheduled('d2') };
+    const out = inNs(
+      'client',
+      'python3',
+      '-c',
+      CLIENT,
+      VIP,
+      'pinned',
+      ...Array.from({ length: 40 }, () => '0'),
+    );
+    const names = out.trim().split('\n');
+    t.equal(names.filter((n) => /^r[12]$/.test(n)).length, 40, 'every request answered');
+    const per = { d1: scheduled('d1') - before.d1, d2: scheduled('d2') - before.d2 };
+    t.comment(
+      `40 new connections: d1 scheduled ${per.d1}, d2 ${per.d2}; servers ${[...new Set(names)].join(' ')}`,
+    );
+    t.equal(per.d1 + per.d2, 40, 'each scheduled by one director');
+    t.ok(per.d1 > 0 && per.d2 > 0, 'both directors got some');
+  });
+
+  await t.test(
+    '(b) mh: one 5-tuple via d1, then via d2, reaches the same real server',
+    async (t) => {
+      const ports = Array.from({ length: 16 }, (_, i) => String(41000 + i));
+      // Pinned by the router: these source ports go by table 100, whose one route names a director.
+      sh('ip', [
+        '-n',
+        'router',
+        'rule',
+        'add',
+        'iif',
+        'ec',
+        'ipproto',
+        'tcp',
+        'sport',
+        '41000-41015',
+        'lookup',
+        '100',
+      ]);
+      const via = (d: Director): string[] => {
+        sh('ip', [
+          '-n',
+          'router',
+          'route',
+          'replace',
+          `${VIP}/32`,
+          'via',
+          DIRECTORS[d],
+          'table',
+          '100',
+        ]);
+        const before = scheduled(d);
+        const names = inNs('client', 'python3', '-c', CLIENT, VIP, 'pinned', ...ports)
+          .trim()
+          .split('\n');
+        t.equal(scheduled(d) - before, ports.length, `all ${ports.length} scheduled by ${d}`);
+        return names;
+      };
+      const one = via('d1');
+      const two = via('d2');
+      t.comment(`via d1: ${one.join(' ')}\n# via d2: ${two.join(' ')}`);
+      t.same(two, one, 'the same real server for every 5-tuple');
+      t.same([...new Set(one)].sort(), ['r1', 'r2'], 'mh-port spreads the ports over both servers');
+      sh('ip', [
+        '-n',
+        'router',
+        'rule',
+        'del',
+        'iif',
+        'ec',
+        'ipproto',
+        'tcp',
+        'sport',
+        '41000-41015',
+        'lookup',
+        '100',
+      ]);
+    },
+  );
+
+  // Connection sync from here on: a reload of each daemon with sync both.
+  for (const d of Object.keys(DIRECTORS) as Director[]) {
+    writeFileSync(join(work, d, 'warden.yaml'), daemonConfig(d, true));
+    procs.get(`daemon ${d}`)?.kill('SIGHUP');
+  }
+  t.ok(
+    await until(
+      () =>
+        (Object.keys(DIRECTORS) as Director[]).every((d) => {
+          const out = inNs(d, 'ipvsadm', '-L', '--daemon');
+          return out.includes('master') && out.includes('backup');
+        }),
+      30_000,
+      500,
+    ),
+    'sync daemons (master and backup) on both directors',
+  );
+
+  const client = new Lines(run('client', 'client', ['python3', '-c', CLIENT, VIP, 'run', '8']));
+  t.ok(
+    await until(() => client.got.filter((g) => / up /.test(g.line)).length === 8, 30_000),
+    '8 long-lived connections up',
+  );
+  await sleep(2000); // sync carries them over (the master sends about once a second)
+  const newFailures = (from: number, to: number): number =>
+    client.got.filter((g) => {
+      const m = /^new fail (\d+)/.exec(g.line);
+      return m && Number(m[1]) >= from && Number(m[1]) <= to;
+    }).length;
+  const newTotal = (from: number, to: number): number =>
+    client.got.filter((g) => {
+      const m = /^new (ok|fail) (\d+)/.exec(g.line);
+      return m && Number(m[2]) >= from && Number(m[2]) <= to;
+    }).length;
+
+  /** One withdrawal: the cause, the router's change, the flows meanwhile; then undone. */
+  const withdraw = async (
+    t: Test,
+    kind: keyof typeof BOUND,
+    d: Director,
+    cause: () => number,
+    undo: (() => void) | null,
+  ): Promise<void> => {
+    const other = DIRECTORS[d === 'd1' ? 'd2' : 'd1'];
+    const beforeLong = client.got.filter(
+      (g) => g.line.startsWith('long') && g.line.includes('fail'),
+    ).length;
+    const t0 = cause();
+    const at = await fib.waitFor([other], t0, 30_000);
+    t.not(at, null, `the router drops ${d}`);
+    const ms = (at ?? Date.now()) - t0;
+    t.comment(`withdraw time (${kind}): ${ms} ms`);
+    t.ok(ms <= BOUND[kind], `within the bound from the timers (${BOUND[kind]} ms)`);
+    await sleep(2000);
+    const failed = newFailures(t0, Date.now());
+    t.comment(
+      `new connections while withdrawing (${kind}): ${newTotal(t0, Date.now())}, failed ${failed}`,
+    );
+    t.equal(failed, 0, 'no new connection failed');
+    const before = scheduled(d);
+    await sleep(1500);
+    t.equal(scheduled(d), before, `no new flow reaches ${d}`);
+    const longFails = client.got.filter(
+      (g) => g.line.startsWith('long') && g.line.includes('fail'),
+    );
+    t.equal(
+      longFails.length,
+      beforeLong,
+      `long-lived connections keep working ${longFails.map((g) => g.line).join('; ')}`,
+    );
+    if (undo) {
+      const t1 = Date.now();
+      undo();
+      t.not(await fib.waitFor(both, t1, 30_000), null, `${d} back in the router`);
+    }
+  };
+
+  await t.test('(c) quorum lost on d1: withdrawn', async (t) => {
+    // Only the checks (to port 8081) are blocked: d1 still forwards, its view is gone.
+    const rules = ['rule', 'add', 'ipproto', 'tcp', 'dport', '8081', 'lookup', '50'];
+    await withdraw(
+      t,
+      'quorum',
+      'd1',
+      () => {
+        sh('ip', ['-n', 'd1', 'route', 'add', 'unreachable', '10.9.0.0/24', 'table', '50']);
+        const now = Date.now();
+        sh('ip', ['-n', 'd1', ...rules]);
+        return now;
+      },
+      () =>
+        sh('ip', ['-n', 'd1', 'rule', 'del', 'ipproto', 'tcp', 'dport', '8081', 'lookup', '50']),
+    );
+    t.ok(event('d1', 'vip.withdrawn') && event('d1', 'vip.announced'), 'd1 logged both');
+  });
+
+  await t.test('(c) d2 drained: withdrawn', async (t) => {
+    await withdraw(
+      t,
+      'drain',
+      'd2',
+      () => {
+        inNs('d2', process.execPath, main, 'director', 'drain', '--state-dir', `${work}/d2/state`);
+        return statSync(`${work}/d2/state/drained`).mtimeMs;
+      },
+      () =>
+        inNs(
+          'd2',
+          process.execPath,
+          main,
+          'director',
+          'undrain',
+          '--state-dir',
+          `${work}/d2/state`,
+        ),
+    );
+  });
+
+  await t.test("(c) d1's daemon stops: withdrawn", async (t) => {
+    await withdraw(
+      t,
+      'stop',
+      'd1',
+      () => {
+        const now = Date.now();
+        procs.get('daemon d1')?.kill('SIGTERM');
+        return now;
+      },
+      null,
+    );
+    t.ok(await until(() => event('d1', 'daemon.stopped'), 30_000), 'the daemon stopped');
+    t.ok(inNs('d1', 'ipvsadm', '-Ln').includes(`${VIP}:80`), 'its IPVS table stays (no cleanstop)');
+  });
+
+  client.proc.stdin!.end();
+  t.ok(await until(() => client.has((l) => l.startsWith('alive')), 20_000), 'the client reports');
+  const alive = client.got.find((g) => g.line.startsWith('alive'))?.line ?? '';
+  t.comment(`long-lived connections at the end: ${alive}`);
+  t.equal(alive.split(' ').length - 1, 8, 'all 8 long-lived connections survived three moves');
+  const total = client.got.filter((g) => g.line.startsWith('new ')).length;
+  const fails = client.got.filter((g) => g.line.startsWith('new fail')).length;
+  t.comment(`new connections over the whole run: ${total}, failed ${fails}`);
+  fib.stop();
+  t.comment(`lane: ${Date.now() - began} ms`);
+});
