@@ -14,6 +14,8 @@ import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
 import { RTN_BLACKHOLE, type Route } from '../../src/realserver/rtnetlink.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { WardenMetrics } from '../../src/metrics/metrics.js';
+import { buildStatus, formatStatus } from '../../src/http/status.js';
 import { listen, until, type Listening } from '../checks/servers.js';
 
 interface Flippable extends Listening {
@@ -122,6 +124,18 @@ t.test('drained: withdrawn within maintenance_poll, back when undrained', async 
   t.ok(await until(async () => (await ours()).length === 1));
   writeFileSync(join(stateDir, 'drained'), 'since now\n');
   t.ok(await until(async () => (await ours()).length === 0, 3000), 'drained: withdrawn');
+  const metrics = new WardenMetrics({ perServer: false, labels: [] }, () => backend.table());
+  metrics.attach(loop);
+  const text = await metrics.render();
+  t.match(text, /ipvs_warden_vip_announced\{vip="192\.0\.2\.1"\} 0/);
+  t.match(text, /ipvs_warden_director_drained 1/);
+  const status = buildStatus(loop, await backend.table());
+  t.match(status.director, { drained: true, drained_reason: /drained/ });
+  t.match(status.announce, [{ vip: '192.0.2.1', announced: false, reason: /director drained/ }]);
+  t.match(
+    formatStatus(status),
+    /DIRECTOR DRAINED: .*\n[^]*192\.0\.2\.1 +WITHDRAWN +director drained/,
+  );
   t.match(log.named('vip.withdrawn'), [
     { vip: '192.0.2.1', reason: `director drained (flag file ${stateDir}/drained)` },
   ]);
@@ -129,6 +143,7 @@ t.test('drained: withdrawn within maintenance_poll, back when undrained', async 
   t.equal((await backend.table()).length, 3, 'the IPVS table is not touched');
   rmSync(join(stateDir, 'drained'));
   t.ok(await until(async () => (await ours()).length === 1, 3000), 'undrained: announced');
+  t.match(await metrics.render(), /ipvs_warden_vip_announced\{vip="192\.0\.2\.1"\} 1/);
   t.equal(loop.directorDrained(), null);
 });
 
