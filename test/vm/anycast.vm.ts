@@ -94,7 +94,7 @@ function topology(): string {
     sysctl(d, 'net.ipv4.conf.all.arp_announce', 2);
     // A mid-flow packet of a connection this director has no entry for (moved here before sync
     // carried it) is scheduled like a SYN: mh sends it to the same real server.
-    sysctl(d, 'net.ipv4.vs.sloppy_tcp', 1);
+    sysctl(d, 'net.ipv4.vs.sloppy_tcp', SLOPPY_TCP);
   }
   for (const [r, a] of Object.entries(SERVERS)) {
     onFabric(r, a);
@@ -115,6 +115,9 @@ function topology(): string {
     ...[...sys].map(([ns, lines]) => `ip netns exec ${ns} sh -ec '${lines.join('; ')}'`),
   ].join('\n');
 }
+
+/** ANYCAST_SLOPPY_TCP=0: see what sync alone carries (established flows moved mid-stream). */
+const SLOPPY_TCP = process.env.ANYCAST_SLOPPY_TCP === '0' ? 0 : 1;
 
 /** Long-lived connections: with 16, all of them hashed away from one director is a 2^-16 chance. */
 const LONG_LIVED = 16;
@@ -424,6 +427,7 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     'both daemons start',
   );
   t.comment(`daemons started: ${Date.now() - began} ms`);
+  t.comment(`net.ipv4.vs.sloppy_tcp = ${SLOPPY_TCP}`);
   const both = Object.values(DIRECTORS).sort();
   t.ok(
     await until(() => fib.now().join(',') === both.join(','), 60_000, 500),
