@@ -31,6 +31,12 @@ export interface AnnounceTick {
   readonly services: readonly AnnouncingService[];
   readonly drained: string | null;
   readonly dryRun: boolean;
+  /**
+   * withdraw: only the deletes, and nothing at all (no table read) when no VIP is to be
+   * withdrawn. The loop runs this before it changes the IPVS table and the full pass after:
+   * routers stop sending before the servers leave, and start only once they are in.
+   */
+  readonly phase?: 'withdraw' | 'all';
 }
 
 export interface AnnounceResult {
@@ -113,6 +119,8 @@ export class Announcer {
       drained: input.drained,
       stopping: this.stopping,
     });
+    if (input.phase === 'withdraw' && decisions.every((d) => d.announced))
+      return { failed: false, drift: 0 };
     const families = [...new Set<Family>([...decisions.map((d) => d.family), 4, 6])].sort();
     let present: Route[];
     try {
@@ -143,7 +151,8 @@ export class Announcer {
       drift = changes.length;
       if (drift > 0) this.log.log('warn', 'vip.drift', { changes, table: settings.table });
     }
-    const ops = planRoutes({ settings, type: ANNOUNCE_ROUTE_TYPE, decisions, present });
+    const planned = planRoutes({ settings, type: ANNOUNCE_ROUTE_TYPE, decisions, present });
+    const ops = input.phase === 'withdraw' ? planned.filter((o) => o.op === 'delete') : planned;
     const state = new Map(ours.map((r) => [routeKey(r), r]));
     const failedVips = new Map<string, string>();
     let failed = false;

@@ -746,9 +746,11 @@ export class ReconcileLoop {
       }
       this.expected = { snapshot: observed, owned, unknown: new Set() };
     } else {
+      // A VIP withdrawn (quorum lost, drained) stops attracting flows before servers leave.
+      if (p.operations.length > 0) failed ||= await this.announce(state, desired, 'withdraw');
       const applied = await this.applyLogged(p.operations);
       done = applied.done;
-      failed = done.length < p.operations.length;
+      failed ||= done.length < p.operations.length;
       // An operation whose answer was lost may or may not be in the table: leave it out of what
       // the next tick compares, which re-reads the table and plans from what is really there.
       this.expected = {
@@ -783,7 +785,11 @@ export class ReconcileLoop {
   }
 
   /** Brings the announcement routes in step; true when something failed. */
-  private async announce(state: LoopState, desired: Desired): Promise<boolean> {
+  private async announce(
+    state: LoopState,
+    desired: Desired,
+    phase: 'withdraw' | 'all' = 'all',
+  ): Promise<boolean> {
     if (!this.announcer) return false;
     const services: AnnouncingService[] = [];
     for (const vs of state.config.virtualServices) {
@@ -806,6 +812,7 @@ export class ReconcileLoop {
       services,
       drained: this.drained,
       dryRun: state.config.daemon.dryRun,
+      phase,
     });
     if (r.drift > 0) {
       this.stats.driftRepairs += r.drift;

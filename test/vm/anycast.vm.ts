@@ -537,6 +537,8 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     'sync daemons (master and backup) on both directors',
   );
 
+  /** When each step happened, for reading the failures' times against. */
+  const marks: [string, number][] = [];
   const client = new Lines(
     run('client', 'client', ['python3', '-c', CLIENT, VIP, 'run', String(LONG_LIVED)]),
   );
@@ -585,6 +587,7 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     await sleep(STATS_LAG + 1000);
     t.ok(scheduled(d) > s0, `${d} takes new flows before (the control)`);
     const t0 = cause();
+    marks.push([`${kind} ${d}`, t0]);
     const at = await fib.waitFor([other], t0, 30_000);
     t.not(at, null, `the router drops ${d}`);
     const ms = Math.round((at ?? Date.now()) - t0);
@@ -609,6 +612,7 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     );
     if (undo) {
       const t1 = Date.now();
+      marks.push([`undo ${kind} ${d}`, t1]);
       undo();
       t.not(await fib.waitFor(both, t1, 30_000), null, `${d} back in the router`);
     }
@@ -683,6 +687,9 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
   const total = client.got.filter((g) => g.line.startsWith('new ')).length;
   const fails = client.got.filter((g) => g.line.startsWith('new fail')).length;
   t.comment(`new connections over the whole run: ${total}, failed ${fails}`);
+  for (const g of client.got.filter((x) => x.line.startsWith('new fail')))
+    t.comment(`  ${g.line} (${Number(g.line.split(' ')[2]) - began} ms into the lane)`);
+  for (const [name, at] of marks) t.comment(`  mark: ${name} at ${at - began} ms`);
   fib.stop();
   t.comment(`lane: ${Date.now() - began} ms`);
 });
