@@ -111,6 +111,20 @@ t.test('announced while any service on the VIP has quorum; withdrawn when none h
   https.healthy = false;
   t.ok(await until(async () => (await ours()).length === 0), 'none has quorum: withdrawn');
   t.match(log.named('vip.withdrawn'), [{ vip: '192.0.2.1', reason: 'no quorum: http, https' }]);
+  const at = (pred: (e: (typeof log.events)[number]) => boolean): number =>
+    log.events.findIndex(pred);
+  const withdrawnAt = at((e) => e.event === 'vip.withdrawn');
+  const removedAt = at(
+    (e) =>
+      e.event === 'reconcile.applied' &&
+      e.fields.service === 'https' &&
+      e.fields.op !== 'add-destination' &&
+      e.fields.op !== 'add-service',
+  );
+  t.ok(
+    withdrawnAt >= 0 && removedAt > withdrawnAt,
+    `withdrawn (event ${withdrawnAt}) before its last server leaves the table (event ${removedAt})`,
+  );
   t.match(loop.announceStatus(), [{ announced: false, reason: 'no quorum: http, https' }]);
 
   https.healthy = true;
