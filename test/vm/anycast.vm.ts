@@ -306,6 +306,9 @@ for th in threads:
 out("alive", " ".join("%d:%s:%d" % (i, w, n) for i, (w, n) in sorted(alive.items())))
 `;
 
+/** A daemon's log line too common to print (check results). */
+const l0 = (line: string): boolean => line.includes('"event":"check.result"');
+
 /** Lines of a long-running process, kept as they come with their arrival time. */
 class Lines {
   readonly got: { at: number; line: string }[] = [];
@@ -690,6 +693,13 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
   for (const g of client.got.filter((x) => x.line.startsWith('new fail')))
     t.comment(`  ${g.line} (${Number(g.line.split(' ')[2]) - began} ms into the lane)`);
   for (const [name, at] of marks) t.comment(`  mark: ${name} at ${at - began} ms`);
+  // What each daemon did around a failure, to read against it.
+  for (const g of client.got.filter((x) => x.line.startsWith('new fail'))) {
+    const at = Number(g.line.split(' ')[2]);
+    for (const [d, lines] of daemons)
+      for (const l of lines.got.filter((x) => Math.abs(x.at - at) < 1500 && !l0(x.line)))
+        t.comment(`  ${d} at ${l.at - began} ms: ${l.line.slice(0, 300)}`);
+  }
   fib.stop();
   t.comment(`lane: ${Date.now() - began} ms`);
 });
