@@ -2,7 +2,8 @@
 // A router namespace runs BIRD with a BGP session to each director and installs the VIP with
 // every director that announces it as an ECMP next hop (`merge paths`, L4 hashing); each director
 // runs BIRD (its kernel protocol learning daemon.announce.table, exported over BGP) and
-// `ipvs-warden run` (a DR service on the VIP, mh with mh-port, announce: true). The client sits
+// `ipvs-warden run` (a DR service on the VIP, mh with mh-port and mh-fallback, announce: true).
+// The client sits
 // behind the router.
 //
 //   client 10.10.0.2 --(ec/e0)-- router 10.10.0.1 / 10.9.0.1 --(bridge brf, 10.9.0.0/24)--
@@ -187,7 +188,7 @@ virtual_services:
     address: ${VIP}
     port: 80
     scheduler: mh
-    sched_flags: [mh-port]
+    sched_flags: [mh-port, mh-fallback]
     fwd: route
     announce: true
     checks: [{type: http, port: 8081}]
