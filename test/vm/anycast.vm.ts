@@ -3,8 +3,7 @@
 // every director that announces it as an ECMP next hop (`merge paths`, L4 hashing); each director
 // runs BIRD (its kernel protocol learning daemon.announce.table, exported over BGP) and
 // `ipvs-warden run` (a DR service on the VIP, mh with mh-port and mh-fallback, announce: true).
-// The client sits
-// behind the router.
+// The client sits behind the router.
 //
 //   client 10.10.0.2 --(ec/e0)-- router 10.10.0.1 / 10.9.0.1 --(bridge brf, 10.9.0.0/24)--
 //     d1 .11, d2 .12 (directors, VIP 10.100.0.1 on lo), r1 .21, r2 .22 (DR real servers)
