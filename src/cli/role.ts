@@ -3,8 +3,8 @@
 // cannot be written or read (or the config has problems), 2 on a usage error. keepalived runs it
 // on every VRRP transition, so main.ts runs it before loading the rest of the program (only
 // --config loads the config reader), and it prints its own errors.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseRoleArgs, parseRoleText, ROLE_FILE, roleText } from '../director/role.js';
 
@@ -107,8 +107,13 @@ export async function role(argv: string[], o: RoleOptions): Promise<number> {
   // Atomic: the daemon reads either the old role or the new one, never half a file.
   const temp = join(dir, `.${ROLE_FILE}.${process.pid}.tmp`);
   try {
-    await mkdir(dir, { recursive: true, mode: 0o755 });
-    await writeFile(temp, roleText(args.role), { mode: 0o644 });
+    // Modes set outright: keepalived runs notify scripts with umask 077, and a daemon that is
+    // not root must still read the role.
+    const made = await mkdir(dir, { recursive: true, mode: 0o755 });
+    if (made !== undefined)
+      for (let d = dir; d.length >= made.length; d = dirname(d)) await chmod(d, 0o755);
+    await writeFile(temp, roleText(args.role));
+    await chmod(temp, 0o644);
     await rename(temp, file);
   } catch (e) {
     await rm(temp, { force: true }).catch(() => undefined);

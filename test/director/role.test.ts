@@ -8,7 +8,20 @@ import { join } from 'node:path';
 import type { SyncSettings } from '../../src/config/daemon.js';
 import { parseRoleArgs, parseRoleText, syncRoleFor, type Role } from '../../src/director/role.js';
 import { wantedSyncDaemons } from '../../src/reconcile/sync.js';
-import { cli } from '../cli/daemon.js';
+import { execFile } from 'node:child_process';
+import { cli, main } from '../cli/daemon.js';
+
+/** `cli` under umask 077, as keepalived runs its notify scripts. */
+function cliUmask(...args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      '/bin/sh',
+      ['-c', 'umask 077; exec "$@"', 'sh', process.execPath, main, ...args],
+      (error, out, err) =>
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, out: out + err }),
+    ),
+  );
+}
 
 t.test('parseRoleArgs: by hand and as keepalived calls a notify script', async (t) => {
   const cases: [string[], string][] = [
@@ -97,11 +110,14 @@ t.test('follow-role: the sync daemon each role wants, as keepalived lvs_sync_dae
 t.test('ipvs-warden role: writes, prints, takes keepalived arguments', async (t) => {
   const tmp = await mkdtemp(join(tmpdir(), 'warden-role-'));
   const dir = join(tmp, 'state', 'sub');
-  const r1 = await cli('role', 'INSTANCE', 'VI_1', 'MASTER', '100', '--state-dir', dir);
+  // keepalived runs notify scripts with umask 077: the modes must not depend on it.
+  const r1 = await cliUmask('role', 'INSTANCE', 'VI_1', 'MASTER', '100', '--state-dir', dir);
   t.equal(r1.code, 0, r1.out);
   t.match(r1.out, `role master written to ${dir}/role (from keepalived instance VI_1 MASTER)`);
   t.equal(await readFile(join(dir, 'role'), 'utf8'), 'master\n');
   t.equal((await stat(dir)).mode & 0o777, 0o755, 'the missing directory made 0755');
+  t.equal((await stat(join(tmp, 'state'))).mode & 0o777, 0o755, 'and its missing parent');
+  t.equal((await stat(join(dir, 'role'))).mode & 0o777, 0o644, 'the file 0644');
   t.same(await readdir(dir), ['role'], 'no temporary file left');
   t.same(await cli('role', '--state-dir', dir), { code: 0, out: 'master\n' }, 'printed');
 
