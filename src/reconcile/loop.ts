@@ -24,6 +24,7 @@ import {
 } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
 import { SyncKeeper, type SyncStatus } from './sync.js';
+import { RoleFile } from '../director/rolefile.js';
 import {
   desiredTable,
   quorumText,
@@ -150,6 +151,8 @@ export interface LoopOptions {
   readonly readdir?: (dir: string) => Promise<string[]>;
   /** Builds checkers (tests substitute); default: the probes in checks/. */
   readonly createChecker?: typeof createChecker;
+  /** Reads STATE_DIR/role (tests substitute a failing one); default: fs readFile. */
+  readonly readRoleFile?: (path: string) => Promise<string>;
 }
 
 export class ReconcileLoop {
@@ -194,6 +197,10 @@ export class ReconcileLoop {
   private retryAttempt = 0;
   private stopped = false;
   private readonly sync: SyncKeeper;
+  /** The director's role from STATE_DIR/role, polled with the maintenance flags. */
+  private readonly role: RoleFile;
+  private roleTimer: Timer | undefined;
+  private roleGeneration = 0;
   readonly stats: LoopStats = {
     ticks: 0,
     operationsApplied: 0,
@@ -212,6 +219,7 @@ export class ReconcileLoop {
     this.makeChecker = options.createChecker ?? createChecker;
     this.observer = options.observer ?? {};
     this.sync = new SyncKeeper(this.backend, this.log);
+    this.role = new RoleFile(this.log, options.readRoleFile);
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
@@ -232,6 +240,8 @@ export class ReconcileLoop {
     });
     await this.readMaintenance();
     this.scheduleMaintenance();
+    await this.role.poll(this.state.config.daemon.stateDir);
+    this.scheduleRole();
     this.requestTick('start');
     await this.nextTick();
   }
@@ -268,6 +278,7 @@ export class ReconcileLoop {
       services_retired: this.state.retired.length,
     });
     this.scheduleMaintenance();
+    this.scheduleRole();
     this.requestTick('reload');
     await this.nextTick();
   }
@@ -279,6 +290,7 @@ export class ReconcileLoop {
     await this.reloading;
     this.wakeTimer?.cancel();
     this.maintenanceTimer?.cancel();
+    this.roleTimer?.cancel();
     await this.scheduler.stop();
     await this.running;
     const { config } = this.state;
@@ -291,7 +303,7 @@ export class ReconcileLoop {
       await this.applyLogged(
         ops.map((operation) => ({ operation, reason: 'cleanstop', service: '' })),
       );
-      await this.sync.stop(config.daemon.sync);
+      await this.sync.stop(config.daemon.sync, this.role.current());
     }
   }
 
@@ -572,6 +584,28 @@ export class ReconcileLoop {
     poll();
   }
 
+  /** Reads the role file every maintenance_poll, off the tick; a change asks for a tick. */
+  private scheduleRole(): void {
+    this.roleTimer?.cancel();
+    const generation = ++this.roleGeneration;
+    const poll = (): void => {
+      this.roleTimer = this.clock.setTimeout(
+        () =>
+          void this.role
+            .poll(this.state.config.daemon.stateDir)
+            .then((changed) => {
+              if (changed) this.requestTick('director role changed');
+            })
+            .finally(() => {
+              if (!this.stopped && generation === this.roleGeneration) poll();
+            }),
+        this.state.config.daemon.maintenancePollMs,
+        { unref: true },
+      );
+    };
+    poll();
+  }
+
   private async tickSafely(reason: string): Promise<void> {
     const started = performance.now();
     try {
@@ -660,7 +694,7 @@ export class ReconcileLoop {
         unknown: applied.unknown,
       };
     }
-    const synced = await this.sync.tick(daemon.sync, daemon.dryRun);
+    const synced = await this.sync.tick(daemon.sync, daemon.dryRun, this.role.current());
     if (synced.drift > 0) {
       this.stats.driftRepairs += synced.drift;
       this.observer.drift?.(synced.drift);
