@@ -10,6 +10,14 @@ import type { IpvsBackend } from './ipvs/backend.js';
 // rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
 // let go of them at once).
 const signals = new DaemonSignals();
+// `role` is keepalived's notify script, run on each VRRP transition: it loads only its own
+// module. It exits here, before the rest loads (stdout and stderr to a pipe or a file are
+// written synchronously on Linux, so nothing is lost).
+if (process.argv[2] === 'role') {
+  signals.release();
+  const { roleCommand } = await import('./cli/role.js');
+  process.exit(await roleCommand(process.argv.slice(3)));
+}
 const { CATALOG, loadConfigFile } = await import('./checkers.js');
 const { ProbeUsageError, buildProbe, parseTarget, probeKindHelp, probeUsage } =
   await import('./cli/probe.js');
@@ -26,6 +34,7 @@ const { PidFileError, signalReload } = await import('./cli/pidfile.js');
 const { STATUS_TIMEOUT_MS, StatusError, readStatus, statusText } = await import('./cli/status.js');
 const { REALSERVER_USAGE, RealServerUsageError, realServer } = await import('./cli/realserver.js');
 const { DIRECTOR_USAGE, DirectorUsageError, director } = await import('./cli/director.js');
+const { ROLE_USAGE } = await import('./cli/role.js');
 
 const USAGE = `Usage: ipvs-warden <command> [options]
 
@@ -52,6 +61,7 @@ Commands:
   probe KIND TARGET [...]    Run one health check once (see below)
 ${REALSERVER_USAGE}
 ${DIRECTOR_USAGE}
+${ROLE_USAGE}
   help                       Show this help
 
 Options:

@@ -233,8 +233,8 @@ const schema = {
   },
   sync: {
     state: {
-      doc: 'The IPVS connection-sync daemon(s) to keep running: master, backup, both, or none (leave any running one alone)',
-      format: ['none', 'master', 'backup', 'both'],
+      doc: 'The IPVS connection-sync daemon(s) to keep running: master, backup, both, follow-role (master while STATE_DIR/role says master, else backup: see `ipvs-warden role`), or none (leave any running one alone)',
+      format: ['none', 'master', 'backup', 'both', 'follow-role'],
       default: 'none',
       env: 'WARDEN_SYNC_STATE',
     },
@@ -338,7 +338,8 @@ export const RELOADABLE_KEYS = [
 
 /** The connection-sync daemon(s) wanted; `none` leaves whatever runs alone. */
 export interface SyncSettings {
-  readonly state: 'none' | 'master' | 'backup' | 'both';
+  /** follow-role: master or backup as the director's role says (src/director/role.ts). */
+  readonly state: 'none' | 'master' | 'backup' | 'both' | 'follow-role';
   readonly interface: string;
   readonly syncId: number;
   /** Canonical text. */

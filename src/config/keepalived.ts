@@ -417,6 +417,8 @@ class Translator {
   private readonly services: { stmt: Stmt }[] = [];
   private ssl: { fields: Record<string, string>; at: Where } | undefined;
   private cleanstop: Val;
+  /** daemon.sync from lvs_sync_daemon, each value with its line. */
+  private sync: Fields | undefined;
   private readonly out: VsOut[] = [];
 
   constructor(
@@ -481,6 +483,9 @@ class Translator {
         case 'lvs_notify_fifo_script':
           this.problem(g, g.key, 'notify hooks are not supported yet');
           break;
+        case 'lvs_sync_daemon':
+          this.syncDaemon(g);
+          break;
         case 'lvs_flush':
           this.sink.leave(
             path,
@@ -507,6 +512,48 @@ class Translator {
           this.sink.leave(path, g, 'left to keepalived (global settings)');
       }
     }
+  }
+
+  /**
+   * `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: keepalived
+   * runs the master sync daemon while INSTANCE is MASTER, else the backup one. ipvs-warden does
+   * the same with `follow-role`, told the role by keepalived's notify script.
+   */
+  private syncDaemon(g: Stmt): void {
+    const [iface, instance, ...rest] = g.args;
+    if (iface === undefined || instance === undefined)
+      return this.problem(g, g.key, 'needs an interface and a VRRP instance');
+    const follow =
+      `the sync daemon follows the VRRP role of ${instance}: in keepalived.conf, remove ` +
+      `lvs_sync_daemon and give vrrp_instance ${instance} the line ` +
+      `notify "/usr/bin/ipvs-warden role" (ipvs-warden role reads keepalived's notify arguments)`;
+    const fields: Fields = new Map<string, Val>([
+      ['state', { value: 'follow-role', at: g, text: follow }],
+      ['interface', { value: iface, at: g }],
+    ]);
+    const OPTIONS: Record<string, [key: string, min: number, max: number]> = {
+      id: ['sync_id', 0, 255],
+      maxlen: ['max_packet_length', 1, 65507],
+      port: ['port', 1, 65535],
+      ttl: ['ttl', 1, 255],
+    };
+    for (let i = 0; i < rest.length; i += 2) {
+      const word = rest[i] ?? '';
+      const value = rest[i + 1];
+      if (word === 'group') {
+        if (value === undefined) this.problem(g, 'group', 'needs a multicast address');
+        else fields.set('group', { value, at: g });
+        continue;
+      }
+      const option = OPTIONS[word];
+      if (option === undefined) {
+        this.problem(g, word, 'unknown option of lvs_sync_daemon (id, maxlen, port, ttl, group)');
+        continue;
+      }
+      const n = this.int(g, value, word, option[1], option[2]);
+      if (n !== undefined) fields.set(option[0], { value: n, at: g });
+    }
+    this.sync = fields;
   }
 
   private sslBlock(st: Stmt): void {
@@ -1916,7 +1963,10 @@ class Translator {
     const raw: Record<string, unknown> = {};
     // keepalived's own defaults: no line wrote them.
     const at1: Where = { line: 0, file: this.main };
-    raw.daemon = { cleanstop: this.cleanstop.value };
+    raw.daemon = {
+      cleanstop: this.cleanstop.value,
+      ...(this.sync ? { sync: this.plain(this.sync, ['daemon', 'sync']) } : {}),
+    };
     this.sink.note(['daemon', 'cleanstop'], this.cleanstop.at, this.cleanstop.text);
     const defaults: Record<string, unknown> = {};
     for (const [k, v, text] of KA_DEFAULTS) {

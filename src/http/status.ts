@@ -47,7 +47,7 @@ export interface Status {
   readonly stats: ReconcileLoop['stats'];
   readonly services: readonly ServiceStatus[];
   readonly unowned: readonly string[];
-  /** The connection-sync daemons: wanted (daemon.sync.state), running as last read. */
+  /** The connection-sync daemons: wanted (daemon.sync.state), the director's role, running as last read. */
   readonly sync: ReturnType<ReconcileLoop['syncStatus']>;
   /** Per VIP of an announcing service: its host route in the table or not, and why. */
   readonly announce: ReturnType<ReconcileLoop['announceStatus']>;
@@ -173,9 +173,14 @@ export function formatStatus(s: Status): string {
     }
   }
   if (s.unowned.length > 0) lines.push('', `not owned (left alone): ${s.unowned.join(', ')}`);
+  if (s.sync.role) lines.push('', `director role: ${s.sync.role}`);
   if (s.sync.wanted !== 'none' || (s.sync.running?.length ?? 0) > 0) {
     const running = s.sync.running?.map((d) => formatSyncDaemon(d)).join('; ') || 'none';
-    lines.push('', `sync daemons (want ${s.sync.wanted}): ${s.sync.running ? running : 'unread'}`);
+    const want =
+      s.sync.wanted === 'follow-role'
+        ? `follow-role, role ${s.sync.role ?? 'none'}`
+        : s.sync.wanted;
+    lines.push('', `sync daemons (want ${want}): ${s.sync.running ? running : 'unread'}`);
     if (s.sync.error) lines.push(`  last failure: ${s.sync.error}`);
   }
   // Absent from an older daemon's document: nothing to say then.

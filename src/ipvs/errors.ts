@@ -40,7 +40,8 @@ const explanationsByOp: Record<string, Record<string, string>> = {
   },
   'stop-sync-daemon': { ESRCH: 'no sync daemon of that state is running' },
   'add-route': {
-    EEXIST: 'a route of that prefix and metric is in the table already (if not ours, it is left alone)',
+    EEXIST:
+      'a route of that prefix and metric is in the table already (if not ours, it is left alone)',
   },
   'delete-route': { ESRCH: 'no such route of our protocol in the table' },
 };

@@ -4,6 +4,7 @@
 // Series follow the config: those of a check or server a reload removed go at the next scrape.
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ROLES } from '../director/role.js';
 import type { CheckEvent } from '../health/scheduler.js';
 import { hostPort } from '../health/probe.js';
 import type { IpvsError } from '../ipvs/errors.js';
@@ -364,6 +365,16 @@ export class WardenMetrics implements LoopObserver {
       registers,
       collect() {
         this.set(self.loop?.directorDrained() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ipvs_warden_director_role',
+      help: "The director's role from STATE_DIR/role (ipvs-warden role, keepalived's notify): 1 for the current one, all 0 without a role file.",
+      labelNames: ['role'],
+      registers,
+      collect() {
+        const role = self.loop?.syncStatus().role ?? null;
+        for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
       },
     });
     new Gauge({

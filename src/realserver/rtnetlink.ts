@@ -321,7 +321,11 @@ export class RouteNetlink {
   async routes(family: Family): Promise<Route[]> {
     const header = Buffer.alloc(RTMSG_LEN);
     header.writeUInt8(AF[family], 0);
-    const message = new MessageWriter(RTM_GETROUTE, K.NLM_F_REQUEST | K.NLM_F_DUMP, header).finish();
+    const message = new MessageWriter(
+      RTM_GETROUTE,
+      K.NLM_F_REQUEST | K.NLM_F_DUMP,
+      header,
+    ).finish();
     const all = await this.dump(message, 'list-routes', decodeRoute);
     return all.filter((r): r is Route => r !== null);
   }

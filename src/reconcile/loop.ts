@@ -28,6 +28,7 @@ import {
 } from '../ipvs/spec.js';
 import type { Logger } from '../log.js';
 import { SyncKeeper, type SyncStatus } from './sync.js';
+import { RoleFile } from '../director/rolefile.js';
 import {
   desiredTable,
   quorumText,
@@ -156,6 +157,8 @@ export interface LoopOptions {
   readonly createChecker?: typeof createChecker;
   /** Where VIP announcements go (the kernel's routing tables); none: nothing is announced. */
   readonly routes?: RouteTable;
+  /** Reads STATE_DIR/role (tests substitute a failing one); default: fs readFile. */
+  readonly readRoleFile?: (path: string) => Promise<string>;
 }
 
 export class ReconcileLoop {
@@ -207,6 +210,10 @@ export class ReconcileLoop {
   private drained: string | null = null;
   private drainedError = '';
   private directorTimer: Timer | undefined;
+  /** The director's role from STATE_DIR/role, polled with the maintenance flags. */
+  private readonly role: RoleFile;
+  private roleTimer: Timer | undefined;
+  private roleGeneration = 0;
   readonly stats: LoopStats = {
     ticks: 0,
     operationsApplied: 0,
@@ -226,6 +233,7 @@ export class ReconcileLoop {
     this.observer = options.observer ?? {};
     this.sync = new SyncKeeper(this.backend, this.log);
     this.announcer = options.routes ? new Announcer(options.routes, this.log) : null;
+    this.role = new RoleFile(this.log, options.readRoleFile);
     this.scheduler = new Scheduler({
       concurrency: config.daemon.checkConcurrency,
       onResult: (event) => this.onResult(event),
@@ -248,6 +256,8 @@ export class ReconcileLoop {
     this.scheduleMaintenance();
     await this.readDirectorState();
     this.scheduleDirectorState();
+    await this.role.poll(this.state.config.daemon.stateDir);
+    this.scheduleRole();
     this.requestTick('start');
     await this.nextTick();
   }
@@ -284,6 +294,7 @@ export class ReconcileLoop {
       services_retired: this.state.retired.length,
     });
     this.scheduleMaintenance();
+    this.scheduleRole();
     this.requestTick('reload');
     await this.nextTick();
   }
@@ -298,6 +309,7 @@ export class ReconcileLoop {
     await this.reloading;
     this.wakeTimer?.cancel();
     this.maintenanceTimer?.cancel();
+    this.roleTimer?.cancel();
     await this.scheduler.stop();
     await this.running;
     const { config } = this.state;
@@ -310,7 +322,7 @@ export class ReconcileLoop {
       await this.applyLogged(
         ops.map((operation) => ({ operation, reason: 'cleanstop', service: '' })),
       );
-      await this.sync.stop(config.daemon.sync);
+      await this.sync.stop(config.daemon.sync, this.role.current());
     }
   }
 
@@ -669,6 +681,28 @@ export class ReconcileLoop {
     poll();
   }
 
+  /** Reads the role file every maintenance_poll, off the tick; a change asks for a tick. */
+  private scheduleRole(): void {
+    this.roleTimer?.cancel();
+    const generation = ++this.roleGeneration;
+    const poll = (): void => {
+      this.roleTimer = this.clock.setTimeout(
+        () =>
+          void this.role
+            .poll(this.state.config.daemon.stateDir)
+            .then((changed) => {
+              if (changed) this.requestTick('director role changed');
+            })
+            .finally(() => {
+              if (!this.stopped && generation === this.roleGeneration) poll();
+            }),
+        this.state.config.daemon.maintenancePollMs,
+        { unref: true },
+      );
+    };
+    poll();
+  }
+
   private async tickSafely(reason: string): Promise<void> {
     const started = performance.now();
     try {
@@ -759,7 +793,7 @@ export class ReconcileLoop {
         unknown: applied.unknown,
       };
     }
-    const synced = await this.sync.tick(daemon.sync, daemon.dryRun);
+    const synced = await this.sync.tick(daemon.sync, daemon.dryRun, this.role.current());
     if (synced.drift > 0) {
       this.stats.driftRepairs += synced.drift;
       this.observer.drift?.(synced.drift);

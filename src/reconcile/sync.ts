@@ -6,15 +6,27 @@ import type { SyncDaemonRole, SyncDaemonSpec, SyncDaemonState } from '../ipvs/mo
 import { formatSyncDaemon } from '../ipvs/sync.js';
 import type { SyncSettings } from '../config/daemon.js';
 import type { Logger } from '../log.js';
+import { syncRoleFor, type Role } from '../director/role.js';
 
 export type SyncOperation =
   | { readonly op: 'start-sync-daemon'; readonly spec: SyncDaemonSpec; readonly reason: string }
   | { readonly op: 'stop-sync-daemon'; readonly state: SyncDaemonRole; readonly reason: string };
 
-/** The daemons the settings want; null for `none` (leave whatever runs alone). */
-export function wantedSyncDaemons(s: SyncSettings): SyncDaemonSpec[] | null {
+/**
+ * The daemons the settings want; null for `none` (leave whatever runs alone). `follow-role`
+ * takes the director's role (null: no role file) as keepalived's lvs_sync_daemon does.
+ */
+export function wantedSyncDaemons(
+  s: SyncSettings,
+  role: Role | null = null,
+): SyncDaemonSpec[] | null {
   if (s.state === 'none') return null;
-  const roles: SyncDaemonRole[] = s.state === 'both' ? ['master', 'backup'] : [s.state];
+  const roles: SyncDaemonRole[] =
+    s.state === 'both'
+      ? ['master', 'backup']
+      : s.state === 'follow-role'
+        ? [syncRoleFor(role)]
+        : [s.state];
   return roles.map((state) => ({
     state,
     interface: s.interface,
@@ -82,6 +94,8 @@ export function planSync(
 /** What /status shows of the sync daemons: the last read, and the last failure. */
 export interface SyncStatus {
   readonly wanted: SyncSettings['state'];
+  /** The director's role as last read from the role file (null: no file). */
+  readonly role: Role | null;
   readonly running: readonly SyncDaemonState[] | null;
   readonly error: string | null;
 }
@@ -95,7 +109,7 @@ export interface SyncTickResult {
 /** Reads, decides and applies the sync daemons; never throws (a failure is logged and retried). */
 export class SyncKeeper {
   private expected = new Map<SyncDaemonRole, SyncDaemonSpec>();
-  private last: SyncStatus = { wanted: 'none', running: null, error: null };
+  private last: SyncStatus = { wanted: 'none', role: null, running: null, error: null };
 
   constructor(
     private readonly backend: IpvsBackend,
@@ -106,14 +120,18 @@ export class SyncKeeper {
     return this.last;
   }
 
-  async tick(settings: SyncSettings, dryRun: boolean): Promise<SyncTickResult> {
-    const wanted = wantedSyncDaemons(settings);
+  async tick(
+    settings: SyncSettings,
+    dryRun: boolean,
+    role: Role | null = null,
+  ): Promise<SyncTickResult> {
+    const wanted = wantedSyncDaemons(settings, role);
     let running: SyncDaemonState[];
     try {
       running = await this.backend.syncDaemons();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.last = { wanted: settings.state, running: null, error: message };
+      this.last = { wanted: settings.state, role, running: null, error: message };
       // With state none the daemons are not ours: an unreadable list is only not shown.
       this.log.log(wanted ? 'error' : 'debug', 'sync.read_failed', { error: message });
       return { failed: wanted !== null, drift: 0 };
@@ -164,13 +182,13 @@ export class SyncKeeper {
       }
       running = after;
     }
-    this.last = { wanted: settings.state, running, error };
+    this.last = { wanted: settings.state, role, running, error };
     return { failed: error !== null, drift };
   }
 
   /** cleanstop: stops the daemons the settings name (none with `state: none`). */
-  async stop(settings: SyncSettings): Promise<void> {
-    const wanted = wantedSyncDaemons(settings);
+  async stop(settings: SyncSettings, role: Role | null = null): Promise<void> {
+    const wanted = wantedSyncDaemons(settings, role);
     if (!wanted) return;
     const running = await this.backend.syncDaemons().catch(() => null);
     for (const w of wanted) {

@@ -699,6 +699,31 @@ static_ipaddress {
     problems: ['3 lvs_timeouts', '5 lvs_notify_fifo'],
     notes: [['daemon.cleanstop', 4, /lvs_flush_on_stop/]],
   },
+  {
+    name: 'lvs_sync_daemon: the sync daemon follows the VRRP role, told by notify',
+    text: `global_defs {
+  lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8848 ttl 2 group 224.0.0.81
+}
+vrrp_instance VI_1 {
+}
+`,
+    raw: {
+      'daemon.sync.state': 'follow-role',
+      'daemon.sync.interface': 'eth1',
+      'daemon.sync.sync_id': 7,
+      'daemon.sync.max_packet_length': 1400,
+      'daemon.sync.port': 8848,
+      'daemon.sync.ttl': 2,
+      'daemon.sync.group': '224.0.0.81',
+    },
+    notes: [['daemon.sync.state', 2, /notify "\/usr\/bin\/ipvs-warden role"/]],
+    valid: true,
+  },
+  {
+    name: 'lvs_sync_daemon: no instance, a bad id, an unknown option',
+    text: 'global_defs {\n  lvs_sync_daemon eth1\n  lvs_sync_daemon eth1 VI_1 id 300 weight 2\n}\n',
+    problems: ['2 lvs_sync_daemon', '3 id', '3 weight'],
+  },
 ];
 
 for (const c of CASES) {

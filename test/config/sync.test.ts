@@ -48,7 +48,7 @@ t.test('every mistake at its path, in one pass', async (t) => {
       'daemon.sync.interface: must be an interface name of at most 15 characters, got "a-name-much-too-long"',
       'daemon.sync.max_packet_length: must be 0 (from the MTU) or 1024..65507 for an IPv4 group, got 100',
       'daemon.sync.port: ports must be within range 0 - 65535: value was 70000',
-      'daemon.sync.state: must be one of the possible values: ["none","master","backup","both"]: value was "primary"',
+      'daemon.sync.state: must be one of the possible values: ["none","master","backup","both","follow-role"]: value was "primary"',
       'daemon.sync.sync_id: must be 0..255, got 256',
       'daemon.sync.ttl: must be 1..255, got 0',
     ].sort(),
