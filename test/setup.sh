@@ -10,7 +10,7 @@
 # download, cached in test/vm/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux ifupdown python3 openssl curl nginx-light dnsmasq-base prometheus ldirectord keepalived slapd kamailio exim4-daemon-light dovecot-imapd dovecot-pop3d vsftpd jamnntpd freeradius iputils-ping mariadb-server postgresql tinyproxy prometheus-alertmanager bird2)
+PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux ifupdown python3 openssl curl nginx-light dnsmasq-base prometheus ldirectord keepalived slapd kamailio exim4-daemon-light dovecot-imapd dovecot-pop3d vsftpd jamnntpd freeradius iputils-ping mariadb-server postgresql tinyproxy prometheus-alertmanager bird2 frr)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

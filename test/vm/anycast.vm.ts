@@ -10,17 +10,20 @@
 //
 // Shown: (a) new flows spread over both directors; (b) one 5-tuple sent through d1, then through
 // d2 (pinned by a policy route on the router, sync off) reaches the same real server: mh;
-// (c) a director that loses quorum (its checks to the servers blocked), one that is drained
-// (`director drain`) and one whose daemon stops (SIGTERM) leaves the router's FIB: the time from
-// the cause to the router's route change is printed (`# withdraw time (...)`), new connections
-// made all the while are counted, and long-lived connections (some through the withdrawn
-// director) keep working through the other one (mh, and sync: both).
+// (c) a director that loses quorum (its checks to the servers blocked), one that is drained, one
+// that dies (its link cut: the router waits for the BGP hold time) and one whose daemon stops
+// (SIGTERM) leaves the router's FIB: the time from the cause to the router's route change is
+// printed (`# withdraw time (...)`), new connections made all the while are counted, and
+// long-lived connections (some through the withdrawn director) keep working through the other
+// one (mh, and sync: both).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { clearNetworks } from './netns.js';
+import { snippet } from './snippet.js';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -47,10 +50,14 @@ const MIN_TICK = 250;
  * emulation each step costs tens of ms; a missed notification costs a scan.
  */
 const PROPAGATION = 2000 + 1000;
+/** deploy/directors/bird-*.conf: `hold time 3`. */
+const HOLD_TIME = 3000;
 const BOUND = {
   quorum: CHECK_INTERVAL + (FALL - 1) * CHECK_INTERVAL + CHECK_TIMEOUT + MIN_TICK + PROPAGATION,
   drain: MAINTENANCE_POLL + MIN_TICK + PROPAGATION,
   stop: PROPAGATION,
+  /** A director that dies sends nothing: the router notices when BGP's hold time (3 s) runs out. */
+  death: HOLD_TIME + PROPAGATION,
 };
 
 async function until(cond: () => boolean, ms: number, every = 100): Promise<boolean> {
@@ -122,46 +129,20 @@ const SLOPPY_TCP = process.env.ANYCAST_SLOPPY_TCP === '0' ? 0 : 1;
 /** Long-lived connections: with 16, all of them hashed away from one director is a 2^-16 chance. */
 const LONG_LIVED = 16;
 
-const BGP_TIMERS = 'hold time 3; keepalive time 1; connect retry time 1;';
-
-/** The router: BGP from each director, the VIP installed with every next hop (ECMP). */
+/** The router: deploy/directors/bird-router.conf, the VIP installed with every next hop (ECMP). */
 function routerBird(): string {
-  return `router id 10.9.0.1;
-protocol device { scan time 1; }
-protocol kernel {
-  ipv4 { import none; export all; };
-  merge paths on;
-}
-template bgp director {
-  local 10.9.0.1 as 65000;
-  ${BGP_TIMERS}
-  ipv4 { import all; export none; };
-}
-${Object.entries(DIRECTORS)
-  .map(([d, a]) => `protocol bgp ${d} from director { neighbor ${a} as 65001; }`)
-  .join('\n')}
-`;
+  return snippet('bird-router.conf', [
+    ['protocol device { }', 'router id 10.9.0.1;\nprotocol device { scan time 1; }'],
+    ['neighbor 10.9.0.11 as', `neighbor ${DIRECTORS.d1} as`],
+    ['neighbor 10.9.0.12 as', `neighbor ${DIRECTORS.d2} as`],
+  ]);
 }
 
-/** A director: its kernel protocol learns daemon.announce.table, BGP exports what it learned. */
+/** A director: deploy/directors/bird-director.conf, with its router id. */
 function directorBird(address: string): string {
-  return `router id ${address};
-protocol device { scan time 1; }
-ipv4 table anycast;
-protocol kernel anycast_in {
-  kernel table 240;
-  learn;
-  scan time 2;
-  ipv4 { table anycast; import where krt_source = 250; export none; };
-}
-protocol pipe { table anycast; peer table master4; import none; export all; }
-protocol bgp upstream {
-  local ${address} as 65001;
-  neighbor 10.9.0.1 as 65000;
-  ${BGP_TIMERS}
-  ipv4 { import none; export where proto = "anycast_in"; next hop self; };
-}
-`;
+  return snippet('bird-director.conf', [
+    ['protocol device { }', `router id ${address};\nprotocol device { scan time 1; }`],
+  ]);
 }
 
 function daemonConfig(d: Director, sync: boolean): string {
@@ -267,6 +248,8 @@ alive = {}
 def long_lived(i):
     try:
         s = socket.create_connection((VIP, 80), timeout=3)
+        # Riding out a dead director takes the BGP hold time and TCP's retransmission backoff.
+        s.settimeout(10)
         f = s.makefile("rb")
         n = 0
         who = None
@@ -370,8 +353,11 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
   const began = Date.now();
   rmSync(work, { recursive: true, force: true });
   const procs = new Map<string, ChildProcess>();
+  const nets = ['router', 'client', ...Object.keys(DIRECTORS), ...Object.keys(SERVERS)];
+  clearNetworks(nets, ['brf']);
   t.teardown(() => {
     for (const p of procs.values()) p.kill('SIGKILL');
+    clearNetworks(nets, ['brf']);
   });
   const run = (name: string, ns: string, argv: string[]): ChildProcess => {
     const p = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -561,6 +547,28 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
       return m && Number(m[2]) >= from && Number(m[2]) <= to;
     }).length;
 
+  /** What BGP and the routes say, for a director that did not come back. */
+  const diagnose = (t: Test, d: Director): void => {
+    const tryRun = (ns: string, ...argv: string[]): string => {
+      try {
+        return inNs(ns, argv[0]!, ...argv.slice(1));
+      } catch (e) {
+        return String(e);
+      }
+    };
+    for (const ns of [d, 'router'])
+      t.comment(
+        `${ns}: ${tryRun(ns, 'birdc', '-s', join(work, ns, 'bird.ctl'), 'show', 'protocols')}`,
+      );
+    t.comment(`${d} table 240: ${tryRun(d, 'ip', 'route', 'show', 'table', '240')}`);
+    t.comment(`${d} links: ${tryRun(d, 'ip', '-br', 'link')}`);
+    t.comment(`${d} routes: ${tryRun(d, 'ip', 'route')}`);
+    t.comment(`router neighbours: ${tryRun('router', 'ip', 'neigh')}`);
+    const lines = daemons.get(d)?.got ?? [];
+    for (const l of lines.filter((x) => !l0(x.line)).slice(-15))
+      t.comment(`  ${d} at ${l.at - began} ms: ${l.line.slice(0, 300)}`);
+  };
+
   /** One withdrawal: the cause, the router's change, the flows meanwhile; then undone. */
   const withdraw = async (
     t: Test,
@@ -601,7 +609,8 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     t.comment(
       `new connections while withdrawing (${kind}): ${newTotal(t0, Date.now())}, failed ${failed}`,
     );
-    t.equal(failed, 0, 'no new connection failed');
+    // A dead director takes the flows hashed to it down with it until the router notices.
+    if (kind !== 'death') t.equal(failed, 0, 'no new connection failed');
     const before = scheduled(d);
     await sleep(STATS_LAG + 1000);
     t.equal(scheduled(d), before, `no new flow reaches ${d}`);
@@ -617,7 +626,9 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
       const t1 = Date.now();
       marks.push([`undo ${kind} ${d}`, t1]);
       undo();
-      t.not(await fib.waitFor(both, t1, 30_000), null, `${d} back in the router`);
+      const back = await fib.waitFor(both, t1, 30_000);
+      t.not(back, null, `${d} back in the router`);
+      if (back === null) diagnose(t, d);
     }
   };
 
@@ -662,6 +673,20 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
     );
   });
 
+  await t.test('(c) d2 dies (its link cut): the router drops it at the hold time', async (t) => {
+    await withdraw(
+      t,
+      'death',
+      'd2',
+      () => {
+        const now = Date.now();
+        sh('ip', ['link', 'set', 'vd2', 'down']);
+        return now;
+      },
+      () => sh('ip', ['link', 'set', 'vd2', 'up']),
+    );
+  });
+
   await t.test("(c) d1's daemon stops: withdrawn", async (t) => {
     await withdraw(
       t,
@@ -685,7 +710,7 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
   t.equal(
     alive.split(' ').length - 1,
     LONG_LIVED,
-    `all ${LONG_LIVED} long-lived connections survived three moves`,
+    `all ${LONG_LIVED} long-lived connections survived four moves`,
   );
   const total = client.got.filter((g) => g.line.startsWith('new ')).length;
   const fails = client.got.filter((g) => g.line.startsWith('new fail')).length;

@@ -27,6 +27,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { clearNetworks } from './netns.js';
+import { snippet } from './snippet.js';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const inNs = (ns: string, cmd: string, ...args: string[]): string =>
@@ -162,25 +164,19 @@ setInterval(() => {
 }, ${CONNECT_EVERY});
 `;
 
-/** The keepalived.conf of a director: VRRP only, the role handed to ipvs-warden. */
+/** The keepalived.conf of a director: deploy/directors/keepalived.conf in the lane's namespace. */
 function keepalivedConf(d: Director): string {
-  return `global_defs {
-    router_id ${d}
-    script_user root
-}
-
-vrrp_instance VI_1 {
-    state BACKUP
-    interface e0
-    virtual_router_id 51
-    priority ${DIRECTORS[d].priority}
-    advert_int ${ADVERT_MS / 1000}
-    virtual_ipaddress {
-        ${VIP}/32 dev e0
-    }
-    notify "${process.execPath} ${main} role --state-dir ${stateDir(d)}"
-}
-`;
+  return snippet('keepalived.conf', [
+    ['router_id d1', `router_id ${d}\n    script_user root`],
+    ['interface eth0', 'interface e0'],
+    ['priority 150', `priority ${DIRECTORS[d].priority}`],
+    ['advert_int 1', `advert_int ${ADVERT_MS / 1000}`],
+    ['10.9.0.200/32 dev eth0', `${VIP}/32 dev e0`],
+    [
+      '"/usr/bin/ipvs-warden role"',
+      `"${process.execPath} ${main} role --state-dir ${stateDir(d)}"`,
+    ],
+  ]);
 }
 
 const stateDir = (d: Director): string => join(work, d, 'state');
@@ -288,8 +284,11 @@ t.test(
     const since = (): string => `${((Date.now() - began) / 1000).toFixed(1)} s`;
     rmSync(work, { recursive: true, force: true });
     const procs: Proc[] = [];
+    const nets = ['client', ...Object.keys(DIRECTORS), 'rs1', 'rs2'];
+    clearNetworks(nets, ['br0']);
     t.teardown(() => {
       for (const p of procs) p.proc.kill('SIGKILL');
+      clearNetworks(nets, ['br0']);
     });
     const start = (ns: string, cmd: string, args: readonly string[]): Proc => {
       const p = new Proc(ns, cmd, args);
