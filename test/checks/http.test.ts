@@ -191,3 +191,46 @@ t.test('fresh connection per check by default; reuse keeps one', async (t) => {
   t.ok(await until(() => srv.closed() === 4), 'close releases it');
   await srv.stop();
 });
+
+t.test('a reply the parser refuses, or none, is said plainly, fresh or kept-alive', async (t) => {
+  const replies: Record<string, [string | null, RegExp]> = {
+    garbage: [
+      'SSH-2.0-OpenSSH_9.2\r\n',
+      /connected; not a valid HTTP reply .*"SSH-2\.0-OpenSSH_9\.2\\r\\n"$/,
+    ],
+    'a close before any reply': [null, /connected; connection closed without a reply$/],
+    'a chunked body cut short': [
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab',
+      /status 200; body cut short after 2 bytes: connection closed before the end of the body$/,
+    ],
+    'two Content-Lengths': [
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
+      /connected; not a valid HTTP reply \(Duplicate Content-Length\)/,
+    ],
+    'headers past 16 KiB': [
+      `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      /connected; not a valid HTTP reply \(Header overflow\)/,
+    ],
+  };
+  for (const [name, [reply, message]] of Object.entries(replies)) {
+    const srv = await listen(
+      createNetServer((s) => s.once('data', () => (reply === null ? s.end() : s.end(reply)))),
+    );
+    const r = await new HttpChecker().check(srv.target, ctx());
+    t.notOk(r.healthy, name);
+    t.equal(r.local, undefined, `${name}: the server's fault`);
+    t.match(r.message, message, name);
+    await srv.stop();
+  }
+  // The same exchange chunked and whole is healthy: the parser decodes chunks.
+  const chunked = await listen(
+    createNetServer((s) =>
+      s.once('data', () =>
+        s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nready\r\n0\r\n\r\n'),
+      ),
+    ),
+  );
+  const ok = await new HttpChecker({ bodyMatch: /^ready$/ }).check(chunked.target, ctx());
+  t.ok(ok.healthy, ok.message);
+  await chunked.stop();
+});
