@@ -23,8 +23,9 @@ export function tidyRoff(roff: string): string {
     }
     if (line === '.PP' && /^\.S[HS] /.test(out.at(-1) ?? '')) continue;
     if (!line.startsWith('.'))
-      line = line.replace(/\\f\[CR\]([^\\]{30,}?)\\f\[R\]/g, (_, code: string) =>
-        `\\f[CR]${code.replace(/([,/])(?=\S)/g, '$1\\:')}\\f[R]`,
+      line = line.replace(
+        /\\f\[CR\]([^\\]{30,}?)\\f\[R\]/g,
+        (_, code: string) => `\\f[CR]${code.replace(/([,/])(?=\S)/g, '$1\\:')}\\f[R]`,
       );
     out.push(line);
   }

@@ -258,7 +258,12 @@ export function commandPage(facts: ManFacts): ManPage {
     '**ipvs-warden.yaml**(5), **ipvsadm**(8), **systemctl**(1), **systemd-sysusers**(8), ' +
       '**keepalived**(8), **ldirectord**(8)',
   ];
-  return { file: 'ipvs-warden.8', title: 'IPVS-WARDEN', section: '8', markdown: markdown.join('\n\n') };
+  return {
+    file: 'ipvs-warden.8',
+    title: 'IPVS-WARDEN',
+    section: '8',
+    markdown: markdown.join('\n\n'),
+  };
 }
 
 /** ipvs-warden.yaml(5): every key with its default, the checks' included. */

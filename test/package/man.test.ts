@@ -11,7 +11,13 @@ import t from 'tap';
 import { CATALOG } from '../../checks/index.js';
 import { EXIT_STATUS, commandPage, configPage } from '../../src/cli/manpage.js';
 import { daemonSchema } from '../../src/config/daemon.js';
-import { FALLBACK_KEYS, RS_KEYS, SERVER_KEYS, SERVICE_KEYS, VS_KEYS } from '../../src/config/services.js';
+import {
+  FALLBACK_KEYS,
+  RS_KEYS,
+  SERVER_KEYS,
+  SERVICE_KEYS,
+  VS_KEYS,
+} from '../../src/config/services.js';
 import { HOOK_KEYS } from '../../src/config/hooks.js';
 import { ALERT_KEYS } from '../../src/config/alerts.js';
 import { configKey } from '../../src/health/schema.js';
@@ -105,7 +111,7 @@ t.test('EXIT STATUS names every status the program gives', async (t) => {
   const code = async (...args: string[]): Promise<number> =>
     run('node', [main, ...args]).then(
       () => 0,
-      (e: { code?: number }) => e.code ?? -1,
+      (e: unknown) => (e as { code?: number }).code ?? -1,
     );
   const seen = new Map([
     ['--version', await code('--version')],
