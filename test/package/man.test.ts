@@ -3,7 +3,7 @@
 // every check option, and every exit status the program really gives; and groff (as man and
 // lintian run it) and mandoc render them without a warning.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,7 @@ const main = new URL('dist/src/main.js', root).pathname;
 const readme = readFileSync(new URL('README.md', root), 'utf8');
 const facts = { readme, environment: daemonSchema() };
 const dir = mkdtempSync(join(tmpdir(), 'warden-man-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const pages = [commandPage(facts), configPage(facts)].map((page) => {
   const file = join(dir, page.file);
   writeFileSync(file, renderMan(page, '0.0.0', '2026-12-01'));
