@@ -60,14 +60,16 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}td.m{max-width:40em;over
 .up,.mode-normal,#conn{background:#143}.down{background:#622}.pending{background:#550}.maint{background:#335}.active{background:#640}}`;
 
 // Polls the page itself; a poll that fails or takes too long marks the page stale (with how long
-// since the last answer) and the next poll tries again.
+// since the last answer) and the next poll tries again. While text is selected the tables are
+// left alone, so an operator can copy a message.
 const SCRIPT = `(()=>{const b=document.body,n=1e3*b.dataset.refresh,c=document.getElementById("conn");
-let ok=Date.now(),err="";const show=()=>{const a=Math.round((Date.now()-ok)/1e3),bad=err!==""||a*1e3>3*n;
-b.classList.toggle("stale",bad);c.textContent=bad?"DISCONNECTED: no answer for "+a+" s"+(err?" ("+err+")":""):"live, updated "+a+" s ago";};
+let ok=Date.now(),err="",held=false;const show=()=>{const a=Math.round((Date.now()-ok)/1e3),bad=err!==""||a*1e3>3*n;
+b.classList.toggle("stale",bad);c.textContent=bad?"DISCONNECTED: no answer for "+a+" s"+(err?" ("+err+")":""):(held?"paused while text is selected, ":"live, ")+"updated "+a+" s ago";};
 const poll=async()=>{const ab=new AbortController(),t=setTimeout(()=>ab.abort(),Math.max(n,5e3));
 try{const r=await fetch(location.href,{cache:"no-store",signal:ab.signal});if(!r.ok)throw new Error("HTTP "+r.status);
 const m=new DOMParser().parseFromString(await r.text(),"text/html").getElementById("live");
-if(!m)throw new Error("not a status page");document.getElementById("live").replaceWith(document.adoptNode(m));ok=Date.now();err="";}
+if(!m)throw new Error("not a status page");held=String(getSelection())!=="";
+if(!held)document.getElementById("live").replaceWith(document.adoptNode(m));ok=Date.now();err="";}
 catch(e){err=e.name==="AbortError"?"timed out":e.message;}clearTimeout(t);show();setTimeout(poll,n);};
 show();setInterval(show,1e3);setTimeout(poll,n);})();`;
 
@@ -137,7 +139,7 @@ export function renderPage(s: Status, refreshS = DEFAULT_REFRESH_S): string {
         : `<ul>${events
             .map(
               (e) =>
-                `<li class="${e.event.endsWith('.down') || e.event.endsWith('_on') ? 'down' : ''}">${when(e.time, now)} ${escapeHtml(e.event)} ${escapeHtml(e.service)}${e.server ? ` ${escapeHtml(e.server)}` : ''}${e.message ? `: ${escapeHtml(e.message)}` : ''}</li>`,
+                `<li${e.event.endsWith('.down') || e.event.endsWith('_on') ? ' class="down"' : ''}>${when(e.time, now)} ${escapeHtml(e.event)} ${escapeHtml(e.service)}${e.server ? ` ${escapeHtml(e.server)}` : ''}${e.message ? `: ${escapeHtml(e.message)}` : ''}</li>`,
             )
             .join('\n')}</ul>`
     }`,

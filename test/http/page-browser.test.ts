@@ -46,7 +46,7 @@ async function launch(t: Test): Promise<Browser | null> {
 async function daemon(
   t: Test,
   ports: { web1: number; evil: number },
-): Promise<Daemon & { url: string }> {
+): Promise<Daemon & { url: string; stateOf: (name: string) => Promise<string | undefined> }> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-page-'));
   const config = join(dir, 'warden.yaml');
   writeFileSync(
@@ -72,7 +72,13 @@ virtual_services:
     return url !== '';
   }, 20_000);
   if (!up) throw new Error(`the daemon did not listen: ${d.errors.join('')}`);
-  return { ...d, url };
+  const stateOf = async (name: string): Promise<string | undefined> => {
+    const s = (await (await fetch(`${url}/status`)).json()) as {
+      services: { real_servers: { name: string; state: string }[] }[];
+    };
+    return s.services[0]?.real_servers.find((r) => r.name === name)?.state;
+  };
+  return { ...d, url, stateOf };
 }
 
 /** The state cell of the row of `name`, or null when there is no such row. */
@@ -145,8 +151,23 @@ t.test(
     );
     t.match(await page.textContent('#conn'), /^live, updated \d+ s ago$/);
 
+    // While text is selected the tables stay as they are (an operator copying a message).
+    await page.evaluate(`getSelection().selectAllChildren(document.querySelector('#live td.m'))`);
     healthy = true;
-    t.ok(await waitState(page, 'web1', 'up'), 'web1 shows up again');
+    t.ok(
+      await until(async () => (await d.stateOf('web1')) === 'up', CHANGE_MS),
+      'the daemon has web1 up',
+    );
+    t.ok(
+      await waitFor(
+        page,
+        `document.getElementById('conn').textContent.startsWith('paused while text is selected, updated')`,
+      ),
+      'the page says it is paused',
+    );
+    t.equal(await stateOf(page, 'web1'), 'down', 'and still shows web1 down');
+    await page.evaluate(`getSelection().removeAllRanges()`);
+    t.ok(await waitState(page, 'web1', 'up'), 'web1 shows up again once nothing is selected');
     t.equal(await page.evaluate('window.wardenMarker'), 42, 'the marker set on window survived');
     t.equal(navigations, 1, 'one navigation: the first');
 
@@ -185,12 +206,10 @@ t.test('with JavaScript off the table is there', async (t) => {
   const d = await daemon(t, { web1: web1.target.port, evil: evil.target.port });
   // Wait for both to be checked, so the page has its states.
   t.ok(
-    await until(async () => {
-      const s = (await (await fetch(`${d.url}/status`)).json()) as {
-        services: { real_servers: { state: string }[] }[];
-      };
-      return s.services[0]?.real_servers.every((r) => r.state === 'up') ?? false;
-    }, CHANGE_MS),
+    await until(
+      async () => (await d.stateOf('web1')) === 'up' && (await d.stateOf(EVIL)) === 'up',
+      CHANGE_MS,
+    ),
   );
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
