@@ -226,7 +226,15 @@ t.test('over HTTP: the headers of the page, GET and HEAD only', async (t) => {
   const evil = await listen(createServer((_q, res) => res.end('ok')));
   t.teardown(() => evil.stop());
   const d = await daemon(t, { web1: web1.target.port, evil: evil.target.port });
-  t.ok(await until(async () => (await fetch(`${d.url}/readyz`)).ok, CHANGE_MS), 'ready');
+  t.ok(await until(async () => (await d.stateOf('web1')) === 'up', CHANGE_MS), 'web1 up');
+  // /status carries when a check last answered: the page's "last check" age.
+  const doc = (await (await fetch(`${d.url}/status`)).json()) as {
+    time: string;
+    services: { real_servers: { last_check: string | null }[] }[];
+  };
+  const last = doc.services[0]?.real_servers[0]?.last_check ?? '';
+  t.match(last, /^\d{4}-\d\d-\d\dT/, `last_check ${last}`);
+  t.ok(Date.parse(doc.time) - Date.parse(last) < CHANGE_MS, 'a recent check');
   const res = await fetch(`${d.url}/`);
   t.equal(res.status, 200);
   t.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
