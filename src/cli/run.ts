@@ -115,7 +115,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     o.stdout.write(
       `ipvs-warden demo: the in-memory table, real servers web1..web3 on 127.0.0.1:${demo.ports.join(', ')}, ` +
         `a sorry server on :${demo.sorryPort}.\nweb2 fails 6 s after start for 10 s, every 30 s. Ctrl-C stops.\n` +
-        `In another terminal: node dist/src/main.js status (or curl 127.0.0.1:9476/metrics)\n\n`,
+        `In another terminal: node dist/src/main.js status, or open http://127.0.0.1:9476/ in a browser (curl 127.0.0.1:9476/metrics)\n\n`,
     );
   }
   setExecConcurrency(config.daemon.execConcurrency);
@@ -159,7 +159,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       });
       log.log('info', 'http.listening', {
         url: listener.url,
-        endpoints: '/metrics /healthz /readyz /status /events',
+        endpoints: '/ /metrics /healthz /readyz /status /events',
       });
     } catch (e) {
       // A taken port must not keep the table unmanaged: the daemon runs, without its listener.

@@ -1,4 +1,5 @@
-// The one HTTP listener (loopback by default): /metrics, /healthz, /readyz, /status, /events.
+// The one HTTP listener (loopback by default): the status page (/), /metrics, /healthz, /readyz,
+// /status, /events.
 // Read-only: no endpoint changes anything. Every body is built whole before a header is written,
 // so a failure while building one is a 500 that ends, not a 200 left hanging. Bounded: at most
 // maxConnections at once (more are closed as they arrive), and every connection is closed when
@@ -12,6 +13,7 @@ import { hostAllowed, hostPolicy, type HostPolicy } from './hosts.js';
 import type { TableEntry } from '../ipvs/model.js';
 import type { WardenMetrics } from '../metrics/metrics.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
+import { PAGE_HEADERS, refreshSeconds, renderPage } from './page.js';
 import { buildStatus, recentEvents } from './status.js';
 
 export interface Listener {
@@ -63,7 +65,7 @@ export async function startListener(
   };
   let hosts: HostPolicy | null = null; // known once listening, before any request
   const server: Server = createServer(limits, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query = ''] = (req.url ?? '/').split('?', 2);
     /** Writes a whole response; the body must exist before any header is written. */
     const send = (
       code: number,
@@ -71,7 +73,9 @@ export async function startListener(
       body: string,
       extra: Record<string, string> = {},
     ): void => {
-      res.writeHead(code, { 'content-type': type, ...extra }).end(body);
+      res
+        .writeHead(code, { 'content-type': type, 'x-content-type-options': 'nosniff', ...extra })
+        .end(body);
     };
     if (!hosts || !hostAllowed(req.headers.host, hosts)) {
       send(
@@ -89,6 +93,12 @@ export async function startListener(
     void (async () => {
       try {
         switch (path) {
+          case '/': {
+            const status = buildStatus(loop, await readTable().catch(() => null));
+            const body = renderPage(status, refreshSeconds(query));
+            send(200, 'text/html; charset=utf-8', body, { ...PAGE_HEADERS });
+            return;
+          }
           case '/metrics': {
             const text = await metrics.render();
             send(200, metrics.registry.contentType, text);
@@ -111,7 +121,7 @@ export async function startListener(
             send(200, 'application/json', json(recentEvents(loop)));
             return;
           default:
-            send(404, 'text/plain', '/metrics /healthz /readyz /status /events\n');
+            send(404, 'text/plain', '/ /metrics /healthz /readyz /status /events\n');
         }
       } catch (e) {
         // Headers go out only with a finished body, so they are not sent yet; if they somehow

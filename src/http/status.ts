@@ -25,6 +25,8 @@ export interface ServerStatus {
   readonly inactive_connections: number | null;
   readonly reason: string;
   readonly message: string;
+  /** When a check last answered (null: not yet, or a fallback). */
+  readonly last_check: string | null;
   readonly last_transition: string | null;
 }
 
@@ -106,6 +108,7 @@ export function buildStatus(
           inactive_connections: k ? k.inactiveConns : null,
           reason: want.reason,
           message: r?.message ?? '',
+          last_check: iso(r?.lastCheck ?? null),
           last_transition: iso(r?.lastTransition ?? null),
         };
       }),

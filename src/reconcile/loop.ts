@@ -64,6 +64,8 @@ export interface ServerRecord {
   /** Runs whose last result was a local error (this director could not check): see holds. */
   readonly localRuns: Set<string>;
   message: string;
+  /** When a check last answered for this server (wall time), null before the first. */
+  lastCheck: number | null;
   lastTransition: number | null;
 }
 
@@ -478,6 +480,7 @@ export class ReconcileLoop {
           // Still uncheckable from here after a reload, for the checks that did not change.
           localRuns: new Set([...(prev?.localRuns ?? [])].filter((r) => runs.includes(r))),
           message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
+          lastCheck: prev?.lastCheck ?? null,
           lastTransition: prev?.lastTransition ?? null,
         };
         records.set(id, record);
@@ -525,6 +528,7 @@ export class ReconcileLoop {
       // Whether a service is held depends on how many servers are local: decide it now.
       if (wasLocal !== record.localRuns.size > 0) this.requestTick(`${record.rs.name} local`);
       if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
+      record.lastCheck = this.clock.now();
       this.refresh(record, event);
     }
   }
