@@ -12,6 +12,8 @@ import type { CheckTiming } from '../src/health/timing.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
+/** BENCH_FLOOR=0 leaves out the bare-loop rows. */
+const FLOOR = process.env.BENCH_FLOOR !== '0';
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -107,18 +109,94 @@ async function measure(
   await scheduler.stop();
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
-  return (
-    [
-      `${kind.padEnd(4)} ${String(n).padStart(6)}`,
-      `${(checks / wall).toFixed(0).padStart(7)}/s`,
-      (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
-      (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
-      `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
-      `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
-      `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
-      `${failures}${worst ? ` (${worst[0]})` : ''}`,
-    ].join('  ') + detection
-  );
+  return row(kind, n, checks, wall, cpuMs, lag, lateness, mem, failures, worst) + detection;
+}
+
+/**
+ * The floor: the same checker's check() for the same targets at the same interval, from a bare
+ * timer per target (no scheduler, no jitter, no rise/fall, results only counted), so the rows
+ * above it show what the scheduler and its bookkeeping cost over the probe itself.
+ */
+async function measureFloor(kind: 'tcp' | 'http', n: number, port: number): Promise<string> {
+  const checker: Checker =
+    kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+  const stop = new AbortController();
+  // Each check a signal of its own, as the scheduler gives it (one shared signal with
+  // thousands of listeners costs every check a walk of the list).
+  const context = (): { signal: AbortSignal; timeoutMs: number } => {
+    const own = new AbortController();
+    if (stop.signal.aborted) own.abort();
+    return { signal: own.signal, timeoutMs: timing.timeoutMs };
+  };
+  let checks = 0;
+  let failures = 0;
+  let measuring = false;
+  const lateness: number[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const target = { family: 4 as const, address: address(i), port };
+    let due = start + (i / n) * timing.intervalMs;
+    const run = (): void => {
+      const late = performance.now() - due;
+      void checker.check(target, context()).then((r) => {
+        if (measuring) {
+          checks++;
+          lateness.push(Math.max(0, Math.round(late)));
+          if (!r.healthy) failures++;
+        }
+        if (stop.signal.aborted) return;
+        due += timing.intervalMs;
+        const timer = setTimeout(() => (timers.delete(timer), run()), due - performance.now());
+        timers.add(timer);
+      });
+    };
+    const timer = setTimeout(() => (timers.delete(timer), run()), due - start);
+    timers.add(timer);
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  lag.enable();
+  global.gc?.();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  measuring = true;
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  measuring = false;
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  lag.disable();
+  const mem = process.memoryUsage();
+  stop.abort();
+  for (const timer of timers) clearTimeout(timer);
+  await new Promise((r) => setTimeout(r, timing.timeoutMs + 200));
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return row(`${kind} floor`, n, checks, wall, cpuMs, lag, lateness, mem, failures, undefined);
+}
+
+/** One line of the table. */
+function row(
+  name: string,
+  n: number,
+  checks: number,
+  wall: number,
+  cpuMs: number,
+  lag: ReturnType<typeof monitorEventLoopDelay>,
+  lateness: number[],
+  mem: NodeJS.MemoryUsage,
+  failures: number,
+  worst: [string, number] | undefined,
+): string {
+  return [
+    `${name.padEnd(10)} ${String(n).padStart(6)}`,
+    `${(checks / wall).toFixed(0).padStart(7)}/s`,
+    (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
+    (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
+    `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
+    `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
+    `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
+    `${failures}${worst ? ` (${worst[0]})` : ''}`,
+  ].join('  ');
 }
 
 async function main(): Promise<void> {
@@ -132,12 +210,14 @@ async function main(): Promise<void> {
     `# ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
   );
   console.log(
-    '# kind  targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
+    '# kind       targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
   );
   try {
     for (const n of SIZES) {
-      for (const kind of ['tcp', 'http'] as const)
+      for (const kind of ['tcp', 'http'] as const) {
         console.log(await measure(kind, n, port, server));
+        if (FLOOR) console.log(await measureFloor(kind, n, port));
+      }
     }
   } finally {
     server.kill();
