@@ -193,7 +193,7 @@ function row(
     (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
     (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
     `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
-    `${pct(lateness, 50).toString().padStart(6)} ${pct(lateness, 99).toString().padStart(6)}`,
+    `${pct(lateness, 50).toFixed(0).padStart(6)} ${pct(lateness, 99).toFixed(0).padStart(6)}`,
     `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
     `${failures}${worst ? ` (${worst[0]})` : ''}`,
   ].join('  ');
