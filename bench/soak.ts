@@ -6,6 +6,7 @@
 // 3); BENCH_SCRAPE_SECONDS (default 5).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Soak, type SoakCounts } from '../test/metrics/soak-fixture.js';
+import { slope } from './stats.js';
 
 const flag = process.argv.find((a) => a.startsWith('--minutes='))?.split('=')[1];
 const MINUTES = Number(flag ?? process.env.BENCH_MINUTES ?? 3);
@@ -22,20 +23,6 @@ interface Sample extends SoakCounts {
   readonly reloads: number;
   readonly heapMiB: number;
   readonly rssMiB: number;
-}
-
-/** Least-squares slope of y over x. */
-function slope(xs: readonly number[], ys: readonly number[]): number {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  xs.forEach((x, i) => {
-    num += (x - mx) * ((ys[i] ?? 0) - my);
-    den += (x - mx) ** 2;
-  });
-  return den === 0 ? 0 : num / den;
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,137 @@
+// Memory of the daemon as it runs: `ipvs-warden run` on the memory backend with N real servers,
+// each with an HTTP check against one node server process on loopback (each server its own
+// 127.x.y.z address), sampled from /proc/PID/status once every server has been checked twice.
+// Prints VmRSS per size and the growth per real server (least squares over the sizes).
+// `npm run bench:memory` (host). BENCH_SIZES (default 1,1000,5000,10000), BENCH_INTERVAL
+// (default 1s: the check rate is part of what is held in flight), BENCH_DAEMON ("key: value;..."
+// added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon), BENCH_SNAPSHOT (a
+// directory: a heap snapshot of each size).
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { slope } from './stats.js';
+
+const SIZES = (process.env.BENCH_SIZES ?? '1,1000,5000,10000').split(',').map(Number);
+const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
+const main = new URL('../src/main.js', import.meta.url).pathname;
+const probes = new URL('./probes.js', import.meta.url).pathname;
+const MiB = 2 ** 20;
+
+const address = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** VmRSS of a process, in bytes. */
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+/** The sum of ipvs_warden_check_results_total over its series. */
+async function checksDone(listen: string): Promise<number> {
+  try {
+    const text = await (await fetch(`http://${listen}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith('ipvs_warden_check_results_total'))
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sum;
+  } catch {
+    return 0;
+  }
+}
+
+function config(n: number, port: number, listen: string): string {
+  const lines = [
+    'daemon:',
+    '  backend: memory',
+    '  log_level: warn',
+    ...(process.env.BENCH_DAEMON ? process.env.BENCH_DAEMON.split(';').map((l) => `  ${l}`) : []),
+    `  listen: ${listen}`,
+    `defaults: {interval: ${INTERVAL}, fast_interval: ${INTERVAL}, timeout: 1s, rise: 1, initial: up}`,
+    'virtual_services:',
+  ];
+  // 100 real servers per service, as a large site groups them.
+  for (let s = 0; s * 100 < n; s++) {
+    lines.push(
+      `  - {address: 10.${(s >> 8) & 0xff}.${s & 0xff}.1, port: 80, checks: [{type: http, path: /healthz}], real_servers: [`,
+    );
+    const end = Math.min(n, (s + 1) * 100);
+    for (let i = s * 100; i < end; i++)
+      lines.push(`      {address: ${address(i)}, port: ${port}}${i + 1 < end ? ',' : ''}`);
+    lines.push('    ]}');
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function measure(n: number, port: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-memory-'));
+  const listen = `127.0.0.1:${await freePort()}`;
+  const file = join(dir, 'warden.yaml');
+  writeFileSync(file, config(n, port, listen));
+  const snapshots = process.env.BENCH_SNAPSHOT;
+  const flags = [
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] : []),
+  ];
+  const daemon: ChildProcess = spawn(process.execPath, [...flags, main, 'run', '--config', file], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    const began = Date.now();
+    // Every server checked twice: the daemon holds what a steady state holds.
+    while ((await checksDone(listen)) < 2 * n && Date.now() - began < 120_000) await sleep(500);
+    const done0 = await checksDone(listen);
+    const t0 = Date.now();
+    const samples: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await sleep(500);
+      samples.push(rss(daemon.pid ?? 0));
+    }
+    const rate = ((await checksDone(listen)) - done0) / ((Date.now() - t0) / 1000);
+    samples.sort((a, b) => a - b);
+    const median = samples[Math.floor(samples.length / 2)] ?? NaN;
+    const max = samples.at(-1) ?? NaN;
+    console.log(
+      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s`,
+    );
+    if (snapshots) {
+      // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
+      daemon.kill('SIGUSR2');
+      await sleep(15_000);
+    }
+    return median;
+  } finally {
+    daemon.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const server = fork(probes, ['server'], { stdio: 'inherit' });
+const port = await new Promise<number>((resolve) =>
+  server.once('message', (m) => resolve(Number(m))),
+);
+try {
+  console.log(`# ipvs-warden run, memory backend, an HTTP check per real server every ${INTERVAL}`);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const n of SIZES) {
+    xs.push(n);
+    ys.push(await measure(n, port));
+  }
+  if (xs.length > 1)
+    console.log(`# growth: ${(slope(xs, ys) / 1024).toFixed(2)} KiB of RSS per real server`);
+} finally {
+  server.kill();
+}
