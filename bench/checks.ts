@@ -29,7 +29,7 @@ import {
   DB_PASSWORD,
   DB_USER,
 } from '../test/checks/dbservers.js';
-import { freeUdpPort, startFreeradius } from '../test/checks/freeradius.js';
+import { startFreeradius } from '../test/checks/freeradius.js';
 import { startKamailio } from '../test/checks/kamailio.js';
 import {
   MAIL_PASSWORD,
@@ -39,7 +39,7 @@ import {
   startJamnntpd,
   startVsftpd,
 } from '../test/checks/mail-servers.js';
-import { dnsmasqArgs, freePort, selfSigned } from '../test/checks/servers.js';
+import { freePort, selfSigned, startDnsmasq } from '../test/checks/servers.js';
 import { startSlapd } from '../test/checks/slapd.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -144,29 +144,15 @@ http {
 }
 
 /** dnsmasq as test/checks/dns.test.ts and udp.test.ts start it: one local zone. */
-async function startDnsmasq(): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-dns-'));
-  const port = await freeUdpPort();
-  const dnsmasq = spawn(
-    'dnsmasq',
-    dnsmasqArgs(port, dir, ['--host-record=www.example.test,10.0.0.5'], '127.0.0.1'),
-    { stdio: 'ignore' },
-  );
-  await spawned(dnsmasq);
-  return {
-    targets: { dns: v4(port) },
-    stop: async () => {
-      dnsmasq.kill();
-      await exited(dnsmasq);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+async function startDnsmasqServer(): Promise<Server> {
+  const dnsmasq = await startDnsmasq(['--host-record=www.example.test,10.0.0.5'], '127.0.0.1');
+  return { targets: { dns: v4(dnsmasq.port) }, stop: () => dnsmasq.stop() };
 }
 
 /** Each server by name: how to start it and which of its ports are what. */
 const SERVERS: Readonly<Record<string, () => Promise<Server>>> = {
   nginx: startNginx,
-  dnsmasq: startDnsmasq,
+  dnsmasq: startDnsmasqServer,
   exim4: async () => {
     const s = await startExim();
     return { targets: { smtp: s.smtp, smtps: s.smtps }, stop: () => s.stop() };

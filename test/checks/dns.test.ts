@@ -1,34 +1,25 @@
 // The DNS probe against dnsmasq (Debian's dnsmasq-base) over UDP and TCP on 127.0.0.1 and ::1,
 // and against a server of our own for the replies dnsmasq will not send.
-import { spawn } from 'node:child_process';
 import { Socket as UdpSocket, createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import t from 'tap';
 import { DnsChecker } from '../../checks/dns.js';
 import type { CheckTarget } from '../../src/health/checker.js';
-import { dnsmasqArgs, freePort, listen, until } from './servers.js';
+import { listen, startDnsmasq, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });
 
 t.test('against dnsmasq', async (t) => {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'warden-dns-'));
-  const dnsmasq = spawn(
-    'dnsmasq',
-    dnsmasqArgs(port, dir, [
-      '--host-record=www.example.test,10.0.0.5,2001:db8::5',
-      '--cname=alias.example.test,www.example.test',
-      '--txt-record=txt.example.test,v=warden1',
-      '--mx-host=example.test,mail.example.test,10',
-      '--srv-host=_sip._udp.example.test,sip.example.test,5060,1,5',
-    ]),
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  t.teardown(() => void dnsmasq.kill());
+  const dnsmasq = await startDnsmasq([
+    '--host-record=www.example.test,10.0.0.5,2001:db8::5',
+    '--cname=alias.example.test,www.example.test',
+    '--txt-record=txt.example.test,v=warden1',
+    '--mx-host=example.test,mail.example.test,10',
+    '--srv-host=_sip._udp.example.test,sip.example.test,5060,1,5',
+  ]);
+  t.teardown(() => dnsmasq.stop());
+  const port = dnsmasq.port;
   const v4: CheckTarget = { family: 4, address: '127.0.0.1', port };
   const v6: CheckTarget = { family: 6, address: '::1', port };
   t.ok(

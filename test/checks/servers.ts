@@ -1,7 +1,8 @@
 // Real servers on loopback for the probe tests: listen on port 0 of 127.0.0.1 or ::1, count
 // connections, notice when a probe tears its socket down; a self-signed certificate from openssl.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,78 @@ export function selfSigned(): { key: string; cert: string } {
  * director with Debian's dnsmasq installed has one), no upstream, no hosts file; the records
  * given.
  */
+export interface Dnsmasq {
+  readonly port: number;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * dnsmasq on a port free for UDP and TCP (it binds both) at every listen address. Another
+ * process may take the port between the look and dnsmasq's bind (the machine is shared, and
+ * outgoing connections take ports from the same range): dnsmasq then exits at once, before it
+ * writes its pid file, and another port is tried.
+ */
+export async function startDnsmasq(
+  records: readonly string[],
+  listen = '127.0.0.1,::1',
+): Promise<Dnsmasq> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-dnsmasq-'));
+  for (let attempt = 1; ; attempt++) {
+    const port = await freeUdpTcpPort(listen.split(','));
+    const proc = spawn('dnsmasq', dnsmasqArgs(port, dir, records, listen), {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    let exited = false;
+    proc.once('exit', () => (exited = true));
+    const up = await until(() => exited || existsSync(`${dir}/pid`), 10_000);
+    if (up && !exited) {
+      const stopped = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      return {
+        port,
+        proc,
+        stop: async () => {
+          proc.kill();
+          await stopped;
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    proc.kill();
+    if (attempt === 5) throw new Error(`dnsmasq did not start on ${attempt} ports`);
+  }
+}
+
+/** A port no socket holds, UDP or TCP, at any of these addresses (held while looked at). */
+async function freeUdpTcpPort(addresses: readonly string[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const held: { close(): void }[] = [];
+    try {
+      for (const address of addresses) {
+        const type = address.includes(':') ? 'udp6' : 'udp4';
+        const udp = createSocket(type);
+        held.push(udp);
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind(port, address, () => resolve());
+        });
+        const tcp = createServer();
+        held.push(tcp);
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen(port, address, () => resolve());
+        });
+      }
+      return port;
+    } catch {
+      // taken at one of them: another
+    } finally {
+      for (const h of held) h.close();
+    }
+  }
+}
+
 export function dnsmasqArgs(
   port: number,
   dir: string,

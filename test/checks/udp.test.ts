@@ -1,16 +1,12 @@
 // The UDP probe against dnsmasq (Debian's dnsmasq-base, on 127.0.0.1 and ::1, a DNS query as
 // the hex payload) and against small responders of our own (node:dgram) for silence, garbage,
 // oversized replies; a closed port for ICMP port unreachable.
-import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { UdpChecker, udp, type UdpCheckOptions } from '../../checks/udp.js';
 import type { CheckTarget } from '../../src/health/checker.js';
 import { freeUdpPort } from './freeradius.js';
-import { dnsmasqArgs, until } from './servers.js';
+import { startDnsmasq, until } from './servers.js';
 
 const ctx = (timeoutMs = 2000, signal = new AbortController().signal) => ({ signal, timeoutMs });
 const check = (o: UdpCheckOptions, target: CheckTarget, timeoutMs = 2000) =>
@@ -22,14 +18,9 @@ const QUERY =
   '12 34 01 00 00 01 00 00 00 00 00 00 03 77 77 77 07 65 78 61 6d 70 6c 65 04 74 65 73 74 00 00 01 00 01';
 
 t.test('against dnsmasq', async (t) => {
-  const port = await freeUdpPort();
-  const dir = mkdtempSync(join(tmpdir(), 'warden-udp-'));
-  const dnsmasq = spawn(
-    'dnsmasq',
-    dnsmasqArgs(port, dir, ['--host-record=www.example.test,10.0.0.5']),
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  t.teardown(() => void dnsmasq.kill());
+  const dnsmasq = await startDnsmasq(['--host-record=www.example.test,10.0.0.5']);
+  t.teardown(() => dnsmasq.stop());
+  const port = dnsmasq.port;
   const v4: CheckTarget = { family: 4, address: '127.0.0.1', port };
   const v6: CheckTarget = { family: 6, address: '::1', port };
   t.ok(
