@@ -2,9 +2,9 @@
 // daemon.state_dir for the daemon, which reads it every maintenance_poll. Drained, it withdraws
 // every VIP it announces (existing flows keep going: the table is untouched). Exit 0 when done
 // (status: 0 not drained, 3 drained), 1 on a failure, 2 on a usage error.
-import { mkdir, rename, stat, unlink, writeFile, readFile } from 'node:fs/promises';
+import { readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { DRAINED_FILE, parseStateDirArgs, writeFlagFile } from '../director/statedir.js';
 
 export class DirectorUsageError extends Error {}
 
@@ -14,8 +14,6 @@ export const DIRECTOR_USAGE = `  director drain|undrain|status [--config FILE | 
                              to the other directors; undrain brings them back. The flag
                              is DIR/drained (daemon.state_dir, default /run/ipvs-warden)`;
 
-export const DEFAULT_STATE_DIR = '/run/ipvs-warden';
-
 export interface DirectorOptions {
   readonly stdout: NodeJS.WritableStream;
   /** daemon.state_dir of a config file. */
@@ -24,23 +22,15 @@ export interface DirectorOptions {
 }
 
 /** The flag file of a state directory. */
-export const drainedFile = (dir: string): string => join(dir, 'drained');
+export const drainedFile = (dir: string): string => join(dir, DRAINED_FILE);
 
 export async function director(argv: string[], o: DirectorOptions): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      'state-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const parsed = parseStateDirArgs('director', argv, (m) => new DirectorUsageError(m));
+  if (parsed.help) {
     o.stdout.write(`Usage: ipvs-warden\n${DIRECTOR_USAGE}\n`);
     return 0;
   }
-  const [action, extra] = positionals;
+  const [action, extra] = parsed.positionals;
   if (action !== 'drain' && action !== 'undrain' && action !== 'status')
     throw new DirectorUsageError(
       action === undefined
@@ -48,15 +38,7 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
         : `director takes drain, undrain or status, got "${action}"`,
     );
   if (extra !== undefined) throw new DirectorUsageError(`director ${action} takes no "${extra}"`);
-  if (values.config !== undefined && values['state-dir'] !== undefined)
-    throw new DirectorUsageError('director takes --config FILE or --state-dir DIR, not both');
-  const dir =
-    values['state-dir'] ??
-    (values.config !== undefined
-      ? await o.stateDirOf(values.config)
-      : (o.env.WARDEN_STATE_DIR ?? DEFAULT_STATE_DIR));
-  if (!dir.startsWith('/'))
-    throw new DirectorUsageError(`--state-dir must be an absolute path, got "${dir}"`);
+  const dir = await parsed.dir(o.stateDirOf, o.env);
   const file = drainedFile(dir);
   if (action === 'status') {
     const since = await readFile(file, 'utf8').then(
@@ -77,19 +59,16 @@ export async function director(argv: string[], o: DirectorOptions): Promise<numb
     );
     return 0;
   }
-  await mkdir(dir, { recursive: true, mode: 0o755 });
   const there = await stat(file).then(
     () => true,
     () => false,
   );
-  if (!there) {
-    // Written aside, then renamed: the daemon never sees a half-written flag.
-    const tmp = join(dir, `.drained.${process.pid}`);
-    await writeFile(tmp, `since ${new Date().toISOString()} (pid ${process.pid})\n`, {
-      mode: 0o644,
-    });
-    await rename(tmp, file);
-  }
+  if (!there)
+    await writeFlagFile(
+      dir,
+      DRAINED_FILE,
+      `since ${new Date().toISOString()} (pid ${process.pid})\n`,
+    );
   o.stdout.write(
     `${there ? 'already drained' : 'drained'}: ${file}; the daemon withdraws its VIPs within maintenance_poll\n`,
   );

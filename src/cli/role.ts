@@ -3,10 +3,10 @@
 // cannot be written or read (or the config has problems), 2 on a usage error. keepalived runs it
 // on every VRRP transition, so main.ts runs it before loading the rest of the program (only
 // --config loads the config reader), and it prints its own errors.
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseRoleArgs, parseRoleText, ROLE_FILE, roleText } from '../director/role.js';
+import { parseStateDirArgs, writeFlagFile } from '../director/statedir.js';
 
 export class RoleUsageError extends Error {}
 
@@ -17,9 +17,6 @@ export const ROLE_USAGE = `  role [master|backup|fault] [--config FILE | --state
                              daemon, anything else the backup one). Without a role, print
                              it. Takes keepalived's notify arguments too:
                              notify "/usr/bin/ipvs-warden role" (INSTANCE NAME STATE PRIO)`;
-
-/** The default of daemon.state_dir, for when neither --config nor --state-dir is given. */
-const DEFAULT_STATE_DIR = '/run/ipvs-warden';
 
 export interface RoleOptions {
   readonly stdout: NodeJS.WritableStream;
@@ -57,33 +54,14 @@ export async function roleCommand(argv: string[]): Promise<number> {
 }
 
 export async function role(argv: string[], o: RoleOptions): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      'state-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const parsed = parseStateDirArgs('role', argv, (m) => new RoleUsageError(m));
+  if (parsed.help) {
     o.stdout.write(`Usage: ipvs-warden\n${ROLE_USAGE}\n`);
     return 0;
   }
-  if (values.config !== undefined && values['state-dir'] !== undefined)
-    throw new RoleUsageError('role takes --config FILE or --state-dir DIR, not both');
-  const given = values['state-dir'];
-  if (given !== undefined && !given.startsWith('/'))
-    throw new RoleUsageError(
-      `--state-dir must be an absolute path (as daemon.state_dir), got "${given}"`,
-    );
-  const args = parseRoleArgs(positionals);
+  const args = parseRoleArgs([...parsed.positionals]);
   if (args.kind === 'error') throw new RoleUsageError(args.message);
-  const dir =
-    given ??
-    (values.config !== undefined
-      ? await o.stateDirOf(values.config)
-      : (o.env.WARDEN_STATE_DIR ?? DEFAULT_STATE_DIR));
+  const dir = await parsed.dir(o.stateDirOf, o.env);
   const file = join(dir, ROLE_FILE);
   if (args.kind === 'show') {
     let text: string;
@@ -104,19 +82,9 @@ export async function role(argv: string[], o: RoleOptions): Promise<number> {
     o.stdout.write(`${current}\n`);
     return 0;
   }
-  // Atomic: the daemon reads either the old role or the new one, never half a file.
-  const temp = join(dir, `.${ROLE_FILE}.${process.pid}.tmp`);
   try {
-    // Modes set outright: keepalived runs notify scripts with umask 077, and a daemon that is
-    // not root must still read the role.
-    const made = await mkdir(dir, { recursive: true, mode: 0o755 });
-    if (made !== undefined)
-      for (let d = dir; d.length >= made.length; d = dirname(d)) await chmod(d, 0o755);
-    await writeFile(temp, roleText(args.role));
-    await chmod(temp, 0o644);
-    await rename(temp, file);
+    await writeFlagFile(dir, ROLE_FILE, roleText(args.role));
   } catch (e) {
-    await rm(temp, { force: true }).catch(() => undefined);
     return failed(o, 'write', file, e);
   }
   o.stdout.write(`role ${args.role} written to ${file} (from ${args.from})\n`);

@@ -3,6 +3,7 @@
 import convict from 'convict';
 import { canonicalAddress, familyOf } from '../ipvs/address.js';
 import { IPVS_LABELS, type IpvsLabel } from '../ipvs/labels.js';
+import { DEFAULT_STATE_DIR } from '../director/statedir.js';
 import {
   multicastFamily,
   SYNC_DEFAULT_GROUP,
@@ -136,7 +137,7 @@ const schema = {
   state_dir: {
     doc: "Where `ipvs-warden role` and `ipvs-warden director drain` leave the director's state for the daemon to read (read every maintenance_poll)",
     format: String,
-    default: '/run/ipvs-warden',
+    default: DEFAULT_STATE_DIR,
     env: 'WARDEN_STATE_DIR',
   },
   pid_file: {

@@ -48,6 +48,7 @@ import {
 } from './drift.js';
 import { plan, type PlannedOperation } from './plan.js';
 import { initialHealth, retiredAfterReload, serverStatus, stillRetired } from './servers.js';
+import { DRAINED_FILE } from '../director/statedir.js';
 
 export interface ServerRecord {
   /** The target id (`targetId`): the key of the server's record, drains, metrics and status. */
@@ -618,7 +619,7 @@ export class ReconcileLoop {
    * a drained director must not come back because a disk went away.
    */
   private async readDirectorState(): Promise<void> {
-    const file = join(this.state.config.daemon.stateDir, 'drained');
+    const file = join(this.state.config.daemon.stateDir, DRAINED_FILE);
     let drained: string | null;
     try {
       await stat(file);
