@@ -79,18 +79,7 @@ async function measure(
     scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port }, timing, POLICY);
   }
   await new Promise((r) => setTimeout(r, 3000)); // every target checked at least twice first
-  const lag = monitorEventLoopDelay({ resolution: 1 });
-  lag.enable();
-  global.gc?.();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  measuring = true;
-  await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  measuring = false;
-  const wall = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  lag.disable();
-  const mem = process.memoryUsage();
+  const { wall, cpuMs, lag, mem } = await window((on) => (measuring = on));
   let detection = '';
   if (kind === 'http') {
     // Detection under the same load: 100 targets start failing at once.
@@ -107,7 +96,6 @@ async function measure(
     await tell(server, { dead: [] });
   }
   await scheduler.stop();
-  const cpuMs = (cpu.user + cpu.system) / 1000;
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
   return row(kind, n, checks, wall, cpuMs, lag, lateness, mem, failures, worst) + detection;
 }
@@ -155,23 +143,35 @@ async function measureFloor(kind: 'tcp' | 'http', n: number, port: number): Prom
     timers.add(timer);
   }
   await new Promise((r) => setTimeout(r, 3000));
+  const { wall, cpuMs, lag, mem } = await window((on) => (measuring = on));
+  stop.abort();
+  for (const timer of timers) clearTimeout(timer);
+  await new Promise((r) => setTimeout(r, timing.timeoutMs + 200));
+  return row(`${kind} floor`, n, checks, wall, cpuMs, lag, lateness, mem, failures, undefined);
+}
+
+/**
+ * The measured window: SECONDS of wall time as measured (never assumed), this process's CPU,
+ * the event loop's lag and memory; `measuring` says when results count.
+ */
+async function window(measuring: (on: boolean) => void): Promise<{
+  wall: number;
+  cpuMs: number;
+  lag: ReturnType<typeof monitorEventLoopDelay>;
+  mem: NodeJS.MemoryUsage;
+}> {
   const lag = monitorEventLoopDelay({ resolution: 1 });
   lag.enable();
   global.gc?.();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  measuring = true;
+  measuring(true);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  measuring = false;
+  measuring(false);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   lag.disable();
-  const mem = process.memoryUsage();
-  stop.abort();
-  for (const timer of timers) clearTimeout(timer);
-  await new Promise((r) => setTimeout(r, timing.timeoutMs + 200));
-  const cpuMs = (cpu.user + cpu.system) / 1000;
-  return row(`${kind} floor`, n, checks, wall, cpuMs, lag, lateness, mem, failures, undefined);
+  return { wall, cpuMs: (cpu.user + cpu.system) / 1000, lag, mem: process.memoryUsage() };
 }
 
 /** One line of the table. */
