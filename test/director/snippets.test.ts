@@ -2,28 +2,17 @@
 // whole, in a code block), and each program's own config check accepts them: keepalived -t,
 // bird -p, vtysh -C. A broken copy of each is refused, so these checks can fail. The VM lanes
 // (test:directors) run the same files.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { run } from '../exec.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = join(root, 'deploy/directors');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const scratch = mkdtempSync(join(tmpdir(), 'warden-snippets-'));
-
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, (error, out, err) =>
-      resolve({
-        code: typeof error?.code === 'number' ? error.code : error ? 1 : 0,
-        out: out + err,
-      }),
-    );
-  });
-}
 
 interface Snippet {
   readonly file: string;

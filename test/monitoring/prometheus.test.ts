@@ -3,7 +3,7 @@
 // whose services are set up to be down, in fallback, in panic, below quorum and failing an operation, and a
 // refused reload. Every PromQL expression of the Grafana dashboard returns data, every rule
 // evaluates without error, and the alerts this scenario should raise have data.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,22 +12,12 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
 import { freePort, listen, until, type Listening } from '../checks/servers.js';
+import { run } from '../exec.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const rulesFile = join(root, 'deploy/prometheus/ipvs-warden.rules.yml');
 const dashboardFile = join(root, 'deploy/grafana/ipvs-warden.json');
-
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, (error, out, err) =>
-      resolve({
-        code: typeof error?.code === 'number' ? error.code : error ? 1 : 0,
-        out: out + err,
-      }),
-    );
-  });
-}
 
 interface Rule {
   readonly alert: string;
