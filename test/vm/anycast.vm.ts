@@ -24,9 +24,9 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { clearNetworks } from './netns.js';
 import { snippet } from './snippet.js';
+import { sleep, until } from './wait.js';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-anycast';
@@ -59,15 +59,6 @@ const BOUND = {
   /** A director that dies sends nothing: the router notices when BGP's hold time (3 s) runs out. */
   death: HOLD_TIME + PROPAGATION,
 };
-
-async function until(cond: () => boolean, ms: number, every = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(every);
-  }
-  return cond();
-}
 
 /** Namespaces, links, addresses, sysctls: one shell script (each exec in the VM is costly). */
 function topology(): string {

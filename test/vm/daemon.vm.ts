@@ -13,9 +13,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseIpvsadmList } from '../ipvs/ipvsadm.js';
+import { sleep, until } from './wait.js';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-e2e';
@@ -146,15 +146,6 @@ class Daemon {
     }
     return cond();
   }
-}
-
-async function until(cond: () => boolean, ms: number, every = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(every);
-  }
-  return cond();
 }
 
 function configText(o: { weight1?: number; resync?: string } = {}): string {

@@ -29,11 +29,11 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { clearNetworks } from './netns.js';
 import { snippet } from './snippet.js';
+import { sleep, until } from './wait.js';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const inNs = (ns: string, cmd: string, ...args: string[]): string =>
   sh('ip', ['netns', 'exec', ns, cmd, ...args]);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-vrrp';
@@ -64,15 +64,6 @@ const CONNECT_TIMEOUT = 1000;
 const GAP_BOUND = masterDown('d2') + CONNECT_EVERY + 1500;
 /** And its floor: no new connection can succeed before d2's timer runs out. */
 const GAP_FLOOR = masterDown('d2') - ADVERT_MS;
-
-async function until(cond: () => boolean, ms: number, every = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(every);
-  }
-  return cond();
-}
 
 /** A process in a namespace, its output kept line by line (JSON lines parsed). */
 class Proc {
