@@ -4,7 +4,6 @@
 // none has, while the director is drained, and first of all when the daemon stops; a route
 // changed by hand is drift, repaired; someone else's route in the table is left alone.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -12,37 +11,18 @@ import { MemoryRouteTable } from '../../src/announce/routes.js';
 import { parseConfig } from '../../src/checkers.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
-import { RTN_BLACKHOLE, type Route } from '../../src/realserver/rtnetlink.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { WardenMetrics } from '../../src/metrics/metrics.js';
 import { buildStatus, formatStatus } from '../../src/http/status.js';
-import { listen, until, type Listening } from '../checks/servers.js';
-
-interface Flippable extends Listening {
-  healthy: boolean;
-}
-
-async function server(): Promise<Flippable> {
-  const s = { healthy: true } as Flippable;
-  const l = await listen(
-    createServer((_q, res) => ((res.statusCode = s.healthy ? 200 : 503), res.end())),
-  );
-  return Object.assign(s, l);
-}
-
-const route = (address: string, extra: Partial<Route> = {}): Route => ({
-  family: 4,
-  table: 240,
-  address,
-  prefix: 32,
-  metric: 0,
-  protocol: 250,
-  type: RTN_BLACKHOLE,
-  ...extra,
-});
+import { flippableHttp, until, type Flippable } from '../checks/servers.js';
+import { announced } from './route.js';
 
 async function setup(t: Test, daemon = '') {
-  const [http, https, other] = await Promise.all([server(), server(), server()]);
+  const [http, https, other] = await Promise.all([
+    flippableHttp(),
+    flippableHttp(),
+    flippableHttp(),
+  ]);
   const stateDir = mkdtempSync(join(tmpdir(), 'warden-announce-'));
   t.teardown(async () => {
     await Promise.all([http, https, other].map((s) => s.stop()));
@@ -167,9 +147,9 @@ t.test(
     const { routes, log, loop, ours } = await setup(t);
     await loop.start();
     t.ok(await until(async () => (await ours()).length === 1));
-    await routes.add(route('192.0.2.77', { protocol: 4 }));
-    await routes.delete(route('192.0.2.1'));
-    await routes.add(route('192.0.2.9'));
+    await routes.add(announced('192.0.2.77', { protocol: 4 }));
+    await routes.delete(announced('192.0.2.1'));
+    await routes.add(announced('192.0.2.9'));
     t.ok(
       await until(async () => (await ours()).join() === '192.0.2.1', 3000),
       'the next resync puts ours back and removes the stray',

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { MemoryRouteTable } from '../../src/announce/routes.js';
-import { RTN_BLACKHOLE, type Route } from '../../src/realserver/rtnetlink.js';
+import { announced } from './route.js';
 
 const script = fileURLToPath(new URL('./route-ops.js', import.meta.url));
 
@@ -49,36 +49,26 @@ t.test('add, dump and delete host routes in a table of their own (kernel)', asyn
 
 t.test('the in-memory table answers as the kernel did', async (t) => {
   const m = new MemoryRouteTable();
-  const route = (address: string, extra: Partial<Route> = {}): Route => ({
-    family: 4,
-    table: 240,
-    address,
-    prefix: 32,
-    metric: 0,
-    protocol: 250,
-    type: RTN_BLACKHOLE,
-    ...extra,
-  });
   const code = (p: Promise<void>): Promise<string> =>
     p.then(
       () => 'ok',
       (e: unknown) => (e as { code?: string }).code ?? 'thrown',
     );
-  await m.add(route('192.0.2.99', { protocol: 4 }));
-  t.equal(await code(m.add(route('192.0.2.1'))), 'ok');
-  t.equal(await code(m.add(route('192.0.2.1'))), 'EEXIST');
-  t.equal(await code(m.add(route('192.0.2.99'))), 'EEXIST');
-  t.equal(await code(m.delete(route('192.0.2.99'))), 'ESRCH');
-  t.equal(await code(m.add(route('192.0.2.5', { table: 0 }))), 'EINVAL');
-  t.equal(await code(m.delete(route('192.0.2.1'))), 'ok');
-  t.equal(await code(m.delete(route('192.0.2.1'))), 'ESRCH');
+  await m.add(announced('192.0.2.99', { protocol: 4 }));
+  t.equal(await code(m.add(announced('192.0.2.1'))), 'ok');
+  t.equal(await code(m.add(announced('192.0.2.1'))), 'EEXIST');
+  t.equal(await code(m.add(announced('192.0.2.99'))), 'EEXIST');
+  t.equal(await code(m.delete(announced('192.0.2.99'))), 'ESRCH');
+  t.equal(await code(m.add(announced('192.0.2.5', { table: 0 }))), 'EINVAL');
+  t.equal(await code(m.delete(announced('192.0.2.1'))), 'ok');
+  t.equal(await code(m.delete(announced('192.0.2.1'))), 'ESRCH');
   m.failNext('add', 'EPERM');
-  t.equal(await code(m.add(route('192.0.2.1'))), 'EPERM');
+  t.equal(await code(m.add(announced('192.0.2.1'))), 'EPERM');
   t.same(
     (await m.list(240, [4])).map((r) => `${r.address} ${r.protocol}`),
     ['192.0.2.99 4'],
   );
-  await m.add({ ...route('2001:db8::1'), family: 6, prefix: 128 });
+  await m.add(announced('2001:db8::1'));
   t.same(
     (await m.list(240, [6])).map((r) => r.metric),
     [1024],

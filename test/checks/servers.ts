@@ -2,6 +2,7 @@
 // connections, notice when a probe tears its socket down; a self-signed certificate from openssl.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer as createHttpServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -111,6 +112,19 @@ export function selfSigned(): { key: string; cert: string } {
  * director with Debian's dnsmasq installed has one), no upstream, no hosts file; the records
  * given.
  */
+/** An HTTP server on loopback whose health a test flips: 200 while `healthy`, else 503. */
+export interface Flippable extends Listening {
+  healthy: boolean;
+}
+
+export async function flippableHttp(): Promise<Flippable> {
+  const s = { healthy: true } as Flippable;
+  const l = await listen(
+    createHttpServer((_q, res) => ((res.statusCode = s.healthy ? 200 : 503), res.end())),
+  );
+  return Object.assign(s, l);
+}
+
 export interface Dnsmasq {
   readonly port: number;
   readonly proc: ChildProcess;

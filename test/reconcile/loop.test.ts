@@ -3,7 +3,6 @@
 // carried over, an invalid kernel operation retried without stopping the rest, cleanstop,
 // dry-run and maintenance flag files. The same behaviour on the real kernel: test/vm/daemon.vm.ts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -14,19 +13,7 @@ import { destinationSpec } from '../../src/ipvs/spec.js';
 import type { TableEntry } from '../../src/ipvs/model.js';
 import { MemoryLog } from '../../src/log.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
-import { listen, until, type Listening } from '../checks/servers.js';
-
-interface Flippable extends Listening {
-  healthy: boolean;
-}
-
-async function server(): Promise<Flippable> {
-  const s = { healthy: true } as Flippable;
-  const l = await listen(
-    createServer((_q, res) => ((res.statusCode = s.healthy ? 200 : 503), res.end())),
-  );
-  return Object.assign(s, l);
-}
+import { flippableHttp, until, type Flippable } from '../checks/servers.js';
 
 const FAST = `defaults:
   interval: 100ms
@@ -77,7 +64,7 @@ async function setup(
   extra: Parameters<typeof config>[1] = {},
   backend = new MemoryBackend(),
 ) {
-  const servers = await Promise.all(Array.from({ length: n }, () => server()));
+  const servers = await Promise.all(Array.from({ length: n }, () => flippableHttp()));
   t.teardown(() => Promise.all(servers.map((s) => s.stop())));
   const log = new MemoryLog();
   const loop = new ReconcileLoop(config(servers, extra), { backend, log });
@@ -111,7 +98,7 @@ t.test(
   'start adopts the table as it is: zero operations, no flap, a failed server leaves after fall',
   async (t) => {
     const backend = new MemoryBackend();
-    const servers = await Promise.all([server(), server(), server()]);
+    const servers = await Promise.all([flippableHttp(), flippableHttp(), flippableHttp()]);
     const cfg = config(servers);
     const vs = cfg.virtualServices[0]!;
     await backend.addService(vs.service);
@@ -213,7 +200,7 @@ t.test(
   'a kernel operation that fails is retried with backoff and does not hold up the rest',
   async (t) => {
     const backend = new MemoryBackend({ schedulers: ['wlc'] });
-    const servers = await Promise.all([server()]);
+    const servers = await Promise.all([flippableHttp()]);
     const good = config(servers);
     const cfg: Config = {
       ...good,
