@@ -17,7 +17,7 @@
 // schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
 // bench/vs-keepalived.ts figure (see bench/README.md, "The old count"), which this bench also
 // re-measures (BENCH_LEGACY=0 leaves that out).
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { cpus } from 'node:os';
@@ -44,8 +44,8 @@ const WARM_S = Number(process.env.BENCH_WARM ?? 5);
 const VICTIMS = Number(process.env.BENCH_VICTIMS ?? 10);
 const LEGACY = process.env.BENCH_LEGACY !== '0';
 /** How long a peer may take to put every target in the table (node loads slowly in the VM). */
-const FILL_S = Number(process.env.BENCH_FILL ?? 240);
-const DETECT_S = Number(process.env.BENCH_DETECT ?? 60);
+const FILL_S = Number(process.env.BENCH_FILL ?? 150);
+const DETECT_S = Number(process.env.BENCH_DETECT ?? 30);
 const INTERVAL_S = 1;
 const JITTER = 0.1;
 const PORT = 7000;
@@ -525,14 +525,10 @@ function machine(): string {
   return `in the VM, emulated (TCG): ${cpus().length} vCPUs, "${model}"; the host: ${host}`;
 }
 
+/** The first line a command prints, on stdout or stderr (keepalived --version uses stderr). */
 function version(cmd: string, args: string[]): string {
-  try {
-    const r = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return (r.split('\n')[0] ?? '').trim();
-  } catch (e) {
-    const err = e as { stderr?: string; stdout?: string };
-    return (`${err.stdout ?? ''}${err.stderr ?? ''}`.split('\n')[0] ?? '').trim();
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (`${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '').trim();
 }
 
 async function main(): Promise<void> {
@@ -547,35 +543,47 @@ async function main(): Promise<void> {
   if (LEGACY) {
     old = await legacy(targets, 1000);
     console.log(old);
+    writeFileSync(join(root, 'bench/README.md'), report([], windows, old, started, false));
   }
+  const notRun = (peer: string, kind: 'tcp' | 'http', n: number): Figures => ({
+    peer,
+    kind,
+    targets: n,
+    checksPerS: NaN,
+    share: NaN,
+    cpuMsPerCheck: NaN,
+    rssMiB: NaN,
+    detectMs: [],
+    missed: 0,
+    refused: 'not run',
+  });
+  const sizes = [...new Set([...SIZES, 10000])].sort((a, b) => a - b);
   for (const kind of KINDS)
-    for (const n of [...SIZES, 10000]) {
-      for (const peer of PEERS) {
-        if (!SIZES.includes(n)) {
-          all.push({
-            peer,
-            kind,
-            targets: n,
-            checksPerS: NaN,
-            share: NaN,
-            cpuMsPerCheck: NaN,
-            rssMiB: NaN,
-            detectMs: [],
-            missed: 0,
-            refused: 'not run',
-          });
-          continue;
-        }
-        console.error(`# ${peer} ${kind} ${n} ...`);
-        const f = await measure(targets, peer, kind, n);
-        all.push(f);
-        if (f.windows) windows.push(f.windows);
-        console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
-      }
-      if (SIZES.includes(10000) && n === 10000) break;
-    }
+    for (const n of sizes) for (const peer of PEERS) all.push(notRun(peer, kind, n));
+  // The README is rewritten after every row, so a run cut short still leaves what it measured.
+  for (const [i, row] of all.entries()) {
+    if (!SIZES.includes(row.targets)) continue;
+    console.error(`# ${row.peer} ${row.kind} ${row.targets} ...`);
+    const f = await measure(targets, row.peer, row.kind, row.targets);
+    all[i] = f;
+    if (f.windows) windows.push(f.windows);
+    console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
+    writeFileSync(join(root, 'bench/README.md'), report(all, windows, old, started, false));
+  }
   targets.proc.kill();
 
+  const text = report(all, windows, old, started, true);
+  writeFileSync(join(root, 'bench/README.md'), text);
+  console.log(text);
+}
+
+function report(
+  all: readonly Figures[],
+  windows: readonly string[],
+  old: string,
+  started: Date,
+  done: boolean,
+): string {
   const command = 'npm run bench:peers';
   const env = [
     'BENCH_SIZES',
@@ -588,11 +596,11 @@ async function main(): Promise<void> {
     .filter((v) => process.env[v] !== undefined)
     .map((v) => `${v}=${process.env[v]}`)
     .join(' ');
-  const text = `# Benchmarks: ipvs-warden side by side with keepalived and ldirectord
-
+  return `# Benchmarks: ipvs-warden side by side with keepalived and ldirectord
+${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
 Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
 Everything in the VM runs about 10x slower than on the host: the ratios are what matter.
-Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}; node ${process.version}.
+Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
 
 ## Ratios, ipvs-warden / peer
 
@@ -643,8 +651,6 @@ measured. Re-measured here, the old way, with the server timestamping each count
 
 ${old || '(not run: BENCH_LEGACY=0)'}
 `;
-  writeFileSync(join(root, 'bench/README.md'), text);
-  console.log(text);
 }
 
 if (process.argv[2] === 'server') serve();
