@@ -53,6 +53,8 @@ const PORT = 7000;
 const VICTIM_PORT = 7001;
 const OURS = 'ipvs-warden';
 const work = '/tmp/bench-peers';
+/** The peers' logs, where the host can read them after the VM is gone. */
+const logs = join(root, '.scratch/bench-peers');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
@@ -256,11 +258,11 @@ function ldirectordConfig(kind: string, n: number): string {
     kind === 'tcp'
       ? '\tchecktype=connect'
       : '\tservice=http\n\tchecktype=negotiate\n\trequest="healthz"\n\treceive="ok"';
-  return `checktimeout=1\nconnecttimeout=1\nnegotiatetimeout=1\ncheckinterval=${INTERVAL_S}\ncheckcount=1\nquiescent=no\nautoreload=no\n\nvirtual=${VIPS.ldirectord}:80\n${reals}\n${check}\n\tscheduler=rr\n\tprotocol=tcp\n`;
+  return `checktimeout=1\nnegotiatetimeout=1\ncheckinterval=${INTERVAL_S}\nfailurecount=1\nquiescent=no\nautoreload=no\n\nvirtual=${VIPS.ldirectord}:80\n${reals}\n${check}\n\tscheduler=rr\n\tprotocol=tcp\n`;
 }
 
 function startPeer(peer: string, kind: string, n: number): ChildProcess {
-  const log = join(work, `${peer}-${kind}-${n}.log`);
+  const log = join(logs, `${peer}-${kind}-${n}.log`);
   const out = (): ['ignore', number, number] => {
     const fd = openLog(log);
     return ['ignore', fd, fd];
@@ -383,6 +385,7 @@ async function measure(
         : `${seen} of ${n} in the table after ${fillS.toFixed(0)} s`;
       return { ...base, refused: `could not run: ${why}`, windows: '' };
     }
+    console.error(`#   ${seen} in the table after ${fillS.toFixed(0)} s`);
     await sleep(WARM_S * 1000);
     const count = async (): Promise<{
       c: CountReply;
@@ -427,6 +430,7 @@ async function measure(
 
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
+    console.error(`#   window done; ${VICTIMS} targets stop answering`);
     await targets.ask('down', kind);
     const flipped = performance.now();
     const detectMs: number[] = [];
@@ -533,6 +537,7 @@ function version(cmd: string, args: string[]): string {
 
 async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
+  mkdirSync(logs, { recursive: true });
   execFileSync('ipvsadm', ['-C']);
   const targets = new Targets();
   await targets.ready;
@@ -632,7 +637,7 @@ ${windows.map((w) => `- ${w}`).join('\n')}
 - keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
   (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
 - ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},
-  checktimeout/connecttimeout/negotiatetimeout 1, checkcount 1, quiescent no, checktype connect or
+  checktimeout and negotiatetimeout 1, failurecount 1 (checkcount is deprecated), quiescent no, checktype connect or
   negotiate (service http, request healthz, receive ok).
 
 ## The guard and the old count
