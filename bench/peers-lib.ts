@@ -1,0 +1,197 @@
+// The pure parts of `npm run bench:peers` (bench/peers.ts): reading /proc text, the guard that
+// refuses a row whose counts disagree, and the tables. Table-tested in test/bench/peers-lib.test.ts.
+
+/** USER_HZ on Linux: the unit of /proc/PID/stat's times. */
+export const USER_HZ = 100;
+
+export interface ProcStat {
+  readonly pid: number;
+  readonly comm: string;
+  readonly ppid: number;
+  /** utime + stime + cutime + cstime, in seconds: the process and its reaped children. */
+  readonly cpu: number;
+}
+
+/**
+ * One /proc/PID/stat line. The command name may hold spaces and parentheses, so the fields are
+ * counted from the last ')'.
+ */
+export function parseStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new Error(`not a /proc/PID/stat line: ${text.slice(0, 60)}`);
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
+  // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+  const ticks = [11, 12, 13, 14].reduce((s, i) => s + Number(f[i]), 0);
+  if (!Number.isFinite(ticks)) throw new Error(`bad times in /proc/PID/stat: ${text.slice(0, 60)}`);
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    ppid: Number(f[1]),
+    cpu: ticks / USER_HZ,
+  };
+}
+
+/** VmRSS of /proc/PID/status in KiB (0 when absent: a kernel thread or a zombie). */
+export function parseRssKiB(status: string): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The pids of `root` and all its descendants among `all`. */
+export function tree(all: readonly ProcStat[], root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const out: number[] = [];
+  const todo = [root];
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    if (!all.some((p) => p.pid === pid)) continue;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+export interface Counts {
+  /** Checks that landed on the target servers in the window. */
+  readonly atTargets: number;
+  /** The window as the target server's own clock saw it, in seconds. */
+  readonly windowS: number;
+  /** The peer's own count over (about) the same window, when it keeps one. */
+  readonly ownRate?: number | undefined;
+  /** Targets and their interval: the schedule's bound. */
+  readonly targets: number;
+  readonly intervalS: number;
+  /** The schedule's jitter (a check may come this fraction early). */
+  readonly jitter: number;
+}
+
+/** Counts disagreeing by more than this refuse the row. */
+export const TOLERANCE = 0.05;
+
+/**
+ * Why a row must not be printed, or null. Two guards: the checks counted at the targets per
+ * second (the server's own window) against the peer's own counter per second, within
+ * TOLERANCE; and the rate against what the schedule can produce, N / interval (a check early by
+ * at most the jitter): 2,404/s from 1,000 targets at 1 s was the old bench dividing by a window
+ * it assumed, not one it measured.
+ */
+export function refusal(c: Counts): string | null {
+  if (!(c.windowS > 0)) return `REFUSED: counts disagree: no window measured (${c.windowS} s)`;
+  const rate = c.atTargets / c.windowS;
+  const bound = (c.targets / c.intervalS) * (1 + c.jitter) * (1 + TOLERANCE);
+  if (rate > bound)
+    return `REFUSED: counts disagree: ${rate.toFixed(0)}/s at the targets, more than the schedule's ${bound.toFixed(0)}/s (${c.targets} targets every ${c.intervalS} s, jitter ${c.jitter}, +${TOLERANCE * 100} %)`;
+  if (c.ownRate !== undefined) {
+    const off = Math.abs(c.ownRate - rate) / Math.max(rate, c.ownRate, 1e-9);
+    if (off > TOLERANCE)
+      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, ${c.ownRate.toFixed(1)}/s by the peer's own counter (${(off * 100).toFixed(1)} % apart, more than ${TOLERANCE * 100} %)`;
+  }
+  return null;
+}
+
+export const median = (xs: readonly number[]): number =>
+  xs.length === 0 ? NaN : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN);
+
+/** One peer's figures for one (kind, size). */
+export interface Figures {
+  readonly peer: string;
+  readonly kind: 'tcp' | 'http';
+  readonly targets: number;
+  readonly checksPerS: number;
+  /** checksPerS over the schedule's rate N / interval. */
+  readonly share: number;
+  readonly cpuMsPerCheck: number;
+  readonly rssMiB: number;
+  /** Detection latencies in ms (victims not seen gone are left out, and counted in `missed`). */
+  readonly detectMs: readonly number[];
+  readonly missed: number;
+  /** A refusal or a reason the peer could not run; the figures are then not shown. */
+  readonly refused?: string | undefined;
+  readonly note?: string;
+}
+
+const fmt = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+
+/** A markdown table from a header and rows (cells padded, so it reads as text too). */
+export function markdown(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) =>
+    Math.max(h.length, 3, ...rows.map((r) => (r[i] ?? '').length)),
+  );
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function detectCell(f: Figures): string {
+  if (f.detectMs.length === 0) return f.missed > 0 ? `none of ${f.missed} seen` : '-';
+  const ms = [...f.detectMs].sort((a, b) => a - b);
+  const miss = f.missed > 0 ? ` (${f.missed} not seen)` : '';
+  return `${fmt(ms[0] ?? NaN, 0)}/${fmt(median(ms), 0)}/${fmt(ms.at(-1) ?? NaN, 0)}${miss}`;
+}
+
+/** The figures as measured, one line per peer and row. */
+export function figuresTable(all: readonly Figures[]): string {
+  return markdown(
+    [
+      'kind',
+      'targets',
+      'peer',
+      'checks/s',
+      'share',
+      'CPU-ms/check',
+      'RSS MiB',
+      'detect ms min/med/max',
+    ],
+    all.map((f) =>
+      f.refused
+        ? [f.kind, String(f.targets), f.peer, f.refused, '', '', '', '']
+        : [
+            f.kind,
+            String(f.targets),
+            f.peer,
+            fmt(f.checksPerS, 0),
+            `${fmt(f.share * 100, 0)} %`,
+            fmt(f.cpuMsPerCheck, 3),
+            fmt(f.rssMiB, 1),
+            detectCell(f),
+          ],
+    ),
+  );
+}
+
+const ratio = (a: number, b: number, digits = 2): string =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? fmt(a / b, digits) : '-';
+
+/**
+ * The ratios, ours / peer, one line per (kind, size, peer). A refused or missing side prints
+ * the reason instead of numbers.
+ */
+export function ratioTable(all: readonly Figures[], ours: string): string {
+  const rows: string[][] = [];
+  for (const f of all) {
+    if (f.peer === ours) continue;
+    const o = all.find((x) => x.peer === ours && x.kind === f.kind && x.targets === f.targets);
+    const label = [f.kind, String(f.targets), `${ours} / ${f.peer}`];
+    const why = f.refused ?? o?.refused ?? (o ? undefined : `${ours} not run`);
+    if (why || !o) {
+      rows.push([...label, why ?? '', '', '', '', '']);
+      continue;
+    }
+    rows.push([
+      ...label,
+      ratio(o.checksPerS, f.checksPerS),
+      ratio(o.share, f.share),
+      ratio(o.cpuMsPerCheck, f.cpuMsPerCheck),
+      ratio(o.rssMiB, f.rssMiB),
+      ratio(median(o.detectMs), median(f.detectMs)),
+    ]);
+  }
+  return markdown(
+    ['kind', 'targets', 'ratio', 'checks/s', 'share', 'CPU-ms/check', 'RSS', 'detect (median)'],
+    rows,
+  );
+}

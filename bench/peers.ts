@@ -1,0 +1,692 @@
+// ipvs-warden side by side with keepalived and ldirectord (Debian's packages) on the same
+// targets, the same schedule and the same window, on the real kernel (in the VM, one boot):
+// `npm run bench:peers`. Each peer runs as its own process, one after another, configured for
+// the same N real servers (TCP connect or HTTP GET, every second, fall after one failure).
+//
+// Measured the same way for each:
+// - checks: counted where they land, by one target-server process (a forked child of this one,
+//   the same for every peer) that answers each count with its own clock's time, so the window
+//   is the one the server saw, not one this process assumed;
+// - CPU: utime + stime + cutime + cstime of the peer's process tree, from /proc (keepalived's
+//   checker child and ldirectord's ipvsadm children included);
+// - RSS: VmRSS summed over the tree at the end of the window;
+// - detection: K targets stop answering (TCP: their listener closes, connections are refused;
+//   HTTP: 503), and `ipvsadm -Ln` is polled until each is gone from the table or at weight 0.
+// The guard (bench/peers-lib.ts `refusal`): a row whose counts disagree by more than 5 % (the
+// targets' count against ipvs-warden's own check counter; for every peer, against what the
+// schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
+// bench/vs-keepalived.ts figure (see bench/README.md, "The old count"), which this bench also
+// re-measures (BENCH_LEGACY=0 leaves that out).
+import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import {
+  figuresTable,
+  parseRssKiB,
+  parseStat,
+  ratioTable,
+  refusal,
+  tree,
+  type Figures,
+  type ProcStat,
+} from './peers-lib.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
+const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as ('tcp' | 'http')[];
+const PEERS = (process.env.BENCH_PEERS ?? 'ipvs-warden,keepalived,ldirectord').split(',');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const WARM_S = Number(process.env.BENCH_WARM ?? 5);
+const VICTIMS = Number(process.env.BENCH_VICTIMS ?? 10);
+const LEGACY = process.env.BENCH_LEGACY !== '0';
+/** How long a peer may take to put every target in the table (node loads slowly in the VM). */
+const FILL_S = Number(process.env.BENCH_FILL ?? 150);
+const DETECT_S = Number(process.env.BENCH_DETECT ?? 30);
+const INTERVAL_S = 1;
+const JITTER = 0.1;
+const PORT = 7000;
+/** The victims' port: their own listeners, so they can be closed alone. */
+const VICTIM_PORT = 7001;
+const OURS = 'ipvs-warden';
+/** Where the report goes, relative to the project (a narrowed run may keep the full one). */
+const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
+const work = '/tmp/bench-peers';
+/** The peers' logs, where the host can read them after the VM is gone. */
+const logs = join(root, '.scratch/bench-peers');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
+const address = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+const portOf = (i: number): number => (i < VICTIMS ? VICTIM_PORT : PORT);
+const VIPS: Record<string, string> = {
+  'ipvs-warden': '10.9.0.1',
+  keepalived: '10.9.0.2',
+  ldirectord: '10.9.0.3',
+};
+
+// ---- the target server (a child process) ----
+
+interface CountReply {
+  readonly connections: number;
+  readonly requests: number;
+  /** performance.now() of the server process when it answered. */
+  readonly t: number;
+}
+
+function serve(): void {
+  let connections = 0;
+  let requests = 0;
+  let down = false;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    requests++;
+    const victim = req.socket.localPort === VICTIM_PORT;
+    res.writeHead(down && victim ? 503 : 200, {
+      'content-type': 'text/plain',
+      connection: 'close',
+    });
+    res.end(down && victim ? 'down\n' : 'ok\n');
+  };
+  const listen = (host: string, port: number): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const s = createServer(handler);
+      s.on('connection', (sock) => {
+        connections++;
+        sock.on('error', () => undefined);
+      });
+      s.keepAliveTimeout = 1000;
+      s.once('error', reject);
+      s.listen({ host, port, backlog: 4096 }, () => resolve(s));
+    });
+  let victims: Server[] = [];
+  const up = async (): Promise<void> => {
+    victims = await Promise.all(
+      Array.from({ length: VICTIMS }, (_, i) => listen(address(i), VICTIM_PORT)),
+    );
+  };
+  process.on('message', (m: { op: string; id: number; kind?: string }) => {
+    void (async () => {
+      if (m.op === 'down') {
+        down = true;
+        // TCP: refuse (the listener closes; its open connections end as they would anyway).
+        if (m.kind === 'tcp') {
+          for (const s of victims) {
+            s.close();
+            s.closeAllConnections();
+          }
+          victims = [];
+        }
+      } else if (m.op === 'up') {
+        down = false;
+        if (victims.length === 0) await up();
+      }
+      const reply: CountReply = { connections, requests, t: performance.now() };
+      process.send?.({ id: m.id, ...reply });
+    })();
+  });
+  void Promise.all([listen('0.0.0.0', PORT), up()]).then(() => process.send?.({ id: 0 }));
+}
+
+class Targets {
+  private next = 1;
+  private readonly waiting = new Map<number, (r: CountReply) => void>();
+  readonly proc: ChildProcess;
+  readonly ready: Promise<void>;
+  constructor() {
+    this.proc = fork(fileURLToPath(import.meta.url), ['server'], { stdio: 'inherit' });
+    this.ready = new Promise((resolve) => this.waiting.set(0, () => resolve()));
+    this.proc.on('message', (m: CountReply & { id: number }) => {
+      this.waiting.get(m.id)?.(m);
+      this.waiting.delete(m.id);
+    });
+  }
+  ask(op: 'count' | 'down' | 'up', kind?: string): Promise<CountReply> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.proc.send({ op, id, kind });
+    });
+  }
+}
+
+// ---- /proc ----
+
+function procs(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      out.push(parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+function cpuOfTree(rootPid: number): number {
+  const all = procs();
+  const pids = new Set(tree(all, rootPid));
+  return all.filter((p) => pids.has(p.pid)).reduce((s, p) => s + p.cpu, 0);
+}
+function rssOfTree(rootPid: number): number {
+  let kib = 0;
+  for (const pid of tree(procs(), rootPid)) {
+    try {
+      kib += parseRssKiB(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kib / 1024;
+}
+
+// ---- the table ----
+
+/** Real servers of one service in `ipvsadm -Ln -t VIP:80`: address:port -> weight. */
+function table(vip: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let text: string;
+  try {
+    text = execFileSync('ipvsadm', ['-Ln', '-t', `${vip}:80`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 64 << 20,
+    });
+  } catch {
+    return out; // no such service (yet)
+  }
+  for (const line of text.split('\n')) {
+    const m = /^\s+->\s+(\S+)\s+\S+\s+(\d+)/.exec(line);
+    if (m?.[1] && m[1] !== 'RemoteAddress:Port') out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+const live = (t: Map<string, number>): number => [...t.values()].filter((w) => w > 0).length;
+
+// ---- the peers' configurations ----
+
+function wardenConfig(kind: string, n: number): string {
+  const reals = Array.from(
+    { length: n },
+    (_, i) => `      - {name: r${i}, address: ${address(i)}, port: ${portOf(i)}}`,
+  ).join('\n');
+  const check = kind === 'tcp' ? '{type: tcp}' : '{type: http, path: /healthz}';
+  return `daemon:
+  backend: netlink
+  log_format: json
+  listen: 127.0.0.1:9476
+  metrics_per_server: false
+  pid_file: ${work}/warden.pid
+defaults:
+  interval: ${INTERVAL_S}s
+  fast_interval: ${INTERVAL_S}s
+  down_interval: ${INTERVAL_S}s
+  timeout: 1s
+  jitter: ${JITTER}
+  rise: 1
+  fall: 1
+  checks: [${check}]
+virtual_services:
+  - name: bench
+    address: ${VIPS[OURS]}
+    port: 80
+    scheduler: rr
+    on_failure: remove
+    real_servers:
+${reals}
+`;
+}
+
+function keepalivedConfig(kind: string, n: number): string {
+  const checker =
+    kind === 'tcp'
+      ? `TCP_CHECK {\n      connect_timeout 1\n      retry 0\n    }`
+      : `HTTP_GET {\n      url {\n        path /healthz\n        status_code 200\n      }\n      connect_timeout 1\n      retry 0\n    }`;
+  const reals = Array.from(
+    { length: n },
+    (_, i) => `  real_server ${address(i)} ${portOf(i)} {\n    weight 1\n    ${checker}\n  }`,
+  ).join('\n');
+  return `global_defs {\n  router_id bench\n}\nvirtual_server ${VIPS.keepalived} 80 {\n  delay_loop ${INTERVAL_S}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n${reals}\n}\n`;
+}
+
+function ldirectordConfig(kind: string, n: number): string {
+  const reals = Array.from({ length: n }, (_, i) => `\treal=${address(i)}:${portOf(i)} masq`).join(
+    '\n',
+  );
+  const check =
+    kind === 'tcp'
+      ? '\tchecktype=connect'
+      : '\tservice=http\n\tchecktype=negotiate\n\trequest="healthz"\n\treceive="ok"';
+  return `checktimeout=1\nnegotiatetimeout=1\ncheckinterval=${INTERVAL_S}\nfailurecount=1\nquiescent=no\nautoreload=no\n\nvirtual=${VIPS.ldirectord}:80\n${reals}\n${check}\n\tscheduler=rr\n\tprotocol=tcp\n`;
+}
+
+function startPeer(peer: string, kind: string, n: number): ChildProcess {
+  const log = join(logs, `${peer}-${kind}-${n}.log`);
+  const out = (): ['ignore', number, number] => {
+    const fd = openLog(log);
+    return ['ignore', fd, fd];
+  };
+  if (peer === OURS) {
+    const file = join(work, 'warden.yaml');
+    writeFileSync(file, wardenConfig(kind, n));
+    return spawn(process.execPath, [join(root, 'dist/src/main.js'), 'run', '--config', file], {
+      stdio: out(),
+    });
+  }
+  if (peer === 'keepalived') {
+    const file = join(work, 'keepalived.conf');
+    writeFileSync(file, keepalivedConfig(kind, n));
+    return spawn(
+      '/usr/sbin/keepalived',
+      [
+        '--dont-fork',
+        '--log-console',
+        '--no-syslog',
+        '--check',
+        '--use-file',
+        file,
+        '--pid',
+        join(work, 'ka.pid'),
+        '--checkers_pid',
+        join(work, 'ka-check.pid'),
+      ],
+      { stdio: out() },
+    );
+  }
+  const file = join(work, 'ldirectord.cf');
+  writeFileSync(file, ldirectordConfig(kind, n));
+  // -d: the foreground (no fork), its log on stderr.
+  return spawn('/usr/sbin/ldirectord', ['-d', file, 'start'], { stdio: out() });
+}
+
+/** A plain fd: the peer writes its log without going through this process's event loop. */
+const openLog = (path: string): number => openSync(path, 'a');
+
+/** ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series. */
+async function wardenChecks(): Promise<number | null> {
+  try {
+    const res = await fetch('http://127.0.0.1:9476/metrics', {
+      signal: AbortSignal.timeout(20_000),
+    });
+    const text = await res.text();
+    let sum = 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith('ipvs_warden_check_results_total{'))
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sum;
+  } catch {
+    return null;
+  }
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  const pid = proc.pid ?? -1;
+  const exited = new Promise<void>((r) =>
+    proc.exitCode !== null ? r() : proc.once('exit', () => r()),
+  );
+  proc.kill('SIGTERM');
+  const done = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
+  if (!done) {
+    for (const p of tree(procs(), pid)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await exited;
+  }
+  // keepalived's checker child may outlive its parent for a moment.
+  for (
+    let i = 0;
+    i < 50 && procs().some((p) => p.ppid === 1 && /keepalived|ldirectord/.test(p.comm));
+    i++
+  )
+    await sleep(100);
+  execFileSync('ipvsadm', ['-C']);
+}
+
+async function measure(
+  targets: Targets,
+  peer: string,
+  kind: 'tcp' | 'http',
+  n: number,
+): Promise<Figures & { windows: string }> {
+  const base = {
+    peer,
+    kind,
+    targets: n,
+    checksPerS: NaN,
+    share: NaN,
+    cpuMsPerCheck: NaN,
+    rssMiB: NaN,
+    detectMs: [],
+    missed: 0,
+  };
+  const vip = VIPS[peer] ?? '';
+  const t0 = performance.now();
+  const proc = startPeer(peer, kind, n);
+  const pid = proc.pid ?? -1;
+  let exited = false;
+  proc.once('exit', () => (exited = true));
+  try {
+    // Until every target is in the table: each peer puts a server in once a check passes.
+    let seen = 0;
+    while (!exited && performance.now() - t0 < FILL_S * 1000) {
+      seen = live(table(vip));
+      if (seen >= n) break;
+      await sleep(500);
+    }
+    const fillS = (performance.now() - t0) / 1000;
+    if (seen < n) {
+      const why = exited
+        ? `exited (${proc.exitCode})`
+        : `${seen} of ${n} in the table after ${fillS.toFixed(0)} s`;
+      return { ...base, refused: `could not run: ${why}`, windows: '' };
+    }
+    console.error(`#   ${seen} in the table after ${fillS.toFixed(0)} s`);
+    await sleep(WARM_S * 1000);
+    const count = async (): Promise<{
+      c: CountReply;
+      own: number | null;
+      ownT: number;
+      cpu: number;
+      at: number;
+    }> => {
+      const asked = performance.now();
+      const [c, own] = await Promise.all([
+        targets.ask('count'),
+        peer === OURS ? wardenChecks() : Promise.resolve(null),
+      ]);
+      const at = performance.now();
+      return { c, own, ownT: (asked + at) / 2, cpu: cpuOfTree(pid), at };
+    };
+    const a = await count();
+    await sleep(SECONDS * 1000);
+    const b = await count();
+    const rssMiB = rssOfTree(pid);
+    const pick = (c: CountReply): number => (kind === 'tcp' ? c.connections : c.requests);
+    const checks = pick(b.c) - pick(a.c);
+    const windowS = (b.c.t - a.c.t) / 1000;
+    const ownRate =
+      a.own !== null && b.own !== null ? (b.own - a.own) / ((b.ownT - a.ownT) / 1000) : undefined;
+    const windows = `${peer} ${kind} ${n}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}`;
+    if (peer === OURS && ownRate === undefined)
+      return {
+        ...base,
+        refused: 'REFUSED: counts disagree: no /metrics from ipvs-warden',
+        windows,
+      };
+    const refused =
+      refusal({
+        atTargets: checks,
+        windowS,
+        ownRate,
+        targets: n,
+        intervalS: INTERVAL_S,
+        jitter: peer === OURS ? JITTER : 0,
+      }) ?? undefined;
+
+    // Detection: the victims stop answering; the table is polled until each is out.
+    const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
+    console.error(`#   window done; ${VICTIMS} targets stop answering`);
+    await targets.ask('down', kind);
+    const flipped = performance.now();
+    const detectMs: number[] = [];
+    const pending = new Set(victims);
+    while (pending.size > 0 && performance.now() - flipped < DETECT_S * 1000) {
+      const t = table(vip);
+      const now = performance.now();
+      for (const v of [...pending])
+        if (!((t.get(v) ?? 0) > 0)) {
+          detectMs.push(now - flipped);
+          pending.delete(v);
+        }
+      await sleep(100);
+    }
+    await targets.ask('up');
+    return {
+      ...base,
+      checksPerS: checks / windowS,
+      share: checks / windowS / (n / INTERVAL_S),
+      cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
+      rssMiB,
+      detectMs,
+      missed: pending.size,
+      refused,
+      windows,
+    };
+  } finally {
+    await stop(proc);
+    await targets.ask('up');
+    // Nothing may still be checking once a peer is stopped: it would count for the next one.
+    await sleep(1500);
+    const q0 = await targets.ask('count');
+    await sleep(2000);
+    const q1 = await targets.ask('count');
+    const left = q1.connections - q0.connections;
+    if (left > 0) console.error(`warning: ${left} connections after ${peer} stopped`);
+  }
+}
+
+/**
+ * The old bench/vs-keepalived.ts measurement of ipvs-warden, as it was: the scheduler and the
+ * TCP probe in THIS process, the window taken as the `sleep` it asked for. The server's own
+ * timestamps say how long the window really was.
+ */
+async function legacy(targets: Targets, n: number): Promise<string> {
+  const { TcpChecker } = await import('../checks/tcp.js');
+  const { Scheduler } = await import('../src/health/scheduler.js');
+  const scheduler = new Scheduler({ onResult: () => undefined, concurrency: 1024 });
+  const checker = new TcpChecker();
+  const timing = {
+    intervalMs: 1000,
+    fastIntervalMs: 1000,
+    downIntervalMs: 1000,
+    timeoutMs: 1000,
+    jitter: 0.1,
+  };
+  for (let i = VICTIMS; i < n + VICTIMS; i++)
+    scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port: PORT }, timing, {
+      rise: 1,
+      fall: 3,
+      initial: 'up',
+    });
+  await sleep(5000);
+  const a = await targets.ask('count');
+  const here0 = performance.now();
+  await sleep(SECONDS * 1000);
+  const b = await targets.ask('count');
+  const here = (performance.now() - here0) / 1000;
+  await scheduler.stop();
+  const checks = b.connections - a.connections;
+  const server = (b.t - a.t) / 1000;
+  const guard = refusal({
+    atTargets: checks,
+    windowS: SECONDS,
+    targets: n,
+    intervalS: 1,
+    jitter: 0.1,
+  });
+  return [
+    `${n} TCP targets checked in the bench process (the old way), ${checks} checks counted at the server:`,
+    `- the old figure, checks / the assumed ${SECONDS} s: ${(checks / SECONDS).toFixed(0)}/s${guard ? ` -> the guard: ${guard}` : ' (the guard lets it pass)'}`,
+    `- the window as this process measured it: ${here.toFixed(2)} s; as the server's clock saw it: ${server.toFixed(2)} s (${(server / SECONDS).toFixed(2)}x the assumed one)`,
+    `- checks / the server's window: ${(checks / server).toFixed(0)}/s (schedule: ${n}/s)`,
+  ].join('\n');
+}
+
+function machine(): string {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '?';
+  let host: string;
+  try {
+    host = readFileSync(join(root, '.scratch/peers-host.txt'), 'utf8').trim().replace(/\n/g, ', ');
+  } catch {
+    host = 'unknown (run through npm run bench:peers)';
+  }
+  return `in the VM, emulated (TCG): ${cpus().length} vCPUs, "${model}"; the host: ${host}`;
+}
+
+/** The first line a command prints, on stdout or stderr (keepalived --version uses stderr). */
+function version(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (`${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '').trim();
+}
+
+async function main(): Promise<void> {
+  mkdirSync(work, { recursive: true });
+  mkdirSync(logs, { recursive: true });
+  execFileSync('ipvsadm', ['-C']);
+  const targets = new Targets();
+  await targets.ready;
+  const started = new Date();
+  const all: Figures[] = [];
+  const windows: string[] = [];
+  let old = '';
+  if (LEGACY) {
+    old = await legacy(targets, 1000);
+    console.log(old);
+    writeFileSync(join(root, OUT), report([], windows, old, started, false));
+  }
+  const notRun = (peer: string, kind: 'tcp' | 'http', n: number): Figures => ({
+    peer,
+    kind,
+    targets: n,
+    checksPerS: NaN,
+    share: NaN,
+    cpuMsPerCheck: NaN,
+    rssMiB: NaN,
+    detectMs: [],
+    missed: 0,
+    refused: 'not run',
+  });
+  const sizes = [...new Set([...SIZES, 10000])].sort((a, b) => a - b);
+  for (const kind of KINDS)
+    for (const n of sizes) for (const peer of PEERS) all.push(notRun(peer, kind, n));
+  // The README is rewritten after every row, so a run cut short still leaves what it measured.
+  for (const [i, row] of all.entries()) {
+    if (!SIZES.includes(row.targets)) continue;
+    console.error(`# ${row.peer} ${row.kind} ${row.targets} ...`);
+    const f = await measure(targets, row.peer, row.kind, row.targets);
+    all[i] = f;
+    if (f.windows) windows.push(f.windows);
+    console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
+    writeFileSync(join(root, OUT), report(all, windows, old, started, false));
+  }
+  targets.proc.kill();
+
+  const text = report(all, windows, old, started, true);
+  writeFileSync(join(root, OUT), text);
+  // In the project's style, so `npm run lint` (prettier --check) passes on what it wrote.
+  const prettier = join(root, 'node_modules/prettier/bin/prettier.cjs');
+  const pretty = spawnSync(process.execPath, [prettier, '--write', join(root, OUT)], {
+    encoding: 'utf8',
+  });
+  if (pretty.status !== 0) console.error(`prettier: ${pretty.stderr}`);
+  console.log(text);
+}
+
+function report(
+  all: readonly Figures[],
+  windows: readonly string[],
+  old: string,
+  started: Date,
+  done: boolean,
+): string {
+  const command = 'npm run bench:peers';
+  const env = [
+    'BENCH_SIZES',
+    'BENCH_KINDS',
+    'BENCH_PEERS',
+    'BENCH_SECONDS',
+    'BENCH_WARM',
+    'BENCH_VICTIMS',
+    'BENCH_FILL',
+    'BENCH_LEGACY',
+  ]
+    .filter((v) => process.env[v] !== undefined)
+    .map((v) => `${v}=${process.env[v]}`)
+    .join(' ');
+  return `# Benchmarks: ipvs-warden side by side with keepalived and ldirectord
+${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
+Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
+Everything in the VM runs about 10x slower than on the host: the ratios are what matter.
+Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
+
+## Ratios, ipvs-warden / peer
+
+Below 1 is better for ipvs-warden in CPU-ms per check, RSS and detection; above 1 in checks/s and share.
+
+${ratioTable(all, OURS)}
+
+## Figures
+
+${SECONDS} s measured after every target is in the table and ${WARM_S} s more; checks per
+second are the checks counted at the targets over the window the target server's own clock saw;
+share is that over the schedule's N checks per second; CPU-ms per check is the peer's process
+tree's CPU (user + system, children included, from /proc) over those checks; RSS is the tree's
+VmRSS; detection is from the moment ${VICTIMS} targets stop answering (TCP: refused; HTTP: 503)
+to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
+min/median/max over the ${VICTIMS}.
+
+${figuresTable(all)}
+
+Windows and cross-checks:
+
+${windows.map((w) => `- ${w}`).join('\n')}
+
+## Settings (the same schedule for each)
+
+- ipvs-warden: \`ipvs-warden run\`, backend netlink, interval, fast_interval and down_interval
+  ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
+  \`{type: http, path: /healthz}\`; the rest its defaults (check_concurrency 256).
+- keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
+  (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
+- ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},
+  checktimeout and negotiatetimeout 1, failurecount 1 (checkcount is deprecated), quiescent no, checktype connect or
+  negotiate (service http, request healthz, receive ok).
+
+## Notes
+
+- A peer that does not get every target into its table within BENCH_FILL seconds (${FILL_S} s here)
+  is reported as \`could not run: K of N in the table after S s\`: it cannot keep up at that size in
+  this VM. ldirectord changes the table by running \`ipvsadm\` once per change (and reads
+  \`ipvsadm -L -n\` for it), and at start it adds and removes every real server once before its
+  first check: under emulation that start alone takes minutes at 200 real servers.
+- Checks that time out (1 s) fail, so a peer that falls behind also takes healthy servers out; its
+  log (.scratch/bench-peers/PEER-KIND-N.log) shows it. Share below 100 % is the schedule not kept.
+- ipvs-warden's own count is read from /metrics at the start and end of the window (its time is
+  the middle of each request), the targets' count with the server's clock: the two windows are
+  nearly, not exactly, the same, which is why 5 % is allowed.
+
+## The guard and the old count
+
+A row is printed only if its counts agree: the checks counted at the targets per second of the
+server's own window must be within 5 % of ipvs-warden's own counter
+(\`ipvs_warden_check_results_total\`, summed, per second between two scrapes), and no peer's
+rate may exceed what the schedule can produce (N / interval, a check early by at most the
+jitter, plus 5 %). keepalived and ldirectord keep no check counter, so for them only the second
+holds. Otherwise the row says \`REFUSED: counts disagree ...\`.
+
+Why: \`npm run bench:keepalived\` (bench/vs-keepalived.ts) once printed 2,404 checks/s for
+ipvs-warden from 1,000 targets checked once a second, which the schedule cannot produce. It ran
+our checks in its own process and divided by the \`sleep\` it asked for, not by a window it
+measured. Re-measured here, the old way, with the server timestamping each count:
+
+${old || '(not run: BENCH_LEGACY=0)'}
+`;
+}
+
+if (process.argv[2] === 'server') serve();
+else if (process.argv[2] === 'configs') {
+  // The three files for one row, to check them by hand (keepalived -t, ipvs-warden check-config).
+  const [kind = 'tcp', n = '20', dir = work] = process.argv.slice(3);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'warden.yaml'), wardenConfig(kind, Number(n)));
+  writeFileSync(join(dir, 'keepalived.conf'), keepalivedConfig(kind, Number(n)));
+  writeFileSync(join(dir, 'ldirectord.cf'), ldirectordConfig(kind, Number(n)));
+} else await main();

@@ -1,0 +1,98 @@
+// The pure parts of bench:peers: /proc parsing, the process tree, the guard, the tables.
+import t from 'tap';
+import {
+  figuresTable,
+  parseRssKiB,
+  parseStat,
+  ratioTable,
+  refusal,
+  tree,
+  type Figures,
+} from '../../bench/peers-lib.js';
+
+// A real line (keepalived's checker child), and one whose name holds ') (' and spaces.
+const stat =
+  '812 (keepalived) S 811 811 811 0 -1 4194624 570 0 0 0 150 37 5 8 20 0 1 0 1234 12345678 900 18446744073709551615';
+const odd = '77 (a) (b c) R 1 77 77 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 5 6 7';
+t.same(
+  parseStat(stat),
+  { pid: 812, comm: 'keepalived', ppid: 811, cpu: (150 + 37 + 5 + 8) / 100 },
+  'utime + stime + cutime + cstime, in seconds',
+);
+t.same(
+  parseStat(odd),
+  { pid: 77, comm: 'a) (b c', ppid: 1, cpu: 0.1 },
+  'fields counted from the last parenthesis',
+);
+t.throws(() => parseStat('garbage'), /not a \/proc\/PID\/stat line/);
+t.throws(() => parseStat('1 (x) S'), /bad times/);
+
+t.equal(parseRssKiB('Name:\tnode\nVmRSS:\t   51234 kB\nRssAnon: 1 kB\n'), 51234);
+t.equal(parseRssKiB('Name:\tkthreadd\n'), 0, 'no VmRSS (a kernel thread): 0');
+
+const p = (pid: number, ppid: number) => ({ pid, ppid, comm: 'x', cpu: 0 });
+const all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 11), p(20, 1), p(21, 20)];
+t.same(tree(all, 10).sort(), [10, 11, 12, 13], 'a process and all its descendants');
+t.same(tree(all, 99), [], 'a process gone: nothing');
+
+const base = { targets: 1000, intervalS: 1, jitter: 0.1 } as const;
+const cases: [string, Parameters<typeof refusal>[0], RegExp | null][] = [
+  ['on schedule', { ...base, atTargets: 10_000, windowS: 10 }, null],
+  ['late, fewer checks: honest', { ...base, atTargets: 4_000, windowS: 10 }, null],
+  ['early by the jitter: allowed', { ...base, atTargets: 11_000, windowS: 10 }, null],
+  [
+    // The old bench: 24,040 checks over an assumed 10 s; the real window was about 24 s.
+    'the old count, divided by an assumed window',
+    { ...base, atTargets: 24_040, windowS: 10 },
+    /REFUSED: counts disagree: 2404\/s at the targets, more than the schedule's 1155\/s/,
+  ],
+  ['the same count over the measured window', { ...base, atTargets: 24_040, windowS: 24.2 }, null],
+  ['own counter within 5 %', { ...base, atTargets: 9_000, windowS: 10, ownRate: 930 }, null],
+  [
+    'own counter 10 % off',
+    { ...base, atTargets: 9_000, windowS: 10, ownRate: 1000 },
+    /REFUSED: counts disagree: 900\.0\/s at the targets, 1000\.0\/s by the peer's own counter \(10\.0 % apart/,
+  ],
+  ['no window', { ...base, atTargets: 5, windowS: 0 }, /REFUSED: counts disagree: no window/],
+];
+for (const [name, counts, want] of cases) {
+  const got = refusal(counts);
+  if (want === null) t.equal(got, null, name);
+  else t.match(got, want, name);
+}
+
+const fig = (peer: string, over: Partial<Figures> = {}): Figures => ({
+  peer,
+  kind: 'tcp',
+  targets: 200,
+  checksPerS: 200,
+  share: 1,
+  cpuMsPerCheck: 0.1,
+  rssMiB: 50,
+  detectMs: [900, 1000, 1200],
+  missed: 0,
+  ...over,
+});
+const rows = [
+  fig('ipvs-warden'),
+  fig('keepalived', { cpuMsPerCheck: 0.05, rssMiB: 5, detectMs: [500, 2000, 2500] }),
+  fig('ldirectord', { refused: 'could not run: 3 of 200 in the table after 240 s' }),
+];
+const ratios = ratioTable(rows, 'ipvs-warden');
+t.match(
+  ratios,
+  /\| tcp +\| 200 +\| ipvs-warden \/ keepalived \| 1\.00 +\| 1\.00 +\| 2\.00 +\| 10\.00 \| 0\.50 +\|/,
+);
+t.match(ratios, /ipvs-warden \/ ldirectord +\| could not run: 3 of 200/, 'a refused peer says why');
+t.notMatch(ratios, /ipvs-warden \/ ipvs-warden/);
+t.match(
+  ratioTable(
+    [fig('ipvs-warden', { refused: 'REFUSED: counts disagree: x' }), fig('keepalived')],
+    'ipvs-warden',
+  ),
+  /ipvs-warden \/ keepalived \| REFUSED: counts disagree: x/,
+  'a refused row of ours refuses the ratio',
+);
+const figures = figuresTable([fig('keepalived', { detectMs: [800], missed: 2 })]);
+t.match(figures, /\| 800\/800\/800 \(2 not seen\) \|/, 'victims never seen gone are counted');
+t.equal(figures.split('\n').length, 3, 'header, rule, one row');
