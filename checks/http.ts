@@ -1,4 +1,5 @@
-// HTTP(S) check (undici): a request to the real server, healthy on an expected status, a body
+// HTTP(S) check: a request to the real server (a fresh connection each time through Node's client;
+// undici keeps one with `reuse`), healthy on an expected status, a body
 // that ends cleanly (read up to maxBody; what is beyond is cancelled) and, when configured, a
 // body that matches (or does not match) a regex and a body whose MD5 is keepalived's `digest`
 // (then the whole body is read, hashed as it streams, up to maxDigestBody). HTTP/1.0, which
@@ -233,14 +234,18 @@ export class HttpChecker implements Checker {
     const run = new ProbeRun(this.description, target, context);
     if (this.options.httpVersion === '1.0') return this.check10(target, run);
     if (!this.options.reuse) return this.checkFresh(target, run);
+    return this.checkKept(target, run);
+  }
+
+  /** `reuse: true`: undici keeps the connection between checks; a broken one is not reused. */
+  private async checkKept(target: CheckTarget, run: ProbeRun): Promise<CheckResult> {
     const origin = `${this.options.tls ? 'https' : 'http'}://${hostPort(target)}`;
     // Through the data path every server of a service has the VIP's origin: its mark tells them apart.
     const id = target.dataPath ? `${origin} mark ${target.dataPath.mark}` : origin;
-    const reuse = this.options.reuse;
-    let holder = reuse ? this.clients.get(id) : undefined;
+    let holder = this.clients.get(id);
     if (!holder) {
       holder = this.client(origin, target);
-      if (reuse) this.clients.set(id, holder);
+      this.clients.set(id, holder);
     }
     holder.run = run;
     const client = holder.client;
@@ -271,16 +276,12 @@ export class HttpChecker implements Checker {
         res.body.destroy();
       }
     } catch (error) {
-      if (reuse) {
-        // A broken kept-alive connection is not reused.
-        this.clients.delete(id);
-        void client.destroy().catch(() => undefined);
-      }
+      // A broken kept-alive connection is not reused.
+      this.clients.delete(id);
+      void client.destroy().catch(() => undefined);
       if (stage === 'waiting for the connection' && run.connected)
         stage = 'waiting for the response';
       return run.failWith(error, stage);
-    } finally {
-      if (!reuse) await client.destroy().catch(() => undefined);
     }
   }
 
