@@ -16,6 +16,7 @@ import { slope } from './stats.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,1000,5000,10000').split(',').map(Number);
 const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
+const intervalSeconds = Number.parseFloat(INTERVAL) * (INTERVAL.endsWith('ms') ? 0.001 : 1);
 const main = new URL('../src/main.js', import.meta.url).pathname;
 const probes = new URL('./probes.js', import.meta.url).pathname;
 const MiB = 2 ** 20;
@@ -32,13 +33,20 @@ function freePort(): Promise<number> {
   });
 }
 
+/** CPU time of a process (user + system), in ms. */
+function cpu(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ
+}
+
 /** VmRSS of a process, in bytes. */
 function rss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? NaN) * 1024;
 }
 
-/** The sum of ipvs_warden_check_results_total over its series. */
+/** The sum of ipvs_warden_check_results_total over its series (read twice a run: a scrape of
+ * 10,000 servers costs the daemon real CPU, which a tighter poll would add to what is measured). */
 async function checksDone(listen: string): Promise<number> {
   try {
     const text = await (await fetch(`http://${listen}/metrics`)).text();
@@ -50,6 +58,14 @@ async function checksDone(listen: string): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** Requests the target server has answered, by its own count. */
+function answered(server: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    server.once('message', (m) => resolve(Number(m)));
+    server.send({ count: true });
+  });
 }
 
 function config(n: number, port: number, listen: string): string {
@@ -75,7 +91,7 @@ function config(n: number, port: number, listen: string): string {
   return lines.join('\n') + '\n';
 }
 
-async function measure(n: number, port: number): Promise<number> {
+async function measure(n: number, port: number, server: ChildProcess): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-memory-'));
   const listen = `127.0.0.1:${await freePort()}`;
   const file = join(dir, 'warden.yaml');
@@ -90,21 +106,26 @@ async function measure(n: number, port: number): Promise<number> {
   });
   try {
     const began = Date.now();
+    const base = await answered(server);
     // Every server checked twice: the daemon holds what a steady state holds.
-    while ((await checksDone(listen)) < 2 * n && Date.now() - began < 120_000) await sleep(500);
-    const done0 = await checksDone(listen);
+    while ((await answered(server)) - base < 2 * n && Date.now() - began < 120_000)
+      await sleep(500);
+    const [served0, done0, cpu0] = [await answered(server), await checksDone(listen), cpu(daemon)];
     const t0 = Date.now();
     const samples: number[] = [];
     for (let i = 0; i < 10; i++) {
       await sleep(500);
       samples.push(rss(daemon.pid ?? 0));
     }
-    const rate = ((await checksDone(listen)) - done0) / ((Date.now() - t0) / 1000);
+    const [served1, cpu1] = [await answered(server), cpu(daemon)];
+    const seconds = (Date.now() - t0) / 1000;
+    const done = (await checksDone(listen)) - done0;
+    const rate = (served1 - served0) / seconds;
     samples.sort((a, b) => a - b);
     const median = samples[Math.floor(samples.length / 2)] ?? NaN;
     const max = samples.at(-1) ?? NaN;
     console.log(
-      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s`,
+      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)`,
     );
     if (snapshots) {
       // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
@@ -113,6 +134,10 @@ async function measure(n: number, port: number): Promise<number> {
     }
     return median;
   } finally {
+    // A clean stop first, so node's --cpu-prof / --heap-prof flags write their files.
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
     daemon.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
@@ -128,7 +153,7 @@ try {
   const ys: number[] = [];
   for (const n of SIZES) {
     xs.push(n);
-    ys.push(await measure(n, port));
+    ys.push(await measure(n, port, server));
   }
   if (xs.length > 1)
     console.log(`# growth: ${(slope(xs, ys) / 1024).toFixed(2)} KiB of RSS per real server`);

@@ -228,12 +228,16 @@ if (process.argv[2] === 'server') {
   const { createServer } = await import('node:http');
   // Targets in `dead` answer 503: the parent flips them to measure detection time.
   const dead = new Set<string>();
-  process.on('message', (m: { dead: string[] }) => {
+  // Requests answered, counted where checks land: `{ count: true }` asks for the total.
+  let answered = 0;
+  process.on('message', (m: { dead?: string[]; count?: boolean }) => {
+    if (m.count) return void process.send?.(answered);
     dead.clear();
-    for (const a of m.dead) dead.add(a);
+    for (const a of m.dead ?? []) dead.add(a);
     process.send?.('ok');
   });
   const server = createServer((req, res) => {
+    answered++;
     res.statusCode = dead.has(req.socket.localAddress ?? '') ? 503 : 200;
     res.end('ok');
   });
