@@ -7,7 +7,7 @@
 // added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon), BENCH_SNAPSHOT (a
 // directory: a heap snapshot of each size).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +130,17 @@ async function measure(n: number, port: number, server: ChildProcess): Promise<n
     if (snapshots) {
       // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
       daemon.kill('SIGUSR2');
-      await sleep(15_000);
+      // Written when its size has held for 3 s (10,000 servers take a while).
+      let size = -1;
+      for (let held = 0, waited = 0; held < 3 && waited < 180; waited++) {
+        await sleep(1000);
+        const now = readdirSync(snapshots).reduce(
+          (n, f) => n + statSync(join(snapshots, f)).size,
+          0,
+        );
+        held = now === size && now > 0 ? held + 1 : 0;
+        size = now;
+      }
     }
     return median;
   } finally {

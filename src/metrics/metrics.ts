@@ -42,6 +42,24 @@ const SERVICE_LABELS = ['service', 'local_address', 'local_port', 'proto', 'loca
 const STATES = ['up', 'down', 'pending'] as const;
 /** A check's outcomes; `unknown`: a local result (the probe could not run on this director). */
 const OUTCOMES = ['healthy', 'unhealthy', 'unknown'] as const;
+type Outcome = (typeof OUTCOMES)[number];
+/**
+ * A check's figures as plain numbers, counted on each result and written into its series when
+ * scraped: a labelled prom-client update hashes and validates the labels on every call, which at
+ * 10,000 checks a second cost more than the checks' own bookkeeping.
+ */
+interface CheckFigures {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly results: Record<Outcome, number>;
+  failures: number;
+  /** The last check's duration, in seconds. */
+  seconds: number;
+}
+/** The per-kind histograms' series of one kind, resolved once. */
+interface KindSeries {
+  readonly duration: { observe(value: number): void };
+  readonly lateness: { observe(value: number): void };
+}
 /** A real server as one scrape sees it. */
 interface ServerRow {
   readonly r: ServerRecord;
@@ -55,10 +73,8 @@ export class WardenMetrics implements LoopObserver {
   private loop: ReconcileLoop | null = null;
   private readonly serverLabels: readonly string[];
   private scrape: Promise<ServerRow[]> | null = null;
-  private readonly checkResults: Counter;
   private readonly checkDuration: Histogram;
   private readonly checkLateness: Histogram;
-  private readonly checkFailures: Gauge;
   private readonly transitions: Counter;
   private readonly tickDuration: Histogram;
   private readonly operations: Counter;
@@ -67,8 +83,17 @@ export class WardenMetrics implements LoopObserver {
   private readonly alerts: Counter;
   private readonly reloads: Counter;
   private readonly lastReload: Gauge;
-  /** Each check's labels by its run id, computed once; pruned when the run goes. */
-  private readonly checkSeries = new Map<string, Record<string, string>>();
+  /** Each check's figures by its run id; pruned when the run goes. */
+  private readonly checkSeries = new Map<string, CheckFigures>();
+  private readonly kinds = new Map<string, KindSeries>();
+  /**
+   * Metrics rebuilt from state by each scrape (their collect() resets them first). They are
+   * dropped after it: at 10,000 servers their series and label hashes held about 50 MiB between
+   * scrapes for nothing.
+   */
+  private readonly rebuilt: (Gauge | Counter)[] = [];
+  /** Renders run one at a time, since each drops the rebuilt series when it ends. */
+  private rendering: Promise<unknown> = Promise.resolve();
   /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
   private readonly transitionSeries = new Map<string, Record<string, string>>();
 
@@ -87,21 +112,43 @@ export class WardenMetrics implements LoopObserver {
     // apart checks that share a description; check (the description) is for humans. Series of
     // a check that a reload removed are dropped on the next scrape (whichever metric is read).
     const checkLabels = ['kind', 'check', 'check_id', 'target'];
-    this.checkResults = new Counter({
-      name: 'ipvs_warden_check_results_total',
-      help: 'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
-      labelNames: [...checkLabels, 'outcome'],
-      registers,
-      collect: () => this.pruneChecks(),
-    });
+    self.rebuilt.push(
+      new Counter({
+        name: 'ipvs_warden_check_results_total',
+        help: 'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
+        labelNames: [...checkLabels, 'outcome'],
+        registers,
+        collect() {
+          self.pruneChecks();
+          this.reset();
+          for (const f of self.checkSeries.values())
+            for (const outcome of OUTCOMES) this.inc({ ...f.labels, outcome }, f.results[outcome]);
+        },
+      }),
+    );
+    // Per kind, not per check: a histogram per check was 14 series a server (140,000 at 10,000
+    // servers, and a second of CPU a scrape); the last duration per check is a gauge (HAProxy's
+    // check_duration is one too).
     this.checkDuration = new Histogram({
       name: 'ipvs_warden_check_duration_seconds',
-      help: 'How long a check took, connect to verdict.',
-      labelNames: checkLabels,
+      help: 'How long checks took, connect to verdict, by kind.',
+      labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
-      collect: () => this.pruneChecks(),
     });
+    self.rebuilt.push(
+      new Gauge({
+        name: 'ipvs_warden_check_last_duration_seconds',
+        help: "How long a check's last run took, connect to verdict.",
+        labelNames: checkLabels,
+        registers,
+        collect() {
+          self.pruneChecks();
+          this.reset();
+          for (const f of self.checkSeries.values()) this.set(f.labels, f.seconds);
+        },
+      }),
+    );
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
       help: 'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap).',
@@ -109,13 +156,19 @@ export class WardenMetrics implements LoopObserver {
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.checkFailures = new Gauge({
-      name: 'ipvs_warden_check_consecutive_failures',
-      help: 'Consecutive failed results of a check (0 after a success).',
-      labelNames: checkLabels,
-      registers,
-      collect: () => this.pruneChecks(),
-    });
+    self.rebuilt.push(
+      new Gauge({
+        name: 'ipvs_warden_check_consecutive_failures',
+        help: 'Consecutive failed results of a check (0 after a success).',
+        labelNames: checkLabels,
+        registers,
+        collect() {
+          self.pruneChecks();
+          this.reset();
+          for (const f of self.checkSeries.values()) this.set(f.labels, f.failures);
+        },
+      }),
+    );
 
     if (options.perServer) {
       const labelNames = this.serverLabels;
@@ -127,22 +180,24 @@ export class WardenMetrics implements LoopObserver {
         series: (row: ServerRow) => readonly (readonly [Record<string, string>, number])[],
         extraLabels: readonly string[] = [],
       ): void => {
-        new Metric({
-          name,
-          help,
-          labelNames: [...labelNames, ...extraLabels],
-          registers,
-          async collect() {
-            this.reset();
-            for (const row of await self.rows()) {
-              for (const [extra, value] of series(row)) {
-                const labels = { ...row.labels, ...extra };
-                if (this instanceof Gauge) this.set(labels, value);
-                else this.inc(labels, value);
+        self.rebuilt.push(
+          new Metric({
+            name,
+            help,
+            labelNames: [...labelNames, ...extraLabels],
+            registers,
+            async collect() {
+              this.reset();
+              for (const row of await self.rows()) {
+                for (const [extra, value] of series(row)) {
+                  const labels = { ...row.labels, ...extra };
+                  if (this instanceof Gauge) this.set(labels, value);
+                  else this.inc(labels, value);
+                }
               }
-            }
-          },
-        });
+            },
+          }),
+        );
       };
       const one = (value: number | undefined): (readonly [Record<string, string>, number])[] =>
         value === undefined ? [] : [[{}, value]];
@@ -229,22 +284,24 @@ export class WardenMetrics implements LoopObserver {
         s: NonNullable<ReturnType<ReconcileLoop['desired']>>['services'][number],
       ) => number | undefined,
     ): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: SERVICE_LABELS,
-        registers,
-        collect() {
-          this.reset();
-          for (const s of self.loop?.desired()?.services ?? []) {
-            if (s.retired) continue;
-            const v = value(s);
-            if (v === undefined) continue;
-            const { local_address, local_port, proto, local_mark } = ipvsLabelValues(s.spec.key);
-            this.set({ service: s.name, local_address, local_port, proto, local_mark }, v);
-          }
-        },
-      });
+      self.rebuilt.push(
+        new Gauge({
+          name,
+          help,
+          labelNames: SERVICE_LABELS,
+          registers,
+          collect() {
+            this.reset();
+            for (const s of self.loop?.desired()?.services ?? []) {
+              if (s.retired) continue;
+              const v = value(s);
+              if (v === undefined) continue;
+              const { local_address, local_port, proto, local_mark } = ipvsLabelValues(s.spec.key);
+              this.set({ service: s.name, local_address, local_port, proto, local_mark }, v);
+            }
+          },
+        }),
+      );
     };
     serviceGauge(
       'ipvs_warden_service_healthy_servers',
@@ -348,17 +405,19 @@ export class WardenMetrics implements LoopObserver {
           this.set({ state }, running.some((d) => d.state === state) ? 1 : 0);
       },
     });
-    new Gauge({
-      name: 'ipvs_warden_vip_announced',
-      help: "1 while a VIP's host route is in daemon.announce.table (the BGP daemon announces it), 0 while withdrawn; per VIP of a service with announce: true.",
-      labelNames: ['vip'],
-      registers,
-      collect() {
-        this.reset();
-        for (const v of self.loop?.announceStatus() ?? [])
-          this.set({ vip: v.vip }, v.announced ? 1 : 0);
-      },
-    });
+    self.rebuilt.push(
+      new Gauge({
+        name: 'ipvs_warden_vip_announced',
+        help: "1 while a VIP's host route is in daemon.announce.table (the BGP daemon announces it), 0 while withdrawn; per VIP of a service with announce: true.",
+        labelNames: ['vip'],
+        registers,
+        collect() {
+          this.reset();
+          for (const v of self.loop?.announceStatus() ?? [])
+            this.set({ vip: v.vip }, v.announced ? 1 : 0);
+        },
+      }),
+    );
     new Gauge({
       name: 'ipvs_warden_director_drained',
       help: '1 while the director is drained (ipvs-warden director drain): every VIP withdrawn.',
@@ -404,24 +463,33 @@ export class WardenMetrics implements LoopObserver {
   }
 
   checkResult(e: CheckEvent): void {
-    let labels = this.checkSeries.get(e.id);
-    if (!labels) {
-      labels = {
-        kind: e.checker.kind,
+    const kind = e.checker.kind;
+    let f = this.checkSeries.get(e.id);
+    if (!f) {
+      const labels = {
+        kind,
         check: e.checker.description,
         check_id: checkId(e.id),
         target: hostPort(e.target),
       };
-      this.checkSeries.set(e.id, labels);
       // Every outcome from the first result: one first seen later (the first local error)
       // would add a series, and increase() would miss its first count.
-      for (const outcome of OUTCOMES) this.checkResults.inc({ ...labels, outcome }, 0);
+      f = { labels, results: { healthy: 0, unhealthy: 0, unknown: 0 }, failures: 0, seconds: 0 };
+      this.checkSeries.set(e.id, f);
     }
-    const outcome = e.result.local ? 'unknown' : e.result.healthy ? 'healthy' : 'unhealthy';
-    this.checkResults.inc({ ...labels, outcome });
-    this.checkDuration.observe(labels, e.result.durationMs / 1000);
-    this.checkFailures.set(labels, e.state.failures);
-    this.checkLateness.observe({ kind: e.checker.kind }, e.latenessMs / 1000);
+    f.results[e.result.local ? 'unknown' : e.result.healthy ? 'healthy' : 'unhealthy']++;
+    f.failures = e.state.failures;
+    f.seconds = e.result.durationMs / 1000;
+    let series = this.kinds.get(kind);
+    if (!series) {
+      series = {
+        duration: this.checkDuration.labels({ kind }),
+        lateness: this.checkLateness.labels({ kind }),
+      };
+      this.kinds.set(kind, series);
+    }
+    series.duration.observe(f.seconds);
+    series.lateness.observe(e.latenessMs / 1000);
   }
 
   transition(record: ServerRecord, _from: string, to: string): void {
@@ -439,13 +507,7 @@ export class WardenMetrics implements LoopObserver {
   private pruneChecks(): void {
     if (!this.loop || this.checkSeries.size === 0) return;
     const live = new Set(this.loop.servers().flatMap((r) => r.runs));
-    for (const [run, labels] of this.checkSeries) {
-      if (live.has(run)) continue;
-      this.checkSeries.delete(run);
-      for (const outcome of OUTCOMES) this.checkResults.remove({ ...labels, outcome });
-      this.checkDuration.remove(labels);
-      this.checkFailures.remove(labels);
-    }
+    for (const run of this.checkSeries.keys()) if (!live.has(run)) this.checkSeries.delete(run);
   }
 
   /** Drops the transition series of servers (or services) no longer configured. */
@@ -496,13 +558,18 @@ export class WardenMetrics implements LoopObserver {
    * One scrape: every per-server series comes from the same rows, built once from one table
    * dump. Use this, not registry.metrics(), so the next scrape reads the table again.
    */
-  async render(): Promise<string> {
-    this.scrape = null;
-    try {
-      return await this.registry.metrics();
-    } finally {
+  render(): Promise<string> {
+    const run = this.rendering.then(async () => {
       this.scrape = null;
-    }
+      try {
+        return await this.registry.metrics();
+      } finally {
+        this.scrape = null;
+        for (const m of this.rebuilt) m.reset();
+      }
+    });
+    this.rendering = run.catch(() => undefined);
+    return run;
   }
 
   private rows(): Promise<ServerRow[]> {

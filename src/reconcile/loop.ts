@@ -510,7 +510,7 @@ export class ReconcileLoop {
 
   private onResult(event: CheckEvent): void {
     this.observer.checkResult?.(event);
-    this.log.log('debug', 'check.result', {
+    this.log.log('debug', 'check.result', () => ({
       target: hostPort(event.target),
       check: event.checker.description,
       healthy: event.result.healthy,
@@ -518,7 +518,7 @@ export class ReconcileLoop {
       message: event.result.message,
       duration_ms: event.result.durationMs,
       lateness_ms: event.latenessMs,
-    });
+    }));
     for (const sub of event.subscribers) {
       const record = this.state.bySubscriber.get(sub);
       if (!record) continue;

@@ -86,7 +86,7 @@ async function scrape(
   t: Test,
   perServer: boolean,
   labels: readonly IpvsLabel[],
-): Promise<{ text: string; dumps: number }> {
+): Promise<{ text: string; dumps: number; metrics: WardenMetrics }> {
   const config = parseConfig(
     'daemon: {backend: memory}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2, weight: 3}]}\n  - {name: mark, fwmark: 7, checks: [], real_servers: [{address: 10.0.0.3, port: 0}]}\n',
     'x',
@@ -108,8 +108,21 @@ async function scrape(
     throw new Error('precondition: every service has its one server in the table');
   }
   await loop.idle();
-  return { text: await metrics.render(), dumps };
+  return { text: await metrics.render(), dumps, metrics };
 }
+
+t.test(
+  'scrapes at once each get every series (each drops what it rebuilt when it ends)',
+  async (t) => {
+    const { text, metrics } = await scrape(t, true, IPVS_LABELS);
+    const series = (x: string): string[] =>
+      x.split('\n').filter((l) => /^ipvs_warden_(server|service|check)_\w+\{/.test(l));
+    t.ok(series(text).length >= 20, `per-server and per-service series: ${series(text).length}`);
+    const together = await Promise.all([metrics.render(), metrics.render(), metrics.render()]);
+    for (const x of together) t.same(series(x), series(text));
+    t.same(series(await metrics.render()), series(text), 'and after them');
+  },
+);
 
 t.test('per-server series with every label; the kernel read once per scrape', async (t) => {
   const { text, dumps } = await scrape(t, true, IPVS_LABELS);
@@ -240,6 +253,20 @@ t.test('a local result counts as outcome "unknown"; every outcome starts at 0', 
     /\nipvs_warden_check_consecutive_failures\{[^}]*\} 0\n/,
     'failures in a row: as the unchanged state says',
   );
+  metrics.checkResult(event({ healthy: true, durationMs: 30, message: 'connected' }));
+  const text = await metrics.render();
+  t.match(
+    text,
+    /\nipvs_warden_check_last_duration_seconds\{kind="tcp",check="TCP connect",check_id="[0-9a-f]{12}",target="10.0.0.2:80"\} 0.03\n/,
+    "the last run's duration, per check",
+  );
+  t.match(
+    text,
+    /\nipvs_warden_check_duration_seconds_bucket\{le="0.025",kind="tcp"\} 3\n/,
+    'the histogram is per kind: three runs under 25 ms',
+  );
+  t.match(text, /\nipvs_warden_check_duration_seconds_count\{kind="tcp"\} 4\n/);
+  t.notMatch(text, /ipvs_warden_check_duration_seconds_\w+\{[^}]*check_id/, 'no series per check');
 });
 
 /** A checker with no sockets: always healthy. */
@@ -295,7 +322,7 @@ virtual_services:
       for (const [name, outcomes] of [
         ['ipvs_warden_check_consecutive_failures', 1],
         ['ipvs_warden_check_results_total', 3],
-        ['ipvs_warden_check_duration_seconds_count', 1],
+        ['ipvs_warden_check_last_duration_seconds', 1],
       ] as const) {
         const now = (await metrics.render()).split('\n').filter((l) => l.startsWith(`${name}{`));
         t.equal(now.length, outcomes, `${name}: only the live check\n${now.join('\n')}`);
