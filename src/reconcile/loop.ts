@@ -11,7 +11,12 @@ import { Announcer, type VipStatus } from '../announce/announcer.js';
 import type { AnnouncingService } from '../announce/plan.js';
 import type { RouteTable } from '../announce/routes.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
-import type { Config, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
+import type {
+  CheckConfig,
+  Config,
+  RealServerConfig,
+  VirtualServiceConfig,
+} from '../config/model.js';
 import type { Checker } from '../health/checker.js';
 import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent } from '../health/scheduler.js';
@@ -456,6 +461,20 @@ export class ReconcileLoop {
       rs: RealServerConfig;
       initial: 'up' | 'down';
     }[] = [];
+    // One checker instance per distinct check (its key), not one per server: a service's
+    // 10,000 servers share their check's instance (the scheduler counts an instance's users).
+    const byConfig = new Map<CheckConfig, Checker>();
+    const byKey = new Map<string, Checker>();
+    const checkerOf = (check: CheckConfig): Checker => {
+      let checker = byConfig.get(check);
+      if (!checker) {
+        const made = this.makeChecker(check);
+        checker = byKey.get(made.key) ?? made;
+        byKey.set(checker.key, checker);
+        byConfig.set(check, checker);
+      }
+      return checker;
+    };
     for (const vs of config.virtualServices) {
       for (const rs of vs.realServers) {
         const id = targetId(vs.service.key, rs.destination.key);
@@ -463,7 +482,7 @@ export class ReconcileLoop {
         const initial = initialHealth(prev?.status, kernel.get(id)?.weight, rs.policy.initial);
         const runs: string[] = [];
         rs.checks.forEach((check, i) => {
-          const checker = this.makeChecker(check);
+          const checker = checkerOf(check);
           const target = checkTarget(rs, check);
           runs.push(Scheduler.runId(checker, target, rs.policy));
           planned.push({ sub: subscriber(id, i), checker, target, rs, initial });

@@ -316,3 +316,60 @@ t.test('slow start ramps a recovered server up', async (t) => {
     `weights seen on the way up: ${ramp.join(' ')}`,
   );
 });
+
+t.test(
+  'servers with the same check share one checker instance; a different check has its own',
+  async (t) => {
+    // 200 servers in two services with the same HTTP check, 50 with another path: two instances.
+    const servers = (from: number, n: number): string =>
+      Array.from(
+        { length: n },
+        (_, i) => `{address: 10.1.${(from + i) >> 8}.${(from + i) & 255}}`,
+      ).join(', ');
+    const config = parseConfig(
+      `daemon: {backend: memory}
+defaults: {interval: 100ms, fast_interval: 100ms, timeout: 100ms}
+virtual_services:
+  - {address: 10.0.0.1, port: 80, checks: [{type: http, path: /healthz}], real_servers: [${servers(0, 100)}]}
+  - {address: 10.0.0.2, port: 80, checks: [{type: http, path: /healthz}], real_servers: [${servers(100, 100)}]}
+  - {address: 10.0.0.3, port: 80, checks: [{type: http, path: /other}], real_servers: [${servers(200, 50)}]}
+`,
+      'x',
+      {},
+    );
+    const used = new Map<object, Set<string>>();
+    let made = 0;
+    const loop = new ReconcileLoop(config, {
+      backend: new MemoryBackend(),
+      log: new MemoryLog(),
+      createChecker: (check) => {
+        made++;
+        const instance = {
+          kind: check.type,
+          description: `fake ${check.type}`,
+          key: `${check.type}:${JSON.stringify(check.options)}`,
+          check(target: { address: string }) {
+            const targets = used.get(instance) ?? new Set<string>();
+            targets.add(target.address);
+            used.set(instance, targets);
+            return Promise.resolve({ healthy: true, durationMs: 0, message: 'ok' });
+          },
+        };
+        return instance;
+      },
+    });
+    t.teardown(() => loop.stop());
+    await loop.start();
+    t.ok(
+      await until(async () => [...used.values()].reduce((n, s) => n + s.size, 0) === 250),
+      'every server checked',
+    );
+    t.equal(used.size, 2, 'two instances in use');
+    t.same(
+      [...used.values()].map((s) => s.size).sort((a, b) => a - b),
+      [50, 200],
+      'one serves both services with /healthz, one serves /other',
+    );
+    t.ok(made <= 3, `instances made: ${made} (one per distinct check config)`);
+  },
+);
