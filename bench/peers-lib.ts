@@ -101,6 +101,8 @@ export interface Figures {
   readonly peer: string;
   readonly kind: 'tcp' | 'http';
   readonly targets: number;
+  /** Of `targets`, how many were black-holed (connects hang); 0 or absent: none. */
+  readonly blackholed?: number;
   readonly checksPerS: number;
   /** checksPerS over the schedule's rate N / interval. */
   readonly share: number;
@@ -133,6 +135,10 @@ export function detectCell(f: Figures): string {
   return `${fmt(ms[0] ?? NaN, 0)}/${fmt(median(ms), 0)}/${fmt(ms.at(-1) ?? NaN, 0)}${miss}`;
 }
 
+/** "1000", or "1000 (100 black-holed)". */
+export const targetsCell = (f: Pick<Figures, 'targets' | 'blackholed'>): string =>
+  f.blackholed ? `${f.targets} (${f.blackholed} black-holed)` : String(f.targets);
+
 /** The figures as measured, one line per peer and row. */
 export function figuresTable(all: readonly Figures[]): string {
   return markdown(
@@ -148,10 +154,10 @@ export function figuresTable(all: readonly Figures[]): string {
     ],
     all.map((f) =>
       f.refused
-        ? [f.kind, String(f.targets), f.peer, f.refused, '', '', '', '']
+        ? [f.kind, targetsCell(f), f.peer, f.refused, '', '', '', '']
         : [
             f.kind,
-            String(f.targets),
+            targetsCell(f),
             f.peer,
             fmt(f.checksPerS, 0),
             `${fmt(f.share * 100, 0)} %`,
@@ -174,8 +180,14 @@ export function ratioTable(all: readonly Figures[], ours: string): string {
   const rows: string[][] = [];
   for (const f of all) {
     if (f.peer === ours) continue;
-    const o = all.find((x) => x.peer === ours && x.kind === f.kind && x.targets === f.targets);
-    const label = [f.kind, String(f.targets), `${ours} / ${f.peer}`];
+    const o = all.find(
+      (x) =>
+        x.peer === ours &&
+        x.kind === f.kind &&
+        x.targets === f.targets &&
+        (x.blackholed ?? 0) === (f.blackholed ?? 0),
+    );
+    const label = [f.kind, targetsCell(f), `${ours} / ${f.peer}`];
     const why = f.refused ?? o?.refused ?? (o ? undefined : `${ours} not run`);
     if (why || !o) {
       rows.push([...label, why ?? '', '', '', '', '']);

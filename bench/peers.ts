@@ -46,6 +46,18 @@ const LEGACY = process.env.BENCH_LEGACY !== '0';
 /** How long a peer may take to put every target in the table (node loads slowly in the VM). */
 const FILL_S = Number(process.env.BENCH_FILL ?? 150);
 const DETECT_S = Number(process.env.BENCH_DETECT ?? 30);
+/**
+ * Rows at these sizes run a second time with BENCH_BLACKHOLE of the pool black-holed: their
+ * addresses route to a dummy device, so SYNs vanish and connects hang until the timeout, which
+ * shows whether slow servers delay the checks of the others.
+ */
+const BLACKHOLE_SIZES = (process.env.BENCH_BLACKHOLE_SIZES ?? '1000')
+  .split(',')
+  .filter(Boolean)
+  .map(Number);
+const BLACKHOLE = Number(process.env.BENCH_BLACKHOLE ?? 0.1);
+/** Where the black-holed servers are: a /16 routed to the dummy device bh0. */
+const BLACKHOLE_NET = '10.99.0.0/16';
 const INTERVAL_S = 1;
 const JITTER = 0.1;
 const PORT = 7000;
@@ -62,6 +74,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
 const address = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 const portOf = (i: number): number => (i < VICTIMS ? VICTIM_PORT : PORT);
+/** The pool of a row: `n` real servers, the last `holes` of them black-holed. */
+function pool(n: number, holes: number): { address: string; port: number }[] {
+  return Array.from({ length: n }, (_, i) =>
+    i < n - holes
+      ? { address: address(i), port: portOf(i) }
+      : { address: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, port: PORT },
+  );
+}
 const VIPS: Record<string, string> = {
   'ipvs-warden': '10.9.0.1',
   keepalived: '10.9.0.2',
@@ -204,15 +224,13 @@ function table(vip: string): Map<string, number> {
   }
   return out;
 }
-const live = (t: Map<string, number>): number => [...t.values()].filter((w) => w > 0).length;
 
 // ---- the peers' configurations ----
 
-function wardenConfig(kind: string, n: number): string {
-  const reals = Array.from(
-    { length: n },
-    (_, i) => `      - {name: r${i}, address: ${address(i)}, port: ${portOf(i)}}`,
-  ).join('\n');
+function wardenConfig(kind: string, n: number, holes = 0): string {
+  const reals = pool(n, holes)
+    .map((r, i) => `      - {name: r${i}, address: ${r.address}, port: ${r.port}}`)
+    .join('\n');
   const check = kind === 'tcp' ? '{type: tcp}' : '{type: http, path: /healthz}';
   return `daemon:
   backend: netlink
@@ -240,22 +258,21 @@ ${reals}
 `;
 }
 
-function keepalivedConfig(kind: string, n: number): string {
+function keepalivedConfig(kind: string, n: number, holes = 0): string {
   const checker =
     kind === 'tcp'
       ? `TCP_CHECK {\n      connect_timeout 1\n      retry 0\n    }`
       : `HTTP_GET {\n      url {\n        path /healthz\n        status_code 200\n      }\n      connect_timeout 1\n      retry 0\n    }`;
-  const reals = Array.from(
-    { length: n },
-    (_, i) => `  real_server ${address(i)} ${portOf(i)} {\n    weight 1\n    ${checker}\n  }`,
-  ).join('\n');
+  const reals = pool(n, holes)
+    .map((r) => `  real_server ${r.address} ${r.port} {\n    weight 1\n    ${checker}\n  }`)
+    .join('\n');
   return `global_defs {\n  router_id bench\n}\nvirtual_server ${VIPS.keepalived} 80 {\n  delay_loop ${INTERVAL_S}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n${reals}\n}\n`;
 }
 
-function ldirectordConfig(kind: string, n: number): string {
-  const reals = Array.from({ length: n }, (_, i) => `\treal=${address(i)}:${portOf(i)} masq`).join(
-    '\n',
-  );
+function ldirectordConfig(kind: string, n: number, holes = 0): string {
+  const reals = pool(n, holes)
+    .map((r) => `\treal=${r.address}:${r.port} masq`)
+    .join('\n');
   const check =
     kind === 'tcp'
       ? '\tchecktype=connect'
@@ -263,22 +280,22 @@ function ldirectordConfig(kind: string, n: number): string {
   return `checktimeout=1\nnegotiatetimeout=1\ncheckinterval=${INTERVAL_S}\nfailurecount=1\nquiescent=no\nautoreload=no\n\nvirtual=${VIPS.ldirectord}:80\n${reals}\n${check}\n\tscheduler=rr\n\tprotocol=tcp\n`;
 }
 
-function startPeer(peer: string, kind: string, n: number): ChildProcess {
-  const log = join(logs, `${peer}-${kind}-${n}.log`);
+function startPeer(peer: string, kind: string, n: number, holes: number): ChildProcess {
+  const log = join(logs, `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`);
   const out = (): ['ignore', number, number] => {
     const fd = openLog(log);
     return ['ignore', fd, fd];
   };
   if (peer === OURS) {
     const file = join(work, 'warden.yaml');
-    writeFileSync(file, wardenConfig(kind, n));
+    writeFileSync(file, wardenConfig(kind, n, holes));
     return spawn(process.execPath, [join(root, 'dist/src/main.js'), 'run', '--config', file], {
       stdio: out(),
     });
   }
   if (peer === 'keepalived') {
     const file = join(work, 'keepalived.conf');
-    writeFileSync(file, keepalivedConfig(kind, n));
+    writeFileSync(file, keepalivedConfig(kind, n, holes));
     return spawn(
       '/usr/sbin/keepalived',
       [
@@ -297,7 +314,7 @@ function startPeer(peer: string, kind: string, n: number): ChildProcess {
     );
   }
   const file = join(work, 'ldirectord.cf');
-  writeFileSync(file, ldirectordConfig(kind, n));
+  writeFileSync(file, ldirectordConfig(kind, n, holes));
   // -d: the foreground (no fork), its log on stderr.
   return spawn('/usr/sbin/ldirectord', ['-d', file, 'start'], { stdio: out() });
 }
@@ -305,8 +322,11 @@ function startPeer(peer: string, kind: string, n: number): ChildProcess {
 /** A plain fd: the peer writes its log without going through this process's event loop. */
 const openLog = (path: string): number => openSync(path, 'a');
 
-/** ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series. */
-async function wardenChecks(): Promise<number | null> {
+/**
+ * ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series (only
+ * the healthy ones with black-holed servers: their failed checks never reach a target).
+ */
+async function wardenChecks(healthyOnly: boolean): Promise<number | null> {
   try {
     const res = await fetch('http://127.0.0.1:9476/metrics', {
       signal: AbortSignal.timeout(20_000),
@@ -314,7 +334,10 @@ async function wardenChecks(): Promise<number | null> {
     const text = await res.text();
     let sum = 0;
     for (const line of text.split('\n'))
-      if (line.startsWith('ipvs_warden_check_results_total{'))
+      if (
+        line.startsWith('ipvs_warden_check_results_total{') &&
+        (!healthyOnly || line.includes('outcome="healthy"'))
+      )
         sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     return sum;
   } catch {
@@ -354,11 +377,15 @@ async function measure(
   peer: string,
   kind: 'tcp' | 'http',
   n: number,
+  holes: number,
 ): Promise<Figures & { windows: string }> {
+  /** The servers that answer: what fills the table and where checks are counted. */
+  const answering = n - holes;
   const base = {
     peer,
     kind,
     targets: n,
+    blackholed: holes,
     checksPerS: NaN,
     share: NaN,
     cpuMsPerCheck: NaN,
@@ -368,23 +395,28 @@ async function measure(
   };
   const vip = VIPS[peer] ?? '';
   const t0 = performance.now();
-  const proc = startPeer(peer, kind, n);
+  const proc = startPeer(peer, kind, n, holes);
   const pid = proc.pid ?? -1;
   let exited = false;
   proc.once('exit', () => (exited = true));
   try {
     // Until every target is in the table: each peer puts a server in once a check passes.
     let seen = 0;
+    const wanted = new Set(
+      pool(n, holes)
+        .slice(0, answering)
+        .map((r) => `${r.address}:${r.port}`),
+    );
     while (!exited && performance.now() - t0 < FILL_S * 1000) {
-      seen = live(table(vip));
-      if (seen >= n) break;
+      seen = [...table(vip)].filter(([rs, w]) => w > 0 && wanted.has(rs)).length;
+      if (seen >= answering) break;
       await sleep(500);
     }
     const fillS = (performance.now() - t0) / 1000;
-    if (seen < n) {
+    if (seen < answering) {
       const why = exited
         ? `exited (${proc.exitCode})`
-        : `${seen} of ${n} in the table after ${fillS.toFixed(0)} s`;
+        : `${seen} of ${answering} in the table after ${fillS.toFixed(0)} s`;
       return { ...base, refused: `could not run: ${why}`, windows: '' };
     }
     console.error(`#   ${seen} in the table after ${fillS.toFixed(0)} s`);
@@ -399,7 +431,7 @@ async function measure(
       const asked = performance.now();
       const [c, own] = await Promise.all([
         targets.ask('count'),
-        peer === OURS ? wardenChecks() : Promise.resolve(null),
+        peer === OURS ? wardenChecks(holes > 0) : Promise.resolve(null),
       ]);
       const at = performance.now();
       return { c, own, ownT: (asked + at) / 2, cpu: cpuOfTree(pid), at };
@@ -413,7 +445,7 @@ async function measure(
     const windowS = (b.c.t - a.c.t) / 1000;
     const ownRate =
       a.own !== null && b.own !== null ? (b.own - a.own) / ((b.ownT - a.ownT) / 1000) : undefined;
-    const windows = `${peer} ${kind} ${n}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}`;
     if (peer === OURS && ownRate === undefined)
       return {
         ...base,
@@ -425,7 +457,7 @@ async function measure(
         atTargets: checks,
         windowS,
         ownRate,
-        targets: n,
+        targets: answering,
         intervalS: INTERVAL_S,
         jitter: peer === OURS ? JITTER : 0,
       }) ?? undefined;
@@ -451,7 +483,7 @@ async function measure(
     return {
       ...base,
       checksPerS: checks / windowS,
-      share: checks / windowS / (n / INTERVAL_S),
+      share: checks / windowS / (answering / INTERVAL_S),
       cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
       rssMiB,
       detectMs,
@@ -541,6 +573,11 @@ async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
   mkdirSync(logs, { recursive: true });
   execFileSync('ipvsadm', ['-C']);
+  // The black hole: a dummy device drops whatever is routed to it, with no ARP to fail fast.
+  spawnSync('ip', ['link', 'del', 'bh0']);
+  execFileSync('ip', ['link', 'add', 'bh0', 'type', 'dummy']);
+  execFileSync('ip', ['link', 'set', 'bh0', 'up']);
+  execFileSync('ip', ['route', 'add', BLACKHOLE_NET, 'dev', 'bh0']);
   const targets = new Targets();
   await targets.ready;
   const started = new Date();
@@ -552,10 +589,11 @@ async function main(): Promise<void> {
     console.log(old);
     writeFileSync(join(root, OUT), report([], windows, old, started, false));
   }
-  const notRun = (peer: string, kind: 'tcp' | 'http', n: number): Figures => ({
+  const notRun = (peer: string, kind: 'tcp' | 'http', n: number, holes: number): Figures => ({
     peer,
     kind,
     targets: n,
+    blackholed: holes,
     checksPerS: NaN,
     share: NaN,
     cpuMsPerCheck: NaN,
@@ -566,12 +604,17 @@ async function main(): Promise<void> {
   });
   const sizes = [...new Set([...SIZES, 10000])].sort((a, b) => a - b);
   for (const kind of KINDS)
-    for (const n of sizes) for (const peer of PEERS) all.push(notRun(peer, kind, n));
+    for (const n of sizes)
+      for (const holes of [0, ...(BLACKHOLE_SIZES.includes(n) ? [Math.round(n * BLACKHOLE)] : [])])
+        for (const peer of PEERS) all.push(notRun(peer, kind, n, holes));
   // The README is rewritten after every row, so a run cut short still leaves what it measured.
   for (const [i, row] of all.entries()) {
     if (!SIZES.includes(row.targets)) continue;
-    console.error(`# ${row.peer} ${row.kind} ${row.targets} ...`);
-    const f = await measure(targets, row.peer, row.kind, row.targets);
+    const holes = row.blackholed ?? 0;
+    console.error(
+      `# ${row.peer} ${row.kind} ${row.targets}${holes ? ` (${holes} black-holed)` : ''} ...`,
+    );
+    const f = await measure(targets, row.peer, row.kind, row.targets, holes);
     all[i] = f;
     if (f.windows) windows.push(f.windows);
     console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
@@ -605,6 +648,8 @@ function report(
     'BENCH_SECONDS',
     'BENCH_WARM',
     'BENCH_VICTIMS',
+    'BENCH_BLACKHOLE',
+    'BENCH_BLACKHOLE_SIZES',
     'BENCH_FILL',
     'BENCH_LEGACY',
   ]
@@ -631,7 +676,10 @@ share is that over the schedule's N checks per second; CPU-ms per check is the p
 tree's CPU (user + system, children included, from /proc) over those checks; RSS is the tree's
 VmRSS; detection is from the moment ${VICTIMS} targets stop answering (TCP: refused; HTTP: 503)
 to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
-min/median/max over the ${VICTIMS}.
+min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
+servers at addresses routed to a dummy device (SYNs vanish, connects hang until the 1 s
+timeout): its share and checks are of the N - K that answer, and its detection shows whether
+the hanging checks delay the others'.
 
 ${figuresTable(all)}
 
@@ -643,7 +691,8 @@ ${windows.map((w) => `- ${w}`).join('\n')}
 
 - ipvs-warden: \`ipvs-warden run\`, backend netlink, interval, fast_interval and down_interval
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
-  \`{type: http, path: /healthz}\`; the rest its defaults (check_concurrency 256).
+  \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
+  per-check series stay); the rest its defaults (check_concurrency 256).
 - keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
   (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
 - ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},

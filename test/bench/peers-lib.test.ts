@@ -96,3 +96,22 @@ t.match(
 const figures = figuresTable([fig('keepalived', { detectMs: [800], missed: 2 })]);
 t.match(figures, /\| 800\/800\/800 \(2 not seen\) \|/, 'victims never seen gone are counted');
 t.equal(figures.split('\n').length, 3, 'header, rule, one row');
+
+// A black-holed row is compared with the same black-holed row of ours, never the plain one.
+const holed = ratioTable(
+  [
+    fig('ipvs-warden'),
+    fig('ipvs-warden', { blackholed: 20, cpuMsPerCheck: 0.3 }),
+    fig('keepalived', { blackholed: 20, cpuMsPerCheck: 0.1 }),
+  ],
+  'ipvs-warden',
+);
+t.match(
+  holed,
+  /\| tcp +\| 200 \(20 black-holed\) \| ipvs-warden \/ keepalived \| 1\.00 +\| 1\.00 +\| 3\.00 +\|/,
+  'matched on black-holed too',
+);
+t.match(
+  figuresTable([fig('keepalived', { blackholed: 20 })]),
+  /\| tcp +\| 200 \(20 black-holed\) \| keepalived \|/,
+);
