@@ -8,6 +8,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { HTTPParser } from 'http-parser-js';
 import { openConnection } from '../src/health/datapath.js';
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
@@ -214,8 +216,17 @@ export class HttpChecker implements Checker {
   private readonly body: Buffer | undefined;
   /** Kept-alive clients by origin (reuse mode only), with the check now using each. */
   private readonly clients = new Map<string, Holder>();
+  /**
+   * The fresh-connection HTTP/1.1 request, built once: the bytes before the Host value, and
+   * after it (`hostFixed` set: the whole request, Host included).
+   */
+  private readonly requestHead: { before: string; after: string; hostFixed: boolean };
+  /** What every fresh-connection exchange of this check reads a reply by. */
+  private readonly exchange: ExchangeSpec;
+  /** Bench only (bench/probes.ts): the fresh path through Node's http client, to compare. */
+  private readonly nodeClient: boolean;
 
-  constructor(options: HttpCheckOptions = {}) {
+  constructor(options: HttpCheckOptions = {}, variant: { nodeClient?: boolean } = {}) {
     this.kind = options.tls ? 'https' : 'http';
     this.options = normalOptions(options.tls ? HTTPS_OPTIONS : HTTP_OPTIONS, options);
     const o = this.options;
@@ -228,12 +239,47 @@ export class HttpChecker implements Checker {
     const version = o.httpVersion === '1.0' ? ' HTTP/1.0' : '';
     this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${shown.method} ${shown.proxyUrl ?? shown.path}${version}`;
     this.key = keyOf(this.kind, options.tls ? HTTPS_OPTIONS : HTTP_OPTIONS, options);
+    this.nodeClient = variant.nodeClient === true;
+    this.requestHead = this.buildRequest();
+    this.exchange = {
+      okStatus: this.okStatus,
+      expectStatus: o.expectStatus,
+      tls: o.tls !== undefined,
+      head: o.method === 'HEAD',
+      body: this.body,
+      options: o,
+      conclude: (run, reading, declared, error) => this.conclude(run, reading, declared, error),
+    };
+  }
+
+  /**
+   * The request line and headers of a fresh-connection check, in the order headers() gives
+   * them, with `connection: close` and the body's length; only the Host value can depend on
+   * the target. Latin-1, as Node's client writes header values.
+   */
+  private buildRequest(): { before: string; after: string; hostFixed: boolean } {
+    const o = this.options;
+    const host = o.headers.host ?? o.host ?? this.urlHost;
+    const fields: [string, string][] = [];
+    for (const [name, value] of Object.entries({
+      'user-agent': 'ipvs-warden',
+      ...o.headers,
+      connection: 'close',
+      ...(this.body ? { 'content-length': String(this.body.length) } : {}),
+    }))
+      if (name !== 'host') fields.push([name, value]);
+    const line = `${o.method} ${this.requestTarget} HTTP/1.1\r\nhost: `;
+    const rest = `\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`;
+    return host === undefined
+      ? { before: line, after: rest, hostFixed: false }
+      : { before: `${line}${host}${rest}`, after: '', hostFixed: true };
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
     if (this.options.httpVersion === '1.0') return this.check10(target, run);
-    if (!this.options.reuse) return this.checkFresh(target, run);
+    if (!this.options.reuse)
+      return this.nodeClient ? this.checkFresh(target, run) : this.checkRaw(target, run);
     return this.checkKept(target, run);
   }
 
@@ -394,6 +440,22 @@ export class HttpChecker implements Checker {
       if (o.bodyNotMatch?.test(text)) return run.fail(`body matches ${String(o.bodyNotMatch)}`);
     }
     return run.ok();
+  }
+
+  /**
+   * One request on a fresh connection, closed after the reply (the default, as ldirectord and
+   * keepalived check): the request written as pre-built bytes, the reply read by an HTTP/1.1
+   * parser (http-parser-js) straight from the socket's data events. Node's client around the
+   * same exchange (ClientRequest, IncomingMessage, their streams) cost more CPU than the
+   * connection itself (bench/probes.ts), which decides whether 10,000 targets a second fit.
+   */
+  private checkRaw(target: CheckTarget, run: ProbeRun): Promise<CheckResult> {
+    if (run.signal.aborted)
+      return Promise.resolve(run.failWith(run.signal.reason, 'waiting for the connection'));
+    const head = this.requestHead;
+    const request = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
+    const socket = openConnection(target, this.options.bindAddress, this.options.tls);
+    return new Promise((resolve) => new Exchange(this.exchange, run, socket, request, resolve));
   }
 
   /**
@@ -629,6 +691,213 @@ class BodyReading {
     }
     this.md5.update(bytes);
     return true;
+  }
+}
+
+/** What a fresh-connection exchange needs from its check, made once per check. */
+interface ExchangeSpec {
+  readonly okStatus: (status: number) => boolean;
+  readonly expectStatus: string;
+  readonly tls: boolean;
+  /** HEAD: a reply without a body, whatever its headers say. */
+  readonly head: boolean;
+  readonly body: Buffer | undefined;
+  readonly options: ConstructorParameters<typeof BodyReading>[0];
+  readonly conclude: (
+    run: ProbeRun,
+    reading: BodyReading,
+    declared: string,
+    error: unknown,
+  ) => CheckResult;
+}
+
+/** A reply the parser (or a guard of ours on what it parsed) refuses, with the reason. */
+class ParseRefusal extends Error {}
+
+/** llhttp's words (Node's client said these before) for the codes http-parser-js refuses with. */
+const PARSE_REASONS: Readonly<Record<string, string>> = {
+  HPE_INVALID_CONSTANT: 'Expected HTTP/',
+  HPE_LF_EXPECTED: 'Missing expected LF after header value',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'Duplicate Content-Length',
+};
+
+interface ReplyHead {
+  versionMajor: number;
+  versionMinor: number;
+  headers: string[];
+  statusCode: number;
+}
+
+/**
+ * One fresh-connection HTTP/1.1 exchange, driven by the socket's events: connect, write the
+ * request, feed each chunk to the parser, and end with one result (the first of: a verdict,
+ * an error, the close, the deadline). What http-parser-js lets through that Node's llhttp
+ * refused is refused here too: a Content-Length that is not digits, headers past 16 KiB, a
+ * version other than HTTP/1.x.
+ */
+class Exchange {
+  private stage = 'waiting for the connection';
+  private finished = false;
+  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  /** Bytes before the final headers ended (interim replies included), against MAX_HEADERS. */
+  private received = 0;
+  /** The first chunk of the reply, to show when it ends in its headers. */
+  private first: Buffer | undefined;
+  /** Set once the final status is healthy: the body is read into it. */
+  private reading: BodyReading | undefined;
+  private declared = '';
+  /** A 1xx reply is being parsed: its end is not the reply's. */
+  private interim = false;
+
+  constructor(
+    private readonly spec: ExchangeSpec,
+    private readonly run: ProbeRun,
+    private readonly socket: Socket | TLSSocket,
+    private readonly request: string,
+    private readonly resolve: (result: CheckResult) => void,
+  ) {
+    const p = this.parser;
+    p.maxHeaderSize = MAX_HEADERS;
+    // http-parser-js calls back with one info object, or (once anything in the process reads
+    // HTTPParser.kOnExecute) with its fields as arguments: both are taken.
+    p[HTTPParser.kOnHeadersComplete] = (...args: unknown[]) =>
+      this.onHead(
+        typeof args[0] === 'object'
+          ? (args[0] as ReplyHead)
+          : {
+              versionMajor: args[0] as number,
+              versionMinor: args[1] as number,
+              headers: args[2] as string[],
+              statusCode: args[5] as number,
+            },
+      );
+    p[HTTPParser.kOnBody] = this.onBody;
+    p[HTTPParser.kOnMessageComplete] = this.onComplete;
+    run.signal.addEventListener('abort', this.onAbort, { once: true });
+    socket.once(spec.tls ? 'secureConnect' : 'connect', this.onConnect);
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.once('end', this.onEnd);
+    socket.once('close', this.onEnd);
+  }
+
+  private readonly onConnect = (): void => {
+    const { run, socket } = this;
+    run.step('connected');
+    run.connected = true;
+    if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+    this.stage = 'waiting for the response';
+    socket.cork();
+    socket.write(this.request, 'latin1');
+    if (this.spec.body) socket.write(this.spec.body);
+    socket.uncork();
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.finished) return;
+    this.first ??= chunk;
+    let outcome: number | Error;
+    try {
+      outcome = this.parser.execute(chunk);
+    } catch (error) {
+      // A guard in onHead throws through the parser.
+      outcome = error as Error;
+    }
+    if (this.finished) return;
+    if (outcome instanceof Error) return this.refused(outcome, chunk);
+    if (!this.reading) {
+      this.received += chunk.length;
+      if (this.received > MAX_HEADERS) this.refused(new ParseRefusal('Header overflow'), chunk);
+    }
+  };
+
+  private onHead(head: ReplyHead): number {
+    if (this.finished) return 1;
+    const { run, spec } = this;
+    const status = head.statusCode;
+    // 1xx before the reply (101 is a final answer: the server switched away from HTTP).
+    this.interim = status < 200 && status !== 101;
+    if (this.interim) return 0;
+    if (head.versionMajor !== 1)
+      throw new ParseRefusal(`HTTP/${head.versionMajor}.${head.versionMinor} reply`);
+    let size = 0;
+    let declared = '';
+    for (let i = 0; i + 1 < head.headers.length; i += 2) {
+      const name = head.headers[i] ?? '';
+      const value = head.headers[i + 1] ?? '';
+      size += name.length + value.length + 4;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        if (!/^\d{1,15}$/.test(value))
+          throw new ParseRefusal('Invalid character in Content-Length');
+        declared = value;
+      }
+    }
+    if (size > MAX_HEADERS) throw new ParseRefusal('Header overflow');
+    if (!spec.okStatus(status)) {
+      this.end(run.fail(`status ${status}, expected ${spec.expectStatus}`));
+      return 1;
+    }
+    run.step(`status ${status}`);
+    this.stage = 'reading the body';
+    this.declared = declared;
+    this.reading = new BodyReading(spec.options);
+    return spec.head ? 1 : 0;
+  }
+
+  private readonly onBody = (chunk: Buffer): void => {
+    if (this.finished || this.interim || !this.reading) return;
+    // Enough read (the rest is not wanted): the verdict now, the connection closed.
+    if (!this.reading.add(chunk)) this.conclude(undefined);
+  };
+
+  private readonly onComplete = (): void => {
+    if (this.interim) this.interim = false;
+    else if (!this.finished && this.reading) this.conclude(undefined);
+  };
+
+  /** The peer closed its side: the end of a body that runs to the close, or a reply cut short. */
+  private readonly onEnd = (): void => {
+    if (this.finished) return;
+    // A body that runs to the close ends here (the parser calls onComplete); any other is cut.
+    this.parser.finish();
+    if (this.finished) return;
+    if (this.reading) this.conclude(new ReplyError('connection closed before the end of the body'));
+    else if (!this.first) {
+      this.end(this.run.fail('connection closed without a reply'));
+    } else {
+      const got = printable(this.first.toString('latin1'));
+      this.end(this.run.fail(`connection closed in the reply's headers: ${got}`));
+    }
+  };
+
+  private readonly onError = (error: Error): void => {
+    if (this.finished) return;
+    if (this.reading) this.conclude(error);
+    else this.end(this.run.failWith(error, this.stage));
+  };
+
+  private readonly onAbort = (): void => {
+    if (!this.finished) this.end(this.run.failWith(this.run.signal.reason, this.stage));
+  };
+
+  /** The parser refused the reply: said with its reason and the chunk it refused. */
+  private refused(error: Error, chunk: Buffer): void {
+    const code = (error as { code?: unknown }).code;
+    const why = (typeof code === 'string' && PARSE_REASONS[code]) || error.message;
+    const text = `not a valid HTTP reply (${why}): ${printable(chunk.toString('latin1'))}`;
+    if (this.reading) this.conclude(new ReplyError(text));
+    else this.end(this.run.fail(text));
+  }
+
+  private conclude(error: unknown): void {
+    if (this.reading) this.end(this.spec.conclude(this.run, this.reading, this.declared, error));
+  }
+
+  private end(result: CheckResult): void {
+    this.finished = true;
+    this.run.signal.removeEventListener('abort', this.onAbort);
+    this.socket.destroy();
+    this.resolve(result);
   }
 }
 
