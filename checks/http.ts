@@ -714,11 +714,16 @@ interface ExchangeSpec {
 /** A reply the parser (or a guard of ours on what it parsed) refuses, with the reason. */
 class ParseRefusal extends Error {}
 
-/** llhttp's words (Node's client said these before) for the codes http-parser-js refuses with. */
+/**
+ * The reasons for the codes (or, without one, the messages) http-parser-js refuses with;
+ * llhttp's words where it had them.
+ */
 const PARSE_REASONS: Readonly<Record<string, string>> = {
-  HPE_INVALID_CONSTANT: 'Expected HTTP/',
+  // http-parser-js says this of a reply whose first line is not an HTTP status line.
+  HPE_INVALID_CONSTANT: 'not a status line',
   HPE_LF_EXPECTED: 'Missing expected LF after header value',
   HPE_UNEXPECTED_CONTENT_LENGTH: 'Duplicate Content-Length',
+  'max header size exceeded': 'Header overflow',
 };
 
 interface ReplyHead {
@@ -883,7 +888,7 @@ class Exchange {
   /** The parser refused the reply: said with its reason and the chunk it refused. */
   private refused(error: Error, chunk: Buffer): void {
     const code = (error as { code?: unknown }).code;
-    const why = (typeof code === 'string' && PARSE_REASONS[code]) || error.message;
+    const why = PARSE_REASONS[typeof code === 'string' ? code : error.message] ?? error.message;
     const text = `not a valid HTTP reply (${why}): ${printable(chunk.toString('latin1'))}`;
     if (this.reading) this.conclude(new ReplyError(text));
     else this.end(this.run.fail(text));
