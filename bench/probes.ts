@@ -2,7 +2,7 @@
 // HTTP, against one server process on loopback (each target its own 127.x.y.z address, one
 // listening socket). Reports checks/s sustained, CPU-ms per check, event-loop lag, lateness and
 // memory. `npm run bench:probes` (host; no VM needed). BENCH_SECONDS, BENCH_SIZES, BENCH_KINDS
-// (tcp,http,http-node) to change; BENCH_TARGET=nginx answers from nginx (Debian's) instead of a
+// (tcp,http) to change; BENCH_TARGET=nginx answers from nginx (Debian's) instead of a
 // node server, which itself takes about a core at 10,000 requests a second on two.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,9 +21,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
 /** BENCH_FLOOR=0 leaves out the bare-loop rows. */
 const FLOOR = process.env.BENCH_FLOOR !== '0';
-/** http-node: the same HTTP check through Node's http client, as before http-parser-js. */
-type Kind = 'tcp' | 'http' | 'http-node';
-const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http,http-node').split(',') as Kind[];
+type Kind = 'tcp' | 'http';
+const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as Kind[];
 const TARGET = process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'node';
 const timing: CheckTiming = {
   intervalMs: 1000,
@@ -42,7 +41,7 @@ interface Target {
 
 function checker(kind: Kind): Checker {
   if (kind === 'tcp') return new TcpChecker();
-  return new HttpChecker({ path: '/healthz' }, { nodeClient: kind === 'http-node' });
+  return new HttpChecker({ path: '/healthz' });
 }
 
 /** A node:http server in a child process (this file, argument `server`). */
