@@ -803,7 +803,7 @@ interface Holder {
   run: ProbeRun | undefined;
 }
 
-/** Reply headers an HTTP/1.0 exchange reads at most (undici's own limit is 16 KiB too). */
+/** Reply headers a fresh or HTTP/1.0 exchange reads at most (undici's and Node's limit too). */
 const MAX_HEADERS = 16 * 1024;
 
 /** A reply that is not HTTP, or not one this client reads: an unhealthy result, said so. */
