@@ -1,8 +1,15 @@
 // Benchmark of the probe scheduler: 1,000 and 10,000 targets checked every second, TCP and
 // HTTP, against one server process on loopback (each target its own 127.x.y.z address, one
 // listening socket). Reports checks/s sustained, CPU-ms per check, event-loop lag, lateness and
-// memory. `npm run bench:probes` (host; no VM needed). BENCH_SECONDS, BENCH_SIZES to change.
-import { fork, type ChildProcess } from 'node:child_process';
+// memory. `npm run bench:probes` (host; no VM needed). BENCH_SECONDS, BENCH_SIZES, BENCH_KINDS
+// (tcp,http) to change; BENCH_TARGET=nginx answers from nginx (Debian's) instead of a
+// node server, which itself takes about a core at 10,000 requests a second on two.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
@@ -14,6 +21,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
 /** BENCH_FLOOR=0 leaves out the bare-loop rows. */
 const FLOOR = process.env.BENCH_FLOOR !== '0';
+type Kind = 'tcp' | 'http';
+const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as Kind[];
+const TARGET = process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'node';
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -22,11 +32,102 @@ const timing: CheckTiming = {
   jitter: 0.1,
 };
 
-function tell(server: ChildProcess, message: { dead: string[] }): Promise<void> {
-  return new Promise((resolve) => {
-    server.once('message', () => resolve());
-    server.send(message);
+/** The target server: one port on 0.0.0.0; `dead` addresses answer 503 until the next call. */
+interface Target {
+  readonly port: number;
+  setDead(dead: string[]): Promise<void>;
+  stop(): void;
+}
+
+function checker(kind: Kind): Checker {
+  if (kind === 'tcp') return new TcpChecker();
+  return new HttpChecker({ path: '/healthz' });
+}
+
+/** A node:http server in a child process (this file, argument `server`). */
+async function nodeTarget(): Promise<Target> {
+  const server: ChildProcess = fork(new URL(import.meta.url).pathname, ['server'], {
+    stdio: 'inherit',
   });
+  const port = await new Promise<number>((resolve) =>
+    server.once('message', (m) => resolve(Number(m))),
+  );
+  return {
+    port,
+    setDead: (dead) =>
+      new Promise((resolve) => {
+        server.once('message', () => resolve());
+        server.send({ dead });
+      }),
+    stop: () => void server.kill(),
+  };
+}
+
+/** The status one request to `address` gets, or 0. */
+function statusOf(address: string, port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: address, port, path: '/healthz', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', () => resolve(0));
+  });
+}
+
+/**
+ * nginx with one worker, a throwaway config in a temp dir; dead addresses come from a map
+ * file that a reload (SIGHUP) picks up, awaited until the first of them answers as it should.
+ */
+async function nginxTarget(): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-nginx-'));
+  const port = await new Promise<number>((resolve) => {
+    const probe = createNetServer().listen(0, '0.0.0.0', () => {
+      const a = probe.address();
+      probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+  const map = join(dir, 'dead.map');
+  writeFileSync(map, '');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; worker_processes 1; worker_rlimit_nofile 65536;
+pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  map $server_addr $dead { default 0; include ${map}; }
+  server {
+    listen 0.0.0.0:${port} backlog=4096;
+    location = /healthz { if ($dead) { return 503 "dead"; } return 200 "ok"; }
+  }
+}
+`,
+  );
+  const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
+    stdio: 'inherit',
+  });
+  const until = async (address: string, status: number): Promise<void> => {
+    for (let i = 0; i < 200 && (await statusOf(address, port)) !== status; i++)
+      await new Promise((r) => setTimeout(r, 50));
+  };
+  await until(address(0), 200);
+  let last: string | undefined;
+  return {
+    port,
+    setDead: async (dead) => {
+      writeFileSync(map, dead.map((a) => `${a} 1;\n`).join(''));
+      nginx.kill('SIGHUP');
+      const probe = dead[0] ?? last;
+      last = dead[0];
+      if (probe) await until(probe, dead.length ? 503 : 200);
+    },
+    stop: () => {
+      nginx.kill();
+      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
+    },
+  };
 }
 
 function address(i: number): string {
@@ -44,25 +145,22 @@ const KILLED = 100;
 const FORMULA_MS =
   (timing.intervalMs + (POLICY.fall - 1) * timing.fastIntervalMs) * (1 + timing.jitter);
 
-async function measure(
-  kind: 'tcp' | 'http',
-  n: number,
-  port: number,
-  server: ChildProcess,
-): Promise<string> {
-  const checker: Checker =
-    kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+async function measure(kind: Kind, n: number, server: Target): Promise<string> {
+  const port = server.port;
+  const check = checker(kind);
   let checks = 0;
   let failures = 0;
   let measuring = false;
   const lateness: number[] = [];
   let killedAt = 0;
+  /** The targets made to fail: only their going down is a detection (an overloaded run times others out). */
+  const killed = new Set<string>();
   const detected = new Map<string, number>();
   const failuresSeen = new Map<string, number>();
   const scheduler = new Scheduler({
     concurrency: 1024,
     onResult: (e) => {
-      if (killedAt && e.transition === 'down') {
+      if (killedAt && e.transition === 'down' && killed.has(e.target.address)) {
         detected.set(e.target.address, performance.now() - killedAt);
       }
       if (!measuring) return;
@@ -76,15 +174,16 @@ async function measure(
     },
   });
   for (let i = 0; i < n; i++) {
-    scheduler.add(`s${i}`, checker, { family: 4, address: address(i), port }, timing, POLICY);
+    scheduler.add(`s${i}`, check, { family: 4, address: address(i), port }, timing, POLICY);
   }
   await new Promise((r) => setTimeout(r, 3000)); // every target checked at least twice first
   const { wall, cpuMs, lag, mem } = await window((on) => (measuring = on));
   let detection = '';
-  if (kind === 'http') {
+  if (kind !== 'tcp') {
     // Detection under the same load: 100 targets start failing at once.
     const dead = Array.from({ length: KILLED }, (_, i) => address(i * Math.floor(n / KILLED)));
-    await tell(server, { dead });
+    for (const a of dead) killed.add(a);
+    await server.setDead(dead);
     killedAt = performance.now();
     const deadline = killedAt + 30_000;
     while (detected.size < KILLED && performance.now() < deadline) {
@@ -93,7 +192,7 @@ async function measure(
     const times = [...detected.values()];
     const missed = KILLED - detected.size;
     detection = `  detection of ${KILLED}: p50 ${pct(times, 50).toFixed(0)} max ${Math.max(...times).toFixed(0)} ms (formula ${FORMULA_MS.toFixed(0)} ms + 3 checks)${missed ? `, ${missed} not detected in 30 s` : ''}`;
-    await tell(server, { dead: [] });
+    await server.setDead([]);
   }
   await scheduler.stop();
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
@@ -105,9 +204,8 @@ async function measure(
  * timer per target (no scheduler, no jitter, no rise/fall, results only counted), so the rows
  * above it show what the scheduler and its bookkeeping cost over the probe itself.
  */
-async function measureFloor(kind: 'tcp' | 'http', n: number, port: number): Promise<string> {
-  const checker: Checker =
-    kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+async function measureFloor(kind: Kind, n: number, port: number): Promise<string> {
+  const check = checker(kind);
   const stop = new AbortController();
   // Each check a signal of its own, as the scheduler gives it (one shared signal with
   // thousands of listeners costs every check a walk of the list).
@@ -127,7 +225,7 @@ async function measureFloor(kind: 'tcp' | 'http', n: number, port: number): Prom
     let due = start + (i / n) * timing.intervalMs;
     const run = (): void => {
       const late = performance.now() - due;
-      void checker.check(target, context()).then((r) => {
+      void check.check(target, context()).then((r) => {
         if (measuring) {
           checks++;
           lateness.push(Math.max(0, Math.round(late)));
@@ -188,7 +286,7 @@ function row(
   worst: [string, number] | undefined,
 ): string {
   return [
-    `${name.padEnd(10)} ${String(n).padStart(6)}`,
+    `${name.padEnd(15)} ${String(n).padStart(6)}`,
     `${(checks / wall).toFixed(0).padStart(7)}/s`,
     (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
     (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
@@ -200,27 +298,22 @@ function row(
 }
 
 async function main(): Promise<void> {
-  const server: ChildProcess = fork(new URL(import.meta.url).pathname, ['server'], {
-    stdio: 'inherit',
-  });
-  const port = await new Promise<number>((resolve) =>
-    server.once('message', (m) => resolve(Number(m))),
+  const server = TARGET === 'nginx' ? await nginxTarget() : await nodeTarget();
+  console.log(
+    `# target server: ${TARGET}; ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
   );
   console.log(
-    `# ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
-  );
-  console.log(
-    '# kind       targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
+    '# kind            targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
   );
   try {
     for (const n of SIZES) {
-      for (const kind of ['tcp', 'http'] as const) {
-        console.log(await measure(kind, n, port, server));
-        if (FLOOR) console.log(await measureFloor(kind, n, port));
+      for (const kind of KINDS) {
+        console.log(await measure(kind, n, server));
+        if (FLOOR) console.log(await measureFloor(kind, n, server.port));
       }
     }
   } finally {
-    server.kill();
+    server.stop();
   }
 }
 
