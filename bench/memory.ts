@@ -60,6 +60,21 @@ async function checksDone(listen: string): Promise<number> {
   }
 }
 
+/** The daemon's own heap figures (prom-client's nodejs_* series), in MiB: where RSS goes. */
+async function heap(listen: string): Promise<string> {
+  try {
+    const text = await (await fetch(`http://${listen}/metrics`)).text();
+    const read = (name: string): number =>
+      Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / MiB;
+    const used = read('ipvs_warden_nodejs_heap_size_used_bytes');
+    const total = read('ipvs_warden_nodejs_heap_size_total_bytes');
+    const external = read('ipvs_warden_nodejs_external_memory_bytes');
+    return `heap used ${used.toFixed(0)} of ${total.toFixed(0)} MiB, external ${external.toFixed(0)} MiB`;
+  } catch {
+    return 'heap: no /metrics';
+  }
+}
+
 /** Requests the target server has answered, by its own count. */
 function answered(server: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
@@ -120,12 +135,13 @@ async function measure(n: number, port: number, server: ChildProcess): Promise<n
     const [served1, cpu1] = [await answered(server), cpu(daemon)];
     const seconds = (Date.now() - t0) / 1000;
     const done = (await checksDone(listen)) - done0;
+    const heapFigures = await heap(listen);
     const rate = (served1 - served0) / seconds;
     samples.sort((a, b) => a - b);
     const median = samples[Math.floor(samples.length / 2)] ?? NaN;
     const max = samples.at(-1) ?? NaN;
     console.log(
-      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)`,
+      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)  ${heapFigures}`,
     );
     if (snapshots) {
       // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
