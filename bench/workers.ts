@@ -1,0 +1,437 @@
+// Benchmark: does spreading probes over worker threads keep more targets on time than one event
+// loop? TCP and HTTP at 10,000 targets (and TCP at 50,000), each checked every second by the
+// bare per-target timer loop of bench/probes.ts's floor rows (HttpChecker/TcpChecker from
+// checks/), run on the main thread alone, then split over 2 and 3 worker threads that each own
+// a share of the targets and post their results to the main thread every 100 ms packed in a
+// Float64Array ({id, healthy, durationMs, latenessMs, doneAt} per result), which the main
+// thread unpacks into per-target state, as a daemon would. Same targets, one run, rows side by
+// side. Target: nginx (one process, from a temp-dir config) on 0.0.0.0, each target its own
+// 127.x.y.z. Per row: checks/s and share of the schedule, share on time (lateness < 50 ms), p99
+// lateness, CPU-ms per check of the whole process (process.cpuUsage) and of the main thread
+// alone (/proc/self/task/PID/stat, and its event-loop utilisation), how late results reach the
+// main thread, nginx's CPU per check (/proc), RSS. `npm run bench:workers`;
+// BENCH_SECONDS, BENCH_ROWS ("tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3") to change.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { HttpChecker } from '../checks/http.js';
+import { TcpChecker } from '../checks/tcp.js';
+import type { Checker } from '../src/health/checker.js';
+import { freePort } from '../test/checks/servers.js';
+
+type Kind = 'tcp' | 'http';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARM_MS = 3000;
+const INTERVAL_MS = 1000;
+const TIMEOUT_MS = 1000;
+const ON_TIME_MS = 50;
+/** How often a worker posts its results: the most a result waits before the main thread has it. */
+const BATCH_MS = 100;
+/** Float64s per result: id, healthy (0/1), durationMs, latenessMs, doneAt (timeOrigin + now). */
+const STRIDE = 5;
+const ROWS = (process.env.BENCH_ROWS ?? 'tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3')
+  .split(/\s+/)
+  .filter(Boolean)
+  .map((spec) => {
+    const [kind, n, threads] = spec.split(':');
+    if ((kind !== 'tcp' && kind !== 'http') || !n || !threads)
+      throw new Error(`BENCH_ROWS: "${spec}" is not kind:targets:threads,threads`);
+    const checked: Kind = kind;
+    return { kind: checked, n: Number(n), threads: threads.split(',').map(Number) };
+  });
+
+function address(i: number): string {
+  return `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
+}
+
+function makeChecker(kind: Kind): Checker {
+  return kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+}
+
+/**
+ * The per-target loop of bench/probes.ts's floor: target ids `first, first + step, ...` below
+ * n, each checked every INTERVAL_MS from a timer of its own, phases spread over the interval
+ * by the id so every thread's share is as even as the whole. Returns a stop function.
+ */
+function runLoop(
+  kind: Kind,
+  n: number,
+  port: number,
+  first: number,
+  step: number,
+  onResult: (id: number, healthy: boolean, durationMs: number, latenessMs: number) => void,
+): () => void {
+  const checker = makeChecker(kind);
+  const stop = new AbortController();
+  const timers = new Set<NodeJS.Timeout>();
+  const start = performance.now();
+  for (let id = first; id < n; id += step) {
+    const target = { family: 4 as const, address: address(id), port };
+    let due = start + (id / n) * INTERVAL_MS;
+    const run = (): void => {
+      const late = Math.max(0, performance.now() - due);
+      // A signal of its own per check, as the scheduler gives it.
+      const own = new AbortController();
+      void checker.check(target, { signal: own.signal, timeoutMs: TIMEOUT_MS }).then((r) => {
+        if (stop.signal.aborted) return;
+        onResult(id, r.healthy, r.durationMs, late);
+        due += INTERVAL_MS;
+        const timer = setTimeout(() => (timers.delete(timer), run()), due - performance.now());
+        timers.add(timer);
+      });
+    };
+    const timer = setTimeout(() => (timers.delete(timer), run()), due - start);
+    timers.add(timer);
+  }
+  return () => {
+    stop.abort();
+    for (const timer of timers) clearTimeout(timer);
+  };
+}
+
+// ---------------------------------------------------------------- worker thread
+
+interface WorkerJob {
+  kind: Kind;
+  n: number;
+  port: number;
+  first: number;
+  step: number;
+}
+type ToWorker = { cmd: 'mark' } | { cmd: 'stop' };
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'batch'; count: number; buffer: ArrayBuffer }
+  | { type: 'elu'; elu: number }
+  | { type: 'stopped' };
+
+function workerMain(): void {
+  const port = parentPort;
+  if (!port) return;
+  const job = workerData as WorkerJob;
+  const share = Math.ceil(job.n / job.step);
+  // Room for two batch intervals of results; a full batch is posted at once.
+  const capacity = Math.max(256, Math.ceil((share * BATCH_MS * 2) / INTERVAL_MS));
+  let batch = new Float64Array(capacity * STRIDE);
+  let count = 0;
+  const flush = (): void => {
+    if (count === 0) return;
+    const buffer = batch.buffer;
+    port.postMessage({ type: 'batch', count, buffer } satisfies FromWorker, [buffer]);
+    batch = new Float64Array(capacity * STRIDE);
+    count = 0;
+  };
+  const stopLoop = runLoop(job.kind, job.n, job.port, job.first, job.step, (id, ok, dur, late) => {
+    const o = count * STRIDE;
+    batch[o] = id;
+    batch[o + 1] = ok ? 1 : 0;
+    batch[o + 2] = dur;
+    batch[o + 3] = late;
+    batch[o + 4] = performance.timeOrigin + performance.now();
+    if (++count === capacity) flush();
+  });
+  const flusher = setInterval(flush, BATCH_MS);
+  let mark: EventLoopUtilization | undefined;
+  port.on('message', (m: ToWorker) => {
+    if (m.cmd === 'mark') {
+      // First mark starts the window; the second ends it and reports this loop's utilisation.
+      if (!mark) mark = performance.eventLoopUtilization();
+      else {
+        const elu = performance.eventLoopUtilization(mark).utilization;
+        port.postMessage({ type: 'elu', elu } satisfies FromWorker);
+      }
+    } else {
+      stopLoop();
+      clearInterval(flusher);
+      // In-flight checks end within their timeout; then the thread can go.
+      setTimeout(() => {
+        port.postMessage({ type: 'stopped' } satisfies FromWorker);
+        port.close();
+      }, TIMEOUT_MS + 200);
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies FromWorker);
+}
+
+// ---------------------------------------------------------------- main thread
+
+/** What the main thread keeps of each result (as a daemon would), and the row's counts. */
+class Tally {
+  measuring = false;
+  checks = 0;
+  failures = 0;
+  onTime = 0;
+  /** Lateness by whole ms (the last bin holds everything later). */
+  readonly lateness = new Uint32Array(10_001);
+  /** How long a result took from its end in a worker to the main thread, by whole ms. */
+  readonly delivery = new Uint32Array(10_001);
+  readonly healthy: Uint8Array;
+  readonly durationMs: Float32Array;
+
+  constructor(n: number) {
+    this.healthy = new Uint8Array(n);
+    this.durationMs = new Float32Array(n);
+  }
+
+  add(id: number, healthy: boolean, durationMs: number, latenessMs: number): void {
+    this.healthy[id] = healthy ? 1 : 0;
+    this.durationMs[id] = durationMs;
+    if (!this.measuring) return;
+    this.checks++;
+    if (!healthy) this.failures++;
+    if (latenessMs < ON_TIME_MS) this.onTime++;
+    bump(this.lateness, latenessMs);
+  }
+
+  addBatch(batch: Float64Array, count: number): void {
+    const now = performance.timeOrigin + performance.now();
+    for (let i = 0; i < count; i++) {
+      const o = i * STRIDE;
+      this.add(batch[o] ?? 0, batch[o + 1] === 1, batch[o + 2] ?? 0, batch[o + 3] ?? 0);
+      if (this.measuring) bump(this.delivery, now - (batch[o + 4] ?? now));
+    }
+  }
+}
+
+/** Counts `ms` in its whole-ms bin (the last bin holds everything later). */
+function bump(histogram: Uint32Array, ms: number): void {
+  const bin = Math.min(histogram.length - 1, Math.max(0, Math.floor(ms)));
+  histogram[bin] = (histogram[bin] ?? 0) + 1;
+}
+
+function percentile(histogram: Uint32Array, p: number): number {
+  let total = 0;
+  for (const c of histogram) total += c;
+  if (total === 0) return NaN;
+  const want = Math.ceil((p / 100) * total);
+  let seen = 0;
+  for (let ms = 0; ms < histogram.length; ms++) {
+    seen += histogram[ms] ?? 0;
+    if (seen >= want) return ms;
+  }
+  return histogram.length - 1;
+}
+
+/** utime + stime of /proc/PID[/task/TID]/stat, in ms. */
+function procCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  // Fields after the command (which may hold spaces) in parentheses: state is field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
+interface Nginx {
+  port: number;
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+/** nginx, one process (master_process off), from a config in a temp dir, on 0.0.0.0:PORT. */
+async function startNginx(): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-workers-'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 65536;
+pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 65536; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server {
+    listen 0.0.0.0:${port} backlog=4096;
+    location = /healthz { return 200 "ok"; }
+  }
+}
+`,
+  );
+  const nginx: ChildProcess = spawn(
+    '/usr/sbin/nginx',
+    ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
+    { stdio: 'inherit' },
+  );
+  await new Promise<void>((resolve, reject) => {
+    nginx.once('spawn', resolve);
+    nginx.once('error', reject);
+  });
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > end || nginx.exitCode !== null)
+      throw new Error(`nginx did not listen on ${port}; see ${dir}/error.log`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    pid: nginx.pid ?? 0,
+    stop: async () => {
+      if (nginx.exitCode === null) {
+        const exited = new Promise((r) => nginx.once('exit', r));
+        nginx.kill();
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function measure(kind: Kind, n: number, threads: number, nginx: Nginx): Promise<string> {
+  const tally = new Tally(n);
+  const workers: Worker[] = [];
+  let stopMain: (() => void) | undefined;
+  const elus: number[] = [];
+  let eluWanted = 0;
+  let eluDone: (() => void) | undefined;
+  if (threads === 1) {
+    stopMain = runLoop(kind, n, nginx.port, 0, 1, (id, ok, dur, late) =>
+      tally.add(id, ok, dur, late),
+    );
+  } else {
+    await Promise.all(
+      Array.from({ length: threads }, (_, k) => {
+        const job: WorkerJob = { kind, n, port: nginx.port, first: k, step: threads };
+        const worker = new Worker(new URL(import.meta.url), { workerData: job });
+        workers.push(worker);
+        return new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.on('message', (m: FromWorker) => {
+            if (m.type === 'ready') resolve();
+            else if (m.type === 'batch') tally.addBatch(new Float64Array(m.buffer), m.count);
+            else if (m.type === 'elu') {
+              elus.push(m.elu);
+              if (elus.length === eluWanted) eluDone?.();
+            }
+          });
+        });
+      }),
+    );
+  }
+  await sleep(WARM_MS);
+  global.gc?.();
+  const mark = (): void =>
+    workers.forEach((w) => w.postMessage({ cmd: 'mark' } satisfies ToWorker));
+  const self = `/proc/self/task/${process.pid}/stat`;
+  const nginxStat = `/proc/${nginx.pid}/stat`;
+  const cpu0 = process.cpuUsage();
+  const main0 = procCpuMs(self);
+  const nginx0 = procCpuMs(nginxStat);
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  mark();
+  tally.measuring = true;
+  await sleep(SECONDS * 1000);
+  tally.measuring = false;
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const mainMs = procCpuMs(self) - main0;
+  const nginxMs = procCpuMs(nginxStat) - nginx0;
+  const mainElu = performance.eventLoopUtilization(elu0).utilization;
+  const rss = process.memoryUsage().rss;
+  if (workers.length) {
+    eluWanted = workers.length;
+    await new Promise<void>((resolve) => {
+      eluDone = resolve;
+      mark();
+    });
+  }
+  // Teardown: stop every loop, let in-flight checks end.
+  if (stopMain) {
+    stopMain();
+    await sleep(TIMEOUT_MS + 200);
+  } else {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.on('message', (m: FromWorker) => m.type === 'stopped' && resolve());
+            w.postMessage({ cmd: 'stop' } satisfies ToWorker);
+          }),
+      ),
+    );
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  const checks = tally.checks;
+  const per = (ms: number): string => (ms / Math.max(1, checks)).toFixed(3);
+  return line([
+    kind,
+    String(n),
+    threads === 1 ? 'main' : `${threads} workers`,
+    (checks / wall).toFixed(0),
+    `${((100 * checks) / ((n * wall * 1000) / INTERVAL_MS)).toFixed(1)}%`,
+    `${((100 * tally.onTime) / Math.max(1, checks)).toFixed(1)}%`,
+    String(percentile(tally.lateness, 99)),
+    per((cpu.user + cpu.system) / 1000),
+    ((cpu.user + cpu.system) / 1000 / 1000 / wall).toFixed(2),
+    per(mainMs),
+    mainElu.toFixed(2),
+    elus.length ? Math.max(...elus).toFixed(2) : '-',
+    workers.length ? String(percentile(tally.delivery, 99)) : '-',
+    per(nginxMs),
+    (rss / 2 ** 20).toFixed(0),
+    String(tally.failures),
+  ]);
+}
+
+/** The table's columns: heading and width (the first three left-aligned). */
+const COLUMNS: readonly (readonly [string, number])[] = [
+  ['kind', 4],
+  ['targets', 7],
+  ['where', 9],
+  ['checks/s', 8],
+  ['sched', 6],
+  ['on-time', 7],
+  ['p99-late', 8],
+  ['cpu/check', 9],
+  ['cores', 5],
+  ['main-cpu/check', 14],
+  ['main-elu', 8],
+  ['worker-elu', 10],
+  ['deliver-p99', 11],
+  ['nginx-cpu/check', 15],
+  ['rss-MiB', 7],
+  ['failed', 6],
+];
+
+function line(cells: readonly string[]): string {
+  return cells
+    .map((c, i) => {
+      const width = COLUMNS[i]?.[1] ?? 0;
+      return i < 3 ? c.padEnd(width) : c.padStart(width);
+    })
+    .join('  ');
+}
+
+async function main(): Promise<void> {
+  const nginx = await startNginx();
+  try {
+    console.log(
+      `# ${SECONDS} s per row after ${WARM_MS / 1000} s of warm-up; each target checked every ${INTERVAL_MS} ms (timeout ${TIMEOUT_MS} ms) from a bare timer; worker results posted every ${BATCH_MS} ms`,
+    );
+    console.log(`# target: nginx (one process, pid ${nginx.pid}) on 0.0.0.0:${nginx.port}`);
+    console.log(
+      "# times in ms; cpu/check: the whole process (process.cpuUsage); main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat",
+    );
+    console.log(line(COLUMNS.map(([heading]) => heading)));
+    for (const { kind, n, threads } of ROWS) {
+      for (const t of threads) console.log(await measure(kind, n, t, nginx));
+    }
+  } finally {
+    await nginx.stop();
+  }
+}
+
+if (isMainThread) await main();
+else workerMain();
