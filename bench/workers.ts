@@ -1,5 +1,5 @@
 // Benchmark: does spreading probes over worker threads keep more targets on time than one event
-// loop? TCP and HTTP at 10,000 targets (and TCP at 50,000), each checked every second by the
+// loop? TCP and HTTP at 10,000 targets (TCP at 50,000, HTTP at 3,000 too), each checked every second by the
 // bare per-target timer loop of bench/probes.ts's floor rows (HttpChecker/TcpChecker from
 // checks/), run on the main thread alone, then split over 2 and 3 worker threads that each own
 // a share of the targets and post their results to the main thread every 100 ms packed in a
@@ -10,9 +10,9 @@
 // lateness, CPU-ms per check of the whole process (process.cpuUsage) and of the main thread
 // alone (/proc/self/task/PID/stat, and its event-loop utilisation), how late results reach the
 // main thread, nginx's CPU per check (/proc), RSS. `npm run bench:workers`;
-// BENCH_SECONDS, BENCH_ROWS ("tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3") to change.
+// BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS ("http:3000:1,2,3 tcp:10000:1,2,3 ...") to change.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ import { freePort } from '../test/checks/servers.js';
 
 type Kind = 'tcp' | 'http';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/** The whole table this many times over, so a row's neighbours in time are all the others. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const WARM_MS = 3000;
 const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 1000;
@@ -33,7 +35,9 @@ const ON_TIME_MS = 50;
 const BATCH_MS = 100;
 /** Float64s per result: id, healthy (0/1), durationMs, latenessMs, doneAt (timeOrigin + now). */
 const STRIDE = 5;
-const ROWS = (process.env.BENCH_ROWS ?? 'tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3')
+const ROWS = (
+  process.env.BENCH_ROWS ?? 'http:3000:1,2,3 tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3'
+)
   .split(/\s+/)
   .filter(Boolean)
   .map((spec) => {
@@ -53,9 +57,16 @@ function makeChecker(kind: Kind): Checker {
 }
 
 /**
+ * Checks in flight per thread, as the daemon's scheduler caps them (`concurrency: 1024`): a loop
+ * that falls behind queues its checks instead of opening sockets past the descriptor limit.
+ */
+const IN_FLIGHT = 1024;
+
+/**
  * The per-target loop of bench/probes.ts's floor: target ids `first, first + step, ...` below
  * n, each checked every INTERVAL_MS from a timer of its own, phases spread over the interval
- * by the id so every thread's share is as even as the whole. Returns a stop function.
+ * by the id so every thread's share is as even as the whole; at most IN_FLIGHT at once (a
+ * check waiting for a slot is late by the wait). Returns a stop function.
  */
 function runLoop(
   kind: Kind,
@@ -69,14 +80,35 @@ function runLoop(
   const stop = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const start = performance.now();
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  let head = 0;
+  const next = (): void => {
+    inFlight--;
+    if (head < waiting.length) {
+      const run = waiting[head++];
+      if (head > 4096) {
+        waiting.splice(0, head);
+        head = 0;
+      }
+      run?.();
+    }
+  };
   for (let id = first; id < n; id += step) {
     const target = { family: 4 as const, address: address(id), port };
     let due = start + (id / n) * INTERVAL_MS;
     const run = (): void => {
+      if (stop.signal.aborted) return;
+      if (inFlight >= IN_FLIGHT) {
+        waiting.push(run);
+        return;
+      }
+      inFlight++;
       const late = Math.max(0, performance.now() - due);
       // A signal of its own per check, as the scheduler gives it.
       const own = new AbortController();
       void checker.check(target, { signal: own.signal, timeoutMs: TIMEOUT_MS }).then((r) => {
+        next();
         if (stop.signal.aborted) return;
         onResult(id, r.healthy, r.durationMs, late);
         due += INTERVAL_MS;
@@ -216,15 +248,36 @@ function percentile(histogram: Uint32Array, p: number): number {
   return histogram.length - 1;
 }
 
-/** utime + stime of /proc/PID[/task/TID]/stat, in ms. */
-function procCpuMs(path: string): number {
-  const stat = readFileSync(path, 'utf8');
-  // Fields after the command (which may hold spaces) in parentheses: state is field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / CLOCK_TICKS;
-}
 const CLOCK_TICKS = 100;
+
+/**
+ * Reads a /proc file again and again through one descriptor opened up front, so a reading
+ * never needs a new descriptor while the probes hold thousands.
+ */
+function procReader(path: string): () => string {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.alloc(4096);
+  return () => buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0));
+}
+
+/** utime + stime of a /proc/PID[/task/TID]/stat, in ms. */
+function cpuMsOf(read: () => string): () => number {
+  return () => {
+    const stat = read();
+    // The fields after the command, which may hold spaces, in parentheses; utime is field 14.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  };
+}
+
+/** Busy CPU time of the whole machine (every state but idle and iowait), in ms. */
+function machineBusyMs(read: () => string): () => number {
+  return () => {
+    const all = read().split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const busy = all.reduce((a, b) => a + b, 0) - (all[3] ?? 0) - (all[4] ?? 0);
+    return (busy * 1000) / CLOCK_TICKS;
+  };
+}
 
 interface Nginx {
   port: number;
@@ -288,7 +341,19 @@ http {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function measure(kind: Kind, n: number, threads: number, nginx: Nginx): Promise<string> {
+interface Meters {
+  main: () => number;
+  nginx: () => number;
+  machine: () => number;
+}
+
+async function measure(
+  kind: Kind,
+  n: number,
+  threads: number,
+  nginx: Nginx,
+  meters: Meters,
+): Promise<string> {
   const tally = new Tally(n);
   const workers: Worker[] = [];
   let stopMain: (() => void) | undefined;
@@ -323,11 +388,10 @@ async function measure(kind: Kind, n: number, threads: number, nginx: Nginx): Pr
   global.gc?.();
   const mark = (): void =>
     workers.forEach((w) => w.postMessage({ cmd: 'mark' } satisfies ToWorker));
-  const self = `/proc/self/task/${process.pid}/stat`;
-  const nginxStat = `/proc/${nginx.pid}/stat`;
   const cpu0 = process.cpuUsage();
-  const main0 = procCpuMs(self);
-  const nginx0 = procCpuMs(nginxStat);
+  const main0 = meters.main();
+  const nginx0 = meters.nginx();
+  const machine0 = meters.machine();
   const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   mark();
@@ -336,8 +400,9 @@ async function measure(kind: Kind, n: number, threads: number, nginx: Nginx): Pr
   tally.measuring = false;
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const mainMs = procCpuMs(self) - main0;
-  const nginxMs = procCpuMs(nginxStat) - nginx0;
+  const mainMs = meters.main() - main0;
+  const nginxMs = meters.nginx() - nginx0;
+  const othersMs = meters.machine() - machine0 - nginxMs - (cpu.user + cpu.system) / 1000;
   const mainElu = performance.eventLoopUtilization(elu0).utilization;
   const rss = process.memoryUsage().rss;
   if (workers.length) {
@@ -380,6 +445,7 @@ async function measure(kind: Kind, n: number, threads: number, nginx: Nginx): Pr
     elus.length ? Math.max(...elus).toFixed(2) : '-',
     workers.length ? String(percentile(tally.delivery, 99)) : '-',
     per(nginxMs),
+    (othersMs / 1000 / wall).toFixed(2),
     (rss / 2 ** 20).toFixed(0),
     String(tally.failures),
   ]);
@@ -401,6 +467,7 @@ const COLUMNS: readonly (readonly [string, number])[] = [
   ['worker-elu', 10],
   ['deliver-p99', 11],
   ['nginx-cpu/check', 15],
+  ['others', 6],
   ['rss-MiB', 7],
   ['failed', 6],
 ];
@@ -422,11 +489,19 @@ async function main(): Promise<void> {
     );
     console.log(`# target: nginx (one process, pid ${nginx.pid}) on 0.0.0.0:${nginx.port}`);
     console.log(
-      "# times in ms; cpu/check: the whole process (process.cpuUsage); main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat",
+      "# times in ms; cpu/check: the whole process (process.cpuUsage); main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat; cores, others: CPUs busy with this process, and with everything but it and nginx (/proc/stat)",
     );
     console.log(line(COLUMNS.map(([heading]) => heading)));
-    for (const { kind, n, threads } of ROWS) {
-      for (const t of threads) console.log(await measure(kind, n, t, nginx));
+    const meters: Meters = {
+      main: cpuMsOf(procReader(`/proc/self/task/${process.pid}/stat`)),
+      nginx: cpuMsOf(procReader(`/proc/${nginx.pid}/stat`)),
+      machine: machineBusyMs(procReader('/proc/stat')),
+    };
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`# round ${round} of ${ROUNDS}`);
+      for (const { kind, n, threads } of ROWS) {
+        for (const t of threads) console.log(await measure(kind, n, t, nginx, meters));
+      }
     }
   } finally {
     await nginx.stop();
