@@ -439,6 +439,7 @@ async function measure(
     `${((100 * tally.onTime) / Math.max(1, checks)).toFixed(1)}%`,
     String(percentile(tally.lateness, 99)),
     per((cpu.user + cpu.system) / 1000),
+    `${((100 * cpu.system) / Math.max(1, cpu.user + cpu.system)).toFixed(0)}%`,
     ((cpu.user + cpu.system) / 1000 / 1000 / wall).toFixed(2),
     per(mainMs),
     mainElu.toFixed(2),
@@ -461,6 +462,7 @@ const COLUMNS: readonly (readonly [string, number])[] = [
   ['on-time', 7],
   ['p99-late', 8],
   ['cpu/check', 9],
+  ['sys', 4],
   ['cores', 5],
   ['main-cpu/check', 14],
   ['main-elu', 8],
@@ -489,7 +491,7 @@ async function main(): Promise<void> {
     );
     console.log(`# target: nginx (one process, pid ${nginx.pid}) on 0.0.0.0:${nginx.port}`);
     console.log(
-      "# times in ms; cpu/check: the whole process (process.cpuUsage); main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat; cores, others: CPUs busy with this process, and with everything but it and nginx (/proc/stat)",
+      "# times in ms; cpu/check: the whole process (process.cpuUsage), sys: the kernel's share of it; main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat; cores, others: CPUs busy with this process, and with everything but it and nginx (/proc/stat)",
     );
     console.log(line(COLUMNS.map(([heading]) => heading)));
     const meters: Meters = {
