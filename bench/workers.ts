@@ -1,5 +1,6 @@
 // Benchmark: does spreading probes over worker threads keep more targets on time than one event
-// loop? TCP and HTTP at 10,000 targets (TCP at 50,000, HTTP at 3,000 too), each checked every second by the
+// loop? TCP and HTTP at 10,000 targets (TCP at 50,000; and loads
+// that fit: HTTP at 1,000 and 3,000, TCP at 3,000), each checked every second by the
 // bare per-target timer loop of bench/probes.ts's floor rows (HttpChecker/TcpChecker from
 // checks/), run on the main thread alone, then split over 2 and 3 worker threads that each own
 // a share of the targets and post their results to the main thread every 100 ms packed in a
@@ -10,7 +11,7 @@
 // lateness, CPU-ms per check of the whole process (process.cpuUsage) and of the main thread
 // alone (/proc/self/task/PID/stat, and its event-loop utilisation), how late results reach the
 // main thread, nginx's CPU per check (/proc), RSS. `npm run bench:workers`;
-// BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS ("http:3000:1,2,3 tcp:10000:1,2,3 ...") to change.
+// BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS ("kind:targets:threads,threads ...") to change.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -36,7 +37,8 @@ const BATCH_MS = 100;
 /** Float64s per result: id, healthy (0/1), durationMs, latenessMs, doneAt (timeOrigin + now). */
 const STRIDE = 5;
 const ROWS = (
-  process.env.BENCH_ROWS ?? 'http:3000:1,2,3 tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3'
+  process.env.BENCH_ROWS ??
+  'http:1000:1,2 tcp:3000:1,2 http:3000:1,2,3 tcp:10000:1,2,3 http:10000:1,2,3 tcp:50000:1,2,3'
 )
   .split(/\s+/)
   .filter(Boolean)
@@ -57,16 +59,17 @@ function makeChecker(kind: Kind): Checker {
 }
 
 /**
- * Checks in flight per thread, as the daemon's scheduler caps them (`concurrency: 1024`): a loop
- * that falls behind queues its checks instead of opening sockets past the descriptor limit.
+ * Checks in flight at once over all threads (each thread its share), as the daemon's scheduler
+ * caps them (`concurrency: 1024`): a loop that falls behind queues its checks instead of opening
+ * sockets past the descriptor limit, and every row may have the same number open.
  */
 const IN_FLIGHT = 1024;
 
 /**
  * The per-target loop of bench/probes.ts's floor: target ids `first, first + step, ...` below
  * n, each checked every INTERVAL_MS from a timer of its own, phases spread over the interval
- * by the id so every thread's share is as even as the whole; at most IN_FLIGHT at once (a
- * check waiting for a slot is late by the wait). Returns a stop function.
+ * by the id so every thread's share is as even as the whole; at most its share of IN_FLIGHT at
+ * once (a check waiting for a slot is late by the wait). Returns a stop function.
  */
 function runLoop(
   kind: Kind,
@@ -75,12 +78,14 @@ function runLoop(
   first: number,
   step: number,
   onResult: (id: number, healthy: boolean, durationMs: number, latenessMs: number) => void,
+  reasons: Map<string, number>,
 ): () => void {
   const checker = makeChecker(kind);
   const stop = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const start = performance.now();
   let inFlight = 0;
+  const cap = Math.ceil(IN_FLIGHT / step);
   const waiting: (() => void)[] = [];
   let head = 0;
   const next = (): void => {
@@ -99,7 +104,7 @@ function runLoop(
     let due = start + (id / n) * INTERVAL_MS;
     const run = (): void => {
       if (stop.signal.aborted) return;
-      if (inFlight >= IN_FLIGHT) {
+      if (inFlight >= cap) {
         waiting.push(run);
         return;
       }
@@ -111,6 +116,10 @@ function runLoop(
         next();
         if (stop.signal.aborted) return;
         onResult(id, r.healthy, r.durationMs, late);
+        if (!r.healthy) {
+          const why = r.message.replace(/^.*?: /, '');
+          reasons.set(why, (reasons.get(why) ?? 0) + 1);
+        }
         due += INTERVAL_MS;
         const timer = setTimeout(() => (timers.delete(timer), run()), due - performance.now());
         timers.add(timer);
@@ -139,13 +148,14 @@ type FromWorker =
   | { type: 'ready' }
   | { type: 'batch'; count: number; buffer: ArrayBuffer }
   | { type: 'elu'; elu: number }
-  | { type: 'stopped' };
+  | { type: 'stopped'; reasons: [string, number][] };
 
 function workerMain(): void {
   const port = parentPort;
   if (!port) return;
   const job = workerData as WorkerJob;
   const share = Math.ceil(job.n / job.step);
+  const reasons = new Map<string, number>();
   // Room for two batch intervals of results; a full batch is posted at once.
   const capacity = Math.max(256, Math.ceil((share * BATCH_MS * 2) / INTERVAL_MS));
   let batch = new Float64Array(capacity * STRIDE);
@@ -157,15 +167,23 @@ function workerMain(): void {
     batch = new Float64Array(capacity * STRIDE);
     count = 0;
   };
-  const stopLoop = runLoop(job.kind, job.n, job.port, job.first, job.step, (id, ok, dur, late) => {
-    const o = count * STRIDE;
-    batch[o] = id;
-    batch[o + 1] = ok ? 1 : 0;
-    batch[o + 2] = dur;
-    batch[o + 3] = late;
-    batch[o + 4] = performance.timeOrigin + performance.now();
-    if (++count === capacity) flush();
-  });
+  const stopLoop = runLoop(
+    job.kind,
+    job.n,
+    job.port,
+    job.first,
+    job.step,
+    (id, ok, dur, late) => {
+      const o = count * STRIDE;
+      batch[o] = id;
+      batch[o + 1] = ok ? 1 : 0;
+      batch[o + 2] = dur;
+      batch[o + 3] = late;
+      batch[o + 4] = performance.timeOrigin + performance.now();
+      if (++count === capacity) flush();
+    },
+    reasons,
+  );
   const flusher = setInterval(flush, BATCH_MS);
   let mark: EventLoopUtilization | undefined;
   port.on('message', (m: ToWorker) => {
@@ -181,7 +199,7 @@ function workerMain(): void {
       clearInterval(flusher);
       // In-flight checks end within their timeout; then the thread can go.
       setTimeout(() => {
-        port.postMessage({ type: 'stopped' } satisfies FromWorker);
+        port.postMessage({ type: 'stopped', reasons: [...reasons] } satisfies FromWorker);
         port.close();
       }, TIMEOUT_MS + 200);
     }
@@ -355,14 +373,22 @@ async function measure(
   meters: Meters,
 ): Promise<string> {
   const tally = new Tally(n);
+  /** Why checks failed (warm-up included), by message without the target. */
+  const reasons = new Map<string, number>();
   const workers: Worker[] = [];
   let stopMain: (() => void) | undefined;
   const elus: number[] = [];
   let eluWanted = 0;
   let eluDone: (() => void) | undefined;
   if (threads === 1) {
-    stopMain = runLoop(kind, n, nginx.port, 0, 1, (id, ok, dur, late) =>
-      tally.add(id, ok, dur, late),
+    stopMain = runLoop(
+      kind,
+      n,
+      nginx.port,
+      0,
+      1,
+      (id, ok, dur, late) => tally.add(id, ok, dur, late),
+      reasons,
     );
   } else {
     await Promise.all(
@@ -421,35 +447,42 @@ async function measure(
       workers.map(
         (w) =>
           new Promise<void>((resolve) => {
-            w.on('message', (m: FromWorker) => m.type === 'stopped' && resolve());
+            w.on('message', (m: FromWorker) => {
+              if (m.type !== 'stopped') return;
+              for (const [why, c] of m.reasons) reasons.set(why, (reasons.get(why) ?? 0) + c);
+              resolve();
+            });
             w.postMessage({ cmd: 'stop' } satisfies ToWorker);
           }),
       ),
     );
     await Promise.all(workers.map((w) => w.terminate()));
   }
+  const worst = [...reasons].sort((a, b) => b[1] - a[1])[0];
   const checks = tally.checks;
   const per = (ms: number): string => (ms / Math.max(1, checks)).toFixed(3);
-  return line([
-    kind,
-    String(n),
-    threads === 1 ? 'main' : `${threads} workers`,
-    (checks / wall).toFixed(0),
-    `${((100 * checks) / ((n * wall * 1000) / INTERVAL_MS)).toFixed(1)}%`,
-    `${((100 * tally.onTime) / Math.max(1, checks)).toFixed(1)}%`,
-    String(percentile(tally.lateness, 99)),
-    per((cpu.user + cpu.system) / 1000),
-    `${((100 * cpu.system) / Math.max(1, cpu.user + cpu.system)).toFixed(0)}%`,
-    ((cpu.user + cpu.system) / 1000 / 1000 / wall).toFixed(2),
-    per(mainMs),
-    mainElu.toFixed(2),
-    elus.length ? Math.max(...elus).toFixed(2) : '-',
-    workers.length ? String(percentile(tally.delivery, 99)) : '-',
-    per(nginxMs),
-    (othersMs / 1000 / wall).toFixed(2),
-    (rss / 2 ** 20).toFixed(0),
-    String(tally.failures),
-  ]);
+  return (
+    line([
+      kind,
+      String(n),
+      threads === 1 ? 'main' : `${threads} workers`,
+      (checks / wall).toFixed(0),
+      `${((100 * checks) / ((n * wall * 1000) / INTERVAL_MS)).toFixed(1)}%`,
+      `${((100 * tally.onTime) / Math.max(1, checks)).toFixed(1)}%`,
+      String(percentile(tally.lateness, 99)),
+      per((cpu.user + cpu.system) / 1000),
+      `${((100 * cpu.system) / Math.max(1, cpu.user + cpu.system)).toFixed(0)}%`,
+      ((cpu.user + cpu.system) / 1000 / 1000 / wall).toFixed(2),
+      per(mainMs),
+      mainElu.toFixed(2),
+      elus.length ? Math.max(...elus).toFixed(2) : '-',
+      workers.length ? String(percentile(tally.delivery, 99)) : '-',
+      per(nginxMs),
+      (othersMs / 1000 / wall).toFixed(2),
+      (rss / 2 ** 20).toFixed(0),
+      String(tally.failures),
+    ]) + (worst ? `  (most: ${worst[0]})` : '')
+  );
 }
 
 /** The table's columns: heading and width (the first three left-aligned). */
