@@ -29,6 +29,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** The whole table this many times over, so a row's neighbours in time are all the others. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const WARM_MS = 3000;
+/** BENCH_YOUNG_MB: a cap on each worker's young generation (V8's default lets it grow to 48 MiB). */
+const YOUNG_MB = Number(process.env.BENCH_YOUNG_MB ?? 0);
 const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 1000;
 const ON_TIME_MS = 50;
@@ -394,7 +396,10 @@ async function measure(
     await Promise.all(
       Array.from({ length: threads }, (_, k) => {
         const job: WorkerJob = { kind, n, port: nginx.port, first: k, step: threads };
-        const worker = new Worker(new URL(import.meta.url), { workerData: job });
+        const worker = new Worker(new URL(import.meta.url), {
+          workerData: job,
+          ...(YOUNG_MB ? { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } } : {}),
+        });
         workers.push(worker);
         return new Promise<void>((resolve, reject) => {
           worker.once('error', reject);
@@ -522,6 +527,7 @@ async function main(): Promise<void> {
     console.log(
       `# ${SECONDS} s per row after ${WARM_MS / 1000} s of warm-up; each target checked every ${INTERVAL_MS} ms (timeout ${TIMEOUT_MS} ms) from a bare timer; worker results posted every ${BATCH_MS} ms`,
     );
+    if (YOUNG_MB) console.log(`# each worker's young generation capped at ${YOUNG_MB} MiB`);
     console.log(`# target: nginx (one process, pid ${nginx.pid}) on 0.0.0.0:${nginx.port}`);
     console.log(
       "# times in ms; cpu/check: the whole process (process.cpuUsage), sys: the kernel's share of it; main-cpu/check: the main thread alone (/proc/self/task/PID/stat); main-elu/worker-elu (the busiest): event-loop utilisation; deliver-p99: a result's end in its worker to the main thread; nginx-cpu/check: /proc/NGINX/stat; cores, others: CPUs busy with this process, and with everything but it and nginx (/proc/stat)",
