@@ -1,17 +1,19 @@
-// Benchmark: does spreading probes over worker threads keep more targets on time than one event
-// loop? TCP and HTTP at 10,000 targets (TCP at 50,000; and loads
-// that fit: HTTP at 1,000 and 3,000, TCP at 3,000), each checked every second by the
-// bare per-target timer loop of bench/probes.ts's floor rows (HttpChecker/TcpChecker from
-// checks/), run on the main thread alone, then split over 2 and 3 worker threads that each own
-// a share of the targets and post their results to the main thread every 100 ms packed in a
-// Float64Array ({id, healthy, durationMs, latenessMs, doneAt} per result), which the main
-// thread unpacks into per-target state, as a daemon would. Same targets, one run, rows side by
-// side. Target: nginx (one process, from a temp-dir config) on 0.0.0.0, each target its own
-// 127.x.y.z. Per row: checks/s and share of the schedule, share on time (lateness < 50 ms), p99
-// lateness, CPU-ms per check of the whole process (process.cpuUsage) and of the main thread
-// alone (/proc/self/task/PID/stat, and its event-loop utilisation), how late results reach the
-// main thread, nginx's CPU per check (/proc), RSS. `npm run bench:workers`;
-// BENCH_SECONDS, BENCH_ROUNDS, BENCH_ROWS ("kind:targets:threads,threads ...") to change.
+// Benchmark: does spreading probes over worker threads keep more targets on time than one
+// event loop? TCP and HTTP at 10,000 targets, TCP at 50,000, and loads that fit (HTTP at 1,000
+// and 3,000, TCP at 3,000), each target checked every second by the bare per-target timer loop
+// of bench/probes.ts's floor rows (HttpChecker/TcpChecker from checks/), run on the main thread
+// alone, then split over 2 and 3 worker threads. Each worker owns a share of the targets and
+// posts its results to the main thread every 100 ms packed in a transferred Float64Array ({id,
+// healthy, durationMs, latenessMs, doneAt} per result), which the main thread unpacks into
+// per-target state, as a daemon would; checks in flight are capped at 1,024 over all threads.
+// One run, rows side by side, against nginx (one process, temp-dir config) on 0.0.0.0, each
+// target its own 127.x.y.z. Per row: checks/s and share of the schedule, share on time
+// (lateness < 50 ms), p99 lateness, CPU-ms per check of the whole process (process.cpuUsage,
+// and its kernel share) and of the main thread alone (/proc/self/task/PID/stat, and its
+// event-loop utilisation), how late results reach the main thread, nginx's CPU per check,
+// the CPU other processes took (/proc/stat), RSS, failures (and the commonest, warm-up
+// included). `npm run bench:workers`; BENCH_SECONDS, BENCH_ROUNDS, BENCH_YOUNG_MB and
+// BENCH_ROWS ("kind:targets:threads,threads ...") to change.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
