@@ -39,7 +39,7 @@ import {
   startJamnntpd,
   startVsftpd,
 } from '../test/checks/mail-servers.js';
-import { freePort, selfSigned, startDnsmasq } from '../test/checks/servers.js';
+import { freePort, nginxConf, selfSigned, startDnsmasq } from '../test/checks/servers.js';
 import { startSlapd } from '../test/checks/slapd.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -113,21 +113,17 @@ async function startNginx(): Promise<Server> {
   const [http, https] = [await freePort(), await freePort()];
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
+    nginxConf(
+      dir,
+      `  server {
     listen 127.0.0.1:${http};
     listen 127.0.0.1:${https} ssl;
     ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;
     server_name warden.test;
     location = /healthz { return 200 "status: ok\\n"; }
   }
-}
 `,
+    ),
   );
   const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
     stdio: 'ignore',

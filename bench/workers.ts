@@ -24,7 +24,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
 import type { Checker } from '../src/health/checker.js';
-import { freePort } from '../test/checks/servers.js';
+import { freePort, nginxConf } from '../test/checks/servers.js';
 
 type Kind = 'tcp' | 'http';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -313,19 +313,14 @@ async function startNginx(): Promise<Nginx> {
   const port = await freePort();
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off; master_process off; worker_processes 1; worker_rlimit_nofile 65536;
-pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events { worker_connections 65536; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
+    nginxConf(
+      dir,
+      `  server {
     listen 0.0.0.0:${port} backlog=4096;
     location = /healthz { return 200 "ok"; }
-  }
-}
-`,
+  }`,
+      65536,
+    ),
   );
   const nginx: ChildProcess = spawn(
     '/usr/sbin/nginx',

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
 import type { CheckTarget } from '../../src/health/checker.js';
-import { closedPort, freePort, listen, until } from './servers.js';
+import { closedPort, freePort, listen, until, nginxConf } from './servers.js';
 
 const ctx = (timeoutMs = 3000) => ({ signal: new AbortController().signal, timeoutMs });
 
@@ -125,20 +125,16 @@ t.test('the digest is what genhash prints, from nginx; nginx sees HTTP/1.0', asy
   const port = await freePort();
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
+    nginxConf(
+      dir,
+      `  server {
     listen 127.0.0.1:${port};
     root ${dir};
     location = /healthz { return 200 "status: ok\\n"; }
     location = /protocol { return 200 "$server_protocol"; }
   }
-}
 `,
+    ),
   );
   const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
     stdio: 'inherit',

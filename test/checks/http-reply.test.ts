@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { HttpChecker, type HttpCheckOptions } from '../../checks/http.js';
-import { freePort, listen, until } from './servers.js';
+import { freePort, listen, until, nginxConf } from './servers.js';
 
 const ctx = (timeoutMs = 2000) => ({ signal: new AbortController().signal, timeoutMs });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -209,20 +209,16 @@ t.test('nginx: a chunked reply (SSI) and a status from a real server', async (t)
   writeFileSync(join(dir, 'ssi.html'), 'status: <!--# echo var="ok_word" -->\n');
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
+    nginxConf(
+      dir,
+      `  server {
     listen 127.0.0.1:${port}; listen [::1]:${port};
     root ${dir};
     location = /ssi.html { ssi on; set $ok_word ready; }
     location = /gone { return 410; }
   }
-}
 `,
+    ),
   );
   const nginx: ChildProcess = spawn(
     'nginx',

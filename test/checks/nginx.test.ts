@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { HttpChecker } from '../../checks/http.js';
-import { freePort, selfSigned, until } from './servers.js';
+import { freePort, selfSigned, until, nginxConf } from './servers.js';
 
 const ctx = () => ({ signal: new AbortController().signal, timeoutMs: 3000 });
 
@@ -17,13 +17,9 @@ t.test('nginx', async (t) => {
   const [http, https] = [await freePort(), await freePort()];
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
+    nginxConf(
+      dir,
+      `  server {
     listen 127.0.0.1:${http}; listen [::1]:${http};
     listen 127.0.0.1:${https} ssl; listen [::1]:${https} ssl;
     ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;
@@ -36,8 +32,8 @@ http {
     server_name other.test;
     location / { return 404; }
   }
-}
 `,
+    ),
   );
   const nginx: ChildProcess = spawn(
     'nginx',

@@ -217,3 +217,21 @@ export function dnsmasqArgs(
     ...records,
   ];
 }
+
+/**
+ * An nginx.conf for a throwaway nginx in `dir`: in the foreground, one process, its pid, error
+ * log and temp files in `dir`, no access log; `http` goes inside the http block (server
+ * blocks). `connections` raises the worker's connection and file limits (benchmarks).
+ */
+export function nginxConf(dir: string, http: string, connections?: number): string {
+  const limit = connections ? ` worker_rlimit_nofile ${connections};` : '';
+  return `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;${limit}
+events {${connections ? ` worker_connections ${connections};` : ''} }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+${http}
+}
+`;
+}
