@@ -636,6 +636,8 @@ class Exchange {
   private stage = 'waiting for the connection';
   private finished = false;
   private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  /** A 1xx reply came before the final one. */
+  private sawInterim = false;
   /** Bytes before the final headers ended (interim replies included), against MAX_HEADERS. */
   private received = 0;
   /** The first chunk of the reply, to show when it ends in its headers. */
@@ -714,7 +716,15 @@ class Exchange {
     const status = head.statusCode;
     // 1xx before the reply (101 is a final answer: the server switched away from HTTP).
     this.interim = status < 200 && status !== 101;
-    if (this.interim) return 0;
+    if (this.interim) {
+      this.sawInterim = true;
+      return 0;
+    }
+    // http-parser-js reads "HTTP/1.1 2000 OK" as 200 (the space after the code is optional to
+    // it). The first line is checked when it is the final reply's and came whole.
+    const line = this.sawInterim ? '' : (this.first?.toString('latin1', 0, 13) ?? '');
+    if (line.length === 13 && !/^HTTP\/\d\.\d \d{3}[ \r\n]$/.test(line))
+      throw new ParseRefusal('not a status line');
     if (head.versionMajor !== 1)
       throw new ParseRefusal(`HTTP/${head.versionMajor}.${head.versionMinor} reply`);
     let size = 0;

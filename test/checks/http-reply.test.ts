@@ -135,6 +135,16 @@ const cases: Record<string, Case> = {
     healthy: false,
     message: /: connected; not a valid HTTP reply \(not a status line\): "HTTP\/1\.1 20 OK/,
   },
+  'a four-digit status': {
+    parts: ['HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n'],
+    healthy: false,
+    message: /: connected; not a valid HTTP reply \(not a status line\): "HTTP\/1\.1 2000 OK/,
+  },
+  'a status line in two packets': {
+    parts: ['HTTP/1.1 2', '00 OK\r\nContent-Length: 2\r\n\r\nok'],
+    healthy: true,
+    message: /: connected; status 200$/,
+  },
   'HTTP/2.0 in an HTTP/1.1 status line': {
     parts: ['HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n'],
     healthy: false,
