@@ -17,12 +17,12 @@ import type {
 import {
   checkDestinationSpec,
   checkServiceSpec,
-  destinationSortKey,
   formatServiceKey,
   normalizeDestinationKey,
   normalizeServiceKey,
   serviceSortKey,
   sortBy,
+  sortDestinations,
 } from '../spec.js';
 import { checkSyncDaemonSpec } from '../sync.js';
 import {
@@ -216,7 +216,7 @@ export class NetlinkBackend extends BackendBase {
       { op: 'list-destinations', target: formatServiceKey(k) },
       (p) => decodeDestination(p, k.family),
     );
-    return sortBy(list, (d) => destinationSortKey(d.key));
+    return sortDestinations(list);
   }
 
   async table(): Promise<TableEntry[]> {
