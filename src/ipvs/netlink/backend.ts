@@ -75,13 +75,6 @@ const RECV_BUFFER = 4 << 20;
 const DUMP_READ = 32 << 10;
 
 /**
- * Dump sockets. The kernel runs one dump at a time on a socket, and a table is a dump per
- * service, each a round trip through the event loop: spread over a few sockets they overlap
- * (100 services: about 2 ms each in the VM, one at a time).
- */
-const DUMP_SOCKETS = 4;
-
-/**
  * netlink@0.3.0's raw socket of a protocol, speaking to the kernel (port 0). `read`: a fixed
  * read size (for dumps) instead of peeking at each datagram's size, which would cost a whole
  * buffer for every few-byte acknowledgement.
@@ -114,11 +107,10 @@ export const kernelDumpSocket: SocketFactory = kernelSocketFor(K.NETLINK_GENERIC
 export class NetlinkBackend extends BackendBase {
   readonly kind = 'netlink';
   private readonly dumpAttempts: number;
-  private nextDump = 0;
-  /** `dumps`: the transports for dumps, `transport` itself or some of their own (kernelDumpSocket). */
+  /** `dumps`: the transport for dumps, `transport` itself or one of its own (kernelDumpSocket). */
   private constructor(
     private readonly transport: NetlinkTransport,
-    private readonly dumps: readonly NetlinkTransport[],
+    private readonly dumps: NetlinkTransport,
     private readonly familyId: number,
     options: NetlinkBackendOptions,
   ) {
@@ -148,9 +140,7 @@ export class NetlinkBackend extends BackendBase {
       // The kernel's dumps get a socket that reads them whole; a test's one socket serves both.
       const dumpFactory =
         options.dumpSocketFactory ?? (options.socketFactory ? undefined : kernelDumpSocket);
-      const dumps = dumpFactory
-        ? Array.from({ length: DUMP_SOCKETS }, () => new NetlinkTransport(dumpFactory, options))
-        : [transport];
+      const dumps = dumpFactory ? new NetlinkTransport(dumpFactory, options) : transport;
       return new NetlinkBackend(transport, dumps, id, options);
     } catch (err) {
       transport.close();
@@ -176,13 +166,12 @@ export class NetlinkBackend extends BackendBase {
     decode: (data: Buffer, start: number, end: number) => T,
   ): Promise<T[]> {
     // What was asked before the dump is applied before it is read, as on one socket.
-    if (this.dumps[0] !== this.transport) await this.transport.idle();
-    const dumps = this.dumps[this.nextDump++ % this.dumps.length] ?? this.transport;
+    if (this.dumps !== this.transport) await this.transport.idle();
     for (let attempt = 1; ; attempt++) {
       try {
         // Each part decoded as it arrives, where it lies in its datagram.
         const out: T[] = [];
-        await dumps.request(Buffer.from(message), context, true, (data, start, end) => {
+        await this.dumps.request(Buffer.from(message), context, true, (data, start, end) => {
           out.push(decode(data, start, end));
         });
         return out;
@@ -339,7 +328,7 @@ export class NetlinkBackend extends BackendBase {
 
   close(): Promise<void> {
     this.transport.close();
-    for (const dumps of this.dumps) dumps.close();
+    this.dumps.close();
     return Promise.resolve();
   }
 }
