@@ -375,6 +375,49 @@ export function compareDestinationKeys(a: DestinationKey, b: DestinationKey): nu
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/**
+ * Destinations in destinationSortKey's order. An all-IPv4 list (the common case) is ordered by
+ * address and port as one number read from the canonical text, without building a key string
+ * per item: a 10,000-destination dump spent more time on its sort keys than on decoding.
+ */
+export function sortDestinations<T extends { readonly key: DestinationKey }>(
+  items: readonly T[],
+): T[] {
+  if (!items.every((d) => d.key.family === 4))
+    return sortBy(items, (e) => destinationSortKey(e.key));
+  const keys = items.map((d) => v4Number(d.key.address) * 0x10000 + d.key.port);
+  // The kernel lists a service's destinations newest first, so a table written in order comes
+  // back in reverse order: a reversal, without sorting.
+  let ascending = true;
+  let descending = true;
+  let previous = -1;
+  for (const k of keys) {
+    if (previous > k) ascending = false;
+    else if (previous !== -1 && previous < k) descending = false;
+    previous = k;
+  }
+  if (ascending) return items.slice();
+  if (descending) return items.slice().reverse();
+  return keys
+    .map((k, i) => [k, i] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, i]) => items[i] as T);
+}
+
+/** A canonical dotted quad as a number (below 2^32). */
+function v4Number(text: string): number {
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return n * 256 + part;
+}
+
 /** Sorts by a key computed once per item (a table of 10,000 destinations sorts without re-parsing addresses). */
 export function sortBy<T>(items: readonly T[], sortKey: (item: T) => string): T[] {
   return items

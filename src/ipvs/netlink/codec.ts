@@ -280,6 +280,7 @@ export function writeDaemon(w: MessageWriter, s: SyncDaemonSpec): MessageWriter 
 export function decodeDaemon(payload: Buffer): SyncDaemonState {
   const top = topLevel(payload, K.IPVS_CMD_ATTR_DAEMON, 'sync daemon');
   const m = top.nested(
+    OBJECT,
     K.IPVS_CMD_ATTR_DAEMON,
     'IPVS_CMD_ATTR_DAEMON',
     K.IPVS_DAEMON_ATTR_MCAST_TTL,
@@ -337,22 +338,27 @@ export function getFamilyMessage(name: string): Buffer {
  */
 type AttrIndex = number[];
 
-export function indexAttrs(
+/** Writable slots of an index: a plain array (indexAttrs) or a reader's scratch. */
+interface Slots {
+  [slot: number]: number;
+}
+
+/** Fills `idx` with the attributes of buf[start, end); `where` is read only for an error. */
+function scanAttrs(
   buf: Buffer,
   start: number,
   end: number,
   max: number,
-  where: string,
-): AttrIndex {
-  // A plain array: V8 allocates small ones much faster than typed arrays.
-  const idx: AttrIndex = new Array<number>(2 * (max + 1)).fill(-1);
+  idx: Slots,
+  context: { readonly where: string },
+): void {
   let off = start;
   while (off + 4 <= end) {
     const len = buf.readUInt16LE(off);
     const type = buf.readUInt16LE(off + 2) & K.NLA_TYPE_MASK;
     if (len < 4 || off + len > end) {
       throw new MalformedReply(
-        `${where}: attribute ${type} has length ${len}, ${end - off} bytes left`,
+        `${context.where}: attribute ${type} has length ${len}, ${end - off} bytes left`,
       );
     }
     if (type <= max) {
@@ -362,22 +368,77 @@ export function indexAttrs(
     off += (len + 3) & ~3;
   }
   if (off < end && end - off >= 4)
-    throw new MalformedReply(`${where}: trailing bytes after attributes`);
+    throw new MalformedReply(`${context.where}: trailing bytes after attributes`);
+}
+
+export function indexAttrs(
+  buf: Buffer,
+  start: number,
+  end: number,
+  max: number,
+  where: string,
+): AttrIndex {
+  // A plain array: V8 allocates small ones much faster than typed arrays.
+  const idx: AttrIndex = new Array<number>(2 * (max + 1)).fill(-1);
+  scanAttrs(buf, start, end, max, idx, { where });
   return idx;
 }
 
+/** Types a reader can index (every IPVS and genl-ctrl attribute set is smaller). */
+const READER_TYPES = 32;
+
+/**
+ * The attributes of one stream, read where they lie. Decoding is synchronous and never
+ * re-entered, so each nesting depth has one reader whose index is reused: a table of 10,000
+ * destinations decodes without allocating an index, a reader or an error context per message
+ * (at that size allocation and GC were most of the dump's time, bench/table.ts). The text
+ * naming the object for an error is built only when an error is thrown.
+ */
 class Reader {
-  constructor(
-    readonly buf: Buffer,
-    readonly idx: AttrIndex,
-    readonly where: string,
-  ) {}
+  buf: Buffer = Buffer.alloc(0);
+  private readonly idx = new Int32Array(2 * READER_TYPES);
+  private max = -1;
+  private label = '';
+  private subject: ServiceKey | DestinationKey | null = null;
+  private parent: Reader | null = null;
+
+  /** What is being read, for errors: "service tcp 10.0.0.1:80", "destination 10.0.0.2:80". */
+  get where(): string {
+    if (this.parent) return this.parent.where;
+    const s = this.subject;
+    if (!s) return this.label;
+    if ('fwmark' in s) return `${this.label} FWM ${s.fwmark}`;
+    if ('protocol' in s) return `${this.label} ${s.protocol} ${s.address}:${s.port}`;
+    return `${this.label} ${s.address}:${s.port}`;
+  }
+
+  /** Names what is read from now on (the label alone, or the label and the object's key). */
+  about(label: string, subject: ServiceKey | DestinationKey | null = null): this {
+    this.label = label;
+    this.subject = subject;
+    this.parent = null;
+    return this;
+  }
+
+  /** Indexes buf[start, end) up to type `max`. */
+  read(buf: Buffer, start: number, end: number, max: number): this {
+    if (max >= READER_TYPES) throw new RangeError(`attribute type ${max} above the reader's`);
+    this.buf = buf;
+    this.max = max;
+    this.idx.fill(-1, 0, 2 * (max + 1));
+    scanAttrs(buf, start, end, max, this.idx, this);
+    return this;
+  }
+
+  private offset(type: number): number {
+    return type <= this.max ? (this.idx[2 * type] ?? -1) : -1;
+  }
   has(type: number): boolean {
-    return (this.idx[2 * type] ?? -1) >= 0;
+    return this.offset(type) >= 0;
   }
   /** Offset of a required attribute of at least `min` bytes. */
   at(type: number, name: string, min: number): number {
-    const off = this.idx[2 * type] ?? -1;
+    const off = this.offset(type);
     if (off < 0) throw new MalformedReply(`${this.where}: missing ${name}`);
     const len = this.idx[2 * type + 1] ?? 0;
     if (len < min)
@@ -385,7 +446,7 @@ class Reader {
     return off;
   }
   len(type: number): number {
-    return this.idx[2 * type + 1] ?? 0;
+    return type <= this.max ? (this.idx[2 * type + 1] ?? 0) : 0;
   }
   u16(type: number, name: string): number {
     return this.buf.readUInt16LE(this.at(type, name, 2));
@@ -402,21 +463,24 @@ class Reader {
     const nul = this.buf.indexOf(0, off);
     return this.buf.toString('latin1', off, nul === -1 || nul > off + len ? off + len : nul);
   }
-  nested(type: number, name: string, max: number): Reader {
+  /** Reads attribute `type` (a nest) into `into`, which names its errors as this reader does. */
+  nested(into: Reader, type: number, name: string, max: number): Reader {
     const off = this.at(type, name, 0);
-    return new Reader(
-      this.buf,
-      indexAttrs(this.buf, off, off + this.len(type), max, this.where),
-      this.where,
-    );
+    into.parent = this;
+    return into.read(this.buf, off, off + this.len(type), max);
   }
 }
 
+/** One reader per nesting depth: message, object, statistics. */
+const TOP = new Reader();
+const OBJECT = new Reader();
+const STATS = new Reader();
+
 /** The top-level attributes of one genl message payload (after nlmsghdr). */
-function topLevel(payload: Buffer, max: number, where: string): Reader {
-  if (payload.length < K.GENL_HDRLEN)
+function topLevel(buf: Buffer, max: number, where: string, start = 0, end = buf.length): Reader {
+  if (end - start < K.GENL_HDRLEN)
     throw new MalformedReply(`${where}: message shorter than a genl header`);
-  return new Reader(payload, indexAttrs(payload, K.GENL_HDRLEN, payload.length, max, where), where);
+  return TOP.about(where).read(buf, start + K.GENL_HDRLEN, end, max);
 }
 
 function family(af: number, where: string): Family {
@@ -425,32 +489,46 @@ function family(af: number, where: string): Family {
   throw new MalformedReply(`${where}: unknown address family ${af}`);
 }
 
-const STATS_FIELDS: readonly (readonly [number, keyof Stats])[] = [
-  [K.IPVS_STATS_ATTR_CONNS, 'conns'],
-  [K.IPVS_STATS_ATTR_INPKTS, 'inPkts'],
-  [K.IPVS_STATS_ATTR_OUTPKTS, 'outPkts'],
-  [K.IPVS_STATS_ATTR_INBYTES, 'inBytes'],
-  [K.IPVS_STATS_ATTR_OUTBYTES, 'outBytes'],
-  [K.IPVS_STATS_ATTR_CPS, 'cps'],
-  [K.IPVS_STATS_ATTR_INPPS, 'inPps'],
-  [K.IPVS_STATS_ATTR_OUTPPS, 'outPps'],
-  [K.IPVS_STATS_ATTR_INBPS, 'inBps'],
-  [K.IPVS_STATS_ATTR_OUTBPS, 'outBps'],
-];
+/** 2^21: a u64 whose high word is below it is a safe integer. */
+const SAFE_HIGH = 0x200000;
+const ZERO = BigInt(0);
+
+/**
+ * A statistic, u64 or (in the older STATS) u32. Read as two words rather than with
+ * readBigUInt64LE, which builds each value from four BigInts; idle counters (most of a large
+ * table's) share one zero.
+ */
+function stat(s: Reader, type: number, name: string): bigint {
+  const off = s.at(type, name, 4);
+  const len = s.len(type);
+  const lo = s.buf.readUInt32LE(off);
+  if (len === 4) return lo === 0 ? ZERO : BigInt(lo);
+  if (len !== 8) throw new MalformedReply(`${s.where}: ${name} has ${len} bytes`);
+  const hi = s.buf.readUInt32LE(off + 4);
+  if (hi === 0) return lo === 0 ? ZERO : BigInt(lo);
+  return hi < SAFE_HIGH ? BigInt(hi * 0x100000000 + lo) : s.buf.readBigUInt64LE(off);
+}
 
 /** STATS64 (all u64) when the kernel sends it, else the older STATS (u32 and u64 mixed). */
 function decodeStats(r: Reader, stats64: number, stats32: number): Stats {
-  const type = r.has(stats64) ? stats64 : stats32;
-  const s = r.nested(type, 'statistics', K.IPVS_STATS_ATTR_PAD);
-  const out: Partial<Record<keyof Stats, bigint>> = {};
-  for (const [t, name] of STATS_FIELDS) {
-    const off = s.at(t, `statistic ${name}`, 4);
-    const len = s.len(t);
-    if (len === 8) out[name] = r.buf.readBigUInt64LE(off);
-    else if (len === 4) out[name] = BigInt(r.buf.readUInt32LE(off));
-    else throw new MalformedReply(`${r.where}: statistic ${name} has ${len} bytes`);
-  }
-  return out as Stats;
+  const s = r.nested(
+    STATS,
+    r.has(stats64) ? stats64 : stats32,
+    'statistics',
+    K.IPVS_STATS_ATTR_PAD,
+  );
+  return {
+    conns: stat(s, K.IPVS_STATS_ATTR_CONNS, 'statistic conns'),
+    inPkts: stat(s, K.IPVS_STATS_ATTR_INPKTS, 'statistic inPkts'),
+    outPkts: stat(s, K.IPVS_STATS_ATTR_OUTPKTS, 'statistic outPkts'),
+    inBytes: stat(s, K.IPVS_STATS_ATTR_INBYTES, 'statistic inBytes'),
+    outBytes: stat(s, K.IPVS_STATS_ATTR_OUTBYTES, 'statistic outBytes'),
+    cps: stat(s, K.IPVS_STATS_ATTR_CPS, 'statistic cps'),
+    inPps: stat(s, K.IPVS_STATS_ATTR_INPPS, 'statistic inPps'),
+    outPps: stat(s, K.IPVS_STATS_ATTR_OUTPPS, 'statistic outPps'),
+    inBps: stat(s, K.IPVS_STATS_ATTR_INBPS, 'statistic inBps'),
+    outBps: stat(s, K.IPVS_STATS_ATTR_OUTBPS, 'statistic outBps'),
+  };
 }
 
 const PROTO_BY_NUMBER = new Map<number, Protocol>(
@@ -465,14 +543,22 @@ const TUN_BY_NUMBER = new Map<number, TunnelType>(
 
 /** A service from a NEW_SERVICE message (a dump part or a GET reply). */
 export function decodeService(payload: Buffer): ServiceState {
-  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service');
-  const m = top.nested(K.IPVS_CMD_ATTR_SERVICE, 'IPVS_CMD_ATTR_SERVICE', K.IPVS_SVC_ATTR_STATS64);
+  return decodeServiceAt(payload, 0, payload.length);
+}
+
+/** decodeService of the message payload at buf[start, end) (a dump part, read in place). */
+export function decodeServiceAt(buf: Buffer, start: number, end: number): ServiceState {
+  const top = topLevel(buf, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service', start, end);
+  const m = top.nested(
+    OBJECT,
+    K.IPVS_CMD_ATTR_SERVICE,
+    'IPVS_CMD_ATTR_SERVICE',
+    K.IPVS_SVC_ATTR_STATS64,
+  );
   const fam = family(m.u16(K.IPVS_SVC_ATTR_AF, 'IPVS_SVC_ATTR_AF'), m.where);
   let key: ServiceKey;
-  let where: string;
   if (m.has(K.IPVS_SVC_ATTR_FWMARK)) {
     key = { family: fam, fwmark: m.u32(K.IPVS_SVC_ATTR_FWMARK, 'IPVS_SVC_ATTR_FWMARK') };
-    where = `service FWM ${key.fwmark}`;
   } else {
     const protoNumber = m.u16(K.IPVS_SVC_ATTR_PROTOCOL, 'IPVS_SVC_ATTR_PROTOCOL');
     const protocol = PROTO_BY_NUMBER.get(protoNumber);
@@ -481,26 +567,25 @@ export function decodeService(payload: Buffer): ServiceState {
     key = {
       family: fam,
       protocol,
-      address: addressFromBytes(fam, payload, addrAt),
+      address: addressFromBytes(fam, buf, addrAt),
       port: m.be16(K.IPVS_SVC_ATTR_PORT, 'IPVS_SVC_ATTR_PORT'),
     };
-    where = `service ${protocol} ${key.address}:${key.port}`;
   }
-  const r = new Reader(payload, m.idx, where);
+  const r = m.about('service', key);
   const flags = r.u32(K.IPVS_SVC_ATTR_FLAGS, 'IPVS_SVC_ATTR_FLAGS');
   const maskAt = r.at(K.IPVS_SVC_ATTR_NETMASK, 'IPVS_SVC_ATTR_NETMASK', 4);
   let netmask: number;
   if (fam === 4) {
-    const raw = payload.readUInt32BE(maskAt);
+    const raw = buf.readUInt32BE(maskAt);
     const prefix = prefixFromMask(raw);
     if (prefix === null) {
       throw new MalformedReply(
-        `${where}: non-contiguous persistence netmask ${[...payload.subarray(maskAt, maskAt + 4)].join('.')} is not supported`,
+        `${r.where}: non-contiguous persistence netmask ${[...buf.subarray(maskAt, maskAt + 4)].join('.')} is not supported`,
       );
     }
     netmask = prefix;
   } else {
-    netmask = payload.readUInt32LE(maskAt);
+    netmask = buf.readUInt32LE(maskAt);
   }
   return {
     key,
@@ -522,18 +607,33 @@ export function decodeService(payload: Buffer): ServiceState {
 
 /** A destination from a NEW_DEST dump part; old kernels omit the family, meaning the service's. */
 export function decodeDestination(payload: Buffer, serviceFamily: Family): DestinationState {
-  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination');
-  const m = top.nested(K.IPVS_CMD_ATTR_DEST, 'IPVS_CMD_ATTR_DEST', K.IPVS_DEST_ATTR_TUN_FLAGS);
+  return decodeDestinationAt(payload, 0, payload.length, serviceFamily);
+}
+
+/** decodeDestination of the message payload at buf[start, end) (read in place). */
+export function decodeDestinationAt(
+  buf: Buffer,
+  start: number,
+  end: number,
+  serviceFamily: Family,
+): DestinationState {
+  const top = topLevel(buf, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination', start, end);
+  const m = top.nested(
+    OBJECT,
+    K.IPVS_CMD_ATTR_DEST,
+    'IPVS_CMD_ATTR_DEST',
+    K.IPVS_DEST_ATTR_TUN_FLAGS,
+  );
   const fam = m.has(K.IPVS_DEST_ATTR_ADDR_FAMILY)
     ? family(m.u16(K.IPVS_DEST_ATTR_ADDR_FAMILY, 'IPVS_DEST_ATTR_ADDR_FAMILY'), m.where)
     : serviceFamily;
   const addrAt = m.at(K.IPVS_DEST_ATTR_ADDR, 'IPVS_DEST_ATTR_ADDR', fam === 4 ? 4 : 16);
   const key: DestinationKey = {
     family: fam,
-    address: addressFromBytes(fam, payload, addrAt),
+    address: addressFromBytes(fam, buf, addrAt),
     port: m.be16(K.IPVS_DEST_ATTR_PORT, 'IPVS_DEST_ATTR_PORT'),
   };
-  const r = new Reader(payload, m.idx, `destination ${key.address}:${key.port}`);
+  const r = m.about('destination', key);
   const fwdNumber =
     r.u32(K.IPVS_DEST_ATTR_FWD_METHOD, 'IPVS_DEST_ATTR_FWD_METHOD') & K.IP_VS_CONN_F_FWD_MASK;
   const fwd = FWD_BY_NUMBER.get(fwdNumber);
@@ -541,7 +641,7 @@ export function decodeDestination(payload: Buffer, serviceFamily: Family): Desti
   let tunnel: DestinationSpec['tunnel'] = null;
   if (fwd === 'tunnel') {
     const typeNumber = r.has(K.IPVS_DEST_ATTR_TUN_TYPE)
-      ? payload.readUInt8(r.at(K.IPVS_DEST_ATTR_TUN_TYPE, 'IPVS_DEST_ATTR_TUN_TYPE', 1))
+      ? buf.readUInt8(r.at(K.IPVS_DEST_ATTR_TUN_TYPE, 'IPVS_DEST_ATTR_TUN_TYPE', 1))
       : K.IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
     const type = TUN_BY_NUMBER.get(typeNumber);
     if (!type) throw new MalformedReply(`${r.where}: unknown tunnel type ${typeNumber}`);

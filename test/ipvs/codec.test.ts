@@ -1,0 +1,144 @@
+// The destination decoder on hand-built messages: statistics of every width (u32, u64 below and
+// above 2^53), malformed parts named by the destination they belong to, and the listing order
+// of sortDestinations against destinationSortKey's.
+import t from 'tap';
+import { MalformedReply, decodeDestination } from '../../src/ipvs/netlink/codec.js';
+import * as K from '../../src/ipvs/netlink/constants.js';
+import type { DestinationKey } from '../../src/ipvs/model.js';
+import { destinationSortKey, sortBy, sortDestinations } from '../../src/ipvs/spec.js';
+
+function nla(type: number, data: Buffer): Buffer {
+  const b = Buffer.alloc((4 + data.length + 3) & ~3);
+  b.writeUInt16LE(4 + data.length, 0);
+  b.writeUInt16LE(type, 2);
+  data.copy(b, 4);
+  return b;
+}
+const nest = (type: number, ...attrs: Buffer[]): Buffer =>
+  nla(type | K.NLA_F_NESTED, Buffer.concat(attrs));
+const u16 = (v: number): Buffer => Buffer.from(new Uint16Array([v]).buffer);
+const be16 = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
+const u32 = (v: number): Buffer => Buffer.from(new Uint32Array([v]).buffer);
+function u64(v: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+}
+
+const STAT_TYPES = [
+  K.IPVS_STATS_ATTR_CONNS,
+  K.IPVS_STATS_ATTR_INPKTS,
+  K.IPVS_STATS_ATTR_OUTPKTS,
+  K.IPVS_STATS_ATTR_INBYTES,
+  K.IPVS_STATS_ATTR_OUTBYTES,
+  K.IPVS_STATS_ATTR_CPS,
+  K.IPVS_STATS_ATTR_INPPS,
+  K.IPVS_STATS_ATTR_OUTPPS,
+  K.IPVS_STATS_ATTR_INBPS,
+  K.IPVS_STATS_ATTR_OUTBPS,
+];
+
+/** A NEW_DEST payload (after nlmsghdr) for 192.0.2.7:8080 with these statistics. */
+function destPayload(stats: Buffer[], statsType: number = K.IPVS_DEST_ATTR_STATS64): Buffer {
+  const addr = Buffer.alloc(16);
+  addr.set([192, 0, 2, 7]);
+  return Buffer.concat([
+    Buffer.from([K.IPVS_CMD_NEW_DEST, 1, 0, 0]),
+    nest(
+      K.IPVS_CMD_ATTR_DEST,
+      nla(K.IPVS_DEST_ATTR_ADDR, addr),
+      nla(K.IPVS_DEST_ATTR_PORT, be16(8080)),
+      nla(K.IPVS_DEST_ATTR_FWD_METHOD, u32(K.IP_VS_CONN_F_MASQ)),
+      nla(K.IPVS_DEST_ATTR_WEIGHT, u32(3)),
+      nla(K.IPVS_DEST_ATTR_U_THRESH, u32(0)),
+      nla(K.IPVS_DEST_ATTR_L_THRESH, u32(0)),
+      nla(K.IPVS_DEST_ATTR_ACTIVE_CONNS, u32(1)),
+      nla(K.IPVS_DEST_ATTR_INACT_CONNS, u32(2)),
+      nla(K.IPVS_DEST_ATTR_PERSIST_CONNS, u32(0)),
+      nla(K.IPVS_DEST_ATTR_ADDR_FAMILY, u16(K.AF_INET)),
+      nest(statsType, ...stats.map((v, i) => nla(STAT_TYPES[i]!, v))),
+    ),
+  ]);
+}
+
+t.test('statistics decode at every width the kernel sends', async (t) => {
+  const values = [
+    0n,
+    1n,
+    0xffffffffn,
+    0x100000000n,
+    2n ** 53n - 1n,
+    2n ** 53n + 1n,
+    2n ** 64n - 1n,
+    12345678901234n,
+    0n,
+    7n,
+  ];
+  const d = decodeDestination(destPayload(values.map(u64)), 4);
+  t.same(d.key, { family: 4, address: '192.0.2.7', port: 8080 });
+  t.equal(d.weight, 3);
+  t.equal(d.activeConns, 1);
+  t.same(Object.values(d.stats), values, 'u64 values, exact beyond 2^53');
+
+  // The older STATS: u32 counters and rates (the kernel's own mix of widths).
+  const old = decodeDestination(
+    destPayload([5, 0, 6, 7, 8, 9, 0, 1, 2, 3].map(u32), K.IPVS_DEST_ATTR_STATS),
+    4,
+  );
+  t.same(Object.values(old.stats), [5n, 0n, 6n, 7n, 8n, 9n, 0n, 1n, 2n, 3n]);
+});
+
+t.test('a malformed destination is refused, naming the destination and the field', async (t) => {
+  const good = Array.from({ length: 10 }, () => u64(0n));
+  const odd = [...good];
+  odd[3] = Buffer.alloc(6);
+  t.throws(() => decodeDestination(destPayload(odd), 4), {
+    name: 'MalformedReply',
+    message: 'destination 192.0.2.7:8080: statistic inBytes has 6 bytes',
+  });
+  const missing = good.slice(0, 9);
+  t.throws(() => decodeDestination(destPayload(missing), 4), {
+    message: 'destination 192.0.2.7:8080: missing statistic outBps',
+  });
+  const p = destPayload(good);
+  // The nest's length made to run past the message: nothing after it can be trusted.
+  p.writeUInt16LE(p.length, 4);
+  t.throws(() => decodeDestination(p, 4), MalformedReply);
+  t.throws(() => decodeDestination(p, 4), {
+    message: `destination: attribute ${K.IPVS_CMD_ATTR_DEST} has length ${p.length}, ${p.length - 4} bytes left`,
+  });
+  // A short genl header.
+  t.throws(() => decodeDestination(Buffer.alloc(2), 4), {
+    message: 'destination: message shorter than a genl header',
+  });
+  // One error does not poison the next decode (the readers are reused).
+  t.equal(decodeDestination(destPayload(good), 4).key.address, '192.0.2.7');
+});
+
+t.test('sortDestinations lists as destinationSortKey orders', async (t) => {
+  const v4: DestinationKey[] = [];
+  for (let i = 0; i < 300; i++) {
+    v4.push({
+      family: 4,
+      address: `10.${(i * 7) % 3}.${(i * 13) % 256}.${(i * 31) % 256}`,
+      port: (i * 97) % 65536,
+    });
+  }
+  const v6: DestinationKey[] = [
+    { family: 6, address: '2001:db8::2', port: 80 },
+    { family: 6, address: '2001:db8::1', port: 443 },
+  ];
+  const items = (keys: DestinationKey[]): { key: DestinationKey }[] => keys.map((key) => ({ key }));
+  const expected = (xs: { key: DestinationKey }[]): { key: DestinationKey }[] =>
+    sortBy(xs, (d) => destinationSortKey(d.key));
+  for (const [name, xs] of [
+    ['shuffled IPv4', items(v4)],
+    ['ascending', expected(items(v4))],
+    ['descending (as the kernel lists a table written in order)', expected(items(v4)).reverse()],
+    ['mixed families', items([...v6, ...v4])],
+    ['one', items(v4.slice(0, 1))],
+    ['none', []],
+  ] as const) {
+    t.same(sortDestinations(xs), expected([...xs]), name);
+  }
+});
