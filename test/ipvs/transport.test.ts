@@ -144,8 +144,12 @@ const req = (): Buffer =>
   nlmsg(FAMILY, K.NLM_F_REQUEST | K.NLM_F_ACK, 0, Buffer.from([0, 1, 0, 0]));
 const ctx = { op: 'test-op', target: 'TCP 10.0.0.1:80' };
 
-async function openBackend(peer: Peer): Promise<NetlinkBackend> {
-  const opening = NetlinkBackend.open({ socketFactory: peer.factory });
+/** A backend on `peer`, its family resolved; dumps on `dumpPeer`'s socket when given. */
+async function openBackend(peer: Peer, dumpPeer?: Peer): Promise<NetlinkBackend> {
+  const opening = NetlinkBackend.open({
+    socketFactory: peer.factory,
+    ...(dumpPeer ? { dumpSocketFactory: dumpPeer.factory } : {}),
+  });
   await tick();
   const seq = peer.seqOf(0);
   peer.reply(
@@ -361,24 +365,7 @@ t.test('idle() waits for what is queued and in flight, and close releases it', a
 t.test('a dump on its own socket waits for the writes asked before it', async (t) => {
   const peer = fakePeer();
   const dumpPeer = fakePeer();
-  const opening = NetlinkBackend.open({
-    socketFactory: peer.factory,
-    dumpSocketFactory: dumpPeer.factory,
-  });
-  await tick();
-  const seq = peer.seqOf(0);
-  peer.reply(
-    Buffer.concat([
-      nlmsg(
-        K.GENL_ID_CTRL,
-        0,
-        seq,
-        genl(1, nla(K.CTRL_ATTR_FAMILY_ID, u16(FAMILY)), nla(K.CTRL_ATTR_VERSION, u32(1))),
-      ),
-      ack(seq),
-    ]),
-  );
-  const backend = await opening;
+  const backend = await openBackend(peer, dumpPeer);
   const flushed = backend.flush();
   const services = backend.services();
   await tick();
