@@ -28,11 +28,10 @@ import { checkSyncDaemonSpec } from '../sync.js';
 import {
   MalformedReply,
   decodeDaemon,
-  decodeDestinationAt,
+  decodeDestination,
   decodeFamily,
   decodeInfo,
   decodeService,
-  decodeServiceAt,
   decodeTimeouts,
   getFamilyMessage,
   ipvsMessage,
@@ -56,8 +55,6 @@ import {
 export interface NetlinkBackendOptions extends TransportOptions {
   /** For tests: a socket other than the kernel's. */
   readonly socketFactory?: SocketFactory;
-  /** For tests: a socket of its own for dumps (the kernel's backend has one, kernelDumpSocket). */
-  readonly dumpSocketFactory?: SocketFactory;
   /** Attempts at a dump the kernel marks NLM_F_DUMP_INTR (the table changed meanwhile). */
   readonly dumpAttempts?: number;
 }
@@ -65,27 +62,13 @@ export interface NetlinkBackendOptions extends TransportOptions {
 /** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
-/**
- * Dump replies read this much at a time, without peeking. The kernel sizes the next part of a
- * dump by the largest read it has seen on the socket (up to 32 KiB): a socket that peeks reads
- * each datagram at its own size, so dumps stay one page a datagram. At 10,000 destinations
- * that was 1,100 datagrams, each two reads and a callback into JS; read whole, about 300.
- * A datagram never exceeds it (SKB_WITH_OVERHEAD(32768)), so nothing is cut short.
- */
-const DUMP_READ = 32 << 10;
-
-/**
- * netlink@0.3.0's raw socket of a protocol, speaking to the kernel (port 0). `read`: a fixed
- * read size (for dumps) instead of peeking at each datagram's size, which would cost a whole
- * buffer for every few-byte acknowledgement.
- */
+/** netlink@0.3.0's raw socket of a protocol, speaking to the kernel (port 0). */
 export const kernelSocketFor =
-  (protocol: number, read?: number): SocketFactory =>
+  (protocol: number): SocketFactory =>
   (handlers) => {
     const socket = new RawNetlinkSocket(protocol, {
       recvBufferSize: RECV_BUFFER,
       sendBufferSize: RECV_BUFFER,
-      ...(read ? { messagePeeking: false, msgBufferSize: read } : {}),
     });
     socket.on('message', (data, rinfo) => handlers.message(data, rinfo.port, false));
     socket.on('truncatedMessage', (data, rinfo) => handlers.message(data, rinfo.port, true));
@@ -101,16 +84,12 @@ export const kernelSocketFor =
 /** The IPVS family's socket (generic netlink); called again if one fails. */
 export const kernelSocket: SocketFactory = kernelSocketFor(K.NETLINK_GENERIC);
 
-/** The socket the backend's dumps go through. */
-export const kernelDumpSocket: SocketFactory = kernelSocketFor(K.NETLINK_GENERIC, DUMP_READ);
-
 export class NetlinkBackend extends BackendBase {
   readonly kind = 'netlink';
   private readonly dumpAttempts: number;
-  /** `dumps`: the transport for dumps, `transport` itself or one of its own (kernelDumpSocket). */
+
   private constructor(
     private readonly transport: NetlinkTransport,
-    private readonly dumps: NetlinkTransport,
     private readonly familyId: number,
     options: NetlinkBackendOptions,
   ) {
@@ -136,12 +115,7 @@ export class NetlinkBackend extends BackendBase {
         op: 'resolve-ipvs-family',
       });
       if (!first) throw new MalformedReply('no reply to CTRL_CMD_GETFAMILY');
-      const id = decodeFamily(first).id;
-      // The kernel's dumps get a socket that reads them whole; a test's one socket serves both.
-      const dumpFactory =
-        options.dumpSocketFactory ?? (options.socketFactory ? undefined : kernelDumpSocket);
-      const dumps = dumpFactory ? new NetlinkTransport(dumpFactory, options) : transport;
-      return new NetlinkBackend(transport, dumps, id, options);
+      return new NetlinkBackend(transport, decodeFamily(first).id, options);
     } catch (err) {
       transport.close();
       if (err instanceof IpvsError && err.code === 'ENOENT') {
@@ -163,18 +137,12 @@ export class NetlinkBackend extends BackendBase {
   private async dump<T>(
     message: Buffer,
     context: RequestContext,
-    decode: (data: Buffer, start: number, end: number) => T,
+    decode: (p: Buffer) => T,
   ): Promise<T[]> {
-    // What was asked before the dump is applied before it is read, as on one socket.
-    if (this.dumps !== this.transport) await this.transport.idle();
     for (let attempt = 1; ; attempt++) {
       try {
-        // Each part decoded as it arrives, where it lies in its datagram.
-        const out: T[] = [];
-        await this.dumps.request(Buffer.from(message), context, true, (data, start, end) => {
-          out.push(decode(data, start, end));
-        });
-        return out;
+        const parts = await this.transport.request(Buffer.from(message), context, true);
+        return parts.map(decode);
       } catch (err) {
         if (err instanceof IpvsError && err.code === 'EINTR' && attempt < this.dumpAttempts)
           continue;
@@ -227,7 +195,7 @@ export class NetlinkBackend extends BackendBase {
     const list = await this.dump(
       this.message(K.IPVS_CMD_GET_SERVICE, true).finish(),
       { op: 'list-services' },
-      decodeServiceAt,
+      decodeService,
     );
     return sortBy(list, (s) => serviceSortKey(s.key));
   }
@@ -246,7 +214,7 @@ export class NetlinkBackend extends BackendBase {
     const list = await this.dump(
       writeServiceKey(this.message(K.IPVS_CMD_GET_DEST, true), k).finish(),
       { op: 'list-destinations', target: formatServiceKey(k) },
-      (data, start, end) => decodeDestinationAt(data, start, end, k.family),
+      (p) => decodeDestination(p, k.family),
     );
     return sortDestinations(list);
   }
@@ -286,7 +254,7 @@ export class NetlinkBackend extends BackendBase {
     const list = await this.dump(
       this.message(K.IPVS_CMD_GET_DAEMON, true).finish(),
       { op: 'list-sync-daemons' },
-      (data, start, end) => decodeDaemon(data.subarray(start, end)),
+      decodeDaemon,
     );
     return sortBy(list, (d) => (d.state === 'master' ? '0' : '1'));
   }
@@ -328,7 +296,6 @@ export class NetlinkBackend extends BackendBase {
 
   close(): Promise<void> {
     this.transport.close();
-    this.dumps.close();
     return Promise.resolve();
   }
 }

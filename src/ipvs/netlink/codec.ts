@@ -477,10 +477,10 @@ const OBJECT = new Reader();
 const STATS = new Reader();
 
 /** The top-level attributes of one genl message payload (after nlmsghdr). */
-function topLevel(buf: Buffer, max: number, where: string, start = 0, end = buf.length): Reader {
-  if (end - start < K.GENL_HDRLEN)
+function topLevel(payload: Buffer, max: number, where: string): Reader {
+  if (payload.length < K.GENL_HDRLEN)
     throw new MalformedReply(`${where}: message shorter than a genl header`);
-  return TOP.about(where).read(buf, start + K.GENL_HDRLEN, end, max);
+  return TOP.about(where).read(payload, K.GENL_HDRLEN, payload.length, max);
 }
 
 function family(af: number, where: string): Family {
@@ -543,12 +543,7 @@ const TUN_BY_NUMBER = new Map<number, TunnelType>(
 
 /** A service from a NEW_SERVICE message (a dump part or a GET reply). */
 export function decodeService(payload: Buffer): ServiceState {
-  return decodeServiceAt(payload, 0, payload.length);
-}
-
-/** decodeService of the message payload at buf[start, end) (a dump part, read in place). */
-export function decodeServiceAt(buf: Buffer, start: number, end: number): ServiceState {
-  const top = topLevel(buf, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service', start, end);
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service');
   const m = top.nested(
     OBJECT,
     K.IPVS_CMD_ATTR_SERVICE,
@@ -567,7 +562,7 @@ export function decodeServiceAt(buf: Buffer, start: number, end: number): Servic
     key = {
       family: fam,
       protocol,
-      address: addressFromBytes(fam, buf, addrAt),
+      address: addressFromBytes(fam, payload, addrAt),
       port: m.be16(K.IPVS_SVC_ATTR_PORT, 'IPVS_SVC_ATTR_PORT'),
     };
   }
@@ -576,16 +571,16 @@ export function decodeServiceAt(buf: Buffer, start: number, end: number): Servic
   const maskAt = r.at(K.IPVS_SVC_ATTR_NETMASK, 'IPVS_SVC_ATTR_NETMASK', 4);
   let netmask: number;
   if (fam === 4) {
-    const raw = buf.readUInt32BE(maskAt);
+    const raw = payload.readUInt32BE(maskAt);
     const prefix = prefixFromMask(raw);
     if (prefix === null) {
       throw new MalformedReply(
-        `${r.where}: non-contiguous persistence netmask ${[...buf.subarray(maskAt, maskAt + 4)].join('.')} is not supported`,
+        `${r.where}: non-contiguous persistence netmask ${[...payload.subarray(maskAt, maskAt + 4)].join('.')} is not supported`,
       );
     }
     netmask = prefix;
   } else {
-    netmask = buf.readUInt32LE(maskAt);
+    netmask = payload.readUInt32LE(maskAt);
   }
   return {
     key,
@@ -607,17 +602,7 @@ export function decodeServiceAt(buf: Buffer, start: number, end: number): Servic
 
 /** A destination from a NEW_DEST dump part; old kernels omit the family, meaning the service's. */
 export function decodeDestination(payload: Buffer, serviceFamily: Family): DestinationState {
-  return decodeDestinationAt(payload, 0, payload.length, serviceFamily);
-}
-
-/** decodeDestination of the message payload at buf[start, end) (read in place). */
-export function decodeDestinationAt(
-  buf: Buffer,
-  start: number,
-  end: number,
-  serviceFamily: Family,
-): DestinationState {
-  const top = topLevel(buf, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination', start, end);
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination');
   const m = top.nested(
     OBJECT,
     K.IPVS_CMD_ATTR_DEST,
@@ -630,7 +615,7 @@ export function decodeDestinationAt(
   const addrAt = m.at(K.IPVS_DEST_ATTR_ADDR, 'IPVS_DEST_ATTR_ADDR', fam === 4 ? 4 : 16);
   const key: DestinationKey = {
     family: fam,
-    address: addressFromBytes(fam, buf, addrAt),
+    address: addressFromBytes(fam, payload, addrAt),
     port: m.be16(K.IPVS_DEST_ATTR_PORT, 'IPVS_DEST_ATTR_PORT'),
   };
   const r = m.about('destination', key);
@@ -641,7 +626,7 @@ export function decodeDestinationAt(
   let tunnel: DestinationSpec['tunnel'] = null;
   if (fwd === 'tunnel') {
     const typeNumber = r.has(K.IPVS_DEST_ATTR_TUN_TYPE)
-      ? buf.readUInt8(r.at(K.IPVS_DEST_ATTR_TUN_TYPE, 'IPVS_DEST_ATTR_TUN_TYPE', 1))
+      ? payload.readUInt8(r.at(K.IPVS_DEST_ATTR_TUN_TYPE, 'IPVS_DEST_ATTR_TUN_TYPE', 1))
       : K.IP_VS_CONN_F_TUNNEL_TYPE_IPIP;
     const type = TUN_BY_NUMBER.get(typeNumber);
     if (!type) throw new MalformedReply(`${r.where}: unknown tunnel type ${typeNumber}`);

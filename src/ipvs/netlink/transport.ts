@@ -47,19 +47,12 @@ export interface RequestContext {
   readonly target?: string;
 }
 
-/** Reads one data reply of a dump where it lies: the message payload at data[start, end). */
-export type PartReader = (data: Buffer, start: number, end: number) => void;
-
 interface Pending {
   readonly seq: number;
   readonly dump: boolean;
   readonly context: RequestContext;
   readonly deadline: number;
   readonly parts: Buffer[];
-  /** When given, data replies go here as they come instead of into `parts`. */
-  readonly each: PartReader | undefined;
-  /** The first error `each` threw: the request fails with it once the kernel is done. */
-  failure: unknown;
   interrupted: boolean;
   resolve(parts: Buffer[]): void;
   reject(error: IpvsError): void;
@@ -108,7 +101,6 @@ export class NetlinkTransport {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private pumpScheduled = false;
-  private idleWaiters: (() => void)[] = [];
   readonly counters: TransportCounters = {
     sent: 0,
     datagrams: 0,
@@ -133,18 +125,11 @@ export class NetlinkTransport {
   /**
    * Sends one request (a whole message; its sequence number and port are set here; `dump` when
    * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
-   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE; with `each`, the data replies
-   * go to it as they arrive, in place (none are kept), and what it throws fails the request
-   * (a MalformedReply as EPROTO) once the reply is complete. Rejects with the kernel's errno;
+   * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno;
    * at once with EAGAIN when `maxQueued` requests are waiting; with `outcomeUnknown` set when it
    * was sent and its answer is lost.
    */
-  request(
-    message: Buffer,
-    context: RequestContext,
-    dump = false,
-    each?: PartReader,
-  ): Promise<Buffer[]> {
+  request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
     if (this.queue.length >= this.maxQueued) {
       return Promise.reject(
@@ -157,33 +142,10 @@ export class NetlinkTransport {
     return new Promise<Buffer[]>((resolve, reject) => {
       this.queue.push({
         message,
-        pending: {
-          dump,
-          context,
-          parts: [],
-          each,
-          failure: undefined,
-          interrupted: false,
-          resolve,
-          reject,
-        },
+        pending: { dump, context, parts: [], interrupted: false, resolve, reject },
       });
       this.schedulePump();
     });
-  }
-
-  /**
-   * Resolves once no request is queued or in flight (at once when none is): what was asked
-   * before has been answered, so the kernel has applied it. For a reader on another socket.
-   */
-  idle(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private checkIdle(): void {
-    if (this.queue.length > 0 || this.inFlight.size > 0) return;
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   close(): void {
@@ -193,7 +155,6 @@ export class NetlinkTransport {
     // Never sent: known not applied.
     for (const q of this.queue.splice(0))
       q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
-    this.checkIdle();
     if (this.timer) clearInterval(this.timer);
     this.dropSocket();
   }
@@ -250,7 +211,6 @@ export class NetlinkTransport {
             : new IpvsError('ESHUTDOWN', options),
         );
       }
-      this.checkIdle();
       return undefined;
     }
   }
@@ -358,10 +318,7 @@ export class NetlinkTransport {
     if (outcome instanceof IpvsError) p.reject(outcome);
     else p.resolve(outcome);
     if (this.queue.length > 0) this.schedulePump();
-    else if (this.inFlight.size === 0) {
-      this.armTimer();
-      this.checkIdle();
-    }
+    else if (this.inFlight.size === 0) this.armTimer();
   }
 
   /** Fails every request in flight: each was sent and is unanswered, so may have been applied. */
@@ -398,7 +355,7 @@ export class NetlinkTransport {
         return;
       }
       this.counters.received++;
-      this.handle(type, flags, seq, data, offset + K.NLMSG_HDRLEN, offset + length);
+      this.handle(type, flags, seq, data.subarray(offset + K.NLMSG_HDRLEN, offset + length));
       offset += (length + 3) & ~3;
     }
     if (offset < data.length && data.length - offset >= 4) {
@@ -406,14 +363,7 @@ export class NetlinkTransport {
     }
   }
 
-  private handle(
-    type: number,
-    flags: number,
-    seq: number,
-    data: Buffer,
-    start: number,
-    end: number,
-  ): void {
+  private handle(type: number, flags: number, seq: number, payload: Buffer): void {
     const p = this.inFlight.get(seq);
     if (!p) {
       this.counters.stray++;
@@ -424,7 +374,7 @@ export class NetlinkTransport {
       case K.NLMSG_NOOP:
         return;
       case K.NLMSG_ERROR: {
-        if (end - start < 4) {
+        if (payload.length < 4) {
           // An answer without its errno: applied or not, we cannot tell.
           this.finish(
             seq,
@@ -436,14 +386,14 @@ export class NetlinkTransport {
           );
           return;
         }
-        const errno = data.readInt32LE(start);
+        const errno = payload.readInt32LE(0);
         if (errno === 0 && !p.dump) {
           this.finish(seq, p.parts);
         } else if (errno === 0) {
           // An ack to a dump request that the kernel finished without DONE: treat as done.
           this.finishDump(p);
         } else {
-          const detail = extackMessage(data.subarray(start, end), flags);
+          const detail = extackMessage(payload, flags);
           this.finish(
             seq,
             IpvsError.fromErrno(errno, { ...p.context, ...(detail ? { detail } : {}) }),
@@ -453,9 +403,9 @@ export class NetlinkTransport {
       }
       case K.NLMSG_DONE: {
         // The kernel puts the dump's own error (if any) in DONE's payload.
-        const errno = end - start >= 4 ? data.readInt32LE(start) : 0;
+        const errno = payload.length >= 4 ? payload.readInt32LE(0) : 0;
         if (errno < 0) {
-          const detail = extackMessage(data.subarray(start, end), flags);
+          const detail = extackMessage(payload, flags);
           this.finish(
             seq,
             IpvsError.fromErrno(errno, {
@@ -476,32 +426,12 @@ export class NetlinkTransport {
         );
         return;
       default:
-        if (!p.each) p.parts.push(data.subarray(start, end));
-        else if (p.failure === undefined) {
-          // Read in place: a table's worth of replies without a view object each.
-          try {
-            p.each(data, start, end);
-          } catch (err) {
-            p.failure = err ?? new Error('a dump part could not be read');
-          }
-        }
+        p.parts.push(payload);
     }
   }
 
   private finishDump(p: Pending): void {
-    if (p.failure !== undefined && !p.interrupted) {
-      const err = p.failure;
-      this.finish(
-        p.seq,
-        err instanceof IpvsError
-          ? err
-          : new IpvsError('EPROTO', {
-              ...p.context,
-              detail: err instanceof Error ? err.message : 'a dump part could not be read',
-              cause: err,
-            }),
-      );
-    } else if (p.interrupted) {
+    if (p.interrupted) {
       this.finish(
         p.seq,
         new IpvsError('EINTR', {
