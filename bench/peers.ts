@@ -66,6 +66,8 @@ const VICTIM_PORT = 7001;
 const OURS = 'ipvs-warden';
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
+/** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const work = '/tmp/bench-peers';
 /** The peers' logs, where the host can read them after the VM is gone. */
 const logs = join(root, '.scratch/bench-peers');
@@ -289,9 +291,13 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
   if (peer === OURS) {
     const file = join(work, 'warden.yaml');
     writeFileSync(file, wardenConfig(kind, n, holes));
-    return spawn(process.execPath, [join(root, 'dist/src/main.js'), 'run', '--config', file], {
-      stdio: out(),
-    });
+    return spawn(
+      process.execPath,
+      [...NODE_FLAGS, join(root, 'dist/src/main.js'), 'run', '--config', file],
+      {
+        stdio: out(),
+      },
+    );
   }
   if (peer === 'keepalived') {
     const file = join(work, 'keepalived.conf');
@@ -665,6 +671,7 @@ function report(
     'BENCH_BLACKHOLE_SIZES',
     'BENCH_FILL',
     'BENCH_LEGACY',
+    'BENCH_NODE_FLAGS',
   ]
     .filter((v) => process.env[v] !== undefined)
     .map((v) => `${v}=${process.env[v]}`)
