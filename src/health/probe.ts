@@ -31,6 +31,8 @@ export class ProbeRun {
   // 20,000 checks. A controller, a timer and a listener removed at the end leave nothing behind.
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
+  /** The deadline's verdict, put off until the I/O already waiting has been read. */
+  private verdict: NodeJS.Immediate | undefined;
   private timedOut = false;
   private readonly onCallerAbort = (): void => this.controller.abort(this.context.signal.reason);
 
@@ -40,9 +42,14 @@ export class ProbeRun {
     private readonly context: CheckContext,
   ) {
     this.signal = this.controller.signal;
+    // Timers run before the loop reads I/O: on a loop late by more than the timeout (a busy
+    // director), a reply that came in time would lose to its own deadline and a healthy server
+    // would flap out for our lateness. The deadline aborts only after this turn's I/O is read.
     this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort(new DOMException('check timed out', 'TimeoutError'));
+      this.verdict = setImmediate(() => {
+        this.timedOut = true;
+        this.controller.abort(new DOMException('check timed out', 'TimeoutError'));
+      });
     }, context.timeoutMs);
     if (context.signal.aborted) this.onCallerAbort();
     else context.signal.addEventListener('abort', this.onCallerAbort, { once: true });
@@ -89,6 +96,7 @@ export class ProbeRun {
   /** Every result goes through here, and so the timer and the listener end with the probe. */
   private result(healthy: boolean, text?: string): CheckResult {
     clearTimeout(this.timer);
+    if (this.verdict) clearImmediate(this.verdict);
     this.context.signal.removeEventListener('abort', this.onCallerAbort);
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {

@@ -1,4 +1,5 @@
 // The TCP probe against real servers: answering, refusing, silent, resetting, garbage, TLS.
+import { stat } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import t from 'tap';
@@ -72,6 +73,52 @@ t.test('a silent server times out, and the probe tears its socket down', async (
   t.ok(await until(() => srv.closed() === 1), 'the server sees the connection closed');
   await srv.stop();
 });
+
+t.test(
+  'a loop late past the timeout: a connect already done wins, a reply not sent does not',
+  async (t) => {
+    // The loop is held (a busy director) longer than the timeout, once the connect is under way:
+    // the kernel finishes the handshake meanwhile, so when the loop runs again the deadline's
+    // timer and the connect are both due, and timers run first.
+    // The order a late loop meets them in: the connect is started from an I/O callback (the
+    // poll phase; net.connect to an address issues it on the next tick), the loop is held in
+    // this turn's immediates, and then the timers are due before the next poll reads the
+    // connect (libuv runs timers at the end of a turn). Started from a timer instead, the poll
+    // would come first and the test would pass without the fix.
+    const fromPoll = (): Promise<void> => new Promise((resolve) => stat('/', () => resolve()));
+    const holdLoop = (ms: number): Promise<void> =>
+      new Promise((resolve) =>
+        setImmediate(() => {
+          const end = performance.now() + ms;
+          while (performance.now() < end);
+          resolve();
+        }),
+      );
+    for (const host of ['127.0.0.1', '::1'] as const) {
+      const srv = await listen(
+        createServer(() => undefined),
+        host,
+      );
+      await fromPoll();
+      const pending = new TcpChecker().check(srv.target, ctx(50));
+      await holdLoop(300);
+      const r = await pending;
+      t.ok(r.healthy, `${host}: healthy, not timed out for our own lateness: ${r.message}`);
+      // The server is this process: it cannot reply while the loop is held, and the deadline
+      // (already past) holds for what had not come in by then.
+      await fromPoll();
+      const silent = new TcpChecker({ send: 'PING\\r\\n', expect: 'PONG' }).check(
+        srv.target,
+        ctx(50),
+      );
+      await holdLoop(300);
+      const s = await silent;
+      t.notOk(s.healthy, `${host}: a reply that never came still times out`);
+      t.match(s.message, /connected; sent 6 bytes; timed out after 50 ms waiting for a reply/);
+      await srv.stop();
+    }
+  },
+);
 
 t.test('a reset is named as such; garbage does not match', async (t) => {
   const reset = await listen(createServer((s) => s.resetAndDestroy()));
