@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { openConnection } from '../src/health/datapath.js';
+import { endProbeConnection, openConnection } from '../src/health/datapath.js';
 import { ProbeRun, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
@@ -61,7 +61,9 @@ export class TcpChecker implements Checker {
       let reply = '';
       const finish = (result: CheckResult): void => {
         run.signal.removeEventListener('abort', onAbort);
-        socket?.destroy();
+        // What was sent and not answered may still be unread: a plain close lets it arrive.
+        if (socket && this.send !== undefined && reply.length === 0) socket.destroy();
+        else if (socket) endProbeConnection(socket);
         resolve(result);
       };
       const onAbort = (): void => finish(run.failWith(run.signal.reason, stage));

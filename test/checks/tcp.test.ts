@@ -120,6 +120,47 @@ t.test(
   },
 );
 
+t.test(
+  'a probe closes with a reset (no TIME_WAIT here) unless what it sent may be unread',
+  async (t) => {
+    // How each connection ended, as the server saw it: a reset (ECONNRESET) or a close (end).
+    const endings: string[] = [];
+    const received: string[] = [];
+    const srv = await listen(
+      createServer((s) => {
+        s.on('data', (d) => {
+          received.push(d.toString());
+          if (d.toString() === 'PING\r\n') s.write('+PONG\r\n');
+        });
+        s.on('end', () => {
+          endings.push('close');
+          s.end();
+        });
+        s.on('error', (e: NodeJS.ErrnoException) =>
+          endings.push(e.code === 'ECONNRESET' ? 'reset' : String(e.code)),
+        );
+      }),
+    );
+    const ok = await new TcpChecker().check(srv.target, ctx());
+    t.ok(ok.healthy);
+    t.ok(await until(() => endings.length === 1));
+    t.same(endings, ['reset'], 'a connect check: reset');
+    const matched = await new TcpChecker({ send: 'PING\\r\\n', expect: '+PONG' }).check(
+      srv.target,
+      ctx(),
+    );
+    t.ok(matched.healthy);
+    t.ok(await until(() => endings.length === 2));
+    t.same(endings[1], 'reset', 'a reply that matched: the server has read what was sent');
+    const blind = await new TcpChecker({ send: 'QUIT\\r\\n' }).check(srv.target, ctx());
+    t.ok(blind.healthy);
+    t.ok(await until(() => endings.length === 3));
+    t.same(endings[2], 'close', 'sent with nothing expected: closed, so the bytes arrive');
+    t.same(received, ['PING\r\n', 'QUIT\r\n']);
+    await srv.stop();
+  },
+);
+
 t.test('a reset is named as such; garbage does not match', async (t) => {
   const reset = await listen(createServer((s) => s.resetAndDestroy()));
   const r = await new TcpChecker({ expect: 'OK' }).check(reset.target, ctx());
