@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HTTPParser } from 'http-parser-js';
-import { openConnection } from '../src/health/datapath.js';
+import { endProbeConnection, openConnection } from '../src/health/datapath.js';
 import { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
@@ -803,7 +803,9 @@ class Exchange {
   private end(result: CheckResult): void {
     this.finished = true;
     this.run.signal.removeEventListener('abort', this.onAbort);
-    this.socket.destroy();
+    // The reply is read (or given up on): a reset leaves no TIME_WAIT here when the server has
+    // not closed first.
+    endProbeConnection(this.socket);
     this.resolve(result);
   }
 }

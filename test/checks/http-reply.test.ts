@@ -257,3 +257,24 @@ t.test('nginx: a chunked reply (SSI) and a status from a real server', async (t)
   t.notOk(gone.healthy);
   t.match(gone.message, /connected; status 410, expected 200-299$/);
 });
+
+t.test(
+  'a reply read whole ends the connection with a reset: no TIME_WAIT on the director',
+  async (t) => {
+    // The server keeps the connection open after its reply (as one that ignores `connection:
+    // close` would): the probe closes first, and the server sees a reset, not a close.
+    const endings: string[] = [];
+    const srv = await listen(
+      createServer((s: Socket) => {
+        s.once('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+        s.on('end', () => endings.push('close'));
+        s.on('error', (e: NodeJS.ErrnoException) => endings.push(String(e.code)));
+      }),
+    );
+    const r = await new HttpChecker({ path: '/' }).check(srv.target, ctx());
+    t.ok(r.healthy, r.message);
+    t.ok(await until(() => endings.length === 1));
+    t.same(endings, ['ECONNRESET']);
+    await srv.stop();
+  },
+);
