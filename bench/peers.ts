@@ -38,7 +38,7 @@ import {
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as ('tcp' | 'http')[];
-const PEERS = (process.env.BENCH_PEERS ?? 'ipvs-warden,keepalived,ldirectord').split(',');
+const PEERS = (process.env.BENCH_PEERS ?? 'ipvs-warden,floor,keepalived,ldirectord').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const WARM_S = Number(process.env.BENCH_WARM ?? 5);
 const VICTIMS = Number(process.env.BENCH_VICTIMS ?? 10);
@@ -64,6 +64,14 @@ const PORT = 7000;
 /** The victims' port: their own listeners, so they can be closed alone. */
 const VICTIM_PORT = 7001;
 const OURS = 'ipvs-warden';
+/**
+ * The floor: our own probe (the same checker's check()) for the same targets on a bare timer
+ * each, in a process of its own, with no scheduler, table, metrics or logs: what the probe
+ * itself costs in node here, so the rows show what the daemon adds above it.
+ */
+const FLOOR = 'floor';
+/** The floor has no table to fill: it is measured after this long (node's JIT warms up). */
+const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
 /** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
@@ -299,6 +307,12 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
       },
     );
   }
+  if (peer === FLOOR)
+    return spawn(
+      process.execPath,
+      [...NODE_FLAGS, fileURLToPath(import.meta.url), 'floor', kind, String(n), String(holes)],
+      { stdio: out() },
+    );
   if (peer === 'keepalived') {
     const file = join(work, 'keepalived.conf');
     writeFileSync(file, keepalivedConfig(kind, n, holes));
@@ -413,7 +427,11 @@ async function measure(
         .slice(0, answering)
         .map((r) => `${r.address}:${r.port}`),
     );
-    while (!exited && performance.now() - t0 < FILL_S * 1000) {
+    if (peer === FLOOR) {
+      await sleep(FLOOR_WARM_S * 1000);
+      seen = answering;
+    }
+    while (!exited && seen < answering && performance.now() - t0 < FILL_S * 1000) {
       seen = [...table(vip)].filter(([rs, w]) => w > 0 && wanted.has(rs)).length;
       if (seen >= answering) break;
       await sleep(500);
@@ -425,7 +443,13 @@ async function measure(
         : `${seen} of ${answering} in the table after ${fillS.toFixed(0)} s`;
       return { ...base, refused: `could not run: ${why}`, windows: '' };
     }
-    console.error(`#   ${seen} in the table after ${fillS.toFixed(0)} s`);
+    if (exited)
+      return { ...base, refused: `could not run: exited (${proc.exitCode})`, windows: '' };
+    console.error(
+      peer === FLOOR
+        ? `#   measured after ${fillS.toFixed(0)} s`
+        : `#   ${seen} in the table after ${fillS.toFixed(0)} s`,
+    );
     await sleep(WARM_S * 1000);
     const count = async (): Promise<{
       c: CountReply;
@@ -468,6 +492,16 @@ async function measure(
         jitter: peer === OURS ? JITTER : 0,
       }) ?? undefined;
 
+    if (peer === FLOOR)
+      return {
+        ...base,
+        checksPerS: checks / windowS,
+        share: checks / windowS / (answering / INTERVAL_S),
+        cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
+        rssMiB,
+        refused,
+        windows,
+      };
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
@@ -672,6 +706,7 @@ function report(
     'BENCH_FILL',
     'BENCH_LEGACY',
     'BENCH_NODE_FLAGS',
+    'BENCH_FLOOR_WARM',
   ]
     .filter((v) => process.env[v] !== undefined)
     .map((v) => `${v}=${process.env[v]}`)
@@ -713,6 +748,11 @@ ${windows.map((w) => `- ${w}`).join('\n')}
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).
+- floor: our own TcpChecker or HttpChecker (path /healthz) for the same targets, each on a bare
+  timer (the next check ${INTERVAL_S} s after one ends, timeout 1 s, no jitter), in a node process of
+  its own with no scheduler, table, metrics or logs (\`node dist/bench/peers.js floor KIND N\`),
+  measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It has no table, so
+  no detection. ipvs-warden / floor is what the daemon adds above its probes.
 - keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
   (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
 - ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},
@@ -750,8 +790,33 @@ ${old || '(not run: BENCH_LEGACY=0)'}
 `;
 }
 
+/**
+ * The floor process: each target of the pool checked by our checker on a timer of its own,
+ * every INTERVAL_S, timeout 1 s, no jitter; results are dropped. Runs until it is stopped.
+ */
+async function floor(kind: string, n: number, holes: number): Promise<void> {
+  const { TcpChecker } = await import('../checks/tcp.js');
+  const { HttpChecker } = await import('../checks/http.js');
+  const checker = kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+  const timeoutMs = INTERVAL_S * 1000;
+  for (const [i, r] of pool(n, holes).entries()) {
+    const target = { family: 4 as const, address: r.address, port: r.port };
+    // The next check an interval after this one ends, as the scheduler plans it.
+    const run = (): void => {
+      // A signal per check, as the scheduler gives one.
+      const context = { signal: new AbortController().signal, timeoutMs };
+      void checker.check(target, context).then(() => setTimeout(run, INTERVAL_S * 1000));
+    };
+    setTimeout(run, (i / n) * INTERVAL_S * 1000);
+  }
+  process.once('SIGTERM', () => process.exit(0));
+}
+
 if (process.argv[2] === 'server') serve();
-else if (process.argv[2] === 'configs') {
+else if (process.argv[2] === 'floor') {
+  const [kind = 'tcp', n = '200', holes = '0'] = process.argv.slice(3);
+  await floor(kind, Number(n), Number(holes));
+} else if (process.argv[2] === 'configs') {
   // The three files for one row, to check them by hand (keepalived -t, ipvs-warden check-config).
   const [kind = 'tcp', n = '20', dir = work] = process.argv.slice(3);
   mkdirSync(dir, { recursive: true });
