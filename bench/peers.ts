@@ -196,6 +196,24 @@ function procs(): ProcStat[] {
   }
   return out;
 }
+/** CPU seconds of each thread of `pid`, summed by thread name (node's main thread is "node"). */
+function cpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const t = parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+        out.set(t.comm, (out.get(t.comm) ?? 0) + t.cpu);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
 function cpuOfTree(rootPid: number): number {
   const all = procs();
   const pids = new Set(tree(all, rootPid));
@@ -457,6 +475,7 @@ async function measure(
       ownT: number;
       cpu: number;
       at: number;
+      threads: Map<string, number>;
     }> => {
       const asked = performance.now();
       const [c, own] = await Promise.all([
@@ -464,7 +483,9 @@ async function measure(
         peer === OURS ? wardenChecks(holes > 0) : Promise.resolve(null),
       ]);
       const at = performance.now();
-      return { c, own, ownT: (asked + at) / 2, cpu: cpuOfTree(pid), at };
+      const threads =
+        peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>();
+      return { c, own, ownT: (asked + at) / 2, cpu: cpuOfTree(pid), at, threads };
     };
     const a = await count();
     await sleep(SECONDS * 1000);
@@ -475,7 +496,14 @@ async function measure(
     const windowS = (b.c.t - a.c.t) / 1000;
     const ownRate =
       a.own !== null && b.own !== null ? (b.own - a.own) / ((b.ownT - a.ownT) / 1000) : undefined;
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}`;
+    // Where node's CPU went: its main thread ("node") and V8's and libuv's helpers.
+    const threads = [...b.threads]
+      .map(([name, cpu]) => [name, cpu - (a.threads.get(name) ?? 0)] as const)
+      .filter(([, cpu]) => cpu > 0)
+      .sort((x, y) => y[1] - x[1])
+      .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
+      .join(', ');
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}`;
     if (peer === OURS && ownRate === undefined)
       return {
         ...base,
