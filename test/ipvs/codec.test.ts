@@ -6,19 +6,11 @@ import { MalformedReply, decodeDestination } from '../../src/ipvs/netlink/codec.
 import * as K from '../../src/ipvs/netlink/constants.js';
 import type { DestinationKey } from '../../src/ipvs/model.js';
 import { destinationSortKey, sortBy, sortDestinations } from '../../src/ipvs/spec.js';
+import { nla, u16, u32 } from './nla.js';
 
-function nla(type: number, data: Buffer): Buffer {
-  const b = Buffer.alloc((4 + data.length + 3) & ~3);
-  b.writeUInt16LE(4 + data.length, 0);
-  b.writeUInt16LE(type, 2);
-  data.copy(b, 4);
-  return b;
-}
 const nest = (type: number, ...attrs: Buffer[]): Buffer =>
   nla(type | K.NLA_F_NESTED, Buffer.concat(attrs));
-const u16 = (v: number): Buffer => Buffer.from(new Uint16Array([v]).buffer);
 const be16 = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
-const u32 = (v: number): Buffer => Buffer.from(new Uint32Array([v]).buffer);
 function u64(v: bigint): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(v);

@@ -9,6 +9,7 @@ import {
   type SocketFactory,
   type SocketHandlers,
 } from '../../src/ipvs/netlink/transport.js';
+import { nla, u16, u32 } from './nla.js';
 
 const FAMILY = 0x20;
 
@@ -22,15 +23,6 @@ function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffe
   payload.copy(b, 16);
   return b;
 }
-function nla(type: number, data: Buffer): Buffer {
-  const b = Buffer.alloc((4 + data.length + 3) & ~3);
-  b.writeUInt16LE(4 + data.length, 0);
-  b.writeUInt16LE(type, 2);
-  data.copy(b, 4);
-  return b;
-}
-const u16 = (v: number): Buffer => Buffer.from(new Uint16Array([v]).buffer);
-const u32 = (v: number): Buffer => Buffer.from(new Uint32Array([v]).buffer);
 const genl = (cmd: number, ...attrs: Buffer[]): Buffer =>
   Buffer.concat([Buffer.from([cmd, 1, 0, 0]), ...attrs]);
 function ack(seq: number, errno = 0, extack?: string): Buffer {
