@@ -111,9 +111,64 @@ export interface Figures {
   /** Detection latencies in ms (victims not seen gone are left out, and counted in `missed`). */
   readonly detectMs: readonly number[];
   readonly missed: number;
+  /**
+   * Cores that host processes other than the VM used during the window (bench/host-load.sh),
+   * when known. Above HOST_BUSY_CORES the row's CPU figure is flagged.
+   */
+  readonly hostOthers?: number | null;
   /** A refusal or a reason the peer could not run; the figures are then not shown. */
   readonly refused?: string | undefined;
   readonly note?: string;
+}
+
+/**
+ * Other host processes using more than this many cores during a window make its CPU figure
+ * suspect: the emulated guest has no steal time, so it charges whatever process it was running
+ * for the time the host gave to others, and a busy peer is charged most.
+ */
+export const HOST_BUSY_CORES = 0.25;
+
+/** One sample of the host's load: wall ms, busy jiffies of all CPUs, jiffies of the VMs. */
+export interface HostSample {
+  readonly atMs: number;
+  readonly busy: number;
+  readonly vm: number;
+}
+
+/** The lines bench/host-load.sh writes ("ms busy vm"); a torn or foreign line is skipped. */
+export function parseHostLoad(text: string): HostSample[] {
+  const out: HostSample[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length !== 3 || !f.every(Number.isFinite)) continue;
+    out.push({ atMs: f[0] ?? 0, busy: f[1] ?? 0, vm: f[2] ?? 0 });
+  }
+  return out;
+}
+
+/**
+ * Cores the host's other processes (busy minus the VMs) used over [fromMs, toMs], from the
+ * samples that bracket it; null when the samples do not cover the window.
+ */
+export function hostOthers(
+  samples: readonly HostSample[],
+  fromMs: number,
+  toMs: number,
+): number | null {
+  const a = samples.findLast((x) => x.atMs <= fromMs);
+  const b = samples.find((x) => x.atMs >= toMs);
+  if (!a || !b || b.atMs <= a.atMs) return null;
+  const jiffies = b.busy - a.busy - (b.vm - a.vm);
+  return Math.max(0, jiffies / USER_HZ / ((b.atMs - a.atMs) / 1000));
+}
+
+const busyHost = (f: Pick<Figures, 'hostOthers'>): boolean =>
+  f.hostOthers !== undefined && f.hostOthers !== null && f.hostOthers > HOST_BUSY_CORES;
+
+/** The CPU figure, flagged when other host processes were busy during its window. */
+export function cpuCell(f: Pick<Figures, 'cpuMsPerCheck' | 'hostOthers'>): string {
+  const busy = busyHost(f) ? ` (host busy: ${fmt(f.hostOthers ?? NaN, 2)} cores)` : '';
+  return `${fmt(f.cpuMsPerCheck, 3)}${busy}`;
 }
 
 const fmt = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
@@ -161,7 +216,7 @@ export function figuresTable(all: readonly Figures[]): string {
             f.peer,
             fmt(f.checksPerS, 0),
             `${fmt(f.share * 100, 0)} %`,
-            fmt(f.cpuMsPerCheck, 3),
+            cpuCell(f),
             fmt(f.rssMiB, 1),
             detectCell(f),
           ],
@@ -197,7 +252,7 @@ export function ratioTable(all: readonly Figures[], ours: string): string {
       ...label,
       ratio(o.checksPerS, f.checksPerS),
       ratio(o.share, f.share),
-      ratio(o.cpuMsPerCheck, f.cpuMsPerCheck),
+      ratio(o.cpuMsPerCheck, f.cpuMsPerCheck) + (busyHost(o) || busyHost(f) ? ' (host busy)' : ''),
       ratio(o.rssMiB, f.rssMiB),
       ratio(median(o.detectMs), median(f.detectMs)),
     ]);

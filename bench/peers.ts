@@ -26,6 +26,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   figuresTable,
+  HOST_BUSY_CORES,
+  hostOthers,
+  parseHostLoad,
   parseRssKiB,
   parseStat,
   ratioTable,
@@ -79,6 +82,8 @@ const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolea
 const work = '/tmp/bench-peers';
 /** The peers' logs, where the host can read them after the VM is gone. */
 const logs = join(root, '.scratch/bench-peers');
+/** The host's load beside the run (bench/host-load.sh, started by bench/peers.sh). */
+const hostLoadFile = join(root, '.scratch/host-load.txt');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
@@ -196,14 +201,18 @@ function procs(): ProcStat[] {
   }
   return out;
 }
-/** CPU seconds of each thread of `pid`, summed by thread name (node's main thread is "node"). */
+/**
+ * CPU seconds of `pid`'s main thread and of its other threads (node names its V8 and libuv
+ * helper threads "node" too, so they are told apart by thread id, not by name).
+ */
 function cpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
         const t = parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-        out.set(t.comm, (out.get(t.comm) ?? 0) + t.cpu);
+        const name = Number(tid) === pid ? 'main' : 'other threads';
+        out.set(name, (out.get(name) ?? 0) + t.cpu);
       } catch {
         // gone meanwhile
       }
@@ -212,6 +221,18 @@ function cpuByThread(pid: number): Map<string, number> {
     // the process is gone
   }
   return out;
+}
+
+/**
+ * Cores the host's other processes used between two wall times of the guest (its clock is the
+ * host's, from the RTC), from the samples bench/peers.sh keeps in .scratch/host-load.txt.
+ */
+function hostLoad(fromMs: number, toMs: number): number | null {
+  try {
+    return hostOthers(parseHostLoad(readFileSync(hostLoadFile, 'utf8')), fromMs, toMs);
+  } catch {
+    return null;
+  }
 }
 
 function cpuOfTree(rootPid: number): number {
@@ -475,6 +496,7 @@ async function measure(
       ownT: number;
       cpu: number;
       at: number;
+      wall: number;
       threads: Map<string, number>;
     }> => {
       const asked = performance.now();
@@ -485,7 +507,15 @@ async function measure(
       const at = performance.now();
       const threads =
         peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>();
-      return { c, own, ownT: (asked + at) / 2, cpu: cpuOfTree(pid), at, threads };
+      return {
+        c,
+        own,
+        ownT: (asked + at) / 2,
+        cpu: cpuOfTree(pid),
+        at,
+        wall: Date.now(),
+        threads,
+      };
     };
     const a = await count();
     await sleep(SECONDS * 1000);
@@ -496,14 +526,15 @@ async function measure(
     const windowS = (b.c.t - a.c.t) / 1000;
     const ownRate =
       a.own !== null && b.own !== null ? (b.own - a.own) / ((b.ownT - a.ownT) / 1000) : undefined;
-    // Where node's CPU went: its main thread ("node") and V8's and libuv's helpers.
+    // Where node's CPU went: its main thread, and V8's and libuv's helper threads.
     const threads = [...b.threads]
       .map(([name, cpu]) => [name, cpu - (a.threads.get(name) ?? 0)] as const)
       .filter(([, cpu]) => cpu > 0)
       .sort((x, y) => y[1] - x[1])
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}`;
+    const others = hostLoad(a.wall, b.wall);
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if (peer === OURS && ownRate === undefined)
       return {
         ...base,
@@ -527,6 +558,7 @@ async function measure(
         share: checks / windowS / (answering / INTERVAL_S),
         cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
         rssMiB,
+        hostOthers: others,
         refused,
         windows,
       };
@@ -554,6 +586,7 @@ async function measure(
       share: checks / windowS / (answering / INTERVAL_S),
       cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
       rssMiB,
+      hostOthers: others,
       detectMs,
       missed: pending.size,
       refused,
@@ -796,6 +829,12 @@ ${windows.map((w) => `- ${w}`).join('\n')}
   first check: under emulation that start alone takes minutes at 200 real servers.
 - Checks that time out (1 s) fail, so a peer that falls behind also takes healthy servers out; its
   log (.scratch/bench-peers/PEER-KIND-N.log) shows it. Share below 100 % is the schedule not kept.
+- The VM is emulated and has no steal time: when other host processes take the host's CPU, the
+  guest charges the time it lost to whatever process it was running, and a busy peer is charged
+  most. \`bench/peers.sh\` samples the host beside the run (\`bench/host-load.sh\`); a window in
+  which other processes used more than ${HOST_BUSY_CORES} cores has its CPU figure marked "host busy"
+  (its CPU-ms per check is inflated: run that row again on a quiet host). The windows list says
+  how many cores the host's other processes used in each.
 - ipvs-warden's own count is read from /metrics at the start and end of the window (its time is
   the middle of each request), the targets' count with the server's clock: the two windows are
   nearly, not exactly, the same, which is why 5 % is allowed.

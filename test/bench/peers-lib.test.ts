@@ -1,7 +1,10 @@
 // The pure parts of bench:peers: /proc parsing, the process tree, the guard, the tables.
 import t from 'tap';
 import {
+  cpuCell,
   figuresTable,
+  hostOthers,
+  parseHostLoad,
   parseRssKiB,
   parseStat,
   ratioTable,
@@ -115,3 +118,23 @@ t.match(
   figuresTable([fig('keepalived', { blackholed: 20 })]),
   /\| tcp +\| 200 \(20 black-holed\) \| keepalived \|/,
 );
+
+t.test('host load: the cores other processes used during a window, and the flag', async (t) => {
+  // host-load.sh's lines: ms, busy jiffies (all CPUs), the VMs' jiffies; one torn line.
+  const samples = parseHostLoad(
+    ['1000 500 100', '2000 700 250', '3000 900 400', 'torn', '4000 1150 450', ''].join('\n'),
+  );
+  t.equal(samples.length, 4, 'the torn and empty lines are skipped');
+  // 1000..3000: busy 400, VM 300: 100 jiffies over 2 s = 0.5 cores.
+  t.equal(hostOthers(samples, 1000, 3000), 0.5);
+  // A window inside the samples is bracketed by the ones around it (1000 and 3000 again).
+  t.equal(hostOthers(samples, 1500, 2500), 0.5);
+  // 3000..4000: busy 250, VM 50: 2 cores.
+  t.equal(hostOthers(samples, 3000, 4000), 2);
+  t.equal(hostOthers(samples, 500, 3000), null, 'before the first sample: unknown');
+  t.equal(hostOthers(samples, 1000, 4500), null, 'after the last: unknown');
+  t.equal(hostOthers([], 1, 2), null);
+  t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: 0.1 }), '1.235', 'a quiet host: no flag');
+  t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: null }), '1.235', 'not sampled: no flag');
+  t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: 0.6 }), '1.235 (host busy: 0.60 cores)');
+});
