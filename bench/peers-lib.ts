@@ -147,16 +147,11 @@ export function parseHostLoad(text: string): HostSample[] {
 }
 
 /**
- * Cores the host's other processes (busy minus the VMs) used over [fromMs, toMs], from the
- * samples that bracket it; null when the samples do not cover the window.
+ * Cores the host's other processes (busy minus the VMs) used between two samples (the last one
+ * written when a window began, and when it ended: taken so, not by time, because the guest's
+ * clock need not agree with the host's); null when either is missing or they are the same.
  */
-export function hostOthers(
-  samples: readonly HostSample[],
-  fromMs: number,
-  toMs: number,
-): number | null {
-  const a = samples.findLast((x) => x.atMs <= fromMs);
-  const b = samples.find((x) => x.atMs >= toMs);
+export function hostOthers(a: HostSample | undefined, b: HostSample | undefined): number | null {
   if (!a || !b || b.atMs <= a.atMs) return null;
   const jiffies = b.busy - a.busy - (b.vm - a.vm);
   return Math.max(0, jiffies / USER_HZ / ((b.atMs - a.atMs) / 1000));

@@ -35,6 +35,7 @@ import {
   refusal,
   tree,
   type Figures,
+  type HostSample,
   type ProcStat,
 } from './peers-lib.js';
 
@@ -223,15 +224,12 @@ function cpuByThread(pid: number): Map<string, number> {
   return out;
 }
 
-/**
- * Cores the host's other processes used between two wall times of the guest (its clock is the
- * host's, from the RTC), from the samples bench/peers.sh keeps in .scratch/host-load.txt.
- */
-function hostLoad(fromMs: number, toMs: number): number | null {
+/** The host's load as last sampled (bench/host-load.sh, started by bench/peers.sh). */
+function hostSample(): HostSample | undefined {
   try {
-    return hostOthers(parseHostLoad(readFileSync(hostLoadFile, 'utf8')), fromMs, toMs);
+    return parseHostLoad(readFileSync(hostLoadFile, 'utf8')).at(-1);
   } catch {
-    return null;
+    return undefined;
   }
 }
 
@@ -496,7 +494,7 @@ async function measure(
       ownT: number;
       cpu: number;
       at: number;
-      wall: number;
+      host: HostSample | undefined;
       threads: Map<string, number>;
     }> => {
       const asked = performance.now();
@@ -513,7 +511,7 @@ async function measure(
         ownT: (asked + at) / 2,
         cpu: cpuOfTree(pid),
         at,
-        wall: Date.now(),
+        host: hostSample(),
         threads,
       };
     };
@@ -533,7 +531,7 @@ async function measure(
       .sort((x, y) => y[1] - x[1])
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
-    const others = hostLoad(a.wall, b.wall);
+    const others = hostOthers(a.host, b.host);
     const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if (peer === OURS && ownRate === undefined)
       return {

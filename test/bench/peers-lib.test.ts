@@ -125,15 +125,14 @@ t.test('host load: the cores other processes used during a window, and the flag'
     ['1000 500 100', '2000 700 250', '3000 900 400', 'torn', '4000 1150 450', ''].join('\n'),
   );
   t.equal(samples.length, 4, 'the torn and empty lines are skipped');
-  // 1000..3000: busy 400, VM 300: 100 jiffies over 2 s = 0.5 cores.
-  t.equal(hostOthers(samples, 1000, 3000), 0.5);
-  // A window inside the samples is bracketed by the ones around it (1000 and 3000 again).
-  t.equal(hostOthers(samples, 1500, 2500), 0.5);
-  // 3000..4000: busy 250, VM 50: 2 cores.
-  t.equal(hostOthers(samples, 3000, 4000), 2);
-  t.equal(hostOthers(samples, 500, 3000), null, 'before the first sample: unknown');
-  t.equal(hostOthers(samples, 1000, 4500), null, 'after the last: unknown');
-  t.equal(hostOthers([], 1, 2), null);
+  const [s1, s2, s3, s4] = samples;
+  // s1..s3: busy 400, VM 300: 100 jiffies over 2 s = 0.5 cores.
+  t.equal(hostOthers(s1, s3), 0.5);
+  // s3..s4: busy 250, VM 50: 2 cores.
+  t.equal(hostOthers(s3, s4), 2);
+  t.equal(hostOthers(s2, s2), null, 'one sample for both ends (under a second): unknown');
+  t.equal(hostOthers(undefined, s2), null, 'not sampled: unknown');
+  t.equal(hostOthers(s4, s1), null, 'out of order: unknown');
   t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: 0.1 }), '1.235', 'a quiet host: no flag');
   t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: null }), '1.235', 'not sampled: no flag');
   t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: 0.6 }), '1.235 (host busy: 0.60 cores)');
