@@ -488,7 +488,9 @@ async function measure(
         : `#   ${seen} in the table after ${fillS.toFixed(0)} s`,
     );
     await sleep(WARM_S * 1000);
-    const count = async (): Promise<{
+    const count = async (
+      end: boolean,
+    ): Promise<{
       c: CountReply;
       own: number | null;
       ownT: number;
@@ -497,27 +499,33 @@ async function measure(
       host: HostSample | undefined;
       threads: Map<string, number>;
     }> => {
+      // CPU is read outside the scrape of our /metrics (after it at the start of the window,
+      // before it at the end): the scrape is the bench's doing, not checking's.
+      const cpuNow = (): { cpu: number; threads: Map<string, number> } => ({
+        cpu: cpuOfTree(pid),
+        threads: peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>(),
+      });
+      const before = end ? cpuNow() : undefined;
       const asked = performance.now();
       const [c, own] = await Promise.all([
         targets.ask('count'),
         peer === OURS ? wardenChecks(holes > 0) : Promise.resolve(null),
       ]);
       const at = performance.now();
-      const threads =
-        peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>();
+      const { cpu, threads } = before ?? cpuNow();
       return {
         c,
         own,
         ownT: (asked + at) / 2,
-        cpu: cpuOfTree(pid),
+        cpu,
         at,
         host: hostSample(),
         threads,
       };
     };
-    const a = await count();
+    const a = await count(false);
     await sleep(SECONDS * 1000);
-    const b = await count();
+    const b = await count(true);
     const rssMiB = rssOfTree(pid);
     const pick = (c: CountReply): number => (kind === 'tcp' ? c.connections : c.requests);
     const checks = pick(b.c) - pick(a.c);
