@@ -557,17 +557,18 @@ async function measure(
         jitter: peer === OURS ? JITTER : 0,
       }) ?? undefined;
 
-    if (peer === FLOOR)
-      return {
-        ...base,
-        checksPerS: checks / windowS,
-        share: checks / windowS / (answering / INTERVAL_S),
-        cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
-        rssMiB,
-        hostOthers: others,
-        refused,
-        windows,
-      };
+    const measured = {
+      ...base,
+      checksPerS: checks / windowS,
+      share: checks / windowS / (answering / INTERVAL_S),
+      cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
+      rssMiB,
+      hostOthers: others,
+      refused,
+      windows,
+    };
+    // The floor has no table, so no detection.
+    if (peer === FLOOR) return measured;
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
@@ -586,18 +587,7 @@ async function measure(
       await sleep(100);
     }
     await targets.ask('up');
-    return {
-      ...base,
-      checksPerS: checks / windowS,
-      share: checks / windowS / (answering / INTERVAL_S),
-      cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
-      rssMiB,
-      hostOthers: others,
-      detectMs,
-      missed: pending.size,
-      refused,
-      windows,
-    };
+    return { ...measured, detectMs, missed: pending.size };
   } finally {
     await stop(proc);
     await targets.ask('up');
