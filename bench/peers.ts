@@ -70,11 +70,12 @@ const VICTIM_PORT = 7001;
 const OURS = 'ipvs-warden';
 /**
  * The floor: our own probe (the same checker's check()) for the same targets on a bare timer
- * each, in a process of its own, with no scheduler, table, metrics or logs: what the probe
- * itself costs in node here, so the rows show what the daemon adds above it.
+ * each, in a process of its own, with no scheduler, metrics or logs, changing no table (the
+ * kernel holds the same one for it as for the peers): what the probe itself costs in node
+ * here, so the rows show what the daemon adds above it.
  */
 const FLOOR = 'floor';
-/** The floor has no table to fill: it is measured after this long (node's JIT warms up). */
+/** The floor fills no table: it is measured after this long (node's JIT warms up). */
 const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
@@ -102,6 +103,7 @@ const VIPS: Record<string, string> = {
   'ipvs-warden': '10.9.0.1',
   keepalived: '10.9.0.2',
   ldirectord: '10.9.0.3',
+  [FLOOR]: '10.9.0.4',
 };
 
 // ---- the target server (a child process) ----
@@ -344,12 +346,20 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
       },
     );
   }
-  if (peer === FLOOR)
+  if (peer === FLOOR) {
+    // The same kernel table as the peers keep (every answering target in), so the IPVS and
+    // conntrack hooks that every probe's packets pass cost the floor what they cost them.
+    const vip = `${VIPS[FLOOR]}:80`;
+    const rules = [`-A -t ${vip} -s rr`];
+    for (const r of pool(n, holes).slice(0, n - holes))
+      rules.push(`-a -t ${vip} -r ${r.address}:${r.port} -m -w 1`);
+    execFileSync('ipvsadm', ['-R'], { input: `${rules.join('\n')}\n` });
     return spawn(
       process.execPath,
       [...NODE_FLAGS, fileURLToPath(import.meta.url), 'floor', kind, String(n), String(holes)],
       { stdio: out() },
     );
+  }
   if (peer === 'keepalived') {
     const file = join(work, 'keepalived.conf');
     writeFileSync(file, keepalivedConfig(kind, n, holes));
@@ -567,7 +577,7 @@ async function measure(
       refused,
       windows,
     };
-    // The floor has no table, so no detection.
+    // The floor changes no table, so it has no detection.
     if (peer === FLOOR) return measured;
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
@@ -807,9 +817,10 @@ ${windows.map((w) => `- ${w}`).join('\n')}
   per-check series stay); the rest its defaults (check_concurrency 256).
 - floor: our own TcpChecker or HttpChecker (path /healthz) for the same targets, each on a bare
   timer (the next check ${INTERVAL_S} s after one ends, timeout 1 s, no jitter), in a node process of
-  its own with no scheduler, table, metrics or logs (\`node dist/bench/peers.js floor KIND N\`),
-  measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It has no table, so
-  no detection. ipvs-warden / floor is what the daemon adds above its probes.
+  its own with no scheduler, metrics or logs; the kernel holds the same table for it (every
+  answering target, loaded with \`ipvsadm -R\`) as for the peers, which it does not read (\`node dist/bench/peers.js floor KIND N\`),
+  measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It changes no
+  table, so it has no detection. ipvs-warden / floor is what the daemon adds above its probes.
 - keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
   (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
 - ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},
