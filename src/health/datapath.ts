@@ -147,8 +147,8 @@ export function openConnection(
  * Ends a probe's connection with a reset (SO_LINGER 0) when it is an established plain TCP one:
  * the probe leaves no TIME_WAIT behind. A director closing first after each of 1,000 checks a
  * second would hold 60,000 of them (60 s each), more than the ephemeral ports, and every
- * connect(2) would search that crowded port space (in the VM, a third of the daemon's time at
- * 1,000 TCP targets). keepalived and HAProxy close their checks the same way. A socket still
+ * connect(2) would search that crowded port space. keepalived and HAProxy close their checks
+ * the same way. A socket still
  * connecting (nothing to linger), or a TLS one (its handle is not the TCP one), is destroyed
  * as usual. Not for a connection whose last bytes sent may not have been read yet: a reset
  * can discard them.
