@@ -93,7 +93,7 @@ export class WardenMetrics implements LoopObserver {
    */
   private readonly rebuilt: (Gauge | Counter)[] = [];
   /** Renders run one at a time, since each drops the rebuilt series when it ends. */
-  private rendering: Promise<unknown> = Promise.resolve();
+  private rendering: Promise<void> = Promise.resolve();
   /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
   private readonly transitionSeries = new Map<string, Record<string, string>>();
 
@@ -568,7 +568,12 @@ export class WardenMetrics implements LoopObserver {
         for (const m of this.rebuilt) m.reset();
       }
     });
-    this.rendering = run.catch(() => undefined);
+    // Settles to nothing (the type says so): `run.catch()` would settle to the page and keep
+    // the last one alive until the next scrape (7 MiB of strings at 10,000 servers).
+    this.rendering = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
