@@ -13,6 +13,7 @@ import type { DestinationState, Operation, Stats, TableEntry } from '../ipvs/mod
 import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
+import { labelText, stateFamily, type Sample } from './family.js';
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
@@ -43,6 +44,20 @@ const STATES = ['up', 'down', 'pending'] as const;
 /** A check's outcomes; `unknown`: a local result (the probe could not run on this director). */
 const OUTCOMES = ['healthy', 'unhealthy', 'unknown'] as const;
 type Outcome = (typeof OUTCOMES)[number];
+const OUTCOME_LABELS = OUTCOMES.map((outcome) => ({ outcome, ...extra({ outcome }) }));
+/** Labels that tell apart the samples of one series, with their text, made once. */
+interface Extra {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly text: string;
+}
+function extra(labels: Record<string, string>): Extra {
+  return { labels, text: labelText(labels) };
+}
+const STATE_LABELS = STATES.map((state) => extra({ state }));
+const CONNECTION_LABELS = {
+  active: extra({ state: 'active' }),
+  inactive: extra({ state: 'inactive' }),
+};
 /**
  * A check's figures as plain numbers, counted on each result and written into its series when
  * scraped: a labelled prom-client update hashes and validates the labels on every call, which at
@@ -50,6 +65,8 @@ type Outcome = (typeof OUTCOMES)[number];
  */
 interface CheckFigures {
   readonly labels: Readonly<Record<string, string>>;
+  /** The labels in the text format, made once. */
+  readonly text: string;
   readonly results: Record<Outcome, number>;
   failures: number;
   /** The last check's duration, in seconds. */
@@ -63,7 +80,9 @@ interface KindSeries {
 /** A real server as one scrape sees it. */
 interface ServerRow {
   readonly r: ServerRecord;
-  readonly labels: Record<string, string>;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The labels in the text format (kept with the record from scrape to scrape). */
+  readonly text: string;
   readonly want: DesiredDestination | undefined;
   readonly kernel: DestinationState | undefined;
 }
@@ -94,6 +113,10 @@ export class WardenMetrics implements LoopObserver {
   private readonly rebuilt: (Gauge | Counter)[] = [];
   /** Renders run one at a time, since each drops the rebuilt series when it ends. */
   private rendering: Promise<void> = Promise.resolve();
+  /** Each real server's labels and their text, made at its first scrape. */
+  private readonly serverLabelText = new WeakMap<ServerRecord, Extra>();
+  /** Whether this scrape has dropped the series of removed checks already. */
+  private checksPruned = false;
   /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
   private readonly transitionSeries = new Map<string, Record<string, string>>();
 
@@ -112,19 +135,37 @@ export class WardenMetrics implements LoopObserver {
     // apart checks that share a description; check (the description) is for humans. Series of
     // a check that a reload removed are dropped on the next scrape (whichever metric is read).
     const checkLabels = ['kind', 'check', 'check_id', 'target'];
-    self.rebuilt.push(
-      new Counter({
-        name: 'ipvs_warden_check_results_total',
-        help: 'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
-        labelNames: [...checkLabels, 'outcome'],
-        registers,
-        collect() {
+    const checkFamily = (
+      Kind: typeof Gauge | typeof Counter,
+      name: string,
+      help: string,
+      each: (f: CheckFigures, emit: (sample: Sample) => void) => void,
+      extraLabels: readonly string[] = [],
+    ): void => {
+      stateFamily(
+        Kind,
+        { name, help, labelNames: [...checkLabels, ...extraLabels], registers },
+        (emit) => {
           self.pruneChecks();
-          this.reset();
-          for (const f of self.checkSeries.values())
-            for (const outcome of OUTCOMES) this.inc({ ...f.labels, outcome }, f.results[outcome]);
+          for (const f of self.checkSeries.values()) each(f, emit);
         },
-      }),
+      );
+    };
+    checkFamily(
+      Counter,
+      'ipvs_warden_check_results_total',
+      'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
+      (f, emit) => {
+        for (const o of OUTCOME_LABELS)
+          emit({
+            fixed: f.labels,
+            fixedText: f.text,
+            extra: o.labels,
+            extraText: o.text,
+            value: f.results[o.outcome],
+          });
+      },
+      ['outcome'],
     );
     // Per kind, not per check: a histogram per check was 14 series a server (140,000 at 10,000
     // servers, and a second of CPU a scrape); the last duration per check is a gauge (HAProxy's
@@ -136,18 +177,11 @@ export class WardenMetrics implements LoopObserver {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    self.rebuilt.push(
-      new Gauge({
-        name: 'ipvs_warden_check_last_duration_seconds',
-        help: "How long a check's last run took, connect to verdict.",
-        labelNames: checkLabels,
-        registers,
-        collect() {
-          self.pruneChecks();
-          this.reset();
-          for (const f of self.checkSeries.values()) this.set(f.labels, f.seconds);
-        },
-      }),
+    checkFamily(
+      Gauge,
+      'ipvs_warden_check_last_duration_seconds',
+      "How long a check's last run took, connect to verdict.",
+      (f, emit) => emit({ fixed: f.labels, fixedText: f.text, value: f.seconds }),
     );
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
@@ -156,56 +190,47 @@ export class WardenMetrics implements LoopObserver {
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    self.rebuilt.push(
-      new Gauge({
-        name: 'ipvs_warden_check_consecutive_failures',
-        help: 'Consecutive failed results of a check (0 after a success).',
-        labelNames: checkLabels,
-        registers,
-        collect() {
-          self.pruneChecks();
-          this.reset();
-          for (const f of self.checkSeries.values()) this.set(f.labels, f.failures);
-        },
-      }),
+    checkFamily(
+      Gauge,
+      'ipvs_warden_check_consecutive_failures',
+      'Consecutive failed results of a check (0 after a success).',
+      (f, emit) => emit({ fixed: f.labels, fixedText: f.text, value: f.failures }),
     );
 
     if (options.perServer) {
       const labelNames = this.serverLabels;
-      /** A gauge or counter with one series per real server, set from the scrape's rows. */
+      /** A gauge or counter with one series per real server, read from the scrape's rows. */
       const perServer = (
-        Metric: typeof Gauge | typeof Counter,
+        Kind: typeof Gauge | typeof Counter,
         name: string,
         help: string,
-        series: (row: ServerRow) => readonly (readonly [Record<string, string>, number])[],
+        series: (row: ServerRow) => readonly (readonly [Extra | null, number])[],
         extraLabels: readonly string[] = [],
       ): void => {
-        self.rebuilt.push(
-          new Metric({
-            name,
-            help,
-            labelNames: [...labelNames, ...extraLabels],
-            registers,
-            async collect() {
-              this.reset();
-              for (const row of await self.rows()) {
-                for (const [extra, value] of series(row)) {
-                  const labels = { ...row.labels, ...extra };
-                  if (this instanceof Gauge) this.set(labels, value);
-                  else this.inc(labels, value);
-                }
+        stateFamily(
+          Kind,
+          { name, help, labelNames: [...labelNames, ...extraLabels], registers },
+          async (emit) => {
+            for (const row of await self.rows()) {
+              for (const [extra, value] of series(row)) {
+                emit({
+                  fixed: row.labels,
+                  fixedText: row.text,
+                  ...(extra ? { extra: extra.labels, extraText: extra.text } : {}),
+                  value,
+                });
               }
-            },
-          }),
+            }
+          },
         );
       };
-      const one = (value: number | undefined): (readonly [Record<string, string>, number])[] =>
-        value === undefined ? [] : [[{}, value]];
+      const one = (value: number | undefined): (readonly [null, number])[] =>
+        value === undefined ? [] : [[null, value]];
       perServer(
         Gauge,
         'ipvs_warden_server_state',
         'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
-        (row) => STATES.map((state) => [{ state }, row.r.status === state ? 1 : 0] as const),
+        (row) => STATE_LABELS.map((e) => [e, row.r.status === e.labels.state ? 1 : 0] as const),
         ['state'],
       );
       perServer(
@@ -247,8 +272,8 @@ export class WardenMetrics implements LoopObserver {
         (row) =>
           row.kernel
             ? [
-                [{ state: 'active' }, row.kernel.activeConns],
-                [{ state: 'inactive' }, row.kernel.inactiveConns],
+                [CONNECTION_LABELS.active, row.kernel.activeConns],
+                [CONNECTION_LABELS.inactive, row.kernel.inactiveConns],
               ]
             : [],
         ['state'],
@@ -474,7 +499,8 @@ export class WardenMetrics implements LoopObserver {
       };
       // Every outcome from the first result: one first seen later (the first local error)
       // would add a series, and increase() would miss its first count.
-      f = { labels, results: { healthy: 0, unhealthy: 0, unknown: 0 }, failures: 0, seconds: 0 };
+      const results = { healthy: 0, unhealthy: 0, unknown: 0 };
+      f = { labels, text: labelText(labels), results, failures: 0, seconds: 0 };
       this.checkSeries.set(e.id, f);
     }
     f.results[e.result.local ? 'unknown' : e.result.healthy ? 'healthy' : 'unhealthy']++;
@@ -505,6 +531,9 @@ export class WardenMetrics implements LoopObserver {
 
   /** Drops the series of checks no configured server runs any more (a reload removed them). */
   private pruneChecks(): void {
+    // Once a scrape, though each of the three families asks.
+    if (this.checksPruned) return;
+    this.checksPruned = true;
     if (!this.loop || this.checkSeries.size === 0) return;
     const live = new Set(this.loop.servers().flatMap((r) => r.runs));
     for (const run of this.checkSeries.keys()) if (!live.has(run)) this.checkSeries.delete(run);
@@ -559,12 +588,23 @@ export class WardenMetrics implements LoopObserver {
    * dump. Use this, not registry.metrics(), so the next scrape reads the table again.
    */
   render(): Promise<string> {
+    return this.read(() => this.registry.metrics());
+  }
+
+  /** One scrape as prom-client's JSON (every series as an object): what tests read. */
+  json(): ReturnType<Registry['getMetricsAsJSON']> {
+    return this.read(() => this.registry.getMetricsAsJSON());
+  }
+
+  private read<T>(scrape: () => Promise<T>): Promise<T> {
     const run = this.rendering.then(async () => {
       this.scrape = null;
+      this.checksPruned = false;
       try {
-        return await this.registry.metrics();
+        return await scrape();
       } finally {
         this.scrape = null;
+        this.checksPruned = false;
         for (const m of this.rebuilt) m.reset();
       }
     });
@@ -594,7 +634,13 @@ export class WardenMetrics implements LoopObserver {
     }
     return loop.servers().map((r) => {
       const id = targetId(r.vs.service.key, r.rs.destination.key);
-      return { r, labels: this.labelsOf(r), want: wants.get(id), kernel: kernel.get(id) };
+      let labels = this.serverLabelText.get(r);
+      if (!labels) {
+        labels = extra(this.labelsOf(r));
+        this.serverLabelText.set(r, labels);
+      }
+      const { labels: fixed, text } = labels;
+      return { r, labels: fixed, text, want: wants.get(id), kernel: kernel.get(id) };
     });
   }
 }

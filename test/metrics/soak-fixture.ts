@@ -155,7 +155,7 @@ export class Soak {
   /** Every series by name and labels (values left out), sorted. */
   async seriesKeys(): Promise<string[]> {
     const keys: string[] = [];
-    for (const m of await this.metrics.registry.getMetricsAsJSON()) {
+    for (const m of await this.metrics.json()) {
       if (/^ipvs_warden_(process|nodejs)_/.test(m.name)) continue;
       for (const v of m.values) {
         // A histogram's values name their own series (_bucket, _sum, _count).
