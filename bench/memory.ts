@@ -4,8 +4,9 @@
 // Prints VmRSS per size and the growth per real server (least squares over the sizes).
 // `npm run bench:memory` (host). BENCH_SIZES (default 1,1000,5000,10000), BENCH_INTERVAL
 // (default 1s: the check rate is part of what is held in flight), BENCH_DAEMON ("key: value;..."
-// added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon), BENCH_SNAPSHOT (a
-// directory: a heap snapshot of each size).
+// added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon; several sets separated by
+// "|" are measured side by side, each size with each set in turn), BENCH_SNAPSHOT (a directory:
+// a heap snapshot of each size).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -106,14 +107,22 @@ function config(n: number, port: number, listen: string): string {
   return lines.join('\n') + '\n';
 }
 
-async function measure(n: number, port: number, server: ChildProcess): Promise<number> {
+/** The flag sets to compare ("" is node's defaults). */
+const FLAG_SETS = (process.env.BENCH_NODE_FLAGS ?? '').split('|').map((f) => f.trim());
+
+async function measure(
+  n: number,
+  port: number,
+  server: ChildProcess,
+  nodeFlags: string,
+): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-memory-'));
   const listen = `127.0.0.1:${await freePort()}`;
   const file = join(dir, 'warden.yaml');
   writeFileSync(file, config(n, port, listen));
   const snapshots = process.env.BENCH_SNAPSHOT;
   const flags = [
-    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...nodeFlags.split(' ').filter(Boolean),
     ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] : []),
   ];
   const daemon: ChildProcess = spawn(process.execPath, [...flags, main, 'run', '--config', file], {
@@ -141,7 +150,7 @@ async function measure(n: number, port: number, server: ChildProcess): Promise<n
     const median = samples[Math.floor(samples.length / 2)] ?? NaN;
     const max = samples.at(-1) ?? NaN;
     console.log(
-      `${String(n).padStart(6)} servers  RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)  ${heapFigures}`,
+      `${String(n).padStart(6)} servers ${FLAG_SETS.length > 1 ? ` [${nodeFlags || 'defaults'}]` : ''} RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)  ${heapFigures}`,
     );
     if (snapshots) {
       // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
@@ -175,14 +184,15 @@ const port = await new Promise<number>((resolve) =>
 );
 try {
   console.log(`# ipvs-warden run, memory backend, an HTTP check per real server every ${INTERVAL}`);
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (const n of SIZES) {
-    xs.push(n);
-    ys.push(await measure(n, port, server));
-  }
-  if (xs.length > 1)
-    console.log(`# growth: ${(slope(xs, ys) / 1024).toFixed(2)} KiB of RSS per real server`);
+  const ys = FLAG_SETS.map((): number[] => []);
+  for (const n of SIZES)
+    for (const [i, flags] of FLAG_SETS.entries())
+      ys[i]?.push(await measure(n, port, server, flags));
+  if (SIZES.length > 1)
+    for (const [i, flags] of FLAG_SETS.entries())
+      console.log(
+        `# growth${FLAG_SETS.length > 1 ? ` [${flags || 'defaults'}]` : ''}: ${(slope(SIZES, ys[i] ?? []) / 1024).toFixed(2)} KiB of RSS per real server`,
+      );
 } finally {
   server.kill();
 }
