@@ -1,9 +1,11 @@
 // Metric families with one series per check or per real server, read from the daemon's own state
-// at each scrape. prom-client's labelled set()/inc() hashes, sorts and validates the labels of
-// every series on every scrape, then formats them again: at 10,000 servers a scrape held the
-// event loop for half a second. Here a series' labels are formatted once, when it first appears
-// (the caller keeps that text), and a scrape only joins the text to each value.
-import { Counter, Gauge } from 'prom-client';
+// at each scrape and written here, not by prom-client. Its labelled set()/inc() hashes, sorts and
+// validates the labels of every series on every scrape, then formats them again, and its
+// registry writes a family in one go: at 10,000 servers a scrape held the event loop for half a
+// second, every check waiting behind it. Here a series' labels are formatted once, when it first
+// appears (the caller keeps that text), a scrape only joins that text to each value, and a long
+// family yields to the event loop every few thousand lines so checks run in between.
+import { setImmediate as turn } from 'node:timers/promises';
 
 /** Labels in Prometheus' text format (`a="1",b="x"`), values escaped as the format requires. */
 export function labelText(labels: Readonly<Record<string, string>>): string {
@@ -14,6 +16,19 @@ export function labelText(labels: Readonly<Record<string, string>>): string {
 
 function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** A HELP text: backslashes and line feeds escaped (quotes are literal there). */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** A sample value as the text format spells it. */
+function valueText(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
 }
 
 /**
@@ -29,51 +44,50 @@ export interface Sample {
   readonly value: number;
 }
 
-export type Samples = (emit: (sample: Sample) => void) => void | Promise<void>;
-
-interface Value {
-  value: number;
-  labels: Record<string, string>;
-  metricName?: string;
-  sharedLabels?: Record<string, string>;
+/** A family as prom-client's getMetricsAsJSON gives one (what tests compare). */
+export interface FamilyJson {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'gauge' | 'counter';
+  readonly aggregator: 'sum';
+  readonly values: { value: number; labels: Readonly<Record<string, string>> }[];
 }
 
-const NONE = Object.freeze({}) as Record<string, string>;
+/** Lines written between two turns of the event loop. */
+const LINES_PER_TURN = 2000;
 
-/**
- * A gauge or counter whose samples come from `samples` at each read. prom-client's registry
- * renders the text from getForPromString (values named with their labels already in the name,
- * as its histograms name their _bucket series) and getMetricsAsJSON from get (labels as
- * objects).
- */
-export function stateFamily(
-  Kind: typeof Gauge | typeof Counter,
-  config: {
-    readonly name: string;
-    readonly help: string;
-    readonly labelNames: readonly string[];
-    readonly registers: NonNullable<ConstructorParameters<typeof Gauge>[0]['registers']>;
-  },
-  samples: Samples,
-): Gauge | Counter {
-  const metric = new Kind({ ...config, labelNames: [...config.labelNames] });
-  const type = Kind === Gauge ? 'gauge' : 'counter';
-  const read = async (value: (s: Sample) => Value): Promise<object> => {
-    const values: Value[] = [];
-    await samples((s) => values.push(value(s)));
-    return { name: config.name, help: config.help, type, aggregator: 'sum', values };
-  };
-  Object.assign(metric, {
-    get: () =>
-      read((s) => ({ value: s.value, labels: s.extra ? { ...s.fixed, ...s.extra } : s.fixed })),
-    getForPromString: () =>
-      read((s) => ({
-        value: s.value,
-        // The same empty object each time: prom-client caches the text of shared labels by object.
-        labels: NONE,
-        sharedLabels: NONE,
-        metricName: `${config.name}{${s.extraText ? (s.fixedText ? `${s.fixedText},${s.extraText}` : s.extraText) : s.fixedText}}`,
-      })),
-  });
-  return metric;
+export class StateFamily {
+  constructor(
+    readonly type: 'gauge' | 'counter',
+    readonly name: string,
+    readonly help: string,
+    /** This scrape's samples (read as they are iterated). */
+    private readonly samples: () => Iterable<Sample> | Promise<Iterable<Sample>>,
+  ) {}
+
+  /** The family in the text format, without a final line feed. */
+  async text(): Promise<string> {
+    const lines = [
+      `# HELP ${this.name} ${escapeHelp(this.help)}`,
+      `# TYPE ${this.name} ${this.type}`,
+    ];
+    let n = 0;
+    for (const s of await this.samples()) {
+      const labels = s.extraText
+        ? s.fixedText
+          ? `${s.fixedText},${s.extraText}`
+          : s.extraText
+        : s.fixedText;
+      lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${valueText(s.value)}`);
+      if (++n % LINES_PER_TURN === 0) await turn();
+    }
+    return lines.join('\n');
+  }
+
+  async json(): Promise<FamilyJson> {
+    const values: FamilyJson['values'] = [];
+    for (const s of await this.samples())
+      values.push({ value: s.value, labels: s.extra ? { ...s.fixed, ...s.extra } : s.fixed });
+    return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values };
+  }
 }

@@ -13,7 +13,7 @@ import type { DestinationState, Operation, Stats, TableEntry } from '../ipvs/mod
 import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
-import { labelText, stateFamily, type Sample } from './family.js';
+import { StateFamily, labelText, type FamilyJson, type Sample } from './family.js';
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
@@ -113,6 +113,8 @@ export class WardenMetrics implements LoopObserver {
   private readonly rebuilt: (Gauge | Counter)[] = [];
   /** Renders run one at a time, since each drops the rebuilt series when it ends. */
   private rendering: Promise<void> = Promise.resolve();
+  /** The per-check and per-server families, written by render() after the registry's. */
+  private readonly families: StateFamily[] = [];
   /** Each real server's labels and their text, made at its first scrape. */
   private readonly serverLabelText = new WeakMap<ServerRecord, Extra>();
   /** Whether this scrape has dropped the series of removed checks already. */
@@ -134,38 +136,31 @@ export class WardenMetrics implements LoopObserver {
     // Per check: a merged check (several services, one target) is one series. check_id tells
     // apart checks that share a description; check (the description) is for humans. Series of
     // a check that a reload removed are dropped on the next scrape (whichever metric is read).
-    const checkLabels = ['kind', 'check', 'check_id', 'target'];
     const checkFamily = (
-      Kind: typeof Gauge | typeof Counter,
+      type: StateFamily['type'],
       name: string,
       help: string,
-      each: (f: CheckFigures, emit: (sample: Sample) => void) => void,
-      extraLabels: readonly string[] = [],
+      samples: (f: CheckFigures) => Iterable<Sample>,
     ): void => {
-      stateFamily(
-        Kind,
-        { name, help, labelNames: [...checkLabels, ...extraLabels], registers },
-        (emit) => {
+      this.families.push(
+        new StateFamily(type, name, help, function* () {
           self.pruneChecks();
-          for (const f of self.checkSeries.values()) each(f, emit);
-        },
+          for (const f of self.checkSeries.values()) yield* samples(f);
+        }),
       );
     };
     checkFamily(
-      Counter,
+      'counter',
       'ipvs_warden_check_results_total',
       'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
-      (f, emit) => {
-        for (const o of OUTCOME_LABELS)
-          emit({
-            fixed: f.labels,
-            fixedText: f.text,
-            extra: o.labels,
-            extraText: o.text,
-            value: f.results[o.outcome],
-          });
-      },
-      ['outcome'],
+      (f) =>
+        OUTCOME_LABELS.map((o) => ({
+          fixed: f.labels,
+          fixedText: f.text,
+          extra: o.labels,
+          extraText: o.text,
+          value: f.results[o.outcome],
+        })),
     );
     // Per kind, not per check: a histogram per check was 14 series a server (140,000 at 10,000
     // servers, and a second of CPU a scrape); the last duration per check is a gauge (HAProxy's
@@ -178,10 +173,10 @@ export class WardenMetrics implements LoopObserver {
       registers,
     });
     checkFamily(
-      Gauge,
+      'gauge',
       'ipvs_warden_check_last_duration_seconds',
       "How long a check's last run took, connect to verdict.",
-      (f, emit) => emit({ fixed: f.labels, fixedText: f.text, value: f.seconds }),
+      (f) => [{ fixed: f.labels, fixedText: f.text, value: f.seconds }],
     );
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
@@ -191,10 +186,10 @@ export class WardenMetrics implements LoopObserver {
       registers,
     });
     checkFamily(
-      Gauge,
+      'gauge',
       'ipvs_warden_check_consecutive_failures',
       'Consecutive failed results of a check (0 after a success).',
-      (f, emit) => emit({ fixed: f.labels, fixedText: f.text, value: f.failures }),
+      (f) => [{ fixed: f.labels, fixedText: f.text, value: f.failures }],
     );
 
     if (options.perServer) {
@@ -205,23 +200,27 @@ export class WardenMetrics implements LoopObserver {
         name: string,
         help: string,
         series: (row: ServerRow) => readonly (readonly [Extra | null, number])[],
-        extraLabels: readonly string[] = [],
       ): void => {
-        stateFamily(
-          Kind,
-          { name, help, labelNames: [...labelNames, ...extraLabels], registers },
-          async (emit) => {
-            for (const row of await self.rows()) {
-              for (const [extra, value] of series(row)) {
-                emit({
-                  fixed: row.labels,
-                  fixedText: row.text,
-                  ...(extra ? { extra: extra.labels, extraText: extra.text } : {}),
-                  value,
-                });
+        const type = Kind === Gauge ? 'gauge' : 'counter';
+        this.families.push(
+          new StateFamily(type, name, help, async () => {
+            const rows = await self.rows();
+            return (function* () {
+              for (const row of rows) {
+                for (const [extra, value] of series(row)) {
+                  yield extra
+                    ? {
+                        fixed: row.labels,
+                        fixedText: row.text,
+                        extra: extra.labels,
+                        extraText: extra.text,
+                        value,
+                      }
+                    : { fixed: row.labels, fixedText: row.text, value };
+                }
               }
-            }
-          },
+            })();
+          }),
         );
       };
       const one = (value: number | undefined): (readonly [null, number])[] =>
@@ -231,7 +230,6 @@ export class WardenMetrics implements LoopObserver {
         'ipvs_warden_server_state',
         'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
         (row) => STATE_LABELS.map((e) => [e, row.r.status === e.labels.state ? 1 : 0] as const),
-        ['state'],
       );
       perServer(
         Gauge,
@@ -276,7 +274,6 @@ export class WardenMetrics implements LoopObserver {
                 [CONNECTION_LABELS.inactive, row.kernel.inactiveConns],
               ]
             : [],
-        ['state'],
       );
       const counters: [string, string, (s: Stats) => bigint][] = [
         ['connections_total', 'Connections scheduled to a real server', (x) => x.conns],
@@ -588,12 +585,21 @@ export class WardenMetrics implements LoopObserver {
    * dump. Use this, not registry.metrics(), so the next scrape reads the table again.
    */
   render(): Promise<string> {
-    return this.read(() => this.registry.metrics());
+    return this.read(async () => {
+      const parts = [await this.registry.metrics()];
+      for (const f of this.families) parts.push(`\n${await f.text()}\n`);
+      return parts.join('');
+    });
   }
 
   /** One scrape as prom-client's JSON (every series as an object): what tests read. */
-  json(): ReturnType<Registry['getMetricsAsJSON']> {
-    return this.read(() => this.registry.getMetricsAsJSON());
+  json(): Promise<(Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number] | FamilyJson)[]> {
+    return this.read(async () => {
+      const all: (Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number] | FamilyJson)[] =
+        await this.registry.getMetricsAsJSON();
+      for (const f of this.families) all.push(await f.json());
+      return all;
+    });
   }
 
   private read<T>(scrape: () => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
 // writes for the same series set through its own Gauge and Counter, escaping included.
 import { Counter, Gauge, Registry } from 'prom-client';
 import t from 'tap';
-import { labelText, stateFamily } from '../../src/metrics/family.js';
+import { StateFamily, labelText } from '../../src/metrics/family.js';
 
 const VALUES: readonly string[] = [
   'plain',
@@ -26,41 +26,38 @@ t.test('labelText: as prom-client writes each value', async (t) => {
 });
 
 t.test('a family renders as prom-client does, and reads back as the same JSON', async (t) => {
+  const series = VALUES.map((value, i) => {
+    const fixed = { check: value, target: `10.0.0.${i}:80` };
+    return { fixed, fixedText: labelText(fixed) };
+  });
+  const outcomes = ['healthy', 'unhealthy'].map((outcome) => {
+    const labels = { outcome };
+    return { labels, text: labelText(labels) };
+  });
   for (const Kind of [Gauge, Counter]) {
-    const ours = new Registry();
+    const type = Kind === Gauge ? 'gauge' : 'counter';
+    const ours = [
+      new StateFamily(type, 'f', 'a "family"\nof \\ series', () =>
+        series.flatMap((s, i) =>
+          outcomes.map((o, j) => ({
+            ...s,
+            extra: o.labels,
+            extraText: o.text,
+            value: i * 10 + j + 0.5,
+          })),
+        ),
+      ),
+      new StateFamily(type, 'g', 'no extra labels', () =>
+        series.map((s, i) => ({ ...s, value: i })),
+      ),
+      new StateFamily(type, 'h', 'no labels at all', () => [
+        { fixed: {}, fixedText: '', value: 7 },
+      ]),
+    ];
     const theirs = new Registry();
-    const series = VALUES.map((value, i) => {
-      const fixed = { check: value, target: `10.0.0.${i}:80` };
-      return { fixed, fixedText: labelText(fixed) };
-    });
-    const outcomes = ['healthy', 'unhealthy'].map((outcome) => {
-      const labels = { outcome };
-      return { labels, text: labelText(labels) };
-    });
-    stateFamily(
-      Kind,
-      {
-        name: 'f',
-        help: 'a "family"\nof series',
-        labelNames: ['check', 'target', 'outcome'],
-        registers: [ours],
-      },
-      (emit) => {
-        series.forEach((s, i) =>
-          outcomes.forEach((o, j) =>
-            emit({ ...s, extra: o.labels, extraText: o.text, value: i * 10 + j + 0.5 }),
-          ),
-        );
-      },
-    );
-    stateFamily(
-      Kind,
-      { name: 'g', help: 'no extra labels', labelNames: ['check', 'target'], registers: [ours] },
-      (emit) => series.forEach((s, i) => emit({ ...s, value: i })),
-    );
     const f = new Kind({
       name: 'f',
-      help: 'a "family"\nof series',
+      help: 'a "family"\nof \\ series',
       labelNames: ['check', 'target', 'outcome'],
       registers: [theirs],
     });
@@ -70,20 +67,40 @@ t.test('a family renders as prom-client does, and reads back as the same JSON', 
       labelNames: ['check', 'target'],
       registers: [theirs],
     });
+    const h = new Kind({ name: 'h', help: 'no labels at all', registers: [theirs] });
+    const set = (m: Gauge | Counter, labels: Record<string, string>, v: number): void => {
+      if (m instanceof Gauge) m.set(labels, v);
+      else m.inc(labels, v);
+    };
     series.forEach((s, i) => {
-      outcomes.forEach((o, j) => {
-        const labels = { ...s.fixed, ...o.labels };
-        if (f instanceof Gauge) f.set(labels, i * 10 + j + 0.5);
-        else f.inc(labels, i * 10 + j + 0.5);
-      });
-      if (g instanceof Gauge) g.set(s.fixed, i);
-      else g.inc(s.fixed, i);
+      outcomes.forEach((o, j) => set(f, { ...s.fixed, ...o.labels }, i * 10 + j + 0.5));
+      set(g, s.fixed, i);
     });
-    t.equal(await ours.metrics(), await theirs.metrics(), `${Kind.name}: the same text`);
-    t.same(
-      await ours.getMetricsAsJSON(),
-      await theirs.getMetricsAsJSON(),
-      `${Kind.name}: the same JSON`,
-    );
+    set(h, {}, 7);
+    for (const family of ours) {
+      const name = family.name;
+      t.equal(
+        await family.text(),
+        await theirs.getSingleMetricAsString(name),
+        `${type} ${name}: the same text`,
+      );
+      const json = (await theirs.getMetricsAsJSON()).find((m) => m.name === name);
+      t.same(await family.json(), json, `${type} ${name}: the same JSON`);
+    }
   }
+});
+
+t.test('a long family lets the event loop turn while it is written', async (t) => {
+  let turned = false;
+  let turnedBeforeLast = false;
+  const family = new StateFamily('gauge', 'long', 'many series', function* () {
+    for (let i = 0; i < 5000; i++) {
+      if (i === 4999) turnedBeforeLast = turned;
+      yield { fixed: { i: String(i) }, fixedText: `i="${i}"`, value: i };
+    }
+  });
+  setImmediate(() => (turned = true));
+  const text = await family.text();
+  t.equal(text.split('\n').length, 5002, 'every series, after HELP and TYPE');
+  t.ok(turnedBeforeLast, 'a callback queued before the scrape ran before its last line');
 });
