@@ -16,7 +16,7 @@ import { exitWithin, spawnDaemon, type Daemon } from '../cli/daemon.js';
 const CHROMIUM = '/usr/bin/chromium';
 // Markup and quotes in a name from config: the page must show them as text.
 const EVIL = `<script>alert("x")</script>'"><img src=x onerror=alert(2)>`;
-// Bounds for a busy 2-core machine: checks every 500 ms and polls every second need far less.
+// Bounds for a busy 2-core machine: checks every 2 s and polls every second need far less.
 const CHANGE_MS = 30_000;
 
 async function launch(t: Test): Promise<Browser | null> {
@@ -52,7 +52,7 @@ async function daemon(
   writeFileSync(
     config,
     `daemon: {backend: memory, log_format: json, listen: "127.0.0.1:0"}
-defaults: {interval: 500ms, timeout: 400ms, rise: 1, fall: 1}
+defaults: {interval: 2s, timeout: 2s, rise: 1, fall: 1}
 virtual_services:
   - name: web
     address: 192.0.2.1
