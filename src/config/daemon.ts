@@ -195,7 +195,7 @@ const schema = {
     env: 'WARDEN_LISTEN_MAX_CONNECTIONS',
   },
   metrics_per_server: {
-    doc: 'Per-real-server metric series (false: per service and reconciler only, for huge tables)',
+    doc: 'Per-real-server metric series (false: per check, per service and reconciler only, for huge tables)',
     format: Boolean,
     default: true,
     env: 'WARDEN_METRICS_PER_SERVER',
