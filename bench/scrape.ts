@@ -1,0 +1,133 @@
+// What a /metrics scrape costs the daemon: `ipvs-warden run` on the memory backend with N real
+// servers, one TCP check each to a refused port on its own 127.x address, checked rarely (30 s) so
+// the daemon is otherwise quiet. Once every check has a result, SCRAPES scrapes a second apart,
+// each timed (wall), with the daemon's CPU (utime + stime from /proc, read 300 ms after the
+// answer, so the page's last write is in) and the event loop's longest stall (the daemon's own
+// nodejs_eventloop_lag_max_seconds, which prom-client resets on each scrape: the next scrape's
+// figure covers this one). With metrics_per_server off and on.
+// `npm run bench:scrape` (host). BENCH_SIZE (default 10000), BENCH_SCRAPES (default 6),
+// BENCH_MAIN (another build's dist/src/main.js, to compare builds on one host in one session).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../test/checks/servers.js';
+
+const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
+const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 6);
+const main = process.env.BENCH_MAIN ?? new URL('../src/main.js', import.meta.url).pathname;
+
+const address = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
+
+/** CPU time of a process (user + system), in ms. */
+function cpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ
+}
+
+function config(n: number, listen: string, perServer: boolean): string {
+  const lines = [
+    'daemon:',
+    '  backend: memory',
+    '  log_level: warn',
+    `  listen: ${listen}`,
+    `  metrics_per_server: ${perServer}`,
+    'defaults: {interval: 30s, timeout: 1s, rise: 1, initial: up}',
+    'virtual_services:',
+  ];
+  for (let s = 0; s * 100 < n; s++) {
+    lines.push(
+      `  - {address: 10.${(s >> 8) & 0xff}.${s & 0xff}.1, port: 80, checks: [{type: tcp}], real_servers: [`,
+    );
+    const end = Math.min(n, (s + 1) * 100);
+    // Nothing listens on port 9 here: each connect is refused at once.
+    for (let i = s * 100; i < end; i++)
+      lines.push(`      {address: ${address(i)}, port: 9}${i + 1 < end ? ',' : ''}`);
+    lines.push('    ]}');
+  }
+  return lines.join('\n') + '\n';
+}
+
+const sample = (page: string, name: string): number =>
+  Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(page)?.[1] ?? NaN);
+
+/** Results so far over every check (the sum of ipvs_warden_check_results_total). */
+function results(page: string): number {
+  let sum = 0;
+  for (const line of page.split('\n'))
+    if (line.startsWith('ipvs_warden_check_results_total{'))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+const range = (xs: readonly number[], digits = 0): string => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s[Math.floor(s.length / 2)] ?? NaN;
+  return `${mid.toFixed(digits)} (${(s[0] ?? NaN).toFixed(digits)}-${(s.at(-1) ?? NaN).toFixed(digits)})`;
+};
+
+async function measure(perServer: boolean): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scrape-'));
+  const listen = `127.0.0.1:${await freePort()}`;
+  const file = join(dir, 'warden.yaml');
+  writeFileSync(file, config(SIZE, listen, perServer));
+  const daemon: ChildProcess = spawn(process.execPath, [main, 'run', '--config', file], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const pid = daemon.pid ?? 0;
+  const scrape = async (): Promise<{ page: string; ms: number }> => {
+    const t0 = performance.now();
+    const page = await (await fetch(`http://${listen}/metrics`)).text();
+    return { page, ms: performance.now() - t0 };
+  };
+  try {
+    // Every check has a result (the first checks are spread over one interval), so the page
+    // holds every series; a scrape every 5 s meanwhile.
+    const began = Date.now();
+    for (;;) {
+      await sleep(5000);
+      const page = await scrape().then(
+        (s) => s.page,
+        () => '',
+      );
+      if (results(page) >= SIZE) break;
+      if (Date.now() - began > 180_000) throw new Error('not every check had a result in 180 s');
+    }
+    await sleep(1000);
+    await scrape(); // from here each scrape's lag covers the previous one
+    const wall: number[] = [];
+    const cpuMs: number[] = [];
+    const stall: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < SCRAPES; i++) {
+      await sleep(1000);
+      const c0 = cpu(pid);
+      const s = await scrape();
+      await sleep(300);
+      cpuMs.push(cpu(pid) - c0);
+      wall.push(s.ms);
+      bytes = Buffer.byteLength(s.page);
+      // The figure this page carries is the stall since the previous scrape began.
+      if (i > 0) stall.push(1000 * sample(s.page, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'));
+    }
+    // One more scrape for the last one's stall.
+    await sleep(1000);
+    stall.push(
+      1000 * sample((await scrape()).page, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'),
+    );
+    console.log(
+      `metrics_per_server ${perServer ? 'on ' : 'off'}  ${(bytes / 1e6).toFixed(1)} MB  wall ms ${range(wall)}  CPU ms ${range(cpuMs)}  longest event-loop stall ms ${range(stall)}`,
+    );
+  } finally {
+    daemon.kill('SIGTERM');
+    await Promise.race([new Promise((r) => daemon.once('exit', r)), sleep(20_000)]);
+    daemon.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(
+  `# ${main}: ipvs-warden run, memory backend, ${SIZE} real servers, a TCP check each every 30 s; ${SCRAPES} scrapes a second apart; median (min-max)`,
+);
+for (const perServer of [false, true]) await measure(perServer);
