@@ -31,16 +31,23 @@ function valueText(value: number): string {
   return String(value);
 }
 
+/** Labels with their text, made once and kept for as long as the series (or the constant) lives. */
+export interface LabelSet {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly text: string;
+}
+
+export function labelSet(labels: Readonly<Record<string, string>>): LabelSet {
+  return { labels, text: labelText(labels) };
+}
+
 /**
- * One sample: `fixed` is the series' labels (the same object every scrape) and `fixedText` their
- * labelText, kept by the caller; `extra` the labels that tell the samples of one series apart
- * (`outcome`, `state`), and `extraText` theirs.
+ * One sample: `series` is its series' labels (kept by the caller from scrape to scrape), `extra`
+ * the labels that tell the samples of one series apart (`outcome`, `state`: constants).
  */
 export interface Sample {
-  readonly fixed: Readonly<Record<string, string>>;
-  readonly fixedText: string;
-  readonly extra?: Readonly<Record<string, string>>;
-  readonly extraText?: string;
+  readonly series: LabelSet;
+  readonly extra?: LabelSet | undefined;
   readonly value: number;
 }
 
@@ -73,11 +80,7 @@ export class StateFamily {
     ];
     let n = 0;
     for (const s of await this.samples()) {
-      const labels = s.extraText
-        ? s.fixedText
-          ? `${s.fixedText},${s.extraText}`
-          : s.extraText
-        : s.fixedText;
+      const labels = [s.series.text, s.extra?.text].filter(Boolean).join(',');
       lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${valueText(s.value)}`);
       if (++n % LINES_PER_TURN === 0) await turn();
     }
@@ -87,7 +90,10 @@ export class StateFamily {
   async json(): Promise<FamilyJson> {
     const values: FamilyJson['values'] = [];
     for (const s of await this.samples())
-      values.push({ value: s.value, labels: s.extra ? { ...s.fixed, ...s.extra } : s.fixed });
+      values.push({
+        value: s.value,
+        labels: s.extra ? { ...s.series.labels, ...s.extra.labels } : s.series.labels,
+      });
     return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values };
   }
 }

@@ -13,7 +13,7 @@ import type { DestinationState, Operation, Stats, TableEntry } from '../ipvs/mod
 import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
-import { StateFamily, labelText, type FamilyJson, type Sample } from './family.js';
+import { StateFamily, labelSet, type FamilyJson, type LabelSet, type Sample } from './family.js';
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
@@ -44,19 +44,11 @@ const STATES = ['up', 'down', 'pending'] as const;
 /** A check's outcomes; `unknown`: a local result (the probe could not run on this director). */
 const OUTCOMES = ['healthy', 'unhealthy', 'unknown'] as const;
 type Outcome = (typeof OUTCOMES)[number];
-const OUTCOME_LABELS = OUTCOMES.map((outcome) => ({ outcome, ...extra({ outcome }) }));
-/** Labels that tell apart the samples of one series, with their text, made once. */
-interface Extra {
-  readonly labels: Readonly<Record<string, string>>;
-  readonly text: string;
-}
-function extra(labels: Record<string, string>): Extra {
-  return { labels, text: labelText(labels) };
-}
-const STATE_LABELS = STATES.map((state) => extra({ state }));
+const OUTCOME_LABELS = OUTCOMES.map((outcome) => ({ outcome, set: labelSet({ outcome }) }));
+const STATE_LABELS = STATES.map((state) => labelSet({ state }));
 const CONNECTION_LABELS = {
-  active: extra({ state: 'active' }),
-  inactive: extra({ state: 'inactive' }),
+  active: labelSet({ state: 'active' }),
+  inactive: labelSet({ state: 'inactive' }),
 };
 /**
  * A check's figures as plain numbers, counted on each result and written into its series when
@@ -64,9 +56,8 @@ const CONNECTION_LABELS = {
  * 10,000 checks a second cost more than the checks' own bookkeeping.
  */
 interface CheckFigures {
-  readonly labels: Readonly<Record<string, string>>;
-  /** The labels in the text format, made once. */
-  readonly text: string;
+  /** Its series' labels, with their text made once. */
+  readonly labels: LabelSet;
   readonly results: Record<Outcome, number>;
   failures: number;
   /** The last check's duration, in seconds. */
@@ -80,9 +71,8 @@ interface KindSeries {
 /** A real server as one scrape sees it. */
 interface ServerRow {
   readonly r: ServerRecord;
-  readonly labels: Readonly<Record<string, string>>;
-  /** The labels in the text format (kept with the record from scrape to scrape). */
-  readonly text: string;
+  /** Kept with the record from scrape to scrape. */
+  readonly labels: LabelSet;
   readonly want: DesiredDestination | undefined;
   readonly kernel: DestinationState | undefined;
 }
@@ -116,7 +106,7 @@ export class WardenMetrics implements LoopObserver {
   /** The per-check and per-server families, written by render() after the registry's. */
   private readonly families: StateFamily[] = [];
   /** Each real server's labels and their text, made at its first scrape. */
-  private readonly serverLabelText = new WeakMap<ServerRecord, Extra>();
+  private readonly serverLabelSets = new WeakMap<ServerRecord, LabelSet>();
   /** Whether this scrape has dropped the series of removed checks already. */
   private checksPruned = false;
   /** Transition series' labels (without `to`) by their JSON; pruned when the server goes. */
@@ -155,10 +145,8 @@ export class WardenMetrics implements LoopObserver {
       'Check results by outcome (healthy, unhealthy; unknown: the probe could not run on this director).',
       (f) =>
         OUTCOME_LABELS.map((o) => ({
-          fixed: f.labels,
-          fixedText: f.text,
-          extra: o.labels,
-          extraText: o.text,
+          series: f.labels,
+          extra: o.set,
           value: f.results[o.outcome],
         })),
     );
@@ -176,7 +164,7 @@ export class WardenMetrics implements LoopObserver {
       'gauge',
       'ipvs_warden_check_last_duration_seconds',
       "How long a check's last run took, connect to verdict.",
-      (f) => [{ fixed: f.labels, fixedText: f.text, value: f.seconds }],
+      (f) => [{ series: f.labels, value: f.seconds }],
     );
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
@@ -189,62 +177,51 @@ export class WardenMetrics implements LoopObserver {
       'gauge',
       'ipvs_warden_check_consecutive_failures',
       'Consecutive failed results of a check (0 after a success).',
-      (f) => [{ fixed: f.labels, fixedText: f.text, value: f.failures }],
+      (f) => [{ series: f.labels, value: f.failures }],
     );
 
     if (options.perServer) {
       const labelNames = this.serverLabels;
       /** A gauge or counter with one series per real server, read from the scrape's rows. */
       const perServer = (
-        Kind: typeof Gauge | typeof Counter,
+        type: StateFamily['type'],
         name: string,
         help: string,
-        series: (row: ServerRow) => readonly (readonly [Extra | null, number])[],
+        series: (row: ServerRow) => readonly (readonly [LabelSet | undefined, number])[],
       ): void => {
-        const type = Kind === Gauge ? 'gauge' : 'counter';
         this.families.push(
           new StateFamily(type, name, help, async () => {
             const rows = await self.rows();
             return (function* () {
-              for (const row of rows) {
-                for (const [extra, value] of series(row)) {
-                  yield extra
-                    ? {
-                        fixed: row.labels,
-                        fixedText: row.text,
-                        extra: extra.labels,
-                        extraText: extra.text,
-                        value,
-                      }
-                    : { fixed: row.labels, fixedText: row.text, value };
-                }
-              }
+              for (const row of rows)
+                for (const [extra, value] of series(row))
+                  yield { series: row.labels, extra, value };
             })();
           }),
         );
       };
-      const one = (value: number | undefined): (readonly [null, number])[] =>
-        value === undefined ? [] : [[null, value]];
+      const one = (value: number | undefined): (readonly [undefined, number])[] =>
+        value === undefined ? [] : [[undefined, value]];
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_state',
         'Health state of a real server: 1 for its current state (up, down, pending), 0 otherwise.',
         (row) => STATE_LABELS.map((e) => [e, row.r.status === e.labels.state ? 1 : 0] as const),
       );
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_maintenance',
         '1 while a real server is in maintenance (config state or flag file).',
         (row) => one(row.want?.maintenance ? 1 : 0),
       );
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_desired_weight',
         'The weight the daemon wants for a real server (0 when it wants it out).',
         (row) => one((row.want && desiredWeight(row.want.want)) ?? 0),
       );
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_last_transition_timestamp_seconds',
         'When a real server last changed state (Unix time; 0: not since start).',
         (row) => one((row.r.lastTransition ?? 0) / 1000),
@@ -258,13 +235,13 @@ export class WardenMetrics implements LoopObserver {
       });
       // Kernel numbers: only for servers in the table, all from the scrape's one dump.
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_kernel_weight',
         'The weight the kernel table holds for a real server.',
         (row) => one(row.kernel?.weight),
       );
       perServer(
-        Gauge,
+        'gauge',
         'ipvs_warden_server_connections',
         'Connections of a real server in the kernel table, by state (active, inactive).',
         (row) =>
@@ -283,7 +260,7 @@ export class WardenMetrics implements LoopObserver {
         ['outgoing_bytes_total', 'Bytes from a real server', (x) => x.outBytes],
       ];
       for (const [suffix, help, pick] of counters) {
-        perServer(Counter, `ipvs_warden_server_${suffix}`, `${help} (kernel counter).`, (row) =>
+        perServer('counter', `ipvs_warden_server_${suffix}`, `${help} (kernel counter).`, (row) =>
           one(row.kernel && Number(pick(row.kernel.stats))),
         );
       }
@@ -497,7 +474,7 @@ export class WardenMetrics implements LoopObserver {
       // Every outcome from the first result: one first seen later (the first local error)
       // would add a series, and increase() would miss its first count.
       const results = { healthy: 0, unhealthy: 0, unknown: 0 };
-      f = { labels, text: labelText(labels), results, failures: 0, seconds: 0 };
+      f = { labels: labelSet(labels), results, failures: 0, seconds: 0 };
       this.checkSeries.set(e.id, f);
     }
     f.results[e.result.local ? 'unknown' : e.result.healthy ? 'healthy' : 'unhealthy']++;
@@ -640,13 +617,12 @@ export class WardenMetrics implements LoopObserver {
     }
     return loop.servers().map((r) => {
       const id = targetId(r.vs.service.key, r.rs.destination.key);
-      let labels = this.serverLabelText.get(r);
+      let labels = this.serverLabelSets.get(r);
       if (!labels) {
-        labels = extra(this.labelsOf(r));
-        this.serverLabelText.set(r, labels);
+        labels = labelSet(this.labelsOf(r));
+        this.serverLabelSets.set(r, labels);
       }
-      const { labels: fixed, text } = labels;
-      return { r, labels: fixed, text, want: wants.get(id), kernel: kernel.get(id) };
+      return { r, labels, want: wants.get(id), kernel: kernel.get(id) };
     });
   }
 }

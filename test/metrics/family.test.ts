@@ -2,7 +2,7 @@
 // writes for the same series set through its own Gauge and Counter, escaping included.
 import { Counter, Gauge, Registry } from 'prom-client';
 import t from 'tap';
-import { StateFamily, labelText } from '../../src/metrics/family.js';
+import { StateFamily, labelSet, labelText } from '../../src/metrics/family.js';
 
 const VALUES: readonly string[] = [
   'plain',
@@ -26,33 +26,20 @@ t.test('labelText: as prom-client writes each value', async (t) => {
 });
 
 t.test('a family renders as prom-client does, and reads back as the same JSON', async (t) => {
-  const series = VALUES.map((value, i) => {
-    const fixed = { check: value, target: `10.0.0.${i}:80` };
-    return { fixed, fixedText: labelText(fixed) };
-  });
-  const outcomes = ['healthy', 'unhealthy'].map((outcome) => {
-    const labels = { outcome };
-    return { labels, text: labelText(labels) };
-  });
+  const series = VALUES.map((value, i) => labelSet({ check: value, target: `10.0.0.${i}:80` }));
+  const outcomes = ['healthy', 'unhealthy'].map((outcome) => labelSet({ outcome }));
   for (const Kind of [Gauge, Counter]) {
     const type = Kind === Gauge ? 'gauge' : 'counter';
     const ours = [
       new StateFamily(type, 'f', 'a "family"\nof \\ series', () =>
         series.flatMap((s, i) =>
-          outcomes.map((o, j) => ({
-            ...s,
-            extra: o.labels,
-            extraText: o.text,
-            value: i * 10 + j + 0.5,
-          })),
+          outcomes.map((o, j) => ({ series: s, extra: o, value: i * 10 + j + 0.5 })),
         ),
       ),
       new StateFamily(type, 'g', 'no extra labels', () =>
-        series.map((s, i) => ({ ...s, value: i })),
+        series.map((s, i) => ({ series: s, value: i })),
       ),
-      new StateFamily(type, 'h', 'no labels at all', () => [
-        { fixed: {}, fixedText: '', value: 7 },
-      ]),
+      new StateFamily(type, 'h', 'no labels at all', () => [{ series: labelSet({}), value: 7 }]),
     ];
     const theirs = new Registry();
     const f = new Kind({
@@ -73,8 +60,8 @@ t.test('a family renders as prom-client does, and reads back as the same JSON', 
       else m.inc(labels, v);
     };
     series.forEach((s, i) => {
-      outcomes.forEach((o, j) => set(f, { ...s.fixed, ...o.labels }, i * 10 + j + 0.5));
-      set(g, s.fixed, i);
+      outcomes.forEach((o, j) => set(f, { ...s.labels, ...o.labels }, i * 10 + j + 0.5));
+      set(g, s.labels, i);
     });
     set(h, {}, 7);
     for (const family of ours) {
@@ -96,7 +83,7 @@ t.test('a long family lets the event loop turn while it is written', async (t) =
   const family = new StateFamily('gauge', 'long', 'many series', function* () {
     for (let i = 0; i < 5000; i++) {
       if (i === 4999) turnedBeforeLast = turned;
-      yield { fixed: { i: String(i) }, fixedText: `i="${i}"`, value: i };
+      yield { series: labelSet({ i: String(i) }), value: i };
     }
   });
   setImmediate(() => (turned = true));

@@ -124,6 +124,16 @@ t.test(
   },
 );
 
+t.test(
+  'a finished scrape keeps nothing of its page: the chain renders wait on settles to nothing',
+  async (t) => {
+    const { metrics } = await scrape(t, true, IPVS_LABELS);
+    await metrics.render();
+    // `rendering` is the only thing a WardenMetrics keeps of a scrape once it has ended.
+    t.equal(await (Reflect.get(metrics, 'rendering') as Promise<unknown>), undefined);
+  },
+);
+
 t.test('per-server series with every label; the kernel read once per scrape', async (t) => {
   const { text, dumps } = await scrape(t, true, IPVS_LABELS);
   t.match(
