@@ -6,14 +6,13 @@ import type { ConfigFiles } from './config/files.js';
 import { loadConfigFileWith, parseConfigWith, type LoadOptions } from './config/load.js';
 import type { CheckConfig, Config, RealServerConfig } from './config/model.js';
 import type { CheckTarget, Checker } from './health/checker.js';
+import { createWith } from './health/schema.js';
 
 export { CATALOG };
 
 export function createChecker(check: CheckConfig): Checker {
-  const declaration = CATALOG.get(check.type);
   // The config made this check with the same catalog: an unknown kind is a programming error.
-  if (!declaration) throw new Error(`no check of kind ${check.type}`);
-  return declaration.create(check.options as never);
+  return createWith(CATALOG, check);
 }
 
 /** Where a check of a real server goes: its own address/port when the check names them. */

@@ -5,11 +5,12 @@
 // is ready, one that comes while stopping is noted; none ends the process.
 import { readFileSync } from 'node:fs';
 import { setExecConcurrency } from '../health/processes.js';
+import { ProbePool } from '../health/pool.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { acceptLocalProblem } from '../config/datapath.js';
 import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';
-import { loadConfigFile, parseConfig } from '../checkers.js';
+import { createChecker, loadConfigFile, parseConfig } from '../checkers.js';
 import type { ConfigFormat } from '../config/foreign.js';
 import { formatPath } from '../config/reader.js';
 import type { Config } from '../config/model.js';
@@ -141,13 +142,30 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   // VIP announcements: the kernel's routing tables beside the kernel's IPVS, a table in the
   // process beside the in-memory one.
   const routes = backend.kind === 'netlink' ? new NetlinkRouteTable() : new MemoryRouteTable();
+  // Probes on worker threads when asked for; the scheduler and the table stay here.
+  const { checkWorkers } = config.daemon;
+  const pool =
+    checkWorkers > 0
+      ? new ProbePool({
+          threads: checkWorkers,
+          worker: new URL('../probe-worker.js', import.meta.url),
+          onWorkerExit: (thread, reason) =>
+            log.log('error', 'check_worker.exited', {
+              thread,
+              reason,
+              note: 'started again in 1 s; the checks it held end as local results (not counted as failures)',
+            }),
+        })
+      : null;
   const loop = new ReconcileLoop(config, {
     backend,
     routes,
     log,
     observer: observers(metrics, hooks, alerts),
+    ...(pool ? { createChecker: (check) => pool.wrap(check, createChecker(check)) } : {}),
   });
   metrics.attach(loop);
+  if (pool) metrics.attachPool(pool);
   hooks.attach(loop);
   alerts.attach(loop);
   let listener: Listener | null = null;
@@ -283,6 +301,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         error: e instanceof Error ? e.message : String(e),
       });
       await loop.stop().catch(() => undefined);
+      await pool?.close();
       await listener?.close();
       await backend.close();
       await demo?.close();
@@ -299,6 +318,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       .stop()
       .catch((e: unknown) => log.log('error', 'daemon.stop_failed', { error: String(e) }));
   }
+  await pool?.close();
   // Hooks still running end within their deadlines; none starts any more.
   await hookRunner.stop();
   // Alerts being sent end within their deadlines; waiting ones are dropped (and counted).

@@ -58,6 +58,8 @@ export const OWNED_PROTOCOLS: Readonly<Record<number, string>> = {
   196: 'static (FRR)',
   197: 'openfabric (FRR)',
 };
+/** More probe workers than this cannot help on any director we know (each costs a heap). */
+export const MAX_CHECK_WORKERS = 64;
 /** How many fwmarks data-path checks may use, from `data_path_marks` on. */
 export const DATA_PATH_MARK_COUNT = 65_536;
 /** A DNS name as a Host header carries it (a trailing dot allowed); underscores, as some have. */
@@ -163,6 +165,12 @@ const schema = {
     format: 'nat',
     default: 256,
     env: 'WARDEN_CHECK_CONCURRENCY',
+  },
+  check_workers: {
+    doc: 'Worker threads that run the probes (0: on the main thread); beside the main thread, for more checks a second than one core can probe (exec, ping and data-path checks stay on the main thread)',
+    format: 'nat',
+    default: 0,
+    env: 'WARDEN_CHECK_WORKERS',
   },
   exec_concurrency: {
     doc: 'Processes checks run at once (exec commands, ping)',
@@ -307,6 +315,7 @@ export const RESTART_ONLY_KEYS = [
   'metrics_per_server',
   'metrics_labels',
   'check_concurrency',
+  'check_workers',
   'log_format',
   'pid_file',
 ] as const;
@@ -373,6 +382,8 @@ export interface DaemonSettings {
   readonly logFormat: 'auto' | 'json' | 'text';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly checkConcurrency: number;
+  /** Worker threads for probes; 0: on the main thread. */
+  readonly checkWorkers: number;
   readonly execConcurrency: number;
   /** The first fwmark of data-path checks (DATA_PATH_MARK_COUNT of them). */
   readonly dataPathMarks: number;
@@ -472,6 +483,11 @@ export function readDaemonSettings(
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
+  if (v.check_workers > MAX_CHECK_WORKERS)
+    problems.push({
+      path: at('check_workers'),
+      message: `must be 0..${MAX_CHECK_WORKERS} (0: probes on the main thread; about one a core is the most that helps), got ${v.check_workers}`,
+    });
   least('listen_max_connections', v.listen_max_connections, 1, '1');
   if (v.data_path_marks < 1 || v.data_path_marks > 2 ** 32 - DATA_PATH_MARK_COUNT)
     problems.push({
@@ -543,6 +559,7 @@ export function readDaemonSettings(
     logFormat: v.log_format as DaemonSettings['logFormat'],
     logLevel: v.log_level as DaemonSettings['logLevel'],
     checkConcurrency: v.check_concurrency,
+    checkWorkers: v.check_workers,
     execConcurrency: v.exec_concurrency,
     dataPathMarks: v.data_path_marks,
     dryRun: v.dry_run,

@@ -218,6 +218,16 @@ export function catalogOf(declarations: readonly AnyCheckDeclaration[]): CheckCa
   return { kinds: [...byKind.keys()], get: (kind) => byKind.get(kind) };
 }
 
+/** The probe of a check the catalog declares; an unknown kind throws (the config refuses one first). */
+export function createWith(
+  catalog: CheckCatalog,
+  check: { readonly type: string; readonly options: Readonly<Record<string, unknown>> },
+): Checker {
+  const declaration = catalog.get(check.type);
+  if (!declaration) throw new Error(`no check of kind ${check.type}`);
+  return declaration.create(check.options as never);
+}
+
 /** The options with every default filled in (and each option's normaliser applied). */
 export function normalOptions<S extends Schema>(schema: S, options: OptionsOf<S>): NormalOf<S> {
   const out: Record<string, unknown> = {};

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ROLES } from '../director/role.js';
+import type { ProbePoolStats } from '../health/pool.js';
 import type { CheckEvent } from '../health/scheduler.js';
 import { hostPort } from '../health/probe.js';
 import type { IpvsError } from '../ipvs/errors.js';
@@ -80,6 +81,7 @@ interface ServerRow {
 export class WardenMetrics implements LoopObserver {
   readonly registry = new Registry();
   private loop: ReconcileLoop | null = null;
+  private pool: { stats(): ProbePoolStats } | null = null;
   private readonly serverLabels: readonly string[];
   private scrape: Promise<ServerRow[]> | null = null;
   private readonly checkDuration: Histogram;
@@ -436,6 +438,33 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     new Gauge({
+      name: 'ipvs_warden_check_workers_running',
+      help: 'Probe worker threads running (daemon.check_workers; 0 without any: probes on the main thread).',
+      registers,
+      collect() {
+        this.set(self.pool?.stats().running ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ipvs_warden_check_worker_restarts_total',
+      help: 'Probe workers that ended unasked or stopped answering, and were started again.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.pool?.stats().restarts ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ipvs_warden_check_worker_checks_total',
+      help: 'Checks handed to each probe worker (daemon.check_workers): how the probes are spread.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        (self.pool?.stats().handed ?? []).forEach((n, i) => this.inc({ worker: String(i) }, n));
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_ready',
       help: '1 once the first reconcile has completed.',
       registers,
@@ -454,6 +483,11 @@ export class WardenMetrics implements LoopObserver {
 
   attach(loop: ReconcileLoop): void {
     this.loop = loop;
+  }
+
+  /** The probe workers' figures, read at each scrape. */
+  attachPool(pool: { stats(): ProbePoolStats }): void {
+    this.pool = pool;
   }
 
   configLoaded(ok: boolean): void {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { listen, until } from '../checks/servers.js';
+import { freePort, listen, until } from '../checks/servers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
@@ -160,6 +160,46 @@ virtual_services:
     t.notOk(existsSync(otherPid), 'the one named on reload was never written');
   },
 );
+
+t.test('check_workers: the probes run on worker threads; down, up, and a clean stop', async (t) => {
+  let status = 200;
+  const srv = await listen(createServer((_q, res) => ((res.statusCode = status), res.end())));
+  t.teardown(() => srv.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  const config = join(dir, 'warden.yaml');
+  const port = await freePort();
+  writeFileSync(
+    config,
+    `daemon: {backend: memory, log_format: json, check_workers: 2, listen: "127.0.0.1:${port}"}
+defaults: {interval: 500ms, fast_interval: 200ms, timeout: 500ms, rise: 1, fall: 1}
+virtual_services:
+  - address: 192.0.2.1
+    port: 80
+    checks: [{type: http}]
+    real_servers: [{address: 127.0.0.1, port: ${srv.target.port}}]
+`,
+  );
+  const r = start(['run', '--config', config]);
+  t.teardown(() => r.proc.kill('SIGKILL'));
+  t.ok(await until(() => named(r, 'server.up').length === 1, 15_000), 'up');
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /^ipvs_warden_check_workers_running 2$/m);
+  const handed = [
+    ...metrics.matchAll(/^ipvs_warden_check_worker_checks_total\{worker="\d"\} (\d+)$/gm),
+  ];
+  t.equal(handed.length, 2, 'a series per worker');
+  t.ok(handed.reduce((n, m) => n + Number(m[1]), 0) > 0, 'the checks went to the workers');
+  t.match(metrics, /^ipvs_warden_check_worker_restarts_total 0$/m);
+  status = 503;
+  t.ok(await until(() => named(r, 'server.down').length === 1, 15_000), 'down');
+  t.match(named(r, 'server.down')[0], { message: /status 503/ });
+  status = 200;
+  t.ok(await until(() => named(r, 'server.up').length === 2, 15_000), 'up again');
+  r.proc.kill('SIGTERM');
+  t.equal(await r.exited, 0, 'the workers do not hold the process');
+  t.match(named(r, 'daemon.stopped'), [{}]);
+  t.same(named(r, 'check_worker.exited'), []);
+});
 
 t.test('a bad config at start: exit 1, every problem, nothing started', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));

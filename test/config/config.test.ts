@@ -153,6 +153,10 @@ t.test(
       '1: daemon.resync_interval: must be at least 100ms, got 0',
       '1: daemon.check_concurrency: must be at least 1, got 0',
     ]);
+    t.same(problems('daemon: {check_workers: 65}\nvirtual_services: []\n'), [
+      '1: daemon.check_workers: must be 0..64 (0: probes on the main thread; about one a core is the most that helps), got 65',
+    ]);
+    t.same(problems('daemon: {check_workers: 64}\nvirtual_services: []\n'), [], '64 is taken');
   },
 );
 

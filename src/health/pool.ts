@@ -1,0 +1,427 @@
+// Probes on worker threads (daemon.check_workers). One event loop runs out of core at about
+// 5,000 HTTP checks a second (bench:probes), and most of each check's CPU is the probe itself:
+// connect, TLS, request, parse, close. A probe needs nothing from the daemon but its check's
+// options and a target, so the scheduler stays on the main thread (timing, rise and fall, the
+// table) and a PooledChecker stands in for the real checker: `check` hands the target to the
+// least busy worker, which runs the same probe from checks/ and answers with its result.
+// Both ends of the protocol are here: the main thread's side (ProbePool) and the worker's
+// (serveProbes). Requests and results travel as one message per worker per turn of either
+// event loop, not one per check.
+//
+// What stays on the main thread: checks with a cap of their own (exec, ping: their process
+// slots are the process's) and data-path targets (their socket mark is set by a native addon).
+// A worker that exits, or stops answering, is replaced; the checks it held end as local
+// results (this director's problem, never counted towards rise or fall).
+import { Worker } from 'node:worker_threads';
+import type { CheckContext, CheckResult, CheckTarget, Checker } from './checker.js';
+import { destination } from './probe.js';
+
+/** What a worker needs to make a check: its kind and its options (structured-cloneable). */
+export interface PooledCheck {
+  readonly type: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+// ---- the wire: arrays, not objects, for the per-check parts (one message carries hundreds)
+
+/** [request, checker, family, address, port, timeoutMs] */
+type RunRequest = [number, number, 4 | 6, string, number, number];
+interface Define {
+  readonly id: number;
+  readonly check: PooledCheck;
+}
+interface ToWorker {
+  define: Define[];
+  forget: number[];
+  run: RunRequest[];
+  cancel: number[];
+}
+/** [request, healthy, durationMs, message, weight (-1: none), local] */
+type Done = [number, boolean, number, string, number, boolean];
+interface FromWorker {
+  readonly done: readonly Done[];
+}
+
+function isDone(x: unknown): x is Done {
+  return (
+    Array.isArray(x) &&
+    x.length === 6 &&
+    typeof x[0] === 'number' &&
+    typeof x[1] === 'boolean' &&
+    typeof x[2] === 'number' &&
+    typeof x[3] === 'string' &&
+    typeof x[4] === 'number' &&
+    typeof x[5] === 'boolean'
+  );
+}
+
+function resultOf(d: Done): CheckResult {
+  const [, healthy, durationMs, message, weight, local] = d;
+  return {
+    healthy: local ? false : healthy,
+    durationMs,
+    message,
+    ...(weight >= 0 ? { weight } : {}),
+    ...(local ? { local } : {}),
+  };
+}
+
+// ---- the main thread's side
+
+export interface ProbePoolOptions {
+  readonly threads: number;
+  /** The worker's module: one that calls serveProbes with the check catalog. */
+  readonly worker: URL;
+  /**
+   * How long past its own timeout a check may go unanswered before its worker is taken for
+   * stuck (a probe that never yields) and replaced. Default 5,000 ms.
+   */
+  readonly graceMs?: number;
+  /** The wait before a worker that ended is started again. Default 1,000 ms. */
+  readonly restartMs?: number;
+  /** Told when a worker ends unasked (it is started again after restartMs). */
+  readonly onWorkerExit?: (thread: number, reason: string) => void;
+}
+
+export interface ProbePoolStats {
+  readonly threads: number;
+  /** Workers running now (one that ended is replaced after restartMs). */
+  readonly running: number;
+  /** Checks each worker holds now, by thread. */
+  readonly inFlight: readonly number[];
+  /** Checks each worker has been handed since the pool started, by thread. */
+  readonly handed: readonly number[];
+  /** Workers that ended unasked, or were replaced as stuck. */
+  readonly restarts: number;
+}
+
+interface Pending {
+  readonly resolve: (result: CheckResult) => void;
+  readonly signal: AbortSignal;
+  readonly onAbort: () => void;
+  /** performance.now() past which the worker is taken for stuck. */
+  readonly deadline: number;
+  readonly started: number;
+  /** "HTTP GET /healthz -> 10.0.0.5:80": the start of a result the main thread writes. */
+  readonly what: string;
+}
+
+class Thread {
+  worker: Worker | null = null;
+  /** Checkers this worker has been told of. */
+  readonly known = new Set<number>();
+  readonly pending = new Map<number, Pending>();
+  out: ToWorker = { define: [], forget: [], run: [], cancel: [] };
+  flushing: NodeJS.Immediate | null = null;
+  handed = 0;
+  /** Why the worker is ending, when we end it (stuck). */
+  ending = '';
+  restart: NodeJS.Timeout | null = null;
+  constructor(readonly index: number) {}
+}
+
+export class ProbePool {
+  private readonly threads: Thread[];
+  private readonly graceMs: number;
+  private readonly restartMs: number;
+  private nextRequest = 1;
+  private nextChecker = 1;
+  private restarts = 0;
+  private closed = false;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(private readonly options: ProbePoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1)
+      throw new Error(`a probe pool needs at least one thread, got ${options.threads}`);
+    this.graceMs = options.graceMs ?? 5000;
+    this.restartMs = options.restartMs ?? 1000;
+    this.threads = Array.from({ length: options.threads }, (_, i) => new Thread(i));
+    for (const t of this.threads) this.start(t);
+    // Stuck workers are found by a sweep, not a timer per check: a few hundred checks in
+    // flight (the scheduler's cap) are cheap to walk once a second.
+    this.sweep = setInterval(() => this.findStuck(), Math.min(1000, this.graceMs));
+    this.sweep.unref();
+  }
+
+  /**
+   * A checker whose probes run on the workers; `inner`, made from `check` on this thread, gives
+   * its kind, description and key, and runs what stays here (see the top of this file).
+   */
+  wrap(check: PooledCheck, inner: Checker): Checker {
+    if (inner.limiter) return inner;
+    return new PooledChecker(this, this.nextChecker++, check, inner);
+  }
+
+  stats(): ProbePoolStats {
+    return {
+      threads: this.threads.length,
+      running: this.threads.filter((t) => t.worker).length,
+      inFlight: this.threads.map((t) => t.pending.size),
+      handed: this.threads.map((t) => t.handed),
+      restarts: this.restarts,
+    };
+  }
+
+  /** Ends every worker; checks in flight end as cancelled. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweep);
+    await Promise.all(
+      this.threads.map(async (t) => {
+        if (t.restart) clearTimeout(t.restart);
+        if (t.flushing) clearImmediate(t.flushing);
+        this.settleAll(t, (p) => `${p.what}: cancelled (the probe workers stopped)`, false);
+        const w = t.worker;
+        t.worker = null;
+        await w?.terminate();
+      }),
+    );
+  }
+
+  /** @internal PooledChecker's probe. */
+  run(checker: PooledChecker, target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    const what = `${checker.description} -> ${destination(target)}`;
+    if (context.signal.aborted || this.closed) {
+      const why = this.closed ? 'cancelled (the probe workers stopped)' : 'cancelled';
+      return Promise.resolve({ healthy: false, durationMs: 0, message: `${what}: ${why}` });
+    }
+    const thread = this.pick();
+    if (!thread)
+      return Promise.resolve({
+        healthy: false,
+        durationMs: 0,
+        message: `${what}: not run: no probe worker is running (one is being started again)`,
+        local: true,
+      });
+    if (!thread.known.has(checker.id)) {
+      thread.known.add(checker.id);
+      thread.out.define.push({ id: checker.id, check: checker.spec });
+    }
+    const request = this.nextRequest++;
+    const started = performance.now();
+    return new Promise<CheckResult>((resolve) => {
+      const onAbort = (): void => {
+        if (!thread.pending.has(request)) return;
+        this.settle(thread, request, {
+          healthy: false,
+          durationMs: performance.now() - started,
+          message: `${what}: cancelled`,
+        });
+        thread.out.cancel.push(request);
+        this.flushSoon(thread);
+      };
+      thread.pending.set(request, {
+        resolve,
+        signal: context.signal,
+        onAbort,
+        deadline: started + context.timeoutMs + this.graceMs,
+        started,
+        what,
+      });
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      thread.out.run.push([
+        request,
+        checker.id,
+        target.family,
+        target.address,
+        target.port,
+        context.timeoutMs,
+      ]);
+      thread.handed++;
+      this.flushSoon(thread);
+    });
+  }
+
+  /** @internal A checker no run uses any more: the workers that know it close theirs. */
+  forget(id: number): void {
+    for (const t of this.threads) {
+      if (!t.known.delete(id)) continue;
+      t.out.forget.push(id);
+      this.flushSoon(t);
+    }
+  }
+
+  /** The running worker with the fewest checks in flight. */
+  private pick(): Thread | undefined {
+    let best: Thread | undefined;
+    for (const t of this.threads)
+      if (t.worker && (!best || t.pending.size < best.pending.size)) best = t;
+    return best;
+  }
+
+  private start(t: Thread): void {
+    t.restart = null;
+    if (this.closed) return;
+    const worker = new Worker(this.options.worker, { name: `probe-${t.index}` });
+    t.worker = worker;
+    t.ending = '';
+    let error = '';
+    worker.on('message', (m: unknown) => this.receive(t, m));
+    worker.on('error', (e) => (error = e instanceof Error ? e.message : String(e)));
+    worker.on('exit', (code) => {
+      if (t.worker !== worker) return;
+      t.worker = null;
+      t.known.clear();
+      t.out = { define: [], forget: [], run: [], cancel: [] };
+      if (this.closed) return;
+      const reason = t.ending || error || `exited with code ${code}`;
+      this.restarts++;
+      this.settleAll(
+        t,
+        (p) => `${p.what}: not finished: its probe worker ${reason}; started again`,
+        true,
+      );
+      this.options.onWorkerExit?.(t.index, reason);
+      t.restart = setTimeout(() => this.start(t), this.restartMs);
+      t.restart.unref();
+    });
+  }
+
+  private receive(t: Thread, m: unknown): void {
+    const done = (m as Partial<FromWorker> | null)?.done;
+    if (!Array.isArray(done)) return;
+    for (const d of done as unknown[]) {
+      if (!isDone(d)) continue;
+      this.settle(t, d[0], resultOf(d));
+    }
+  }
+
+  private settle(t: Thread, request: number, result: CheckResult): void {
+    const p = t.pending.get(request);
+    if (!p) return; // cancelled, or its worker was replaced: the result came too late
+    t.pending.delete(request);
+    p.signal.removeEventListener('abort', p.onAbort);
+    p.resolve(result);
+  }
+
+  private settleAll(t: Thread, message: (p: Pending) => string, local: boolean): void {
+    const now = performance.now();
+    for (const [request, p] of t.pending) {
+      this.settle(t, request, {
+        healthy: false,
+        durationMs: now - p.started,
+        message: message(p),
+        ...(local ? { local } : {}),
+      });
+    }
+  }
+
+  private flushSoon(t: Thread): void {
+    // After this turn's timers: every check due in the turn goes in one message.
+    t.flushing ??= setImmediate(() => {
+      t.flushing = null;
+      const out = t.out;
+      t.out = { define: [], forget: [], run: [], cancel: [] };
+      t.worker?.postMessage(out);
+    });
+  }
+
+  private findStuck(): void {
+    const now = performance.now();
+    for (const t of this.threads) {
+      if (!t.worker || t.ending) continue;
+      for (const p of t.pending.values()) {
+        if (p.deadline > now) continue;
+        t.ending = `did not answer within ${Math.round(now - p.started)} ms (stuck), so it was ended`;
+        void t.worker.terminate();
+        break;
+      }
+    }
+  }
+}
+
+/** A checker whose `check` runs on the pool's workers. */
+class PooledChecker implements Checker {
+  readonly kind: string;
+  readonly description: string;
+  readonly key: string;
+
+  constructor(
+    private readonly pool: ProbePool,
+    readonly id: number,
+    readonly spec: PooledCheck,
+    private readonly inner: Checker,
+  ) {
+    this.kind = inner.kind;
+    this.description = inner.description;
+    this.key = inner.key;
+  }
+
+  check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    // A data-path probe's socket mark is set by a native addon: it runs here.
+    if (target.dataPath) return this.inner.check(target, context);
+    return this.pool.run(this, target, context);
+  }
+
+  async close(): Promise<void> {
+    this.pool.forget(this.id);
+    await this.inner.close?.();
+  }
+}
+
+// ---- the worker's side
+
+/** Where a worker's messages come from and go (worker_threads' parentPort). */
+export interface ProbePort {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  postMessage(message: FromWorker): void;
+}
+
+/**
+ * Runs the probes a pool hands this worker: `create` makes a check from its kind and options
+ * (the catalog's declaration, as on the main thread).
+ */
+export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Checker): void {
+  const checkers = new Map<number, Checker | string>();
+  const running = new Map<number, AbortController>();
+  let done: Done[] = [];
+  let flushing: NodeJS.Immediate | null = null;
+  const answer = (d: Done): void => {
+    done.push(d);
+    flushing ??= setImmediate(() => {
+      flushing = null;
+      const out = done;
+      done = [];
+      port.postMessage({ done: out });
+    });
+  };
+  const probe = async ([request, id, family, address, at, timeoutMs]: RunRequest) => {
+    const checker = checkers.get(id);
+    if (checker === undefined || typeof checker === 'string') {
+      const why = checker ?? `check ${id} was never defined here`;
+      answer([request, false, 0, `not run in the probe worker: ${why}`, -1, true]);
+      return;
+    }
+    const controller = new AbortController();
+    running.set(request, controller);
+    try {
+      const target: CheckTarget = { family, address, port: at };
+      const r = await checker.check(target, { signal: controller.signal, timeoutMs });
+      answer([request, r.healthy, r.durationMs, r.message, r.weight ?? -1, r.local ?? false]);
+    } catch (error) {
+      const message = `${checker.description} -> ${destination({ family, address, port: at })}: check failed: ${String(error)}`;
+      answer([request, false, 0, message, -1, false]);
+    } finally {
+      running.delete(request);
+    }
+  };
+  port.on('message', (m) => {
+    const message = m as ToWorker;
+    for (const { id, check } of message.define) {
+      try {
+        checkers.set(id, create(check));
+      } catch (error) {
+        checkers.set(id, `could not make the ${check.type} check: ${String(error)}`);
+      }
+    }
+    for (const id of message.forget) {
+      const checker = checkers.get(id);
+      checkers.delete(id);
+      if (typeof checker === 'object')
+        void Promise.resolve(checker.close?.()).catch(() => undefined);
+    }
+    for (const request of message.cancel) running.get(request)?.abort();
+    for (const r of message.run) void probe(r);
+  });
+}
