@@ -4,8 +4,10 @@
 // memory. `npm run bench:probes` (host; no VM needed). BENCH_SECONDS, BENCH_SIZES, BENCH_KINDS
 // (tcp,http) to change; BENCH_TARGET=nginx answers from nginx (Debian's) instead of a
 // node server, which itself takes about a core at 10,000 requests a second on two.
+// BENCH_WORKERS=0,2 runs each scheduler row once per count of probe worker threads
+// (daemon.check_workers; 0: on the main thread), side by side; CPU is the whole process's.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,9 +15,13 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
+import { CATALOG } from '../checks/index.js';
 import type { Checker } from '../src/health/checker.js';
+import { ProbePool } from '../src/health/pool.js';
+import { normalOptions } from '../src/health/schema.js';
 import { Scheduler } from '../src/health/scheduler.js';
 import type { CheckTiming } from '../src/health/timing.js';
+import { parseStat } from './peers-lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
@@ -24,6 +30,7 @@ const FLOOR = process.env.BENCH_FLOOR !== '0';
 type Kind = 'tcp' | 'http';
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as Kind[];
 const TARGET = process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'node';
+const WORKERS = (process.env.BENCH_WORKERS ?? '0').split(',').map(Number);
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -42,6 +49,17 @@ interface Target {
 function checker(kind: Kind): Checker {
   if (kind === 'tcp') return new TcpChecker();
   return new HttpChecker({ path: '/healthz' });
+}
+
+/** The same check with its probes on `pool`'s workers, made there from the catalog as configured. */
+function pooled(kind: Kind, pool: ProbePool): Checker {
+  const declaration = CATALOG.get(kind);
+  if (!declaration) throw new Error(kind);
+  const given = kind === 'tcp' ? {} : { path: '/healthz' };
+  return pool.wrap(
+    { type: kind, options: normalOptions(declaration.options, given as never) },
+    checker(kind),
+  );
 }
 
 /** A node:http server in a child process (this file, argument `server`). */
@@ -145,9 +163,16 @@ const KILLED = 100;
 const FORMULA_MS =
   (timing.intervalMs + (POLICY.fall - 1) * timing.fastIntervalMs) * (1 + timing.jitter);
 
-async function measure(kind: Kind, n: number, server: Target): Promise<string> {
+async function measure(kind: Kind, n: number, server: Target, workers: number): Promise<string> {
   const port = server.port;
-  const check = checker(kind);
+  const pool =
+    workers > 0
+      ? new ProbePool({
+          threads: workers,
+          worker: new URL('../src/probe-worker.js', import.meta.url),
+        })
+      : null;
+  const check = pool ? pooled(kind, pool) : checker(kind);
   let checks = 0;
   let failures = 0;
   let measuring = false;
@@ -177,7 +202,7 @@ async function measure(kind: Kind, n: number, server: Target): Promise<string> {
     scheduler.add(`s${i}`, check, { family: 4, address: address(i), port }, timing, POLICY);
   }
   await new Promise((r) => setTimeout(r, 3000)); // every target checked at least twice first
-  const { wall, cpuMs, lag, mem } = await window((on) => (measuring = on));
+  const { wall, cpuMs, sysMs, mainMs, lag, mem } = await window((on) => (measuring = on));
   let detection = '';
   if (kind !== 'tcp') {
     // Detection under the same load: 100 targets start failing at once.
@@ -195,8 +220,13 @@ async function measure(kind: Kind, n: number, server: Target): Promise<string> {
     await server.setDead([]);
   }
   await scheduler.stop();
+  await pool?.close();
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
-  return row(kind, n, checks, wall, cpuMs, lag, lateness, mem, failures, worst) + detection;
+  const name = workers > 0 ? `${kind} ${workers} workers` : kind;
+  return (
+    row(name, n, checks, wall, cpuMs, sysMs, mainMs, lag, lateness, mem, failures, worst) +
+    detection
+  );
 }
 
 /**
@@ -241,20 +271,40 @@ async function measureFloor(kind: Kind, n: number, port: number): Promise<string
     timers.add(timer);
   }
   await new Promise((r) => setTimeout(r, 3000));
-  const { wall, cpuMs, lag, mem } = await window((on) => (measuring = on));
+  const { wall, cpuMs, sysMs, mainMs, lag, mem } = await window((on) => (measuring = on));
   stop.abort();
   for (const timer of timers) clearTimeout(timer);
   await new Promise((r) => setTimeout(r, timing.timeoutMs + 200));
-  return row(`${kind} floor`, n, checks, wall, cpuMs, lag, lateness, mem, failures, undefined);
+  return row(
+    `${kind} floor`,
+    n,
+    checks,
+    wall,
+    cpuMs,
+    sysMs,
+    mainMs,
+    lag,
+    lateness,
+    mem,
+    failures,
+    undefined,
+  );
 }
 
 /**
  * The measured window: SECONDS of wall time as measured (never assumed), this process's CPU,
  * the event loop's lag and memory; `measuring` says when results count.
  */
+/** The main thread's CPU alone (utime + stime), ms: with probe workers, what is left on it. */
+function mainThreadMs(): number {
+  return 1000 * parseStat(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')).cpu;
+}
+
 async function window(measuring: (on: boolean) => void): Promise<{
   wall: number;
   cpuMs: number;
+  sysMs: number;
+  mainMs: number;
   lag: ReturnType<typeof monitorEventLoopDelay>;
   mem: NodeJS.MemoryUsage;
 }> {
@@ -262,14 +312,17 @@ async function window(measuring: (on: boolean) => void): Promise<{
   lag.enable();
   global.gc?.();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadMs();
   const t0 = performance.now();
   measuring(true);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   measuring(false);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const mainMs = mainThreadMs() - main0;
   lag.disable();
-  return { wall, cpuMs: (cpu.user + cpu.system) / 1000, lag, mem: process.memoryUsage() };
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return { wall, cpuMs, sysMs: cpu.system / 1000, mainMs, lag, mem: process.memoryUsage() };
 }
 
 /** One line of the table. */
@@ -279,6 +332,8 @@ function row(
   checks: number,
   wall: number,
   cpuMs: number,
+  sysMs: number,
+  mainMs: number,
   lag: ReturnType<typeof monitorEventLoopDelay>,
   lateness: number[],
   mem: NodeJS.MemoryUsage,
@@ -286,10 +341,10 @@ function row(
   worst: [string, number] | undefined,
 ): string {
   return [
-    `${name.padEnd(15)} ${String(n).padStart(6)}`,
+    `${name.padEnd(17)} ${String(n).padStart(6)}`,
     `${(checks / wall).toFixed(0).padStart(7)}/s`,
     (checks / ((n * wall) / (timing.intervalMs / 1000))).toFixed(2).padStart(5),
-    (cpuMs / Math.max(1, checks)).toFixed(3).padStart(7),
+    `${(cpuMs / Math.max(1, checks)).toFixed(3).padStart(7)} ${(mainMs / Math.max(1, checks)).toFixed(3).padStart(6)} ${((100 * sysMs) / Math.max(1, cpuMs)).toFixed(0).padStart(3)} %`,
     `${(lag.percentile(50) / 1e6).toFixed(1).padStart(6)} ${(lag.percentile(99) / 1e6).toFixed(1).padStart(6)} ${(lag.max / 1e6).toFixed(0).padStart(6)}`,
     `${pct(lateness, 50).toFixed(0).padStart(6)} ${pct(lateness, 99).toFixed(0).padStart(6)}`,
     `${(mem.rss / 2 ** 20).toFixed(0).padStart(5)} ${(mem.heapUsed / 2 ** 20).toFixed(0).padStart(5)}`,
@@ -303,12 +358,12 @@ async function main(): Promise<void> {
     `# target server: ${TARGET}; ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
   );
   console.log(
-    '# kind            targets  checks/s  on-time  cpu-ms/check  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
+    '# kind            targets  checks/s  on-time  cpu-ms/check (main thread, kernel share)  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
   );
   try {
     for (const n of SIZES) {
       for (const kind of KINDS) {
-        console.log(await measure(kind, n, server));
+        for (const workers of WORKERS) console.log(await measure(kind, n, server, workers));
         if (FLOOR) console.log(await measureFloor(kind, n, server.port));
       }
     }

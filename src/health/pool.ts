@@ -5,8 +5,8 @@
 // table) and a PooledChecker stands in for the real checker: `check` hands the target to the
 // least busy worker, which runs the same probe from checks/ and answers with its result.
 // Both ends of the protocol are here: the main thread's side (ProbePool) and the worker's
-// (serveProbes). Requests and results travel as one message per worker per turn of either
-// event loop, not one per check.
+// (serveProbes). Requests and results travel in batches, at most one message per worker each
+// way every BATCH_MS, not one per check.
 //
 // What stays on the main thread: checks with a cap of their own (exec, ping: their process
 // slots are the process's) and data-path targets (their socket mark is set by a native addon).
@@ -21,6 +21,15 @@ export interface PooledCheck {
   readonly type: string;
   readonly options: Readonly<Record<string, unknown>>;
 }
+
+/**
+ * How long requests (and results) gather before they go, one message a worker each way. A
+ * message per event-loop turn cost 0.49 CPU-ms a check at 1,000 HTTP checks a second over two
+ * workers (each check its own wake-up of both threads) against 0.24 on the main thread alone;
+ * 5 ms batches: 0.36, and at 10,000 a second 94 % on time against 91 % (bench:probes, one run).
+ * A check's result reaches the scheduler up to two batches later: 10 ms on its next start.
+ */
+export const BATCH_MS = 5;
 
 // ---- the wire: arrays, not objects, for the per-check parts (one message carries hundreds)
 
@@ -102,8 +111,13 @@ interface Pending {
   /** performance.now() past which the worker is taken for stuck. */
   readonly deadline: number;
   readonly started: number;
-  /** "HTTP GET /healthz -> 10.0.0.5:80": the start of a result the main thread writes. */
-  readonly what: string;
+  readonly checker: PooledChecker;
+  readonly target: CheckTarget;
+}
+
+/** "HTTP GET /healthz -> 10.0.0.5:80": the start of a result the main thread writes. */
+function what(p: Pick<Pending, 'checker' | 'target'>): string {
+  return `${p.checker.description} -> ${destination(p.target)}`;
 }
 
 class Thread {
@@ -112,7 +126,7 @@ class Thread {
   readonly known = new Set<number>();
   readonly pending = new Map<number, Pending>();
   out: ToWorker = { define: [], forget: [], run: [], cancel: [] };
-  flushing: NodeJS.Immediate | null = null;
+  flushing: NodeJS.Timeout | null = null;
   handed = 0;
   /** Why the worker is ending, when we end it (stuck). */
   ending = '';
@@ -170,8 +184,8 @@ export class ProbePool {
     await Promise.all(
       this.threads.map(async (t) => {
         if (t.restart) clearTimeout(t.restart);
-        if (t.flushing) clearImmediate(t.flushing);
-        this.settleAll(t, (p) => `${p.what}: cancelled (the probe workers stopped)`, false);
+        if (t.flushing) clearTimeout(t.flushing);
+        this.settleAll(t, (p) => `${what(p)}: cancelled (the probe workers stopped)`, false);
         const w = t.worker;
         t.worker = null;
         await w?.terminate();
@@ -181,17 +195,17 @@ export class ProbePool {
 
   /** @internal PooledChecker's probe. */
   run(checker: PooledChecker, target: CheckTarget, context: CheckContext): Promise<CheckResult> {
-    const what = `${checker.description} -> ${destination(target)}`;
     if (context.signal.aborted || this.closed) {
       const why = this.closed ? 'cancelled (the probe workers stopped)' : 'cancelled';
-      return Promise.resolve({ healthy: false, durationMs: 0, message: `${what}: ${why}` });
+      const message = `${what({ checker, target })}: ${why}`;
+      return Promise.resolve({ healthy: false, durationMs: 0, message });
     }
     const thread = this.pick();
     if (!thread)
       return Promise.resolve({
         healthy: false,
         durationMs: 0,
-        message: `${what}: not run: no probe worker is running (one is being started again)`,
+        message: `${what({ checker, target })}: not run: no probe worker is running (one is being started again)`,
         local: true,
       });
     if (!thread.known.has(checker.id)) {
@@ -206,7 +220,7 @@ export class ProbePool {
         this.settle(thread, request, {
           healthy: false,
           durationMs: performance.now() - started,
-          message: `${what}: cancelled`,
+          message: `${what({ checker, target })}: cancelled`,
         });
         thread.out.cancel.push(request);
         this.flushSoon(thread);
@@ -217,7 +231,8 @@ export class ProbePool {
         onAbort,
         deadline: started + context.timeoutMs + this.graceMs,
         started,
-        what,
+        checker,
+        target,
       });
       context.signal.addEventListener('abort', onAbort, { once: true });
       thread.out.run.push([
@@ -269,7 +284,7 @@ export class ProbePool {
       this.restarts++;
       this.settleAll(
         t,
-        (p) => `${p.what}: not finished: its probe worker ${reason}; started again`,
+        (p) => `${what(p)}: not finished: its probe worker ${reason}; started again`,
         true,
       );
       this.options.onWorkerExit?.(t.index, reason);
@@ -308,13 +323,13 @@ export class ProbePool {
   }
 
   private flushSoon(t: Thread): void {
-    // After this turn's timers: every check due in the turn goes in one message.
-    t.flushing ??= setImmediate(() => {
+    // Every check due within BATCH_MS goes in one message.
+    t.flushing ??= setTimeout(() => {
       t.flushing = null;
       const out = t.out;
       t.out = { define: [], forget: [], run: [], cancel: [] };
       t.worker?.postMessage(out);
-    });
+    }, BATCH_MS);
   }
 
   private findStuck(): void {
@@ -376,15 +391,15 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
   const checkers = new Map<number, Checker | string>();
   const running = new Map<number, AbortController>();
   let done: Done[] = [];
-  let flushing: NodeJS.Immediate | null = null;
+  let flushing: NodeJS.Timeout | null = null;
   const answer = (d: Done): void => {
     done.push(d);
-    flushing ??= setImmediate(() => {
+    flushing ??= setTimeout(() => {
       flushing = null;
       const out = done;
       done = [];
       port.postMessage({ done: out });
-    });
+    }, BATCH_MS);
   };
   const probe = async ([request, id, family, address, at, timeoutMs]: RunRequest) => {
     const checker = checkers.get(id);
