@@ -6,6 +6,7 @@
 // node server, which itself takes about a core at 10,000 requests a second on two.
 // BENCH_WORKERS=0,2 runs each scheduler row once per count of probe worker threads
 // (daemon.check_workers; 0: on the main thread), side by side; CPU is the whole process's.
+// BENCH_ROUNDS=3 runs the whole table three times over.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -31,6 +32,8 @@ type Kind = 'tcp' | 'http';
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as Kind[];
 const TARGET = process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'node';
 const WORKERS = (process.env.BENCH_WORKERS ?? '0').split(',').map(Number);
+/** The whole table this many times over: on a shared host, compare rows of one round. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -361,10 +364,13 @@ async function main(): Promise<void> {
     '# kind            targets  checks/s  on-time  cpu-ms/check (main thread, kernel share)  lag p50 p99 max (ms)  lateness p50 p99 (ms)  rss heap (MiB)  failures',
   );
   try {
-    for (const n of SIZES) {
-      for (const kind of KINDS) {
-        for (const workers of WORKERS) console.log(await measure(kind, n, server, workers));
-        if (FLOOR) console.log(await measureFloor(kind, n, server.port));
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`# round ${round} of ${ROUNDS}`);
+      for (const n of SIZES) {
+        for (const kind of KINDS) {
+          for (const workers of WORKERS) console.log(await measure(kind, n, server, workers));
+          if (FLOOR) console.log(await measureFloor(kind, n, server.port));
+        }
       }
     }
   } finally {
