@@ -81,6 +81,11 @@ const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
 /** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
+const DAEMON = (process.env.BENCH_DAEMON ?? '')
+  .split(';')
+  .map((l) => l.trim())
+  .filter(Boolean);
 const work = '/tmp/bench-peers';
 /** The peers' logs, where the host can read them after the VM is gone. */
 const logs = join(root, '.scratch/bench-peers');
@@ -286,7 +291,7 @@ function wardenConfig(kind: string, n: number, holes = 0): string {
   log_format: json
   listen: 127.0.0.1:9476
   metrics_per_server: false
-  pid_file: ${work}/warden.pid
+  pid_file: ${work}/warden.pid${DAEMON.map((l) => `\n  ${l}`).join('')}
 defaults:
   interval: ${INTERVAL_S}s
   fast_interval: ${INTERVAL_S}s
@@ -773,6 +778,7 @@ function report(
     'BENCH_FILL',
     'BENCH_LEGACY',
     'BENCH_NODE_FLAGS',
+    'BENCH_DAEMON',
     'BENCH_FLOOR_WARM',
   ]
     .filter((v) => process.env[v] !== undefined)
