@@ -48,7 +48,9 @@ interface ToWorker {
 /** [request, healthy, durationMs, message, weight (-1: none), local] */
 type Done = [number, boolean, number, string, number, boolean];
 interface FromWorker {
-  readonly done: readonly Done[];
+  /** The worker has loaded the checks and listens: sent once, first. */
+  readonly ready?: true;
+  readonly done?: readonly Done[];
 }
 
 function isDone(x: unknown): x is Done {
@@ -88,6 +90,11 @@ export interface ProbePoolOptions {
   readonly graceMs?: number;
   /** The wait before a worker that ended is started again. Default 1,000 ms. */
   readonly restartMs?: number;
+  /**
+   * How long a worker may take to load the checks and say it is ready (node in an emulated VM
+   * takes seconds) before it is ended and started again. Default 60,000 ms.
+   */
+  readonly startMs?: number;
   /** Told when a worker ends unasked (it is started again after restartMs). */
   readonly onWorkerExit?: (thread: number, reason: string) => void;
 }
@@ -96,6 +103,8 @@ export interface ProbePoolStats {
   readonly threads: number;
   /** Workers running now (one that ended is replaced after restartMs). */
   readonly running: number;
+  /** Of those, the ones that have said they are ready (the others are still loading). */
+  readonly ready: number;
   /** Checks each worker holds now, by thread. */
   readonly inFlight: readonly number[];
   /** Checks each worker has been handed since the pool started, by thread. */
@@ -108,9 +117,13 @@ interface Pending {
   readonly resolve: (result: CheckResult) => void;
   readonly signal: AbortSignal;
   readonly onAbort: () => void;
-  /** performance.now() past which the worker is taken for stuck. */
-  readonly deadline: number;
+  /**
+   * performance.now() past which the worker is taken for stuck: from when the check was handed
+   * to a ready worker, or from when its worker became ready.
+   */
+  deadline: number;
   readonly started: number;
+  readonly timeoutMs: number;
   readonly checker: PooledChecker;
   readonly target: CheckTarget;
 }
@@ -128,6 +141,10 @@ class Thread {
   out: ToWorker = { define: [], forget: [], run: [], cancel: [] };
   flushing: NodeJS.Timeout | null = null;
   handed = 0;
+  /** The worker has loaded the checks: until then requests gather here, and it is not stuck. */
+  ready = false;
+  /** When the worker was started (performance.now()). */
+  startedAt = 0;
   /** Why the worker is ending, when we end it (stuck). */
   ending = '';
   restart: NodeJS.Timeout | null = null;
@@ -138,6 +155,7 @@ export class ProbePool {
   private readonly threads: Thread[];
   private readonly graceMs: number;
   private readonly restartMs: number;
+  private readonly startMs: number;
   private nextRequest = 1;
   private nextChecker = 1;
   private restarts = 0;
@@ -149,6 +167,7 @@ export class ProbePool {
       throw new Error(`a probe pool needs at least one thread, got ${options.threads}`);
     this.graceMs = options.graceMs ?? 5000;
     this.restartMs = options.restartMs ?? 1000;
+    this.startMs = options.startMs ?? 60_000;
     this.threads = Array.from({ length: options.threads }, (_, i) => new Thread(i));
     for (const t of this.threads) this.start(t);
     // Stuck workers are found by a sweep, not a timer per check: a few hundred checks in
@@ -170,6 +189,7 @@ export class ProbePool {
     return {
       threads: this.threads.length,
       running: this.threads.filter((t) => t.worker).length,
+      ready: this.threads.filter((t) => t.worker && t.ready).length,
       inFlight: this.threads.map((t) => t.pending.size),
       handed: this.threads.map((t) => t.handed),
       restarts: this.restarts,
@@ -229,8 +249,9 @@ export class ProbePool {
         resolve,
         signal: context.signal,
         onAbort,
-        deadline: started + context.timeoutMs + this.graceMs,
+        deadline: thread.ready ? started + context.timeoutMs + this.graceMs : Infinity,
         started,
+        timeoutMs: context.timeoutMs,
         checker,
         target,
       });
@@ -257,11 +278,21 @@ export class ProbePool {
     }
   }
 
-  /** The running worker with the fewest checks in flight. */
+  /**
+   * The ready worker with the fewest checks in flight; while none is ready (the start), the
+   * starting one with the fewest waiting, whose checks go when it is.
+   */
   private pick(): Thread | undefined {
     let best: Thread | undefined;
-    for (const t of this.threads)
-      if (t.worker && (!best || t.pending.size < best.pending.size)) best = t;
+    for (const t of this.threads) {
+      if (!t.worker) continue;
+      if (
+        !best ||
+        (t.ready && !best.ready) ||
+        (t.ready === best.ready && t.pending.size < best.pending.size)
+      )
+        best = t;
+    }
     return best;
   }
 
@@ -270,6 +301,8 @@ export class ProbePool {
     if (this.closed) return;
     const worker = new Worker(this.options.worker, { name: `probe-${t.index}` });
     t.worker = worker;
+    t.ready = false;
+    t.startedAt = performance.now();
     t.ending = '';
     let error = '';
     worker.on('message', (m: unknown) => this.receive(t, m));
@@ -277,6 +310,7 @@ export class ProbePool {
     worker.on('exit', (code) => {
       if (t.worker !== worker) return;
       t.worker = null;
+      t.ready = false;
       t.known.clear();
       t.out = { define: [], forget: [], run: [], cancel: [] };
       if (this.closed) return;
@@ -294,7 +328,16 @@ export class ProbePool {
   }
 
   private receive(t: Thread, m: unknown): void {
-    const done = (m as Partial<FromWorker> | null)?.done;
+    const message = m as Partial<FromWorker> | null;
+    if (message?.ready === true && !t.ready) {
+      t.ready = true;
+      // Its checks waited for the start: each one's time to answer runs from now.
+      const now = performance.now();
+      for (const p of t.pending.values()) p.deadline = now + p.timeoutMs + this.graceMs;
+      this.flushSoon(t);
+      return;
+    }
+    const done = message?.done;
     if (!Array.isArray(done)) return;
     for (const d of done as unknown[]) {
       if (!isDone(d)) continue;
@@ -324,6 +367,8 @@ export class ProbePool {
 
   private flushSoon(t: Thread): void {
     // Every check due within BATCH_MS goes in one message.
+    // Until the worker is ready, requests gather (it says so, and is flushed then).
+    if (!t.ready) return;
     t.flushing ??= setTimeout(() => {
       t.flushing = null;
       const out = t.out;
@@ -336,6 +381,13 @@ export class ProbePool {
     const now = performance.now();
     for (const t of this.threads) {
       if (!t.worker || t.ending) continue;
+      if (!t.ready) {
+        if (now - t.startedAt > this.startMs) {
+          t.ending = `did not start within ${this.startMs} ms, so it was ended`;
+          void t.worker.terminate();
+        }
+        continue;
+      }
       for (const p of t.pending.values()) {
         if (p.deadline > now) continue;
         t.ending = `did not answer within ${Math.round(now - p.started)} ms (stuck), so it was ended`;
@@ -436,7 +488,9 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
       if (typeof checker === 'object')
         void Promise.resolve(checker.close?.()).catch(() => undefined);
     }
-    for (const request of message.cancel) running.get(request)?.abort();
+    // Runs before cancels: a check cancelled while it waited in the batch starts and stops.
     for (const r of message.run) void probe(r);
+    for (const request of message.cancel) running.get(request)?.abort();
   });
+  port.postMessage({ ready: true });
 }

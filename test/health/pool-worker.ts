@@ -17,6 +17,9 @@ const special = (kind: string, check: Checker['check']): Checker => ({
   check,
 });
 
+/** Checkers of kind `closing` this worker has closed (a forgotten check is closed). */
+let closed = 0;
+
 serveProbes(port, (c) => {
   const waitMs = Number(c.options.wait_ms ?? 0);
   switch (c.type) {
@@ -43,6 +46,17 @@ serveProbes(port, (c) => {
         port.postMessage(null);
         return { healthy: true, durationMs: 0, message: 'after the garbage', weight: 7 };
       });
+    case 'closing':
+      return {
+        ...special('closing', async () => ({ healthy: true, durationMs: 0, message: 'open' })),
+        close: async () => void closed++,
+      };
+    case 'closed':
+      return special('closed', async () => ({
+        healthy: true,
+        durationMs: 0,
+        message: `${closed} closed`,
+      }));
     case 'weight':
       return special('weight', async () => ({
         healthy: true,

@@ -178,6 +178,40 @@ t.test('a worker that stops answering is ended after timeout + grace, and replac
   t.match(await pool.wrap(ok, okInner).check(here, context()), { healthy: true });
 });
 
+t.test(
+  'a worker slow to start: checks wait for it; one that never starts is replaced',
+  async (t) => {
+    const slow = new URL('./pool-slow-worker.js', import.meta.url);
+    const web = await listen(createServer());
+    t.teardown(() => web.stop());
+    const tcp = spec('tcp');
+    // Its start (1.5 s) is longer than a check's timeout plus the grace (0.5 s).
+    const waiting = poolOf(t, { threads: 1, worker: slow, graceMs: 300 });
+    t.equal(waiting.stats().ready, 0, 'not ready yet');
+    const begun = performance.now();
+    const result = await waiting.wrap(tcp, createChecker(tcp)).check(web.target, context(200));
+    t.match(result, { healthy: true }, result.message);
+    t.ok(performance.now() - begun >= 1000, 'it waited for the start');
+    t.same(waiting.stats().ready, 1);
+    t.equal(waiting.stats().restarts, 0, 'not taken for stuck');
+
+    const exits: string[] = [];
+    const never = poolOf(t, {
+      threads: 1,
+      worker: slow,
+      startMs: 300,
+      restartMs: 5000,
+      onWorkerExit: (_, reason) => exits.push(reason),
+    });
+    t.match(await never.wrap(tcp, createChecker(tcp)).check(web.target, context(200)), {
+      healthy: false,
+      local: true,
+      message: /its probe worker did not start within 300 ms, so it was ended; started again$/,
+    });
+    t.same(exits, ['did not start within 300 ms, so it was ended']);
+  },
+);
+
 t.test('what stays on the main thread: own caps (exec, ping), data-path targets', async (t) => {
   const pool = poolOf(t);
   for (const [type, given] of [
@@ -227,6 +261,29 @@ t.test(
     t.equal(pool.stats().restarts, 0);
   },
 );
+
+t.test('a checker closed on the main thread is closed in the workers that made it', async (t) => {
+  const pool = poolOf(t, { threads: 1 });
+  const [closing, closingInner] = special('closing');
+  const a = pool.wrap(closing, closingInner);
+  const b = pool.wrap(closing, closingInner);
+  t.match(await a.check(here, context()), { message: 'open' });
+  t.match(await b.check(here, context()), { message: 'open' });
+  const [count, countInner] = special('closed');
+  const closed = pool.wrap(count, countInner);
+  await a.close?.();
+  // The forget goes in the next batch, before the request behind it.
+  t.match(await closed.check(here, context()), { message: '1 closed' });
+  await a.close?.();
+  const never = pool.wrap(closing, closingInner);
+  await never.close?.();
+  await b.close?.();
+  t.match(
+    await closed.check(here, context()),
+    { message: '2 closed' },
+    'once each, and none for a checker the worker never made',
+  );
+});
 
 t.test('close: checks in flight end as cancelled, and no check runs after', async (t) => {
   const pool = new ProbePool({ threads: 2, worker });
