@@ -49,7 +49,9 @@ serveProbes(port, (c) => {
     case 'closing':
       return {
         ...special('closing', async () => ({ healthy: true, durationMs: 0, message: 'open' })),
-        close: async () => void closed++,
+        close: async () => {
+          closed++;
+        },
       };
     case 'closed':
       return special('closed', async () => ({
