@@ -60,8 +60,14 @@ export interface Counts {
   readonly atTargets: number;
   /** The window as the target server's own clock saw it, in seconds. */
   readonly windowS: number;
-  /** The peer's own count over (about) the same window, when it keeps one. */
+  /** The peer's own count of results per second over (about) the same window, when it keeps one. */
   readonly ownRate?: number | undefined;
+  /**
+   * Of those, the healthy ones: each one landed on a target. A failed one (a connect that timed
+   * out on an overloaded machine, a black-holed server) may never have, so the targets' count
+   * lies between the two. Without it, every result is taken to have landed.
+   */
+  readonly ownHealthyRate?: number | undefined;
   /** Targets and their interval: the schedule's bound. */
   readonly targets: number;
   readonly intervalS: number;
@@ -74,10 +80,10 @@ export const TOLERANCE = 0.05;
 
 /**
  * Why a row must not be printed, or null. Two guards: the checks counted at the targets per
- * second (the server's own window) against the peer's own counter per second, within
- * TOLERANCE; and the rate against what the schedule can produce, N / interval (a check early by
- * at most the jitter): 2,404/s from 1,000 targets at 1 s was the old bench dividing by a window
- * it assumed, not one it measured.
+ * second (the server's own window) against the peer's own counter per second: no more than
+ * its results, no fewer than its healthy results, within TOLERANCE; and the rate against what
+ * the schedule can produce, N / interval (a check early by at most the jitter): 2,404/s from
+ * 1,000 targets at 1 s was the old bench dividing by a window it assumed, not one it measured.
  */
 export function refusal(c: Counts): string | null {
   if (!(c.windowS > 0)) return `REFUSED: counts disagree: no window measured (${c.windowS} s)`;
@@ -86,9 +92,15 @@ export function refusal(c: Counts): string | null {
   if (rate > bound)
     return `REFUSED: counts disagree: ${rate.toFixed(0)}/s at the targets, more than the schedule's ${bound.toFixed(0)}/s (${c.targets} targets every ${c.intervalS} s, jitter ${c.jitter}, +${TOLERANCE * 100} %)`;
   if (c.ownRate !== undefined) {
-    const off = Math.abs(c.ownRate - rate) / Math.max(rate, c.ownRate, 1e-9);
-    if (off > TOLERANCE)
-      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, ${c.ownRate.toFixed(1)}/s by the peer's own counter (${(off * 100).toFixed(1)} % apart, more than ${TOLERANCE * 100} %)`;
+    const healthy = c.ownHealthyRate ?? c.ownRate;
+    const own =
+      c.ownHealthyRate === undefined
+        ? `${c.ownRate.toFixed(1)}/s by the peer's own counter`
+        : `the peer's own counter (${c.ownRate.toFixed(1)}/s, ${healthy.toFixed(1)}/s healthy)`;
+    if (rate > c.ownRate * (1 + TOLERANCE))
+      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, more than ${own} made (+${TOLERANCE * 100} %)`;
+    if (rate < healthy * (1 - TOLERANCE))
+      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, fewer than ${c.ownHealthyRate === undefined ? own : `${own} found healthy`} (-${TOLERANCE * 100} %)`;
   }
   return null;
 }

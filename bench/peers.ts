@@ -13,8 +13,8 @@
 // - detection: K targets stop answering (TCP: their listener closes, connections are refused;
 //   HTTP: 503), and `ipvsadm -Ln` is polled until each is gone from the table or at weight 0.
 // The guard (bench/peers-lib.ts `refusal`): a row whose counts disagree by more than 5 % (the
-// targets' count against ipvs-warden's own check counter; for every peer, against what the
-// schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
+// targets' count against ipvs-warden's own check counter, between its healthy results and all;
+// for every peer, against what the schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
 // bench/vs-keepalived.ts figure (see bench/README.md, "The old count"), which this bench also
 // re-measures (BENCH_LEGACY=0 leaves that out).
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -395,23 +395,25 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
 const openLog = (path: string): number => openSync(path, 'a');
 
 /**
- * ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series (only
- * the healthy ones with black-holed servers: their failed checks never reach a target).
+ * ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series, and
+ * over the healthy ones alone (a failed check may never have reached a target: a black-holed
+ * server, a connect that timed out).
  */
-async function wardenChecks(healthyOnly: boolean): Promise<number | null> {
+async function wardenChecks(): Promise<{ all: number; healthy: number } | null> {
   try {
     const res = await fetch('http://127.0.0.1:9476/metrics', {
       signal: AbortSignal.timeout(20_000),
     });
     const text = await res.text();
-    let sum = 0;
-    for (const line of text.split('\n'))
-      if (
-        line.startsWith('ipvs_warden_check_results_total{') &&
-        (!healthyOnly || line.includes('outcome="healthy"'))
-      )
-        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    return sum;
+    let all = 0;
+    let healthy = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('ipvs_warden_check_results_total{')) continue;
+      const n = Number(line.slice(line.lastIndexOf(' ') + 1));
+      all += n;
+      if (line.includes('outcome="healthy"')) healthy += n;
+    }
+    return { all, healthy };
   } catch {
     return null;
   }
@@ -507,7 +509,7 @@ async function measure(
       end: boolean,
     ): Promise<{
       c: CountReply;
-      own: number | null;
+      own: { all: number; healthy: number } | null;
       ownT: number;
       cpu: number;
       at: number;
@@ -524,7 +526,7 @@ async function measure(
       const asked = performance.now();
       const [c, own] = await Promise.all([
         targets.ask('count'),
-        peer === OURS ? wardenChecks(holes > 0) : Promise.resolve(null),
+        peer === OURS ? wardenChecks() : Promise.resolve(null),
       ]);
       const at = performance.now();
       const { cpu, threads } = before ?? cpuNow();
@@ -545,8 +547,9 @@ async function measure(
     const pick = (c: CountReply): number => (kind === 'tcp' ? c.connections : c.requests);
     const checks = pick(b.c) - pick(a.c);
     const windowS = (b.c.t - a.c.t) / 1000;
-    const ownRate =
-      a.own !== null && b.own !== null ? (b.own - a.own) / ((b.ownT - a.ownT) / 1000) : undefined;
+    const ownS = (b.ownT - a.ownT) / 1000;
+    const ownRate = a.own && b.own ? (b.own.all - a.own.all) / ownS : undefined;
+    const ownHealthyRate = a.own && b.own ? (b.own.healthy - a.own.healthy) / ownS : undefined;
     // Where node's CPU went: its main thread, and V8's and libuv's helper threads.
     const threads = [...b.threads]
       .map(([name, cpu]) => [name, cpu - (a.threads.get(name) ?? 0)] as const)
@@ -555,7 +558,7 @@ async function measure(
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
     const others = hostOthers(a.host, b.host);
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if (peer === OURS && ownRate === undefined)
       return {
         ...base,
@@ -567,6 +570,7 @@ async function measure(
         atTargets: checks,
         windowS,
         ownRate,
+        ownHealthyRate,
         targets: answering,
         intervalS: INTERVAL_S,
         jitter: peer === OURS ? JITTER : 0,
@@ -855,8 +859,9 @@ ${windows.map((w) => `- ${w}`).join('\n')}
 ## The guard and the old count
 
 A row is printed only if its counts agree: the checks counted at the targets per second of the
-server's own window must be within 5 % of ipvs-warden's own counter
-(\`ipvs_warden_check_results_total\`, summed, per second between two scrapes), and no peer's
+server's own window must lie between ipvs-warden's healthy results and all its results, 5 %
+either way (\`ipvs_warden_check_results_total\`, summed, per second between two scrapes: a
+healthy check landed on its target; a failed one, a connect that timed out, may not have), and no peer's
 rate may exceed what the schedule can produce (N / interval, a check early by at most the
 jitter, plus 5 %). keepalived and ldirectord keep no check counter, so for them only the second
 holds. Otherwise the row says \`REFUSED: counts disagree ...\`.
