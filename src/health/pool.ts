@@ -14,7 +14,7 @@
 // results (this director's problem, never counted towards rise or fall).
 import { Worker } from 'node:worker_threads';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from './checker.js';
-import { destination } from './probe.js';
+import { checkLine, thrownResult } from './probe.js';
 
 /** What a worker needs to make a check: its kind and its options (structured-cloneable). */
 export interface PooledCheck {
@@ -100,7 +100,6 @@ export interface ProbePoolOptions {
 }
 
 export interface ProbePoolStats {
-  readonly threads: number;
   /** Workers running now (one that ended is replaced after restartMs). */
   readonly running: number;
   /** Of those, the ones that have said they are ready (the others are still loading). */
@@ -128,9 +127,14 @@ interface Pending {
   readonly target: CheckTarget;
 }
 
-/** "HTTP GET /healthz -> 10.0.0.5:80": the start of a result the main thread writes. */
+/** The start of a result the main thread writes for a check. */
 function what(p: Pick<Pending, 'checker' | 'target'>): string {
-  return `${p.checker.description} -> ${destination(p.target)}`;
+  return checkLine(p.checker.description, p.target);
+}
+
+/** Nothing yet for a worker. */
+function emptyOut(): ToWorker {
+  return { define: [], forget: [], run: [], cancel: [] };
 }
 
 class Thread {
@@ -138,7 +142,7 @@ class Thread {
   /** Checkers this worker has been told of. */
   readonly known = new Set<number>();
   readonly pending = new Map<number, Pending>();
-  out: ToWorker = { define: [], forget: [], run: [], cancel: [] };
+  out = emptyOut();
   flushing: NodeJS.Timeout | null = null;
   handed = 0;
   /** The worker has loaded the checks: until then requests gather here, and it is not stuck. */
@@ -187,7 +191,6 @@ export class ProbePool {
 
   stats(): ProbePoolStats {
     return {
-      threads: this.threads.length,
       running: this.threads.filter((t) => t.worker).length,
       ready: this.threads.filter((t) => t.worker && t.ready).length,
       inFlight: this.threads.map((t) => t.pending.size),
@@ -312,7 +315,7 @@ export class ProbePool {
       t.worker = null;
       t.ready = false;
       t.known.clear();
-      t.out = { define: [], forget: [], run: [], cancel: [] };
+      t.out = emptyOut();
       if (this.closed) return;
       const reason = t.ending || error || `exited with code ${code}`;
       this.restarts++;
@@ -366,13 +369,13 @@ export class ProbePool {
   }
 
   private flushSoon(t: Thread): void {
-    // Every check due within BATCH_MS goes in one message.
-    // Until the worker is ready, requests gather (it says so, and is flushed then).
+    // Every check due within BATCH_MS goes in one message; until the worker is ready, they
+    // gather (receive() flushes them when it says so).
     if (!t.ready) return;
     t.flushing ??= setTimeout(() => {
       t.flushing = null;
       const out = t.out;
-      t.out = { define: [], forget: [], run: [], cancel: [] };
+      t.out = emptyOut();
       t.worker?.postMessage(out);
     }, BATCH_MS);
   }
@@ -467,8 +470,8 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
       const r = await checker.check(target, { signal: controller.signal, timeoutMs });
       answer([request, r.healthy, r.durationMs, r.message, r.weight ?? -1, r.local ?? false]);
     } catch (error) {
-      const message = `${checker.description} -> ${destination({ family, address, port: at })}: check failed: ${String(error)}`;
-      answer([request, false, 0, message, -1, false]);
+      const r = thrownResult(checker.description, { family, address, port: at }, error);
+      answer([request, false, 0, r.message, -1, false]);
     } finally {
       running.delete(request);
     }

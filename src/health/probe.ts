@@ -19,6 +19,24 @@ export function destination(target: CheckTarget): string {
   return via ? `${to} via ${via.server} (mark 0x${via.mark.toString(16)})` : to;
 }
 
+/** What a check's messages start with: "HTTP GET /healthz -> 10.0.0.5:8080". */
+export function checkLine(description: string, target: CheckTarget): string {
+  return `${description} -> ${destination(target)}`;
+}
+
+/** The result of a check that threw instead of returning one: a failure, never a crash. */
+export function thrownResult(
+  description: string,
+  target: CheckTarget,
+  error: unknown,
+): CheckResult {
+  return {
+    healthy: false,
+    durationMs: 0,
+    message: `${checkLine(description, target)}: check failed: ${String(error)}`,
+  };
+}
+
 export class ProbeRun {
   /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
   readonly signal: AbortSignal;
@@ -102,7 +120,7 @@ export class ProbeRun {
     return {
       healthy,
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
-      message: `${this.description} -> ${destination(this.target)}: ${steps.join('; ') || 'no reply'}`,
+      message: `${checkLine(this.description, this.target)}: ${steps.join('; ') || 'no reply'}`,
     };
   }
 }

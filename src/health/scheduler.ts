@@ -11,7 +11,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
-import { destination } from './probe.js';
+import { destination, thrownResult } from './probe.js';
 import { strictestTiming, type CheckTiming } from './timing.js';
 
 /** The wait before the next check, from the state the last result left. Pure. */
@@ -344,8 +344,7 @@ export class Scheduler {
     try {
       return await (run.checker.limiter ? go() : this.limit(go));
     } catch (error) {
-      const message = `${run.checker.description} -> ${destination(run.target)}: check failed: ${String(error)}`;
-      return { result: { healthy: false, durationMs: 0, message }, latenessMs };
+      return { result: thrownResult(run.checker.description, run.target, error), latenessMs };
     }
   }
 

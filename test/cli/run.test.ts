@@ -171,7 +171,7 @@ t.test('check_workers: the probes run on worker threads; down, up, and a clean s
   writeFileSync(
     config,
     `daemon: {backend: memory, log_format: json, check_workers: 2, listen: "127.0.0.1:${port}"}
-defaults: {interval: 500ms, fast_interval: 200ms, timeout: 500ms, rise: 1, fall: 1}
+defaults: {interval: 1s, fast_interval: 200ms, timeout: 1s, rise: 1, fall: 2}
 virtual_services:
   - address: 192.0.2.1
     port: 80

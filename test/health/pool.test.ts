@@ -185,8 +185,9 @@ t.test(
     const web = await listen(createServer());
     t.teardown(() => web.stop());
     const tcp = spec('tcp');
-    // Its start (1.5 s) is longer than a check's timeout plus the grace (0.5 s).
-    const waiting = poolOf(t, { threads: 1, worker: slow, graceMs: 300 });
+    // Its start (1.5 s, then loading the checks) is longer than a check's timeout plus the
+    // grace (1.2 s), which still leaves the check a second on a busy machine.
+    const waiting = poolOf(t, { threads: 1, worker: slow, graceMs: 1000 });
     t.equal(waiting.stats().ready, 0, 'not ready yet');
     const begun = performance.now();
     const result = await waiting.wrap(tcp, createChecker(tcp)).check(web.target, context(200));
