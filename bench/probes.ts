@@ -6,7 +6,8 @@
 // node server, which itself takes about a core at 10,000 requests a second on two.
 // BENCH_WORKERS=0,2 runs each scheduler row once per count of probe worker threads
 // (daemon.check_workers; 0: on the main thread), side by side; CPU is the whole process's.
-// BENCH_ROUNDS=3 runs the whole table three times over.
+// BENCH_ROUNDS=3 runs the whole table three times over. BENCH_MIN=16,1024 runs each row per floor
+// of the adaptive cap (daemon.check_concurrency_min; 1024, the cap itself: fixed).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -18,6 +19,7 @@ import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
 import { CATALOG } from '../checks/index.js';
 import type { Checker } from '../src/health/checker.js';
+import { DEFAULT_MIN_CONCURRENCY } from '../src/health/admission.js';
 import { ProbePool } from '../src/health/pool.js';
 import { normalOptions } from '../src/health/schema.js';
 import { Scheduler } from '../src/health/scheduler.js';
@@ -34,6 +36,9 @@ const TARGET = process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'node';
 const WORKERS = (process.env.BENCH_WORKERS ?? '0').split(',').map(Number);
 /** The whole table this many times over: on a shared host, compare rows of one round. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+/** The general cap (the daemon's default is 256), and BENCH_MIN=16,1024: rows per adaptive floor. */
+const CONCURRENCY = 1024;
+const MINS = (process.env.BENCH_MIN ?? String(DEFAULT_MIN_CONCURRENCY)).split(',').map(Number);
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -166,7 +171,13 @@ const KILLED = 100;
 const FORMULA_MS =
   (timing.intervalMs + (POLICY.fall - 1) * timing.fastIntervalMs) * (1 + timing.jitter);
 
-async function measure(kind: Kind, n: number, server: Target, workers: number): Promise<string> {
+async function measure(
+  kind: Kind,
+  n: number,
+  server: Target,
+  workers: number,
+  min: number,
+): Promise<string> {
   const port = server.port;
   const pool =
     workers > 0
@@ -186,7 +197,8 @@ async function measure(kind: Kind, n: number, server: Target, workers: number): 
   const detected = new Map<string, number>();
   const failuresSeen = new Map<string, number>();
   const scheduler = new Scheduler({
-    concurrency: 1024,
+    concurrency: CONCURRENCY,
+    minConcurrency: min,
     onResult: (e) => {
       if (killedAt && e.transition === 'down' && killed.has(e.target.address)) {
         detected.set(e.target.address, performance.now() - killedAt);
@@ -225,7 +237,8 @@ async function measure(kind: Kind, n: number, server: Target, workers: number): 
   await scheduler.stop();
   await pool?.close();
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
-  const name = workers > 0 ? `${kind} ${workers} workers` : kind;
+  const cap = MINS.length > 1 ? (min >= CONCURRENCY ? ' fixed' : ` min ${min}`) : '';
+  const name = `${kind}${workers > 0 ? ` ${workers} workers` : ''}${cap}`;
   return (
     row(name, n, checks, wall, cpuMs, sysMs, mainMs, lag, lateness, mem, failures, worst) +
     detection
@@ -368,7 +381,8 @@ async function main(): Promise<void> {
       if (ROUNDS > 1) console.log(`# round ${round} of ${ROUNDS}`);
       for (const n of SIZES) {
         for (const kind of KINDS) {
-          for (const workers of WORKERS) console.log(await measure(kind, n, server, workers));
+          for (const workers of WORKERS)
+            for (const min of MINS) console.log(await measure(kind, n, server, workers, min));
           if (FLOOR) console.log(await measureFloor(kind, n, server.port));
         }
       }

@@ -166,6 +166,12 @@ const schema = {
     default: 256,
     env: 'WARDEN_CHECK_CONCURRENCY',
   },
+  check_concurrency_min: {
+    doc: 'Fewest checks running at once while the event loop is late (over 50 ms): the cap halves down to this and grows back when the loop keeps time, so an overloaded director still applies what its checks find; check_concurrency or more: a fixed cap',
+    format: 'nat',
+    default: 16,
+    env: 'WARDEN_CHECK_CONCURRENCY_MIN',
+  },
   check_workers: {
     doc: 'Worker threads that run the probes (0: on the main thread); beside the main thread, for more checks a second than one core can probe (exec, ping and data-path checks stay on the main thread)',
     format: 'nat',
@@ -315,6 +321,7 @@ export const RESTART_ONLY_KEYS = [
   'metrics_per_server',
   'metrics_labels',
   'check_concurrency',
+  'check_concurrency_min',
   'check_workers',
   'log_format',
   'pid_file',
@@ -382,6 +389,8 @@ export interface DaemonSettings {
   readonly logFormat: 'auto' | 'json' | 'text';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly checkConcurrency: number;
+  /** The adaptive cap's floor (at most checkConcurrency: then the cap is fixed). */
+  readonly checkConcurrencyMin: number;
   /** Worker threads for probes; 0: on the main thread. */
   readonly checkWorkers: number;
   readonly execConcurrency: number;
@@ -482,6 +491,7 @@ export function readDaemonSettings(
     most(key, ms(v[key]), HOUR_MS);
   }
   least('check_concurrency', v.check_concurrency, 1, '1');
+  least('check_concurrency_min', v.check_concurrency_min, 1, '1');
   least('exec_concurrency', v.exec_concurrency, 1, '1');
   if (v.check_workers > MAX_CHECK_WORKERS)
     problems.push({
@@ -559,6 +569,7 @@ export function readDaemonSettings(
     logFormat: v.log_format as DaemonSettings['logFormat'],
     logLevel: v.log_level as DaemonSettings['logLevel'],
     checkConcurrency: v.check_concurrency,
+    checkConcurrencyMin: Math.min(v.check_concurrency_min, v.check_concurrency),
     checkWorkers: v.check_workers,
     execConcurrency: v.exec_concurrency,
     dataPathMarks: v.data_path_marks,

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { systemClock, type Clock, type Timer } from '../clock.js';
+import { AdmissionControl, DEFAULT_MIN_CONCURRENCY, TARGET_LAG_MS } from './admission.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { destination, thrownResult } from './probe.js';
@@ -67,6 +68,11 @@ export interface CheckEvent {
 export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256). */
   readonly concurrency?: number;
+  /**
+   * The fewest the cap is lowered to while the event loop is late (`AdmissionControl`); default
+   * 16, or `concurrency` if lower. Equal to `concurrency`: a fixed cap.
+   */
+  readonly minConcurrency?: number;
   readonly onResult: (event: CheckEvent) => void;
   /**
    * Told when `onResult` throws. The health state stays as the probe's result made it and
@@ -105,6 +111,8 @@ export interface SchedulerStats {
   /** Holding a slot and waiting for one: the general cap plus the checkers' own caps. */
   readonly running: number;
   readonly waiting: number;
+  /** The general cap now: `concurrency`, or lower while the event loop is late. */
+  readonly limit: number;
 }
 
 export class Scheduler {
@@ -112,6 +120,7 @@ export class Scheduler {
   /** Live runs per checker instance: one instance may serve several targets. */
   private readonly users = new Map<Checker, number>();
   private readonly limit: LimitFunction;
+  private readonly admission: AdmissionControl;
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly stopper = new AbortController();
@@ -121,9 +130,22 @@ export class Scheduler {
    * duplicate on every add), a tenth of a 10,000-target run's CPU.
    */
   private readonly inFlight = new Set<AbortController>();
+  /** While set, checks wait here before they start (`hold`). */
+  private gate: { opened: Promise<void>; open: () => void } | undefined;
+  /** When the last hold ended and how long it was, on the monotonic clock. */
+  private lastHold = { end: -Infinity, length: 0 };
 
   constructor(private readonly options: SchedulerOptions) {
-    this.limit = pLimit(options.concurrency ?? 256);
+    const max = options.concurrency ?? 256;
+    this.limit = pLimit(max);
+    this.admission = new AdmissionControl(
+      {
+        max,
+        min: Math.min(max, options.minConcurrency ?? DEFAULT_MIN_CONCURRENCY),
+        targetLagMs: TARGET_LAG_MS,
+      },
+      (limit) => (this.limit.concurrency = limit),
+    );
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
   }
@@ -233,12 +255,41 @@ export class Scheduler {
       running += cap.activeCount;
       waiting += cap.pendingCount;
     }
-    return { checks: this.runs.size, running, waiting };
+    return { checks: this.runs.size, running, waiting, limit: this.limit.concurrency };
+  }
+
+  /**
+   * Holds new checks back while the reconcile loop talks to the kernel: each of its requests
+   * waits a turn of the event loop, and on a loaded director a turn full of check starts and
+   * results lasts up to a second, so a tick of a dozen requests took 15-45 s and a dead server
+   * stayed in the table that long. Checks in flight go on; the ones due wait (late by the
+   * hold) until `release` or `maxMs`, whichever is first. So that ticks back to back cannot
+   * starve checking, a hold is refused (a no-op) until as long as the last one has passed.
+   */
+  hold(maxMs: number): () => void {
+    const now = this.clock.monotonic();
+    if (this.gate || now - this.lastHold.end < this.lastHold.length) return () => undefined;
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const gate = { opened, open };
+    this.gate = gate;
+    const release = (): void => {
+      if (this.gate !== gate) return;
+      timer.cancel();
+      this.gate = undefined;
+      const end = this.clock.monotonic();
+      this.lastHold = { end, length: end - now };
+      open();
+    };
+    const timer = this.clock.setTimeout(release, maxMs, { unref: true });
+    return release;
   }
 
   /** Stops every timer and aborts the checks in flight. */
   async stop(): Promise<void> {
     this.stopper.abort();
+    this.gate?.open();
+    this.gate = undefined;
     for (const c of this.inFlight) c.abort();
     this.inFlight.clear();
     for (const run of this.runs.values()) run.timer?.cancel();
@@ -293,6 +344,8 @@ export class Scheduler {
     if (this.stopper.signal.aborted || this.runs.get(run.id) !== run || run.running) return;
     run.timer = undefined;
     run.running = true;
+    const now = this.clock.monotonic();
+    this.admission.observe(now, Math.max(0, now - run.planned));
     try {
       const { result, latenessMs } = await this.probe(run);
       if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;
@@ -327,6 +380,7 @@ export class Scheduler {
   private async probe(run: Run): Promise<{ result: CheckResult; latenessMs: number }> {
     let latenessMs = 0;
     const go = async (): Promise<{ result: CheckResult; latenessMs: number }> => {
+      if (this.gate) await this.gate.opened;
       latenessMs = Math.max(0, this.clock.monotonic() - run.planned);
       const own = new AbortController();
       if (this.stopper.signal.aborted) own.abort();

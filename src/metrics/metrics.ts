@@ -465,6 +465,23 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     new Gauge({
+      name: 'ipvs_warden_check_concurrency_limit',
+      help: 'Checks allowed to run at once now: daemon.check_concurrency, or lower (down to check_concurrency_min) while the event loop is late.',
+      registers,
+      collect() {
+        const stats = self.loop?.checkStats();
+        if (stats) this.set(stats.limit);
+      },
+    });
+    new Gauge({
+      name: 'ipvs_warden_checks_waiting',
+      help: "Checks due and waiting for a slot under the concurrency cap (or a check type's own cap): late already.",
+      registers,
+      collect() {
+        this.set(self.loop?.checkStats().waiting ?? 0);
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_ready',
       help: '1 once the first reconcile has completed.',
       registers,

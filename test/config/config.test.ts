@@ -157,6 +157,26 @@ t.test(
       '1: daemon.check_workers: must be 0..64 (0: probes on the main thread; about one a core is the most that helps), got 65',
     ]);
     t.same(problems('daemon: {check_workers: 64}\nvirtual_services: []\n'), [], '64 is taken');
+    t.same(problems('daemon: {check_concurrency_min: 0}\nvirtual_services: []\n'), [
+      '1: daemon.check_concurrency_min: must be at least 1, got 0',
+    ]);
+    t.equal(
+      parseConfig('virtual_services: []\n', 'x', {}).daemon.checkConcurrencyMin,
+      16,
+      'default 16',
+    );
+    t.equal(
+      parseConfig('daemon: {check_concurrency: 8}\nvirtual_services: []\n', 'x', {}).daemon
+        .checkConcurrencyMin,
+      8,
+      'a cap below the default floor: the floor is the cap (fixed)',
+    );
+    t.equal(
+      parseConfig('daemon: {check_concurrency_min: 1000}\nvirtual_services: []\n', 'x', {}).daemon
+        .checkConcurrencyMin,
+      256,
+      'a floor above the cap is the cap',
+    );
   },
 );
 

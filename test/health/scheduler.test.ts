@@ -247,6 +247,93 @@ t.test('the concurrency cap delays checks and drops none', async (t) => {
   );
 });
 
+t.test('a late event loop lowers the cap to its floor, and it grows back on time', async (t) => {
+  const clock = new ManualClock(0);
+  let running = 0;
+  let maxRunning = 0;
+  const took = async (): Promise<boolean> => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await new Promise((r) => clock.setTimeout(() => r(true), 10));
+    running--;
+    return true;
+  };
+  const s = new Scheduler({
+    onResult: () => undefined,
+    concurrency: 64,
+    minConcurrency: 4,
+    random: () => 0,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  for (let i = 0; i < 200; i++) s.add(`s${i}`, new Scripted(`c${i}`, took), target, timing, policy);
+  await clock.advance(300);
+  t.equal(s.stats().limit, 64, 'a loop on time keeps the configured cap');
+  t.equal(maxRunning, 64, 'and uses it');
+
+  // The loop is busy 200 ms at a time: every timer fires 200 ms late.
+  for (let i = 0; i < 12; i++) {
+    clock.stall(200);
+    await clock.advance(20);
+  }
+  t.equal(s.stats().limit, 4, 'halved period by period down to check_concurrency_min');
+  maxRunning = 0;
+  clock.stall(200);
+  await clock.advance(20);
+  t.ok(maxRunning <= 4, `at most 4 at once while late (saw ${maxRunning})`);
+  t.ok(s.stats().waiting > 0, 'the rest wait for a slot');
+
+  await clock.advance(3000);
+  t.equal(s.stats().limit, 64, 'back to the configured cap once the loop keeps time');
+  await s.stop();
+});
+
+t.test(
+  'a hold keeps new checks back until released, or its bound, and not back to back',
+  async (t) => {
+    const clock = new ManualClock(0);
+    const starts: number[] = [];
+    const events: CheckEvent[] = [];
+    const took = async (): Promise<boolean> => {
+      starts.push(clock.monotonic());
+      await new Promise((r) => clock.setTimeout(() => r(true), 10));
+      return true;
+    };
+    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+    s.add('a', new Scripted('a', took), target, timing, policy);
+    await clock.advance(5);
+    t.same(starts, [0], 'the first check at once');
+
+    const release = s.hold(1000);
+    await clock.advance(400);
+    t.same(starts, [0], 'nothing starts while held (the next was due at 110)');
+    release();
+    await clock.advance(11);
+    t.same(starts, [0, 405], 'released: the waiting check starts at once');
+    t.equal(events.at(-1)?.latenessMs, 295, 'late by the hold');
+
+    // Released at 405 after 395 ms: another hold before 800 is refused.
+    s.hold(1000);
+    await clock.advance(200);
+    t.ok(starts.length > 2, 'a hold right after one is a no-op: checks go on');
+
+    await clock.advance(400);
+    const before = starts.length;
+    s.hold(150);
+    await clock.advance(140);
+    t.equal(starts.length, before, 'held');
+    await clock.advance(20);
+    t.equal(starts.length, before + 1, 'the bound ends a hold nobody releases');
+
+    await clock.advance(1000);
+    s.hold(10_000);
+    await clock.advance(150);
+    await s.stop();
+    t.pass('stop ends a hold');
+  },
+);
+
 t.test('stop aborts checks in flight and ends the schedule', async (t) => {
   const hang = new Scripted(
     'hang',
@@ -551,7 +638,7 @@ t.test('checks that wait for a cap of their own hold no general slot', async (t)
   await clock.advance(5);
   t.same(
     s.stats(),
-    { checks: 6, running: 2, waiting: 4 },
+    { checks: 6, running: 2, waiting: 4, limit: 2 },
     'stats count the exec-like cap too: one running, four waiting, and the TCP-like check',
   );
   await clock.advance(595);

@@ -1,0 +1,73 @@
+// How many checks may run at once when the event loop falls behind. Every check that runs at
+// once ends in the same turn of the loop (a connect on loopback completes at once), so a turn
+// lasts about (checks in flight x CPU per check). On an overloaded director a turn of 256 checks
+// took over a second, and a reconcile tick, which waits on the kernel a turn at a time, took
+// 15-45 s: a dead server stayed in the table that long. Lowering the cap while the loop is late
+// shortens the turns (the work is the same, the checks wait in the queue instead of in the loop)
+// and gives the tick its turns back; the cap grows again as soon as the loop keeps time.
+
+export interface AdmissionSettings {
+  /** The configured cap (`check_concurrency`): never more. */
+  readonly max: number;
+  /** Never fewer (`check_concurrency_min`); equal to `max` turns the adaptation off. */
+  readonly min: number;
+  /** A loop later than this is behind: the cap halves. */
+  readonly targetLagMs: number;
+}
+
+/** How often the cap is decided, at most: the loop's lag is the worst seen in the period. */
+export const ADMISSION_PERIOD_MS = 100;
+
+/** `check_concurrency_min`'s default: 16 TCP checks in flight kept an emulated 2-CPU VM busy. */
+export const DEFAULT_MIN_CONCURRENCY = 16;
+
+/** The loop's lag the cap is kept under: a check later than this is late (p99 target). */
+export const TARGET_LAG_MS = 50;
+
+/**
+ * The cap for the next period, from the worst timer lag of the last: halved (not below `min`)
+ * when the loop was later than the target, grown by a quarter (at least one, not above `max`)
+ * when it kept within half the target, kept in between (no flapping around the target).
+ */
+export function nextLimit(limit: number, lagMs: number, s: AdmissionSettings): number {
+  const current = Math.min(s.max, Math.max(s.min, limit));
+  if (lagMs > s.targetLagMs) return Math.max(s.min, Math.floor(current / 2));
+  if (lagMs <= s.targetLagMs / 2) return Math.min(s.max, current + Math.max(1, current >> 2));
+  return current;
+}
+
+/**
+ * The shell: fed the lag of each check's own timer (how late it fired, before any wait for the
+ * cap), it decides once a period and hands a new cap to `apply`.
+ */
+export class AdmissionControl {
+  private limit: number;
+  private worst = 0;
+  private periodStart: number | undefined;
+
+  constructor(
+    private readonly settings: AdmissionSettings,
+    private readonly apply: (limit: number) => void,
+  ) {
+    this.limit = settings.max;
+  }
+
+  /** The cap now. */
+  current(): number {
+    return this.limit;
+  }
+
+  /** One timer's lag at monotonic time `now`. */
+  observe(now: number, lagMs: number): void {
+    if (this.settings.min >= this.settings.max) return;
+    this.worst = Math.max(this.worst, lagMs);
+    this.periodStart ??= now;
+    if (now - this.periodStart < ADMISSION_PERIOD_MS) return;
+    const next = nextLimit(this.limit, this.worst, this.settings);
+    this.worst = 0;
+    this.periodStart = now;
+    if (next === this.limit) return;
+    this.limit = next;
+    this.apply(next);
+  }
+}
