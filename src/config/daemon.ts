@@ -389,7 +389,7 @@ export interface DaemonSettings {
   readonly logFormat: 'auto' | 'json' | 'text';
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly checkConcurrency: number;
-  /** The adaptive cap's floor (at most checkConcurrency: then the cap is fixed). */
+  /** The adaptive cap's floor; at or above checkConcurrency the cap is fixed (the scheduler clamps). */
   readonly checkConcurrencyMin: number;
   /** Worker threads for probes; 0: on the main thread. */
   readonly checkWorkers: number;
@@ -569,7 +569,7 @@ export function readDaemonSettings(
     logFormat: v.log_format as DaemonSettings['logFormat'],
     logLevel: v.log_level as DaemonSettings['logLevel'],
     checkConcurrency: v.check_concurrency,
-    checkConcurrencyMin: Math.min(v.check_concurrency_min, v.check_concurrency),
+    checkConcurrencyMin: v.check_concurrency_min,
     checkWorkers: v.check_workers,
     execConcurrency: v.exec_concurrency,
     dataPathMarks: v.data_path_marks,

@@ -286,6 +286,22 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   await clock.advance(3000);
   t.equal(s.stats().limit, 64, 'back to the configured cap once the loop keeps time');
   await s.stop();
+
+  const fixed = new Scheduler({
+    onResult: () => undefined,
+    concurrency: 8,
+    minConcurrency: 100,
+    random: () => 0,
+    clock,
+  });
+  for (let i = 0; i < 20; i++)
+    fixed.add(`f${i}`, new Scripted(`f${i}`, took), target, timing, policy);
+  for (let i = 0; i < 12; i++) {
+    clock.stall(200);
+    await clock.advance(20);
+  }
+  t.equal(fixed.stats().limit, 8, 'a floor at or above the cap: the cap is fixed');
+  await fixed.stop();
 });
 
 t.test(

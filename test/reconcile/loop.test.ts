@@ -373,3 +373,44 @@ virtual_services:
     t.ok(made <= 3, `instances made: ${made} (one per distinct check config)`);
   },
 );
+
+t.test(
+  'a tick waiting on the kernel holds new checks back, and lets them go when done',
+  async (t) => {
+    /** A table whose reads wait while `gate` is set: a kernel slow to answer. */
+    class SlowTable extends MemoryBackend {
+      gate: Promise<void> | undefined;
+      reads = 0;
+      override async table(): Promise<TableEntry[]> {
+        this.reads++;
+        if (this.gate) await this.gate;
+        return super.table();
+      }
+    }
+    const backend = new SlowTable();
+    const { servers, log, loop } = await setup(t, 3, {}, backend);
+    await loop.start();
+    t.ok(await until(async () => (await weights(backend)).length === 3), 'all three in');
+
+    let open!: () => void;
+    backend.gate = new Promise((r) => (open = r));
+    const reads = backend.reads;
+    servers[1]!.healthy = false;
+    t.ok(await until(() => backend.reads > reads), 'the server going down starts a tick');
+    const before = log.named('check.result').length;
+    // The hold lasts up to 2 s: 500 ms leaves a busy machine 1.5 s of margin.
+    await new Promise((r) => setTimeout(r, 500));
+    const during = log.named('check.result').length - before;
+    // Three servers checked every 100 ms make about 15 results in 500 ms; held, only the checks
+    // already in flight (at most one each) end.
+    t.ok(during <= 3, `only checks in flight end while the tick waits (${during})`);
+    open();
+    backend.gate = undefined;
+    t.ok(await until(async () => (await weights(backend)).length === 2), 'the tick removes it');
+    const after = log.named('check.result').length;
+    t.ok(
+      await until(() => log.named('check.result').length >= after + 6),
+      'checking goes on once the tick is done',
+    );
+  },
+);
