@@ -120,6 +120,8 @@ export class Scheduler {
   /** Live runs per checker instance: one instance may serve several targets. */
   private readonly users = new Map<Checker, number>();
   private readonly limit: LimitFunction;
+  /** The configured cap; `limit.concurrency` is lower while the event loop is late. */
+  private readonly max: number;
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
   private readonly clock: Clock;
@@ -137,6 +139,7 @@ export class Scheduler {
 
   constructor(private readonly options: SchedulerOptions) {
     const max = options.concurrency ?? 256;
+    this.max = max;
     this.limit = pLimit(max);
     this.admission = new AdmissionControl(
       {
@@ -259,16 +262,20 @@ export class Scheduler {
   }
 
   /**
-   * Holds new checks back while the reconcile loop talks to the kernel: each of its requests
-   * waits a turn of the event loop, and on a loaded director a turn full of check starts and
-   * results lasts up to a second, so a tick of a dozen requests took 15-45 s and a dead server
-   * stayed in the table that long. Checks in flight go on; the ones due wait (late by the
-   * hold) until `release` or `maxMs`, whichever is first. So that ticks back to back cannot
-   * starve checking, a hold is refused (a no-op) until as long as the last one has passed.
+   * Holds new checks back while the reconcile loop talks to the kernel, if the event loop is
+   * late (the cap is below its maximum): each request to the kernel waits a turn of the loop,
+   * and on a loaded director a turn full of check starts and results lasts up to a second, so a
+   * tick of a dozen requests took 15-45 s and a dead server stayed in the table that long. On a
+   * loop that keeps time the turns are short anyway, and holding would only make checks late.
+   * Checks in flight go on; the ones due wait (late by the hold) until `release` or `maxMs`,
+   * whichever is first. So that ticks back to back cannot starve checking, a hold is refused
+   * (a no-op) until as long as the last one has passed.
    */
   hold(maxMs: number): () => void {
     const now = this.clock.monotonic();
-    if (this.gate || now - this.lastHold.end < this.lastHold.length) return () => undefined;
+    const late = this.limit.concurrency < this.max;
+    if (!late || this.gate || now - this.lastHold.end < this.lastHold.length)
+      return () => undefined;
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
     const gate = { opened, open };

@@ -139,10 +139,10 @@ export interface RecentEvent {
 const RECENT_EVENTS = 100;
 
 /**
- * The longest a tick holds new checks back. A tick on an idle loop takes milliseconds (about
- * 0.2 s at 10,000 servers on the host) and releases them itself; on an overloaded one the first
- * turn, full of results of checks in flight, took over a second in the VM, so the bound spans a
- * few turns. A kernel that does not answer (30 s) holds checks back no longer than this.
+ * The longest a tick holds new checks back (only while the event loop is late: Scheduler.hold).
+ * The tick ends the hold itself; on an overloaded loop its first turn, full of results of checks
+ * in flight, took over a second in the VM, so the bound spans a few turns. A kernel that does
+ * not answer (30 s) holds checks back no longer than this.
  */
 const TICK_HOLD_MS = 2000;
 

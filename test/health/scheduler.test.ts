@@ -305,7 +305,7 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
 });
 
 t.test(
-  'a hold keeps new checks back until released, or its bound, and not back to back',
+  'a hold keeps new checks back while the loop is late, until released or its bound',
   async (t) => {
     const clock = new ManualClock(0);
     const starts: number[] = [];
@@ -315,34 +315,58 @@ t.test(
       await new Promise((r) => clock.setTimeout(() => r(true), 10));
       return true;
     };
-    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const s = new Scheduler({
+      onResult: (e) => events.push(e),
+      concurrency: 64,
+      minConcurrency: 4,
+      random: () => 0,
+      clock,
+    });
     const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
     s.add('a', new Scripted('a', took), target, timing, policy);
-    await clock.advance(5);
-    t.same(starts, [0], 'the first check at once');
+    /** The loop busy 200 ms at a time until the cap is at its floor. */
+    const late = async (): Promise<void> => {
+      for (let i = 0; i < 6; i++) {
+        clock.stall(200);
+        await clock.advance(20);
+      }
+      t.equal(s.stats().limit, 4, 'the loop is late: the cap is at its floor');
+    };
 
+    await clock.advance(5);
+    s.hold(1000);
+    await clock.advance(400);
+    t.same(starts, [0, 110, 220, 330], 'a loop on time holds nothing: checks go on');
+
+    await late();
+    let n = starts.length;
+    let at = clock.monotonic();
     const release = s.hold(1000);
     await clock.advance(400);
-    t.same(starts, [0], 'nothing starts while held (the next was due at 110)');
+    t.equal(starts.length, n, 'nothing starts while held');
     release();
     await clock.advance(11);
-    t.same(starts, [0, 405], 'released: the waiting check starts at once');
-    t.equal(events.at(-1)?.latenessMs, 295, 'late by the hold');
+    t.same(starts.slice(n), [at + 400], 'released: the waiting check starts at once');
+    t.ok((events.at(-1)?.latenessMs ?? 0) >= 300, 'late by the hold');
 
-    // Released at 405 after 395 ms: another hold before 800 is refused.
+    // That hold lasted 400 ms: another within 400 ms of its end is refused.
+    n = starts.length;
     s.hold(1000);
-    await clock.advance(200);
-    t.ok(starts.length > 2, 'a hold right after one is a no-op: checks go on');
+    await clock.advance(300);
+    t.ok(starts.length > n, 'a hold right after one is a no-op: checks go on');
 
-    await clock.advance(400);
-    const before = starts.length;
+    await clock.advance(500);
+    await late();
+    n = starts.length;
+    at = clock.monotonic();
     s.hold(150);
     await clock.advance(140);
-    t.equal(starts.length, before, 'held');
+    t.equal(starts.length, n, 'held');
     await clock.advance(20);
-    t.equal(starts.length, before + 1, 'the bound ends a hold nobody releases');
+    t.same(starts.slice(n), [at + 150], 'the bound ends a hold nobody releases');
 
     await clock.advance(1000);
+    await late();
     s.hold(10_000);
     await clock.advance(150);
     await s.stop();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { Config } from '../../src/config/model.js';
+import { systemClock, type Timer } from '../../src/clock.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { destinationSpec } from '../../src/ipvs/spec.js';
 import type { TableEntry } from '../../src/ipvs/model.js';
@@ -375,7 +376,7 @@ virtual_services:
 );
 
 t.test(
-  'a tick waiting on the kernel holds new checks back, and lets them go when done',
+  'a tick on a late loop holds new checks back while it waits on the kernel, and lets them go',
   async (t) => {
     /** A table whose reads wait while `gate` is set: a kernel slow to answer. */
     class SlowTable extends MemoryBackend {
@@ -387,22 +388,39 @@ t.test(
         return super.table();
       }
     }
+    /** Every timer fires `lag` ms after it is due: a late event loop, without blocking it. */
+    const clock = {
+      lag: 0,
+      now: () => systemClock.now(),
+      monotonic: () => systemClock.monotonic(),
+      setTimeout(fn: () => void, ms: number, options?: { unref?: boolean }): Timer {
+        return systemClock.setTimeout(fn, ms + clock.lag, options);
+      },
+    };
     const backend = new SlowTable();
-    const { servers, log, loop } = await setup(t, 3, {}, backend);
+    const servers = await Promise.all(Array.from({ length: 3 }, () => flippableHttp()));
+    t.teardown(() => Promise.all(servers.map((s) => s.stop())));
+    const log = new MemoryLog();
+    const loop = new ReconcileLoop(config(servers), { backend, log, clock });
+    t.teardown(() => loop.stop());
     await loop.start();
     t.ok(await until(async () => (await weights(backend)).length === 3), 'all three in');
+    t.ok(await until(() => loop.checkStats().limit === 256, 5000), 'on time: the configured cap');
 
+    clock.lag = 150;
+    t.ok(await until(() => loop.checkStats().limit === 16, 5000), 'late: the cap at its floor');
     let open!: () => void;
     backend.gate = new Promise((r) => (open = r));
     const reads = backend.reads;
     servers[1]!.healthy = false;
-    t.ok(await until(() => backend.reads > reads), 'the server going down starts a tick');
+    t.ok(await until(() => backend.reads > reads, 5000), 'the server going down starts a tick');
+    clock.lag = 0;
     const before = log.named('check.result').length;
     // The hold lasts up to 2 s: 500 ms leaves a busy machine 1.5 s of margin.
     await new Promise((r) => setTimeout(r, 500));
     const during = log.named('check.result').length - before;
-    // Three servers checked every 100 ms make about 15 results in 500 ms; held, only the checks
-    // already in flight (at most one each) end.
+    // Three servers checked every 100 ms make about 15 results in 500 ms; held, only the
+    // checks already in flight (at most one each) end.
     t.ok(during <= 3, `only checks in flight end while the tick waits (${during})`);
     open();
     backend.gate = undefined;
