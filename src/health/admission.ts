@@ -25,24 +25,34 @@ export const DEFAULT_MIN_CONCURRENCY = 16;
 export const TARGET_LAG_MS = 50;
 
 /**
- * The cap for the next period, from the worst timer lag of the last: halved (not below `min`)
- * when the loop was later than the target, grown by a quarter (at least one, not above `max`)
- * when it kept within half the target, kept in between (no flapping around the target).
+ * The cap for the next period, from the worst timer lag of the last and whether checks waited
+ * for a slot: halved (not below `min`) when the loop was later than the target while checks
+ * waited (more were due than the cap let run: the checks themselves make the turns long);
+ * grown by a quarter (at least one, not above `max`) when the loop kept within half the target,
+ * or when nothing waited (the cap held nothing back, so a late loop is not its doing: a GC
+ * pause, a scrape); kept in between (no flapping around the target).
  */
-export function nextLimit(limit: number, lagMs: number, s: AdmissionSettings): number {
+export function nextLimit(
+  limit: number,
+  lagMs: number,
+  waited: boolean,
+  s: AdmissionSettings,
+): number {
   const current = Math.min(s.max, Math.max(s.min, limit));
-  if (lagMs > s.targetLagMs) return Math.max(s.min, Math.floor(current / 2));
-  if (lagMs <= s.targetLagMs / 2) return Math.min(s.max, current + Math.max(1, current >> 2));
+  if (lagMs > s.targetLagMs && waited) return Math.max(s.min, Math.floor(current / 2));
+  if (lagMs <= s.targetLagMs / 2 || !waited)
+    return Math.min(s.max, current + Math.max(1, current >> 2));
   return current;
 }
 
 /**
  * The shell: fed the lag of each check's own timer (how late it fired, before any wait for the
- * cap), it decides once a period and hands a new cap to `apply`.
+ * cap) and whether its check must wait for a slot, it decides once a period and hands a new cap to `apply`.
  */
 export class AdmissionControl {
   private limit: number;
   private worst = 0;
+  private waited = false;
   private periodStart: number | undefined;
 
   constructor(
@@ -57,14 +67,16 @@ export class AdmissionControl {
     return this.limit;
   }
 
-  /** One timer's lag at monotonic time `now`. */
-  observe(now: number, lagMs: number): void {
+  /** One timer's lag at monotonic time `now`, and whether its check has to wait for a slot. */
+  observe(now: number, lagMs: number, waits: boolean): void {
     if (this.settings.min >= this.settings.max) return;
     this.worst = Math.max(this.worst, lagMs);
+    this.waited ||= waits;
     this.periodStart ??= now;
     if (now - this.periodStart < ADMISSION_PERIOD_MS) return;
-    const next = nextLimit(this.limit, this.worst, this.settings);
+    const next = nextLimit(this.limit, this.worst, this.waited, this.settings);
     this.worst = 0;
+    this.waited = false;
     this.periodStart = now;
     if (next === this.limit) return;
     this.limit = next;

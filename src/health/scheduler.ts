@@ -352,7 +352,12 @@ export class Scheduler {
     run.timer = undefined;
     run.running = true;
     const now = this.clock.monotonic();
-    this.admission.observe(now, Math.max(0, now - run.planned));
+    const { activeCount, pendingCount, concurrency } = this.limit;
+    this.admission.observe(
+      now,
+      Math.max(0, now - run.planned),
+      activeCount + pendingCount >= concurrency,
+    );
     try {
       const { result, latenessMs } = await this.probe(run);
       if (this.stopper.signal.aborted || this.runs.get(run.id) !== run) return;

@@ -315,38 +315,42 @@ t.test(
       await new Promise((r) => clock.setTimeout(() => r(true), 10));
       return true;
     };
+    // Three checks under a cap of two: when the loop stalls, all are due at once and one waits.
     const s = new Scheduler({
       onResult: (e) => events.push(e),
-      concurrency: 64,
-      minConcurrency: 4,
+      concurrency: 2,
+      minConcurrency: 1,
       random: () => 0,
       clock,
     });
     const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
-    s.add('a', new Scripted('a', took), target, timing, policy);
+    for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
     /** The loop busy 200 ms at a time until the cap is at its floor. */
     const late = async (): Promise<void> => {
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 4; i++) {
         clock.stall(200);
         await clock.advance(20);
       }
-      t.equal(s.stats().limit, 4, 'the loop is late: the cap is at its floor');
+      t.equal(s.stats().limit, 1, 'the loop is late and checks wait: the cap is at its floor');
     };
+    const since = (n: number): number[] => [...new Set(starts.slice(n))];
 
     await clock.advance(5);
+    let n = starts.length;
     s.hold(1000);
     await clock.advance(400);
-    t.same(starts, [0, 110, 220, 330], 'a loop on time holds nothing: checks go on');
+    t.ok(starts.length >= n + 6, 'a loop on time holds nothing: checks go on');
 
     await late();
-    let n = starts.length;
+    n = starts.length;
     let at = clock.monotonic();
     const release = s.hold(1000);
     await clock.advance(400);
     t.equal(starts.length, n, 'nothing starts while held');
     release();
-    await clock.advance(11);
-    t.same(starts.slice(n), [at + 400], 'released: the waiting check starts at once');
+    await clock.advance(5);
+    t.same(since(n), [at + 400], 'released: the waiting checks start at once');
+    await clock.advance(30);
     t.ok((events.at(-1)?.latenessMs ?? 0) >= 300, 'late by the hold');
 
     // That hold lasted 400 ms: another within 400 ms of its end is refused.
@@ -362,8 +366,8 @@ t.test(
     s.hold(150);
     await clock.advance(140);
     t.equal(starts.length, n, 'held');
-    await clock.advance(20);
-    t.same(starts.slice(n), [at + 150], 'the bound ends a hold nobody releases');
+    await clock.advance(15);
+    t.same(since(n), [at + 150], 'the bound ends a hold nobody releases');
 
     await clock.advance(1000);
     await late();
