@@ -3,15 +3,16 @@
 // lasts about (checks in flight x CPU per check). On an overloaded director a turn of 256 checks
 // took over a second, and a reconcile tick, which waits on the kernel a turn at a time, took
 // 15-45 s: a dead server stayed in the table that long. Lowering the cap while the loop is late
-// shortens the turns (the work is the same, the checks wait in the queue instead of in the loop)
-// and gives the tick its turns back; the cap grows again as soon as the loop keeps time.
+// and checks wait for a slot shortens the turns (the work is the same, the checks wait in the
+// queue instead of in the loop) and gives the tick its turns back; the cap grows again as soon
+// as the loop keeps time, or nothing waits.
 
 export interface AdmissionSettings {
   /** The configured cap (`check_concurrency`): never more. */
   readonly max: number;
   /** Never fewer (`check_concurrency_min`); equal to `max` turns the adaptation off. */
   readonly min: number;
-  /** A loop later than this is behind: the cap halves. */
+  /** A loop later than this, with checks waiting, is behind: the cap halves. */
   readonly targetLagMs: number;
 }
 
@@ -65,6 +66,11 @@ export class AdmissionControl {
   /** The cap now. */
   current(): number {
     return this.limit;
+  }
+
+  /** The cap is below its maximum: the loop has been late with checks waiting. */
+  lowered(): boolean {
+    return this.limit < this.settings.max;
   }
 
   /** One timer's lag at monotonic time `now`, and whether its check has to wait for a slot. */

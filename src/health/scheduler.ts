@@ -69,8 +69,9 @@ export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256). */
   readonly concurrency?: number;
   /**
-   * The fewest the cap is lowered to while the event loop is late (`AdmissionControl`); default
-   * 16, or `concurrency` if lower. Equal to `concurrency`: a fixed cap.
+   * The fewest the cap is lowered to while the event loop is late and checks wait
+   * (`AdmissionControl`); default 16, or `concurrency` if lower. At or above `concurrency`: a
+   * fixed cap.
    */
   readonly minConcurrency?: number;
   readonly onResult: (event: CheckEvent) => void;
@@ -120,8 +121,7 @@ export class Scheduler {
   /** Live runs per checker instance: one instance may serve several targets. */
   private readonly users = new Map<Checker, number>();
   private readonly limit: LimitFunction;
-  /** The configured cap; `limit.concurrency` is lower while the event loop is late. */
-  private readonly max: number;
+  /** Sets `limit.concurrency`: the configured cap, lower while the event loop is late. */
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
   private readonly clock: Clock;
@@ -139,7 +139,6 @@ export class Scheduler {
 
   constructor(private readonly options: SchedulerOptions) {
     const max = options.concurrency ?? 256;
-    this.max = max;
     this.limit = pLimit(max);
     this.admission = new AdmissionControl(
       {
@@ -273,8 +272,7 @@ export class Scheduler {
    */
   hold(maxMs: number): () => void {
     const now = this.clock.monotonic();
-    const late = this.limit.concurrency < this.max;
-    if (!late || this.gate || now - this.lastHold.end < this.lastHold.length)
+    if (!this.admission.lowered() || this.gate || now - this.lastHold.end < this.lastHold.length)
       return () => undefined;
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));

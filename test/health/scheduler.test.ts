@@ -56,6 +56,14 @@ class Scripted implements Checker {
   }
 }
 
+/** The loop busy 200 ms at a time, `rounds` times: every timer due meanwhile fires late. */
+async function busyLoop(clock: ManualClock, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    clock.stall(200);
+    await clock.advance(20);
+  }
+}
+
 t.test('intervals: settled up, changing, settled down', async (t) => {
   const timing = { ...fast, intervalMs: 2000, fastIntervalMs: 500, downIntervalMs: 5000 };
   t.equal(nextInterval({ up: true, successes: 4, failures: 0, results: 4 }, timing), 2000);
@@ -271,15 +279,10 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   t.equal(s.stats().limit, 64, 'a loop on time keeps the configured cap');
   t.equal(maxRunning, 64, 'and uses it');
 
-  // The loop is busy 200 ms at a time: every timer fires 200 ms late.
-  for (let i = 0; i < 12; i++) {
-    clock.stall(200);
-    await clock.advance(20);
-  }
+  await busyLoop(clock, 12);
   t.equal(s.stats().limit, 4, 'halved period by period down to check_concurrency_min');
   maxRunning = 0;
-  clock.stall(200);
-  await clock.advance(20);
+  await busyLoop(clock, 1);
   t.ok(maxRunning <= 4, `at most 4 at once while late (saw ${maxRunning})`);
   t.ok(s.stats().waiting > 0, 'the rest wait for a slot');
 
@@ -296,10 +299,7 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   });
   for (let i = 0; i < 20; i++)
     fixed.add(`f${i}`, new Scripted(`f${i}`, took), target, timing, policy);
-  for (let i = 0; i < 12; i++) {
-    clock.stall(200);
-    await clock.advance(20);
-  }
+  await busyLoop(clock, 12);
   t.equal(fixed.stats().limit, 8, 'a floor at or above the cap: the cap is fixed');
   await fixed.stop();
 });
@@ -327,10 +327,7 @@ t.test(
     for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
     /** The loop busy 200 ms at a time until the cap is at its floor. */
     const late = async (): Promise<void> => {
-      for (let i = 0; i < 4; i++) {
-        clock.stall(200);
-        await clock.advance(20);
-      }
+      await busyLoop(clock, 4);
       t.equal(s.stats().limit, 1, 'the loop is late and checks wait: the cap is at its floor');
     };
     const since = (n: number): number[] => [...new Set(starts.slice(n))];
