@@ -35,6 +35,8 @@ import {
   decodeTimeouts,
   getFamilyMessage,
   ipvsMessage,
+  isRefusal,
+  refusedRequest,
   writeDaemon,
   writeDaemonState,
   writeDestination,
@@ -49,6 +51,7 @@ import {
   NetlinkTransport,
   type RequestContext,
   type SocketFactory,
+  type TransportCounters,
   type TransportOptions,
 } from './transport.js';
 
@@ -62,6 +65,17 @@ export interface NetlinkBackendOptions extends TransportOptions {
 /** SO_RCVBUF asked for; the kernel caps it at net.core.rmem_max (and doubles what it grants). */
 const RECV_BUFFER = 4 << 20;
 
+/**
+ * The kernel sizes each part of a dump by the largest read it has seen on the socket, up to
+ * 32 KiB (af_netlink.c, max_recvmsg_len). netlink@0.3.0 peeks at each datagram and reads it at
+ * its own size, so on a fresh socket every part stays one page: 10,000 destinations came in
+ * about 1,100 datagrams, each two reads and a call into JavaScript. Reading one large datagram
+ * once raises the size for good, so each socket starts with a request the kernel refuses and
+ * echoes back whole (`refusedRequest`). A socket that reads a fixed 32 KiB instead would
+ * allocate that much for every acknowledgement.
+ */
+const DUMP_PART_SIZING = 32 << 10;
+
 /** netlink@0.3.0's raw socket of a protocol, speaking to the kernel (port 0). */
 export const kernelSocketFor =
   (protocol: number): SocketFactory =>
@@ -70,7 +84,13 @@ export const kernelSocketFor =
       recvBufferSize: RECV_BUFFER,
       sendBufferSize: RECV_BUFFER,
     });
-    socket.on('message', (data, rinfo) => handlers.message(data, rinfo.port, false));
+    // Sent before anything the transport sends; if it fails, dumps are only slower.
+    socket.send(refusedRequest(DUMP_PART_SIZING), { port: 0 }, () => undefined);
+    socket.on('message', (data, rinfo) => {
+      // Its refusal answers no request of the transport's (they are numbered from 1).
+      if (rinfo.port === 0 && isRefusal(data)) return;
+      handlers.message(data, rinfo.port, false);
+    });
     socket.on('truncatedMessage', (data, rinfo) => handlers.message(data, rinfo.port, true));
     socket.on('error', (error) => handlers.error(error));
     return {
@@ -127,6 +147,11 @@ export class NetlinkBackend extends BackendBase {
       }
       throw wrapDecode(err, { op: 'resolve-ipvs-family' });
     }
+  }
+
+  /** The socket's traffic so far: requests, datagrams and replies (for diagnostics and tests). */
+  get counters(): Readonly<TransportCounters> {
+    return this.transport.counters;
   }
 
   private message(cmd: number, dump = false): MessageWriter {

@@ -330,6 +330,30 @@ export function getFamilyMessage(name: string): Buffer {
     .finish();
 }
 
+/**
+ * A request every netlink protocol refuses, `length` bytes long, sequence number 0 (the
+ * transport numbers from 1): its type, 0xffff, is no generic netlink family (their ids stop
+ * at GENL_MAX_ID, 1023) and no rtnetlink type. The kernel's error reply echoes it whole
+ * (netlink_ack, unless NETLINK_CAP_ACK is set, which we never set).
+ */
+export function refusedRequest(length: number): Buffer {
+  const message = Buffer.alloc(length);
+  message.writeUInt32LE(length, 0);
+  message.writeUInt16LE(0xffff, 4);
+  message.writeUInt16LE(K.NLM_F_REQUEST, 6);
+  return message;
+}
+
+/** Whether a datagram is the kernel's refusal of `refusedRequest` (NLMSG_ERROR, sequence 0). */
+export function isRefusal(datagram: Buffer): boolean {
+  return (
+    datagram.length >= K.NLMSG_HDRLEN + 4 &&
+    datagram.readUInt16LE(4) === K.NLMSG_ERROR &&
+    datagram.readUInt32LE(8) === 0 &&
+    datagram.readInt32LE(K.NLMSG_HDRLEN) < 0
+  );
+}
+
 // ---------- decoding
 
 /**

@@ -67,7 +67,9 @@ export interface TransportCounters {
   /** Messages and datagrams sent (several messages share a datagram under load). */
   sent: number;
   datagrams: number;
+  /** Messages received, and the datagrams they came in (a dump packs many to a datagram). */
   received: number;
+  receivedDatagrams: number;
   /** Messages from a sender other than the kernel: dropped. */
   foreign: number;
   /** Replies to no request in flight (late, after a timeout): dropped. */
@@ -105,6 +107,7 @@ export class NetlinkTransport {
     sent: 0,
     datagrams: 0,
     received: 0,
+    receivedDatagrams: 0,
     foreign: 0,
     stray: 0,
   };
@@ -342,6 +345,7 @@ export class NetlinkTransport {
       this.failAll('EPROTO', 'truncated datagram');
       return;
     }
+    this.counters.receivedDatagrams++;
     let offset = 0;
     while (offset + K.NLMSG_HDRLEN <= data.length) {
       const length = data.readUInt32LE(offset);
