@@ -165,7 +165,8 @@ export async function decide(
   const t0 = performance.now();
   const parsed = parseConfig(config, 'bench-table.yaml', {});
   const t1 = performance.now();
-  const observed = await backend.table();
+  // What a tick reads: the table without statistics.
+  const observed = await backend.layout();
   const t2 = performance.now();
   const desired = desiredTable({
     services: parsed.virtualServices,

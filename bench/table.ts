@@ -6,7 +6,8 @@
 //   same path, against `ipvsadm -R` of just those changes;
 // - adopt on restart: the same path against a table that already matches (zero operations,
 //   asserted) against `ipvsadm -Sn`, the read a script would compare;
-// - one dump: table() against `ipvsadm -Ln`;
+// - one dump: layout() (what a reconcile tick reads: no statistics) against `ipvsadm -Ln` (which
+//   shows none), and table() against `ipvsadm -Ln --stats`;
 // - the raw write: the operations applied pipelined and one at a time against `ipvsadm -R`.
 // `tableRows()` is for bench:peers (same VM boot; it flushes the IPVS table before and after);
 // run directly, it prints the rows, their ratios and the breakdowns.
@@ -34,6 +35,8 @@ export interface TableBenchOptions extends Partial<Shape> {
   readonly rounds?: number;
   /** Also time the write one operation at a time (slow: about twice the pipelined write). */
   readonly serial?: boolean;
+  /** Dumps of each kind per round, alternating with ipvsadm's (cheap beside a round's writes). */
+  readonly dumps?: number;
 }
 
 const count = (t: readonly { destinations: readonly unknown[] }[]): number =>
@@ -64,6 +67,7 @@ export async function tableRows(options: TableBenchOptions = {}): Promise<TableR
     perService: options.perService ?? 100,
   };
   const rounds = options.rounds ?? 3;
+  const dumps = options.dumps ?? 5;
   const total = shape.services * shape.perService;
   const changes = reloadCounts(shape);
   const changed = changes.reweighted + changes.removed + changes.added;
@@ -80,10 +84,12 @@ export async function tableRows(options: TableBenchOptions = {}): Promise<TableR
     reload: [] as Decision[],
     adopt: [] as Decision[],
     dump: [] as number[],
+    dumpStats: [] as number[],
     restore: [] as number[],
     reloadIpvsadm: [] as number[],
     save: [] as number[],
     list: [] as number[],
+    listStats: [] as number[],
     write: [] as number[],
     writeSerial: [] as number[],
   };
@@ -95,6 +101,24 @@ export async function tableRows(options: TableBenchOptions = {}): Promise<TableR
     if (d.failed > 0) throw new Error(`${what}: ${d.failed} operations failed`);
     if (d.operations !== ops) throw new Error(`${what}: ${d.operations} operations, not ${ops}`);
     return d;
+  };
+
+  /** One dump of each kind, each beside its ipvsadm counterpart. */
+  const dumpRound = async (): Promise<void> => {
+    const [dumpMs, layout] = await timed(() => backend.layout());
+    if (count(layout) !== total) throw new Error(`layout() read ${count(layout)} destinations`);
+    s.dump.push(dumpMs);
+    const [listMs, listing] = await timed(() => ipvsadm(['-Ln']));
+    if (countListed(listing) !== total)
+      throw new Error(`ipvsadm -Ln listed ${countListed(listing)} destinations`);
+    s.list.push(listMs);
+    const [statsMs, table] = await timed(() => backend.table());
+    if (count(table) !== total) throw new Error(`table() read ${count(table)} destinations`);
+    s.dumpStats.push(statsMs);
+    const [listStatsMs, statsListing] = await timed(() => ipvsadm(['-Ln', '--stats']));
+    if (countListed(statsListing) !== total)
+      throw new Error(`ipvsadm -Ln --stats listed ${countListed(statsListing)} destinations`);
+    s.listStats.push(listStatsMs);
   };
 
   try {
@@ -113,14 +137,8 @@ export async function tableRows(options: TableBenchOptions = {}): Promise<TableR
         throw new Error('ipvsadm -Sn saved a different table');
       s.save.push(saveMs);
 
-      // One dump each.
-      const [dumpMs, table] = await timed(() => backend.table());
-      if (count(table) !== total) throw new Error(`table() read ${count(table)} destinations`);
-      s.dump.push(dumpMs);
-      const [listMs, listing] = await timed(() => ipvsadm(['-Ln']));
-      if (countListed(listing) !== total)
-        throw new Error(`ipvsadm -Ln listed ${countListed(listing)} destinations`);
-      s.list.push(listMs);
+      // Dumps, without statistics and with them, each beside ipvsadm's.
+      for (let d = 0; d < dumps; d++) await dumpRound();
 
       // Reload: 10 % changed.
       s.reload.push(expectDecision(await decide(backend, reloaded, true), changed, 'reload'));
@@ -214,7 +232,14 @@ export async function tableRows(options: TableBenchOptions = {}): Promise<TableR
       '-Sn (as above)',
       'read + plan',
     ),
-    row(`dump ${n} destinations`, s.dump, s.list, '-Ln', 'table()'),
+    row(`dump ${n} destinations`, s.dump, s.list, '-Ln', 'layout(), what a tick reads'),
+    row(
+      `dump ${n} with statistics`,
+      s.dumpStats,
+      s.listStats,
+      '-Ln --stats',
+      'table(), what /metrics reads',
+    ),
     row(
       `write ${n}: operations, pipelined`,
       s.write,

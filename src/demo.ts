@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OperationResult } from './ipvs/backend.js';
 import { BackendBase, type IpvsBackend } from './ipvs/backend.js';
-import type { Operation, ServiceKey, TableEntry, Timeouts } from './ipvs/model.js';
+import type { LayoutEntry, Operation, ServiceKey, TableEntry, Timeouts } from './ipvs/model.js';
 import { destinationSpec, serviceSpec } from './ipvs/spec.js';
 
 /** The small example table of `table --backend memory --demo`. */
@@ -146,6 +146,9 @@ export class ShowingBackend extends BackendBase {
   destinations = (k: ServiceKey): ReturnType<IpvsBackend['destinations']> =>
     this.inner.destinations(k);
   table = (): Promise<TableEntry[]> => this.inner.table();
+  override layout(): Promise<LayoutEntry[]> {
+    return this.inner.layout();
+  }
   syncDaemons = (): ReturnType<IpvsBackend['syncDaemons']> => this.inner.syncDaemons();
   startSyncDaemon = (s: Parameters<IpvsBackend['startSyncDaemon']>[0]): Promise<void> =>
     this.inner.startSyncDaemon(s);

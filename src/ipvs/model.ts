@@ -89,14 +89,24 @@ export interface ServiceState extends ServiceSpec {
   readonly stats: Stats;
 }
 
-export interface DestinationState extends DestinationSpec {
+/** A destination's settings and connection counts: what a reconcile compares. */
+export interface DestinationLayout extends DestinationSpec {
   readonly activeConns: number;
   readonly inactiveConns: number;
   readonly persistentConns: number;
+}
+
+export interface DestinationState extends DestinationLayout {
   readonly stats: Stats;
 }
 
-export interface TableEntry {
+/** A service and its destinations without statistics (IpvsBackend.layout). */
+export interface LayoutEntry {
+  readonly service: ServiceSpec;
+  readonly destinations: readonly DestinationLayout[];
+}
+
+export interface TableEntry extends LayoutEntry {
   readonly service: ServiceState;
   readonly destinations: readonly DestinationState[];
 }

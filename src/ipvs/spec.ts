@@ -10,7 +10,7 @@ import {
   type Protocol,
   type ServiceKey,
   type ServiceSpec,
-  type TableEntry,
+  type LayoutEntry,
   type TunnelSpec,
 } from './model.js';
 
@@ -102,10 +102,10 @@ export function targetId(service: ServiceKey, destination: DestinationKey): stri
 }
 
 /** Every destination of a table by its target id. */
-export function destinationsByTarget(
-  table: readonly TableEntry[],
-): Map<string, TableEntry['destinations'][number]> {
-  const out = new Map<string, TableEntry['destinations'][number]>();
+export function destinationsByTarget<E extends LayoutEntry>(
+  table: readonly E[],
+): Map<string, E['destinations'][number]> {
+  const out = new Map<string, E['destinations'][number]>();
   for (const e of table) for (const d of e.destinations) out.set(targetId(e.service.key, d.key), d);
   return out;
 }

@@ -3,10 +3,10 @@
 // succeeded); a difference at the next read was made by someone else (ipvsadm by hand).
 import type {
   DestinationSpec,
+  LayoutEntry,
   Operation,
   ServiceKey,
   ServiceSpec,
-  TableEntry,
 } from '../ipvs/model.js';
 import { operationSubject } from '../ipvs/backend.js';
 import { formatServiceKey, formatTarget, serviceId, targetId } from '../ipvs/spec.js';
@@ -20,7 +20,7 @@ type Item = { readonly sid: string } & (
 /** The owned part of a table, by service id and target id; each item knows its service's id. */
 export type Snapshot = ReadonlyMap<string, Item>;
 
-export function snapshot(table: readonly TableEntry[], owned: ReadonlySet<string>): Snapshot {
+export function snapshot(table: readonly LayoutEntry[], owned: ReadonlySet<string>): Snapshot {
   const out = new Map<string, Item>();
   for (const e of table) {
     const sid = serviceId(e.service.key);

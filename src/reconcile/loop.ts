@@ -22,7 +22,7 @@ import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent, type SchedulerStats } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
 import { isOutcomeUnknown, type IpvsError } from '../ipvs/errors.js';
-import type { Operation, TableEntry } from '../ipvs/model.js';
+import type { LayoutEntry, Operation } from '../ipvs/model.js';
 import { hostPort } from '../health/probe.js';
 import {
   destinationsByTarget,
@@ -260,7 +260,7 @@ export class ReconcileLoop {
 
   /** Adopts the table as it is (no flush, no removal) and starts checking. */
   async start(): Promise<void> {
-    const table = await this.backend.table();
+    const table = await this.backend.layout();
     this.swap(this.state.config, table, []);
     const owned = this.ownedIds();
     const adopted = table.filter((e) => owned.has(serviceId(e.service.key)));
@@ -292,7 +292,7 @@ export class ReconcileLoop {
 
   private async reloadNow(config: Config): Promise<void> {
     if (this.stopped) return;
-    const table = await this.backend.table().catch(() => [] as TableEntry[]);
+    const table = await this.backend.layout().catch(() => [] as LayoutEntry[]);
     const before = this.state;
     // Everything new is built before anything is swapped: a throw here leaves the old state.
     this.swap(
@@ -331,7 +331,7 @@ export class ReconcileLoop {
     await this.running;
     const { config } = this.state;
     if (config.daemon.cleanstop && !config.daemon.dryRun) {
-      const table = await this.backend.table();
+      const table = await this.backend.layout();
       const owned = this.ownedIds();
       const ops: Operation[] = table
         .filter((e) => owned.has(serviceId(e.service.key)))
@@ -467,7 +467,7 @@ export class ReconcileLoop {
    * the current state, then swaps the new state in and drops the subscriptions no longer
    * wanted (after the new ones exist, so a check shared by both keeps its state).
    */
-  private swap(config: Config, table: readonly TableEntry[], retired: RetiredService[]): void {
+  private swap(config: Config, table: readonly LayoutEntry[], retired: RetiredService[]): void {
     const old = this.state.records;
     const kernel = destinationsByTarget(table);
     const records = new Map<string, ServerRecord>();
@@ -779,7 +779,7 @@ export class ReconcileLoop {
     const state = this.state;
     const { daemon } = state.config;
     this.stats.ticks++;
-    const table = await this.backend.table();
+    const table = await this.backend.layout();
     const now = this.clock.now();
     const owned = this.ownedIds(state);
     const observed = snapshot(table, owned);
@@ -1018,7 +1018,7 @@ export class ReconcileLoop {
     }
   }
 
-  private reportUnowned(table: readonly TableEntry[], owned: ReadonlySet<string>): void {
+  private reportUnowned(table: readonly LayoutEntry[], owned: ReadonlySet<string>): void {
     const unowned = table
       .filter((e) => !owned.has(serviceId(e.service.key)))
       .map((e) => formatServiceKey(e.service.key));

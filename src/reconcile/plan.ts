@@ -7,11 +7,11 @@
 // there is no connection to finish. Inactive connections (TIME_WAIT, closing) are finished and
 // do not hold a drain: TIME_WAIT alone would keep every drained server for two minutes. Unconfigured destinations of an owned service drain the same way.
 import type {
+  DestinationLayout,
   DestinationSpec,
-  DestinationState,
+  LayoutEntry,
   Operation,
   ServiceSpec,
-  TableEntry,
 } from '../ipvs/model.js';
 import { destinationId, formatDestinationKey, serviceId, targetId } from '../ipvs/spec.js';
 import type { Desired } from './desired.js';
@@ -74,7 +74,7 @@ const STAGE: Record<Operation['op'], number> = {
 
 export function plan(
   desired: Desired,
-  observed: readonly TableEntry[],
+  observed: readonly LayoutEntry[],
   drains: ReadonlyMap<string, number>,
   now: number,
 ): Plan {
@@ -105,7 +105,7 @@ export function plan(
     const wanted = new Set<string>();
     let remaining = have.size;
 
-    const drainOut = (d: DestinationState, why: string): void => {
+    const drainOut = (d: DestinationLayout, why: string): void => {
       const id = targetId(key, d.key);
       const conns = d.activeConns;
       const udp = 'protocol' in key && key.protocol === 'udp';
@@ -134,7 +134,7 @@ export function plan(
       }
     };
 
-    const updateIfDiffers = (o: DestinationState, spec: DestinationSpec, why: string): void => {
+    const updateIfDiffers = (o: DestinationLayout, spec: DestinationSpec, why: string): void => {
       const diff = destinationDiff(spec, o);
       if (diff.length > 0) {
         push(
@@ -185,7 +185,7 @@ export function plan(
   return { operations: ops, drains: nextDrains, wakeAt };
 }
 
-function specOf(d: DestinationState): DestinationSpec {
+function specOf(d: DestinationLayout): DestinationSpec {
   return {
     key: d.key,
     fwd: d.fwd,

@@ -2,7 +2,11 @@
 // above 2^53), malformed parts named by the destination they belong to, and the listing order
 // of sortDestinations against destinationSortKey's.
 import t from 'tap';
-import { MalformedReply, decodeDestination } from '../../src/ipvs/netlink/codec.js';
+import {
+  MalformedReply,
+  decodeDestination,
+  decodeDestinationLayout,
+} from '../../src/ipvs/netlink/codec.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
 import type { DestinationKey } from '../../src/ipvs/model.js';
 import { destinationSortKey, sortBy, sortDestinations } from '../../src/ipvs/spec.js';
@@ -106,6 +110,23 @@ t.test('a malformed destination is refused, naming the destination and the field
   // One error does not poison the next decode (the readers are reused).
   t.equal(decodeDestination(destPayload(good), 4).key.address, '192.0.2.7');
 });
+
+t.test(
+  'a layout read is the destination without its statistics, which it never reads',
+  async (t) => {
+    const good = Array.from({ length: 10 }, (_, i) => u64(BigInt(i)));
+    const { stats: _stats, ...settings } = decodeDestination(destPayload(good), 4);
+    const layout = decodeDestinationLayout(destPayload(good), 4);
+    t.same(layout, settings);
+    t.notOk('stats' in layout, 'no statistics property at all');
+    const odd = [...good];
+    odd[3] = Buffer.alloc(6);
+    t.equal(decodeDestinationLayout(destPayload(odd), 4).weight, 3, 'statistics are not checked');
+    const p = destPayload(good);
+    p.writeUInt16LE(p.length, 4);
+    t.throws(() => decodeDestinationLayout(p, 4), MalformedReply, 'the attributes still are');
+  },
+);
 
 t.test('sortDestinations lists as destinationSortKey orders', async (t) => {
   const v4: DestinationKey[] = [];

@@ -194,6 +194,27 @@ export function contract(t: Test, open: () => Promise<IpvsBackend>): void {
       table.map((e) => e.destinations.map(specOf)),
       [dests],
     );
+    // layout(): the same table less the statistics (a backend may keep them; the kernel's drops them).
+    await b.addService(serviceSpec({ key: V6, scheduler: 'mh', schedFlags: 1 }));
+    await b.addDestination(
+      V6,
+      destinationSpec({ key: { family: 6, address: '2001:db8::8', port: 53 } }),
+    );
+    const noStats = <T extends object>(o: T): Omit<T, 'stats'> => {
+      const { stats: _stats, ...rest } = o as T & { stats?: unknown };
+      return rest;
+    };
+    t.same(
+      (await b.layout()).map((e) => ({
+        service: noStats(e.service),
+        destinations: e.destinations.map(noStats),
+      })),
+      (await b.table()).map((e) => ({
+        service: noStats(e.service),
+        destinations: e.destinations.map(noStats),
+      })),
+      'layout() is table() without statistics',
+    );
   });
 
   t.test('destination errors: EEXIST, ENOENT, ERANGE, EINVAL as the kernel decides', async (t) => {

@@ -3,10 +3,14 @@ import { RawNetlinkSocket } from 'netlink';
 import { BackendBase, operationTarget, type OperationResult } from '../backend.js';
 import { IpvsError } from '../errors.js';
 import type {
+  DestinationLayout,
   DestinationState,
+  Family,
   IpvsInfo,
+  LayoutEntry,
   Operation,
   ServiceKey,
+  ServiceSpec,
   ServiceState,
   SyncDaemonRole,
   SyncDaemonSpec,
@@ -29,9 +33,11 @@ import {
   MalformedReply,
   decodeDaemon,
   decodeDestination,
+  decodeDestinationLayout,
   decodeFamily,
   decodeInfo,
   decodeService,
+  decodeServiceSpec,
   decodeTimeouts,
   getFamilyMessage,
   ipvsMessage,
@@ -216,11 +222,15 @@ export class NetlinkBackend extends BackendBase {
     });
   }
 
-  async services(): Promise<ServiceState[]> {
+  services(): Promise<ServiceState[]> {
+    return this.listServices(decodeService);
+  }
+
+  private async listServices<S extends ServiceSpec>(decode: (p: Buffer) => S): Promise<S[]> {
     const list = await this.dump(
       this.message(K.IPVS_CMD_GET_SERVICE, true).finish(),
       { op: 'list-services' },
-      decodeService,
+      decode,
     );
     return sortBy(list, (s) => serviceSortKey(s.key));
   }
@@ -234,23 +244,41 @@ export class NetlinkBackend extends BackendBase {
     );
   }
 
-  async destinations(key: ServiceKey): Promise<DestinationState[]> {
+  destinations(key: ServiceKey): Promise<DestinationState[]> {
+    return this.listDestinations(key, decodeDestination);
+  }
+
+  private async listDestinations<D extends DestinationLayout>(
+    key: ServiceKey,
+    decode: (p: Buffer, family: Family) => D,
+  ): Promise<D[]> {
     const k = normalizeServiceKey(key, 'list-destinations');
     const list = await this.dump(
       writeServiceKey(this.message(K.IPVS_CMD_GET_DEST, true), k).finish(),
       { op: 'list-destinations', target: formatServiceKey(k) },
-      (p) => decodeDestination(p, k.family),
+      (p) => decode(p, k.family),
     );
     return sortDestinations(list);
   }
 
-  async table(): Promise<TableEntry[]> {
-    const services = await this.services();
+  table(): Promise<TableEntry[]> {
+    return this.read(decodeService, decodeDestination);
+  }
+
+  override layout(): Promise<LayoutEntry[]> {
+    return this.read(decodeServiceSpec, decodeDestinationLayout);
+  }
+
+  private async read<S extends ServiceSpec, D extends DestinationLayout>(
+    service: (p: Buffer) => S,
+    destination: (p: Buffer, family: Family) => D,
+  ): Promise<{ service: S; destinations: D[] }[]> {
+    const services = await this.listServices(service);
     // Queued at once; the transport runs the dumps one after another on the socket.
     return Promise.all(
-      services.map(async (service) => ({
-        service,
-        destinations: await this.destinations(service.key),
+      services.map(async (s) => ({
+        service: s,
+        destinations: await this.listDestinations(s.key, destination),
       })),
     );
   }

@@ -19,6 +19,7 @@ import {
 } from '../sync.js';
 import type {
   DestinationKey,
+  DestinationLayout,
   DestinationSpec,
   DestinationState,
   Family,
@@ -567,6 +568,16 @@ const TUN_BY_NUMBER = new Map<number, TunnelType>(
 
 /** A service from a NEW_SERVICE message (a dump part or a GET reply). */
 export function decodeService(payload: Buffer): ServiceState {
+  // Built with its statistics: the object has them, as the type says.
+  return service(payload, true) as ServiceState;
+}
+
+/** A service's settings alone (IpvsBackend.layout): its statistics are not decoded. */
+export function decodeServiceSpec(payload: Buffer): ServiceSpec {
+  return service(payload, false);
+}
+
+function service(payload: Buffer, withStats: boolean): ServiceSpec & { stats?: Stats } {
   const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service');
   const m = top.nested(
     OBJECT,
@@ -606,7 +617,7 @@ export function decodeService(payload: Buffer): ServiceState {
   } else {
     netmask = payload.readUInt32LE(maskAt);
   }
-  return {
+  const spec: ServiceSpec & { stats?: Stats } = {
     key,
     scheduler: r.string(K.IPVS_SVC_ATTR_SCHED_NAME, 'IPVS_SVC_ATTR_SCHED_NAME'),
     schedFlags:
@@ -620,12 +631,27 @@ export function decodeService(payload: Buffer): ServiceState {
     pe: r.has(K.IPVS_SVC_ATTR_PE_NAME)
       ? r.string(K.IPVS_SVC_ATTR_PE_NAME, 'IPVS_SVC_ATTR_PE_NAME')
       : '',
-    stats: decodeStats(r, K.IPVS_SVC_ATTR_STATS64, K.IPVS_SVC_ATTR_STATS),
   };
+  if (withStats) spec.stats = decodeStats(r, K.IPVS_SVC_ATTR_STATS64, K.IPVS_SVC_ATTR_STATS);
+  return spec;
 }
 
 /** A destination from a NEW_DEST dump part; old kernels omit the family, meaning the service's. */
 export function decodeDestination(payload: Buffer, serviceFamily: Family): DestinationState {
+  // Built with its statistics: the object has them, as the type says.
+  return destination(payload, serviceFamily, true) as DestinationState;
+}
+
+/** A destination without its statistics (IpvsBackend.layout), which are most of its decoding. */
+export function decodeDestinationLayout(payload: Buffer, serviceFamily: Family): DestinationLayout {
+  return destination(payload, serviceFamily, false);
+}
+
+function destination(
+  payload: Buffer,
+  serviceFamily: Family,
+  withStats: boolean,
+): DestinationLayout & { stats?: Stats } {
   const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination');
   const m = top.nested(
     OBJECT,
@@ -666,7 +692,7 @@ export function decodeDestination(payload: Buffer, serviceFamily: Family): Desti
       remcsum: (tunFlags & K.IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM) !== 0,
     };
   }
-  return {
+  const layout: DestinationLayout & { stats?: Stats } = {
     key,
     fwd,
     weight: r.u32(K.IPVS_DEST_ATTR_WEIGHT, 'IPVS_DEST_ATTR_WEIGHT'),
@@ -676,8 +702,9 @@ export function decodeDestination(payload: Buffer, serviceFamily: Family): Desti
     activeConns: r.u32(K.IPVS_DEST_ATTR_ACTIVE_CONNS, 'IPVS_DEST_ATTR_ACTIVE_CONNS'),
     inactiveConns: r.u32(K.IPVS_DEST_ATTR_INACT_CONNS, 'IPVS_DEST_ATTR_INACT_CONNS'),
     persistentConns: r.u32(K.IPVS_DEST_ATTR_PERSIST_CONNS, 'IPVS_DEST_ATTR_PERSIST_CONNS'),
-    stats: decodeStats(r, K.IPVS_DEST_ATTR_STATS64, K.IPVS_DEST_ATTR_STATS),
   };
+  if (withStats) layout.stats = decodeStats(r, K.IPVS_DEST_ATTR_STATS64, K.IPVS_DEST_ATTR_STATS);
+  return layout;
 }
 
 export function decodeInfo(payload: Buffer): IpvsInfo {
