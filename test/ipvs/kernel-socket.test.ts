@@ -69,3 +69,22 @@ t.test('the refusal never reaches the transport', async (t) => {
   t.ok(family, 'the family request is answered');
   t.match(transport.counters, { received: 2, receivedDatagrams: 2, stray: 0, foreign: 0 });
 });
+
+t.test(
+  'a reply waiting in the socket when the deadline passes is read, not timed out',
+  async (t) => {
+    const timeoutMs = 100;
+    const transport = new NetlinkTransport(kernelSocketFor(K.NETLINK_GENERIC), { timeoutMs });
+    t.teardown(() => transport.close());
+    const answer = transport.request(getFamilyMessage('nlctrl'), { op: 'get-family' });
+    // Sent in a microtask; the kernel answers within the send.
+    await Promise.resolve();
+    // The loop stalls past the deadline and the sweep's period: the next turn runs the sweep
+    // (timers) before it reads the reply (poll), which has been waiting all along.
+    const until = Date.now() + 3 * timeoutMs;
+    while (Date.now() < until);
+    const [family] = await answer;
+    t.ok(family, 'answered');
+    t.equal(transport.counters.stray, 0);
+  },
+);

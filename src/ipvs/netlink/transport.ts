@@ -103,6 +103,8 @@ export class NetlinkTransport {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private pumpScheduled = false;
+  /** A sweep's verdict is waiting for the poll phase (sweep). */
+  private sweeping = false;
   readonly counters: TransportCounters = {
     sent: 0,
     datagrams: 0,
@@ -300,17 +302,26 @@ export class NetlinkTransport {
       this.timer = undefined;
       return;
     }
-    this.timer ??= setInterval(
-      () => {
-        const now = Date.now();
-        for (const p of [...this.inFlight.values()]) {
-          if (p.deadline <= now) {
-            this.finish(p.seq, new IpvsError('ETIMEDOUT', { ...p.context, outcomeUnknown: true }));
-          }
+    this.timer ??= setInterval(() => this.sweep(), Math.min(1000, this.timeoutMs));
+  }
+
+  /**
+   * Fails the requests past their deadline, but only after this turn's poll phase: timers run
+   * before it, so on a loop running late a reply already waiting in the socket would otherwise
+   * be counted a timeout (the route list failed so in the VM under overload).
+   */
+  private sweep(): void {
+    const now = Date.now();
+    if (this.sweeping || ![...this.inFlight.values()].some((p) => p.deadline <= now)) return;
+    this.sweeping = true;
+    setImmediate(() => {
+      this.sweeping = false;
+      for (const p of [...this.inFlight.values()]) {
+        if (p.deadline <= now) {
+          this.finish(p.seq, new IpvsError('ETIMEDOUT', { ...p.context, outcomeUnknown: true }));
         }
-      },
-      Math.min(1000, this.timeoutMs),
-    );
+      }
+    });
   }
 
   private finish(seq: number, outcome: IpvsError | Buffer[]): void {
