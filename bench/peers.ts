@@ -16,7 +16,9 @@
 // targets' count against ipvs-warden's own check counter, between its healthy results and all;
 // for every peer, against what the schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
 // bench/vs-keepalived.ts figure (see bench/README.md, "The old count"), which this bench also
-// re-measures (BENCH_LEGACY=0 leaves that out).
+// re-measures (BENCH_LEGACY=0 leaves that out). Last, the kernel-table rows beside ipvsadm
+// (bench/table.ts: start-up, reload, restart, dumps, writes at 10,000; BENCH_TABLE_ROUNDS=0 leaves
+// them out).
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -38,6 +40,8 @@ import {
   type HostSample,
   type ProcStat,
 } from './peers-lib.js';
+import { rowsMarkdown, type TableRow } from './table-lib.js';
+import { tableRows } from './table.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
@@ -80,6 +84,8 @@ const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
 /** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
+/** Rounds of the kernel-table rows beside ipvsadm (bench/table.ts) after the peers; 0: none. */
+const TABLE_ROUNDS = Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
 const DAEMON = (process.env.BENCH_DAEMON ?? '')
@@ -700,10 +706,11 @@ async function main(): Promise<void> {
   const all: Figures[] = [];
   const windows: string[] = [];
   let old = '';
+  let table: TableRow[] = [];
   if (LEGACY) {
     old = await legacy(targets, 1000);
     console.log(old);
-    writeFileSync(join(root, OUT), report([], windows, old, started, false));
+    writeFileSync(join(root, OUT), report([], windows, old, table, started, false));
   }
   const notRun = (peer: string, kind: 'tcp' | 'http', n: number, holes: number): Figures => ({
     peer,
@@ -747,11 +754,17 @@ async function main(): Promise<void> {
     all[i] = f;
     if (f.windows) windows.push(f.windows);
     console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
-    writeFileSync(join(root, OUT), report(all, windows, old, started, false));
+    writeFileSync(join(root, OUT), report(all, windows, old, table, started, false));
   }
   targets.proc.kill();
+  if (TABLE_ROUNDS > 0) {
+    // Last: it flushes the IPVS table, and nothing else runs beside it.
+    console.error(`# the kernel table beside ipvsadm, ${TABLE_ROUNDS} rounds ...`);
+    execFileSync('ipvsadm', ['-C']);
+    table = await tableRows({ rounds: TABLE_ROUNDS });
+  }
 
-  const text = report(all, windows, old, started, true);
+  const text = report(all, windows, old, table, started, true);
   writeFileSync(join(root, OUT), text);
   // In the project's style, so `npm run lint` (prettier --check) passes on what it wrote.
   const prettier = join(root, 'node_modules/prettier/bin/prettier.cjs');
@@ -766,6 +779,7 @@ function report(
   all: readonly Figures[],
   windows: readonly string[],
   old: string,
+  table: readonly TableRow[],
   started: Date,
   done: boolean,
 ): string {
@@ -784,6 +798,7 @@ function report(
     'BENCH_NODE_FLAGS',
     'BENCH_DAEMON',
     'BENCH_FLOOR_WARM',
+    'BENCH_TABLE_ROUNDS',
   ]
     .filter((v) => process.env[v] !== undefined)
     .map((v) => `${v}=${process.env[v]}`)
@@ -818,6 +833,18 @@ ${figuresTable(all)}
 Windows and cross-checks:
 
 ${windows.map((w) => `- ${w}`).join('\n')}
+
+## The kernel table beside ipvsadm
+
+${
+  TABLE_ROUNDS <= 0
+    ? '(not run: BENCH_TABLE_ROUNDS=0)'
+    : table.length === 0
+      ? '(after the peers)'
+      : `100 services x 100 real servers (10,000), median of ${TABLE_ROUNDS} rounds (the dumps: 5 per round), each row beside its \`ipvsadm\` counterpart in the same run (\`npm run bench:table\` runs these alone, bench/table.ts). Start-up, reload and restart are the daemon's own path from a config to a matching table (parse, read, desired + plan, apply; every server given as up). Below 1 is better for ipvs-warden.
+
+${rowsMarkdown(table)}`
+}
 
 ## Settings (the same schedule for each)
 

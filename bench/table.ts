@@ -9,7 +9,7 @@
 // - one dump: layout() (what a reconcile tick reads: no statistics) against `ipvsadm -Ln` (which
 //   shows none), and table() against `ipvsadm -Ln --stats`;
 // - the raw write: the operations applied pipelined and one at a time against `ipvsadm -R`.
-// `tableRows()` is for bench:peers (same VM boot; it flushes the IPVS table before and after);
+// `tableRows()` is also run by bench:peers, after its peers (same VM boot; it flushes the IPVS table);
 // run directly, it prints the rows, their ratios and the breakdowns.
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
