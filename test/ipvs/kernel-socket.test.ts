@@ -77,10 +77,11 @@ t.test(
     const transport = new NetlinkTransport(kernelSocketFor(K.NETLINK_GENERIC), { timeoutMs });
     t.teardown(() => transport.close());
     const answer = transport.request(getFamilyMessage('nlctrl'), { op: 'get-family' });
-    // Sent in a microtask; the kernel answers within the send.
+    // Queued in a microtask; the socket sends it on its first timer, due before the sweep's,
+    // and the kernel answers within the send.
     await Promise.resolve();
     // The loop stalls past the deadline and the sweep's period: the next turn runs the sweep
-    // (timers) before it reads the reply (poll), which has been waiting all along.
+    // (timers) before it reads the reply (poll).
     const until = Date.now() + 3 * timeoutMs;
     while (Date.now() < until);
     const [family] = await answer;

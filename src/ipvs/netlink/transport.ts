@@ -311,9 +311,9 @@ export class NetlinkTransport {
    * be counted a timeout (the route list failed so in the VM under overload).
    */
   private sweep(): void {
-    const now = Date.now();
-    if (this.sweeping || ![...this.inFlight.values()].some((p) => p.deadline <= now)) return;
+    if (this.sweeping) return;
     this.sweeping = true;
+    const now = Date.now();
     setImmediate(() => {
       this.sweeping = false;
       for (const p of [...this.inFlight.values()]) {
