@@ -20,6 +20,12 @@ export interface CheckContext {
   readonly signal: AbortSignal;
   /** The whole exchange must end within this: connect, TLS, request, a trickling body. */
   readonly timeoutMs: number;
+  /**
+   * `signal`'s controller, when this check alone holds it (a probe worker makes one per check):
+   * the probe aborts it at its own deadline rather than make a second controller that listens
+   * to this one. Absent, `signal` may be shared (the scheduler's stop) and is only listened to.
+   */
+  readonly controller?: AbortController;
 }
 
 export interface CheckResult {

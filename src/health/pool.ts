@@ -13,6 +13,7 @@
 // A worker that exits, or stops answering, is replaced; the checks it held end as local
 // results (this director's problem, never counted towards rise or fall).
 import { Worker } from 'node:worker_threads';
+import { unwatchAbort, watchAbort } from './abort.js';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from './checker.js';
 import { checkLine, thrownResult } from './probe.js';
 
@@ -258,7 +259,7 @@ export class ProbePool {
         checker,
         target,
       });
-      context.signal.addEventListener('abort', onAbort, { once: true });
+      watchAbort(context.signal, onAbort);
       thread.out.run.push([
         request,
         checker.id,
@@ -352,7 +353,7 @@ export class ProbePool {
     const p = t.pending.get(request);
     if (!p) return; // cancelled, or its worker was replaced: the result came too late
     t.pending.delete(request);
-    p.signal.removeEventListener('abort', p.onAbort);
+    unwatchAbort(p.signal, p.onAbort);
     p.resolve(result);
   }
 
@@ -467,7 +468,7 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
     running.set(request, controller);
     try {
       const target: CheckTarget = { family, address, port: at };
-      const r = await checker.check(target, { signal: controller.signal, timeoutMs });
+      const r = await checker.check(target, { signal: controller.signal, timeoutMs, controller });
       answer([request, r.healthy, r.durationMs, r.message, r.weight ?? -1, r.local ?? false]);
     } catch (error) {
       const r = thrownResult(checker.description, { family, address, port: at }, error);

@@ -1,6 +1,7 @@
 // What every probe needs: one signal for "stop now" (the caller's or the deadline's), a
 // message built step by step so a failure says how far the probe got, and the one list of
 // errors that come from this director rather than the server (a local result, not a failure).
+import { unwatchAbort, watchAbort } from './abort.js';
 import type { CheckContext, CheckResult, CheckTarget } from './checker.js';
 
 export function hostPort(target: CheckTarget): string {
@@ -47,7 +48,7 @@ export class ProbeRun {
   // Not AbortSignal.any/timeout: on Node 20 every signal made by AbortSignal.any from a
   // long-lived one (the scheduler's) stays reachable for good: 24 MiB and rising CPU per
   // 20,000 checks. A controller, a timer and a listener removed at the end leave nothing behind.
-  private readonly controller = new AbortController();
+  private readonly controller: AbortController;
   private readonly timer: NodeJS.Timeout;
   /** The deadline's verdict, put off until the I/O already waiting has been read. */
   private verdict: NodeJS.Immediate | undefined;
@@ -59,6 +60,8 @@ export class ProbeRun {
     private readonly target: CheckTarget,
     private readonly context: CheckContext,
   ) {
+    // The caller's own controller, when it is this check's alone: one controller, no listener.
+    this.controller = context.controller ?? new AbortController();
     this.signal = this.controller.signal;
     // Timers run before the loop reads I/O: on a loop late by more than the timeout (a busy
     // director), a reply that came in time would lose to its own deadline and a healthy server
@@ -69,8 +72,11 @@ export class ProbeRun {
         this.controller.abort(new DOMException('check timed out', 'TimeoutError'));
       });
     }, context.timeoutMs);
+    // Otherwise the caller's signal is usually shared by every check in flight (the
+    // scheduler's stop).
+    if (context.controller) return;
     if (context.signal.aborted) this.onCallerAbort();
-    else context.signal.addEventListener('abort', this.onCallerAbort, { once: true });
+    else watchAbort(context.signal, this.onCallerAbort);
   }
 
   /** Records how far the exchange got ("connected", "TLS TLSv1.3"). */
@@ -115,7 +121,7 @@ export class ProbeRun {
   private result(healthy: boolean, text?: string): CheckResult {
     clearTimeout(this.timer);
     if (this.verdict) clearImmediate(this.verdict);
-    this.context.signal.removeEventListener('abort', this.onCallerAbort);
+    if (!this.context.controller) unwatchAbort(this.context.signal, this.onCallerAbort);
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {
       healthy,

@@ -1,6 +1,8 @@
 // The one classifier of probe errors: which errnos are the director's own (a local result) and
 // which are evidence about the server or the config (a failure), also when wrapped in a cause.
+import { getEventListeners } from 'node:events';
 import t from 'tap';
+import { watchers } from '../../src/health/abort.js';
 import { ProbeRun, localErrno } from '../../src/health/probe.js';
 
 const errno = (code: string, cause?: unknown): Error =>
@@ -55,3 +57,61 @@ t.test('failWith: a local error is a local result that says so; others fail', as
   t.equal(refused.local, undefined, 'a failure carries no local flag at all');
   t.equal(refused.message, 'TCP connect -> 10.0.0.5:80: connection refused (ECONNREFUSED)');
 });
+
+t.test(
+  'probes on one shared signal: one listener on it, each cancelled by its abort',
+  async (t) => {
+    const target = { family: 4, address: '10.0.0.5', port: 80 } as const;
+    const stop = new AbortController();
+    const ctx = { signal: stop.signal, timeoutMs: 60_000 };
+    const runs = Array.from({ length: 1000 }, () => new ProbeRun('TCP connect', target, ctx));
+    t.equal(getEventListeners(stop.signal, 'abort').length, 1, 'one listener, not a thousand');
+    t.equal(watchers(stop.signal), 1000);
+    const ended = runs.slice(0, 400).map((r) => r.ok());
+    t.ok(ended.every((r) => r.healthy));
+    t.equal(watchers(stop.signal), 600, 'a probe that ended no longer waits');
+    stop.abort();
+    t.equal(watchers(stop.signal), 0);
+    t.same(
+      [runs[0]?.signal.aborted, runs[400]?.signal.aborted, runs[999]?.signal.aborted],
+      [false, true, true],
+      'the ones in flight are aborted, not the ones that ended',
+    );
+    const cancelled = runs.slice(400).map((r) => r.failWith(new Error('aborted'), 'connecting'));
+    t.ok(
+      cancelled.every((r) => !r.healthy && r.message.endsWith('cancelled connecting')),
+      'each says so',
+    );
+  },
+);
+
+t.test(
+  "a caller's own controller is the probe's: aborted at the deadline, no listener",
+  async (t) => {
+    const target = { family: 4, address: '10.0.0.5', port: 80 } as const;
+    const controller = new AbortController();
+    const run = new ProbeRun('TCP connect', target, {
+      signal: controller.signal,
+      timeoutMs: 1,
+      controller,
+    });
+    t.equal(run.signal, controller.signal, 'no second signal');
+    t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'nothing listens to it');
+    await new Promise((resolve) => controller.signal.addEventListener('abort', resolve));
+    t.equal((controller.signal.reason as DOMException).name, 'TimeoutError', 'the deadline');
+    t.match(run.failWith(new Error('aborted'), 'connecting'), {
+      message: /timed out after 1 ms connecting$/,
+    });
+
+    const cancel = new AbortController();
+    const cancelled = new ProbeRun('TCP connect', target, {
+      signal: cancel.signal,
+      timeoutMs: 60_000,
+      controller: cancel,
+    });
+    cancel.abort();
+    t.match(cancelled.failWith(new Error('aborted'), 'connecting'), {
+      message: /cancelled connecting$/,
+    });
+  },
+);
