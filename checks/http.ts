@@ -373,7 +373,7 @@ export class HttpChecker implements Checker {
   ): CheckResult {
     const o = this.options;
     if (error !== undefined) {
-      if (run.signal.aborted) return run.failWith(error, 'reading the body');
+      if (run.aborted) return run.failWith(error, 'reading the body');
       const declared = /^\d+$/.exec(declaredLength)?.[0];
       return run.fail(
         `body cut short after ${reading.read}${declared ? ` of ${declared}` : ''} bytes: ${describeError(error)}`,
@@ -409,8 +409,7 @@ export class HttpChecker implements Checker {
    * against nginx, 2026-12-01): what decides whether 10,000 targets a second fit.
    */
   private checkFresh(target: CheckTarget, run: ProbeRun): Promise<CheckResult> {
-    if (run.signal.aborted)
-      return Promise.resolve(run.failWith(run.signal.reason, 'waiting for the connection'));
+    if (run.aborted) return Promise.resolve(run.failWith(run.reason, 'waiting for the connection'));
     const head = this.requestHead;
     const request = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
     const socket = openConnection(target, this.options.bindAddress, this.options.tls);
@@ -672,7 +671,7 @@ class Exchange {
       );
     p[HTTPParser.kOnBody] = this.onBody;
     p[HTTPParser.kOnMessageComplete] = this.onComplete;
-    run.signal.addEventListener('abort', this.onAbort, { once: true });
+    run.watch(this.onAbort);
     socket.once(spec.tls ? 'secureConnect' : 'connect', this.onConnect);
     socket.on('data', this.onData);
     socket.on('error', this.onError);
@@ -784,7 +783,7 @@ class Exchange {
   };
 
   private readonly onAbort = (): void => {
-    if (!this.finished) this.end(this.run.failWith(this.run.signal.reason, this.stage));
+    if (!this.finished) this.end(this.run.failWith(this.run.reason, this.stage));
   };
 
   /** The parser refused the reply: said with its reason and the chunk it refused. */
@@ -802,7 +801,7 @@ class Exchange {
 
   private end(result: CheckResult): void {
     this.finished = true;
-    this.run.signal.removeEventListener('abort', this.onAbort);
+    this.run.unwatch(this.onAbort);
     // The reply is read (or given up on): a reset leaves no TIME_WAIT here when the server has
     // not closed first.
     endProbeConnection(this.socket);

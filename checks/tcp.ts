@@ -60,18 +60,18 @@ export class TcpChecker implements Checker {
       let stage = 'waiting for the connection';
       let reply = '';
       const finish = (result: CheckResult): void => {
-        run.signal.removeEventListener('abort', onAbort);
+        run.unwatch(onAbort);
         // What was sent and not answered may still be unread: a plain close lets it arrive.
         if (socket && this.send !== undefined && reply.length === 0) socket.destroy();
         else if (socket) endProbeConnection(socket);
         resolve(result);
       };
-      const onAbort = (): void => finish(run.failWith(run.signal.reason, stage));
-      if (run.signal.aborted) {
-        resolve(run.failWith(run.signal.reason, stage));
+      const onAbort = (): void => finish(run.failWith(run.reason, stage));
+      if (run.aborted) {
+        resolve(run.failWith(run.reason, stage));
         return;
       }
-      run.signal.addEventListener('abort', onAbort, { once: true });
+      run.watch(onAbort);
 
       const tls = this.options.tls;
       const onConnected = (): void => {

@@ -39,8 +39,6 @@ export function thrownResult(
 }
 
 export class ProbeRun {
-  /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
-  readonly signal: AbortSignal;
   /** Set once the connection is up (a probe's connector may learn it late). */
   connected = false;
   private readonly started = performance.now();
@@ -48,12 +46,18 @@ export class ProbeRun {
   // Not AbortSignal.any/timeout: on Node 20 every signal made by AbortSignal.any from a
   // long-lived one (the scheduler's) stays reachable for good: 24 MiB and rising CPU per
   // 20,000 checks. A controller, a timer and a listener removed at the end leave nothing behind.
-  private readonly controller: AbortController;
+  // The controller is made only when a probe asks for `signal` (undici, DNS, a spawned
+  // command): the plain TCP and HTTP probes wait through `watch`, and a signal, its map of
+  // listeners and a listener were an eighth of the garbage of an HTTP check.
+  private controller: AbortController | undefined;
+  /** Why the probe was stopped (the deadline, or the caller), once it was. */
+  private stopped: { reason: unknown } | undefined;
+  private waiters: (() => void)[] | undefined;
   private readonly timer: NodeJS.Timeout;
   /** The deadline's verdict, put off until the I/O already waiting has been read. */
   private verdict: NodeJS.Immediate | undefined;
   private timedOut = false;
-  private readonly onCallerAbort = (): void => this.controller.abort(this.context.signal.reason);
+  private readonly onCallerAbort = (): void => this.abort(this.context.signal.reason);
 
   constructor(
     private readonly description: string,
@@ -61,15 +65,14 @@ export class ProbeRun {
     private readonly context: CheckContext,
   ) {
     // The caller's own controller, when it is this check's alone: one controller, no listener.
-    this.controller = context.controller ?? new AbortController();
-    this.signal = this.controller.signal;
+    this.controller = context.controller;
     // Timers run before the loop reads I/O: on a loop late by more than the timeout (a busy
     // director), a reply that came in time would lose to its own deadline and a healthy server
     // would flap out for our lateness. The deadline aborts only after this turn's I/O is read.
     this.timer = setTimeout(() => {
       this.verdict = setImmediate(() => {
         this.timedOut = true;
-        this.controller.abort(new DOMException('check timed out', 'TimeoutError'));
+        this.abort(new DOMException('check timed out', 'TimeoutError'));
       });
     }, context.timeoutMs);
     // Otherwise the caller's signal is usually shared by every check in flight (the
@@ -77,6 +80,57 @@ export class ProbeRun {
     if (context.controller) return;
     if (context.signal.aborted) this.onCallerAbort();
     else watchAbort(context.signal, this.onCallerAbort);
+  }
+
+  /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.stopped) this.controller.abort(this.stopped.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** The probe has been stopped: its deadline passed, or the caller's signal aborted. */
+  get aborted(): boolean {
+    return this.stopped !== undefined || (this.controller?.signal.aborted ?? false);
+  }
+
+  /** Why, once `aborted`. */
+  get reason(): unknown {
+    return this.stopped ? this.stopped.reason : (this.controller?.signal.reason as unknown);
+  }
+
+  /**
+   * Calls `fn` once when the probe is stopped, unless `unwatch` comes first: `signal` without
+   * making one. The caller looks at `aborted` first.
+   */
+  watch(fn: () => void): void {
+    // A caller's own controller may be aborted from outside (a worker's cancel): listen to it.
+    if (this.context.controller) this.context.controller.signal.addEventListener('abort', fn);
+    else (this.waiters ??= []).push(fn);
+  }
+
+  unwatch(fn: () => void): void {
+    if (this.context.controller) {
+      this.context.controller.signal.removeEventListener('abort', fn);
+      return;
+    }
+    const i = this.waiters?.indexOf(fn) ?? -1;
+    if (i >= 0) this.waiters?.splice(i, 1);
+  }
+
+  private abort(reason: unknown): void {
+    if (this.aborted) return;
+    if (this.context.controller) {
+      this.context.controller.abort(reason);
+      return;
+    }
+    this.stopped = { reason };
+    this.controller?.abort(reason);
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    for (const fn of waiters ?? []) fn();
   }
 
   /** Records how far the exchange got ("connected", "TLS TLSv1.3"). */

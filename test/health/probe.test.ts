@@ -115,3 +115,37 @@ t.test(
     });
   },
 );
+
+t.test(
+  'watch: called once when the probe stops, without a signal; a late signal says why',
+  async (t) => {
+    const target = { family: 4, address: '10.0.0.5', port: 80 } as const;
+    const stop = new AbortController();
+    const calls: string[] = [];
+    const deadline = new ProbeRun('TCP connect', target, { signal: stop.signal, timeoutMs: 1 });
+    deadline.watch(() => calls.push('deadline'));
+    const removed = (): number => calls.push('removed');
+    deadline.watch(removed);
+    deadline.unwatch(removed);
+    t.notOk(deadline.aborted);
+    await new Promise((resolve) => deadline.watch(() => resolve(undefined)));
+    t.same(calls, ['deadline'], 'the removed one is not called');
+    t.ok(deadline.aborted);
+    t.equal((deadline.reason as DOMException).name, 'TimeoutError');
+    t.ok(deadline.signal.aborted, 'a signal asked for afterwards is aborted');
+    t.equal(deadline.signal.reason, deadline.reason, 'with the same reason');
+    t.match(deadline.failWith(new Error('x'), 'connecting'), { message: /timed out after 1 ms/ });
+
+    const cancelled = new ProbeRun('TCP connect', target, {
+      signal: stop.signal,
+      timeoutMs: 60_000,
+    });
+    const signal = cancelled.signal;
+    cancelled.watch(() => calls.push('cancelled'));
+    stop.abort(new Error('stopping'));
+    t.same(calls, ['deadline', 'cancelled'], 'the caller stops it: the waiter is called');
+    t.ok(signal.aborted, 'and the signal made before is aborted');
+    t.match(cancelled.reason, { message: 'stopping' });
+    t.match(cancelled.failWith(new Error('x'), 'connecting'), { message: /cancelled connecting$/ });
+  },
+);
