@@ -257,6 +257,31 @@ t.test('the concurrency cap delays checks and drops none', async (t) => {
   );
 });
 
+t.test(
+  'a run removed while it waits for a slot runs no check; the next in line does',
+  async (t) => {
+    const clock = new ManualClock(0);
+    const took = (ms: number) => () =>
+      new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+    const checkers = Array.from({ length: 4 }, (_, i) => new Scripted(`c${i}`, took(30)));
+    const s = new Scheduler({ onResult: () => undefined, concurrency: 1, random: () => 0, clock });
+    const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+    const ids = checkers.map((c) => s.add(c.key, c, target, slow, policy));
+    await clock.advance(0);
+    t.same(s.stats(), { checks: 4, running: 1, waiting: 3, limit: 1 }, 'one runs, three wait');
+    s.remove('c1', ids[1] ?? '');
+    await clock.advance(45);
+    t.same(
+      checkers.map((c) => c.calls),
+      [1, 0, 1, 0],
+      'c1 never ran; c2 took its turn at 30 ms, c3 waits for 60',
+    );
+    await clock.advance(15);
+    t.equal(checkers[3]?.calls, 1, 'and c3 ran after it');
+    await s.stop();
+  },
+);
+
 t.test('a late event loop lowers the cap to its floor, and it grows back on time', async (t) => {
   const clock = new ManualClock(0);
   let running = 0;
