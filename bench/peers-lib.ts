@@ -77,13 +77,20 @@ export interface Counts {
 
 /** Counts disagreeing by more than this refuse the row. */
 export const TOLERANCE = 0.05;
+/**
+ * At least this share of a peer's own results must be healthy: every target answers (a
+ * black-holed row's failures are a tenth), and an overloaded peer's late checks that time out
+ * are a part of its figures, not most of them.
+ */
+export const MOSTLY_HEALTHY = 0.5;
 
 /**
- * Why a row must not be printed, or null. Two guards: the checks counted at the targets per
+ * Why a row must not be printed, or null. Three guards: the checks counted at the targets per
  * second (the server's own window) against the peer's own counter per second: no more than
  * its results, no fewer than its healthy results, within TOLERANCE; and the rate against what
  * the schedule can produce, N / interval (a check early by at most the jitter): 2,404/s from
- * 1,000 targets at 1 s was the old bench dividing by a window it assumed, not one it measured.
+ * 1,000 targets at 1 s was the old bench dividing by a window it assumed, not one it measured;
+ * and, by the peer's own counter, at least MOSTLY_HEALTHY of its checks healthy.
  */
 export function refusal(c: Counts): string | null {
   if (!(c.windowS > 0)) return `REFUSED: counts disagree: no window measured (${c.windowS} s)`;
@@ -93,6 +100,10 @@ export function refusal(c: Counts): string | null {
     return `REFUSED: counts disagree: ${rate.toFixed(0)}/s at the targets, more than the schedule's ${bound.toFixed(0)}/s (${c.targets} targets every ${c.intervalS} s, jitter ${c.jitter}, +${TOLERANCE * 100} %)`;
   if (c.ownRate !== undefined) {
     const healthy = c.ownHealthyRate ?? c.ownRate;
+    // A peer whose checks mostly fail (refused, reset, a target it cannot reach) would be
+    // measured on failures, which cost another amount than checks that pass.
+    if (healthy < c.ownRate * MOSTLY_HEALTHY)
+      return `REFUSED: most checks failed: ${healthy.toFixed(1)}/s of ${c.ownRate.toFixed(1)}/s healthy by the peer's own counter (its log says why)`;
     const own =
       c.ownHealthyRate === undefined
         ? `${c.ownRate.toFixed(1)}/s by the peer's own counter`

@@ -20,7 +20,15 @@
 // (bench/table.ts: start-up, reload, restart, dumps, writes at 10,000; BENCH_TABLE_ROUNDS=0 leaves
 // them out).
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -365,6 +373,7 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
     for (const r of pool(n, holes).slice(0, n - holes))
       rules.push(`-a -t ${vip} -r ${r.address}:${r.port} -m -w 1`);
     execFileSync('ipvsadm', ['-R'], { input: `${rules.join('\n')}\n` });
+    rmSync(FLOOR_COUNTS, { force: true });
     return spawn(
       process.execPath,
       [...NODE_FLAGS, fileURLToPath(import.meta.url), 'floor', kind, String(n), String(holes)],
@@ -420,6 +429,23 @@ async function wardenChecks(): Promise<{ all: number; healthy: number } | null> 
       if (line.includes('outcome="healthy"')) healthy += n;
     }
     return { all, healthy };
+  } catch {
+    return null;
+  }
+}
+
+/** The floor's own count, written every 100 ms (`t`: its clock, ms since the epoch). */
+interface FloorCounts {
+  all: number;
+  healthy: number;
+  t: number;
+  failure?: string;
+}
+const FLOOR_COUNTS = join(work, 'floor-counts.json');
+
+function floorChecks(): FloorCounts | null {
+  try {
+    return JSON.parse(readFileSync(FLOOR_COUNTS, 'utf8')) as FloorCounts;
   } catch {
     return null;
   }
@@ -530,16 +556,18 @@ async function measure(
       });
       const before = end ? cpuNow() : undefined;
       const asked = performance.now();
-      const [c, own] = await Promise.all([
-        targets.ask('count'),
-        peer === OURS ? wardenChecks() : Promise.resolve(null),
-      ]);
+      const [c, own]: [CountReply, { all: number; healthy: number; t?: number } | null] =
+        await Promise.all([
+          targets.ask('count'),
+          peer === OURS ? wardenChecks() : Promise.resolve(peer === FLOOR ? floorChecks() : null),
+        ]);
       const at = performance.now();
       const { cpu, threads } = before ?? cpuNow();
       return {
         c,
         own,
-        ownT: (asked + at) / 2,
+        // The floor's count carries its own time (written every 100 ms).
+        ownT: own?.t ?? (asked + at) / 2,
         cpu,
         at,
         host: hostSample(),
@@ -565,10 +593,10 @@ async function measure(
       .join(', ');
     const others = hostOthers(a.host, b.host);
     const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
-    if (peer === OURS && ownRate === undefined)
+    if ((peer === OURS || peer === FLOOR) && ownRate === undefined)
       return {
         ...base,
-        refused: 'REFUSED: counts disagree: no /metrics from ipvs-warden',
+        refused: `REFUSED: counts disagree: no count of its own from ${peer === OURS ? "ipvs-warden's /metrics" : 'the floor'}`,
         windows,
       };
     const refused =
@@ -911,16 +939,34 @@ async function floor(kind: string, n: number, holes: number): Promise<void> {
   const { HttpChecker } = await import('../checks/http.js');
   const checker = kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
   const timeoutMs = INTERVAL_S * 1000;
+  // One signal for every check, as the scheduler gives them (its stop).
+  const context = { signal: new AbortController().signal, timeoutMs };
+  const counts: FloorCounts = { all: 0, healthy: 0, t: 0 };
   for (const [i, r] of pool(n, holes).entries()) {
     const target = { family: 4 as const, address: r.address, port: r.port };
     // The next check an interval after this one ends, as the scheduler plans it.
     const run = (): void => {
-      // A signal per check, as the scheduler gives one.
-      const context = { signal: new AbortController().signal, timeoutMs };
-      void checker.check(target, context).then(() => setTimeout(run, INTERVAL_S * 1000));
+      void checker.check(target, context).then((result) => {
+        counts.all++;
+        if (result.healthy) counts.healthy++;
+        else counts.failure ??= result.message;
+        setTimeout(run, INTERVAL_S * 1000);
+      });
     };
     setTimeout(run, (i / n) * INTERVAL_S * 1000);
   }
+  // Its own count, as ipvs-warden's /metrics gives one, for the guard; and in its log why checks
+  // failed, when they did (a floor whose every check fails would measure failures).
+  setInterval(() => {
+    counts.t = performance.timeOrigin + performance.now();
+    writeFileSync(`${FLOOR_COUNTS}.tmp`, JSON.stringify(counts));
+    renameSync(`${FLOOR_COUNTS}.tmp`, FLOOR_COUNTS);
+  }, 100);
+  setInterval(() => {
+    console.error(
+      `floor: ${counts.all} checks, ${counts.healthy} healthy; first failure: ${counts.failure ?? 'none'}`,
+    );
+  }, 5000);
   process.once('SIGTERM', () => process.exit(0));
 }
 

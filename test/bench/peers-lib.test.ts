@@ -78,6 +78,22 @@ const cases: [string, Parameters<typeof refusal>[0], RegExp | null][] = [
     { ...base, atTargets: 6_000, windowS: 10, ownRate: 543.5, ownHealthyRate: 455 },
     /REFUSED: counts disagree: 600\.0\/s at the targets, more than the peer's own counter \(543\.5\/s, 455\.0\/s healthy\) made \(\+5 %\)/,
   ],
+  [
+    // Every connect refused (a target server that is not up): nothing lands.
+    'every check failed',
+    { ...base, atTargets: 0, windowS: 10, ownRate: 990, ownHealthyRate: 0 },
+    /REFUSED: most checks failed: 0\.0\/s of 990\.0\/s healthy by the peer's own counter/,
+  ],
+  [
+    'just under half healthy',
+    { ...base, atTargets: 4_900, windowS: 10, ownRate: 1000, ownHealthyRate: 490 },
+    /REFUSED: most checks failed: 490\.0\/s of 1000\.0\/s healthy/,
+  ],
+  [
+    'half healthy',
+    { ...base, atTargets: 5_000, windowS: 10, ownRate: 1000, ownHealthyRate: 500 },
+    null,
+  ],
   ['no window', { ...base, atTargets: 5, windowS: 0 }, /REFUSED: counts disagree: no window/],
 ];
 for (const [name, counts, want] of cases) {
