@@ -21,11 +21,26 @@ export interface CheckContext {
   /** The whole exchange must end within this: connect, TLS, request, a trickling body. */
   readonly timeoutMs: number;
   /**
-   * `signal`'s controller, when this check alone holds it (a probe worker makes one per check):
-   * the probe aborts it at its own deadline rather than make a second controller that listens
-   * to this one. Absent, `signal` may be shared (the scheduler's stop) and is only listened to.
+   * A way to stop this check alone, when the caller needs one (a probe worker, told to cancel
+   * one of the checks it runs): the probe sets `stop`, and calling it ends the check as an
+   * abort of `signal` would. `signal` itself is shared by every check (the scheduler's stop,
+   * the worker's): an AbortController per check, its signal and a listener on it are most of
+   * the garbage of a cheap check.
    */
-  readonly controller?: AbortController;
+  readonly cancel?: CancelHook;
+}
+
+/** Filled in by the probe while it runs; cleared when it has its result. */
+export interface CancelHook {
+  stop: ((reason: unknown) => void) | undefined;
+  /** Why the caller cancelled before the probe had set `stop`: the probe stops as it starts. */
+  early?: { readonly reason: unknown };
+}
+
+/** Cancels through a hook: at once when the probe is running, as it starts when it is not yet. */
+export function cancelCheck(hook: CancelHook, reason: unknown): void {
+  if (hook.stop) hook.stop(reason);
+  else hook.early = { reason };
 }
 
 export interface CheckResult {

@@ -14,7 +14,14 @@
 // results (this director's problem, never counted towards rise or fall).
 import { Worker } from 'node:worker_threads';
 import { unwatchAbort, watchAbort } from './abort.js';
-import type { CheckContext, CheckResult, CheckTarget, Checker } from './checker.js';
+import {
+  cancelCheck,
+  type CancelHook,
+  type CheckContext,
+  type CheckResult,
+  type CheckTarget,
+  type Checker,
+} from './checker.js';
 import { checkLine, thrownResult } from './probe.js';
 
 /** What a worker needs to make a check: its kind and its options (structured-cloneable). */
@@ -445,7 +452,9 @@ export interface ProbePort {
  */
 export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Checker): void {
   const checkers = new Map<number, Checker | string>();
-  const running = new Map<number, AbortController>();
+  const running = new Map<number, CancelHook>();
+  // Every check's signal: a worker stops its checks one by one (each one's cancel hook).
+  const signal = new AbortController().signal;
   let done: Done[] = [];
   let flushing: NodeJS.Timeout | null = null;
   const answer = (d: Done): void => {
@@ -464,11 +473,11 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
       answer([request, false, 0, `not run in the probe worker: ${why}`, -1, true]);
       return;
     }
-    const controller = new AbortController();
-    running.set(request, controller);
+    const cancel: CancelHook = { stop: undefined };
+    running.set(request, cancel);
     try {
       const target: CheckTarget = { family, address, port: at };
-      const r = await checker.check(target, { signal: controller.signal, timeoutMs, controller });
+      const r = await checker.check(target, { signal, timeoutMs, cancel });
       answer([request, r.healthy, r.durationMs, r.message, r.weight ?? -1, r.local ?? false]);
     } catch (error) {
       const r = thrownResult(checker.description, { family, address, port: at }, error);
@@ -494,7 +503,10 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
     }
     // Runs before cancels: a check cancelled while it waited in the batch starts and stops.
     for (const r of message.run) void probe(r);
-    for (const request of message.cancel) running.get(request)?.abort();
+    for (const request of message.cancel) {
+      const cancel = running.get(request);
+      if (cancel) cancelCheck(cancel, new DOMException('This operation was aborted', 'AbortError'));
+    }
   });
   port.postMessage({ ready: true });
 }

@@ -57,15 +57,15 @@ export class ProbeRun {
   /** The deadline's verdict, put off until the I/O already waiting has been read. */
   private verdict: NodeJS.Immediate | undefined;
   private timedOut = false;
-  private readonly onCallerAbort = (): void => this.abort(this.context.signal.reason);
+  /** The caller stopped it (its signal, or its cancel hook): the result says "cancelled". */
+  private cancelled = false;
+  private readonly onCallerAbort = (): void => this.stopByCaller(this.context.signal.reason);
 
   constructor(
     private readonly description: string,
     private readonly target: CheckTarget,
     private readonly context: CheckContext,
   ) {
-    // The caller's own controller, when it is this check's alone: one controller, no listener.
-    this.controller = context.controller;
     // Timers run before the loop reads I/O: on a loop late by more than the timeout (a busy
     // director), a reply that came in time would lose to its own deadline and a healthy server
     // would flap out for our lateness. The deadline aborts only after this turn's I/O is read.
@@ -75,11 +75,12 @@ export class ProbeRun {
         this.abort(new DOMException('check timed out', 'TimeoutError'));
       });
     }, context.timeoutMs);
-    // Otherwise the caller's signal is usually shared by every check in flight (the
-    // scheduler's stop).
-    if (context.controller) return;
+    // The caller's signal is usually shared by every check in flight (the scheduler's stop).
+    const cancel = context.cancel;
+    if (cancel) cancel.stop = (reason) => this.stopByCaller(reason);
     if (context.signal.aborted) this.onCallerAbort();
     else watchAbort(context.signal, this.onCallerAbort);
+    if (cancel?.early) this.stopByCaller(cancel.early.reason);
   }
 
   /** Aborted at the deadline or when the caller's signal aborts, whichever comes first. */
@@ -91,14 +92,14 @@ export class ProbeRun {
     return this.controller.signal;
   }
 
-  /** The probe has been stopped: its deadline passed, or the caller's signal aborted. */
+  /** The probe has been stopped: its deadline passed, or the caller stopped it. */
   get aborted(): boolean {
-    return this.stopped !== undefined || (this.controller?.signal.aborted ?? false);
+    return this.stopped !== undefined;
   }
 
   /** Why, once `aborted`. */
   get reason(): unknown {
-    return this.stopped ? this.stopped.reason : (this.controller?.signal.reason as unknown);
+    return this.stopped?.reason;
   }
 
   /**
@@ -106,26 +107,21 @@ export class ProbeRun {
    * making one. The caller looks at `aborted` first.
    */
   watch(fn: () => void): void {
-    // A caller's own controller may be aborted from outside (a worker's cancel): listen to it.
-    if (this.context.controller) this.context.controller.signal.addEventListener('abort', fn);
-    else (this.waiters ??= []).push(fn);
+    (this.waiters ??= []).push(fn);
   }
 
   unwatch(fn: () => void): void {
-    if (this.context.controller) {
-      this.context.controller.signal.removeEventListener('abort', fn);
-      return;
-    }
     const i = this.waiters?.indexOf(fn) ?? -1;
     if (i >= 0) this.waiters?.splice(i, 1);
   }
 
+  private stopByCaller(reason: unknown): void {
+    this.cancelled = true;
+    this.abort(reason);
+  }
+
   private abort(reason: unknown): void {
     if (this.aborted) return;
-    if (this.context.controller) {
-      this.context.controller.abort(reason);
-      return;
-    }
     this.stopped = { reason };
     this.controller?.abort(reason);
     const waiters = this.waiters;
@@ -153,7 +149,7 @@ export class ProbeRun {
   failWith(error: unknown, waitingFor: string): CheckResult {
     if (this.timedOut)
       return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
-    if (this.context.signal.aborted) return this.fail(`cancelled ${waitingFor}`);
+    if (this.cancelled) return this.fail(`cancelled ${waitingFor}`);
     const errno = localErrno(error);
     if (errno) return this.local(errno);
     return this.fail(describeError(error));
@@ -175,7 +171,8 @@ export class ProbeRun {
   private result(healthy: boolean, text?: string): CheckResult {
     clearTimeout(this.timer);
     if (this.verdict) clearImmediate(this.verdict);
-    if (!this.context.controller) unwatchAbort(this.context.signal, this.onCallerAbort);
+    unwatchAbort(this.context.signal, this.onCallerAbort);
+    if (this.context.cancel) this.context.cancel.stop = undefined;
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {
       healthy,

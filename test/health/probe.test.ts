@@ -3,6 +3,7 @@
 import { getEventListeners } from 'node:events';
 import t from 'tap';
 import { watchers } from '../../src/health/abort.js';
+import { cancelCheck, type CancelHook } from '../../src/health/checker.js';
 import { ProbeRun, localErrno } from '../../src/health/probe.js';
 
 const errno = (code: string, cause?: unknown): Error =>
@@ -86,33 +87,51 @@ t.test(
 );
 
 t.test(
-  "a caller's own controller is the probe's: aborted at the deadline, no listener",
+  "a caller's cancel hook stops one probe of many on a shared signal, and says so",
   async (t) => {
     const target = { family: 4, address: '10.0.0.5', port: 80 } as const;
-    const controller = new AbortController();
-    const run = new ProbeRun('TCP connect', target, {
-      signal: controller.signal,
-      timeoutMs: 1,
-      controller,
-    });
-    t.equal(run.signal, controller.signal, 'no second signal');
-    t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'nothing listens to it');
-    await new Promise((resolve) => controller.signal.addEventListener('abort', resolve));
-    t.equal((controller.signal.reason as DOMException).name, 'TimeoutError', 'the deadline');
-    t.match(run.failWith(new Error('aborted'), 'connecting'), {
-      message: /timed out after 1 ms connecting$/,
-    });
-
-    const cancel = new AbortController();
-    const cancelled = new ProbeRun('TCP connect', target, {
-      signal: cancel.signal,
-      timeoutMs: 60_000,
-      controller: cancel,
-    });
-    cancel.abort();
-    t.match(cancelled.failWith(new Error('aborted'), 'connecting'), {
+    const shared = new AbortController().signal;
+    const hooks: CancelHook[] = Array.from({ length: 3 }, () => ({ stop: undefined }));
+    const runs = hooks.map(
+      (cancel) =>
+        new ProbeRun('TCP connect', target, { signal: shared, timeoutMs: 60_000, cancel }),
+    );
+    t.ok(
+      hooks.every((h) => typeof h.stop === 'function'),
+      'each probe sets its hook',
+    );
+    t.equal(getEventListeners(shared, 'abort').length, 1, 'one listener on the shared signal');
+    const calls: string[] = [];
+    runs[1]?.watch(() => calls.push('stopped'));
+    cancelCheck(hooks[1] as CancelHook, new DOMException('gone', 'AbortError'));
+    t.same(calls, ['stopped'], 'its waiters are called');
+    t.same(
+      runs.map((r) => r.aborted),
+      [false, true, false],
+      'that probe alone',
+    );
+    t.match(runs[1]?.failWith(new Error('aborted'), 'connecting'), {
       message: /cancelled connecting$/,
     });
+    t.equal(hooks[1]?.stop, undefined, 'a result clears the hook');
+    t.equal(runs[0]?.ok().healthy, true);
+    t.equal(hooks[0]?.stop, undefined);
+    runs[2]?.ok();
+    t.equal(watchers(shared), 0, 'nothing waits on the shared signal afterwards');
+
+    // Cancelled before the probe set its hook (a check that starts late): it starts stopped.
+    const early: CancelHook = { stop: undefined };
+    cancelCheck(early, new DOMException('gone', 'AbortError'));
+    const late = new ProbeRun('TCP connect', target, {
+      signal: shared,
+      timeoutMs: 60_000,
+      cancel: early,
+    });
+    t.ok(late.aborted, 'stopped as it starts');
+    t.match(late.failWith(new Error('aborted'), 'connecting'), {
+      message: /cancelled connecting$/,
+    });
+    t.equal(watchers(shared), 0, 'and leaves nothing waiting');
   },
 );
 
