@@ -114,9 +114,8 @@ function runLoop(
       }
       inFlight++;
       const late = Math.max(0, performance.now() - due);
-      // A signal of its own per check, as the scheduler gives it.
-      const own = new AbortController();
-      void checker.check(target, { signal: own.signal, timeoutMs: TIMEOUT_MS }).then((r) => {
+      // One signal for every check, as the scheduler gives them (its stop).
+      void checker.check(target, { signal: stop.signal, timeoutMs: TIMEOUT_MS }).then((r) => {
         next();
         if (stop.signal.aborted) return;
         onResult(id, r.healthy, r.durationMs, late);
