@@ -918,8 +918,11 @@ server's own window must lie between ipvs-warden's healthy results and all its r
 either way (\`ipvs_warden_check_results_total\`, summed, per second between two scrapes: a
 healthy check landed on its target; a failed one, a connect that timed out, may not have), and no peer's
 rate may exceed what the schedule can produce (N / interval, a check early by at most the
-jitter, plus 5 %). keepalived and ldirectord keep no check counter, so for them only the second
-holds. Otherwise the row says \`REFUSED: counts disagree ...\`.
+jitter, plus 5 %). The floor keeps a count of its own, held to the first rule as ipvs-warden's
+is. keepalived and ldirectord keep no check counter, so for them only the second
+holds. Otherwise the row says \`REFUSED: counts disagree ...\`; and a row whose own counter
+finds fewer than half of its checks healthy says \`REFUSED: most checks failed ...\` (it would
+measure failures, which cost another amount than checks that pass).
 
 Why: \`npm run bench:keepalived\` (bench/vs-keepalived.ts) once printed 2,404 checks/s for
 ipvs-warden from 1,000 targets checked once a second, which the schedule cannot produce. It ran
