@@ -8,6 +8,8 @@
 // (daemon.check_workers; 0: on the main thread), side by side; CPU is the whole process's.
 // BENCH_ROUNDS=3 runs the whole table three times over. BENCH_MIN=16,1024 runs each row per floor
 // of the adaptive cap (daemon.check_concurrency_min; 1024, the cap itself: fixed).
+// BENCH_SLOT=0,20,auto runs each per grid the checks start on (the scheduler's slotMs, in ms;
+// 0: each at its own time; auto: the default, from the rate).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -39,6 +41,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 /** The general cap (the daemon's default is 256), and BENCH_MIN=16,1024: rows per adaptive floor. */
 const CONCURRENCY = 1024;
 const MINS = (process.env.BENCH_MIN ?? String(DEFAULT_MIN_CONCURRENCY)).split(',').map(Number);
+/** The scheduler's grid per row: ms, or `auto` (its default, `slotFor` the rate). */
+const SLOTS = (process.env.BENCH_SLOT ?? 'auto')
+  .split(',')
+  .map((x) => (x === 'auto' ? undefined : Number(x)));
 const timing: CheckTiming = {
   intervalMs: 1000,
   fastIntervalMs: 1000,
@@ -177,6 +183,7 @@ async function measure(
   server: Target,
   workers: number,
   min: number,
+  slotMs: number | undefined,
 ): Promise<string> {
   const port = server.port;
   const pool =
@@ -199,6 +206,7 @@ async function measure(
   const scheduler = new Scheduler({
     concurrency: CONCURRENCY,
     minConcurrency: min,
+    ...(slotMs === undefined ? {} : { slotMs }),
     onResult: (e) => {
       if (killedAt && e.transition === 'down' && killed.has(e.target.address)) {
         detected.set(e.target.address, performance.now() - killedAt);
@@ -238,7 +246,8 @@ async function measure(
   await pool?.close();
   const worst = [...failuresSeen.entries()].sort((a, b) => b[1] - a[1])[0];
   const cap = MINS.length > 1 ? (min >= CONCURRENCY ? ' fixed' : ` min ${min}`) : '';
-  const name = `${kind}${workers > 0 ? ` ${workers} workers` : ''}${cap}`;
+  const slot = SLOTS.length > 1 ? ` slot ${slotMs ?? 'auto'}` : '';
+  const name = `${kind}${workers > 0 ? ` ${workers} workers` : ''}${cap}${slot}`;
   return (
     row(name, n, checks, wall, cpuMs, sysMs, mainMs, lag, lateness, mem, failures, worst) +
     detection
@@ -377,7 +386,9 @@ async function main(): Promise<void> {
       for (const n of SIZES) {
         for (const kind of KINDS) {
           for (const workers of WORKERS)
-            for (const min of MINS) console.log(await measure(kind, n, server, workers, min));
+            for (const min of MINS)
+              for (const slot of SLOTS)
+                console.log(await measure(kind, n, server, workers, min, slot));
           if (FLOOR) console.log(await measureFloor(kind, n, server.port));
         }
       }

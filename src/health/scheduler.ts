@@ -1,5 +1,5 @@
-// Runs checks on time: per-check timers, HAProxy's inter/fastinter/downinter, jitter so checks
-// never march in step, one concurrency cap for the process that delays checks rather than
+// Runs checks on time: HAProxy's inter/fastinter/downinter, jitter so checks never march in
+// step, start times on a grid of slots so checks due together share one wakeup, one concurrency cap for the process that delays checks rather than
 // dropping them (a checker with a cap of its own, exec, waits for that instead), identical
 // checks of one target (same rise/fall too) run once on the strictest of their subscribers'
 // timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
@@ -21,6 +21,36 @@ export function nextInterval(state: HealthState, timing: CheckTiming): number {
   return state.up ? timing.intervalMs : timing.downIntervalMs;
 }
 
+/**
+ * Checks start on a grid, each at the grid point nearest its plan, so the checks planned around
+ * one point start together, on one timer. At a few hundred checks a second, waking the process
+ * for each costs about as much as the check itself; at thousands, a burst per point outruns the
+ * probe workers. So the grid holds about CHECKS_PER_SLOT checks a point, and is at most SLOT_MS
+ * (bench:probes BENCH_SLOT: README). A check starts at most half a slot before or after its
+ * jittered plan, and the intervals keep their mean.
+ */
+export const SLOT_MS = 20;
+export const CHECKS_PER_SLOT = 10;
+
+/**
+ * The grid for `rate` checks a second: about CHECKS_PER_SLOT a point, between 1 ms and SLOT_MS
+ * (whole ms: Node's timers are). Pure.
+ */
+export function slotFor(rate: number): number {
+  if (!(rate > 0)) return SLOT_MS;
+  return Math.min(SLOT_MS, Math.max(1, Math.round((CHECKS_PER_SLOT * 1000) / rate)));
+}
+
+/**
+ * When a check planned for `at` starts: the grid point of `slotMs` nearest `at`, or the first
+ * not before `now` (0: `at`, or now if that has passed). Pure.
+ */
+export function slotted(at: number, now: number, slotMs: number): number {
+  if (slotMs <= 0) return Math.max(at, now);
+  const nearest = Math.round(at / slotMs) * slotMs;
+  return nearest >= now ? nearest : Math.ceil(now / slotMs) * slotMs;
+}
+
 /** `ms` spread by up to `jitter` of itself either way; `random` in [0, 1). Pure. */
 export function jittered(ms: number, jitter: number, random: number): number {
   return Math.max(0, Math.round(ms * (1 + jitter * (2 * random - 1))));
@@ -35,6 +65,9 @@ export function nextWait(state: HealthState, timing: CheckTiming, random: number
   if (state.results === 0) return Math.round(random * timing.intervalMs);
   return jittered(nextInterval(state, timing), timing.jitter, random);
 }
+
+/** Checks a second of a run settled up on `timing`. */
+const perSecond = (timing: CheckTiming): number => 1000 / Math.max(1, timing.intervalMs);
 
 function sameTiming(a: CheckTiming, b: CheckTiming): boolean {
   return (
@@ -84,6 +117,17 @@ export interface SchedulerOptions {
   readonly random?: () => number;
   /** Timers and the time lateness is measured against (default: the system clock). */
   readonly clock?: Clock;
+  /**
+   * The grid checks start on, in ms, fixed (0: each at its own time); default: `slotFor` the
+   * rate the runs' intervals add up to.
+   */
+  readonly slotMs?: number;
+}
+
+/** The runs planned for one slot, and its timer. */
+interface Slot {
+  readonly runs: Run[];
+  readonly timer: Timer;
 }
 
 interface Run {
@@ -97,7 +141,8 @@ interface Run {
   /** What the run follows: the strictest of the subscribers' timings. */
   timing: CheckTiming;
   state: HealthState;
-  timer: Timer | undefined;
+  /** Waiting in the slot of `planned` (not running, not yet due). */
+  waiting: boolean;
   /** When the current wait began, and when the next check should start, on the clock. */
   waitFrom: number;
   planned: number;
@@ -133,6 +178,10 @@ export class Scheduler {
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
   private readonly clock: Clock;
+  /** Checks a second the runs' settled intervals add up to (what the grid follows). */
+  private rate = 0;
+  /** The slots with runs planned, by their time on the monotonic clock. */
+  private readonly slots = new Map<number, Slot>();
   /**
    * Every check's signal: aborted at the stop. A controller per check was a fifth of the main
    * thread's garbage per check; the probes wait on this one through `watchAbort`, which keeps
@@ -205,13 +254,14 @@ export class Scheduler {
       subscribers: new Map([[subscriber, timing]]),
       timing,
       state: initialState(policy),
-      timer: undefined,
+      waiting: false,
       waitFrom: 0,
       planned: 0,
       running: false,
       probed: false,
     };
     this.runs.set(id, run);
+    this.rate += perSecond(timing);
     this.users.set(checker, (this.users.get(checker) ?? 0) + 1);
     this.wait(run);
     return id;
@@ -228,8 +278,9 @@ export class Scheduler {
       this.retime(run);
       return;
     }
-    run.timer?.cancel();
+    this.unplan(run);
     this.runs.delete(id);
+    this.rate = Math.max(0, this.rate - perSecond(run.timing));
     const users = (this.users.get(run.checker) ?? 1) - 1;
     if (users > 0) {
       this.users.set(run.checker, users);
@@ -307,9 +358,11 @@ export class Scheduler {
     this.stopper.abort();
     this.gate?.open();
     this.gate = undefined;
-    for (const run of this.runs.values()) run.timer?.cancel();
+    for (const slot of this.slots.values()) slot.timer.cancel();
+    this.slots.clear();
     const checkers = [...this.users.keys()];
     this.runs.clear();
+    this.rate = 0;
     this.users.clear();
     await Promise.all(checkers.map((c) => c.close?.() ?? Promise.resolve()));
   }
@@ -332,12 +385,43 @@ export class Scheduler {
   }
 
   private plan(run: Run, from: number, at: number): void {
-    run.timer?.cancel();
+    this.unplan(run);
     const now = this.clock.monotonic();
     run.waitFrom = from;
-    // A check moved to a time already past runs now, and is not late for it.
-    run.planned = Math.max(at, now);
-    run.timer = this.clock.setTimeout(() => this.due(run), run.planned - now);
+    // A check moved to a time already past runs in the next slot, and is not late for it.
+    const planned = slotted(at, now, this.options.slotMs ?? slotFor(this.rate));
+    run.planned = planned;
+    run.waiting = true;
+    const slot = this.slots.get(planned);
+    if (slot) slot.runs.push(run);
+    else {
+      const timer = this.clock.setTimeout(() => this.slotDue(planned), planned - now);
+      this.slots.set(planned, { runs: [run], timer });
+    }
+  }
+
+  /** Takes `run` out of its slot, if it waits in one. */
+  private unplan(run: Run): void {
+    if (!run.waiting) return;
+    run.waiting = false;
+    const slot = this.slots.get(run.planned);
+    const i = slot?.runs.indexOf(run) ?? -1;
+    if (!slot || i < 0) return;
+    slot.runs.splice(i, 1);
+    if (slot.runs.length > 0) return;
+    slot.timer.cancel();
+    this.slots.delete(run.planned);
+  }
+
+  private slotDue(at: number): void {
+    const slot = this.slots.get(at);
+    this.slots.delete(at);
+    for (const run of slot?.runs ?? []) {
+      // Moved or taken out since the slot was filled: not this slot's any more.
+      if (!run.waiting || run.planned !== at) continue;
+      run.waiting = false;
+      this.due(run);
+    }
   }
 
   /**
@@ -348,15 +432,15 @@ export class Scheduler {
   private retime(run: Run): void {
     const timing = strictestTiming([...run.subscribers.values()]);
     if (sameTiming(timing, run.timing)) return;
+    this.rate += perSecond(timing) - perSecond(run.timing);
     run.timing = timing;
-    if (run.running || run.timer === undefined) return;
+    if (run.running || !run.waiting) return;
     const at = run.waitFrom + this.waitOf(run, timing);
     if (at < run.planned) this.plan(run, run.waitFrom, at);
   }
 
   private due(run: Run): void {
     if (this.stopper.signal.aborted || this.runs.get(run.id) !== run || run.running) return;
-    run.timer = undefined;
     run.running = true;
     const now = this.clock.monotonic();
     this.admission.observe(

@@ -12,6 +12,9 @@ import {
   jittered,
   nextInterval,
   nextWait,
+  SLOT_MS,
+  slotFor,
+  slotted,
   type CheckEvent,
 } from '../../src/health/scheduler.js';
 import type { CheckTiming } from '../../src/health/timing.js';
@@ -120,6 +123,7 @@ t.test('results go through rise and fall', async (t) => {
   const events: CheckEvent[] = [];
   const at: number[] = [];
   const s = new Scheduler({
+    slotMs: 0,
     onResult: (e) => (events.push(e), at.push(clock.now())),
     random: () => 0.5,
     clock,
@@ -153,6 +157,7 @@ t.test('local results never move the state, and are still delivered', async (t) 
   const events: CheckEvent[] = [];
   const at: number[] = [];
   const s = new Scheduler({
+    slotMs: 0,
     onResult: (e) => (events.push(e), at.push(clock.now())),
     random: () => 0.5,
     clock,
@@ -189,7 +194,7 @@ t.test(
     const b = new Scripted('same', () => true);
     const clock = new ManualClock(0);
     const events: CheckEvent[] = [];
-    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const s = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
     const id1 = s.add('svc-a', a, target, fast, policy);
     const id2 = s.add('svc-b', b, target, fast, policy);
     t.equal(id1, id2);
@@ -204,7 +209,7 @@ t.test(
 
 t.test('removing the last subscriber stops the check', async (t) => {
   const c = new Scripted('r', () => true);
-  const sch = new Scheduler({ onResult: () => undefined, clock: new ManualClock() });
+  const sch = new Scheduler({ slotMs: 0, onResult: () => undefined, clock: new ManualClock() });
   const id = sch.add('a', c, target, fast, policy);
   sch.add('b', c, target, fast, policy);
   sch.remove('a', id);
@@ -237,6 +242,7 @@ t.test('the concurrency cap delays checks and drops none', async (t) => {
   }));
   const events: CheckEvent[] = [];
   const s = new Scheduler({
+    slotMs: 0,
     onResult: (e) => events.push(e),
     concurrency: 3,
     random: () => 0,
@@ -264,7 +270,13 @@ t.test(
     const took = (ms: number) => () =>
       new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
     const checkers = Array.from({ length: 4 }, (_, i) => new Scripted(`c${i}`, took(30)));
-    const s = new Scheduler({ onResult: () => undefined, concurrency: 1, random: () => 0, clock });
+    const s = new Scheduler({
+      slotMs: 0,
+      onResult: () => undefined,
+      concurrency: 1,
+      random: () => 0,
+      clock,
+    });
     const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
     const ids = checkers.map((c) => s.add(c.key, c, target, slow, policy));
     await clock.advance(0);
@@ -294,6 +306,7 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
     return true;
   };
   const s = new Scheduler({
+    slotMs: 0,
     onResult: () => undefined,
     concurrency: 64,
     minConcurrency: 4,
@@ -318,6 +331,7 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   await s.stop();
 
   const fixed = new Scheduler({
+    slotMs: 0,
     onResult: () => undefined,
     concurrency: 8,
     minConcurrency: 100,
@@ -344,6 +358,7 @@ t.test(
     };
     // Three checks under a cap of two: when the loop stalls, all are due at once and one waits.
     const s = new Scheduler({
+      slotMs: 0,
       onResult: (e) => events.push(e),
       concurrency: 2,
       minConcurrency: 1,
@@ -410,7 +425,7 @@ t.test('stop aborts checks in flight and ends the schedule', async (t) => {
   );
   const clock = new ManualClock(0);
   const events: CheckEvent[] = [];
-  const sch = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  const sch = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
   sch.add('svc', hang, target, fast, policy);
   await clock.advance(0);
   t.equal(hang.calls, 1, 'the check is running');
@@ -436,7 +451,7 @@ t.test(
         }),
     );
     const clock = new ManualClock(0);
-    const sch = new Scheduler({ onResult: () => undefined, random: () => 0, clock });
+    const sch = new Scheduler({ slotMs: 0, onResult: () => undefined, random: () => 0, clock });
     for (let port = 1; port <= 50; port++)
       sch.add(`svc${port}`, hang, { ...target, port }, fast, policy);
     await clock.advance(0);
@@ -459,7 +474,7 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
   });
   const clock = new ManualClock(0);
   const events: CheckEvent[] = [];
-  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  const s = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
   s.add('svc', flaky, target, fast, policy);
   await clock.advance(10); // checks at 0, 5, 10
   await s.stop();
@@ -474,7 +489,7 @@ t.test('a probe that throws counts as a failure and checking goes on', async (t)
 t.test('every event names its run; ids() lists the live runs', async (t) => {
   const clock = new ManualClock(0);
   const events: CheckEvent[] = [];
-  const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+  const s = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
   const other = { ...target, port: 10 };
   const a = s.add('svc-a', new Scripted('same', () => true), target, fast, policy);
   const b = s.add('svc-b', new Scripted('same', () => true), target, fast, policy);
@@ -497,7 +512,7 @@ t.test(
     const clock = new ManualClock(0);
     const c = new Scripted('same', () => true);
     const events: CheckEvent[] = [];
-    const s = new Scheduler({ onResult: (e) => events.push(e), random: () => 0, clock });
+    const s = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
     const quick: HealthPolicy = { rise: 1, fall: 1, initial: 'down' };
     const id1 = s.add('a', c, target, fast, quick);
     const id2 = s.add('b', c, target, fast, policy);
@@ -549,7 +564,12 @@ async function shared(order: readonly (readonly [string, CheckTiming])[]) {
     return pattern[i] ?? true;
   });
   const at: number[] = [];
-  const s = new Scheduler({ onResult: () => at.push(clock.now()), random: () => 0.5, clock });
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: () => at.push(clock.now()),
+    random: () => 0.5,
+    clock,
+  });
   let id = '';
   for (const [sub, timing] of order) id = s.add(sub, checker, target, timing, policy);
   const timing = s.timing(id);
@@ -584,7 +604,7 @@ t.test('a check shared by a fast and a slow service runs the same in either orde
 t.test('a subscriber added again replaces its timing; removing one recomputes', async (t) => {
   const clock = new ManualClock(0);
   const c = new Scripted('k', () => true);
-  const s = new Scheduler({ onResult: () => undefined, random: () => 0.5, clock });
+  const s = new Scheduler({ slotMs: 0, onResult: () => undefined, random: () => 0.5, clock });
   const id = s.add('a', c, target, quickService, policy);
   s.add('b', c, target, slowService, policy);
   t.same(s.timing(id), strictest);
@@ -603,6 +623,7 @@ t.test('a timing that makes the next check due sooner reschedules it', async (t)
   const at: number[] = [];
   const events: CheckEvent[] = [];
   const s = new Scheduler({
+    slotMs: 0,
     onResult: (e) => (at.push(clock.now()), events.push(e)),
     random: () => 0.5,
     clock,
@@ -632,6 +653,7 @@ t.test(
     const events: CheckEvent[] = [];
     const reported: [unknown, CheckEvent][] = [];
     const s = new Scheduler({
+      slotMs: 0,
       onResult: (e) => {
         events.push(e);
         if (events.length === 1) throw new Error('observer broke');
@@ -671,6 +693,7 @@ t.test('by default an observer error is one line on stderr', async (t) => {
   };
   t.teardown(() => void (process.stderr.write = write));
   const s = new Scheduler({
+    slotMs: 0,
     onResult: () => {
       throw new Error('observer broke');
     },
@@ -700,6 +723,7 @@ t.test('checks that wait for a cap of their own hold no general slot', async (t)
   const events: CheckEvent[] = [];
   const at = new Map<string, number>();
   const s = new Scheduler({
+    slotMs: 0,
     onResult: (e) => (events.push(e), at.set(e.subscribers[0] ?? '', clock.now())),
     concurrency: 2,
     random: () => 0,
@@ -743,7 +767,7 @@ t.test(
       }
     }
     const clock = new ManualClock(0);
-    const s = new Scheduler({ onResult: () => undefined, random: () => 0, clock });
+    const s = new Scheduler({ slotMs: 0, onResult: () => undefined, random: () => 0, clock });
 
     const own = new Closable('own', () => true);
     const id = s.add('a', own, target, fast, policy);
@@ -793,4 +817,121 @@ t.test('a run id names the check and target, never the options it digests', asyn
   t.notMatch(id, /PRIVATE/);
   const other = new Scripted(`tcp:{"tls":{"key":"another"}}`, () => true);
   t.not(Scheduler.runId(other, target, policy), id, 'other options, another run');
+});
+
+t.test('slotted: the nearest grid point, never one already past', async (t) => {
+  const rows: [number, number, number, number][] = [
+    // at, now, slot, want
+    [0, 0, 20, 0],
+    [9.9, 0, 20, 0],
+    [10, 0, 20, 20],
+    [1009, 0, 20, 1000],
+    [1017, 0, 20, 1020],
+    [1009, 1005, 20, 1020],
+    [1000, 1000, 20, 1000],
+    [990, 1000, 20, 1000],
+    [1017.4, 0, 0, 1017.4],
+    [5, 10, 0, 10],
+  ];
+  for (const [at, now, slot, want] of rows)
+    t.equal(slotted(at, now, slot), want, `${at} at ${now} on ${slot}`);
+});
+
+t.test('slotFor: about ten checks a grid point, between 1 and 20 ms', async (t) => {
+  const rows: [number, number][] = [
+    // checks a second, grid in ms
+    [0, 20],
+    [5, 20],
+    [200, 20],
+    [500, 20],
+    [1000, 10],
+    [3000, 3],
+    [10_000, 1],
+    [50_000, 1],
+  ];
+  for (const [rate, want] of rows) t.equal(slotFor(rate), want, `${rate} a second`);
+});
+
+t.test('checks due within one slot start together at its end, on one timer', async (t) => {
+  const clock = new ManualClock(0);
+  const starts: [string, number][] = [];
+  // First checks at random x interval: 12, 17, 25, 29 and 31 ms, then every second.
+  const firsts = [0.012, 0.017, 0.025, 0.029, 0.031];
+  let next = 0;
+  const s = new Scheduler({
+    onResult: (e) => starts.push([e.target.address, clock.now()]),
+    random: () => firsts[next++] ?? 0.5,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const checker = new Scripted('slots', () => true);
+  for (let i = 0; i < firsts.length; i++)
+    s.add(`sub${i}`, checker, { ...target, address: `127.0.0.${i + 1}` }, timing, policy);
+  t.equal(SLOT_MS, 20, 'the default grid');
+  t.equal(clock.pending, 2, 'two slots planned (20 and 40 ms), one timer each');
+  await clock.advance(40);
+  t.same(
+    starts,
+    [
+      ['127.0.0.1', 20],
+      ['127.0.0.2', 20],
+      ['127.0.0.3', 20],
+      ['127.0.0.4', 20],
+      ['127.0.0.5', 40],
+    ],
+    'the first four at 20 ms, the fifth at 40',
+  );
+  // The next checks: a second after each ended (the results came at once), on the grid again.
+  starts.length = 0;
+  await clock.advance(1000);
+  t.same(
+    starts.map(([, at]) => at),
+    [1020, 1020, 1020, 1020, 1040],
+    'a second later, still together',
+  );
+  await s.stop();
+  t.equal(clock.pending, 0, 'stop cancels the slots');
+});
+
+t.test('the grid follows the rate the runs add up to', async (t) => {
+  const clock = new ManualClock(0);
+  const starts = new Map<string, number>();
+  const s = new Scheduler({
+    onResult: (e) => starts.set(e.target.address, clock.now()),
+    // Every first check planned for 12.1 ms.
+    random: () => 0.0121,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const checker = new Scripted('rate', () => true);
+  const address = (i: number) => `127.0.${i >> 8}.${i & 255}`;
+  for (let i = 0; i < 2000; i++)
+    s.add(`sub${i}`, checker, { ...target, address: address(i) }, timing, policy);
+  await clock.advance(20);
+  t.equal(starts.get(address(0)), 20, 'the first run, alone: the 20 ms grid');
+  t.equal(starts.get(address(1999)), 10, 'the last, at 2,000 a second: the 5 ms grid');
+  await s.stop();
+});
+
+t.test('a run taken out of its slot does not start; the slot goes with its last run', async (t) => {
+  const clock = new ManualClock(0);
+  const started: string[] = [];
+  const s = new Scheduler({
+    onResult: (e) => started.push(e.target.address),
+    random: () => 0.015,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const checker = new Scripted('slots', () => true);
+  const a = s.add('a', checker, { ...target, address: '127.0.0.1' }, timing, policy);
+  const b = s.add('b', checker, { ...target, address: '127.0.0.2' }, timing, policy);
+  t.equal(clock.pending, 1, 'both in the slot at 20 ms');
+  s.remove('a', a);
+  t.equal(clock.pending, 1, 'the slot stays for the other');
+  s.remove('b', b);
+  t.equal(clock.pending, 0, 'its timer is cancelled with its last run');
+  s.add('c', checker, { ...target, address: '127.0.0.3' }, timing, policy);
+  await clock.advance(1000);
+  t.same(started, ['127.0.0.3'], 'only the run still there started, once');
+  await s.stop();
 });
