@@ -1,11 +1,11 @@
 // Runs checks on time: HAProxy's inter/fastinter/downinter, jitter so checks never march in
-// step, start times on a grid of slots so checks due together share one wakeup, one concurrency cap for the process that delays checks rather than
-// dropping them (a checker with a cap of its own, exec, waits for that instead), identical
-// checks of one target (same rise/fall too) run once on the strictest of their subscribers'
-// timings with the result fanned out, and lateness (event-loop lag, waiting for the cap)
-// measured on every run. A local result (the probe could not run on this director) is handed
-// on but never counted towards rise or fall. Timers and time go through a Clock, so tests drive
-// exact sequences.
+// step, start times on a grid so checks due together share one wakeup, one concurrency cap for
+// the process that delays checks rather than dropping them (a checker with a cap of its own,
+// exec, waits for that instead), identical checks of one target (same rise/fall too) run once
+// on the strictest of their subscribers' timings with the result fanned out, and lateness
+// (event-loop lag, waiting for the cap) measured on every run. A local result (the probe could
+// not run on this director) is handed on but never counted towards rise or fall. Timers and
+// time go through a Clock, so tests drive exact sequences.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { AdmissionControl, DEFAULT_MIN_CONCURRENCY, TARGET_LAG_MS } from './admission.js';
