@@ -4,9 +4,10 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import * as dnsPacket from 'dns-packet';
+import type * as DnsPacket from 'dns-packet';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
+import { onFirstUse, preload } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -16,7 +17,9 @@ import {
   type OptionsOf,
 } from '../src/health/schema.js';
 
-type Answer = dnsPacket.Answer;
+type Answer = DnsPacket.Answer;
+/** dns-packet is loaded by the first DNS check made (src/lazy.ts). */
+const dnsPacketLib = onFirstUse<typeof DnsPacket>('dns-packet');
 
 /** An answer as an operator reads it: A/AAAA the address, MX "10 mail.example", SRV "0 5 5060 sip.example". */
 export function answerText(a: Answer): string {
@@ -83,10 +86,17 @@ export class DnsChecker implements Checker {
     const o = this.options;
     this.description = `DNS ${o.type} ${o.name} over ${o.transport}`;
     this.key = keyOf(this.kind, DNS_OPTIONS, options);
+    preload(dnsPacketLib);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
+    let dnsPacket: typeof DnsPacket;
+    try {
+      dnsPacket = dnsPacketLib();
+    } catch (error) {
+      return run.failWith(error, 'loading dns-packet');
+    }
     const id = randomInt(0, 0x10000);
     const query = {
       type: 'query' as const,
@@ -104,7 +114,7 @@ export class DnsChecker implements Checker {
       if (error instanceof BadReply) return run.fail(error.message);
       return run.failWith(error, 'waiting for the reply');
     }
-    let packet: dnsPacket.DecodedPacket;
+    let packet: DnsPacket.DecodedPacket;
     try {
       packet = dnsPacket.decode(reply);
     } catch (error) {

@@ -11,10 +11,11 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HTTPParser } from 'http-parser-js';
 import { endProbeConnection, openConnection } from '../src/health/datapath.js';
-import { Client, buildConnector } from 'undici';
+import type { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
 import { ProbeRun, describeError, hostPort, printable } from '../src/health/probe.js';
+import { onFirstUse, preload } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -238,6 +239,7 @@ export class HttpChecker implements Checker {
     this.description = `${o.tls ? 'HTTPS' : 'HTTP'} ${shown.method} ${shown.proxyUrl ?? shown.path}${version}`;
     this.key = keyOf(this.kind, options.tls ? HTTPS_OPTIONS : HTTP_OPTIONS, options);
     this.requestHead = this.buildRequest();
+    if (o.reuse && o.httpVersion !== '1.0') preload(undici);
     this.exchange = {
       okStatus: this.okStatus,
       expectStatus: o.expectStatus,
@@ -286,7 +288,11 @@ export class HttpChecker implements Checker {
     const id = target.dataPath ? `${origin} mark ${target.dataPath.mark}` : origin;
     let holder = this.clients.get(id);
     if (!holder) {
-      holder = this.client(origin, target);
+      try {
+        holder = this.client(undici(), origin, target);
+      } catch (error) {
+        return run.failWith(error, 'loading undici');
+      }
       this.clients.set(id, holder);
     }
     holder.run = run;
@@ -456,9 +462,9 @@ export class HttpChecker implements Checker {
   }
 
   /** A client whose connector records how far the connection got in the current check. */
-  private client(origin: string, target: CheckTarget): Holder {
+  private client(lib: Undici, origin: string, target: CheckTarget): Holder {
     const tls = this.options.tls;
-    const connector = buildConnector({
+    const connector = lib.buildConnector({
       ...(this.options.bindAddress ? { localAddress: this.options.bindAddress } : {}),
       ...(tls
         ? {
@@ -472,7 +478,7 @@ export class HttpChecker implements Checker {
     });
     const holder: Holder = {
       run: undefined,
-      client: new Client(origin, {
+      client: new lib.Client(origin, {
         pipelining: 1,
         connect: (opts, callback) => {
           if (target.dataPath) {
@@ -808,6 +814,10 @@ class Exchange {
     this.resolve(result);
   }
 }
+
+type Undici = typeof import('undici');
+/** undici is loaded only for `reuse` (src/lazy.ts): the fresh-connection path never needs it. */
+const undici = onFirstUse<Undici>('undici');
 
 interface Holder {
   readonly client: Client;

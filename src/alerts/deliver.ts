@@ -3,9 +3,8 @@
 // order decided (a resolve never overtakes its firing alert), each under a deadline; at most
 // `maxQueued` wait per target, more are dropped. Every outcome is logged and counted.
 import { hostname, userInfo } from 'node:os';
-import { createTransport } from 'nodemailer';
-import { request } from 'undici';
 import type { EmailAlerts } from '../config/alerts.js';
+import { onFirstUse } from '../lazy.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from './decide.js';
 import { mail, webhookBody, type Mail } from './format.js';
@@ -33,8 +32,13 @@ function defaultFrom(): string {
   return `${user}@${hostname()}`;
 }
 
+// Loaded by the first alert sent (src/lazy.ts): most directors send none for days.
+const nodemailer = onFirstUse<typeof import('nodemailer')>('nodemailer');
+const undici = onFirstUse<typeof import('undici')>('undici');
+
 export const realSenders: Senders = {
   async email(m, e, signal) {
+    const { createTransport } = nodemailer();
     const transport = createTransport({
       host: e.smtp.host,
       port: e.smtp.port,
@@ -64,6 +68,7 @@ export const realSenders: Senders = {
     }
   },
   async webhook(url, body, signal) {
+    const { request } = undici();
     const res = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'ipvs-warden' },

@@ -198,6 +198,8 @@ const LOCAL_ERRNOS: Readonly<Record<string, string>> = {
   // connect(2) says EPERM when this director's own firewall drops the SYN; setsockopt(SO_MARK)
   // when the daemon lacks CAP_NET_ADMIN for a data-path probe.
   EPERM: 'not permitted on this director (its firewall, or no CAP_NET_ADMIN to mark a probe)',
+  // A library loaded on first use (src/lazy.ts) that is not installed: reinstall the package.
+  MODULE_NOT_FOUND: 'a library of ipvs-warden is missing (reinstall the package)',
 };
 
 /** The errno of `error` (or of an error it wraps) when it is one of LOCAL_ERRNOS. */
