@@ -67,8 +67,11 @@ export interface ServerRecord {
   settled: boolean;
   upSince: number | null;
   weight: number | undefined;
-  /** Runs whose last result was a local error (this director could not check): see holds. */
-  readonly localRuns: Set<string>;
+  /**
+   * Runs whose last result was a local error (this director could not check): see holds.
+   * Almost always none: then the one shared empty list, not a Set per server.
+   */
+  localRuns: readonly string[];
   message: string;
   /** When a check last answered for this server (wall time), null before the first. */
   lastCheck: number | null;
@@ -137,6 +140,9 @@ export interface RecentEvent {
 }
 
 const RECENT_EVENTS = 100;
+
+/** The local runs of a server that has none: one list for every server. */
+const NO_RUNS: readonly string[] = Object.freeze([]);
 
 /**
  * The longest a tick holds new checks back (only while the event loop is late: Scheduler.hold).
@@ -516,7 +522,9 @@ export class ReconcileLoop {
           upSince: prev?.upSince ?? null,
           weight: prev?.weight,
           // Still uncheckable from here after a reload, for the checks that did not change.
-          localRuns: new Set([...(prev?.localRuns ?? [])].filter((r) => runs.includes(r))),
+          localRuns: prev?.localRuns.length
+            ? prev.localRuns.filter((r) => runs.includes(r))
+            : NO_RUNS,
           message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
           lastCheck: prev?.lastCheck ?? null,
           lastTransition: prev?.lastTransition ?? null,
@@ -560,11 +568,13 @@ export class ReconcileLoop {
       const record = this.state.bySubscriber.get(sub);
       if (!record) continue;
       if (event.result.weight !== undefined) record.weight = event.result.weight;
-      const wasLocal = record.localRuns.size > 0;
-      if (event.result.local) record.localRuns.add(event.id);
-      else record.localRuns.delete(event.id);
+      const wasLocal = record.localRuns.length > 0;
+      const listed = record.localRuns.includes(event.id);
+      if (event.result.local && !listed) record.localRuns = [...record.localRuns, event.id];
+      else if (!event.result.local && listed)
+        record.localRuns = record.localRuns.filter((r) => r !== event.id);
       // Whether a service is held depends on how many servers are local: decide it now.
-      if (wasLocal !== record.localRuns.size > 0) this.requestTick(`${record.rs.name} local`);
+      if (wasLocal !== record.localRuns.length > 0) this.requestTick(`${record.rs.name} local`);
       if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
       record.lastCheck = this.clock.now();
       this.refresh(record, event);
@@ -911,7 +921,12 @@ export class ReconcileLoop {
   private health(state: LoopState, vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
     const r = state.records.get(targetId(vs.service.key, rs.destination.key));
     if (!r) return { status: 'pending', upSince: null, weight: undefined };
-    return { status: r.status, upSince: r.upSince, weight: r.weight, local: r.localRuns.size > 0 };
+    return {
+      status: r.status,
+      upSince: r.upSince,
+      weight: r.weight,
+      local: r.localRuns.length > 0,
+    };
   }
 
   /**
