@@ -91,9 +91,9 @@ const FLOOR = 'floor';
 const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
 const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
-/** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
 /** Rounds of the kernel-table rows beside ipvsadm (bench/table.ts) after the peers; 0: none. */
 const TABLE_ROUNDS = Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
+/** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
 const DAEMON = (process.env.BENCH_DAEMON ?? '')
