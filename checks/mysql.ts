@@ -27,11 +27,13 @@
 // A refused login (1045) or an unknown database (1049) reads "server up, login refused" or
 // "server up, database unknown", not like a server that is down. No TLS (yet).
 import { connect as netConnect, type Socket } from 'node:net';
-// mysql2 is loaded when a check first logs in: every start of the daemon (and every CLI
-// command) reads the catalog, and most directors check no database.
+// mysql2 is loaded when a check first logs in (src/lazy.ts): every start of the daemon (and
+// every CLI command) reads the catalog, and most directors check no database.
+import type * as Mysql2 from 'mysql2';
 import type { Connection, QueryError } from 'mysql2';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
+import { onFirstUse } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -41,6 +43,8 @@ import {
   type OptionsOf,
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
+
+const mysql2Lib = onFirstUse<typeof Mysql2>('mysql2');
 
 export const MYSQL_OPTIONS = {
   user: opt.text({
@@ -356,7 +360,7 @@ export class MysqlChecker implements Checker {
   /** mysql2 on our socket: it reads the greeting again (pushed back) and logs in. */
   private async login(socket: Socket, user: string): Promise<Connection> {
     const o = this.options;
-    const { default: mysql2 } = await import('mysql2');
+    const mysql2 = mysql2Lib();
     return new Promise<Connection>((resolve, reject) => {
       const conn = mysql2.createConnection({
         stream: socket,

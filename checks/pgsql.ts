@@ -32,6 +32,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type pg from 'pg';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
+import { onFirstUse } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -42,6 +43,8 @@ import {
 } from '../src/health/schema.js';
 import { MAX_ROW_TEXT, judgeFirstRow, rowText } from '../src/health/sqlrow.js';
 import type { TlsOptions } from '../src/health/options.js';
+
+const pgLib = onFirstUse<typeof pg>('pg');
 
 export const PGSQL_OPTIONS = {
   user: opt.text({
@@ -251,7 +254,7 @@ export class PgsqlChecker implements Checker {
     owned: { destroy(): void }[],
   ): Promise<CheckResult> {
     const o = this.options;
-    const { default: pgm } = await import('pg');
+    const pgm = pgLib();
     // pg connects it (and wraps it in TLS); it is ours to destroy.
     const socket = new Socket();
     owned.push(socket);

@@ -1,6 +1,7 @@
 // A library loaded on first use. undici, nodemailer and dns-packet cost 10, 5 and 2 MiB of RSS
 // once loaded (measured on Node 20); a daemon whose config has no kept-alive HTTP check, no alert
 // and no DNS check never needs them, and neither does each probe worker (a heap of its own).
+// pg and mysql2 are loaded by a database check's first login.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);

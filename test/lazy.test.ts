@@ -1,6 +1,6 @@
 // Libraries loaded on first use (src/lazy.ts): the daemon's own modules and a probe worker's
-// leave undici, nodemailer and dns-packet out until a check or an alert needs one, and a load
-// that failed is tried again.
+// leave undici, nodemailer, dns-packet, pg and mysql2 out until a check or an alert needs one,
+// and a load that failed is tried again.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ function loadedAfter(steps: readonly string[]): Promise<string[][]> {
   const script = `
     import { createRequire } from 'node:module';
     const cache = createRequire(import.meta.url).cache;
-    const held = () => ['undici', 'nodemailer', 'dns-packet'].filter((p) =>
+    const held = () => ['undici', 'nodemailer', 'dns-packet', 'pg', 'mysql2'].filter((p) =>
       Object.keys(cache).some((f) => f.includes('/node_modules/' + p + '/')));
     await import('${dist}src/checkers.js');
     await import('${dist}src/cli/run.js');
