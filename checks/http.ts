@@ -199,6 +199,11 @@ export const HTTPS_OPTIONS = {
   }),
 } as const;
 export type HttpCheckOptions = OptionsOf<typeof HTTPS_OPTIONS>;
+
+type Undici = typeof import('undici');
+/** undici is loaded only for `reuse` (src/lazy.ts): the fresh-connection path never needs it. */
+const undici = onFirstUse<Undici>('undici');
+
 const HTTP_SECRECY = secrecyOf(HTTPS_OPTIONS);
 
 export class HttpChecker implements Checker {
@@ -288,11 +293,13 @@ export class HttpChecker implements Checker {
     const id = target.dataPath ? `${origin} mark ${target.dataPath.mark}` : origin;
     let holder = this.clients.get(id);
     if (!holder) {
+      let lib: Undici;
       try {
-        holder = this.client(undici(), origin, target);
+        lib = undici();
       } catch (error) {
         return run.failWith(error, 'loading undici');
       }
+      holder = this.client(lib, origin, target);
       this.clients.set(id, holder);
     }
     holder.run = run;
@@ -814,10 +821,6 @@ class Exchange {
     this.resolve(result);
   }
 }
-
-type Undici = typeof import('undici');
-/** undici is loaded only for `reuse` (src/lazy.ts): the fresh-connection path never needs it. */
-const undici = onFirstUse<Undici>('undici');
 
 interface Holder {
   readonly client: Client;
