@@ -142,6 +142,43 @@ export interface Figures {
   /** A refusal or a reason the peer could not run; the figures are then not shown. */
   readonly refused?: string | undefined;
   readonly note?: string;
+  /**
+   * With BENCH_ROUNDS above 1: the row's figures round by round (this one holds their
+   * medians, from `combineRounds`). The same code in the emulated VM swings threefold between
+   * runs, so one round cannot judge a change.
+   */
+  readonly rounds?: readonly Figures[];
+}
+
+/**
+ * One row from its rounds: the median of each figure over the rounds that were not refused,
+ * the detection latencies of all of them; refused only when every round was (with the first
+ * round's reason and how many were).
+ */
+export function combineRounds(rounds: readonly Figures[]): Figures {
+  const first = rounds[0];
+  if (!first) throw new Error('combineRounds: no rounds');
+  if (rounds.length === 1) return first;
+  const ok = rounds.filter((f) => !f.refused);
+  const refusedN = rounds.length - ok.length;
+  if (ok.length === 0)
+    return { ...first, refused: `${first.refused ?? ''} (all ${rounds.length} rounds)`, rounds };
+  const of = (pick: (f: Figures) => number): number => median(ok.map(pick));
+  const others = ok.map((f) => f.hostOthers).filter((x): x is number => typeof x === 'number');
+  return {
+    ...first,
+    checksPerS: of((f) => f.checksPerS),
+    share: of((f) => f.share),
+    cpuMsPerCheck: of((f) => f.cpuMsPerCheck),
+    rssMiB: of((f) => f.rssMiB),
+    detectMs: ok.flatMap((f) => f.detectMs),
+    missed: ok.reduce((s, f) => s + f.missed, 0),
+    // The busiest window flags the median: it may be the round the median came from.
+    hostOthers: others.length > 0 ? Math.max(...others) : null,
+    refused: undefined,
+    note: `median of ${ok.length} rounds${refusedN > 0 ? ` (${refusedN} refused)` : ''}`,
+    rounds,
+  };
 }
 
 /**
@@ -212,7 +249,13 @@ export function detectCell(f: Figures): string {
 export const targetsCell = (f: Pick<Figures, 'targets' | 'blackholed'>): string =>
   f.blackholed ? `${f.targets} (${f.blackholed} black-holed)` : String(f.targets);
 
-/** The figures as measured, one line per peer and row. */
+/** A row of several rounds: each round's figure after the median, " (a, b, c)"; a refused one "x". */
+function spread(f: Figures, cell: (r: Figures) => string): string {
+  if (!f.rounds || f.rounds.length < 2) return '';
+  return ` (${f.rounds.map((r) => (r.refused ? 'x' : cell(r))).join(', ')})`;
+}
+
+/** The figures as measured, one line per peer and row (the median when it ran in rounds). */
 export function figuresTable(all: readonly Figures[]): string {
   return markdown(
     [
@@ -232,10 +275,10 @@ export function figuresTable(all: readonly Figures[]): string {
             f.kind,
             targetsCell(f),
             f.peer,
-            fmt(f.checksPerS, 0),
+            fmt(f.checksPerS, 0) + spread(f, (r) => fmt(r.checksPerS, 0)),
             `${fmt(f.share * 100, 0)} %`,
-            cpuCell(f),
-            fmt(f.rssMiB, 1),
+            cpuCell(f) + spread(f, (r) => fmt(r.cpuMsPerCheck, 3)),
+            fmt(f.rssMiB, 1) + spread(f, (r) => fmt(r.rssMiB, 1)),
             detectCell(f),
           ],
     ),
@@ -247,7 +290,7 @@ const ratio = (a: number, b: number, digits = 2): string =>
 
 /**
  * The ratios, ours / peer, one line per (kind, size, peer). A refused or missing side prints
- * the reason instead of numbers.
+ * the reason instead of numbers. A row run in rounds gives the median of the rounds' ratios.
  */
 export function ratioTable(all: readonly Figures[], ours: string): string {
   const rows: string[][] = [];
@@ -266,12 +309,29 @@ export function ratioTable(all: readonly Figures[], ours: string): string {
       rows.push([...label, why ?? '', '', '', '', '']);
       continue;
     }
+    // In rounds, each round's ratio is of two peers run one after the other, so the median of
+    // those pairs follows the VM's drift less than a ratio of the two medians would.
+    const paired = (pick: (x: Figures) => number): number | undefined => {
+      const a = o.rounds;
+      const b = f.rounds;
+      if (!a || !b || a.length !== b.length || a.length < 2) return undefined;
+      const rs: number[] = [];
+      for (const [i, x] of a.entries()) {
+        const y = b[i];
+        if (y && !x.refused && !y.refused && pick(y) !== 0) rs.push(pick(x) / pick(y));
+      }
+      return rs.length > 0 ? median(rs) : undefined;
+    };
+    const r = (pick: (x: Figures) => number): string => {
+      const p = paired(pick);
+      return p === undefined ? ratio(pick(o), pick(f)) : fmt(p, 2);
+    };
     rows.push([
       ...label,
-      ratio(o.checksPerS, f.checksPerS),
-      ratio(o.share, f.share),
-      ratio(o.cpuMsPerCheck, f.cpuMsPerCheck) + (busyHost(o) || busyHost(f) ? ' (host busy)' : ''),
-      ratio(o.rssMiB, f.rssMiB),
+      r((x) => x.checksPerS),
+      r((x) => x.share),
+      r((x) => x.cpuMsPerCheck) + (busyHost(o) || busyHost(f) ? ' (host busy)' : ''),
+      r((x) => x.rssMiB),
       ratio(median(o.detectMs), median(f.detectMs)),
     ]);
   }

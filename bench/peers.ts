@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
+  combineRounds,
   figuresTable,
   HOST_BUSY_CORES,
   hostOthers,
@@ -56,6 +57,8 @@ const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as ('tcp' | 'http')[];
 const PEERS = (process.env.BENCH_PEERS ?? 'ipvs-warden,floor,keepalived,ldirectord').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+/** Each row this many times, its peers in turn; the tables give medians (bench/peers-lib.ts). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const WARM_S = Number(process.env.BENCH_WARM ?? 5);
 const VICTIMS = Number(process.env.BENCH_VICTIMS ?? 10);
 const LEGACY = process.env.BENCH_LEGACY !== '0';
@@ -759,30 +762,43 @@ async function main(): Promise<void> {
       for (const holes of [0, ...(BLACKHOLE_SIZES.includes(n) ? [Math.round(n * BLACKHOLE)] : [])])
         for (const peer of PEERS) all.push(notRun(peer, kind, n, holes));
   // The README is rewritten after every row, so a run cut short still leaves what it measured.
-  for (const [i, row] of all.entries()) {
-    if (!SIZES.includes(row.targets)) continue;
-    // A peer that could not fill a smaller table of this kind cannot fill a bigger one: its
-    // FILL_S wait would only stretch the run.
-    const smaller = all.find(
-      (f) =>
-        f.peer === row.peer &&
-        f.kind === row.kind &&
-        f.targets < row.targets &&
-        f.refused?.startsWith('could not run'),
+  // In rounds, each (kind, size) runs all its peers once per round, in turn, the order reversed
+  // every other round, so that a drift of the VM's speed falls on every peer alike.
+  const rounds = new Map<number, Figures[]>();
+  const groups = [...new Set(all.map((f) => `${f.kind} ${f.targets} ${f.blackholed ?? 0}`))];
+  for (const group of groups) {
+    const members = [...all.keys()].filter(
+      (i) => `${all[i]?.kind} ${all[i]?.targets} ${all[i]?.blackholed ?? 0}` === group,
     );
-    if (smaller) {
-      all[i] = { ...row, refused: `not run (at ${smaller.targets}, ${smaller.refused})` };
-      continue;
-    }
-    const holes = row.blackholed ?? 0;
-    console.error(
-      `# ${row.peer} ${row.kind} ${row.targets}${holes ? ` (${holes} black-holed)` : ''} ...`,
-    );
-    const f = await measure(targets, row.peer, row.kind, row.targets, holes);
-    all[i] = f;
-    if (f.windows) windows.push(f.windows);
-    console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
-    writeFileSync(join(root, OUT), report(all, windows, old, table, started, false));
+    for (let round = 0; round < ROUNDS; round++)
+      for (const i of round % 2 === 0 ? members : [...members].reverse()) {
+        const row = all[i];
+        if (!row || !SIZES.includes(row.targets)) continue;
+        // A peer that could not fill a smaller table of this kind cannot fill a bigger one, nor
+        // this one in another round: its FILL_S wait would only stretch the run.
+        const smaller = all.find(
+          (f) =>
+            f.peer === row.peer &&
+            f.kind === row.kind &&
+            f.targets <= row.targets &&
+            f.refused?.startsWith('could not run'),
+        );
+        if (smaller) {
+          if (smaller !== row)
+            all[i] = { ...row, refused: `not run (at ${smaller.targets}, ${smaller.refused})` };
+          continue;
+        }
+        const holes = row.blackholed ?? 0;
+        const label = `${row.peer} ${row.kind} ${row.targets}${holes ? ` (${holes} black-holed)` : ''}${ROUNDS > 1 ? `, round ${round + 1} of ${ROUNDS}` : ''}`;
+        console.error(`# ${label} ...`);
+        const f = await measure(targets, row.peer, row.kind, row.targets, holes);
+        const done = [...(rounds.get(i) ?? []), f];
+        rounds.set(i, done);
+        all[i] = combineRounds(done);
+        if (f.windows) windows.push(ROUNDS > 1 ? `round ${round + 1}: ${f.windows}` : f.windows);
+        console.error(`#   ${f.windows}${f.refused ? `\n#   ${f.refused}` : ''}`);
+        writeFileSync(join(root, OUT), report(all, windows, old, table, started, false));
+      }
   }
   targets.proc.kill();
   if (TABLE_ROUNDS > 0) {
@@ -817,6 +833,7 @@ function report(
     'BENCH_KINDS',
     'BENCH_PEERS',
     'BENCH_SECONDS',
+    'BENCH_ROUNDS',
     'BENCH_WARM',
     'BENCH_VICTIMS',
     'BENCH_BLACKHOLE',
@@ -854,7 +871,14 @@ to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own
 min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
 servers at addresses routed to a dummy device (SYNs vanish, connects hang until the 1 s
 timeout): its share and checks are of the N - K that answer, and its detection shows whether
-the hanging checks delay the others'.
+the hanging checks delay the others'.${
+    ROUNDS > 1
+      ? ` Each row ran ${ROUNDS} rounds, its peers one after another in each, the order
+reversed every other round: a figure is the median of the rounds not refused, each round's in
+brackets after it (x: refused), detection over the victims of all of them; a ratio is the median
+of the rounds' own ratios (each of two peers run back to back).`
+      : ''
+  }
 
 ${figuresTable(all)}
 

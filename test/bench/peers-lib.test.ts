@@ -2,6 +2,7 @@
 import t from 'tap';
 import {
   cpuCell,
+  combineRounds,
   figuresTable,
   hostOthers,
   parseHostLoad,
@@ -156,6 +157,67 @@ t.match(
   figuresTable([fig('keepalived', { blackholed: 20 })]),
   /\| tcp +\| 200 \(20 black-holed\) \| keepalived \|/,
 );
+
+t.test('rounds: medians of the rounds not refused, ratios of the rounds paired', async (t) => {
+  const ours = [
+    fig('ipvs-warden', { checksPerS: 140, cpuMsPerCheck: 5, rssMiB: 90, detectMs: [1000] }),
+    fig('ipvs-warden', { checksPerS: 460, cpuMsPerCheck: 2, rssMiB: 98, detectMs: [3000] }),
+    fig('ipvs-warden', { checksPerS: 160, cpuMsPerCheck: 4, rssMiB: 94, detectMs: [2000] }),
+  ];
+  const one = combineRounds(ours);
+  t.equal(one.checksPerS, 160, 'checks/s: the median, not the mean (253)');
+  t.equal(one.cpuMsPerCheck, 4);
+  t.equal(one.rssMiB, 94);
+  t.same(one.detectMs, [1000, 3000, 2000], 'detection over every round');
+  t.equal(one.note, 'median of 3 rounds');
+  t.equal(one.rounds?.length, 3);
+  t.equal(combineRounds([ours[0] ?? fig('x')]), ours[0], 'one round is itself');
+
+  const refused = fig('ipvs-warden', { checksPerS: 9999, refused: 'REFUSED: counts disagree: y' });
+  const withRefused = combineRounds([ours[0] ?? fig('x'), refused, ours[2] ?? fig('x')]);
+  t.equal(withRefused.refused, undefined, 'one round refused: the others still count');
+  t.equal(withRefused.checksPerS, 160, 'the refused round is left out (of 140, 160)');
+  t.equal(withRefused.note, 'median of 2 rounds (1 refused)');
+  t.match(combineRounds([refused, refused]).refused, /counts disagree: y \(all 2 rounds\)/);
+  t.throws(() => combineRounds([]), /no rounds/);
+
+  // The peer ran beside ours in each round; the VM was slow in round 2 for both.
+  const theirs = [
+    fig('keepalived', { cpuMsPerCheck: 1, rssMiB: 10, detectMs: [1000] }),
+    fig('keepalived', { cpuMsPerCheck: 0.5, rssMiB: 10, detectMs: [1000] }),
+    fig('keepalived', { cpuMsPerCheck: 2, rssMiB: 10, detectMs: [1000] }),
+  ];
+  const table = ratioTable([one, combineRounds(theirs)], 'ipvs-warden');
+  // checks/s 0.70, 2.30, 0.80; share 1 each; CPU 5, 4, 2; RSS 9.0, 9.8, 9.4: medians of pairs.
+  t.match(table, /ipvs-warden \/ keepalived \| 0\.80 +\| 1\.00 +\| 4\.00 +\| 9\.40 /);
+  // Where pairing and the medians part: ours 1, 10, 4 beside 1, 2, 8 is 1, 5 and 0.5 round by
+  // round (median 1.00), while the medians' ratio, 4 / 2, says 2.00.
+  const cpu = (peer: string, xs: number[]): Figures =>
+    combineRounds(xs.map((x) => fig(peer, { cpuMsPerCheck: x })));
+  const apart = ratioTable(
+    [cpu('ipvs-warden', [1, 10, 4]), cpu('keepalived', [1, 2, 8])],
+    'ipvs-warden',
+  );
+  t.match(apart, /ipvs-warden \/ keepalived \| 1\.00 +\| 1\.00 +\| 1\.00 +\|/);
+  // A round refused on either side leaves that pair out: 10/2 and 4/8 -> 5, 0.5 -> median 5.
+  const gap = ratioTable(
+    [
+      combineRounds([
+        fig('ipvs-warden', { cpuMsPerCheck: 1, refused: 'REFUSED: z' }),
+        fig('ipvs-warden', { cpuMsPerCheck: 10 }),
+        fig('ipvs-warden', { cpuMsPerCheck: 4 }),
+      ]),
+      cpu('keepalived', [1, 2, 8]),
+    ],
+    'ipvs-warden',
+  );
+  t.match(gap, /ipvs-warden \/ keepalived \| 1\.00 +\| 1\.00 +\| 5\.00 +\|/);
+  t.match(
+    figuresTable([one]),
+    /\| 160 \(140, 460, 160\) +\| 100 % \| 4\.000 \(5\.000, 2\.000, 4\.000\)/,
+  );
+  t.match(figuresTable([withRefused]), /\| 160 \(140, x, 160\)/, 'a refused round shows as x');
+});
 
 t.test('host load: the cores other processes used during a window, and the flag', async (t) => {
   // host-load.sh's lines: ms, busy jiffies (all CPUs), the VMs' jiffies; one torn line.
