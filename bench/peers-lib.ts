@@ -116,6 +116,63 @@ export function refusal(c: Counts): string | null {
   return null;
 }
 
+/** What the bench reads from ipvs-warden's /metrics: its own count, and why checks wait. */
+export interface WardenScrape {
+  /** ipvs_warden_check_results_total summed over every series, and over the healthy ones. */
+  readonly all: number;
+  readonly healthy: number;
+  /** ipvs_warden_check_concurrency_limit and ipvs_warden_checks_waiting now (NaN if absent). */
+  readonly cap: number;
+  readonly waiting: number;
+  /** The duration and lateness histograms' sums (s) and counts, over every kind. */
+  readonly durationS: number;
+  readonly durations: number;
+  readonly latenessS: number;
+  readonly latenesses: number;
+}
+
+/** A /metrics page (Prometheus text) to the figures above; comments and other series skipped. */
+export function parseWardenMetrics(text: string): WardenScrape {
+  let all = 0;
+  let healthy = 0;
+  let cap = NaN;
+  let waiting = NaN;
+  const sums = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('ipvs_warden_')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const name = line.slice(0, line.search(/[{ ]/));
+    if (name === 'ipvs_warden_check_results_total') {
+      all += value;
+      if (line.includes('outcome="healthy"')) healthy += value;
+    } else if (name === 'ipvs_warden_check_concurrency_limit') cap = value;
+    else if (name === 'ipvs_warden_checks_waiting') waiting = value;
+    else if (/^ipvs_warden_check_(duration|lateness)_seconds_(sum|count)$/.test(name))
+      sums.set(name, (sums.get(name) ?? 0) + value);
+  }
+  const sum = (name: string): number => sums.get(`ipvs_warden_check_${name}`) ?? 0;
+  return {
+    all,
+    healthy,
+    cap,
+    waiting,
+    durationS: sum('duration_seconds_sum'),
+    durations: sum('duration_seconds_count'),
+    latenessS: sum('lateness_seconds_sum'),
+    latenesses: sum('lateness_seconds_count'),
+  };
+}
+
+/**
+ * Why ipvs-warden's checks went as they did over a window (two scrapes): the cap and the
+ * checks waiting at its end, and the mean duration and lateness of the checks in between.
+ */
+export function wardenWindow(a: WardenScrape, b: WardenScrape): string {
+  const mean = (s: number, n: number): string =>
+    n > 0 ? `${((s / n) * 1000).toFixed(1)} ms` : '-';
+  return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}`;
+}
+
 export const median = (xs: readonly number[]): number =>
   xs.length === 0 ? NaN : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN);
 

@@ -42,12 +42,15 @@ import {
   parseHostLoad,
   parseRssKiB,
   parseStat,
+  parseWardenMetrics,
   ratioTable,
   refusal,
   tree,
   type Figures,
   type HostSample,
   type ProcStat,
+  type WardenScrape,
+  wardenWindow,
 } from './peers-lib.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
@@ -412,26 +415,13 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
 /** A plain fd: the peer writes its log without going through this process's event loop. */
 const openLog = (path: string): number => openSync(path, 'a');
 
-/**
- * ipvs-warden's own count: the sum of ipvs_warden_check_results_total over every series, and
- * over the healthy ones alone (a failed check may never have reached a target: a black-holed
- * server, a connect that timed out).
- */
-async function wardenChecks(): Promise<{ all: number; healthy: number } | null> {
+/** ipvs-warden's own count and why its checks wait (bench/peers-lib.ts `parseWardenMetrics`). */
+async function wardenChecks(): Promise<WardenScrape | null> {
   try {
     const res = await fetch('http://127.0.0.1:9476/metrics', {
       signal: AbortSignal.timeout(20_000),
     });
-    const text = await res.text();
-    let all = 0;
-    let healthy = 0;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('ipvs_warden_check_results_total{')) continue;
-      const n = Number(line.slice(line.lastIndexOf(' ') + 1));
-      all += n;
-      if (line.includes('outcome="healthy"')) healthy += n;
-    }
-    return { all, healthy };
+    return parseWardenMetrics(await res.text());
   } catch {
     return null;
   }
@@ -545,6 +535,7 @@ async function measure(
     ): Promise<{
       c: CountReply;
       own: { all: number; healthy: number } | null;
+      warden: WardenScrape | null;
       ownT: number;
       cpu: number;
       at: number;
@@ -559,16 +550,18 @@ async function measure(
       });
       const before = end ? cpuNow() : undefined;
       const asked = performance.now();
-      const [c, own]: [CountReply, { all: number; healthy: number; t?: number } | null] =
-        await Promise.all([
-          targets.ask('count'),
-          peer === OURS ? wardenChecks() : Promise.resolve(peer === FLOOR ? floorChecks() : null),
-        ]);
+      const [c, warden] = await Promise.all([
+        targets.ask('count'),
+        peer === OURS ? wardenChecks() : Promise.resolve(null),
+      ]);
+      const own: { all: number; healthy: number; t?: number } | null =
+        warden ?? (peer === FLOOR ? floorChecks() : null);
       const at = performance.now();
       const { cpu, threads } = before ?? cpuNow();
       return {
         c,
         own,
+        warden,
         // The floor's count carries its own time (written every 100 ms).
         ownT: own?.t ?? (asked + at) / 2,
         cpu,
@@ -595,7 +588,8 @@ async function measure(
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
     const others = hostOthers(a.host, b.host);
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
+    const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}${why}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if ((peer === OURS || peer === FLOOR) && ownRate === undefined)
       return {
         ...base,

@@ -8,10 +8,12 @@ import {
   parseHostLoad,
   parseRssKiB,
   parseStat,
+  parseWardenMetrics,
   ratioTable,
   refusal,
   tree,
   type Figures,
+  wardenWindow,
 } from '../../bench/peers-lib.js';
 
 // A real line (keepalived's checker child), and one whose name holds ') (' and spaces.
@@ -237,3 +239,44 @@ t.test('host load: the cores other processes used during a window, and the flag'
   t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: null }), '1.235', 'not sampled: no flag');
   t.equal(cpuCell({ cpuMsPerCheck: 1.23456, hostOthers: 0.6 }), '1.235 (host busy: 0.60 cores)');
 });
+
+t.test(
+  "ipvs-warden's /metrics: its count, its cap and its checks' mean duration over a window",
+  async (t) => {
+    const page = (results: number, sum: number, count: number, late: number): string =>
+      [
+        '# HELP ipvs_warden_check_results_total Check results.',
+        '# TYPE ipvs_warden_check_results_total counter',
+        `ipvs_warden_check_results_total{kind="tcp",outcome="healthy"} ${results}`,
+        'ipvs_warden_check_results_total{kind="tcp",outcome="unhealthy"} 5',
+        'ipvs_warden_check_results_total_created{kind="tcp"} 1700000000',
+        `ipvs_warden_check_duration_seconds_sum{kind="tcp"} ${sum}`,
+        `ipvs_warden_check_duration_seconds_count{kind="tcp"} ${count}`,
+        'ipvs_warden_check_duration_seconds_sum{kind="http"} 1',
+        'ipvs_warden_check_duration_seconds_count{kind="http"} 100',
+        'ipvs_warden_check_duration_seconds_bucket{kind="tcp",le="0.001"} 7',
+        `ipvs_warden_check_lateness_seconds_sum{kind="tcp"} ${late}`,
+        `ipvs_warden_check_lateness_seconds_count{kind="tcp"} ${count}`,
+        'ipvs_warden_check_concurrency_limit 16',
+        'ipvs_warden_checks_waiting 3',
+        'process_cpu_seconds_total 12',
+        '',
+      ].join('\n');
+    const a = parseWardenMetrics(page(1000, 2, 1000, 10));
+    t.match(a, { all: 1005, healthy: 1000, cap: 16, waiting: 3, durations: 1100, durationS: 3 });
+    t.equal(a.latenessS, 10);
+    const b = parseWardenMetrics(page(3000, 42, 3000, 30));
+    // 2,000 checks more: 40 s of duration (20 ms each), 20 s of lateness (10 ms each).
+    t.equal(
+      wardenWindow(a, b),
+      'cap 16, 3 waiting; check duration mean 20.0 ms, lateness mean 10.0 ms',
+    );
+    const none = parseWardenMetrics('');
+    t.equal(none.all, 0);
+    t.ok(Number.isNaN(none.cap), 'no gauge: NaN, not 0');
+    t.equal(
+      wardenWindow(none, none),
+      'cap NaN, NaN waiting; check duration mean -, lateness mean -',
+    );
+  },
+);
