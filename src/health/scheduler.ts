@@ -67,6 +67,9 @@ export function nextWait(state: HealthState, timing: CheckTiming, random: number
 }
 
 /** Checks a second of a run settled up on `timing`. */
+/** Each checker's key digested for run ids (a checker's key never changes). */
+const digests = new WeakMap<Checker, string>();
+
 const perSecond = (timing: CheckTiming): number => 1000 / Math.max(1, timing.intervalMs);
 
 function sameTiming(a: CheckTiming, b: CheckTiming): boolean {
@@ -222,8 +225,13 @@ export class Scheduler {
     policy: Pick<HealthPolicy, 'rise' | 'fall'>,
   ): string {
     // A digest of the key: it holds every option, a TLS client key included, and a run id is
-    // kept per server, compared, and digested again into a metric label.
-    const digest = createHash('sha256').update(checker.key).digest('hex').slice(0, 24);
+    // kept per server, compared, and digested again into a metric label. Once per checker:
+    // the servers of a service share theirs.
+    let digest = digests.get(checker);
+    if (digest === undefined) {
+      digest = createHash('sha256').update(checker.key).digest('hex').slice(0, 24);
+      digests.set(checker, digest);
+    }
     return `${checker.kind}:${digest}@${destination(target)} rise=${policy.rise} fall=${policy.fall}`;
   }
 

@@ -480,6 +480,9 @@ export class ReconcileLoop {
     const bySubscriber = new Map<string, ServerRecord>();
     const planned: {
       sub: string;
+      /** The record's list of run ids, and this check's place in it (see below). */
+      runs: string[];
+      index: number;
       checker: Checker;
       target: ReturnType<typeof checkTarget>;
       rs: RealServerConfig;
@@ -505,11 +508,14 @@ export class ReconcileLoop {
         const prev = old.get(id);
         const initial = initialHealth(prev?.status, kernel.get(id)?.weight, rs.policy.initial);
         const runs: string[] = [];
+        const subs: string[] = [];
         rs.checks.forEach((check, i) => {
           const checker = checkerOf(check);
           const target = checkTarget(rs, check);
+          const sub = subscriber(id, i);
+          subs.push(sub);
           runs.push(Scheduler.runId(checker, target, rs.policy));
-          planned.push({ sub: subscriber(id, i), checker, target, rs, initial });
+          planned.push({ sub, runs, index: i, checker, target, rs, initial });
         });
         const none = runs.length === 0;
         const record: ServerRecord = {
@@ -530,7 +536,7 @@ export class ReconcileLoop {
           lastTransition: prev?.lastTransition ?? null,
         };
         records.set(id, record);
-        runs.forEach((_r, i) => bySubscriber.set(subscriber(id, i), record));
+        for (const sub of subs) bySubscriber.set(sub, record);
       }
     }
     // Nothing above touched the running state; from here on it is replaced in one go.
@@ -546,6 +552,9 @@ export class ReconcileLoop {
         initial: p.initial,
       });
       wanted.set(p.sub, run);
+      // The same id, as the scheduler keeps it (a run that carried over a reload keeps its
+      // old one): held once, not twice, per check of every server.
+      p.runs[p.index] = run;
     }
     for (const { sub, run } of oldSubscriptions) {
       if (wanted.get(sub) !== run) this.scheduler.remove(sub, run);
