@@ -33,7 +33,7 @@ import type * as Mysql2 from 'mysql2';
 import type { Connection, QueryError } from 'mysql2';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
-import { onFirstUse } from '../src/lazy.js';
+import { onFirstUse, preload } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -265,6 +265,10 @@ export class MysqlChecker implements Checker {
         ? 'MySQL handshake'
         : `MySQL ${printable(o.query, 40)} as ${o.user}${o.database === undefined ? '' : `@${o.database}`}`;
     this.key = keyOf(this.kind, MYSQL_OPTIONS, options);
+    // Loaded when the checker is made (config load; a worker's first check of the kind), not at
+    // the first login: node remembers a package it could not read (out of descriptors) as not
+    // there for the life of the process, which no retry undoes.
+    if (o.user !== undefined) preload(mysql2Lib);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {

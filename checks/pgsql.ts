@@ -32,7 +32,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type pg from 'pg';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { ProbeRun, printable } from '../src/health/probe.js';
-import { onFirstUse } from '../src/lazy.js';
+import { onFirstUse, preload } from '../src/lazy.js';
 import {
   defineCheck,
   keyOf,
@@ -137,6 +137,10 @@ export class PgsqlChecker implements Checker {
         ? `PostgreSQL SSLRequest${over}`
         : `PostgreSQL ${printable(o.query, 40)} as ${o.user}@${o.database ?? o.user}${over}`;
     this.key = keyOf(this.kind, PGSQL_OPTIONS, options);
+    // Loaded when the checker is made (config load; a worker's first check of the kind), not at
+    // the first login: node remembers a package it could not read (out of descriptors) as not
+    // there for the life of the process, which no retry undoes.
+    if (o.user !== undefined) preload(pgLib);
   }
 
   async check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {

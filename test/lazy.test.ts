@@ -1,6 +1,6 @@
 // Libraries loaded on first use (src/lazy.ts): the daemon's own modules and a probe worker's
-// leave undici, nodemailer, dns-packet, pg and mysql2 out until a check or an alert needs one,
-// and a load that failed is tried again.
+// leave undici, nodemailer, dns-packet, pg and mysql2 out until a check or an alert config needs
+// one, and a load that failed is tried again.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,9 @@ function loadedAfter(steps: readonly string[]): Promise<string[][]> {
     await import('${dist}src/health/pool.js');
     const { HttpChecker } = await import('${dist}checks/http.js');
     const { DnsChecker } = await import('${dist}checks/dns.js');
+    const { PgsqlChecker } = await import('${dist}checks/pgsql.js');
+    const { MysqlChecker } = await import('${dist}checks/mysql.js');
+    const { AlertDeliverer } = await import('${dist}src/alerts/deliver.js');
     const out = [held()];
     ${steps.map((s) => `${s}; out.push(held());`).join('\n')}
     console.log(JSON.stringify(out));`;
@@ -51,6 +54,37 @@ t.test(
     t.same(fresh, [], 'an HTTP check on fresh connections: still none');
     t.same(kept, ['undici'], 'an HTTP check with reuse: undici');
     t.same(dns, ['undici', 'dns-packet'], 'a DNS check: dns-packet');
+  },
+);
+
+t.test(
+  'pg and mysql2 when a checker that logs in is made, the alert libraries with the config',
+  async (t) => {
+    // Made, not at the first login or the first alert: node remembers a package it could not read
+    // (out of descriptors) as not there, which no later load undoes (pgsql.test.ts shows it).
+    const [start, bare, pg, mysql] = await loadedAfter([
+      `new PgsqlChecker(); new MysqlChecker()`,
+      `new PgsqlChecker({ user: 'u' })`,
+      `new MysqlChecker({ user: 'u' })`,
+    ]);
+    t.same(start, [], 'none before');
+    t.same(bare, [], 'checks that do not log in: none');
+    t.same(pg, ['pg'], 'a PostgreSQL login: pg');
+    t.same(mysql, ['pg', 'mysql2'], 'a MySQL login: mysql2');
+    const deliverer = 'new AlertDeliverer({ log: { log() {} } })';
+    const [, none, email, webhook] = await loadedAfter([
+      `${deliverer}.prepare({ virtualServices: [{}], alerts: { webhooks: [] } })`,
+      `${deliverer}.prepare({ virtualServices: [{}], alerts: { email: { to: ['ops@example.test'] }, webhooks: [] } })`,
+      `${deliverer}.prepare({ virtualServices: [], alerts: { webhooks: [{ url: 'http://127.0.0.1:9/' }] } })`,
+    ]);
+    t.same(none, [], 'a config without alerts: neither');
+    t.same(email, ['nodemailer'], 'mail alerts: nodemailer');
+    t.same(webhook, ['undici', 'nodemailer'], 'webhooks: undici');
+    // A service's own mail address with no top-level mail sends mail too.
+    const [, own] = await loadedAfter([
+      `${deliverer}.prepare({ virtualServices: [{ alerts: { email: { to: ['a@example.test'] } } }], alerts: { webhooks: [] } })`,
+    ]);
+    t.same(own, ['nodemailer'], "a service's own mail: nodemailer");
   },
 );
 

@@ -3,8 +3,9 @@
 // order decided (a resolve never overtakes its firing alert), each under a deadline; at most
 // `maxQueued` wait per target, more are dropped. Every outcome is logged and counted.
 import { hostname, userInfo } from 'node:os';
-import type { EmailAlerts } from '../config/alerts.js';
-import { onFirstUse } from '../lazy.js';
+import { emailFor, type EmailAlerts } from '../config/alerts.js';
+import type { Config } from '../config/model.js';
+import { onFirstUse, preload } from '../lazy.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from './decide.js';
 import { mail, webhookBody, type Mail } from './format.js';
@@ -16,6 +17,8 @@ export const ALERT_RESULTS: readonly AlertResult[] = ['sent', 'failed', 'timeout
 export interface Senders {
   email(m: Mail, settings: EmailAlerts, signal: AbortSignal): Promise<void>;
   webhook(url: string, body: string, signal: AbortSignal): Promise<void>;
+  /** Gets ready for the kinds a config uses (loads their libraries now; see realSenders). */
+  prepare?(kinds: { readonly email: boolean; readonly webhook: boolean }): void;
 }
 
 /** A response body read for a failure's message, at most this much. */
@@ -32,11 +35,17 @@ function defaultFrom(): string {
   return `${user}@${hostname()}`;
 }
 
-// Loaded by the first alert sent (src/lazy.ts): most directors send none for days.
+// Loaded when a config with such alerts is put in force (src/lazy.ts), not by the first alert:
+// that one often comes when things go wrong, out of descriptors perhaps, and node remembers a
+// package it could not read as not there until a restart. A config without them loads neither.
 const nodemailer = onFirstUse<typeof import('nodemailer')>('nodemailer');
 const undici = onFirstUse<typeof import('undici')>('undici');
 
 export const realSenders: Senders = {
+  prepare(kinds) {
+    if (kinds.email) preload(nodemailer);
+    if (kinds.webhook) preload(undici);
+  },
   async email(m, e, signal) {
     const { createTransport } = nodemailer();
     const transport = createTransport({
@@ -118,6 +127,14 @@ export class AlertDeliverer {
     this.onResult = o.onResult ?? (() => undefined);
     this.maxQueued = o.maxQueued ?? 100;
     this.host = o.host ?? hostname();
+  }
+
+  /** Gets the senders ready for what `config` can send (mail: any service's, its own too). */
+  prepare(config: Config): void {
+    this.senders.prepare?.({
+      email: config.virtualServices.some((vs) => emailFor(config.alerts?.email, vs.alerts)),
+      webhook: (config.alerts?.webhooks.length ?? 0) > 0,
+    });
   }
 
   /** Queues the alerts and returns at once; never throws. */

@@ -27,6 +27,8 @@ import {
 
 export interface AlertSink {
   send(deliveries: readonly Delivery[]): void;
+  /** Told each config put in force, before any alert of it is sent. */
+  prepare?(config: Config): void;
 }
 
 export class AlertObserver implements LoopObserver {
@@ -41,7 +43,9 @@ export class AlertObserver implements LoopObserver {
     private config: Config,
     private readonly sink: AlertSink,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    sink.prepare?.(config);
+  }
 
   /** The loop whose records give a service's counts. */
   attach(loop: Pick<ReconcileLoop, 'servers'>): void {
@@ -56,6 +60,7 @@ export class AlertObserver implements LoopObserver {
   /** The config a reload put in force (after the loop took it). */
   reload(config: Config): void {
     this.config = config;
+    this.sink.prepare?.(config);
     this.state = onConfig(this.state, config);
     this.schedule();
   }

@@ -205,8 +205,10 @@ const LOCAL_ERRNOS: Readonly<Record<string, string>> = {
   // connect(2) says EPERM when this director's own firewall drops the SYN; setsockopt(SO_MARK)
   // when the daemon lacks CAP_NET_ADMIN for a data-path probe.
   EPERM: 'not permitted on this director (its firewall, or no CAP_NET_ADMIN to mark a probe)',
-  // A library loaded on first use (src/lazy.ts) that is not installed: reinstall the package.
-  MODULE_NOT_FOUND: 'a library of ipvs-warden is missing (reinstall the package)',
+  // A library loaded on first use (src/lazy.ts) that node could not find: not installed, or
+  // unreadable when first needed (out of descriptors), which node remembers until a restart.
+  MODULE_NOT_FOUND:
+    'a library of ipvs-warden could not be loaded (restart the daemon; reinstall the package if that does not mend it)',
 };
 
 /** The errno of `error` (or of an error it wraps) when it is one of LOCAL_ERRNOS. */

@@ -1,20 +1,31 @@
-// Run by local.test.ts under `prlimit --nofile`: takes every descriptor this process may still
-// open, runs each probe against the live servers named on the command line, then gives the
-// descriptors back and runs them again. Prints the results as one JSON line.
+// Run by local.test.ts (and pgsql.test.ts) under `prlimit --nofile`: takes every descriptor this
+// process may still open, runs each probe named on the command line (`kind=port`) against its
+// live server, then gives the descriptors back and runs them again. Prints the results as one
+// JSON line.
 import { closeSync, openSync } from 'node:fs';
 import { DnsChecker } from '../../checks/dns.js';
 import { ExecChecker } from '../../checks/exec.js';
 import { HttpChecker } from '../../checks/http.js';
+import { PgsqlChecker } from '../../checks/pgsql.js';
 import { TcpChecker } from '../../checks/tcp.js';
 import type { Checker } from '../../src/health/checker.js';
+import { DB_NAME, DB_PASSWORD, DB_USER } from './dbservers.js';
 
-const [tcpPort = 0, httpPort = 0, dnsPort = 0] = process.argv.slice(2).map(Number);
-const probes: [Checker, number][] = [
-  [new TcpChecker(), tcpPort],
-  [new HttpChecker(), httpPort],
-  [new DnsChecker({ name: 'www.example.test' }), dnsPort],
-  [new ExecChecker({ command: ['/bin/true'] }), tcpPort],
-];
+const make: Record<string, () => Checker> = {
+  tcp: () => new TcpChecker(),
+  http: () => new HttpChecker(),
+  dns: () => new DnsChecker({ name: 'www.example.test' }),
+  exec: () => new ExecChecker({ command: ['/bin/true'] }),
+  // A login: pg is loaded by the first one, so while the descriptors are gone.
+  pgsql: () => new PgsqlChecker({ user: DB_USER, password: DB_PASSWORD, database: DB_NAME }),
+};
+const probes: [Checker, number][] = process.argv.slice(2).map((arg) => {
+  const [kind = '', port = '0'] = arg.split('=');
+  const checker = make[kind];
+  if (!checker)
+    throw new Error(`local-fixture: no probe '${kind}' (${Object.keys(make).join(', ')})`);
+  return [checker(), Number(port)];
+});
 
 interface Seen {
   readonly phase: string;

@@ -51,9 +51,10 @@ t.test('out of descriptors: every probe says local (EMFILE), never a plain failu
         '--',
         process.execPath,
         fixture,
-        String(tcp.target.port),
-        String(http.target.port),
-        String(dns.address().port),
+        `tcp=${tcp.target.port}`,
+        `http=${http.target.port}`,
+        `dns=${dns.address().port}`,
+        `exec=${tcp.target.port}`,
       ],
       { timeout: 60_000 },
       (error, stdout, stderr) =>

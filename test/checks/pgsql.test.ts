@@ -1,7 +1,9 @@
 // The PostgreSQL check against a real PostgreSQL 15 (Debian's postgresql, a throwaway instance
 // started here with TLS on a self-signed certificate), and against small fake servers for what
 // a real one does not do: junk, no TLS, silence after connecting or after the SSLRequest.
+import { execFile } from 'node:child_process';
 import { connect, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { PgsqlChecker, pgsql } from '../../checks/pgsql.js';
 import type { CheckTarget } from '../../src/health/checker.js';
@@ -245,3 +247,37 @@ t.test('the declaration: options that need a user', async (t) => {
   ]);
   t.not(new PgsqlChecker(login).key, new PgsqlChecker({ ...login, tls: {} }).key);
 });
+
+t.test(
+  'out of descriptors: the login says local (EMFILE), and logs in once they are back',
+  async (t) => {
+    // pg is loaded by the first login: here while the process has no descriptor left. A load that
+    // failed must be tried again (node keeps a failed import() failed for good, and the check
+    // would stay local after the descriptors came back). See local.test.ts for the other probes.
+    const fixture = fileURLToPath(new URL('./local-fixture.js', import.meta.url));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'prlimit',
+        ['--nofile=64:64', '--', process.execPath, fixture, `pgsql=${db.port}`],
+        { timeout: 60_000 },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const { seen } = JSON.parse(out) as {
+      seen: { phase: string; healthy: boolean; local: unknown; message: string }[];
+    };
+    const exhausted = seen.find((s) => s.phase === 'exhausted');
+    t.match(
+      exhausted,
+      { healthy: false, local: true, message: /local error on this director.*\(EMFILE\)/ },
+      `without descriptors: local\n${exhausted?.message ?? '(none)'}`,
+    );
+    const freed = seen.find((s) => s.phase === 'freed');
+    t.match(
+      freed,
+      { healthy: true, local: undefined, message: /logged in/ },
+      `with descriptors again: logged in\n${freed?.message ?? '(none)'}`,
+    );
+  },
+);
