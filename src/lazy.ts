@@ -8,9 +8,12 @@ const require = createRequire(import.meta.url);
 
 /**
  * A loader of a CommonJS package: `require`d on the first call, then kept. require, not
- * import(): node keeps a failed import() failed for the life of the process, and loading opens
- * files, so a director out of descriptors for a moment (EMFILE) would lose the check for good.
- * A failed require throws (MODULE_NOT_FOUND, EMFILE) and the next call tries again.
+ * import(): node keeps a failed import() failed for the life of the process. A failed require
+ * throws and the next call tries again, which mends a module file that could not be read; but a
+ * package resolved while the process was out of descriptors stays MODULE_NOT_FOUND for good
+ * (node caches what it could not read; pgsql.test.ts). So a caller that can `preload` at a
+ * calm moment (a checker made, a config put in force) does, and the first use is not the first
+ * load.
  */
 // T is the caller's word for what require() returns, as with a typed import: said once.
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
