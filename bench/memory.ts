@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseWardenMetrics } from './peers-lib.js';
 import { slope } from './stats.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,1000,5000,10000').split(',').map(Number);
@@ -50,12 +51,7 @@ function rss(pid: number): number {
  * 10,000 servers costs the daemon real CPU, which a tighter poll would add to what is measured). */
 async function checksDone(listen: string): Promise<number> {
   try {
-    const text = await (await fetch(`http://${listen}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n'))
-      if (line.startsWith('ipvs_warden_check_results_total'))
-        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    return sum;
+    return parseWardenMetrics(await (await fetch(`http://${listen}/metrics`)).text()).all;
   } catch {
     return 0;
   }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../test/checks/servers.js';
-import { parseStat } from './peers-lib.js';
+import { parseStat, parseWardenMetrics } from './peers-lib.js';
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
 const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 6);
@@ -54,11 +54,7 @@ const sample = (page: string, name: string): number =>
 
 /** Results so far over every check (the sum of ipvs_warden_check_results_total). */
 function results(page: string): number {
-  let sum = 0;
-  for (const line of page.split('\n'))
-    if (line.startsWith('ipvs_warden_check_results_total{'))
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
+  return parseWardenMetrics(page).all;
 }
 
 const range = (xs: readonly number[], digits = 0): string => {

@@ -16,7 +16,7 @@ const make: Record<string, () => Checker> = {
   http: () => new HttpChecker(),
   dns: () => new DnsChecker({ name: 'www.example.test' }),
   exec: () => new ExecChecker({ command: ['/bin/true'] }),
-  // A login: pg is loaded by the first one, so while the descriptors are gone.
+  // A login: pg loads when this checker is made, before the descriptors go (pgsql.test.ts).
   pgsql: () => new PgsqlChecker({ user: DB_USER, password: DB_PASSWORD, database: DB_NAME }),
 };
 const probes: [Checker, number][] = process.argv.slice(2).map((arg) => {

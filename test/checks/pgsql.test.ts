@@ -251,9 +251,10 @@ t.test('the declaration: options that need a user', async (t) => {
 t.test(
   'out of descriptors: the login says local (EMFILE), and logs in once they are back',
   async (t) => {
-    // pg is loaded by the first login: here while the process has no descriptor left. A load that
-    // failed must be tried again (node keeps a failed import() failed for good, and the check
-    // would stay local after the descriptors came back). See local.test.ts for the other probes.
+    // The checker is made before the descriptors go, and pg with it. Loaded by the first login
+    // instead (as until 2026-12-02), pg failed while the process had no descriptor left and node
+    // kept answering MODULE_NOT_FOUND after they came back, so the check stayed local for good.
+    // See local.test.ts for the other probes.
     const fixture = fileURLToPath(new URL('./local-fixture.js', import.meta.url));
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
