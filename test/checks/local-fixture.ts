@@ -40,7 +40,9 @@ async function runAll(phase: string): Promise<void> {
   for (const [checker, port] of probes) {
     const r = await checker.check(
       { family: 4, address: '127.0.0.1', port },
-      { signal: new AbortController().signal, timeoutMs: 3000 },
+      // Generous: a healthy probe ends when it is done, and a PostgreSQL login on a busy machine
+      // (a backend forked, a password hashed) may take seconds.
+      { signal: new AbortController().signal, timeoutMs: 15_000 },
     );
     // `local` read loosely: before the field existed, this fixture still had to say what it saw.
     const local = (r as unknown as Record<string, unknown>).local;
