@@ -54,6 +54,7 @@ export class AdmissionControl {
   private limit: number;
   private worst = 0;
   private waited = false;
+  private late = false;
   private periodStart: number | undefined;
 
   constructor(
@@ -73,14 +74,23 @@ export class AdmissionControl {
     return this.limit < this.settings.max;
   }
 
+  /**
+   * The loop was later than the target in the last period, whatever the cap did: a fixed cap
+   * (min = max) never lowers, and its loop can be as late as an adaptive one at its floor.
+   */
+  behind(): boolean {
+    return this.late;
+  }
+
   /** One timer's lag at monotonic time `now`, and whether its check has to wait for a slot. */
   observe(now: number, lagMs: number, waits: boolean): void {
-    if (this.settings.min >= this.settings.max) return;
     this.worst = Math.max(this.worst, lagMs);
     this.waited ||= waits;
     this.periodStart ??= now;
     if (now - this.periodStart < ADMISSION_PERIOD_MS) return;
+    // A fixed cap comes out of nextLimit unchanged: the lag is still kept for `behind`.
     const next = nextLimit(this.limit, this.worst, this.waited, this.settings);
+    this.late = this.worst > this.settings.targetLagMs;
     this.worst = 0;
     this.waited = false;
     this.periodStart = now;

@@ -49,11 +49,14 @@ t.test('AdmissionControl decides once a period, on the worst lag in it', async (
   t.same(applied, [], 'nothing decided within the first period');
   a.observe(ADMISSION_PERIOD_MS, 0, false);
   t.same(applied, [128], 'the late timer and a check that had to wait, in one period, halved it');
+  t.ok(a.behind(), 'that period was late');
   a.observe(ADMISSION_PERIOD_MS + 10, 0, true);
   a.observe(2 * ADMISSION_PERIOD_MS, 0, true);
   t.same(applied, [128, 160], 'an on-time period grows it');
+  t.notOk(a.behind(), 'the last period kept time');
   a.observe(3 * ADMISSION_PERIOD_MS, 40, true);
   t.same(applied, [128, 160], 'a period inside the band changes nothing, and calls nothing');
+  t.notOk(a.behind(), 'within the target is not behind');
   t.equal(a.current(), 160);
   a.observe(4 * ADMISSION_PERIOD_MS, 900, false);
   t.same(applied, [128, 160, 200], 'late with nothing waiting: grown, not halved');
@@ -62,7 +65,12 @@ t.test('AdmissionControl decides once a period, on the worst lag in it', async (
 t.test('min at or above max: a fixed cap, never changed', async (t) => {
   const applied: number[] = [];
   const a = new AdmissionControl({ max: 8, min: 8, targetLagMs: 50 }, (n) => applied.push(n));
+  t.notOk(a.behind(), 'nothing seen yet');
   for (let i = 0; i < 10; i++) a.observe(i * ADMISSION_PERIOD_MS, 5000, true);
   t.same(applied, []);
   t.equal(a.current(), 8);
+  t.ok(a.behind(), 'the lag is still seen: the loop is behind (for the hold)');
+  a.observe(10 * ADMISSION_PERIOD_MS, 0, true);
+  a.observe(11 * ADMISSION_PERIOD_MS, 0, true);
+  t.notOk(a.behind(), 'and no longer once a period keeps time');
 });

@@ -417,6 +417,43 @@ t.test(
   },
 );
 
+t.test('a fixed cap (min = max) holds too while the loop is late', async (t) => {
+  const clock = new ManualClock(0);
+  const starts: number[] = [];
+  const took = async (): Promise<boolean> => {
+    starts.push(clock.monotonic());
+    await new Promise((r) => clock.setTimeout(() => r(true), 10));
+    return true;
+  };
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: () => undefined,
+    concurrency: 2,
+    minConcurrency: 2,
+    random: () => 0,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
+  await clock.advance(5);
+  let n = starts.length;
+  s.hold(1000);
+  await clock.advance(400);
+  t.ok(starts.length >= n + 6, 'on time: a hold is a no-op');
+
+  await busyLoop(clock, 4);
+  t.equal(s.stats().limit, 2, 'the cap never moves');
+  n = starts.length;
+  const at = clock.monotonic();
+  const release = s.hold(1000);
+  await clock.advance(300);
+  t.equal(starts.length, n, 'late: nothing starts while held');
+  release();
+  await clock.advance(5);
+  t.same([...new Set(starts.slice(n))], [at + 300], 'released: the waiting checks start');
+  await s.stop();
+});
+
 t.test('stop aborts checks in flight and ends the schedule', async (t) => {
   const hang = new Scripted(
     'hang',
