@@ -6,24 +6,26 @@
 // (default 1s: the check rate is part of what is held in flight), BENCH_DAEMON ("key: value;..."
 // added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon; several sets separated by
 // "|" are measured side by side, each size with each set in turn), BENCH_SNAPSHOT (a directory:
-// a heap snapshot of each size).
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+// a heap snapshot of each size), BENCH_TARGET=nginx (Debian's nginx answers instead of a node
+// server, which takes most of a core at 10,000 requests a second: for the on-time figures).
+// BENCH_SECONDS: the window (5 s). With the daemon's checks/s it prints how late they started, from its lateness histogram.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseWardenMetrics } from './peers-lib.js';
+import { latenessBetween, parseWardenMetrics, type WardenScrape } from './peers-lib.js';
 import { slope } from './stats.js';
+import { address, startTarget, type Target } from './targets.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,1000,5000,10000').split(',').map(Number);
 const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
+/** The window sampled (RSS every 0.5 s, checks and CPU over it). */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const intervalSeconds = Number.parseFloat(INTERVAL) * (INTERVAL.endsWith('ms') ? 0.001 : 1);
 const main = new URL('../src/main.js', import.meta.url).pathname;
-const probes = new URL('./probes.js', import.meta.url).pathname;
 const MiB = 2 ** 20;
-
-const address = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -47,13 +49,13 @@ function rss(pid: number): number {
   return Number(m?.[1] ?? NaN) * 1024;
 }
 
-/** The sum of ipvs_warden_check_results_total over its series (read twice a run: a scrape of
- * 10,000 servers costs the daemon real CPU, which a tighter poll would add to what is measured). */
-async function checksDone(listen: string): Promise<number> {
+/** The daemon's /metrics, read twice a run (a scrape of 10,000 servers costs the daemon real
+ * CPU, which a tighter poll would add to what is measured); undefined if it does not answer. */
+async function scrape(listen: string): Promise<WardenScrape | undefined> {
   try {
-    return parseWardenMetrics(await (await fetch(`http://${listen}/metrics`)).text()).all;
+    return parseWardenMetrics(await (await fetch(`http://${listen}/metrics`)).text());
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -70,14 +72,6 @@ async function heap(listen: string): Promise<string> {
   } catch {
     return 'heap: no /metrics';
   }
-}
-
-/** Requests the target server has answered, by its own count. */
-function answered(server: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    server.once('message', (m) => resolve(Number(m)));
-    server.send({ count: true });
-  });
 }
 
 function config(n: number, port: number, listen: string): string {
@@ -109,7 +103,7 @@ const FLAG_SETS = (process.env.BENCH_NODE_FLAGS ?? '').split('|').map((f) => f.t
 async function measure(
   n: number,
   port: number,
-  server: ChildProcess,
+  server: Target,
   nodeFlags: string,
 ): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-memory-'));
@@ -126,27 +120,33 @@ async function measure(
   });
   try {
     const began = Date.now();
-    const base = await answered(server);
+    const base = await server.answered();
     // Every server checked twice: the daemon holds what a steady state holds.
-    while ((await answered(server)) - base < 2 * n && Date.now() - began < 120_000)
+    while ((await server.answered()) - base < 2 * n && Date.now() - began < 120_000)
       await sleep(500);
-    const [served0, done0, cpu0] = [await answered(server), await checksDone(listen), cpu(daemon)];
+    const [served0, scrape0, cpu0] = [await server.answered(), await scrape(listen), cpu(daemon)];
     const t0 = Date.now();
     const samples: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 2 * SECONDS; i++) {
       await sleep(500);
       samples.push(rss(daemon.pid ?? 0));
     }
-    const [served1, cpu1] = [await answered(server), cpu(daemon)];
+    const [served1, cpu1] = [await server.answered(), cpu(daemon)];
     const seconds = (Date.now() - t0) / 1000;
-    const done = (await checksDone(listen)) - done0;
+    const scrape1 = await scrape(listen);
+    const done = (scrape1?.all ?? 0) - (scrape0?.all ?? 0);
+    // How late the window's checks started, by the daemon's own histogram.
+    const late = scrape0 && scrape1 ? latenessBetween(scrape0, scrape1, 0.05, 0.99) : undefined;
+    const lateness = late
+      ? `  ${(late.within * 100).toFixed(1)} % started within 50 ms, p99 ${late.bound === Infinity ? 'over 5 s' : `at most ${late.bound * 1000} ms`}`
+      : '';
     const heapFigures = await heap(listen);
     const rate = (served1 - served0) / seconds;
     samples.sort((a, b) => a - b);
     const median = samples[Math.floor(samples.length / 2)] ?? NaN;
     const max = samples.at(-1) ?? NaN;
     console.log(
-      `${String(n).padStart(6)} servers ${FLAG_SETS.length > 1 ? ` [${nodeFlags || 'defaults'}]` : ''} RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)  ${heapFigures}`,
+      `${String(n).padStart(6)} servers ${FLAG_SETS.length > 1 ? ` [${nodeFlags || 'defaults'}]` : ''} RSS median ${(median / MiB).toFixed(1).padStart(6)} MiB  max ${(max / MiB).toFixed(1).padStart(6)} MiB  ${rate.toFixed(0).padStart(6)} checks/s (${((100 * rate) / (n / intervalSeconds)).toFixed(0)} %)  ${((cpu1 - cpu0) / (served1 - served0)).toFixed(3)} CPU-ms/check  (daemon counted ${(done / seconds).toFixed(0)}/s)${lateness}  ${heapFigures}`,
     );
     if (snapshots) {
       // BENCH_SNAPSHOT=DIR: a heap snapshot of each size there, to see what a server costs.
@@ -174,12 +174,12 @@ async function measure(
   }
 }
 
-const server = fork(probes, ['server'], { stdio: 'inherit' });
-const port = await new Promise<number>((resolve) =>
-  server.once('message', (m) => resolve(Number(m))),
-);
+const server = await startTarget(process.env.BENCH_TARGET);
+const port = server.port;
 try {
-  console.log(`# ipvs-warden run, memory backend, an HTTP check per real server every ${INTERVAL}`);
+  console.log(
+    `# ipvs-warden run, memory backend, an HTTP check per real server every ${INTERVAL}, target ${process.env.BENCH_TARGET === 'nginx' ? 'nginx' : 'a node server'}`,
+  );
   const ys = FLAG_SETS.map((): number[] => []);
   for (const n of SIZES)
     for (const [i, flags] of FLAG_SETS.entries())
@@ -190,5 +190,5 @@ try {
         `# growth${FLAG_SETS.length > 1 ? ` [${flags || 'defaults'}]` : ''}: ${(slope(SIZES, ys[i] ?? []) / 1024).toFixed(2)} KiB of RSS per real server`,
       );
 } finally {
-  server.kill();
+  server.stop();
 }

@@ -129,6 +129,8 @@ export interface WardenScrape {
   readonly durations: number;
   readonly latenessS: number;
   readonly latenesses: number;
+  /** The lateness histogram's cumulative buckets over every kind: upper bound (s) to count. */
+  readonly lateBuckets: ReadonlyMap<number, number>;
 }
 
 /** A /metrics page (Prometheus text) to the figures above; comments and other series skipped. */
@@ -138,6 +140,7 @@ export function parseWardenMetrics(text: string): WardenScrape {
   let cap = NaN;
   let waiting = NaN;
   const sums = new Map<string, number>();
+  const lateBuckets = new Map<number, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('ipvs_warden_')) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -149,6 +152,12 @@ export function parseWardenMetrics(text: string): WardenScrape {
     else if (name === 'ipvs_warden_checks_waiting') waiting = value;
     else if (/^ipvs_warden_check_(duration|lateness)_seconds_(sum|count)$/.test(name))
       sums.set(name, (sums.get(name) ?? 0) + value);
+    else if (name === 'ipvs_warden_check_lateness_seconds_bucket') {
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      const bound = le === '+Inf' ? Infinity : Number(le);
+      if (le !== undefined && !Number.isNaN(bound))
+        lateBuckets.set(bound, (lateBuckets.get(bound) ?? 0) + value);
+    }
   }
   const sum = (name: string): number => sums.get(`ipvs_warden_check_${name}`) ?? 0;
   return {
@@ -160,7 +169,28 @@ export function parseWardenMetrics(text: string): WardenScrape {
     durations: sum('duration_seconds_count'),
     latenessS: sum('lateness_seconds_sum'),
     latenesses: sum('lateness_seconds_count'),
+    lateBuckets,
   };
+}
+
+/**
+ * The lateness of the checks between two scrapes, from the histogram's buckets: the share that
+ * started within `withinS`, and the least bucket bound that holds the share `q` of them
+ * (Infinity: only the +Inf bucket does). Undefined when no check started in between or the
+ * page had no buckets (a daemon without the histogram).
+ */
+export function latenessBetween(
+  a: WardenScrape,
+  b: WardenScrape,
+  withinS: number,
+  q: number,
+): { within: number; bound: number } | undefined {
+  const delta = (le: number): number => (b.lateBuckets.get(le) ?? 0) - (a.lateBuckets.get(le) ?? 0);
+  const total = delta(Infinity);
+  if (!(total > 0)) return undefined;
+  const bounds = [...b.lateBuckets.keys()].sort((x, y) => x - y);
+  const bound = bounds.find((le) => delta(le) >= q * total) ?? Infinity;
+  return { within: delta(withinS) / total, bound };
 }
 
 /**
@@ -170,7 +200,11 @@ export function parseWardenMetrics(text: string): WardenScrape {
 export function wardenWindow(a: WardenScrape, b: WardenScrape): string {
   const mean = (s: number, n: number): string =>
     n > 0 ? `${((s / n) * 1000).toFixed(1)} ms` : '-';
-  return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}`;
+  const late = latenessBetween(a, b, 0.05, 0.99);
+  const tail = late
+    ? `, ${(late.within * 100).toFixed(1)} % within 50 ms, p99 ${late.bound === Infinity ? `over ${Math.max(...[...b.lateBuckets.keys()].filter(Number.isFinite)) * 1000} ms` : `at most ${late.bound * 1000} ms`}`
+    : '';
+  return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}${tail}`;
 }
 
 export const median = (xs: readonly number[]): number =>

@@ -10,12 +10,7 @@
 // of the adaptive cap (daemon.check_concurrency_min; 1024, the cap itself: fixed).
 // BENCH_SLOT=0,20,auto runs each per grid the checks start on (the scheduler's slotMs, in ms;
 // 0: each at its own time; auto: the default, from the rate).
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
@@ -27,6 +22,7 @@ import { normalOptions } from '../src/health/schema.js';
 import { Scheduler } from '../src/health/scheduler.js';
 import type { CheckTiming } from '../src/health/timing.js';
 import { parseStat } from './peers-lib.js';
+import { address, startTarget, type Target } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
@@ -53,13 +49,6 @@ const timing: CheckTiming = {
   jitter: 0.1,
 };
 
-/** The target server: one port on 0.0.0.0; `dead` addresses answer 503 until the next call. */
-interface Target {
-  readonly port: number;
-  setDead(dead: string[]): Promise<void>;
-  stop(): void;
-}
-
 function checker(kind: Kind): Checker {
   if (kind === 'tcp') return new TcpChecker();
   return new HttpChecker({ path: '/healthz' });
@@ -74,96 +63,6 @@ function pooled(kind: Kind, pool: ProbePool): Checker {
     { type: kind, options: normalOptions(declaration.options, given as never) },
     checker(kind),
   );
-}
-
-/** A node:http server in a child process (this file, argument `server`). */
-async function nodeTarget(): Promise<Target> {
-  const server: ChildProcess = fork(new URL(import.meta.url).pathname, ['server'], {
-    stdio: 'inherit',
-  });
-  const port = await new Promise<number>((resolve) =>
-    server.once('message', (m) => resolve(Number(m))),
-  );
-  return {
-    port,
-    setDead: (dead) =>
-      new Promise((resolve) => {
-        server.once('message', () => resolve());
-        server.send({ dead });
-      }),
-    stop: () => void server.kill(),
-  };
-}
-
-/** The status one request to `address` gets, or 0. */
-function statusOf(address: string, port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = get({ host: address, port, path: '/healthz', agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.once('error', () => resolve(0));
-  });
-}
-
-/**
- * nginx with one worker, a throwaway config in a temp dir; dead addresses come from a map
- * file that a reload (SIGHUP) picks up, awaited until the first of them answers as it should.
- */
-async function nginxTarget(): Promise<Target> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-nginx-'));
-  const port = await new Promise<number>((resolve) => {
-    const probe = createNetServer().listen(0, '0.0.0.0', () => {
-      const a = probe.address();
-      probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-  const map = join(dir, 'dead.map');
-  writeFileSync(map, '');
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `daemon off; worker_processes 1; worker_rlimit_nofile 65536;
-pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  map $server_addr $dead { default 0; include ${map}; }
-  server {
-    listen 0.0.0.0:${port} backlog=4096;
-    location = /healthz { if ($dead) { return 503 "dead"; } return 200 "ok"; }
-  }
-}
-`,
-  );
-  const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
-    stdio: 'inherit',
-  });
-  const until = async (address: string, status: number): Promise<void> => {
-    for (let i = 0; i < 200 && (await statusOf(address, port)) !== status; i++)
-      await new Promise((r) => setTimeout(r, 50));
-  };
-  await until(address(0), 200);
-  let last: string | undefined;
-  return {
-    port,
-    setDead: async (dead) => {
-      writeFileSync(map, dead.map((a) => `${a} 1;\n`).join(''));
-      nginx.kill('SIGHUP');
-      const probe = dead[0] ?? last;
-      last = dead[0];
-      if (probe) await until(probe, dead.length ? 503 : 200);
-    },
-    stop: () => {
-      nginx.kill();
-      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
-    },
-  };
-}
-
-function address(i: number): string {
-  return `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
 }
 
 function pct(xs: number[], p: number): number {
@@ -373,7 +272,7 @@ function row(
 }
 
 async function main(): Promise<void> {
-  const server = TARGET === 'nginx' ? await nginxTarget() : await nodeTarget();
+  const server = await startTarget(TARGET);
   console.log(
     `# target server: ${TARGET}; ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
   );

@@ -8,6 +8,7 @@ import {
   parseHostLoad,
   parseRssKiB,
   parseStat,
+  latenessBetween,
   parseWardenMetrics,
   ratioTable,
   refusal,
@@ -280,3 +281,38 @@ t.test(
     );
   },
 );
+
+t.test("ipvs-warden's lateness between two scrapes, from the histogram's buckets", async (t) => {
+  // Cumulative counts per bound, for two kinds each: summed over the kinds.
+  const page = (counts: number[]): string =>
+    ['0.01', '0.05', '0.1', '+Inf']
+      .flatMap((le, i) => [
+        `ipvs_warden_check_lateness_seconds_bucket{kind="tcp",le="${le}"} ${counts[i] ?? 0}`,
+        `ipvs_warden_check_lateness_seconds_bucket{kind="http",le="${le}"} 1`,
+      ])
+      .join('\n');
+  const a = parseWardenMetrics(page([100, 100, 100, 100]));
+  t.equal(a.lateBuckets.get(Infinity), 101, '+Inf read, kinds summed');
+  // In between: 1,000 checks, 985 within 10 ms, 995 within 50 ms, 1,000 within 100 ms.
+  const b = parseWardenMetrics(page([1085, 1095, 1100, 1100]));
+  t.same(latenessBetween(a, b, 0.05, 0.99), { within: 0.995, bound: 0.05 });
+  t.same(latenessBetween(a, b, 0.01, 0.98), { within: 0.985, bound: 0.01 });
+  t.same(latenessBetween(a, b, 0.05, 0.999), { within: 0.995, bound: 0.1 });
+  const late = parseWardenMetrics(page([1085, 1095, 1095, 1100]));
+  t.same(
+    latenessBetween(a, late, 0.05, 0.999),
+    { within: 0.995, bound: Infinity },
+    'only +Inf holds the 99.9th',
+  );
+  t.equal(latenessBetween(a, a, 0.05, 0.99), undefined, 'no check in between');
+  t.equal(latenessBetween(parseWardenMetrics(''), parseWardenMetrics(''), 0.05, 0.99), undefined);
+  t.match(
+    wardenWindow(a, late),
+    /, 99\.5 % within 50 ms, p99 at most 50 ms$/,
+    'the window line says it',
+  );
+  t.match(
+    wardenWindow(a, parseWardenMetrics(page([150, 150, 150, 1100]))),
+    /, 5\.0 % within 50 ms, p99 over 100 ms$/,
+  );
+});
