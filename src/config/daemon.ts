@@ -161,13 +161,13 @@ const schema = {
     env: 'WARDEN_LOG_LEVEL',
   },
   check_concurrency: {
-    doc: 'Checks running at once, process-wide; more wait (late), none are dropped',
+    doc: 'Checks running at once per event loop that probes: the main thread, or each probe worker (check_workers); more wait (late), none are dropped',
     format: 'nat',
     default: 256,
     env: 'WARDEN_CHECK_CONCURRENCY',
   },
   check_concurrency_min: {
-    doc: 'Fewest checks running at once while the event loop is late (over 50 ms) and checks wait for a slot: the cap halves down to this and grows back when the loop keeps time, so an overloaded director still applies what its checks find; check_concurrency or more: a fixed cap',
+    doc: 'Fewest checks running at once while the event loop is late (over 50 ms) and checks wait for a slot: the cap halves down to this and grows back when the loop keeps time, so an overloaded director still applies what its checks find; check_concurrency or more: a fixed cap (always fixed with check_workers)',
     format: 'nat',
     default: 16,
     env: 'WARDEN_CHECK_CONCURRENCY_MIN',

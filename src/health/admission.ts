@@ -26,6 +26,25 @@ export const DEFAULT_MIN_CONCURRENCY = 16;
 export const TARGET_LAG_MS = 50;
 
 /**
+ * The scheduler's cap from the daemon's settings. `check_concurrency` is per event loop that
+ * runs probes. With probe workers (`check_workers` > 0) the main thread's turns no longer grow
+ * with the checks in flight: results come back in batches (BATCH_MS) whose size the rate sets,
+ * and a check is in flight for two batches at least. So the cap is `check_concurrency` for each
+ * worker, and fixed: a lowered one made checks late without shortening a turn (10,000 HTTP
+ * checks a second over two workers: cap 40, 3,859 checks waiting, a fifth of the checks over
+ * 50 ms late).
+ */
+export function schedulerCap(
+  concurrency: number,
+  min: number,
+  workers: number,
+): { readonly max: number; readonly min: number } {
+  if (workers <= 0) return { max: concurrency, min: Math.min(concurrency, min) };
+  const max = concurrency * workers;
+  return { max, min: max };
+}
+
+/**
  * The cap for the next period, from the worst timer lag of the last and whether checks waited
  * for a slot: halved (not below `min`) when the loop was later than the target while checks
  * waited (more were due than the cap let run: the checks themselves make the turns long);

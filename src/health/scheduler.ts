@@ -101,7 +101,7 @@ export interface CheckEvent {
 }
 
 export interface SchedulerOptions {
-  /** Checks running at once, process-wide (default 256). */
+  /** Checks running at once, process-wide (default 256; the daemon's is `schedulerCap`). */
   readonly concurrency?: number;
   /**
    * The fewest the cap is lowered to while the event loop is late and checks wait

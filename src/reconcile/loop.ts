@@ -18,6 +18,7 @@ import type {
   VirtualServiceConfig,
 } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
+import { schedulerCap } from '../health/admission.js';
 import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent, type SchedulerStats } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
@@ -256,9 +257,11 @@ export class ReconcileLoop {
     this.sync = new SyncKeeper(this.backend, this.log);
     this.announcer = options.routes ? new Announcer(options.routes, this.log) : null;
     this.role = new RoleFile(this.log, options.readRoleFile);
+    const { checkConcurrency, checkConcurrencyMin, checkWorkers } = config.daemon;
+    const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
     this.scheduler = new Scheduler({
-      concurrency: config.daemon.checkConcurrency,
-      minConcurrency: config.daemon.checkConcurrencyMin,
+      concurrency: cap.max,
+      minConcurrency: cap.min,
       onResult: (event) => this.onResult(event),
       clock: this.clock,
     });

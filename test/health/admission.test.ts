@@ -3,6 +3,7 @@ import t from 'tap';
 import {
   ADMISSION_PERIOD_MS,
   AdmissionControl,
+  schedulerCap,
   nextLimit,
   type AdmissionSettings,
 } from '../../src/health/admission.js';
@@ -73,4 +74,15 @@ t.test('min at or above max: a fixed cap, never changed', async (t) => {
   a.observe(10 * ADMISSION_PERIOD_MS, 0, true);
   a.observe(11 * ADMISSION_PERIOD_MS, 0, true);
   t.notOk(a.behind(), 'and no longer once a period keeps time');
+});
+
+t.test('the scheduler cap: per event loop that probes; fixed with probe workers', async (t) => {
+  const cases: [number, number, number, { max: number; min: number }, string][] = [
+    [256, 16, 0, { max: 256, min: 16 }, 'no workers: as configured, adaptive'],
+    [256, 512, 0, { max: 256, min: 256 }, 'a floor above the cap: fixed at the cap'],
+    [256, 16, 2, { max: 512, min: 512 }, 'two workers: 256 each, fixed'],
+    [100, 100, 3, { max: 300, min: 300 }, 'three workers, a fixed cap: 100 each'],
+  ];
+  for (const [concurrency, min, workers, want, why] of cases)
+    t.same(schedulerCap(concurrency, min, workers), want, why);
 });
