@@ -63,6 +63,7 @@ export async function startListener(
     // Node checks the headers and request bounds on this period (30 s unless told).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, o.headersTimeoutMs / 4)),
   };
+  const NOSNIFF = { 'x-content-type-options': 'nosniff' };
   let hosts: HostPolicy | null = null; // known once listening, before any request
   const server: Server = createServer(limits, (req, res) => {
     const [path, query = ''] = (req.url ?? '/').split('?', 2);
@@ -74,7 +75,7 @@ export async function startListener(
       extra: Record<string, string> = {},
     ): void => {
       res
-        .writeHead(code, { 'content-type': type, 'x-content-type-options': 'nosniff', ...extra })
+        .writeHead(code, { 'content-type': type, ...NOSNIFF, ...extra })
         .end(body);
     };
     if (!hosts || !hostAllowed(req.headers.host, hosts)) {
@@ -100,8 +101,15 @@ export async function startListener(
             return;
           }
           case '/metrics': {
-            const text = await metrics.render();
-            send(200, metrics.registry.contentType, text);
+            // Sent part by part as the scrape makes it (chunked), headers with the first part:
+            // a scrape that fails before it still answers 500.
+            const headers = { 'content-type': metrics.registry.contentType, ...NOSNIFF };
+            await metrics.renderTo((part) => {
+              if (!res.headersSent) res.writeHead(200, headers);
+              if (req.method !== 'HEAD' && !res.destroyed) res.write(part);
+            });
+            if (!res.headersSent) res.writeHead(200, headers);
+            res.end();
             return;
           }
           case '/healthz':
@@ -124,8 +132,8 @@ export async function startListener(
             send(404, 'text/plain', '/ /metrics /healthz /readyz /status /events\n');
         }
       } catch (e) {
-        // Headers go out only with a finished body, so they are not sent yet; if they somehow
-        // are, cut the connection rather than leave the client waiting for the rest.
+        // Headers go out with a finished body, or a scrape's first part: once they are out,
+        // cut the connection rather than leave the client waiting for the rest.
         if (res.headersSent) {
           res.destroy();
           return;

@@ -74,17 +74,27 @@ export class StateFamily {
 
   /** The family in the text format, without a final line feed. */
   async text(): Promise<string> {
-    const lines = [
-      `# HELP ${this.name} ${escapeHelp(this.help)}`,
-      `# TYPE ${this.name} ${this.type}`,
-    ];
-    let n = 0;
+    const parts: string[] = [];
+    for await (const part of this.parts()) parts.push(part);
+    return parts.join('\n');
+  }
+
+  /**
+   * The family's lines in parts of LINES_PER_TURN, a turn of the event loop between two, each
+   * without a final line feed: a scrape can send each as it comes instead of one page at the end.
+   */
+  async *parts(): AsyncGenerator<string> {
+    let lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
     for (const s of await this.samples()) {
       const labels = [s.series.text, s.extra?.text].filter(Boolean).join(',');
       lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${valueText(s.value)}`);
-      if (++n % LINES_PER_TURN === 0) await turn();
+      if (lines.length >= LINES_PER_TURN) {
+        yield lines.join('\n');
+        lines = [];
+        await turn();
+      }
     }
-    return lines.join('\n');
+    if (lines.length > 0) yield lines.join('\n');
   }
 
   async json(): Promise<FamilyJson> {

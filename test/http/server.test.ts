@@ -71,3 +71,26 @@ t.test('the endpoints still answer', async (t) => {
   t.equal((await fetch(`${url}/status`)).status, 200);
   t.equal((await fetch(`${url}/nope`)).status, 404);
 });
+
+t.test(
+  '/metrics is sent as the scrape makes it: chunked, the page render() makes; HEAD: no body',
+  async (t) => {
+    const { url, metrics } = await setup(t);
+    const res = await fetch(`${url}/metrics`);
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('transfer-encoding'), 'chunked', 'no length: parts as they come');
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const names = (text: string): string[] =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE '))
+        .sort();
+    const body = await res.text();
+    t.same(names(body), names(await metrics.render()), 'every family, once');
+    t.ok(body.endsWith('\n'));
+    const head = await fetch(`${url}/metrics`, { method: 'HEAD' });
+    t.equal(head.status, 200);
+    t.equal(await head.text(), '');
+  },
+);

@@ -91,3 +91,28 @@ t.test('a long family lets the event loop turn while it is written', async (t) =
   t.equal(text.split('\n').length, 5002, 'every series, after HELP and TYPE');
   t.ok(turnedBeforeLast, 'a callback queued before the scrape ran before its last line');
 });
+
+t.test(
+  'a long family comes in parts, one turn of the event loop apart, that make its text',
+  async (t) => {
+    const family = new StateFamily('counter', 'long', 'many series', function* () {
+      for (let i = 0; i < 5000; i++) yield { series: labelSet({ i: String(i) }), value: i };
+    });
+    const parts: string[] = [];
+    let turns = 0;
+    const count = (): void => {
+      turns++;
+      if (turns < 100) setImmediate(count);
+    };
+    setImmediate(count);
+    for await (const part of family.parts()) parts.push(part);
+    const lines = parts.map((p) => p.split('\n').length);
+    t.same(
+      lines,
+      [2000, 2000, 1002],
+      'HELP, TYPE and 5,000 series in parts of 2,000 lines at most',
+    );
+    t.ok(turns >= 2, 'the loop turned between the parts');
+    t.equal(parts.join('\n'), await family.text(), 'joined by line feeds: the text');
+  },
+);
