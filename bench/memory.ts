@@ -8,11 +8,13 @@
 // "|" are measured side by side, each size with each set in turn), BENCH_SNAPSHOT (a directory:
 // a heap snapshot of each size), BENCH_TARGET=nginx (Debian's nginx answers instead of a node
 // server, which takes most of a core at 10,000 requests a second: for the on-time figures).
-// BENCH_SECONDS: the window (5 s). With the daemon's checks/s it prints how late they started, from its lateness histogram.
+// BENCH_SECONDS: the window (5 s). BENCH_DETECT=1: then 100 servers start answering 503
+// and each one's server.down (the daemon's log) is timed: detection under that load. With the daemon's checks/s it prints how late they started, from its lateness histogram.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { latenessBetween, parseWardenMetrics, type WardenScrape } from './peers-lib.js';
@@ -21,9 +23,16 @@ import { address, startTarget, type Target } from './targets.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,1000,5000,10000').split(',').map(Number);
 const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
+/** BENCH_DETECT=1: after the window, KILLED servers fail and their server.down is timed. */
+const DETECT = process.env.BENCH_DETECT === '1';
+const KILLED = 100;
+const FALL = 3;
+
 /** The window sampled (RSS every 0.5 s, checks and CPU over it). */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const intervalSeconds = Number.parseFloat(INTERVAL) * (INTERVAL.endsWith('ms') ? 0.001 : 1);
+/** As bench:probes': interval + (fall - 1) x fast interval (both the interval here), + jitter. */
+const FORMULA_MS = FALL * intervalSeconds * 1000 * 1.1;
 const main = new URL('../src/main.js', import.meta.url).pathname;
 const MiB = 2 ** 20;
 
@@ -59,6 +68,18 @@ async function scrape(listen: string): Promise<WardenScrape | undefined> {
   }
 }
 
+/** A server.down log line's address (from its message, `... -> ADDRESS:PORT: ...`) and time. */
+function downAt(line: string): { address: string; time: number } | undefined {
+  try {
+    const e = JSON.parse(line) as { time?: string; message?: string };
+    const address = /-> \[?([0-9a-f.:]+?)\]?:\d+/.exec(e.message ?? '')?.[1];
+    const time = Date.parse(e.time ?? '');
+    return address && Number.isFinite(time) ? { address, time } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The daemon's own heap figures (prom-client's nodejs_* series), in MiB: where RSS goes. */
 async function heap(listen: string): Promise<string> {
   try {
@@ -81,7 +102,7 @@ function config(n: number, port: number, listen: string): string {
     '  log_level: warn',
     ...(process.env.BENCH_DAEMON ? process.env.BENCH_DAEMON.split(';').map((l) => `  ${l}`) : []),
     `  listen: ${listen}`,
-    `defaults: {interval: ${INTERVAL}, fast_interval: ${INTERVAL}, timeout: 1s, rise: 1, initial: up}`,
+    `defaults: {interval: ${INTERVAL}, fast_interval: ${INTERVAL}, timeout: 1s, rise: 1, fall: ${FALL}, initial: up}`,
     'virtual_services:',
   ];
   // 100 real servers per service, as a large site groups them.
@@ -116,8 +137,15 @@ async function measure(
     ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] : []),
   ];
   const daemon: ChildProcess = spawn(process.execPath, [...flags, main, 'run', '--config', file], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Its log (stdout; json, as that is a pipe): each server.down kept by address with its time.
+  const downs = new Map<string, number>();
+  if (daemon.stdout)
+    createInterface({ input: daemon.stdout }).on('line', (line) => {
+      const at = line.includes('"server.down"') ? downAt(line) : undefined;
+      if (at) downs.set(at.address, at.time);
+    });
   try {
     const began = Date.now();
     const base = await server.answered();
@@ -166,6 +194,23 @@ async function measure(
         held = now === size && now > 0 ? held + 1 : 0;
         size = now;
       }
+    }
+    if (DETECT && n >= 10 * KILLED) {
+      const dead = Array.from({ length: KILLED }, (_, i) => address(i * Math.floor(n / KILLED)));
+      downs.clear();
+      await server.setDead(dead);
+      const flipped = Date.now();
+      while (dead.some((a) => !downs.has(a)) && Date.now() - flipped < 30_000) await sleep(100);
+      const times = dead.flatMap((a) => {
+        const t = downs.get(a);
+        return t === undefined ? [] : [Math.max(0, t - flipped)];
+      });
+      times.sort((a, b) => a - b);
+      const missed = KILLED - times.length;
+      console.log(
+        `${String(n).padStart(6)} servers  detection of ${KILLED} (503 to server.down): p50 ${times[Math.floor(times.length / 2)] ?? NaN} max ${times.at(-1) ?? NaN} ms (formula ${FORMULA_MS.toFixed(0)} ms + 3 checks)${missed ? `, ${missed} not in 30 s` : ''}`,
+      );
+      await server.setDead([]);
     }
     return median;
   } finally {
