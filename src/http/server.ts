@@ -74,9 +74,7 @@ export async function startListener(
       body: string,
       extra: Record<string, string> = {},
     ): void => {
-      res
-        .writeHead(code, { 'content-type': type, ...NOSNIFF, ...extra })
-        .end(body);
+      res.writeHead(code, { 'content-type': type, ...NOSNIFF, ...extra }).end(body);
     };
     if (!hosts || !hostAllowed(req.headers.host, hosts)) {
       send(

@@ -84,7 +84,10 @@ export class StateFamily {
    * without a final line feed: a scrape can send each as it comes instead of one page at the end.
    */
   async *parts(): AsyncGenerator<string> {
-    let lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
+    let lines = [
+      `# HELP ${this.name} ${escapeHelp(this.help)}`,
+      `# TYPE ${this.name} ${this.type}`,
+    ];
     for (const s of await this.samples()) {
       const labels = [s.series.text, s.extra?.text].filter(Boolean).join(',');
       lines.push(`${this.name}${labels ? `{${labels}}` : ''} ${valueText(s.value)}`);

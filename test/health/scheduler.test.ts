@@ -345,28 +345,38 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   await fixed.stop();
 });
 
+/** Three checks of 10 ms every 100 ms under a cap of two (its floor `min`), their start times. */
+function threeChecks(
+  clock: ManualClock,
+  min: number,
+  onResult: (e: CheckEvent) => void,
+): { s: Scheduler; starts: number[] } {
+  const starts: number[] = [];
+  const took = async (): Promise<boolean> => {
+    starts.push(clock.monotonic());
+    await new Promise((r) => clock.setTimeout(() => r(true), 10));
+    return true;
+  };
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult,
+    concurrency: 2,
+    minConcurrency: min,
+    random: () => 0,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
+  return { s, starts };
+}
+
 t.test(
   'a hold keeps new checks back while the loop is late, until released or its bound',
   async (t) => {
     const clock = new ManualClock(0);
-    const starts: number[] = [];
     const events: CheckEvent[] = [];
-    const took = async (): Promise<boolean> => {
-      starts.push(clock.monotonic());
-      await new Promise((r) => clock.setTimeout(() => r(true), 10));
-      return true;
-    };
     // Three checks under a cap of two: when the loop stalls, all are due at once and one waits.
-    const s = new Scheduler({
-      slotMs: 0,
-      onResult: (e) => events.push(e),
-      concurrency: 2,
-      minConcurrency: 1,
-      random: () => 0,
-      clock,
-    });
-    const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
-    for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
+    const { s, starts } = threeChecks(clock, 1, (e) => events.push(e));
     /** The loop busy 200 ms at a time until the cap is at its floor. */
     const late = async (): Promise<void> => {
       await busyLoop(clock, 4);
@@ -419,22 +429,7 @@ t.test(
 
 t.test('a fixed cap (min = max) holds too while the loop is late', async (t) => {
   const clock = new ManualClock(0);
-  const starts: number[] = [];
-  const took = async (): Promise<boolean> => {
-    starts.push(clock.monotonic());
-    await new Promise((r) => clock.setTimeout(() => r(true), 10));
-    return true;
-  };
-  const s = new Scheduler({
-    slotMs: 0,
-    onResult: () => undefined,
-    concurrency: 2,
-    minConcurrency: 2,
-    random: () => 0,
-    clock,
-  });
-  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
-  for (const k of ['a', 'b', 'c']) s.add(k, new Scripted(k, took), target, timing, policy);
+  const { s, starts } = threeChecks(clock, 2, () => undefined);
   await clock.advance(5);
   let n = starts.length;
   s.hold(1000);
