@@ -9,7 +9,8 @@
 // a heap snapshot of each size), BENCH_TARGET=nginx (Debian's nginx answers instead of a node
 // server, which takes most of a core at 10,000 requests a second: for the on-time figures).
 // BENCH_SECONDS: the window (5 s). BENCH_DETECT=1: then 100 servers start answering 503
-// and each one's server.down (the daemon's log) is timed: detection under that load. With the daemon's checks/s it prints how late they started, from its lateness histogram.
+// and each one's server.down (the daemon's log) is timed: detection under that load. With the
+// daemon's checks/s it prints how late they started, from its lateness histogram.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { latenessBetween, parseWardenMetrics, type WardenScrape } from './peers-lib.js';
+import { latenessText, parseWardenMetrics, type WardenScrape } from './peers-lib.js';
 import { slope } from './stats.js';
 import { address, startTarget, type Target } from './targets.js';
 
@@ -168,10 +169,8 @@ async function measure(
     const scrape1 = await scrape(listen);
     const done = (scrape1?.all ?? 0) - (scrape0?.all ?? 0);
     // How late the window's checks started, by the daemon's own histogram.
-    const late = scrape0 && scrape1 ? latenessBetween(scrape0, scrape1, 0.05, 0.99) : undefined;
-    const lateness = late
-      ? `  ${(late.within * 100).toFixed(1)} % started within 50 ms, p99 ${late.bound === Infinity ? 'over 5 s' : `at most ${late.bound * 1000} ms`}`
-      : '';
+    const late = scrape0 && scrape1 ? latenessText(scrape0, scrape1) : '';
+    const lateness = late ? `  ${late}` : '';
     const heapFigures = await heap(listen);
     const rate = (served1 - served0) / seconds;
     samples.sort((a, b) => a - b);

@@ -193,6 +193,15 @@ export function latenessBetween(
   return { within: delta(withinS) / total, bound };
 }
 
+/** "99.5 % within 50 ms, p99 at most 50 ms" between two scrapes ('' without buckets). */
+export function latenessText(a: WardenScrape, b: WardenScrape): string {
+  const late = latenessBetween(a, b, 0.05, 0.99);
+  if (!late) return '';
+  const top = Math.max(...[...b.lateBuckets.keys()].filter(Number.isFinite)) * 1000;
+  const p99 = late.bound === Infinity ? `over ${top} ms` : `at most ${late.bound * 1000} ms`;
+  return `${(late.within * 100).toFixed(1)} % within 50 ms, p99 ${p99}`;
+}
+
 /**
  * Why ipvs-warden's checks went as they did over a window (two scrapes): the cap and the
  * checks waiting at its end, and the mean duration and lateness of the checks in between.
@@ -200,10 +209,8 @@ export function latenessBetween(
 export function wardenWindow(a: WardenScrape, b: WardenScrape): string {
   const mean = (s: number, n: number): string =>
     n > 0 ? `${((s / n) * 1000).toFixed(1)} ms` : '-';
-  const late = latenessBetween(a, b, 0.05, 0.99);
-  const tail = late
-    ? `, ${(late.within * 100).toFixed(1)} % within 50 ms, p99 ${late.bound === Infinity ? `over ${Math.max(...[...b.lateBuckets.keys()].filter(Number.isFinite)) * 1000} ms` : `at most ${late.bound * 1000} ms`}`
-    : '';
+  const late = latenessText(a, b);
+  const tail = late ? `, ${late}` : '';
   return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}${tail}`;
 }
 

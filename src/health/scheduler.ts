@@ -332,8 +332,8 @@ export class Scheduler {
   /**
    * Holds new checks back while the reconcile loop talks to the kernel, if the event loop is
    * late (in the last period, or lately enough that the cap is still below its maximum; a
-   * fixed cap, min = max, is never lowered, and held nothing before): each request to the kernel waits a turn of the loop,
-   * and on a loaded director a turn full of check starts and results lasts up to a second, so a
+   * fixed cap, min = max, is never lowered, and held nothing before): each request to the
+   * kernel waits a turn of the loop, and on a loaded director a turn full of check starts and results lasts up to a second, so a
    * tick of a dozen requests took 15-45 s and a dead server stayed in the table that long. On a
    * loop that keeps time the turns are short anyway, and holding would only make checks late.
    * Checks in flight go on; the ones due wait (late by the hold) until `release` or `maxMs`,

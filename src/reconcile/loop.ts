@@ -155,12 +155,12 @@ const NO_RUNS: readonly string[] = Object.freeze([]);
 const TICK_HOLD_MS = 2000;
 
 /**
- * A tick over more destinations than this gives the event loop a turn between reading the
- * table, deciding and planning, so the checks due meanwhile start on time. At 10,000 one tick
- * held the loop 100-140 ms at once every resync (10,000 HTTP checks a second over two probe
- * workers: each resync made 600-3,000 checks start over 50 ms late). The tick is the same, in
- * three parts: what it decides was true when it decided (a reload mid-tick is handled as for
- * any wait on the kernel).
+ * A tick over more destinations (or servers) than this gives the event loop a turn between
+ * reading the table, deciding and planning, so the checks due meanwhile start on time. At
+ * 10,000 one tick held the loop 100-140 ms at once every resync (10,000 HTTP checks a second
+ * over two probe workers: each resync made 600-3,000 checks start over 50 ms late). The tick is
+ * the same, in three parts: what it decides was true when it decided (a reload mid-tick is
+ * handled as for any wait on the kernel).
  */
 const YIELD_ABOVE = 1000;
 
@@ -833,7 +833,8 @@ export class ReconcileLoop {
       }
     }
     this.reportUnowned(table, owned);
-    const large = destinationCount(table) > YIELD_ABOVE;
+    // The table's destinations, or the servers to plan (a first tick reads an empty table).
+    const large = Math.max(destinationCount(table), state.records.size) > YIELD_ABOVE;
     if (large) await turn();
 
     const dir = daemon.maintenanceDir;

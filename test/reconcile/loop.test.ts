@@ -454,3 +454,54 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a tick over more than 1,000 destinations gives the event loop a turn before it applies',
+  async (t) => {
+    const tick = async (n: number): Promise<boolean> => {
+      const servers = Array.from(
+        { length: n },
+        (_, i) => `{address: 10.1.${i >> 8}.${i & 0xff}, port: 80}`,
+      ).join(', ');
+      const config = parseConfig(
+        `defaults: {initial: up, interval: 1h}
+virtual_services:
+  - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [${servers}]}
+`,
+        'x',
+        {},
+      );
+      // A callback queued once the table is read; whether it ran by the time the tick applies.
+      const backend = new MemoryBackend();
+      let turned = false;
+      let turnedBeforeApply: boolean | undefined;
+      const layout = backend.layout.bind(backend);
+      backend.layout = async () => {
+        const table = await layout();
+        turned = false;
+        setImmediate(() => (turned = true));
+        return table;
+      };
+      const apply = backend.apply.bind(backend);
+      backend.apply = (ops) => {
+        turnedBeforeApply ??= turned;
+        return apply(ops);
+      };
+      const loop = new ReconcileLoop(config, {
+        backend,
+        log: new MemoryLog(),
+        createChecker: (check) => ({
+          kind: check.type,
+          description: 'never answers',
+          key: check.type,
+          check: () => new Promise(() => undefined),
+        }),
+      });
+      await loop.start();
+      await loop.stop();
+      return turnedBeforeApply ?? false;
+    };
+    t.equal(await tick(500), false, '500: one go, as before');
+    t.equal(await tick(1001), true, '1,001: the loop turned between reading and applying');
+  },
+);
