@@ -56,6 +56,12 @@ export interface CheckResult {
    * passes it on but does not count it towards rise or fall.
    */
   readonly local?: boolean;
+  /**
+   * How long the probe waited to start after `check` was called, when that is not here to see:
+   * a probe worker's (the batch, the message, the worker's own event loop). Counted into the
+   * check's lateness.
+   */
+  readonly lateMs?: number;
 }
 
 /** A cap a checker applies itself (p-limit's LimitFunction is one). */

@@ -39,10 +39,18 @@ export interface PooledCheck {
  */
 export const BATCH_MS = 5;
 
+/**
+ * CLOCK_MONOTONIC in ms: one clock for every thread (performance.now() counts from each one's
+ * start), so a worker can tell how long a check took to reach it.
+ */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 // ---- the wire: arrays, not objects, for the per-check parts (one message carries hundreds)
 
-/** [request, checker, family, address, port, timeoutMs] */
-type RunRequest = [number, number, 4 | 6, string, number, number];
+/** [request, checker, family, address, port, timeoutMs, handed (monotonicMs)] */
+type RunRequest = [number, number, 4 | 6, string, number, number, number];
 interface Define {
   readonly id: number;
   readonly check: PooledCheck;
@@ -53,8 +61,8 @@ interface ToWorker {
   run: RunRequest[];
   cancel: number[];
 }
-/** [request, healthy, durationMs, message, weight (-1: none), local] */
-type Done = [number, boolean, number, string, number, boolean];
+/** [request, healthy, durationMs, message, weight (-1: none), local, lateMs (since handed)] */
+type Done = [number, boolean, number, string, number, boolean, number];
 interface FromWorker {
   /** The worker has loaded the checks and listens: sent once, first. */
   readonly ready?: true;
@@ -64,22 +72,24 @@ interface FromWorker {
 function isDone(x: unknown): x is Done {
   return (
     Array.isArray(x) &&
-    x.length === 6 &&
+    x.length === 7 &&
     typeof x[0] === 'number' &&
     typeof x[1] === 'boolean' &&
     typeof x[2] === 'number' &&
     typeof x[3] === 'string' &&
     typeof x[4] === 'number' &&
-    typeof x[5] === 'boolean'
+    typeof x[5] === 'boolean' &&
+    typeof x[6] === 'number'
   );
 }
 
 function resultOf(d: Done): CheckResult {
-  const [, healthy, durationMs, message, weight, local] = d;
+  const [, healthy, durationMs, message, weight, local, lateMs] = d;
   return {
     healthy: local ? false : healthy,
     durationMs,
     message,
+    lateMs,
     ...(weight >= 0 ? { weight } : {}),
     ...(local ? { local } : {}),
   };
@@ -274,6 +284,7 @@ export class ProbePool {
         target.address,
         target.port,
         context.timeoutMs,
+        monotonicMs(),
       ]);
       thread.handed++;
       this.flushSoon(thread);
@@ -466,11 +477,12 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
       port.postMessage({ done: out });
     }, BATCH_MS);
   };
-  const probe = async ([request, id, family, address, at, timeoutMs]: RunRequest) => {
+  const probe = async ([request, id, family, address, at, timeoutMs, handed]: RunRequest) => {
+    const lateMs = Math.max(0, monotonicMs() - handed);
     const checker = checkers.get(id);
     if (checker === undefined || typeof checker === 'string') {
       const why = checker ?? `check ${id} was never defined here`;
-      answer([request, false, 0, `not run in the probe worker: ${why}`, -1, true]);
+      answer([request, false, 0, `not run in the probe worker: ${why}`, -1, true, lateMs]);
       return;
     }
     const cancel: CancelHook = { stop: undefined };
@@ -478,10 +490,18 @@ export function serveProbes(port: ProbePort, create: (check: PooledCheck) => Che
     try {
       const target: CheckTarget = { family, address, port: at };
       const r = await checker.check(target, { signal, timeoutMs, cancel });
-      answer([request, r.healthy, r.durationMs, r.message, r.weight ?? -1, r.local ?? false]);
+      answer([
+        request,
+        r.healthy,
+        r.durationMs,
+        r.message,
+        r.weight ?? -1,
+        r.local ?? false,
+        lateMs,
+      ]);
     } catch (error) {
       const r = thrownResult(checker.description, { family, address, port: at }, error);
-      answer([request, false, 0, r.message, -1, false]);
+      answer([request, false, 0, r.message, -1, false, lateMs]);
     } finally {
       running.delete(request);
     }

@@ -95,7 +95,8 @@ export interface CheckEvent {
   readonly transition: 'up' | 'down' | null;
   /**
    * How late the check started against its plan: timer lag plus waiting for the general cap
-   * (a checker with a limiter of its own waits for it inside the check, in its duration).
+   * (a checker with a limiter of its own waits for it inside the check, in its duration), plus
+   * what the checker reports (`CheckResult.lateMs`: the way to a probe worker).
    */
   readonly latenessMs: number;
 }
@@ -509,6 +510,7 @@ export class Scheduler {
         signal: this.stopper.signal,
         timeoutMs: run.timing.timeoutMs,
       });
+      if (result.lateMs !== undefined) latenessMs += result.lateMs;
     } catch (error) {
       result = thrownResult(run.checker.description, run.target, error);
     } finally {

@@ -28,6 +28,13 @@ serveProbes(port, (c) => {
         await new Promise((r) => setTimeout(r, waitMs));
         return { healthy: true, durationMs: waitMs, message: `thread ${threadId}` };
       });
+    case 'busy':
+      // Holds the worker's event loop, as a long synchronous turn would.
+      return special('busy', async () => {
+        const end = performance.now() + waitMs;
+        while (performance.now() < end);
+        return { healthy: true, durationMs: waitMs, message: 'busy' };
+      });
     case 'crash':
       return special('crash', () => {
         setImmediate(() => {

@@ -101,6 +101,24 @@ t.test('checks spread over the workers, each run off the main thread', async (t)
   t.same(pool.stats().inFlight, [0, 0]);
 });
 
+t.test('a check reports how long it waited in the worker before it started', async (t) => {
+  const pool = poolOf(t, { threads: 1 });
+  t.ok(await until(() => pool.stats().ready === 1, 60_000), 'the worker is ready');
+  const [busyCheck, busyInner] = special('busy', { wait_ms: 300 });
+  const [check, inner] = special('thread');
+  // Handed in one batch: the second starts when the first has held the worker's loop 300 ms.
+  const [first, second] = await Promise.all([
+    pool.wrap(busyCheck, busyInner).check(here, context()),
+    pool.wrap(check, inner).check(here, context()),
+  ]);
+  t.match(first, { healthy: true, message: 'busy' });
+  t.match(second, { healthy: true, message: /^thread / });
+  const [a, b] = [first.lateMs ?? -1, second.lateMs ?? -1];
+  t.ok(a >= 0, `the first reports its wait: ${a} ms`);
+  // Handed within a few ms of each other (a margin of 10 for a busy machine), on one clock.
+  t.ok(b >= a + 290, `the second waited out the first: ${b} ms`);
+});
+
 t.test('a cancel ends the check at once and reaches the probe in the worker', async (t) => {
   const pool = poolOf(t);
   // Accepts and never answers: only the cancel (or the 10 s timeout) ends the probe.

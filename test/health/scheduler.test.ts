@@ -219,6 +219,38 @@ t.test('removing the last subscriber stops the check', async (t) => {
   await sch.stop();
 });
 
+t.test('a checker that reports its own wait to start adds it to the lateness', async (t) => {
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: (e) => events.push(e),
+    concurrency: 1,
+    random: () => 0,
+    clock,
+  });
+  const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
+  // A probe worker's way: the wait happened where the scheduler cannot see it.
+  const far = (lateMs: number): Checker => ({
+    kind: 'far',
+    key: `far ${lateMs}`,
+    description: 'far',
+    check: () =>
+      new Promise((r) =>
+        clock.setTimeout(() => r({ healthy: true, durationMs: 10, message: 'ok', lateMs }), 10),
+      ),
+  });
+  s.add('a', far(7), target, slow, policy);
+  s.add('b', far(0), target, slow, policy);
+  // Both due at 0, one at a time.
+  await clock.advance(100);
+  await s.stop();
+  const late = new Map(events.map((e) => [e.subscribers[0], e.latenessMs]));
+  // `a` waited 7 ms in its worker; `b` waited 10 ms for the cap (one at a time) behind `a`.
+  t.equal(late.get('a'), 7);
+  t.equal(late.get('b'), 10);
+});
+
 t.test('the concurrency cap delays checks and drops none', async (t) => {
   const clock = new ManualClock(0);
   const took = (ms: number) => () =>
