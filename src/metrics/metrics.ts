@@ -623,13 +623,16 @@ export class WardenMetrics implements LoopObserver {
    * two: at 10,000 checks the page is 7 MB, and writing it whole at the end held the loop for
    * 100-250 ms, every check due meanwhile starting late.
    */
-  renderTo(write: (part: string) => void): Promise<void> {
+  renderTo(write: (part: string, encoding: 'latin1' | 'utf8') => void): Promise<void> {
     return this.read(async () => {
-      write(await this.registry.metrics());
+      write(await this.registry.metrics(), 'utf8');
       // As the page was: each family after a line feed, its lines apart by one, one at its end.
       for (const f of this.families) {
-        for await (const part of f.parts()) write(`\n${part}`);
-        write('\n');
+        for await (const part of f.parts()) {
+          write('\n', 'latin1');
+          write(part.text, part.ascii ? 'latin1' : 'utf8');
+        }
+        write('\n', 'latin1');
       }
     });
   }

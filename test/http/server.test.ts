@@ -11,9 +11,10 @@ import { ReconcileLoop } from '../../src/reconcile/loop.js';
 
 async function setup(
   t: Test,
+  name = 'web',
 ): Promise<{ url: string; metrics: WardenMetrics; loop: ReconcileLoop }> {
   const config = parseConfig(
-    'daemon: {backend: memory}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}\n',
+    `daemon: {backend: memory}\nvirtual_services:\n  - {name: "${name}", address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}\n`,
     'x',
     {},
   );
@@ -94,3 +95,15 @@ t.test(
     t.equal(await head.text(), '');
   },
 );
+
+t.test('/metrics: labels beyond ASCII arrive as UTF-8 (ASCII parts go as Latin-1)', async (t) => {
+  const { url, loop } = await setup(t, 'wéb ✓');
+  await loop.start();
+  t.teardown(() => loop.stop());
+  const body = await (await fetch(`${url}/metrics`)).text();
+  t.match(
+    body,
+    /^ipvs_warden_server_state\{service="wéb ✓",remote_address="10\.0\.0\.2",state="up"\} 1$/m,
+  );
+  t.match(body, /^# TYPE ipvs_warden_check_results_total counter$/m, 'and the ASCII around them');
+});

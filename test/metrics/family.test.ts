@@ -92,6 +92,18 @@ t.test('a long family lets the event loop turn while it is written', async (t) =
   t.ok(turnedBeforeLast, 'a callback queued before the scrape ran before its last line');
 });
 
+t.test('each part says whether it is all ASCII (and may go as Latin-1)', async (t) => {
+  const family = new StateFamily('gauge', 'a', 'parts', function* () {
+    for (let i = 0; i < 5000; i++)
+      yield { series: labelSet({ i: i === 2500 ? 'ünï' : String(i) }), value: i };
+  });
+  const ascii: boolean[] = [];
+  for await (const part of family.parts()) ascii.push(part.ascii);
+  t.same(ascii, [true, false, true], 'only the part with the one non-ASCII label');
+  t.equal(labelSet({ a: '✓' }).ascii, false);
+  t.equal(labelSet({ a: 'x"\\' }).ascii, true);
+});
+
 t.test(
   'a long family comes in parts, one turn of the event loop apart, that make its text',
   async (t) => {
@@ -105,7 +117,7 @@ t.test(
       if (turns < 100) setImmediate(count);
     };
     setImmediate(count);
-    for await (const part of family.parts()) parts.push(part);
+    for await (const part of family.parts()) parts.push(part.text);
     const lines = parts.map((p) => p.split('\n').length);
     t.same(
       lines,
