@@ -170,7 +170,7 @@ export class WardenMetrics implements LoopObserver {
     );
     this.checkLateness = new Histogram({
       name: 'ipvs_warden_check_lateness_seconds',
-      help: 'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap).',
+      help: 'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap, the way to a probe worker).',
       labelNames: ['kind'],
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
