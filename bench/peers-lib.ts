@@ -35,6 +35,23 @@ export function parseStat(text: string): ProcStat {
   };
 }
 
+/**
+ * Tcp PassiveOpens of /proc/net/snmp: connections the kernel completed for this network
+ * namespace's listeners, whether or not the server accepted them (a check that resets its
+ * connection at once can go before the server's accept(), and the server never sees it).
+ */
+export function parsePassiveOpens(snmp: string): number {
+  const [names, values] = snmp
+    .split('\n')
+    .filter((l) => l.startsWith('Tcp:'))
+    .map((l) => l.trim().split(/\s+/));
+  const i = names?.indexOf('PassiveOpens') ?? -1;
+  const n = i > 0 ? Number(values?.[i]) : NaN;
+  if (!Number.isInteger(n))
+    throw new Error(`no Tcp PassiveOpens in /proc/net/snmp: ${snmp.slice(0, 60)}`);
+  return n;
+}
+
 /** VmRSS of /proc/PID/status in KiB (0 when absent: a kernel thread or a zombie). */
 export function parseRssKiB(status: string): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);

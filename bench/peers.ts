@@ -6,7 +6,8 @@
 // Measured the same way for each:
 // - checks: counted where they land, by one target-server process (a forked child of this one,
 //   the same for every peer) that answers each count with its own clock's time, so the window
-//   is the one the server saw, not one this process assumed;
+//   is the one the server saw, not one this process assumed (HTTP: the requests it answered;
+//   TCP: the kernel's count of connections completed to its listeners, Tcp PassiveOpens);
 // - CPU: utime + stime + cutime + cstime of the peer's process tree, from /proc (keepalived's
 //   checker child and ldirectord's ipvsadm children included);
 // - RSS: VmRSS summed over the tree at the end of the window;
@@ -40,6 +41,7 @@ import {
   HOST_BUSY_CORES,
   hostOthers,
   parseHostLoad,
+  parsePassiveOpens,
   parseRssKiB,
   parseStat,
   parseWardenMetrics,
@@ -136,6 +138,8 @@ const VIPS: Record<string, string> = {
 interface CountReply {
   readonly connections: number;
   readonly requests: number;
+  /** The kernel's count of connections completed to listeners here (TCP checks that landed). */
+  readonly opened: number;
   /** performance.now() of the server process when it answered. */
   readonly t: number;
 }
@@ -186,7 +190,8 @@ function serve(): void {
         down = false;
         if (victims.length === 0) await up();
       }
-      const reply: CountReply = { connections, requests, t: performance.now() };
+      const opened = parsePassiveOpens(readFileSync('/proc/net/snmp', 'utf8'));
+      const reply: CountReply = { connections, requests, opened, t: performance.now() };
       process.send?.({ id: m.id, ...reply });
     })();
   });
@@ -574,7 +579,10 @@ async function measure(
     await sleep(SECONDS * 1000);
     const b = await count(true);
     const rssMiB = rssOfTree(pid);
-    const pick = (c: CountReply): number => (kind === 'tcp' ? c.connections : c.requests);
+    // TCP: the kernel's count. A check that resets its connection as soon as it is up (ours)
+    // can go before the server accepts it, and the server never sees it; one that closes with
+    // a FIN (keepalived's) is still accepted. The two scrapes of our /metrics are 2 of these.
+    const pick = (c: CountReply): number => (kind === 'tcp' ? c.opened : c.requests);
     const checks = pick(b.c) - pick(a.c);
     const windowS = (b.c.t - a.c.t) / 1000;
     const ownS = (b.ownT - a.ownT) / 1000;
@@ -857,7 +865,10 @@ ${ratioTable(all, OURS)}
 ## Figures
 
 ${SECONDS} s measured after every target is in the table and ${WARM_S} s more; checks per
-second are the checks counted at the targets over the window the target server's own clock saw;
+second are the checks counted at the targets over the window the target server's own clock saw
+(HTTP: the requests it answered; TCP: the connections the kernel completed to its listeners, Tcp
+PassiveOpens of /proc/net/snmp, as a check that resets its connection at once can go before the
+server accepts it);
 share is that over the schedule's N checks per second; CPU-ms per check is the peer's process
 tree's CPU (user + system, children included, from /proc) over those checks; RSS is the tree's
 VmRSS; detection is from the moment ${VICTIMS} targets stop answering (TCP: refused; HTTP: 503)

@@ -6,6 +6,7 @@ import {
   figuresTable,
   hostOthers,
   parseHostLoad,
+  parsePassiveOpens,
   parseRssKiB,
   parseStat,
   latenessBetween,
@@ -16,6 +17,21 @@ import {
   type Figures,
   wardenWindow,
 } from '../../bench/peers-lib.js';
+
+t.test('Tcp PassiveOpens from /proc/net/snmp', async (t) => {
+  const snmp = [
+    'Ip: Forwarding DefaultTTL',
+    'Ip: 2 64',
+    'Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails',
+    'Tcp: 1 200 120000 -1 19470457 18835167 635110',
+    'Udp: InDatagrams',
+    'Udp: 5',
+    '',
+  ].join('\n');
+  t.equal(parsePassiveOpens(snmp), 18835167);
+  t.throws(() => parsePassiveOpens('Ip: a\nIp: 1\n'), /no Tcp PassiveOpens/);
+  t.throws(() => parsePassiveOpens('Tcp: PassiveOpens\nTcp: x\n'), /no Tcp PassiveOpens/);
+});
 
 // A real line (keepalived's checker child), and one whose name holds ') (' and spaces.
 const stat =
