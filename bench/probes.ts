@@ -10,7 +10,7 @@
 // of the adaptive cap (daemon.check_concurrency_min; 1024, the cap itself: fixed).
 // BENCH_SLOT=0,20,auto runs each per grid the checks start on (the scheduler's slotMs, in ms;
 // 0: each at its own time; auto: the default, from the rate).
-import { readFileSync } from 'node:fs';
+import { openSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
@@ -214,9 +214,18 @@ async function measureFloor(kind: Kind, n: number, port: number): Promise<string
  * The measured window: SECONDS of wall time as measured (never assumed), this process's CPU,
  * the event loop's lag and memory; `measuring` says when results count.
  */
+/**
+ * The main thread's stat file, opened once, before any row: the floor at 50,000 targets holds
+ * every descriptor the process may have, and opening it then failed (EMFILE) and ended the run.
+ */
+let mainStat: number | undefined;
+
 /** The main thread's CPU alone (utime + stime), ms: with probe workers, what is left on it. */
 function mainThreadMs(): number {
-  return 1000 * parseStat(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')).cpu;
+  mainStat ??= openSync(`/proc/self/task/${process.pid}/stat`, 'r');
+  const buf = Buffer.alloc(1024);
+  const n = readSync(mainStat, buf, 0, buf.length, 0);
+  return 1000 * parseStat(buf.toString('utf8', 0, n)).cpu;
 }
 
 async function window(measuring: (on: boolean) => void): Promise<{
@@ -272,6 +281,7 @@ function row(
 }
 
 async function main(): Promise<void> {
+  mainThreadMs(); // opens the stat file while descriptors are free
   const server = await startTarget(TARGET);
   console.log(
     `# target server: ${TARGET}; ${SECONDS} s per row after 3 s of warm-up; checks every ${timing.intervalMs} ms, timeout ${timing.timeoutMs} ms, jitter ${timing.jitter}`,
