@@ -211,10 +211,6 @@ async function measureFloor(kind: Kind, n: number, port: number): Promise<string
 }
 
 /**
- * The measured window: SECONDS of wall time as measured (never assumed), this process's CPU,
- * the event loop's lag and memory; `measuring` says when results count.
- */
-/**
  * The main thread's stat file, opened once, before any row: the floor at 50,000 targets holds
  * every descriptor the process may have, and opening it then failed (EMFILE) and ended the run.
  */
@@ -228,6 +224,10 @@ function mainThreadMs(): number {
   return 1000 * parseStat(buf.toString('utf8', 0, n)).cpu;
 }
 
+/**
+ * The measured window: SECONDS of wall time as measured (never assumed), this process's CPU,
+ * the event loop's lag and memory; `measuring` says when results count.
+ */
 async function window(measuring: (on: boolean) => void): Promise<{
   wall: number;
   cpuMs: number;

@@ -629,6 +629,8 @@ export class WardenMetrics implements LoopObserver {
       // As the page was: each family after a line feed, its lines apart by one, one at its end.
       for (const f of this.families) {
         for await (const part of f.parts()) {
+          // A write of its own: `\n` + a part is a rope, which node copies flat to send it
+          // (bench:scrape: 140-180 CPU ms a scrape against 120-130 with the extra chunk).
           write('\n', 'latin1');
           write(part.text, part.ascii ? 'latin1' : 'utf8');
         }
