@@ -54,6 +54,7 @@ import {
   type WardenScrape,
   wardenWindow,
 } from './peers-lib.js';
+import { procReader } from './procfile.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
 
@@ -140,12 +141,18 @@ interface CountReply {
   readonly requests: number;
   /** The kernel's count of connections completed to listeners here (TCP checks that landed). */
   readonly opened: number;
+  /** Connections its listeners failed to accept (out of descriptors), since it started. */
+  readonly acceptErrors: number;
   /** performance.now() of the server process when it answered. */
   readonly t: number;
 }
 
 function serve(): void {
+  // Opened now: with thousands of checks' connections open, opening it could fail (EMFILE).
+  const snmp = procReader('/proc/net/snmp');
   let connections = 0;
+  /** Connections the listeners could not accept (out of descriptors): counted, not fatal. */
+  let acceptErrors = 0;
   let requests = 0;
   let down = false;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -166,7 +173,12 @@ function serve(): void {
       });
       s.keepAliveTimeout = 1000;
       s.once('error', reject);
-      s.listen({ host, port, backlog: 4096 }, () => resolve(s));
+      s.listen({ host, port, backlog: 4096 }, () => {
+        s.off('error', reject);
+        // An accept that fails (EMFILE) is the server's 'error': it must not end the run.
+        s.on('error', () => acceptErrors++);
+        resolve(s);
+      });
     });
   let victims: Server[] = [];
   const up = async (): Promise<void> => {
@@ -190,8 +202,14 @@ function serve(): void {
         down = false;
         if (victims.length === 0) await up();
       }
-      const opened = parsePassiveOpens(readFileSync('/proc/net/snmp', 'utf8'));
-      const reply: CountReply = { connections, requests, opened, t: performance.now() };
+      const opened = parsePassiveOpens(snmp());
+      const reply: CountReply = {
+        connections,
+        requests,
+        opened,
+        acceptErrors,
+        t: performance.now(),
+      };
       process.send?.({ id: m.id, ...reply });
     })();
   });
@@ -596,8 +614,9 @@ async function measure(
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
     const others = hostOthers(a.host, b.host);
+    const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}${why}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if ((peer === OURS || peer === FLOOR) && ownRate === undefined)
       return {
         ...base,

@@ -10,7 +10,6 @@
 // of the adaptive cap (daemon.check_concurrency_min; 1024, the cap itself: fixed).
 // BENCH_SLOT=0,20,auto runs each per grid the checks start on (the scheduler's slotMs, in ms;
 // 0: each at its own time; auto: the default, from the rate).
-import { openSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { HttpChecker } from '../checks/http.js';
 import { TcpChecker } from '../checks/tcp.js';
@@ -22,6 +21,7 @@ import { normalOptions } from '../src/health/schema.js';
 import { Scheduler } from '../src/health/scheduler.js';
 import type { CheckTiming } from '../src/health/timing.js';
 import { parseStat } from './peers-lib.js';
+import { procReader } from './procfile.js';
 import { address, startTarget, type Target } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -211,17 +211,15 @@ async function measureFloor(kind: Kind, n: number, port: number): Promise<string
 }
 
 /**
- * The main thread's stat file, opened once, before any row: the floor at 50,000 targets holds
- * every descriptor the process may have, and opening it then failed (EMFILE) and ended the run.
+ * The main thread's stat file, opened once, before any row (main): the floor at 50,000 targets
+ * holds every descriptor the process may have.
  */
-let mainStat: number | undefined;
+let mainStat: (() => string) | undefined;
 
 /** The main thread's CPU alone (utime + stime), ms: with probe workers, what is left on it. */
 function mainThreadMs(): number {
-  mainStat ??= openSync(`/proc/self/task/${process.pid}/stat`, 'r');
-  const buf = Buffer.alloc(1024);
-  const n = readSync(mainStat, buf, 0, buf.length, 0);
-  return 1000 * parseStat(buf.toString('utf8', 0, n)).cpu;
+  mainStat ??= procReader(`/proc/self/task/${process.pid}/stat`, 1024);
+  return 1000 * parseStat(mainStat()).cpu;
 }
 
 /**
