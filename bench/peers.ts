@@ -35,6 +35,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
 import {
   combineRounds,
   figuresTable,
@@ -96,6 +97,12 @@ const OURS = 'ipvs-warden';
  * here, so the rows show what the daemon adds above it.
  */
 const FLOOR = 'floor';
+/**
+ * The most checks the floor has in flight: the daemon's own cap (check_concurrency's default).
+ * Uncapped, it kept up to every target in flight at once, the target server fell behind, and
+ * its HTTP rows at 1,000 were refused in every run (most checks timed out).
+ */
+const FLOOR_CAP = Number(process.env.BENCH_FLOOR_CAP ?? 256);
 /** The floor fills no table: it is measured after this long (node's JIT warms up). */
 const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
@@ -864,6 +871,7 @@ function report(
     'BENCH_NODE_FLAGS',
     'BENCH_DAEMON',
     'BENCH_FLOOR_WARM',
+    'BENCH_FLOOR_CAP',
     'BENCH_TABLE_ROUNDS',
   ]
     .filter((v) => process.env[v] !== undefined)
@@ -929,8 +937,8 @@ ${rowsMarkdown(table)}`
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).
 - floor: our own TcpChecker or HttpChecker (path /healthz) for the same targets, each on a bare
-  timer (the next check ${INTERVAL_S} s after one ends, timeout 1 s, no jitter), in a node process of
-  its own with no scheduler, metrics or logs; the kernel holds the same table for it (every
+  timer (the next check ${INTERVAL_S} s after one ends, timeout 1 s, no jitter), at most ${FLOOR_CAP} at once
+  (p-limit; the rest wait their turn), in a node process of its own with no scheduler, metrics or logs; the kernel holds the same table for it (every
   answering target, loaded with \`ipvsadm -R\`) as for the peers, which it does not read (\`node dist/bench/peers.js floor KIND N\`),
   measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It changes no
   table, so it has no detection. ipvs-warden / floor is what the daemon adds above its probes.
@@ -983,7 +991,8 @@ ${old || '(not run: BENCH_LEGACY=0)'}
 
 /**
  * The floor process: each target of the pool checked by our checker on a timer of its own,
- * every INTERVAL_S, timeout 1 s, no jitter; results are dropped. Runs until it is stopped.
+ * every INTERVAL_S, timeout 1 s, no jitter, at most FLOOR_CAP at once (the rest wait, first come
+ * first served, as the daemon's do); results are dropped. Runs until it is stopped.
  */
 async function floor(kind: string, n: number, holes: number): Promise<void> {
   const { TcpChecker } = await import('../checks/tcp.js');
@@ -993,11 +1002,12 @@ async function floor(kind: string, n: number, holes: number): Promise<void> {
   // One signal for every check, as the scheduler gives them (its stop).
   const context = { signal: new AbortController().signal, timeoutMs };
   const counts: FloorCounts = { all: 0, healthy: 0, t: 0 };
+  const limit = pLimit(FLOOR_CAP);
   for (const [i, r] of pool(n, holes).entries()) {
     const target = { family: 4 as const, address: r.address, port: r.port };
     // The next check an interval after this one ends, as the scheduler plans it.
     const run = (): void => {
-      void checker.check(target, context).then((result) => {
+      void limit(() => checker.check(target, context)).then((result) => {
         counts.all++;
         if (result.healthy) counts.healthy++;
         else counts.failure ??= result.message;
