@@ -98,7 +98,12 @@ export function destinationId(key: DestinationKey): string {
 
 /** A destination within its service: the id drains, drift, health, metrics and status share. */
 export function targetId(service: ServiceKey, destination: DestinationKey): string {
-  return `${serviceId(service)}>${destinationId(destination)}`;
+  return targetIdWithin(serviceId(service), destination);
+}
+
+/** targetId with the service's id already made (a table's destinations, service by service). */
+export function targetIdWithin(sid: string, destination: DestinationKey): string {
+  return `${sid}>${destinationId(destination)}`;
 }
 
 /** Every destination of a table by its target id. */
@@ -106,7 +111,10 @@ export function destinationsByTarget<E extends LayoutEntry>(
   table: readonly E[],
 ): Map<string, E['destinations'][number]> {
   const out = new Map<string, E['destinations'][number]>();
-  for (const e of table) for (const d of e.destinations) out.set(targetId(e.service.key, d.key), d);
+  for (const e of table) {
+    const sid = serviceId(e.service.key);
+    for (const d of e.destinations) out.set(targetIdWithin(sid, d.key), d);
+  }
   return out;
 }
 

@@ -131,6 +131,11 @@ function holdReason(local: number, eligible: number): string {
   return `hold: ${local} of ${eligible} servers cannot be checked from this director (local errors): the table is kept as it is`;
 }
 
+/** `spec` at `weight`: the same object when that is its weight already. */
+function withWeight(spec: DestinationSpec, weight: number): DestinationSpec {
+  return spec.weight === weight ? spec : { ...spec, weight };
+}
+
 export function desiredTable(input: DesiredInput): Desired {
   let wakeAt: number | null = null;
   const wake = (t: number): void => {
@@ -170,10 +175,9 @@ export function desiredTable(input: DesiredInput): Desired {
 
     const destinations: DesiredDestination[] = rows.map(({ rs, maintenance, health }) => {
       const configured = rs.destination;
-      const zeroSpec = { ...configured, weight: 0 };
       let want: Want;
       if (maintenance !== null) {
-        want = { kind: 'zero', spec: zeroSpec, reason: maintenance };
+        want = { kind: 'zero', spec: withWeight(configured, 0), reason: maintenance };
       } else if (held) {
         want = { kind: 'keep', reason: holdReason(local, eligible.length) };
       } else if (panic) {
@@ -187,14 +191,14 @@ export function desiredTable(input: DesiredInput): Desired {
         const reason = `quorum lost (${quorumText(vs.quorum, count)}): the fallback serves`;
         want =
           vs.onFailure === 'quiesce'
-            ? { kind: 'zero', spec: zeroSpec, reason }
+            ? { kind: 'zero', spec: withWeight(configured, 0), reason }
             : { kind: 'out', reason };
       } else if (health.status === 'pending') {
         want = { kind: 'keep', reason: 'no settled check result yet: the table is kept as it is' };
       } else if (health.status === 'down') {
         want =
           vs.onFailure === 'quiesce'
-            ? { kind: 'zero', spec: zeroSpec, reason: 'down: quiesced' }
+            ? { kind: 'zero', spec: withWeight(configured, 0), reason: 'down: quiesced' }
             : { kind: 'out', reason: 'down' };
       } else {
         const full = health.weight ?? configured.weight;
@@ -206,7 +210,7 @@ export function desiredTable(input: DesiredInput): Desired {
           reason = `slow start: ${Math.floor((elapsed / rs.slowStartMs) * 100)}% of ${rs.slowStartMs / 1000} s`;
           wake(input.now + Math.max(100, Math.ceil(rs.slowStartMs / SLOW_START_STEPS)));
         }
-        want = { kind: 'in', spec: { ...configured, weight }, reason };
+        want = { kind: 'in', spec: withWeight(configured, weight), reason };
       }
       return { destination: configured, role: 'server', want, maintenance: maintenance !== null };
     });

@@ -9,7 +9,13 @@ import type {
   ServiceSpec,
 } from '../ipvs/model.js';
 import { operationSubject } from '../ipvs/backend.js';
-import { formatServiceKey, formatTarget, serviceId, targetId } from '../ipvs/spec.js';
+import {
+  formatServiceKey,
+  formatTarget,
+  serviceId,
+  targetId,
+  targetIdWithin,
+} from '../ipvs/spec.js';
 import { destinationDiff, serviceDiff } from './plan.js';
 
 type Item = { readonly sid: string } & (
@@ -27,7 +33,7 @@ export function snapshot(table: readonly LayoutEntry[], owned: ReadonlySet<strin
     if (!owned.has(sid)) continue;
     out.set(sid, { sid, kind: 'service', spec: e.service });
     for (const d of e.destinations) {
-      out.set(targetId(e.service.key, d.key), {
+      out.set(targetIdWithin(sid, d.key), {
         sid,
         kind: 'destination',
         service: e.service.key,
@@ -40,6 +46,8 @@ export function snapshot(table: readonly LayoutEntry[], owned: ReadonlySet<strin
 
 /** The snapshot after operations the kernel accepted. */
 export function afterOperations(before: Snapshot, done: readonly Operation[]): Snapshot {
+  // A tick that changed nothing (most of them) keeps what it read, uncopied.
+  if (done.length === 0) return before;
   const out = new Map(before);
   for (const o of done) {
     switch (o.op) {
@@ -79,6 +87,14 @@ export function operationKey(o: Operation): string {
 
 /** The part of a snapshot whose services are in `owned`. */
 export function ownedPart(s: Snapshot, owned: ReadonlySet<string>): Snapshot {
+  // Usually all of it (no reload since): then the snapshot itself, uncopied.
+  let all = true;
+  for (const item of s.values())
+    if (!owned.has(item.sid)) {
+      all = false;
+      break;
+    }
+  if (all) return s;
   return new Map([...s].filter(([, item]) => owned.has(item.sid)));
 }
 

@@ -181,6 +181,8 @@ interface LoopState {
   readonly records: ReadonlyMap<string, ServerRecord>;
   /** Scheduler subscriber -> its server's record (a result finds its servers without parsing). */
   readonly bySubscriber: ReadonlyMap<string, ServerRecord>;
+  /** A configured real server's record: what a tick asks of each, found without an id string. */
+  readonly byServer: ReadonlyMap<RealServerConfig, ServerRecord>;
   /** Removed by a reload and still in the table: drained, then deleted. */
   retired: RetiredService[];
 }
@@ -264,7 +266,13 @@ export class ReconcileLoop {
   };
 
   constructor(config: Config, options: LoopOptions) {
-    this.state = { config, records: new Map(), bySubscriber: new Map(), retired: [] };
+    this.state = {
+      config,
+      records: new Map(),
+      bySubscriber: new Map(),
+      byServer: new Map(),
+      retired: [],
+    };
     this.backend = options.backend;
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
@@ -498,6 +506,7 @@ export class ReconcileLoop {
     const kernel = destinationsByTarget(table);
     const records = new Map<string, ServerRecord>();
     const bySubscriber = new Map<string, ServerRecord>();
+    const byServer = new Map<RealServerConfig, ServerRecord>();
     const planned: {
       sub: string;
       /** The record's list of run ids, and this check's place in it (see below). */
@@ -557,13 +566,14 @@ export class ReconcileLoop {
         };
         records.set(id, record);
         for (const sub of subs) bySubscriber.set(sub, record);
+        byServer.set(rs, record);
       }
     }
     // Nothing above touched the running state; from here on it is replaced in one go.
     const oldSubscriptions = [...old.values()].flatMap((r) =>
       r.runs.map((run, i) => ({ sub: subscriber(r.id, i), run })),
     );
-    this.state = { config, records, bySubscriber, retired };
+    this.state = { config, records, bySubscriber, byServer, retired };
     /** Each subscriber's run now: one whose run changed leaves the old one. */
     const wanted = new Map<string, string>();
     for (const p of planned) {
@@ -841,7 +851,7 @@ export class ReconcileLoop {
     const desired = desiredTable({
       services: state.config.virtualServices,
       retired: state.retired,
-      health: (vs, rs) => this.health(state, vs, rs),
+      health: (_vs, rs) => this.health(state, rs),
       maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
       quorumWas: (vs) => this.quorums.get(serviceId(vs.service.key)),
       now,
@@ -951,8 +961,8 @@ export class ReconcileLoop {
     }, at - this.clock.now());
   }
 
-  private health(state: LoopState, vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
-    const r = state.records.get(targetId(vs.service.key, rs.destination.key));
+  private health(state: LoopState, rs: RealServerConfig): ServerHealth {
+    const r = state.byServer.get(rs);
     if (!r) return { status: 'pending', upSince: null, weight: undefined };
     return {
       status: r.status,

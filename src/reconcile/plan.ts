@@ -12,6 +12,7 @@ import type {
   LayoutEntry,
   Operation,
   ServiceSpec,
+  TunnelSpec,
 } from '../ipvs/model.js';
 import { destinationId, formatDestinationKey, serviceId, targetId } from '../ipvs/spec.js';
 import type { Desired } from './desired.js';
@@ -52,14 +53,31 @@ export function serviceDiff(want: ServiceSpec, have: ServiceSpec): string[] {
   return out;
 }
 
+const NO_DIFF: readonly string[] = Object.freeze([]);
+
+function sameTunnel(a: TunnelSpec | null, b: TunnelSpec | null): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.type === b.type && a.port === b.port && a.csum === b.csum && a.remcsum === b.remcsum;
+}
+
 /** The settings of a destination that differ; empty when equal. */
-export function destinationDiff(want: DestinationSpec, have: DestinationSpec): string[] {
+export function destinationDiff(want: DestinationSpec, have: DestinationSpec): readonly string[] {
+  // Every tick compares every destination, and almost all are equal: decided without allocating.
+  if (
+    want.fwd === have.fwd &&
+    want.weight === have.weight &&
+    want.upperThreshold === have.upperThreshold &&
+    want.lowerThreshold === have.lowerThreshold &&
+    sameTunnel(want.tunnel, have.tunnel)
+  )
+    return NO_DIFF;
   const out: string[] = [];
   for (const f of ['fwd', 'weight', 'upperThreshold', 'lowerThreshold'] as const) {
     if (want[f] !== have[f]) out.push(`${f} ${String(have[f])} -> ${String(want[f])}`);
   }
-  const t = (s: DestinationSpec): string => JSON.stringify(s.tunnel);
-  if (t(want) !== t(have)) out.push(`tunnel ${t(have)} -> ${t(want)}`);
+  if (!sameTunnel(want.tunnel, have.tunnel))
+    out.push(`tunnel ${JSON.stringify(have.tunnel)} -> ${JSON.stringify(want.tunnel)}`);
   return out;
 }
 

@@ -3,12 +3,12 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { VirtualServiceConfig } from '../../src/config/model.js';
-import type { DestinationState, TableEntry } from '../../src/ipvs/model.js';
+import type { DestinationSpec, DestinationState, TableEntry } from '../../src/ipvs/model.js';
 import { ZERO_STATS } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { desiredTable, slowStartWeight, type ServerHealth } from '../../src/reconcile/desired.js';
 import { afterOperations, drift, snapshot } from '../../src/reconcile/drift.js';
-import { plan } from '../../src/reconcile/plan.js';
+import { destinationDiff, plan } from '../../src/reconcile/plan.js';
 import { serviceId } from '../../src/ipvs/spec.js';
 
 function services(extra = '', servers = 4, protocol = 'tcp'): VirtualServiceConfig[] {
@@ -392,4 +392,41 @@ t.test('drift: what someone else changed in the owned part of the table', async 
     [],
     'unowned services are not drift',
   );
+});
+
+t.test('destinationDiff: each setting that differs, and nothing for equal ones', async (t) => {
+  const base = services()[0]!.realServers[0]!.destination;
+  const ipip = { type: 'ipip', port: 0, csum: false, remcsum: false } as const;
+  const tunnel = { ...base, fwd: 'tunnel', tunnel: ipip } as const;
+  const cases: [string, DestinationSpec, DestinationSpec, string[]][] = [
+    ['equal', base, { ...base }, []],
+    ['weight', { ...base, weight: 0 }, base, ['weight 1 -> 0']],
+    [
+      'thresholds',
+      { ...base, upperThreshold: 10, lowerThreshold: 5 },
+      base,
+      ['upperThreshold 0 -> 10', 'lowerThreshold 0 -> 5'],
+    ],
+    [
+      'method and tunnel',
+      tunnel,
+      base,
+      ['fwd masq -> tunnel', `tunnel null -> ${JSON.stringify(ipip)}`],
+    ],
+    [
+      'a tunnel setting',
+      tunnel,
+      { ...tunnel, tunnel: { ...ipip, csum: true } },
+      [`tunnel ${JSON.stringify({ ...ipip, csum: true })} -> ${JSON.stringify(ipip)}`],
+    ],
+    // The kernel's reply and the config may build the same tunnel in another key order.
+    [
+      'the same tunnel, keys in another order',
+      tunnel,
+      { ...tunnel, tunnel: { remcsum: false, csum: false, port: 0, type: 'ipip' } },
+      [],
+    ],
+  ];
+  for (const [name, want, have, expected] of cases)
+    t.same(destinationDiff(want, have), expected, name);
 });
