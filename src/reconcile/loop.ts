@@ -181,8 +181,12 @@ interface LoopState {
   readonly records: ReadonlyMap<string, ServerRecord>;
   /** Scheduler subscriber -> its server's record (a result finds its servers without parsing). */
   readonly bySubscriber: ReadonlyMap<string, ServerRecord>;
-  /** A configured real server's record: what a tick asks of each, found without an id string. */
-  readonly byServer: ReadonlyMap<RealServerConfig, ServerRecord>;
+  /**
+   * Each configured real server's record, by its service's config and its own: what a tick asks
+   * of each, found without an id string. By both, as nothing makes a server's config object one
+   * service's alone.
+   */
+  readonly byServer: ReadonlyMap<VirtualServiceConfig, ReadonlyMap<RealServerConfig, ServerRecord>>;
   /** Removed by a reload and still in the table: drained, then deleted. */
   retired: RetiredService[];
 }
@@ -506,7 +510,7 @@ export class ReconcileLoop {
     const kernel = destinationsByTarget(table);
     const records = new Map<string, ServerRecord>();
     const bySubscriber = new Map<string, ServerRecord>();
-    const byServer = new Map<RealServerConfig, ServerRecord>();
+    const byServer = new Map<VirtualServiceConfig, Map<RealServerConfig, ServerRecord>>();
     const planned: {
       sub: string;
       /** The record's list of run ids, and this check's place in it (see below). */
@@ -532,6 +536,8 @@ export class ReconcileLoop {
       return checker;
     };
     for (const vs of config.virtualServices) {
+      const servers = new Map<RealServerConfig, ServerRecord>();
+      byServer.set(vs, servers);
       for (const rs of vs.realServers) {
         const id = targetId(vs.service.key, rs.destination.key);
         const prev = old.get(id);
@@ -566,7 +572,7 @@ export class ReconcileLoop {
         };
         records.set(id, record);
         for (const sub of subs) bySubscriber.set(sub, record);
-        byServer.set(rs, record);
+        servers.set(rs, record);
       }
     }
     // Nothing above touched the running state; from here on it is replaced in one go.
@@ -851,7 +857,7 @@ export class ReconcileLoop {
     const desired = desiredTable({
       services: state.config.virtualServices,
       retired: state.retired,
-      health: (_vs, rs) => this.health(state, rs),
+      health: (vs, rs) => this.health(state, vs, rs),
       maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
       quorumWas: (vs) => this.quorums.get(serviceId(vs.service.key)),
       now,
@@ -961,8 +967,8 @@ export class ReconcileLoop {
     }, at - this.clock.now());
   }
 
-  private health(state: LoopState, rs: RealServerConfig): ServerHealth {
-    const r = state.byServer.get(rs);
+  private health(state: LoopState, vs: VirtualServiceConfig, rs: RealServerConfig): ServerHealth {
+    const r = state.byServer.get(vs)?.get(rs);
     if (!r) return { status: 'pending', upSince: null, weight: undefined };
     return {
       status: r.status,
