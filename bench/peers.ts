@@ -55,6 +55,7 @@ import {
   type WardenScrape,
   wardenWindow,
 } from './peers-lib.js';
+import { daemonSchema } from '../src/config/daemon.js';
 import { procReader } from './procfile.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
@@ -102,7 +103,11 @@ const FLOOR = 'floor';
  * Uncapped, it kept up to every target in flight at once, the target server fell behind, and
  * its HTTP rows at 1,000 were refused in every run (most checks timed out).
  */
-const FLOOR_CAP = Number(process.env.BENCH_FLOOR_CAP ?? 256);
+const FLOOR_CAP = Number(
+  process.env.BENCH_FLOOR_CAP ??
+    daemonSchema().find((k) => k.key === 'check_concurrency')?.default ??
+    256,
+);
 /** The floor fills no table: it is measured after this long (node's JIT warms up). */
 const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */

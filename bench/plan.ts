@@ -79,7 +79,7 @@ const failingMs = await time(() => decide(10));
 // finds nothing to do, as a resync does in steady state.
 const loop = new ReconcileLoop(
   parseConfig(
-    lines.join('\n').replace('{backend: memory}', '{backend: memory, min_tick_interval: 1ms}'),
+    ['daemon: {backend: memory, min_tick_interval: 1ms}', ...lines.slice(1)].join('\n'),
     'bench',
     {},
   ),
@@ -92,7 +92,7 @@ const tickMs = await time(async () => {
   loop.requestTick('bench');
   await ended;
 });
-const operations = loop.checkStats();
+const stats = loop.checkStats();
 await loop.stop();
 const heap = process.memoryUsage().heapUsed / 2 ** 20;
 console.log(
@@ -107,6 +107,6 @@ console.log(
   `  desired + plan, 10 % down (${SERVICES * 10} deletions): ${failingMs.toFixed(1)} ms (${(failingMs / copyMs).toFixed(1)}x the copy)`,
 );
 console.log(
-  `  a whole tick of the loop, steady state: ${tickMs.toFixed(1)} ms (${(tickMs / copyMs).toFixed(1)}x the copy; ${operations.checks} checks)`,
+  `  a whole tick of the loop, steady state: ${tickMs.toFixed(1)} ms (${(tickMs / copyMs).toFixed(1)}x the copy; ${stats.checks} checks)`,
 );
 console.log(`  heap used: ${heap.toFixed(0)} MiB`);

@@ -54,6 +54,7 @@ export function serviceDiff(want: ServiceSpec, have: ServiceSpec): string[] {
 }
 
 const NO_DIFF: readonly string[] = Object.freeze([]);
+const DESTINATION_FIELDS = ['fwd', 'weight', 'upperThreshold', 'lowerThreshold'] as const;
 
 function sameTunnel(a: TunnelSpec | null, b: TunnelSpec | null): boolean {
   if (a === b) return true;
@@ -63,22 +64,14 @@ function sameTunnel(a: TunnelSpec | null, b: TunnelSpec | null): boolean {
 
 /** The settings of a destination that differ; empty when equal. */
 export function destinationDiff(want: DestinationSpec, have: DestinationSpec): readonly string[] {
-  // Every tick compares every destination, and almost all are equal: decided without allocating.
-  if (
-    want.fwd === have.fwd &&
-    want.weight === have.weight &&
-    want.upperThreshold === have.upperThreshold &&
-    want.lowerThreshold === have.lowerThreshold &&
-    sameTunnel(want.tunnel, have.tunnel)
-  )
-    return NO_DIFF;
-  const out: string[] = [];
-  for (const f of ['fwd', 'weight', 'upperThreshold', 'lowerThreshold'] as const) {
-    if (want[f] !== have[f]) out.push(`${f} ${String(have[f])} -> ${String(want[f])}`);
+  // Every tick compares every destination, and almost all are equal: no array unless one differs.
+  let out: string[] | undefined;
+  for (const f of DESTINATION_FIELDS) {
+    if (want[f] !== have[f]) (out ??= []).push(`${f} ${String(have[f])} -> ${String(want[f])}`);
   }
   if (!sameTunnel(want.tunnel, have.tunnel))
-    out.push(`tunnel ${JSON.stringify(have.tunnel)} -> ${JSON.stringify(want.tunnel)}`);
-  return out;
+    (out ??= []).push(`tunnel ${JSON.stringify(have.tunnel)} -> ${JSON.stringify(want.tunnel)}`);
+  return out ?? NO_DIFF;
 }
 
 const STAGE: Record<Operation['op'], number> = {
