@@ -53,13 +53,26 @@ export async function closedPort(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promi
   return l.target;
 }
 
-/** A TCP port free on 127.0.0.1 right now (for servers that cannot listen on port 0). */
+/** Ports freePort has handed out in this process. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on 127.0.0.1 right now (for servers that cannot listen on port 0), never one
+ * it gave before in this process: the kernel can give a port just closed again, and a server
+ * given two "free" ports that were one (dovecot's IMAP and POP3) refused to start.
+ */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const addr = s.address();
-  await new Promise((r) => s.close(r));
-  return typeof addr === 'object' && addr ? addr.port : 0;
+  for (;;) {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const addr = s.address();
+    await new Promise((r) => s.close(r));
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Waits until `cond` holds (checked every 10 ms), failing after `ms`. */
