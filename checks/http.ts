@@ -8,9 +8,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { HTTPParser } from 'http-parser-js';
-import { endProbeConnection, openConnection } from '../src/health/datapath.js';
+import {
+  openConnection,
+  openProbeConnection,
+  type ProbeConnection,
+} from '../src/health/datapath.js';
+import type { LeanEvents } from '../src/health/lean.js';
 import type { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
@@ -248,7 +252,6 @@ export class HttpChecker implements Checker {
     this.exchange = {
       okStatus: this.okStatus,
       expectStatus: o.expectStatus,
-      tls: o.tls !== undefined,
       head: o.method === 'HEAD',
       body: this.body,
       options: o,
@@ -425,8 +428,10 @@ export class HttpChecker implements Checker {
     if (run.aborted) return Promise.resolve(run.failWith(run.reason, 'waiting for the connection'));
     const head = this.requestHead;
     const request = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
-    const socket = openConnection(target, this.options.bindAddress, this.options.tls);
-    return new Promise((resolve) => new Exchange(this.exchange, run, socket, request, resolve));
+    const { bindAddress, tls } = this.options;
+    const open = (events: LeanEvents): ProbeConnection =>
+      openProbeConnection(target, bindAddress, tls, events);
+    return new Promise((resolve) => new Exchange(this.exchange, run, open, request, resolve));
   }
 
   /**
@@ -602,7 +607,6 @@ class BodyReading {
 interface ExchangeSpec {
   readonly okStatus: (status: number) => boolean;
   readonly expectStatus: string;
-  readonly tls: boolean;
   /** HEAD: a reply without a body, whatever its headers say. */
   readonly head: boolean;
   readonly body: Buffer | undefined;
@@ -659,11 +663,12 @@ class Exchange {
   private declared = '';
   /** A 1xx reply is being parsed: its end is not the reply's. */
   private interim = false;
+  private readonly connection: ProbeConnection;
 
   constructor(
     private readonly spec: ExchangeSpec,
     private readonly run: ProbeRun,
-    private readonly socket: Socket | TLSSocket,
+    open: (events: LeanEvents) => ProbeConnection,
     private readonly request: string,
     private readonly resolve: (result: CheckResult) => void,
   ) {
@@ -685,23 +690,22 @@ class Exchange {
     p[HTTPParser.kOnBody] = this.onBody;
     p[HTTPParser.kOnMessageComplete] = this.onComplete;
     run.watch(this.onAbort);
-    socket.once(spec.tls ? 'secureConnect' : 'connect', this.onConnect);
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.once('end', this.onEnd);
-    socket.once('close', this.onEnd);
+    this.connection = open({
+      connected: this.onConnect,
+      data: this.onData,
+      ended: this.onEnd,
+      failed: this.onError,
+    });
   }
 
   private readonly onConnect = (): void => {
-    const { run, socket } = this;
+    const { run, connection } = this;
     run.step('connected');
     run.connected = true;
-    if ('getProtocol' in socket) run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
+    const tls = connection.tlsProtocol();
+    if (tls !== undefined) run.step(`TLS ${tls}`.trim());
     this.stage = 'waiting for the response';
-    socket.cork();
-    socket.write(this.request, 'latin1');
-    if (this.spec.body) socket.write(this.spec.body);
-    socket.uncork();
+    connection.write(this.request, this.spec.body);
   };
 
   private readonly onData = (chunk: Buffer): void => {
@@ -817,7 +821,7 @@ class Exchange {
     this.run.unwatch(this.onAbort);
     // The reply is read (or given up on): a reset leaves no TIME_WAIT here when the server has
     // not closed first.
-    endProbeConnection(this.socket);
+    this.connection.reset();
     this.resolve(result);
   }
 }

@@ -1,9 +1,7 @@
 // TCP check: connect (optionally TLS), optionally send a string and expect a reply that
 // contains a string or matches a regex. Healthy on connect when nothing is expected.
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
-import { endProbeConnection, openConnection } from '../src/health/datapath.js';
+import { openProbeConnection, type ProbeConnection } from '../src/health/datapath.js';
 import { ProbeRun, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
@@ -53,17 +51,21 @@ export class TcpChecker implements Checker {
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
     const maxReply = this.options.maxReply;
+    const { send, expect } = this;
     return new Promise<CheckResult>((resolve) => {
       // Assigned once the handlers that close over it exist.
       // eslint-disable-next-line prefer-const
-      let socket: Socket | TLSSocket | undefined;
+      let connection: ProbeConnection | undefined;
       let stage = 'waiting for the connection';
       let reply = '';
+      let finished = false;
       const finish = (result: CheckResult): void => {
+        if (finished) return;
+        finished = true;
         run.unwatch(onAbort);
         // What was sent and not answered may still be unread: a plain close lets it arrive.
-        if (socket && this.send !== undefined && reply.length === 0) socket.destroy();
-        else if (socket) endProbeConnection(socket);
+        if (send !== undefined && reply.length === 0) connection?.close();
+        else connection?.reset();
         resolve(result);
       };
       const onAbort = (): void => finish(run.failWith(run.reason, stage));
@@ -73,42 +75,39 @@ export class TcpChecker implements Checker {
       }
       run.watch(onAbort);
 
-      const tls = this.options.tls;
-      const onConnected = (): void => {
-        run.step('connected');
-        if (tls && socket && 'getProtocol' in socket)
-          run.step(`TLS ${socket.getProtocol() ?? ''}`.trim());
-        if (this.send) {
-          socket?.write(this.send);
-          run.step(`sent ${this.send.length} bytes`);
-        }
-        if (this.expect === undefined) {
-          finish(run.ok());
-          return;
-        }
-        stage = `waiting for a reply matching ${printable(String(this.expect))}`;
-      };
-      socket = openConnection(target, this.options.bindAddress, tls);
-      socket.once(tls ? 'secureConnect' : 'connect', onConnected);
-      socket.on('data', (chunk: Buffer) => {
-        reply += chunk.toString('latin1');
-        const expect = this.expect;
-        if (expect === undefined) return;
-        const matched = typeof expect === 'string' ? reply.includes(expect) : expect.test(reply);
-        if (matched) finish(run.ok(`reply matched ${printable(String(expect))}`));
-        else if (reply.length > maxReply)
-          finish(run.fail(`no match in the first ${maxReply} bytes of reply`));
-      });
-      socket.on('end', () => {
-        finish(
-          run.fail(
-            reply.length === 0
-              ? 'connection closed without a reply'
-              : `connection closed; reply ${printable(reply)} did not match ${printable(String(this.expect))}`,
+      connection = openProbeConnection(target, this.options.bindAddress, this.options.tls, {
+        connected: () => {
+          run.step('connected');
+          const tls = connection?.tlsProtocol();
+          if (tls !== undefined) run.step(`TLS ${tls}`.trim());
+          if (send) {
+            connection?.write('', send);
+            run.step(`sent ${send.length} bytes`);
+          }
+          if (expect === undefined) {
+            finish(run.ok());
+            return;
+          }
+          stage = `waiting for a reply matching ${printable(String(expect))}`;
+        },
+        data: (chunk) => {
+          reply += chunk.toString('latin1');
+          if (expect === undefined) return;
+          const matched = typeof expect === 'string' ? reply.includes(expect) : expect.test(reply);
+          if (matched) finish(run.ok(`reply matched ${printable(String(expect))}`));
+          else if (reply.length > maxReply)
+            finish(run.fail(`no match in the first ${maxReply} bytes of reply`));
+        },
+        ended: () =>
+          finish(
+            run.fail(
+              reply.length === 0
+                ? 'connection closed without a reply'
+                : `connection closed; reply ${printable(reply)} did not match ${printable(String(expect))}`,
+            ),
           ),
-        );
+        failed: (error) => finish(run.failWith(error, stage)),
       });
-      socket.on('error', (error) => finish(run.failWith(error, stage)));
     });
   }
 }

@@ -5,6 +5,7 @@
 // is ready, one that comes while stopping is noted; none ends the process.
 import { readFileSync } from 'node:fs';
 import { setExecConcurrency } from '../health/processes.js';
+import { leanSockets } from '../health/lean.js';
 import { ProbePool } from '../health/pool.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { acceptLocalProblem } from '../config/datapath.js';
@@ -193,6 +194,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     backend: backend.kind,
     services: config.virtualServices.length,
     dry_run: config.daemon.dryRun,
+    // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
+    probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
   });
   /** A director setting data-path checks need, said once per start and reload. */
   const warnDataPath = (c: Config): void => {

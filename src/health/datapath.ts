@@ -14,6 +14,7 @@ import { Socket, connect as netConnect, type LookupFunction } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { setsockopt } from 'sockopt';
 import type { CheckTarget } from './checker.js';
+import { leanConnect, type LeanEvents } from './lean.js';
 import type { TlsOptions } from './options.js';
 
 /** <linux/socket.h>, <asm-generic/socket.h> */
@@ -164,4 +165,72 @@ export function endProbeConnection(socket: Socket | TLSSocket): void {
     }
   }
   socket.destroy();
+}
+
+/**
+ * A probe's connection as the fresh-connection probes (TCP, HTTP) drive it: events in, one
+ * write, one end. A lean handle (lean.ts) for plain TCP where this Node has one; net.Socket or
+ * TLSSocket for TLS, the data path, or a Node without it.
+ */
+export interface ProbeConnection {
+  /** Sends a Latin-1 string (if not empty), then `body` if given, in one go. */
+  write(text: string, body?: Buffer): void;
+  /** The connection's end after a probe: endProbeConnection's (a reset when it can). */
+  reset(): void;
+  /** A plain close (FIN): for a connection whose last bytes sent may not have been read. */
+  close(): void;
+  /** The TLS version once connected over TLS ("TLSv1.3", or ''); undefined for plain TCP. */
+  tlsProtocol(): string | undefined;
+}
+
+/**
+ * Opens a probe's connection. Every outcome comes through `events`, never from this call, and
+ * none after the probe has ended the connection (reset or close).
+ */
+export function openProbeConnection(
+  target: CheckTarget,
+  localAddress: string | undefined,
+  tls: TlsOptions | undefined,
+  events: LeanEvents,
+): ProbeConnection {
+  if (!tls && !target.dataPath) {
+    const lean = leanConnect(target.family, target.address, target.port, localAddress, events);
+    if (lean) return { ...lean, tlsProtocol: () => undefined };
+  }
+  const socket = openConnection(target, localAddress, tls);
+  let open = true;
+  const unless =
+    <A extends unknown[]>(f: (...a: A) => void) =>
+    (...a: A): void => {
+      if (open) f(...a);
+    };
+  socket.once(tls ? 'secureConnect' : 'connect', unless(events.connected));
+  socket.on('data', unless(events.data));
+  socket.once('end', unless(events.ended));
+  // Closed without an end or an error of its own (destroyed under it): ended as well.
+  socket.once('close', unless(events.ended));
+  socket.on(
+    'error',
+    unless((error: Error) => {
+      open = false;
+      events.failed(error);
+    }),
+  );
+  return {
+    write(text, body) {
+      socket.cork();
+      if (text.length > 0) socket.write(text, 'latin1');
+      if (body) socket.write(body);
+      socket.uncork();
+    },
+    reset() {
+      open = false;
+      endProbeConnection(socket);
+    },
+    close() {
+      open = false;
+      socket.destroy();
+    },
+    tlsProtocol: () => (socket instanceof TLSSocket ? (socket.getProtocol() ?? '') : undefined),
+  };
 }
