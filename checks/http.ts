@@ -13,8 +13,8 @@ import {
   openConnection,
   openProbeConnection,
   type ProbeConnection,
+  type ProbeEvents,
 } from '../src/health/datapath.js';
-import type { LeanEvents } from '../src/health/lean.js';
 import type { Client, buildConnector } from 'undici';
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { parseStatusSet, redactOptions } from '../src/health/options.js';
@@ -429,7 +429,7 @@ export class HttpChecker implements Checker {
     const head = this.requestHead;
     const request = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
     const { bindAddress, tls } = this.options;
-    const open = (events: LeanEvents): ProbeConnection =>
+    const open = (events: ProbeEvents): ProbeConnection =>
       openProbeConnection(target, bindAddress, tls, events);
     return new Promise((resolve) => new Exchange(this.exchange, run, open, request, resolve));
   }
@@ -642,7 +642,7 @@ interface ReplyHead {
 }
 
 /**
- * One fresh-connection HTTP/1.1 exchange, driven by the socket's events: connect, write the
+ * One fresh-connection HTTP/1.1 exchange, driven by the connection's events: connect, write the
  * request, feed each chunk to the parser, and end with one result (the first of: a verdict,
  * an error, the close, the deadline). What http-parser-js lets through that Node's llhttp
  * refused is refused here too: a Content-Length that is not digits, headers past 16 KiB, a
@@ -668,7 +668,7 @@ class Exchange {
   constructor(
     private readonly spec: ExchangeSpec,
     private readonly run: ProbeRun,
-    open: (events: LeanEvents) => ProbeConnection,
+    open: (events: ProbeEvents) => ProbeConnection,
     private readonly request: string,
     private readonly resolve: (result: CheckResult) => void,
   ) {

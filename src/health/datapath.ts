@@ -167,6 +167,9 @@ export function endProbeConnection(socket: Socket | TLSSocket): void {
   socket.destroy();
 }
 
+/** What a probe's connection tells it (lean.ts's events, whichever socket is under them). */
+export type ProbeEvents = LeanEvents;
+
 /**
  * A probe's connection as the fresh-connection probes (TCP, HTTP) drive it: events in, one
  * write, one end. A lean handle (lean.ts) for plain TCP where this Node has one; net.Socket or
@@ -191,7 +194,7 @@ export function openProbeConnection(
   target: CheckTarget,
   localAddress: string | undefined,
   tls: TlsOptions | undefined,
-  events: LeanEvents,
+  events: ProbeEvents,
 ): ProbeConnection {
   if (!tls && !target.dataPath) {
     const lean = leanConnect(target.family, target.address, target.port, localAddress, events);
