@@ -175,7 +175,7 @@ export function leanConnect(
     if (n > 0 && buffer) {
       events.data(Buffer.from(buffer, b.state[b.arrayBufferOffset] ?? 0, n));
     } else if (n === b.eof) {
-      if (!closed) events.ended();
+      events.ended();
     } else if (n < 0) fail(n, 'read');
   };
 
