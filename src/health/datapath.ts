@@ -14,7 +14,7 @@ import { Socket, connect as netConnect, type LookupFunction } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { setsockopt } from 'sockopt';
 import type { CheckTarget } from './checker.js';
-import { leanConnect, type LeanEvents } from './lean.js';
+import { errnoCode, leanConnect, type LeanEvents } from './lean.js';
 import type { TlsOptions } from './options.js';
 
 /** <linux/socket.h>, <asm-generic/socket.h> */
@@ -48,8 +48,7 @@ interface Handle {
 
 /** An errno as libuv returns it (-98) to an Error with its code, as net.Socket's own are. */
 function uvError(errno: number, what: string): Error {
-  const codes: Record<number, string> = { [-98]: 'EADDRINUSE', [-99]: 'EADDRNOTAVAIL' };
-  const code = codes[errno] ?? `errno ${-errno}`;
+  const code = errnoCode(errno);
   return Object.assign(new Error(`${what}: ${code}`), { code, errno });
 }
 

@@ -1,8 +1,7 @@
 // A probe's plain TCP connection on libuv's TCP handle itself, without net.Socket. A probe
 // connects, writes a line or two, reads a short reply and resets: net.Socket builds a Duplex
 // stream for that (two stream states, an emitter, nextTicks for every event), which was more
-// than half of the user CPU of an HTTP check against nginx on loopback (bench:probes and
-// bench:memory have the figures). The handle is Node's own TCPWrap, the one net.Socket drives,
+// than half of the user CPU of an HTTP check against nginx on loopback (README, Probe sockets). The handle is Node's own TCPWrap, the one net.Socket drives,
 // reached through process.binding('tcp_wrap'): an internal interface (DEP0111, deprecated in
 // the documentation only), so it is checked for every member used when this module loads, and
 // anything missing (another Node), or IPVS_WARDEN_SOCKETS=node in the environment, leaves
@@ -100,7 +99,7 @@ export function loadBinding(
       typeof uv.UV_EOF !== 'number' ||
       !TCP_METHODS.every((m) => typeof (Tcp.prototype as Record<string, unknown>)[m] === 'function')
     )
-      return 'this Node has no TCP handle as Node 20 to 24 have it';
+      return 'this Node has no TCP handle as Node 20 has it';
     return {
       Tcp,
       ConnectReq: tcp.TCPConnectWrap as Binding['ConnectReq'],
@@ -122,14 +121,18 @@ const binding = loadBinding();
 export const leanSockets: { readonly on: boolean; readonly why: string } =
   typeof binding === 'string' ? { on: false, why: binding } : { on: true, why: '' };
 
-/** A libuv status (a negative errno) as net.Socket would report it. */
-function uvError(status: number, syscall: string, address: string, port: number): Error {
-  let code: string;
+/** A libuv status (a negative errno, -111) by its name (ECONNREFUSED), or `errno N`. */
+export function errnoCode(status: number): string {
   try {
-    code = getSystemErrorName(status);
+    return getSystemErrorName(status);
   } catch {
-    code = `errno ${-status}`;
+    return `errno ${-status}`;
   }
+}
+
+/** A libuv status as net.Socket would report it. */
+function uvError(status: number, syscall: string, address: string, port: number): Error {
+  const code = errnoCode(status);
   return Object.assign(new Error(`${syscall} ${code} ${address}:${port}`), {
     code,
     errno: status,

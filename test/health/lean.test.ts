@@ -7,7 +7,13 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { leanConnect, leanSockets, loadBinding, type LeanEvents } from '../../src/health/lean.js';
+import {
+  errnoCode,
+  leanConnect,
+  leanSockets,
+  loadBinding,
+  type LeanEvents,
+} from '../../src/health/lean.js';
 import { closedPort, listen, until } from '../checks/servers.js';
 
 const fixture = fileURLToPath(new URL('./lean-fixture.js', import.meta.url));
@@ -37,6 +43,14 @@ t.test('this Node has the handles, so the checks of this suite run on them', asy
   t.equal(leanSockets.on, true, leanSockets.why);
   t.equal(loadBinding({ IPVS_WARDEN_SOCKETS: 'node' }), 'IPVS_WARDEN_SOCKETS=node');
   t.type(loadBinding({}), 'object');
+});
+
+t.test('a libuv status by its errno name, for every errno (data-path binds had two)', async (t) => {
+  t.equal(errnoCode(-98), 'EADDRINUSE');
+  t.equal(errnoCode(-99), 'EADDRNOTAVAIL');
+  t.equal(errnoCode(-111), 'ECONNREFUSED');
+  t.equal(errnoCode(-1), 'EPERM');
+  t.equal(errnoCode(5), 'errno -5', 'not an errno: said as a number');
 });
 
 t.test('connect, write, read, the peer ends; IPv4 and IPv6', async (t) => {
