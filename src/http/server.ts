@@ -102,9 +102,9 @@ export async function startListener(
             // Sent part by part as the scrape makes it (chunked), headers with the first part:
             // a scrape that fails before it still answers 500.
             const headers = { 'content-type': metrics.registry.contentType, ...NOSNIFF };
-            await metrics.renderTo((part, encoding) => {
+            await metrics.renderTo((part) => {
               if (!res.headersSent) res.writeHead(200, headers);
-              if (req.method !== 'HEAD' && !res.destroyed) res.write(part, encoding);
+              if (req.method !== 'HEAD' && !res.destroyed) res.write(part);
             });
             if (!res.headersSent) res.writeHead(200, headers);
             res.end();

@@ -449,6 +449,11 @@ export class ReconcileLoop {
     return [...this.state.records.values()];
   }
 
+  /** The server records by target id: a new map at each config swap, the same one until then. */
+  records(): ReadonlyMap<string, ServerRecord> {
+    return this.state.records;
+  }
+
   /** A server's record by its target id (`targetId`). */
   server(id: string): ServerRecord | undefined {
     return this.state.records.get(id);

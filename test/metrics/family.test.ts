@@ -2,7 +2,7 @@
 // writes for the same series set through its own Gauge and Counter, escaping included.
 import { Counter, Gauge, Registry } from 'prom-client';
 import t from 'tap';
-import { StateFamily, labelSet, labelText } from '../../src/metrics/family.js';
+import { StateFamily, labelSet, labelText, writeValue } from '../../src/metrics/family.js';
 
 const VALUES: readonly string[] = [
   'plain',
@@ -92,39 +92,85 @@ t.test('a long family lets the event loop turn while it is written', async (t) =
   t.ok(turnedBeforeLast, 'a callback queued before the scrape ran before its last line');
 });
 
-t.test('each part says whether it is all ASCII (and may go as Latin-1)', async (t) => {
+t.test('labels are written as UTF-8, whatever they hold', async (t) => {
   const family = new StateFamily('gauge', 'a', 'parts', function* () {
     for (let i = 0; i < 5000; i++)
-      yield { series: labelSet({ i: i === 2500 ? 'ünï' : String(i) }), value: i };
+      yield { series: labelSet({ i: i === 2500 ? 'ünï ✓' : String(i) }), value: i };
   });
-  const ascii: boolean[] = [];
-  for await (const part of family.parts()) ascii.push(part.ascii);
-  t.same(ascii, [true, false, true], 'only the part with the one non-ASCII label');
-  t.equal(labelSet({ a: '✓' }).ascii, false);
-  t.equal(labelSet({ a: 'x"\\' }).ascii, true);
+  const text = await family.text();
+  t.ok(text.includes('\na{i="ünï ✓"} 2500\n'), 'the one non-ASCII label, as it was');
+  t.ok(text.includes('\na{i="2501"} 2501\n'), 'and the line after it');
+  t.same(labelSet({ a: '✓' }).bytes, Buffer.from('a="✓"'));
 });
 
-t.test(
-  'a long family comes in parts, one turn of the event loop apart, that make its text',
-  async (t) => {
-    const family = new StateFamily('counter', 'long', 'many series', function* () {
-      for (let i = 0; i < 5000; i++) yield { series: labelSet({ i: String(i) }), value: i };
-    });
-    const parts: string[] = [];
-    let turns = 0;
-    const count = (): void => {
-      turns++;
-      if (turns < 100) setImmediate(count);
-    };
-    setImmediate(count);
-    for await (const part of family.parts()) parts.push(part.text);
-    const lines = parts.map((p) => p.split('\n').length);
-    t.same(
-      lines,
-      [2000, 2000, 1002],
-      'HELP, TYPE and 5,000 series in parts of 2,000 lines at most',
+t.test('writeValue: every value as String() spells it, whole numbers digit by digit', async (t) => {
+  const values = [
+    0,
+    -0,
+    1,
+    9,
+    10,
+    99,
+    100,
+    12345,
+    1e15,
+    2 ** 53 - 1,
+    2 ** 53,
+    1e21,
+    -1,
+    -12.5,
+    0.5,
+    1e-7,
+    0.1 + 0.2,
+    1.7976931348623157e308,
+    -2.2250738585072014e-308,
+    NaN,
+    Infinity,
+    -Infinity,
+  ];
+  for (const v of values) {
+    const buf = Buffer.alloc(40, 0x2a);
+    const end = writeValue(buf, 3, v);
+    const want = Number.isNaN(v)
+      ? 'NaN'
+      : v === Infinity
+        ? '+Inf'
+        : v === -Infinity
+          ? '-Inf'
+          : String(v);
+    t.equal(buf.toString('latin1', 3, end), want, String(v));
+    t.equal(
+      buf.toString('latin1', 0, 3) + buf.toString('latin1', end),
+      '*'.repeat(40 - end + 3),
+      `${v}: nothing else touched`,
     );
-    t.ok(turns >= 2, 'the loop turned between the parts');
-    t.equal(parts.join('\n'), await family.text(), 'joined by line feeds: the text');
-  },
-);
+  }
+});
+
+t.test('a long family comes in parts of 64 KiB at most, each ending at a line end', async (t) => {
+  const long = 'x'.repeat(100_000);
+  const family = new StateFamily('counter', 'long', 'many series', function* () {
+    for (let i = 0; i < 5000; i++) yield { series: labelSet({ i: String(i) }), value: i };
+    yield { series: labelSet({ i: long }), value: 1 };
+    yield { series: labelSet({ i: 'after' }), value: 2 };
+  });
+  const parts: Buffer[] = [];
+  for await (const part of family.parts()) parts.push(part);
+  t.ok(parts.length >= 3, `${parts.length} parts`);
+  t.ok(
+    parts.every((p) => p.at(-1) === 0x0a),
+    'each ends at the end of a line',
+  );
+  const sizes = parts.map((p) => p.length);
+  t.ok(
+    sizes.filter((n) => n > 64 * 1024).length === 1,
+    `one part over 64 KiB, the long line's own: ${sizes.join(', ')}`,
+  );
+  t.equal(
+    parts.find((p) => p.length > 64 * 1024)?.toString(),
+    `long{i="${long}"} 1\n`,
+    'the long line, alone in its part',
+  );
+  t.equal(Buffer.concat(parts).toString(), `${await family.text()}\n`, 'together: the text');
+  t.equal((await family.text()).split('\n').length, 5004, 'HELP, TYPE and every series');
+});
