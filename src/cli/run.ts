@@ -124,7 +124,11 @@ export async function runDaemon(o: RunOptions): Promise<number> {
 
   const table: () => ReturnType<IpvsBackend['table']> = new SharedRead(() => backend.table()).read;
   const metrics = new WardenMetrics(
-    { perServer: config.daemon.metricsPerServer, labels: config.daemon.metricsLabels },
+    {
+      perServer: config.daemon.metricsPerServer,
+      labels: config.daemon.metricsLabels,
+      lagResolutionMs: config.daemon.metricsLagResolutionMs,
+    },
     table,
   );
   metrics.configLoaded(true);

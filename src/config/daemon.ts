@@ -214,6 +214,12 @@ const schema = {
     default: true,
     env: 'WARDEN_METRICS_PER_SERVER',
   },
+  metrics_lag_resolution: {
+    doc: 'How often the event-loop lag metrics (nodejs_eventloop_lag_*) take a sample; each sample wakes the daemon, and a stall shorter than this may not show',
+    format: 'duration',
+    default: '100ms',
+    env: 'WARDEN_METRICS_LAG_RESOLUTION',
+  },
   metrics_labels: {
     doc: "node_exporter's IPVS labels the per-server series carry, comma-separated",
     format: String,
@@ -319,6 +325,7 @@ export const RESTART_ONLY_KEYS = [
   'listen_hosts',
   'listen_max_connections',
   'metrics_per_server',
+  'metrics_lag_resolution',
   'metrics_labels',
   'check_concurrency',
   'check_concurrency_min',
@@ -401,6 +408,7 @@ export interface DaemonSettings {
   readonly listenHosts: readonly string[];
   readonly listenMaxConnections: number;
   readonly metricsPerServer: boolean;
+  readonly metricsLagResolutionMs: number;
   readonly metricsLabels: readonly IpvsLabel[];
   readonly announce: AnnounceRouteSettings;
   readonly sync: SyncSettings;
@@ -474,6 +482,7 @@ export function readDaemonSettings(
   least('retry_min', ms(v.retry_min), 10, '10ms');
   if (!refused.has('retry_min')) least('retry_max', ms(v.retry_max), ms(v.retry_min), 'retry_min');
   least('maintenance_poll', ms(v.maintenance_poll), 100, '100ms');
+  least('metrics_lag_resolution', ms(v.metrics_lag_resolution), 1, '1ms');
   // The CLI and the daemon may run in different directories: a relative path would name two places.
   if (!v.state_dir.startsWith('/'))
     problems.push({
@@ -486,6 +495,7 @@ export function readDaemonSettings(
     'retry_min',
     'retry_max',
     'maintenance_poll',
+    'metrics_lag_resolution',
   ] as const;
   for (const key of timers) {
     most(key, ms(v[key]), HOUR_MS);
@@ -578,6 +588,7 @@ export function readDaemonSettings(
     listenHosts: hosts,
     listenMaxConnections: v.listen_max_connections,
     metricsPerServer: v.metrics_per_server,
+    metricsLagResolutionMs: ms(v.metrics_lag_resolution),
     metricsLabels: labels as IpvsLabel[],
     announce: { table, protocol, metric },
     sync,

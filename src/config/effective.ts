@@ -52,6 +52,7 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     listen_hosts: d.listenHosts.join(','),
     listen_max_connections: d.listenMaxConnections,
     metrics_per_server: d.metricsPerServer,
+    metrics_lag_resolution: s(d.metricsLagResolutionMs),
     metrics_labels: d.metricsLabels.join(','),
     announce: {
       table: d.announce.table,

@@ -156,4 +156,18 @@ t.test('the rules the config shares with the kernel, by example', async (t) => {
   t.match(daemon({ WARDEN_RESYNC_INTERVAL: '30d' }), /daemon.resync_interval: must be a duration/);
   t.match(daemon({ WARDEN_RETRY_MAX: '7200' }), /daemon.retry_max: must be at most 1h, got 7200/);
   t.match(daemon({ WARDEN_MAINTENANCE_POLL: '2h' }), /daemon.maintenance_poll: must be at most 1h/);
+  t.match(
+    daemon({ WARDEN_METRICS_LAG_RESOLUTION: '0ms' }),
+    /daemon.metrics_lag_resolution: must be at least 1ms, got 0ms/,
+  );
+  t.match(
+    daemon({ WARDEN_METRICS_LAG_RESOLUTION: '2h' }),
+    /daemon.metrics_lag_resolution: must be at most 1h/,
+  );
+  t.equal(daemon({ WARDEN_METRICS_LAG_RESOLUTION: '10ms' }), '', "prom-client's own 10ms is fine");
+  t.equal(
+    parseConfig('virtual_services: []\n', 'x.yaml', {}).daemon.metricsLagResolutionMs,
+    100,
+    'by default 100ms',
+  );
 });
