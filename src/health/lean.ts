@@ -1,9 +1,10 @@
 // A probe's plain TCP connection on libuv's TCP handle itself, without net.Socket. A probe
 // connects, writes a line or two, reads a short reply and resets: net.Socket builds a Duplex
 // stream for that (two stream states, an emitter, nextTicks for every event), which was more
-// than half of the user CPU of an HTTP check against nginx on loopback (README, Probe sockets). The handle is Node's own TCPWrap, the one net.Socket drives,
-// reached through process.binding('tcp_wrap'): an internal interface (DEP0111, deprecated in
-// the documentation only), so it is checked for every member used when this module loads, and
+// than half of the user CPU of an HTTP check against nginx on loopback (README, Probe sockets).
+// The handle is Node's own TCPWrap, the one net.Socket drives, reached through
+// process.binding('tcp_wrap'): an internal interface (DEP0111, deprecated in the documentation
+// only), so it is checked for every member used when this module loads, and
 // anything missing (another Node), or IPVS_WARDEN_SOCKETS=node in the environment, leaves
 // every probe on net.Socket. TLS and data-path probes always use net.Socket.
 import { getSystemErrorName } from 'node:util';

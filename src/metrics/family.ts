@@ -31,7 +31,7 @@ function valueText(value: number): string {
   return String(value);
 }
 
-/** Labels with their text, encoded once and kept for as long as the series (or the constant) lives. */
+/** Labels and their text, encoded once, kept as long as the series (or the constant) lives. */
 export interface LabelSet {
   readonly labels: Readonly<Record<string, string>>;
   /** `labelText(labels)` in UTF-8: a scrape copies it into the page as it is. */
@@ -63,7 +63,7 @@ export interface FamilyJson {
 
 /** Lines written between two turns of the event loop. */
 const LINES_PER_TURN = 2000;
-/** Room for a value's text: the longest a number takes (`-1.2345678901234567e-123`) and a line feed. */
+/** Room for a value's text, the longest a number takes (`-1.2345678901234567e-123`), and a LF. */
 const VALUE_ROOM = 32;
 const LF = 0x0a;
 /** A part's size (a line longer than this is a part of its own). */

@@ -23,8 +23,8 @@ export interface MetricsOptions {
   readonly labels: readonly IpvsLabel[];
   /**
    * How often the event-loop lag monitor takes a sample (default 100 ms). prom-client's 10 ms
-   * woke an idle daemon 200 times a second, about half its idle CPU; how late each check started
-   * is measured anyway (check_lateness), so the lag metrics only need to show the long stalls.
+   * woke an idle daemon about 200 times a second; how late each check started is measured
+   * anyway (check_lateness), so the lag metrics only need to show the long stalls.
    */
   readonly lagResolutionMs?: number;
 }
@@ -657,7 +657,7 @@ export class WardenMetrics implements LoopObserver {
    */
   async render(): Promise<string> {
     const parts: Buffer[] = [];
-    await this.renderTo((part) => parts.push(Buffer.from(part)));
+    await this.renderTo((part) => parts.push(typeof part === 'string' ? Buffer.from(part) : part));
     return Buffer.concat(parts).toString('utf8');
   }
 
