@@ -10,6 +10,8 @@ export interface ProcStat {
   readonly ppid: number;
   /** utime + stime + cutime + cstime, in seconds: the process and its reaped children. */
   readonly cpu: number;
+  /** Of `cpu`, the time in the kernel (stime + cstime): the syscalls, loopback's handshakes. */
+  readonly system: number;
 }
 
 /**
@@ -25,13 +27,15 @@ export function parseStat(text: string): ProcStat {
     .trim()
     .split(' ');
   // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
-  const ticks = [11, 12, 13, 14].reduce((s, i) => s + Number(f[i]), 0);
+  const sum = (fields: number[]): number => fields.reduce((s, i) => s + Number(f[i]), 0);
+  const ticks = sum([11, 12, 13, 14]);
   if (!Number.isFinite(ticks)) throw new Error(`bad times in /proc/PID/stat: ${text.slice(0, 60)}`);
   return {
     pid: Number(text.slice(0, open).trim()),
     comm: text.slice(open + 1, close),
     ppid: Number(f[1]),
     cpu: ticks / USER_HZ,
+    system: sum([12, 14]) / USER_HZ,
   };
 }
 

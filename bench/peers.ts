@@ -295,10 +295,15 @@ function hostSample(): HostSample | undefined {
   }
 }
 
-function cpuOfTree(rootPid: number): number {
+/** CPU seconds of a process tree, and how much of it was in the kernel. */
+function cpuOfTree(rootPid: number): { cpu: number; system: number } {
   const all = procs();
   const pids = new Set(tree(all, rootPid));
-  return all.filter((p) => pids.has(p.pid)).reduce((s, p) => s + p.cpu, 0);
+  const mine = all.filter((p) => pids.has(p.pid));
+  return {
+    cpu: mine.reduce((s, p) => s + p.cpu, 0),
+    system: mine.reduce((s, p) => s + p.system, 0),
+  };
 }
 function rssOfTree(rootPid: number): number {
   let kib = 0;
@@ -573,14 +578,15 @@ async function measure(
       warden: WardenScrape | null;
       ownT: number;
       cpu: number;
+      system: number;
       at: number;
       host: HostSample | undefined;
       threads: Map<string, number>;
     }> => {
       // CPU is read outside the scrape of our /metrics (after it at the start of the window,
       // before it at the end): the scrape is the bench's doing, not checking's.
-      const cpuNow = (): { cpu: number; threads: Map<string, number> } => ({
-        cpu: cpuOfTree(pid),
+      const cpuNow = (): { cpu: number; system: number; threads: Map<string, number> } => ({
+        ...cpuOfTree(pid),
         threads: peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>(),
       });
       const before = end ? cpuNow() : undefined;
@@ -592,7 +598,7 @@ async function measure(
       const own: { all: number; healthy: number; t?: number } | null =
         warden ?? (peer === FLOOR ? floorChecks() : null);
       const at = performance.now();
-      const { cpu, threads } = before ?? cpuNow();
+      const { cpu, system, threads } = before ?? cpuNow();
       return {
         c,
         own,
@@ -600,6 +606,7 @@ async function measure(
         // The floor's count carries its own time (written every 100 ms).
         ownT: own?.t ?? (asked + at) / 2,
         cpu,
+        system,
         at,
         host: hostSample(),
         threads,
@@ -625,10 +632,14 @@ async function measure(
       .sort((x, y) => y[1] - x[1])
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
+    // User or kernel: the kernel's share (syscalls, and loopback's handshakes, done in the
+    // connecting process's syscalls) is the same work for every peer that checks alike.
+    const perCheck = (s: number): string => ((s * 1000) / Math.max(1, checks)).toFixed(3);
+    const split = `CPU-ms/check user ${perCheck(b.cpu - a.cpu - (b.system - a.system))}, system ${perCheck(b.system - a.system)}`;
     const others = hostOthers(a.host, b.host);
     const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
     if ((peer === OURS || peer === FLOOR) && ownRate === undefined)
       return {
         ...base,

@@ -39,12 +39,18 @@ const stat =
 const odd = '77 (a) (b c) R 1 77 77 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 5 6 7';
 t.same(
   parseStat(stat),
-  { pid: 812, comm: 'keepalived', ppid: 811, cpu: (150 + 37 + 5 + 8) / 100 },
-  'utime + stime + cutime + cstime, in seconds',
+  {
+    pid: 812,
+    comm: 'keepalived',
+    ppid: 811,
+    cpu: (150 + 37 + 5 + 8) / 100,
+    system: (37 + 8) / 100,
+  },
+  'utime + stime + cutime + cstime, in seconds; system: stime + cstime',
 );
 t.same(
   parseStat(odd),
-  { pid: 77, comm: 'a) (b c', ppid: 1, cpu: 0.1 },
+  { pid: 77, comm: 'a) (b c', ppid: 1, cpu: 0.1, system: 0.06 },
   'fields counted from the last parenthesis',
 );
 t.throws(() => parseStat('garbage'), /not a \/proc\/PID\/stat line/);
@@ -53,7 +59,7 @@ t.throws(() => parseStat('1 (x) S'), /bad times/);
 t.equal(parseRssKiB('Name:\tnode\nVmRSS:\t   51234 kB\nRssAnon: 1 kB\n'), 51234);
 t.equal(parseRssKiB('Name:\tkthreadd\n'), 0, 'no VmRSS (a kernel thread): 0');
 
-const p = (pid: number, ppid: number) => ({ pid, ppid, comm: 'x', cpu: 0 });
+const p = (pid: number, ppid: number) => ({ pid, ppid, comm: 'x', cpu: 0, system: 0 });
 const all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 11), p(20, 1), p(21, 20)];
 t.same(tree(all, 10).sort(), [10, 11, 12, 13], 'a process and all its descendants');
 t.same(tree(all, 99), [], 'a process gone: nothing');
