@@ -19,12 +19,12 @@ function escapeLabelValue(value: string): string {
 }
 
 /** A HELP text: backslashes and line feeds escaped (quotes are literal there). */
-function escapeHelp(text: string): string {
+export function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
 /** A sample value as the text format spells it. */
-function valueText(value: number): string {
+export function valueText(value: number): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';

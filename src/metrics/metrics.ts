@@ -15,6 +15,7 @@ import { destinationsByTarget, targetId } from '../ipvs/spec.js';
 import { desiredWeight, type DesiredDestination } from '../reconcile/desired.js';
 import type { LoopObserver, ReconcileLoop, ServerRecord } from '../reconcile/loop.js';
 import { StateFamily, labelSet, type FamilyJson, type LabelSet, type Sample } from './family.js';
+import { HistogramFamily, type HistogramJson, type HistogramSeries } from './histogram.js';
 
 export interface MetricsOptions {
   /** Per-real-server series (off: only per-service and reconciler series). */
@@ -72,9 +73,12 @@ interface CheckFigures {
 }
 /** The per-kind histograms' series of one kind, resolved once. */
 interface KindSeries {
-  readonly duration: { observe(value: number): void };
-  readonly lateness: { observe(value: number): void };
+  readonly duration: HistogramSeries;
+  readonly lateness: HistogramSeries;
 }
+/** A family of the page as JSON: prom-client's, or one written here. */
+type PageJson =
+  Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number] | FamilyJson | HistogramJson;
 /** A real server as one scrape sees it. */
 interface ServerRow {
   readonly r: ServerRecord;
@@ -114,8 +118,8 @@ export class WardenMetrics implements LoopObserver {
   private pool: { stats(): ProbePoolStats } | null = null;
   private readonly serverLabels: readonly string[];
   private scrape: Promise<ServerRow[]> | null = null;
-  private readonly checkDuration: Histogram;
-  private readonly checkLateness: Histogram;
+  private readonly checkDuration: HistogramFamily;
+  private readonly checkLateness: HistogramFamily;
   private readonly transitions: Counter;
   private readonly tickDuration: Histogram;
   private readonly operations: Counter;
@@ -135,8 +139,8 @@ export class WardenMetrics implements LoopObserver {
   private readonly rebuilt: (Gauge | Counter)[] = [];
   /** Renders run one at a time, since each drops the rebuilt series when it ends. */
   private rendering: Promise<void> = Promise.resolve();
-  /** The per-check and per-server families, written by render() after the registry's. */
-  private readonly families: StateFamily[] = [];
+  /** The families counted here, written by render() after the registry's. */
+  private readonly families: (HistogramFamily | StateFamily)[] = [];
   /** Each real server's labels and their text, made at its first scrape. */
   private readonly serverLabelSets = new WeakMap<ServerRecord, LabelSet>();
   /** Whether this scrape has dropped the series of removed checks already. */
@@ -191,26 +195,26 @@ export class WardenMetrics implements LoopObserver {
     // Per kind, not per check: a histogram per check was 14 series a server (140,000 at 10,000
     // servers, and a second of CPU a scrape); the last duration per check is a gauge (HAProxy's
     // check_duration is one too).
-    this.checkDuration = new Histogram({
-      name: 'ipvs_warden_check_duration_seconds',
-      help: 'How long checks took, connect to verdict, by kind.',
-      labelNames: ['kind'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.checkDuration = new HistogramFamily(
+      'ipvs_warden_check_duration_seconds',
+      'How long checks took, connect to verdict, by kind.',
+      'kind',
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    );
+    this.families.push(this.checkDuration);
     checkFamily(
       'gauge',
       'ipvs_warden_check_last_duration_seconds',
       "How long a check's last run took, connect to verdict.",
       (f) => [{ series: f.labels, value: f.seconds }],
     );
-    this.checkLateness = new Histogram({
-      name: 'ipvs_warden_check_lateness_seconds',
-      help: 'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap, the way to a probe worker).',
-      labelNames: ['kind'],
-      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    });
+    this.checkLateness = new HistogramFamily(
+      'ipvs_warden_check_lateness_seconds',
+      'How late a check started against its schedule (event-loop lag, waiting for the concurrency cap, the way to a probe worker).',
+      'kind',
+      [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    );
+    this.families.push(this.checkLateness);
     checkFamily(
       'gauge',
       'ipvs_warden_check_consecutive_failures',
@@ -570,10 +574,7 @@ export class WardenMetrics implements LoopObserver {
     f.seconds = e.result.durationMs / 1000;
     let series = this.kinds.get(kind);
     if (!series) {
-      series = {
-        duration: this.checkDuration.labels({ kind }),
-        lateness: this.checkLateness.labels({ kind }),
-      };
+      series = { duration: this.checkDuration.of(kind), lateness: this.checkLateness.of(kind) };
       this.kinds.set(kind, series);
     }
     series.duration.observe(f.seconds);
@@ -678,10 +679,9 @@ export class WardenMetrics implements LoopObserver {
   }
 
   /** One scrape as prom-client's JSON (every series as an object): what tests read. */
-  json(): Promise<(Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number] | FamilyJson)[]> {
+  json(): Promise<PageJson[]> {
     return this.read(async () => {
-      const all: (Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number] | FamilyJson)[] =
-        await this.registry.getMetricsAsJSON();
+      const all: PageJson[] = await this.registry.getMetricsAsJSON();
       for (const f of this.families) all.push(await f.json());
       return all;
     });
