@@ -913,7 +913,9 @@ second are the checks counted at the targets over the window the target server's
 PassiveOpens of /proc/net/snmp, as a check that resets its connection at once can go before the
 server accepts it);
 share is that over the schedule's N checks per second; CPU-ms per check is the peer's process
-tree's CPU (user + system, children included, from /proc) over those checks; RSS is the tree's
+tree's CPU (user + system, children included, from /proc) over those checks (each peer's line
+below splits it: system time holds the syscalls and loopback's handshakes, done inside the
+connecting process's connect and close, the same work for every peer); RSS is the tree's
 VmRSS; detection is from the moment ${VICTIMS} targets stop answering (TCP: refused; HTTP: 503)
 to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
 min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
