@@ -46,9 +46,17 @@ export class HistogramSeries {
   }
 }
 
+/** One line of the page: a bucket (with its `le`), the sum or the count of one series. */
+interface Line {
+  readonly metricName: string;
+  readonly le?: string | number;
+  readonly label: string;
+  readonly value: number;
+}
+
 export class HistogramFamily {
   private readonly series = new Map<string, HistogramSeries>();
-  readonly bounds: readonly number[];
+  private readonly bounds: readonly number[];
 
   constructor(
     readonly name: string,
@@ -77,8 +85,8 @@ export class HistogramFamily {
   }
 
   /** Every line of the family, each with its name, labels and value, in the page's order. */
-  private lines(): { metricName: string; le?: string | number; label: string; value: number }[] {
-    const out: { metricName: string; le?: string | number; label: string; value: number }[] = [];
+  private lines(): Line[] {
+    const out: Line[] = [];
     for (const [label, s] of this.series) {
       let below = 0;
       this.bounds.forEach((le, i) => {
@@ -105,10 +113,9 @@ export class HistogramFamily {
     return text.join('\n');
   }
 
-  // A few dozen lines: written whole, with no turn of the event loop.
-  // eslint-disable-next-line @typescript-eslint/require-await
-  async *parts(): AsyncGenerator<Buffer> {
-    yield Buffer.from(`${this.text()}\n`);
+  /** The page's part: a few dozen lines, written whole, with no turn of the event loop. */
+  parts(): Buffer[] {
+    return [Buffer.from(`${this.text()}\n`)];
   }
 
   json(): Promise<HistogramJson> {

@@ -40,9 +40,11 @@ t.test('the same text and JSON as prom-client for the same observations', async 
   // As serialized: prom-client's sum and count carry `exemplar: undefined`, which JSON drops.
   const serialized = (x: unknown): unknown => JSON.parse(JSON.stringify(x));
   t.same(serialized(await ours.json()), serialized(json), 'JSON');
-  const parts: Buffer[] = [];
-  for await (const p of ours.parts()) parts.push(p);
-  t.equal(Buffer.concat(parts).toString(), `${ours.text()}\n`, 'its parts: the text and a LF');
+  t.equal(
+    Buffer.concat(ours.parts()).toString(),
+    `${ours.text()}\n`,
+    'its parts: the text and a LF',
+  );
 });
 
 t.test('a series counts each value in its first bucket at or above it', (t) => {
