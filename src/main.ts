@@ -5,11 +5,14 @@ import { readFileSync } from 'node:fs';
 import { DaemonSignals } from './cli/signals.js';
 import type { ConfigFormat } from './config/foreign.js';
 import type { IpvsBackend } from './ipvs/backend.js';
+import { setV8Flags } from './v8-flags.js';
 
 // Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
 // rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
 // let go of them at once).
 const signals = new DaemonSignals();
+// Before the config is read and checking starts: V8's allocation decisions from then on follow.
+setV8Flags();
 // `role` is keepalived's notify script, run on each VRRP transition: it loads only its own
 // module. It exits here, before the rest loads (stdout and stderr to a pipe or a file are
 // written synchronously on Linux, so nothing is lost).
