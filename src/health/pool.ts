@@ -13,7 +13,7 @@
 // A worker that exits, or stops answering, is replaced; the checks it held end as local
 // results (this director's problem, never counted towards rise or fall).
 import { Worker } from 'node:worker_threads';
-import { unwatchAbort, watchAbort } from './abort.js';
+import { type AbortWatch, unwatchAbort, watchAbort } from './abort.js';
 import {
   cancelCheck,
   type CancelHook,
@@ -132,8 +132,8 @@ export interface ProbePoolStats {
 
 interface Pending {
   readonly resolve: (result: CheckResult) => void;
-  readonly signal: AbortSignal;
-  readonly onAbort: () => void;
+  /** Its wait on the caller's signal. */
+  readonly watch: AbortWatch;
   /**
    * performance.now() past which the worker is taken for stuck: from when the check was handed
    * to a ready worker, or from when its worker became ready.
@@ -268,15 +268,13 @@ export class ProbePool {
       };
       thread.pending.set(request, {
         resolve,
-        signal: context.signal,
-        onAbort,
+        watch: watchAbort(context.signal, onAbort),
         deadline: thread.ready ? started + context.timeoutMs + this.graceMs : Infinity,
         started,
         timeoutMs: context.timeoutMs,
         checker,
         target,
       });
-      watchAbort(context.signal, onAbort);
       thread.out.run.push([
         request,
         checker.id,
@@ -371,7 +369,7 @@ export class ProbePool {
     const p = t.pending.get(request);
     if (!p) return; // cancelled, or its worker was replaced: the result came too late
     t.pending.delete(request);
-    unwatchAbort(p.signal, p.onAbort);
+    unwatchAbort(p.watch);
     p.resolve(result);
   }
 

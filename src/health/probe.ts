@@ -1,7 +1,7 @@
 // What every probe needs: one signal for "stop now" (the caller's or the deadline's), a
 // message built step by step so a failure says how far the probe got, and the one list of
 // errors that come from this director rather than the server (a local result, not a failure).
-import { unwatchAbort, watchAbort } from './abort.js';
+import { type AbortWatch, unwatchAbort, watchAbort } from './abort.js';
 import type { CheckContext, CheckResult, CheckTarget } from './checker.js';
 
 export function hostPort(target: CheckTarget): string {
@@ -60,6 +60,8 @@ export class ProbeRun {
   /** The caller stopped it (its signal, or its cancel hook): the result says "cancelled". */
   private cancelled = false;
   private readonly onCallerAbort = (): void => this.stopByCaller(this.context.signal.reason);
+  /** Its wait on the caller's signal, until the result. */
+  private callerWatch: AbortWatch | undefined;
 
   constructor(
     private readonly description: string,
@@ -79,7 +81,7 @@ export class ProbeRun {
     const cancel = context.cancel;
     if (cancel) cancel.stop = (reason) => this.stopByCaller(reason);
     if (context.signal.aborted) this.onCallerAbort();
-    else watchAbort(context.signal, this.onCallerAbort);
+    else this.callerWatch = watchAbort(context.signal, this.onCallerAbort);
     if (cancel?.early) this.stopByCaller(cancel.early.reason);
   }
 
@@ -171,7 +173,7 @@ export class ProbeRun {
   private result(healthy: boolean, text?: string): CheckResult {
     clearTimeout(this.timer);
     if (this.verdict) clearImmediate(this.verdict);
-    unwatchAbort(this.context.signal, this.onCallerAbort);
+    if (this.callerWatch) unwatchAbort(this.callerWatch);
     if (this.context.cancel) this.context.cancel.stop = undefined;
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {
