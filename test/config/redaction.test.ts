@@ -86,6 +86,25 @@ t.test('check-config shows no secret by default, and --show-secrets shows them',
   t.equal(checks(first).length, 3);
 });
 
+t.test(
+  'check-config --quiet prints the verdict alone, and refuses as check-config does',
+  async (t) => {
+    const quiet = await cli('check-config', '--quiet', '--config', config);
+    t.equal(quiet.code, 0, quiet.err);
+    t.equal(quiet.out, `# ${config}: valid\n`, 'no config, so no secret either');
+    const shown = await cli('check-config', '--config', config);
+    const saved = join(dir, 'quiet-saved.yaml');
+    writeFileSync(saved, shown.out);
+    const [loud, hushed] = [
+      await cli('check-config', '--config', saved),
+      await cli('check-config', '--quiet', '--config', saved),
+    ];
+    t.equal(hushed.code, 1);
+    t.equal(hushed.out, '');
+    t.equal(hushed.err, loud.err, 'the same problems, named the same way');
+  },
+);
+
 t.test('the redacted output is refused as a config, not run with placeholders', async (t) => {
   const shown = await cli('check-config', '--config', config);
   const saved = join(dir, 'saved.yaml');

@@ -76,6 +76,8 @@ t.test(
       'AmbientCapabilities=CAP_NET_ADMIN',
       'CapabilityBoundingSet=CAP_NET_ADMIN',
       'Restart=on-failure',
+      // The verdict, not the effective config: that went to the journal on every start.
+      'ExecStartPre=/usr/bin/ipvs-warden check-config --quiet --config /etc/ipvs-warden/ipvs-warden.yaml',
       'ExecReload=/usr/bin/ipvs-warden reload --config /etc/ipvs-warden/ipvs-warden.yaml --pid $MAINPID',
     ]) {
       t.ok(unitText.split('\n').includes(line), line);
