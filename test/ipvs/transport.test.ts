@@ -351,6 +351,24 @@ t.test('lost replies (ENOBUFS) fail every request in flight; silence times out',
   await t.rejects(tr.request(req(), ctx), { code: 'ESHUTDOWN' });
 });
 
+t.test('deadlines follow the monotonic clock, not the wall clock', async (t) => {
+  // A wall clock stepped forward would fail every request in flight at once; this one reads
+  // only the clock it is given: frozen, nothing times out however long the sweeps run.
+  const peer = fakePeer();
+  let now = 1_000;
+  const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50, clock: { monotonic: () => now } });
+  let settled = false;
+  const waiting = tr.request(req(), ctx).finally(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 300)); // several sweeps past 50 ms of real time
+  t.notOk(settled, 'still waiting while the clock stands');
+  now += 49;
+  await new Promise((r) => setTimeout(r, 150));
+  t.notOk(settled, 'still waiting 1 ms before its deadline');
+  now += 1;
+  await t.rejects(waiting, { code: 'ETIMEDOUT', outcomeUnknown: true }, 'fails at its deadline');
+  tr.close();
+});
+
 t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
   const peer = fakePeer();
   const b = await openBackend(peer);

@@ -2,6 +2,7 @@
 // number, one dump at a time, errno kept, replies accepted only from the kernel (port 0). A
 // request sent but never answered fails with `outcomeUnknown` (the kernel may have applied it);
 // a socket that reports an error is replaced.
+import { systemClock, type Clock } from '../../clock.js';
 import { IpvsError, errnoName } from '../errors.js';
 import * as K from './constants.js';
 
@@ -39,6 +40,11 @@ export interface TransportOptions {
    * so readers cannot pile dumps up without limit. Default 65,536 (`DEFAULT_MAX_QUEUED`).
    */
   readonly maxQueued?: number;
+  /**
+   * Where deadlines are read: the monotonic clock, so an NTP step of the wall clock neither
+   * fails every request in flight at once nor keeps a lost one waiting for hours.
+   */
+  readonly clock?: Pick<Clock, 'monotonic'>;
 }
 
 /** What one request is about, for error messages. */
@@ -96,6 +102,7 @@ export class NetlinkTransport {
   private readonly window: number;
   private readonly maxQueued: number;
   private readonly timeoutMs: number;
+  private readonly clock: Pick<Clock, 'monotonic'>;
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Queued[] = [];
   private dumpInFlight = false;
@@ -117,6 +124,7 @@ export class NetlinkTransport {
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
     this.factory = factory;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.clock = options.clock ?? systemClock;
     this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
     // If the first socket cannot be opened, the caller hears it (NetlinkBackend.open reports it).
     const socket = this.open();
@@ -282,7 +290,11 @@ export class NetlinkTransport {
       const seq = this.seq;
       next.message.writeUInt32LE(seq, 8);
       next.message.writeUInt32LE(socket.port, 12);
-      this.inFlight.set(seq, { ...next.pending, seq, deadline: Date.now() + this.timeoutMs });
+      this.inFlight.set(seq, {
+        ...next.pending,
+        seq,
+        deadline: this.clock.monotonic() + this.timeoutMs,
+      });
       this.counters.sent++;
       if (next.pending.dump) {
         flush();
@@ -313,7 +325,7 @@ export class NetlinkTransport {
   private sweep(): void {
     if (this.sweeping) return;
     this.sweeping = true;
-    const now = Date.now();
+    const now = this.clock.monotonic();
     setImmediate(() => {
       this.sweeping = false;
       for (const p of [...this.inFlight.values()]) {
