@@ -25,7 +25,8 @@ const explanations: Record<string, string> = {
   ETIMEDOUT: 'no reply from the kernel in time',
   ESHUTDOWN: 'the netlink socket was closed',
   EAFNOSUPPORT: 'address family not supported (is IPv6 enabled?)',
-  EINTR: 'the table changed during the dump, repeatedly',
+  EINTR:
+    'interrupted: the table changed during a dump, repeatedly, or the kernel cut a command short',
   EAGAIN: 'too many requests waiting for the kernel; try again later',
   IPVS_UNAVAILABLE:
     'the kernel has no IPVS: load it with `modprobe ip_vs` (persist it in /etc/modules-load.d/ipvs.conf)',
@@ -38,7 +39,10 @@ const explanationsByOp: Record<string, Record<string, string>> = {
     ENODEV: 'no such interface',
     EINVAL: 'invalid argument (or a service mixes address families, which sync cannot carry)',
   },
-  'stop-sync-daemon': { ESRCH: 'no sync daemon of that state is running' },
+  'stop-sync-daemon': {
+    ESRCH: 'no sync daemon of that state is running',
+    EINTR: 'the kernel cut the stop short and the daemon is still listed',
+  },
   'add-route': {
     EEXIST:
       'a route of that prefix and metric is in the table already (if not ours, it is left alone)',

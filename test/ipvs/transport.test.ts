@@ -369,6 +369,82 @@ t.test('deadlines follow the monotonic clock, not the wall clock', async (t) => 
   tr.close();
 });
 
+t.test(
+  'a request the kernel skips while answering a later one fails at once: EINTR, outcome unknown',
+  async (t) => {
+    // netlink_rcv_skb sends nothing for a handler's -EINTR; the kernel answers in the order
+    // sent, so a later answer means none is coming. A dump sent earlier is still being read.
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 60_000 });
+    const dump = tr.request(req(), ctx, true);
+    const [a, b, c] = [tr.request(req(), ctx), tr.request(req(), ctx), tr.request(req(), ctx)];
+    const [dumpDone, cDone] = [settled(dump), settled(c)];
+    await tick();
+    peer.reply(ack(peer.seqOf(2)));
+    await t.rejects(a, {
+      code: 'EINTR',
+      outcomeUnknown: true,
+      message: /answered a later request and not this one/,
+    });
+    t.same(await b, [], 'the later one is answered');
+    await tick();
+    t.notOk(dumpDone(), 'the dump sent before is not failed');
+    t.notOk(cDone(), 'nor a request sent after');
+    t.equal(tr.counters.skipped, 1);
+    peer.reply(Buffer.concat([ack(peer.seqOf(3)), done(peer.seqOf(0))]));
+    t.same(await c, []);
+    t.same(await dump, []);
+    tr.close();
+  },
+);
+
+t.test('a stop the kernel leaves unanswered is judged by the list sent behind it', async (t) => {
+  // What Debian's 6.1 kernel does to a sync daemon stopped before its thread first ran.
+  const daemon = (state: number): Buffer =>
+    genl(
+      K.IPVS_CMD_NEW_DAEMON,
+      nla(
+        K.IPVS_CMD_ATTR_DAEMON | K.NLA_F_NESTED,
+        Buffer.concat([
+          nla(K.IPVS_DAEMON_ATTR_STATE, u32(state)),
+          nla(K.IPVS_DAEMON_ATTR_MCAST_IFN, Buffer.from('eth0\0')),
+          nla(K.IPVS_DAEMON_ATTR_SYNC_ID, u32(0)),
+        ]),
+      ),
+    );
+  const peer = fakePeer();
+  const b = await openBackend(peer);
+
+  const gone = b.stopSyncDaemon('master');
+  await tick();
+  t.equal(peer.sent.length, 3, 'the stop, then the list');
+  t.equal(peer.sent[2]?.readUInt16LE(6), K.NLM_F_REQUEST | K.NLM_F_DUMP);
+  peer.reply(
+    Buffer.concat([part(peer.seqOf(2), daemon(K.IP_VS_STATE_BACKUP)), done(peer.seqOf(2))]),
+  );
+  await t.resolves(gone, 'no answer, and the list has no master: it is stopped');
+
+  const kept = b.stopSyncDaemon('master');
+  await tick();
+  peer.reply(
+    Buffer.concat([part(peer.seqOf(4), daemon(K.IP_VS_STATE_MASTER)), done(peer.seqOf(4))]),
+  );
+  await t.rejects(kept, {
+    code: 'EINTR',
+    outcomeUnknown: true,
+    message:
+      /stop-sync-daemon master failed: EINTR \(the kernel cut the stop short and the daemon is still listed\)/,
+  });
+
+  const answered = b.stopSyncDaemon('backup');
+  await tick();
+  peer.reply(Buffer.concat([ack(peer.seqOf(5), -3)]));
+  await t.rejects(answered, { code: 'ESRCH' }, 'an answer is the answer');
+  peer.reply(done(peer.seqOf(6), -1));
+  await tick();
+  await b.close();
+});
+
 t.test('nested attributes are sent with NLA_F_NESTED', async (t) => {
   const peer = fakePeer();
   const b = await openBackend(peer);

@@ -327,10 +327,26 @@ export class NetlinkBackend extends BackendBase {
         detail: `state must be master or backup, got ${String(state)}`,
       });
     }
-    await this.transport.request(
+    const stop = this.transport.request(
       writeDaemonState(this.message(K.IPVS_CMD_DEL_DAEMON), state).finish(),
       { op: 'stop-sync-daemon', target: state },
     );
+    // The kernel does not answer a stop that finds the daemon's thread not yet run (kthread_stop
+    // returns -EINTR; see NetlinkTransport.skipped), though it stopped it. The list sent right
+    // behind is answered after it, so the transport fails the stop at once, and says whether
+    // the daemon is gone.
+    // Settled at once, so a failed list (then only a guard) is never an unhandled rejection.
+    const after = this.syncDaemons().then(
+      (list) => list,
+      () => undefined,
+    );
+    try {
+      await stop;
+    } catch (e) {
+      const left = e instanceof IpvsError && e.code === 'EINTR' ? await after : undefined;
+      if (left && !left.some((d) => d.state === state)) return;
+      throw e;
+    }
   }
 
   async zero(key?: ServiceKey): Promise<void> {

@@ -80,6 +80,8 @@ export interface TransportCounters {
   foreign: number;
   /** Replies to no request in flight (late, after a timeout): dropped. */
   stray: number;
+  /** Requests the kernel left unanswered while answering a later one (`skipped`). */
+  skipped: number;
 }
 
 const BYTES_PER_ACK = 1024;
@@ -119,6 +121,7 @@ export class NetlinkTransport {
     receivedDatagrams: 0,
     foreign: 0,
     stray: 0,
+    skipped: 0,
   };
 
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
@@ -140,7 +143,8 @@ export class NetlinkTransport {
    * it has NLM_F_DUMP) and resolves with the payloads (after nlmsghdr) of its data replies, once
    * the kernel has acknowledged it or (for a dump) sent NLMSG_DONE. Rejects with the kernel's errno;
    * at once with EAGAIN when `maxQueued` requests are waiting; with `outcomeUnknown` set when it
-   * was sent and its answer is lost.
+   * was sent and its answer is lost. Every request must ask for an answer (NLM_F_ACK or
+   * NLM_F_DUMP): one that is not answered before a later one is failed (`skipped`).
    */
   request(message: Buffer, context: RequestContext, dump = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
@@ -396,6 +400,7 @@ export class NetlinkTransport {
       this.counters.stray++;
       return;
     }
+    this.skipped(p);
     if (flags & K.NLM_F_DUMP_INTR) p.interrupted = true;
     switch (type) {
       case K.NLMSG_NOOP:
@@ -454,6 +459,32 @@ export class NetlinkTransport {
         return;
       default:
         p.parts.push(payload);
+    }
+  }
+
+  /**
+   * Fails the requests sent before `answered` that the kernel has not answered: it never will.
+   * It handles a socket's requests in the order sent, within the sender's own sendmsg, and
+   * queues each answer as it goes; the one request it leaves unanswered is one whose handler
+   * returned EINTR (netlink_rcv_skb skips the acknowledgement then). IPVS does that when a sync
+   * daemon is stopped before its thread first ran: kthread_stop returns -EINTR, and the daemon
+   * is stopped all the same. Waiting for the timeout instead held such a stop for 30 s. A dump
+   * sent earlier is not skipped: its later parts come as they are read.
+   */
+  private skipped(answered: Pending): void {
+    for (const q of this.inFlight.values()) {
+      if (q === answered) return;
+      if (q.dump) continue;
+      this.counters.skipped++;
+      this.finish(
+        q.seq,
+        new IpvsError('EINTR', {
+          ...q.context,
+          detail:
+            'the kernel answered a later request and not this one (its handler returned EINTR)',
+          outcomeUnknown: true,
+        }),
+      );
     }
   }
 
