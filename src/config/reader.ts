@@ -230,6 +230,10 @@ export function readStringMap(
 /** Keeps only the defined properties: builds options objects under exactOptionalPropertyTypes. */
 export function defined<T extends object>(obj: { [K in keyof T]: T[K] | undefined }): T {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  // for-in, not Object.entries: no array of pairs for each of 100,000 real servers.
+  for (const k in obj) {
+    const v = obj[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out as T;
 }

@@ -112,6 +112,8 @@ export const VS_KEYS = [
   'real_servers',
 ];
 export const RS_KEYS = ['name', 'address', 'port', 'state', 'hooks'];
+/** What a real server's mapping may hold: its own keys and the settings it can override. */
+const REAL_SERVER_KEYS: readonly string[] = [...RS_KEYS, ...SERVER_KEYS];
 export const FALLBACK_KEYS = ['address', 'port', 'fwd', 'weight'];
 const TUNNEL_KEYS = ['type', 'port', 'csum', 'remcsum'];
 const FWD: readonly ForwardMethod[] = ['masq', 'route', 'tunnel'];
@@ -174,8 +176,12 @@ interface ServiceSettings {
   announce?: boolean;
 }
 
+/** Shared by every level that refused nothing (most do): no set of its own for each real server. */
+const NONE: ReadonlySet<string> = new Set();
+
 /** The keys directly under `path` that problems recorded since `before` are about. */
-function refusedSince(p: Problems, before: number, path: Path): Set<string> {
+function refusedSince(p: Problems, before: number, path: Path): ReadonlySet<string> {
+  if (p.list.length === before) return NONE;
   const keys = new Set<string>();
   for (const x of p.list.slice(before)) {
     const key = x.path[path.length];
@@ -185,11 +191,21 @@ function refusedSince(p: Problems, before: number, path: Path): Set<string> {
   return keys;
 }
 
+/** Both sets in one, without a copy when either is empty. */
+function union(a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): ReadonlySet<string> {
+  if (!a || a.size === 0) return b;
+  if (b.size === 0) return a;
+  return new Set([...a, ...b]);
+}
+
 /** `own` over `upper`: a key written at this level, valid or not, hides the one above. */
 function inherit<S extends { refused?: ReadonlySet<string> }>(upper: S, own: S, written: Obj): S {
-  const refused = new Set([...(upper.refused ?? [])].filter((k) => written[k] === undefined));
-  for (const k of own.refused ?? []) refused.add(k);
-  return { ...upper, ...own, refused };
+  const above = upper.refused?.size
+    ? new Set([...upper.refused].filter((k) => written[k] === undefined))
+    : NONE;
+  // Object.assign, not a spread: V8 gave each spread copy a map of its own (measured), so every
+  // read of a setting missed its inline cache; keys added in turn share maps.
+  return Object.assign({}, upper, own, { refused: union(above, own.refused ?? NONE) });
 }
 
 function readServerSettings(o: Obj, path: Path, p: Problems, ctx: CheckReading): ServerSettings {
@@ -243,7 +259,7 @@ function readServerSettings(o: Obj, path: Path, p: Problems, ctx: CheckReading):
     slowStartMs: readDuration(o.slow_start, { min: 0, max: HOUR }, at('slow_start'), p),
     dataPath: readBool(o.data_path, at('data_path'), p),
   });
-  return { ...settings, refused: refusedSince(p, before, path) };
+  return Object.assign(settings, { refused: refusedSince(p, before, path) });
 }
 
 /** The largest healthy weight a quorum may ask for (IPVS weights are 32-bit). */
@@ -318,7 +334,7 @@ function readServiceSettings(o: Obj, path: Path, p: Problems): ServiceSettings {
     quorum: readQuorum(o.quorum, at('quorum'), p),
     announce: readBool(o.announce, at('announce'), p),
   });
-  return { ...settings, refused: refusedSince(p, before, path) };
+  return Object.assign(settings, { refused: refusedSince(p, before, path) });
 }
 
 function pick(o: Obj, keys: readonly string[]): Obj {
@@ -414,7 +430,7 @@ function realServer(
   p: Problems,
   ctx: CheckReading,
 ): RealServerConfig | undefined {
-  checkKeys(raw, [...RS_KEYS, ...SERVER_KEYS], path, p);
+  checkKeys(raw, REAL_SERVER_KEYS, path, p);
   const at = (k: string): Path => [...path, k];
   const before = p.list.length;
   const s = inherit(inherited, readServerSettings(raw, path, p, ctx), raw);
@@ -426,7 +442,7 @@ function realServer(
   const hooks = serverHooks(
     inheritHooks(inheritedHooks, readHooks(raw.hooks, SERVER_HOOK_KEYS, at('hooks'), p)),
   );
-  const refused = new Set([...(s.refused ?? []), ...refusedSince(p, before, path)]);
+  const refused = union(s.refused, refusedSince(p, before, path));
   const fwd = s.fwd ?? 'masq';
   if (s.tunnel && fwd !== 'tunnel' && !refused.has('fwd'))
     p.add(at('tunnel'), 'only with fwd: tunnel');
@@ -730,7 +746,7 @@ export function readVirtualServices(
       p.add([...path, 'fallback'], 'is also a real server of this service');
     }
     const judged = judgedKey(keyRead);
-    const refused = new Set([...(svc.refused ?? []), ...refusedSince(p, before, path)]);
+    const refused = union(svc.refused, refusedSince(p, before, path));
     /** The spec, with the settings in `skip` left at their defaults. */
     const spec = (k: ServiceKey, skip: ReadonlySet<string>): ServiceSpec => {
       const keep = <T>(name: string, value: T): T | undefined =>
