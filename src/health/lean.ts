@@ -19,13 +19,14 @@ export interface LeanEvents {
   readonly failed: (error: Error) => void;
 }
 
+/** Functions, not methods: none uses `this`, and openProbeConnection passes them on alone. */
 export interface LeanConnection {
   /** Sends a Latin-1 string (if not empty), then `body` if given. */
-  write(text: string, body?: Buffer): void;
+  readonly write: (text: string, body?: Buffer) => void;
   /** Ends with a reset once connected (no TIME_WAIT here); before that, a plain close. */
-  reset(): void;
+  readonly reset: () => void;
   /** Ends with a FIN: what was sent and not yet answered may still be read by the server. */
-  close(): void;
+  readonly close: () => void;
 }
 
 // ---- Node's internal handles, as far as they are used here (lib/net.js drives them alike)
@@ -223,7 +224,7 @@ export function leanConnect(
     if (status !== 0) setImmediate(() => fail(status, 'write'));
   };
   return {
-    write(text, body) {
+    write: (text, body) => {
       if (text.length > 0) send((w) => handle.writeLatin1String(w, text));
       if (body) send((w) => handle.writeBuffer(w, body));
     },
