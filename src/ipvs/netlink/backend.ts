@@ -334,8 +334,8 @@ export class NetlinkBackend extends BackendBase {
     // The kernel does not answer a stop that finds the daemon's thread not yet run (kthread_stop
     // returns -EINTR; see NetlinkTransport.skipped), though it stopped it. The list sent right
     // behind is answered after it, so the transport fails the stop at once, and says whether
-    // the daemon is gone.
-    // Settled at once, so a failed list (then only a guard) is never an unhandled rejection.
+    // the daemon is gone. Its failure is caught here: it is only a guard, never an unhandled
+    // rejection.
     const after = this.syncDaemons().then(
       (list) => list,
       () => undefined,
