@@ -9,6 +9,7 @@ import { leanSockets } from '../health/lean.js';
 import { ProbePool } from '../health/pool.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { acceptLocalProblem } from '../config/datapath.js';
+import { persistenceProblems } from '../config/persistence.js';
 import { effectiveDaemon } from '../config/effective.js';
 import { ConfigError, formatProblem, metricsLabelsProblem } from '../config/load.js';
 import { createChecker, loadConfigFile, parseConfig } from '../checkers.js';
@@ -201,18 +202,25 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
   });
-  /** A director setting data-path checks need, said once per start and reload. */
-  const warnDataPath = (c: Config): void => {
-    let acceptLocal: string | null = null;
-    try {
-      acceptLocal = readFileSync('/proc/sys/net/ipv4/conf/all/accept_local', 'utf8');
-    } catch {
-      // Not Linux's /proc (a test, a container without it): nothing to say.
-    }
-    const problem = acceptLocalProblem(c.virtualServices, acceptLocal);
+  /** Director settings that data-path checks and persistent services need, said once per start and reload. */
+  const warnKernel = (c: Config): void => {
+    const sysctl = (path: string): string | null => {
+      try {
+        return readFileSync(`/proc/sys/net/${path}`, 'utf8');
+      } catch {
+        // Not Linux's /proc (a test, a container without it), or no ip_vs: nothing to say.
+        return null;
+      }
+    };
+    const problem = acceptLocalProblem(c.virtualServices, sysctl('ipv4/conf/all/accept_local'));
     if (problem) log.log('warn', 'data_path.accept_local_off', { problem });
+    const persistence = persistenceProblems(c.virtualServices, {
+      expireNodestConn: sysctl('ipv4/vs/expire_nodest_conn'),
+      expireQuiescentTemplate: sysctl('ipv4/vs/expire_quiescent_template'),
+    });
+    for (const p of persistence) log.log('warn', p.event, { sysctl: p.sysctl, problem: p.problem });
   };
-  if (backend.kind === 'netlink') warnDataPath(config);
+  if (backend.kind === 'netlink') warnKernel(config);
 
   /** A reload refused before the loop sees it: counted, logged, the running config kept. */
   const refuse = (problems: string[]): void => {
@@ -266,7 +274,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         log.level = next.daemon.logLevel;
         setExecConcurrency(next.daemon.execConcurrency);
         config = next;
-        if (backend.kind === 'netlink') warnDataPath(next);
+        if (backend.kind === 'netlink') warnKernel(next);
       },
       (e: unknown) => {
         // The loop kept the running state; the next SIGHUP is handled as usual.

@@ -18,7 +18,10 @@
 // active PORT), DR (IPv4 and IPv6), TUN ipip, TUN GUE, and DR with the director itself as one of
 // the real servers (a local destination, its own httpd) beside a remote one. Then one server of
 // each pool is stopped (the persistent clients' one among them); once `ipvsadm -S -n` shows the
-// daemon took them out, every request succeeds and none names a stopped server.
+// daemon took them out, every request succeeds and none names a stopped server. A persistent
+// client that reuses a source port of the stopped server's is dropped while the director keeps
+// the kernel's default expire_nodest_conn (the daemon warns of it at start), and served once it
+// is set.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -288,6 +291,9 @@ function topology(): string {
   };
   ns('client', 'br0', '10.7.0.100/24', 'fd00:7::100/64');
   setup.ip('client', 'addr add 10.7.0.101/24 dev e0');
+  // No TIME_WAIT on the client, so it may take a source port again at once, as clients behind
+  // one NAT address do: the stop below reuses one that the stopped server had.
+  setup.sysctl('client', 'net.ipv4.tcp_max_tw_buckets', 0);
   ns('director', 'br0', '10.7.0.1/24', 'fd00:7::1/64');
   // The VIPs on the lan link: the director answers ARP and neighbour solicitations for them.
   // An IPv6 VIP goes in deprecated (preferred_lft 0): a /128 otherwise wins the source address
@@ -353,6 +359,8 @@ interface Answer {
   readonly label: string;
   readonly body: string;
   readonly code: string;
+  /** The client's source port. */
+  readonly port: string;
 }
 
 /**
@@ -370,7 +378,7 @@ function ask(asks: readonly Ask[]): Answer[] {
       '--max-time',
       '5',
       '-w',
-      '|%{response_code}\\n',
+      '|%{response_code}|%{local_port}\\n',
       ...(a.opts ?? []),
       a.url,
     );
@@ -384,9 +392,9 @@ function ask(asks: readonly Ask[]): Answer[] {
   }
   const lines = out.split('\n').filter((l) => l !== '');
   return asks.map((a, i) => {
-    const line = lines[i] ?? '|none';
-    const bar = line.lastIndexOf('|');
-    return { label: a.label, body: line.slice(0, bar), code: line.slice(bar + 1) };
+    const [, body = '', code = 'none', port = ''] =
+      /^(.*)\|([^|]*)\|([^|]*)$/.exec(lines[i] ?? '') ?? [];
+    return { label: a.label, body, code, port };
   });
 }
 const http = (name: string, n: number, opts?: readonly string[]): Ask[] =>
@@ -563,6 +571,9 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
   // read once the daemon says it runs.
   t.ok(await until(() => events.includes('daemon.started'), 90_000, 250), 'the daemon starts');
   t.comment(`daemon started: ${Date.now() - began} ms`);
+  // A fresh namespace has the kernel's defaults, which the persistent service cannot live with.
+  for (const sysctl of ['expire_quiescent_template', 'expire_nodest_conn'])
+    t.ok(events.includes(`persistence.${sysctl}_off`), `the daemon warns: ${sysctl} is 0`);
   const all = expected(() => true);
   t.ok(
     await until(() => table().join('\n') === all.join('\n'), 30_000),
@@ -577,6 +588,7 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
   t.ok(await sniffer.ready(), 'the capture on the director is listening');
 
   let persisted = '';
+  let reusable = '';
   await t.test(
     'requests spread over every pool; DR and TUN replies bypass the director',
     async (t) => {
@@ -611,6 +623,8 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
         `persistent, netmask /24: .100 and .101 both stay on one (${p.join(' ')})`,
       );
       persisted = p[0] ?? '';
+      // The first persistent request comes from .100.
+      reusable = answers.find((a) => a.label === 'persist')?.port ?? '';
       for (const mode of ['passive', 'active'])
         t.match(who(answers, `ftp ${mode}`), [/^nat[12]$/], `FTP ${mode} through the VIP`);
 
@@ -657,7 +671,34 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
       t.comment(
         `stopped ${[...stopped].join(', ')}: out of the table after ${Date.now() - killed} ms`,
       );
+      // A client port whose connection entry still points at the stopped server (TIME_WAIT for
+      // two minutes): with expire_nodest_conn at 0 the kernel drops every packet that matches it,
+      // since a persistent service's entry is never rescheduled. This is what the daemon warned
+      // about, and what a random source port met once in CI.
+      const again = ['--interface', '10.7.0.100', '--local-port', reusable];
+      let control = 0;
+      try {
+        inNs(
+          'client',
+          'curl',
+          '-sS',
+          '--max-time',
+          '3',
+          ...again,
+          `http://${svc('persist').host}/`,
+        );
+      } catch (e) {
+        control = (e as { status?: number }).status ?? -1;
+      }
+      t.equal(
+        control,
+        28,
+        `port ${reusable} again, expire_nodest_conn 0: dropped (curl times out)`,
+      );
+      inNs('director', 'sysctl', '-q', '-w', 'net.ipv4.vs.expire_nodest_conn=1');
+      inNs('director', 'sysctl', '-q', '-w', 'net.ipv4.vs.expire_quiescent_template=1');
       const answers = ask([
+        ...http('persist', 1, again),
         ...http('nat', 6),
         ...http('nat6', 6),
         ...http('dr', 6),
