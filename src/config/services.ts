@@ -12,6 +12,7 @@ import type {
   ServiceSpec,
   TunnelSpec,
 } from '../ipvs/model.js';
+import { flat } from '../flat.js';
 import { IpvsError } from '../ipvs/errors.js';
 import { isFwmark } from '../ipvs/model.js';
 import {
@@ -499,7 +500,7 @@ function realServer(
   const key = svc.key;
   const vip = 'address' in key ? key : undefined;
   return {
-    name: name ?? formatDestinationKey(destination.key),
+    name: name ?? flat(formatDestinationKey(destination.key)),
     destination,
     maintenance: state === 'maintenance',
     checks,

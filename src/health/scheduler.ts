@@ -8,6 +8,7 @@
 // time go through a Clock, so tests drive exact sequences.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../clock.js';
+import { flat } from '../flat.js';
 import { AdmissionControl, DEFAULT_MIN_CONCURRENCY, TARGET_LAG_MS } from './admission.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
@@ -62,7 +63,7 @@ export function jittered(ms: number, jitter: number, random: number): number {
  * Pure.
  */
 export function nextWait(state: HealthState, timing: CheckTiming, random: number): number {
-  if (state.results === 0) return Math.round(random * timing.intervalMs);
+  if (!state.checked) return Math.round(random * timing.intervalMs);
   return jittered(nextInterval(state, timing), timing.jitter, random);
 }
 
@@ -233,7 +234,9 @@ export class Scheduler {
       digest = createHash('sha256').update(checker.key).digest('hex').slice(0, 24);
       digests.set(checker, digest);
     }
-    return `${checker.kind}:${digest}@${destination(target)} rise=${policy.rise} fall=${policy.fall}`;
+    return flat(
+      `${checker.kind}:${digest}@${destination(target)} rise=${policy.rise} fall=${policy.fall}`,
+    );
   }
 
   /**
@@ -390,7 +393,7 @@ export class Scheduler {
    * come round at once, over and over, while the director is short of descriptors.
    */
   private waitOf(run: Run, timing: CheckTiming): number {
-    if (run.probed && run.state.results === 0)
+    if (run.probed && !run.state.checked)
       return jittered(nextInterval(run.state, timing), timing.jitter, this.random());
     return nextWait(run.state, timing, this.random());
   }

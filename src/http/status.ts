@@ -108,7 +108,7 @@ export function buildStatus(
           inactive_connections: k ? k.inactiveConns : null,
           reason: want.reason,
           message: r?.message ?? '',
-          last_check: iso(r?.lastCheck ?? null),
+          last_check: iso(r && !Number.isNaN(r.lastCheck) ? r.lastCheck : null),
           last_transition: iso(r?.lastTransition ?? null),
         };
       }),

@@ -1,6 +1,7 @@
 // Builders with ipvsadm's defaults, wire-level validation shared by every backend, and key text.
 import { addressRange, addressToBytes, canonicalAddress } from './address.js';
 import { IpvsError } from './errors.js';
+import { flat } from '../flat.js';
 import {
   isFwmark,
   type DestinationKey,
@@ -87,13 +88,15 @@ export function formatTarget(service: ServiceKey, destination?: DestinationKey):
 
 /** One string per key, equal exactly when the kernel would see the same entry. */
 export function serviceId(key: ServiceKey): string {
-  return isFwmark(key)
-    ? `fwm/${key.family}/${key.fwmark}`
-    : `${key.protocol}/${key.family}/${key.address}/${key.port}`;
+  return flat(
+    isFwmark(key)
+      ? `fwm/${key.family}/${key.fwmark}`
+      : `${key.protocol}/${key.family}/${key.address}/${key.port}`,
+  );
 }
 
 export function destinationId(key: DestinationKey): string {
-  return `${key.family}/${key.address}/${key.port}`;
+  return flat(`${key.family}/${key.address}/${key.port}`);
 }
 
 /** A destination within its service: the id drains, drift, health, metrics and status share. */
@@ -103,7 +106,7 @@ export function targetId(service: ServiceKey, destination: DestinationKey): stri
 
 /** targetId with the service's id already made (a table's destinations, service by service). */
 export function targetIdWithin(sid: string, destination: DestinationKey): string {
-  return `${sid}>${destinationId(destination)}`;
+  return flat(`${sid}>${destination.family}/${destination.address}/${destination.port}`);
 }
 
 /** Every destination of a table by its target id. */

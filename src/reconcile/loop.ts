@@ -12,6 +12,7 @@ import { Announcer, type VipStatus } from '../announce/announcer.js';
 import type { AnnouncingService } from '../announce/plan.js';
 import type { RouteTable } from '../announce/routes.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
+import { flat } from '../flat.js';
 import type {
   CheckConfig,
   Config,
@@ -75,8 +76,11 @@ export interface ServerRecord {
    */
   localRuns: readonly string[];
   message: string;
-  /** When a check last answered for this server (wall time), null before the first. */
-  lastCheck: number | null;
+  /**
+   * When a check last answered for this server (wall time), NaN before the first: a number from
+   * the start, so V8 keeps a double it overwrites in place, not a new heap number each check.
+   */
+  lastCheck: number;
   lastTransition: number | null;
 }
 
@@ -172,7 +176,7 @@ function destinationCount(table: readonly LayoutEntry[]): number {
 
 /** How a server's check subscribes to its scheduler run. */
 function subscriber(recordId: string, check: number): string {
-  return `${recordId}#${check}`;
+  return flat(`${recordId}#${check}`);
 }
 
 /** What one tick works on; a reload replaces it whole. */
@@ -572,7 +576,7 @@ export class ReconcileLoop {
             ? prev.localRuns.filter((r) => runs.includes(r))
             : NO_RUNS,
           message: prev?.message ?? (none ? 'no checks: always healthy' : 'not checked yet'),
-          lastCheck: prev?.lastCheck ?? null,
+          lastCheck: prev?.lastCheck ?? NaN,
           lastTransition: prev?.lastTransition ?? null,
         };
         records.set(id, record);
@@ -625,7 +629,13 @@ export class ReconcileLoop {
         record.localRuns = record.localRuns.filter((r) => r !== event.id);
       // Whether a service is held depends on how many servers are local: decide it now.
       if (wasLocal !== record.localRuns.length > 0) this.requestTick(`${record.rs.name} local`);
-      if (!event.result.healthy || record.status !== 'down') record.message = event.result.message;
+      // The message kept while it reads the same: a server keeps it until its next check, so a
+      // new copy each check would live through every young collection only to die old.
+      if (
+        (!event.result.healthy || record.status !== 'down') &&
+        record.message !== event.result.message
+      )
+        record.message = event.result.message;
       record.lastCheck = this.clock.now();
       this.refresh(record, event);
     }

@@ -34,7 +34,7 @@ export function serverStatus(
     known.push(s);
   }
   if (known.every((s) => s.up)) {
-    return settled || known.every((s) => s.results > 0) ? 'up' : 'pending';
+    return settled || known.every((s) => s.checked) ? 'up' : 'pending';
   }
   if (settled || known.some((s) => !s.up && s.failures >= fall)) return 'down';
   return 'pending';

@@ -71,24 +71,24 @@ async function busyLoop(clock: ManualClock, rounds: number): Promise<void> {
 
 t.test('intervals: settled up, changing, settled down', async (t) => {
   const timing = { ...fast, intervalMs: 2000, fastIntervalMs: 500, downIntervalMs: 5000 };
-  t.equal(nextInterval({ up: true, successes: 4, failures: 0, results: 4 }, timing), 2000);
+  t.equal(nextInterval({ up: true, successes: 4, failures: 0, checked: true }, timing), 2000);
   t.equal(
-    nextInterval({ up: true, successes: 0, failures: 1, results: 5 }, timing),
+    nextInterval({ up: true, successes: 0, failures: 1, checked: true }, timing),
     500,
     'failing towards fall',
   );
   t.equal(
-    nextInterval({ up: false, successes: 1, failures: 0, results: 6 }, timing),
+    nextInterval({ up: false, successes: 1, failures: 0, checked: true }, timing),
     500,
     'succeeding towards rise',
   );
-  t.equal(nextInterval({ up: false, successes: 0, failures: 3, results: 7 }, timing), 5000);
+  t.equal(nextInterval({ up: false, successes: 0, failures: 3, checked: true }, timing), 5000);
   t.same(
     [0, 0.5, 0.999999].map((r) => jittered(1000, 0.1, r)),
     [900, 1000, 1100],
   );
   const jittery = { ...timing, jitter: 0.1 };
-  const fresh = { up: false, successes: 0, failures: 0, results: 0 };
+  const fresh = { up: false, successes: 0, failures: 0, checked: false };
   const waits: [string, number, number][] = [
     ['first check, low draw', nextWait(fresh, jittery, 0), 0],
     ['first check: anywhere in the first interval', nextWait(fresh, jittery, 0.25), 500],
@@ -99,17 +99,17 @@ t.test('intervals: settled up, changing, settled down', async (t) => {
     ],
     [
       'settled up, jittered',
-      nextWait({ up: true, successes: 3, failures: 0, results: 3 }, jittery, 0),
+      nextWait({ up: true, successes: 3, failures: 0, checked: true }, jittery, 0),
       1800,
     ],
     [
       'changing, jittered',
-      nextWait({ up: true, successes: 0, failures: 1, results: 4 }, jittery, 0.999999),
+      nextWait({ up: true, successes: 0, failures: 1, checked: true }, jittery, 0.999999),
       550,
     ],
     [
       'settled down',
-      nextWait({ up: false, successes: 0, failures: 3, results: 3 }, jittery, 0.5),
+      nextWait({ up: false, successes: 0, failures: 3, checked: true }, jittery, 0.5),
       5000,
     ],
   ];
@@ -176,12 +176,12 @@ t.test('local results never move the state, and are still delivered', async (t) 
     [null, null, null, 'up', null, null, null, null, null, 'down', null],
     'up after two successes, down after two failures: the local results in between count for nothing',
   );
-  let before = { up: false, successes: 0, failures: 0, results: 0 };
+  let before = { up: false, successes: 0, failures: 0, checked: false };
   events.forEach((e, i) => {
     if (pattern[i] === L) t.same(e.state, before, `result ${i} (local): the state as it was`);
     before = { ...e.state };
   });
-  t.same(last, { up: false, successes: 0, failures: 2, results: 4 });
+  t.same(last, { up: false, successes: 0, failures: 2, checked: true });
   // After a local result the next check follows the interval the state calls for, not the
   // spread of a first check: down 200, up 100, changing 50.
   t.same(at, [50, 250, 450, 500, 600, 700, 800, 900, 950, 1000, 1200], 'on the clock, exactly');

@@ -222,7 +222,7 @@ t.test('a local result counts as outcome "unknown"; every outcome starts at 0', 
   const metrics = new WardenMetrics({ perServer: true, labels: IPVS_LABELS }, () =>
     Promise.resolve([]),
   );
-  const state = { up: true, successes: 3, failures: 0, results: 3 };
+  const state = { up: true, successes: 3, failures: 0, checked: true };
   const event = (result: CheckResult): CheckEvent => ({
     id: 'tcp:abc@10.0.0.2:80 rise=2 fall=3',
     subscribers: ['web'],
