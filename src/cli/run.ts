@@ -44,8 +44,6 @@ export interface RunOptions {
   readonly signals: DaemonSignals;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
-  /** Called once the loop has started: sets V8's flags for the running daemon, says which. */
-  readonly setRunningFlags?: () => readonly string[];
 }
 
 function withDryRun(config: Config, dryRun: boolean): Config {
@@ -311,8 +309,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   if (started) {
     try {
       await loop.start();
-      const v8Flags = o.setRunningFlags?.() ?? [];
-      log.log('info', 'daemon.started', { ticks: loop.stats.ticks, v8_flags: v8Flags });
+      log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
       alerts.setPhase('running');
     } catch (e) {
       log.log('error', 'daemon.start_failed', {

@@ -104,11 +104,6 @@ virtual_services:
       'service and server added',
     );
     t.ok(existsSync(pidFile), 'pid file written');
-    t.match(
-      named(r, 'daemon.started'),
-      [{ v8_flags: ['--heap-growing-percent=25'] }],
-      "V8's flags for the running daemon set, and said",
-    );
 
     writeFileSync(config, text(5));
     const reload = await cli('reload', '--config', config);
