@@ -202,7 +202,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
   });
-  /** Director settings that data-path checks and persistent services need, said once per start and reload. */
+  /** What data-path checks and persistent services need of the director, said at each load. */
   const warnKernel = (c: Config): void => {
     const sysctl = (path: string): string | null => {
       try {
