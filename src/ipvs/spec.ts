@@ -106,7 +106,7 @@ export function targetId(service: ServiceKey, destination: DestinationKey): stri
 
 /** targetId with the service's id already made (a table's destinations, service by service). */
 export function targetIdWithin(sid: string, destination: DestinationKey): string {
-  return flat(`${sid}>${destination.family}/${destination.address}/${destination.port}`);
+  return flat(`${sid}>${destinationId(destination)}`);
 }
 
 /** Every destination of a table by its target id. */
