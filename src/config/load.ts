@@ -168,12 +168,14 @@ export function metricsLabelsProblem(config: Config, env: NodeJS.ProcessEnv): Pr
       serviceKey: vs.service.key,
       destination: rs.destination.key,
       rs,
-      where: `virtual_services[${i}].real_servers[${j}]`,
+      i,
+      j,
     })),
   );
   const clash = labelCollision(servers, metricsLabels);
   if (!clash) return null;
-  const name = (s: { rs: RealServerConfig; where: string }): string => `${s.rs.name} (${s.where})`;
+  const name = (s: { rs: RealServerConfig; i: number; j: number }): string =>
+    `${s.rs.name} (virtual_services[${s.i}].real_servers[${s.j}])`;
   const fix = clash.add.length
     ? `add ${clash.add.join(' or ')}`
     : 'give the virtual services different names';
