@@ -41,6 +41,8 @@ interface Reading {
 /** One reading in a child: `node config.js --child WHAT FILE` prints a Reading as JSON. */
 async function child(what: string, file: string): Promise<void> {
   const { readFileSync } = await import('node:fs');
+  // As the daemon reads its config: with the V8 flags it sets on itself from the start.
+  (await import('../src/v8-flags.js')).setV8Flags();
   // Loaded before the clock starts: the daemon has them loaded when it reloads.
   const { loadConfigFile } = await import('../src/checkers.js');
   const jsYaml = await import('js-yaml');

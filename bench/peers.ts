@@ -56,7 +56,7 @@ import {
   wardenWindow,
 } from './peers-lib.js';
 import { daemonSchema } from '../src/config/daemon.js';
-import { setV8Flags } from '../src/v8-flags.js';
+import { heapModes, setV8Flags } from '../src/v8-flags.js';
 import { procReader } from './procfile.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
@@ -1014,8 +1014,10 @@ ${old || '(not run: BENCH_LEGACY=0)'}
  * first served, as the daemon's do); results are dropped. Runs until it is stopped.
  */
 async function floor(kind: string, n: number, holes: number): Promise<void> {
-  // As the daemon runs: with the V8 flags `ipvs-warden` sets on itself.
+  // As the daemon runs: with the V8 flags `ipvs-warden` sets on itself, and those it sets once
+  // running (there is no config to read here).
   setV8Flags();
+  heapModes().running();
   const { TcpChecker } = await import('../checks/tcp.js');
   const { HttpChecker } = await import('../checks/http.js');
   const checker = kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });

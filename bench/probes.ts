@@ -20,7 +20,7 @@ import { ProbePool } from '../src/health/pool.js';
 import { normalOptions } from '../src/health/schema.js';
 import { Scheduler } from '../src/health/scheduler.js';
 import type { CheckTiming } from '../src/health/timing.js';
-import { setV8Flags } from '../src/v8-flags.js';
+import { heapModes, setV8Flags } from '../src/v8-flags.js';
 import { parseStat } from './peers-lib.js';
 import { procReader } from './procfile.js';
 import { address, startTarget, type Target } from './targets.js';
@@ -329,7 +329,9 @@ if (process.argv[2] === 'server') {
     process.send?.(typeof addr === 'object' && addr ? addr.port : 0);
   });
 } else {
-  // The daemon's rows and the floor's run here: with the V8 flags `ipvs-warden` sets on itself.
+  // The daemon's rows and the floor's run here: with the V8 flags `ipvs-warden` sets on itself,
+  // and those it sets once running.
   setV8Flags();
+  heapModes().running();
   await main();
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { DaemonSignals } from './cli/signals.js';
 import type { ConfigFormat } from './config/foreign.js';
 import type { IpvsBackend } from './ipvs/backend.js';
-import { setV8Flags } from './v8-flags.js';
+import { heapModes, setV8Flags } from './v8-flags.js';
 
 // Signals first: until a handler is in place, SIGHUP or SIGTERM ends the process, and loading the
 // rest takes some tenths of a second. So the rest is loaded after (and commands other than `run`
@@ -215,6 +215,7 @@ async function main(argv: string[]): Promise<number> {
         signals,
         stdout: process.stdout,
         stderr: process.stderr,
+        heap: heapModes(),
       });
     case 'check-config':
     case 'reload': {

@@ -1,8 +1,10 @@
 // The V8 flags the process sets on itself. node takes only a few V8 flags from NODE_OPTIONS and
-// the packaged command starts node with none, so they are set here, before the work starts. V8
-// reads these ones each time it decides, so setting them at run time takes effect.
+// the packaged command starts node with none, so they are set here: some before the work starts,
+// one only while the daemon runs. V8 reads these each time it decides, so setting them at run
+// time takes effect.
 
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * Allocation-site pretenuring off. Once most objects from one object or array literal have
@@ -14,20 +16,69 @@ import { setFlagsFromString } from 'node:v8';
  * with pretenuring and by 3.2 with it off, and each check cost a tenth less CPU
  * (`npm run bench:memory`).
  */
-export const V8_FLAGS: readonly string[] = [
-  '--no-allocation-site-pretenuring',
-  /*
-   * After a mark-compact V8 lets the old generation grow by a factor it picks, up to four times
-   * what was left alive on a machine with this much memory, before the next; with this, by a
-   * quarter. At 10,000 HTTP checks a second the old generation gains about 1 MiB a second, so
-   * that is a mark-compact of a 45 MiB heap every ten seconds or so, for a RSS median of 142-149
-   * MiB instead of 174-177 (`npm run bench:memory`). From the start: set once the daemon ran, it
-   * took effect only at the next mark-compact, minutes later, and the garbage of start-up stayed
-   * until then. Reading 100,000 real servers takes 4-7 % longer with it (bench:config's process
-   * does not set it).
+export const V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+
+/**
+ * While the daemon runs, not while it reads a config. After a mark-compact V8 lets the old
+ * generation grow by a factor it picks, up to four times what was left alive on a machine with
+ * this much memory, before the next; with this, by a quarter. At 10,000 HTTP checks a second the
+ * old generation gains about 1 MiB a second, so that is a mark-compact of a 45 MiB heap every ten
+ * seconds or so, for a RSS median of 142-149 MiB instead of 174-177 (`npm run bench:memory`).
+ * Reading a config, whose live heap grows all along, it made seven mark-compacts of 100,000 real
+ * servers instead of two (a fifth more wall time), so reading sets V8's own factor back (0).
+ */
+export const RUNNING_V8_FLAGS: readonly string[] = ['--heap-growing-percent=25'];
+const READING_V8_FLAGS: readonly string[] = ['--heap-growing-percent=0'];
+
+/** The heap's two settings: one while a config is read, one while the daemon runs. */
+export interface HeapModes {
+  /** V8's own growth factor again (before a config is read). */
+  reading(): void;
+  /**
+   * RUNNING_V8_FLAGS, then one full collection: V8 takes the factor when it sets the next limit,
+   * after a mark-compact, and the one the read left could be minutes away, with the read's
+   * garbage held until then. Returns the flags set (none: the operator gave node their own).
    */
-  '--heap-growing-percent=25',
-];
+  running(): readonly string[];
+}
+
+export function heapModes(
+  set: (flag: string) => void = setFlagsFromString,
+  execArgv: readonly string[] = process.execArgv,
+  collect: () => void = fullCollection,
+): HeapModes {
+  const given = new Set(execArgv.map(flagName));
+  const ours = (flags: readonly string[]): string[] =>
+    flags.filter((flag) => !given.has(flagName(flag)));
+  return {
+    reading: () => ours(READING_V8_FLAGS).forEach((flag) => set(flag)),
+    running: () => {
+      const out = ours(RUNNING_V8_FLAGS);
+      for (const flag of out) set(flag);
+      if (out.length > 0) collect();
+      return out;
+    },
+  };
+}
+
+let gc: (() => void) | undefined;
+
+/**
+ * A full collection without --expose-gc on the command line: V8 gives a context made while the
+ * flag is on a gc() of its own, which collects the whole isolate (the flag is then put back).
+ */
+export function fullCollection(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    try {
+      gc = runInNewContext('gc') as () => void;
+    } finally {
+      if (!process.execArgv.some((a) => flagName(a) === '--expose-gc'))
+        setFlagsFromString('--no-expose-gc');
+    }
+  }
+  gc();
+}
 
 /**
  * Sets V8_FLAGS through `set` (node's `v8.setFlagsFromString`), but not one the operator gave

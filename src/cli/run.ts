@@ -31,6 +31,7 @@ import { AlertDeliverer } from '../alerts/deliver.js';
 import { AlertObserver } from '../alerts/observer.js';
 import { PidFile, PidFileError } from './pidfile.js';
 import type { DaemonSignals } from './signals.js';
+import type { HeapModes } from '../v8-flags.js';
 
 export interface RunOptions {
   readonly configFile: string | undefined;
@@ -44,6 +45,8 @@ export interface RunOptions {
   readonly signals: DaemonSignals;
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
+  /** V8's heap settings for reading a config and for running (main.ts: src/v8-flags.ts). */
+  readonly heap?: HeapModes;
 }
 
 function withDryRun(config: Config, dryRun: boolean): Config {
@@ -233,6 +236,14 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   };
   /** Reads the file again and hands it to the loop, which applies reloads one at a time. */
   const reload = async (): Promise<void> => {
+    o.heap?.reading();
+    try {
+      await reloadWith();
+    } finally {
+      o.heap?.running();
+    }
+  };
+  const reloadWith = async (): Promise<void> => {
     log.log('info', 'config.reloading', { config: source });
     let next: Config;
     try {
@@ -309,7 +320,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   if (started) {
     try {
       await loop.start();
-      log.log('info', 'daemon.started', { ticks: loop.stats.ticks });
+      const v8Flags = o.heap?.running() ?? [];
+      log.log('info', 'daemon.started', { ticks: loop.stats.ticks, v8_flags: v8Flags });
       alerts.setPhase('running');
     } catch (e) {
       log.log('error', 'daemon.start_failed', {
