@@ -67,10 +67,10 @@ export function nextWait(state: HealthState, timing: CheckTiming, random: number
   return jittered(nextInterval(state, timing), timing.jitter, random);
 }
 
-/** Checks a second of a run settled up on `timing`. */
 /** Each checker's key digested for run ids (a checker's key never changes). */
 const digests = new WeakMap<Checker, string>();
 
+/** Checks a second of a run settled up on `timing`. */
 const perSecond = (timing: CheckTiming): number => 1000 / Math.max(1, timing.intervalMs);
 
 function sameTiming(a: CheckTiming, b: CheckTiming): boolean {
