@@ -121,7 +121,8 @@ export async function signalReload(
   const named =
     'pid' in target ? { pid: target.pid, startTime: null } : readPidFile(target.pidFile);
   const { pid } = named;
-  const end = Date.now() + timeoutMs;
+  // The monotonic clock: a wall clock stepped by NTP meanwhile would cut the wait or stretch it.
+  const end = performance.now() + timeoutMs;
   for (;;) {
     const started = startTime(pid);
     if (started === null)
@@ -134,7 +135,7 @@ export async function signalReload(
     }
     const problem = notOurDaemon(pid);
     if (problem === null) break;
-    if (Date.now() >= end) {
+    if (performance.now() >= end) {
       throw new PidFileError(`${problem} after ${timeoutMs} ms; nothing was signalled`);
     }
     await new Promise((r) => setTimeout(r, 20));
