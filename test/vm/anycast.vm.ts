@@ -25,8 +25,8 @@ import t, { type Test } from 'tap';
 import { clearNetworks } from './netns.js';
 import { snippet } from './snippet.js';
 import { sleep, until } from './wait.js';
+import { sh } from './sh.js';
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-anycast';

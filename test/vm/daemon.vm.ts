@@ -4,7 +4,7 @@
 // drain, fallback, a hand edit repaired, SIGHUP applying only the difference, SIGTERM leaving the
 // table, a restart adopting it with zero operations; the detection latency is measured. Then
 // daemon.sync: the sync daemon started, repaired after ipvsadm --stop-daemon, stopped by cleanstop.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseIpvsadmList } from '../ipvs/ipvsadm.js';
 import { sleep, until } from './wait.js';
+import { sh } from './sh.js';
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');
 const work = '/tmp/warden-e2e';

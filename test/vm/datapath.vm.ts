@@ -4,15 +4,15 @@
 // the VIPs from its lo while its own address still answers: the ordinary check stays green and
 // keeps it in, the data-path check goes red and the daemon takes it out. The detection time is
 // measured and printed; the VIP back brings the server back.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseIpvsadmList } from '../ipvs/ipvsadm.js';
+import { sh } from './sh.js';
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const main = join(root, 'dist/src/main.js');

@@ -1,7 +1,7 @@
 // The kernel lane: runs inside the VM (test/vm/kernel-lane.sh) as one node process against
 // Debian's kernel with IPVS. The contract suite, agreement with ipvsadm both ways, real NAT
 // traffic in the counters, and a large pipelined batch.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,9 +19,7 @@ import {
 import { SYNC_IF, contract, specOf } from '../ipvs/contract.js';
 import { parseIpvsadmList } from '../ipvs/ipvsadm.js';
 import { FIXTURE, FIXTURE_LINES, FIXTURE_RESTORE, fixtureOperations } from './fixture.js';
-
-const sh = (cmd: string, args: string[], input?: string): string =>
-  execFileSync(cmd, args, { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+import { sh } from './sh.js';
 
 const fixtureTable = (): unknown[] =>
   [...FIXTURE]

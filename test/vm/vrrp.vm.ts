@@ -30,8 +30,8 @@ import t, { type Test } from 'tap';
 import { clearNetworks } from './netns.js';
 import { snippet } from './snippet.js';
 import { sleep, until } from './wait.js';
+import { sh } from './sh.js';
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
 const inNs = (ns: string, cmd: string, ...args: string[]): string =>
   sh('ip', ['netns', 'exec', ns, cmd, ...args]);
 const root = fileURLToPath(new URL('../../../', import.meta.url));
