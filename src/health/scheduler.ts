@@ -143,6 +143,8 @@ interface Run {
   readonly policy: HealthPolicy;
   /** Each subscriber's own timing (adding it again replaces it). */
   readonly subscribers: Map<string, CheckTiming>;
+  /** The subscribers' keys, made again when they change: each result hands them on. */
+  subscriberIds: readonly string[];
   /** What the run follows: the strictest of the subscribers' timings. */
   timing: CheckTiming;
   state: HealthState;
@@ -264,6 +266,7 @@ export class Scheduler {
       target,
       policy,
       subscribers: new Map([[subscriber, timing]]),
+      subscriberIds: [subscriber],
       timing,
       state: initialState(policy),
       waiting: false,
@@ -444,6 +447,7 @@ export class Scheduler {
    * timing), and a check in flight picks it up when it ends.
    */
   private retime(run: Run): void {
+    run.subscriberIds = [...run.subscribers.keys()];
     const timing = strictestTiming([...run.subscribers.values()]);
     if (sameTiming(timing, run.timing)) return;
     this.rate += perSecond(timing) - perSecond(run.timing);
@@ -533,7 +537,7 @@ export class Scheduler {
       run.state = next.state;
       this.notify({
         id: run.id,
-        subscribers: [...run.subscribers.keys()],
+        subscribers: run.subscriberIds,
         checker: run.checker,
         target: run.target,
         result,

@@ -28,16 +28,20 @@ export function serverStatus(
   fall: number,
 ): ServerHealth['status'] {
   if (states.length === 0) return 'up';
-  const known: HealthState[] = [];
+  // One pass and nothing allocated: it runs on every check's result.
+  let allUp = true;
+  let allChecked = true;
+  let fallen = false;
   for (const s of states) {
     if (s === undefined) return 'pending';
-    known.push(s);
+    if (!s.checked) allChecked = false;
+    if (!s.up) {
+      allUp = false;
+      if (s.failures >= fall) fallen = true;
+    }
   }
-  if (known.every((s) => s.up)) {
-    return settled || known.every((s) => s.checked) ? 'up' : 'pending';
-  }
-  if (settled || known.some((s) => !s.up && s.failures >= fall)) return 'down';
-  return 'pending';
+  if (allUp) return settled || allChecked ? 'up' : 'pending';
+  return settled || fallen ? 'down' : 'pending';
 }
 
 /**

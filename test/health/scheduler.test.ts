@@ -207,6 +207,25 @@ t.test(
   },
 );
 
+t.test('a subscriber removed is not handed the next results; one added is', async (t) => {
+  const c = new Scripted('same', () => true);
+  const clock = new ManualClock(0);
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({ slotMs: 0, onResult: (e) => events.push(e), random: () => 0, clock });
+  const id = s.add('svc-a', c, target, fast, policy);
+  s.add('svc-b', c, target, fast, policy);
+  await clock.advance(0);
+  s.remove('svc-a', id);
+  await clock.advance(5);
+  s.add('svc-c', c, target, fast, policy);
+  await clock.advance(5);
+  await s.stop();
+  t.same(
+    events.map((e) => e.subscribers),
+    [['svc-a', 'svc-b'], ['svc-b'], ['svc-b', 'svc-c']],
+  );
+});
+
 t.test('removing the last subscriber stops the check', async (t) => {
   const c = new Scripted('r', () => true);
   const sch = new Scheduler({ slotMs: 0, onResult: () => undefined, clock: new ManualClock() });
