@@ -47,9 +47,7 @@ export function heapModes(
   execArgv: readonly string[] = process.execArgv,
   collect: () => void = fullCollection,
 ): HeapModes {
-  const given = new Set(execArgv.map(flagName));
-  const ours = (flags: readonly string[]): string[] =>
-    flags.filter((flag) => !given.has(flagName(flag)));
+  const ours = (flags: readonly string[]): string[] => notGiven(flags, execArgv);
   return {
     reading: () => ours(READING_V8_FLAGS).forEach((flag) => set(flag)),
     running: () => {
@@ -89,10 +87,15 @@ export function setV8Flags(
   set: (flag: string) => void = setFlagsFromString,
   execArgv: readonly string[] = process.execArgv,
 ): string[] {
-  const given = new Set(execArgv.map(flagName));
-  const out = V8_FLAGS.filter((flag) => !given.has(flagName(flag)));
+  const out = notGiven(V8_FLAGS, execArgv);
   for (const flag of out) set(flag);
   return out;
+}
+
+/** Those of `flags` the operator did not give node on its command line. */
+function notGiven(flags: readonly string[], execArgv: readonly string[]): string[] {
+  const given = new Set(execArgv.map(flagName));
+  return flags.filter((flag) => !given.has(flagName(flag)));
 }
 
 /** A flag's name as V8 matches it: no value, `_` as `-`, `--no-x` as `--x`. */
