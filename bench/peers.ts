@@ -1,7 +1,8 @@
 // ipvs-warden side by side with keepalived and ldirectord (Debian's packages) on the same
 // targets, the same schedule and the same window, on the real kernel (in the VM, one boot):
 // `npm run bench:peers`. Each peer runs as its own process, one after another, configured for
-// the same N real servers (TCP connect or HTTP GET, every second, fall after one failure).
+// the same N real servers (TCP connect or HTTP GET, every second, fall after one failure), beside
+// the floor (our probe on bare timers) and, when named, the native floor (its connect in C).
 //
 // Measured the same way for each:
 // - checks: counted where they land, by one target-server process (a forked child of this one,
@@ -57,6 +58,8 @@ import {
 } from './peers-lib.js';
 import { daemonSchema } from '../src/config/daemon.js';
 import { heapModes, setV8Flags } from '../src/v8-flags.js';
+import { errnoCode } from '../src/health/lean.js';
+import { ipv4Number, openNativeProbe } from './native.js';
 import { procReader } from './procfile.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
@@ -99,6 +102,16 @@ const OURS = 'ipvs-warden';
  * here, so the rows show what the daemon adds above it.
  */
 const FLOOR = 'floor';
+/**
+ * The native floor (TCP only): the floor's bare timers and cap, with each connect made, read and
+ * reset in C (bench/native/probe.c), and JavaScript called once per loop turn for all that
+ * finished. Beside the floor it splits the probe's CPU into what the kernel does and what node's
+ * JavaScript handle costs: the most a probe engine in C could save ipvs-warden here.
+ */
+const NATIVE_FLOOR = 'native-floor';
+/** The floors measure their probes alone: no table of their own, no detection. */
+const isFloor = (peer: string): boolean => peer === FLOOR || peer === NATIVE_FLOOR;
+const TCP_ONLY = 'not run (TCP only)';
 /**
  * The most checks the floor has in flight: the daemon's own cap (check_concurrency's default).
  * Uncapped, it kept up to every target in flight at once, the target server fell behind, and
@@ -145,6 +158,7 @@ const VIPS: Record<string, string> = {
   keepalived: '10.9.0.2',
   ldirectord: '10.9.0.3',
   [FLOOR]: '10.9.0.4',
+  [NATIVE_FLOOR]: '10.9.0.5',
 };
 
 // ---- the target server (a child process) ----
@@ -412,10 +426,10 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
       },
     );
   }
-  if (peer === FLOOR) {
+  if (isFloor(peer)) {
     // The same kernel table as the peers keep (every answering target in), so the IPVS and
     // conntrack hooks that every probe's packets pass cost the floor what they cost them.
-    const vip = `${VIPS[FLOOR]}:80`;
+    const vip = `${VIPS[peer]}:80`;
     const rules = [`-A -t ${vip} -s rr`];
     for (const r of pool(n, holes).slice(0, n - holes))
       rules.push(`-a -t ${vip} -r ${r.address}:${r.port} -m -w 1`);
@@ -423,7 +437,15 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
     rmSync(FLOOR_COUNTS, { force: true });
     return spawn(
       process.execPath,
-      [...NODE_FLAGS, fileURLToPath(import.meta.url), 'floor', kind, String(n), String(holes)],
+      [
+        ...NODE_FLAGS,
+        fileURLToPath(import.meta.url),
+        'floor',
+        kind,
+        String(n),
+        String(holes),
+        peer === NATIVE_FLOOR ? 'native' : 'checker',
+      ],
       { stdio: out() },
     );
   }
@@ -547,7 +569,7 @@ async function measure(
         .slice(0, answering)
         .map((r) => `${r.address}:${r.port}`),
     );
-    if (peer === FLOOR) {
+    if (isFloor(peer)) {
       await sleep(FLOOR_WARM_S * 1000);
       seen = answering;
     }
@@ -566,7 +588,7 @@ async function measure(
     if (exited)
       return { ...base, refused: `could not run: exited (${proc.exitCode})`, windows: '' };
     console.error(
-      peer === FLOOR
+      isFloor(peer)
         ? `#   measured after ${fillS.toFixed(0)} s`
         : `#   ${seen} in the table after ${fillS.toFixed(0)} s`,
     );
@@ -588,7 +610,7 @@ async function measure(
       // before it at the end): the scrape is the bench's doing, not checking's.
       const cpuNow = (): { cpu: number; system: number; threads: Map<string, number> } => ({
         ...cpuOfTree(pid),
-        threads: peer === OURS || peer === FLOOR ? cpuByThread(pid) : new Map<string, number>(),
+        threads: peer === OURS || isFloor(peer) ? cpuByThread(pid) : new Map<string, number>(),
       });
       const before = end ? cpuNow() : undefined;
       const asked = performance.now();
@@ -597,7 +619,7 @@ async function measure(
         peer === OURS ? wardenChecks() : Promise.resolve(null),
       ]);
       const own: { all: number; healthy: number; t?: number } | null =
-        warden ?? (peer === FLOOR ? floorChecks() : null);
+        warden ?? (isFloor(peer) ? floorChecks() : null);
       const at = performance.now();
       const { cpu, system, threads } = before ?? cpuNow();
       return {
@@ -641,7 +663,7 @@ async function measure(
     const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
     const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
-    if ((peer === OURS || peer === FLOOR) && ownRate === undefined)
+    if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,
         refused: `REFUSED: counts disagree: no count of its own from ${peer === OURS ? "ipvs-warden's /metrics" : 'the floor'}`,
@@ -669,7 +691,7 @@ async function measure(
       windows,
     };
     // The floor changes no table, so it has no detection.
-    if (peer === FLOOR) return measured;
+    if (isFloor(peer)) return measured;
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
@@ -805,7 +827,12 @@ async function main(): Promise<void> {
   for (const kind of KINDS)
     for (const n of sizes)
       for (const holes of [0, ...(BLACKHOLE_SIZES.includes(n) ? [Math.round(n * BLACKHOLE)] : [])])
-        for (const peer of PEERS) all.push(notRun(peer, kind, n, holes));
+        for (const peer of PEERS)
+          all.push(
+            peer === NATIVE_FLOOR && kind !== 'tcp'
+              ? { ...notRun(peer, kind, n, holes), refused: TCP_ONLY }
+              : notRun(peer, kind, n, holes),
+          );
   // The README is rewritten after every row, so a run cut short still leaves what it measured.
   // In rounds, each (kind, size) runs all its peers once per round, in turn, the order reversed
   // every other round, so that a drift of the VM's speed falls on every peer alike.
@@ -818,7 +845,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++)
       for (const i of round % 2 === 0 ? members : [...members].reverse()) {
         const row = all[i];
-        if (!row || !SIZES.includes(row.targets)) continue;
+        if (!row || !SIZES.includes(row.targets) || row.refused === TCP_ONLY) continue;
         // A peer that could not fill a smaller table of this kind cannot fill a bigger one, nor
         // this one in another round: its FILL_S wait would only stretch the run.
         const smaller = all.find(
@@ -961,6 +988,11 @@ ${rowsMarkdown(table)}`
   answering target, loaded with \`ipvsadm -R\`) as for the peers, which it does not read (\`node dist/bench/peers.js floor KIND N\`),
   measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It changes no
   table, so it has no detection. ipvs-warden / floor is what the daemon adds above its probes.
+- native-floor (TCP only, when BENCH_PEERS names it): the floor's timers, cap and table, with
+  each connect made, read and reset in C (bench/native/probe.c: socket, connect, one epoll set
+  watched from node's loop, SO_LINGER 0 and close), JavaScript called once per loop turn for every
+  connect that finished: what the probe costs here without node's JavaScript handle. Beside the
+  floor, the most that a probe in C could save.
 - keepalived: \`keepalived --dont-fork --check\`, delay_loop ${INTERVAL_S}, \`TCP_CHECK\` or \`HTTP_GET\`
   (url /healthz, status_code 200), connect_timeout 1, retry 0 (fail on the first failed check).
 - ldirectord: \`ldirectord -d FILE start\` (the foreground), checkinterval ${INTERVAL_S},
@@ -1009,36 +1041,30 @@ ${old || '(not run: BENCH_LEGACY=0)'}
 }
 
 /**
- * The floor process: each target of the pool checked by our checker on a timer of its own,
- * every INTERVAL_S, timeout 1 s, no jitter, at most FLOOR_CAP at once (the rest wait, first come
- * first served, as the daemon's do); results are dropped. Runs until it is stopped.
+ * The floor process: each target of the pool checked on a timer of its own, every INTERVAL_S,
+ * timeout 1 s, no jitter, at most FLOOR_CAP at once (the rest wait, first come first served, as
+ * the daemon's do); results are counted and dropped. The probe is our own checker, or (`native`,
+ * TCP only) a connect made in C. Runs until it is stopped.
  */
-async function floor(kind: string, n: number, holes: number): Promise<void> {
+async function floor(kind: string, n: number, holes: number, probe: string): Promise<void> {
   // As the daemon runs: with the V8 flags `ipvs-warden` sets on itself, and those it sets once
   // running (there is no config to read here).
   setV8Flags();
   heapModes().running();
-  const { TcpChecker } = await import('../checks/tcp.js');
-  const { HttpChecker } = await import('../checks/http.js');
-  const checker = kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
-  const timeoutMs = INTERVAL_S * 1000;
-  // One signal for every check, as the scheduler gives them (its stop).
-  const context = { signal: new AbortController().signal, timeoutMs };
   const counts: FloorCounts = { all: 0, healthy: 0, t: 0 };
-  const limit = pLimit(FLOOR_CAP);
-  for (const [i, r] of pool(n, holes).entries()) {
-    const target = { family: 4 as const, address: r.address, port: r.port };
-    // The next check an interval after this one ends, as the scheduler plans it.
-    const run = (): void => {
-      void limit(() => checker.check(target, context)).then((result) => {
-        counts.all++;
-        if (result.healthy) counts.healthy++;
-        else counts.failure ??= result.message;
-        setTimeout(run, INTERVAL_S * 1000);
-      });
-    };
-    setTimeout(run, (i / n) * INTERVAL_S * 1000);
-  }
+  const targets = pool(n, holes);
+  // The next check an interval after this one ends, as the scheduler plans it.
+  const report = (i: number, healthy: boolean, failure: () => string): void => {
+    counts.all++;
+    if (healthy) counts.healthy++;
+    else counts.failure ??= failure();
+    setTimeout(() => check(i), INTERVAL_S * 1000);
+  };
+  if (probe === 'native' && kind !== 'tcp')
+    throw new Error(`the native floor checks TCP only, not ${kind}`);
+  const check =
+    probe === 'native' ? nativeChecks(targets, report) : await checkerChecks(kind, targets, report);
+  for (let i = 0; i < n; i++) setTimeout(() => check(i), (i / n) * INTERVAL_S * 1000);
   // Its own count, as ipvs-warden's /metrics gives one, for the guard; and in its log why checks
   // failed, when they did (a floor whose every check fails would measure failures).
   setInterval(() => {
@@ -1048,16 +1074,103 @@ async function floor(kind: string, n: number, holes: number): Promise<void> {
   }, 100);
   setInterval(() => {
     console.error(
-      `floor: ${counts.all} checks, ${counts.healthy} healthy; first failure: ${counts.failure ?? 'none'}`,
+      `floor (${probe}): ${counts.all} checks, ${counts.healthy} healthy; first failure: ${counts.failure ?? 'none'}`,
     );
   }, 5000);
   process.once('SIGTERM', () => process.exit(0));
 }
 
+type FloorReport = (i: number, healthy: boolean, failure: () => string) => void;
+
+/** The floor's checks by our own checker, capped by p-limit. */
+async function checkerChecks(
+  kind: string,
+  targets: readonly { address: string; port: number }[],
+  report: FloorReport,
+): Promise<(i: number) => void> {
+  const { TcpChecker } = await import('../checks/tcp.js');
+  const { HttpChecker } = await import('../checks/http.js');
+  const checker = kind === 'tcp' ? new TcpChecker() : new HttpChecker({ path: '/healthz' });
+  // One signal for every check, as the scheduler gives them (its stop).
+  const context = { signal: new AbortController().signal, timeoutMs: INTERVAL_S * 1000 };
+  const limit = pLimit(FLOOR_CAP);
+  const all = targets.map((r) => ({ family: 4 as const, address: r.address, port: r.port }));
+  return (i) => {
+    const target = all[i];
+    if (!target) return;
+    void limit(() => checker.check(target, context)).then((result) =>
+      report(i, result.healthy, () => result.message),
+    );
+  };
+}
+
+/**
+ * The native floor's checks: a connect in C (bench/native.ts), its deadline kept here and swept
+ * every 50 ms, at most FLOOR_CAP in flight and the rest waiting in order, as with p-limit.
+ */
+function nativeChecks(
+  targets: readonly { address: string; port: number }[],
+  report: FloorReport,
+): (i: number) => void {
+  const timeoutMs = INTERVAL_S * 1000;
+  const addresses = targets.map((t) => ipv4Number(t.address));
+  const fds = new Int32Array(targets.length).fill(-1);
+  /** When each check in flight gives up; 0: not in flight. */
+  const deadlines = new Float64Array(targets.length);
+  const waiting: number[] = [];
+  let head = 0;
+  let live = 0;
+  const finish = (i: number, status: number): void => {
+    if (!deadlines[i]) return;
+    deadlines[i] = 0;
+    fds[i] = -1;
+    live--;
+    report(i, status === 0, () => {
+      const t = targets[i];
+      return `${t?.address}:${t?.port}: ${errnoCode(status)}`;
+    });
+    const next = waiting[head];
+    if (next !== undefined) {
+      head++;
+      if (head === waiting.length) {
+        waiting.length = 0;
+        head = 0;
+      }
+      start(next);
+    }
+  };
+  const probe = openNativeProbe(finish);
+  const start = (i: number): void => {
+    if (live >= FLOOR_CAP) {
+      waiting.push(i);
+      return;
+    }
+    live++;
+    deadlines[i] = performance.now() + timeoutMs;
+    const fd = probe.connect(i, addresses[i] ?? 0, targets[i]?.port ?? 0);
+    // Told on a later turn, as a failed connect is told to our checker.
+    if (fd < 0) setImmediate(() => finish(i, fd));
+    else fds[i] = fd;
+  };
+  // After the loop's I/O of this turn, as ProbeRun's deadline: timers run before the loop reads
+  // I/O, and on a late loop a connect that finished in time would lose to its own deadline.
+  const sweep = (): void => {
+    const now = performance.now();
+    for (let i = 0; i < deadlines.length; i++) {
+      const deadline = deadlines[i] ?? 0;
+      if (deadline === 0 || deadline > now) continue;
+      probe.cancel(fds[i] ?? -1);
+      finish(i, -110); // ETIMEDOUT
+    }
+  };
+  setInterval(() => setImmediate(sweep), 50);
+  return start;
+}
+
 if (process.argv[2] === 'server') serve();
 else if (process.argv[2] === 'floor') {
-  const [kind = 'tcp', n = '200', holes = '0'] = process.argv.slice(3);
-  await floor(kind, Number(n), Number(holes));
+  const [kind = 'tcp', n = '200', holes = '0', probe = 'checker'] = process.argv.slice(3);
+  await floor(kind, Number(n), Number(holes), probe);
 } else if (process.argv[2] === 'configs') {
   // The three files for one row, to check them by hand (keepalived -t, ipvs-warden check-config).
   const [kind = 'tcp', n = '20', dir = work] = process.argv.slice(3);

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "probe",
+      "sources": ["probe.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
