@@ -91,9 +91,13 @@ t.test('heap modes: V8 own factor to read, a quarter and one collection to run',
 
 t.test('with the flags a literal that outlived scavenges still allocates young', async (t) => {
   // The same node without them: V8 pretenures the literal, so this test can tell the two apart.
-  t.equal(await placed(''), 'old', "V8's default: pretenured");
+  // Not every time: V8's feedback left it young once in a CI run on a busy machine (2026-12-04),
+  // so the control may take up to five nodes; with the flag, none of three may pretenure it.
+  const control: string[] = [];
+  while (control.length < 5 && !control.includes('old')) control.push(await placed(''));
+  t.ok(control.includes('old'), `V8's default: pretenured (${control.join(', ')})`);
   const flags = `const { setV8Flags } = await import('${dist}src/v8-flags.js'); setV8Flags()`;
-  t.equal(await placed(flags), 'young', 'setV8Flags: young');
+  for (let i = 0; i < 3; i++) t.equal(await placed(flags), 'young', 'setV8Flags: young');
 });
 
 t.test('the ipvs-warden command sets them before its work', async (t) => {
