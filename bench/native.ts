@@ -3,6 +3,7 @@
 // when BENCH_PEERS names the native floor); ipvs-warden itself never loads it.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { addressToBytes } from '../src/ipvs/address.js';
 
 interface Addon {
   open(onBatch: (count: number) => void, results: Int32Array): object;
@@ -23,12 +24,9 @@ const addonPath = fileURLToPath(
   new URL('../../bench/native/build/Release/probe.node', import.meta.url),
 );
 
-/** An IPv4 address in dotted form as the uint32 the addon takes. */
+/** An IPv4 address as the uint32 the addon takes (parsed as the netlink backend parses it). */
 export function ipv4Number(address: string): number {
-  const parts = address.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
-    throw new Error(`native probe: ${address} is not an IPv4 address`);
-  return parts.reduce((n, p) => n * 256 + p, 0);
+  return addressToBytes(4, address).readUInt32BE(0);
 }
 
 /**
