@@ -101,7 +101,7 @@ const schema = {
     env: 'WARDEN_RESYNC_INTERVAL',
   },
   min_tick_interval: {
-    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period)',
+    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down does not wait for it',
     format: 'duration',
     default: '250ms',
     env: 'WARDEN_MIN_TICK_INTERVAL',

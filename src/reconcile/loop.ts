@@ -244,6 +244,8 @@ export class ReconcileLoop {
   private maintenanceGeneration = 0;
   private running: Promise<void> | null = null;
   private again = false;
+  /** One of the requests during the tick in progress was urgent (`requestTick`). */
+  private againUrgent = false;
   /** When the last tick ended (monotonic): the next starts no sooner than min_tick_interval after. */
   private lastTickEnd = -Infinity;
   /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
@@ -465,15 +467,22 @@ export class ReconcileLoop {
 
   /**
    * Runs a tick soon: at once, or min_tick_interval after the last one ended. Requests before it
-   * starts make one tick; requests during a tick make one more after it.
+   * starts make one tick; requests during a tick make one more after it. An `urgent` request (a
+   * server went down) does not wait for min_tick_interval, at once or after the tick in
+   * progress: traffic still goes to that server until the tick, and keepalived and HAProxy take
+   * it out on the failed check itself. The burst that min_tick_interval spreads out is servers
+   * coming back (a rolling restart), and a burst of failures still shares the ticks it falls in.
    */
-  requestTick(reason: string): void {
+  requestTick(reason: string, urgent = false): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
+      this.againUrgent ||= urgent;
       return;
     }
-    const earliest = this.lastTickEnd + this.state.config.daemon.minTickIntervalMs;
+    const earliest = urgent
+      ? -Infinity
+      : this.lastTickEnd + this.state.config.daemon.minTickIntervalMs;
     const wait = earliest - this.clock.monotonic();
     if (wait > 0) {
       this.scheduleWake(this.clock.now() + wait);
@@ -496,8 +505,10 @@ export class ReconcileLoop {
         this.lastTickEnd = this.clock.monotonic();
         this.running = null;
         if (this.again && !this.stopped) {
+          const urgent = this.againUrgent;
           this.again = false;
-          this.requestTick('requested during a tick');
+          this.againUrgent = false;
+          this.requestTick('requested during a tick', urgent);
         }
       });
   }
@@ -670,7 +681,7 @@ export class ReconcileLoop {
       server: record.rs.name,
       message,
     });
-    this.requestTick(`${record.rs.name} ${status}`);
+    this.requestTick(`${record.rs.name} ${status}`, status === 'down');
   }
 
   private maintenanceReason(rs: RealServerConfig, dir: string): string | null {

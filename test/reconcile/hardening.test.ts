@@ -25,12 +25,15 @@ class ControlledBackend extends MemoryBackend {
   gate: Promise<void> | null = null;
   /** Operations applied by the table whose acknowledgement is then reported lost. */
   loseAcks = false;
+  /** While set, operations wait here before they are applied. */
+  applyGate: Promise<void> | null = null;
   override async table(): Promise<TableEntry[]> {
     this.reads++;
     if (this.gate) await this.gate;
     return super.table();
   }
   override async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
+    if (this.applyGate) await this.applyGate;
     const results = await super.apply(operations);
     if (!this.loseAcks) return results;
     return results.map((r) => ({
@@ -223,6 +226,60 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
   await clock.advance(1);
   await loop.idle();
   t.equal(backend.reads, before + 1, 'twenty requests, one read');
+});
+
+t.test('a server that goes down ticks at once; servers that come up wait', async (t) => {
+  const healthy = new Map<string, boolean>();
+  const checker = (): Checker => ({
+    kind: 'tcp',
+    description: 'scripted',
+    key: 'scripted',
+    check: (target) =>
+      Promise.resolve({
+        healthy: healthy.get(target.address) ?? true,
+        durationMs: 0,
+        message: 'scripted',
+      }),
+  });
+  const cfg = parseConfig(
+    `daemon: {backend: memory, min_tick_interval: 5s}
+defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
+virtual_services:
+  - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [{address: 10.0.0.1}, {address: 10.0.0.2}]}
+`,
+    'test.yaml',
+    {},
+  );
+  const { backend, clock, log, loop } = setup(cfg, { createChecker: checker });
+  t.teardown(() => loop.stop());
+  const servers = async (): Promise<string[]> =>
+    ((await backend.table())[0]?.destinations ?? []).map((d) => d.key.address).sort();
+  await loop.start();
+  await clock.advance(4000);
+  t.equal(log.named('server.up').length, 2, 'both checked up');
+  t.same(await servers(), [], 'coming up waits for min_tick_interval after the start tick');
+  await clock.advance(1500);
+  t.same(await servers(), ['10.0.0.1', '10.0.0.2']);
+
+  healthy.set('10.0.0.1', false);
+  await clock.advance(1000);
+  await loop.idle();
+  t.same(await servers(), ['10.0.0.2'], 'down: out on its first failed check, not 5 s later');
+
+  // Down while a tick is applying (it planned before the failure): the next tick is at once.
+  healthy.set('10.0.0.1', true);
+  let release = (): void => undefined;
+  backend.applyGate = new Promise((r) => (release = r));
+  await clock.advance(6000); // 10.0.0.1 is up again; its tick, 5 s on, is held adding it
+  t.same(await servers(), ['10.0.0.2'], 'the add is held');
+  healthy.set('10.0.0.2', false);
+  await clock.advance(1000);
+  t.equal(log.named('server.down').length, 2, '10.0.0.2 is down during the tick');
+  backend.applyGate = null;
+  release();
+  await settle();
+  await loop.idle();
+  t.same(await servers(), ['10.0.0.1'], 'and out right after it, with no clock moved');
 });
 
 t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
