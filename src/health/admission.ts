@@ -72,6 +72,8 @@ export function nextLimit(
 export class AdmissionControl {
   private limit: number;
   private worst = 0;
+  /** The worst lag of the last whole period. */
+  private lastWorst = 0;
   private waited = false;
   private late = false;
   private periodStart: number | undefined;
@@ -101,6 +103,11 @@ export class AdmissionControl {
     return this.late;
   }
 
+  /** The loop's lag lately: the worst of the last period and of this one so far. */
+  lagMs(): number {
+    return Math.max(this.lastWorst, this.worst);
+  }
+
   /** One timer's lag at monotonic time `now`, and whether its check has to wait for a slot. */
   observe(now: number, lagMs: number, waits: boolean): void {
     this.worst = Math.max(this.worst, lagMs);
@@ -110,6 +117,7 @@ export class AdmissionControl {
     // A fixed cap comes out of nextLimit unchanged: the lag is still kept for `behind`.
     const next = nextLimit(this.limit, this.worst, this.waited, this.settings);
     this.late = this.worst > this.settings.targetLagMs;
+    this.lastWorst = this.worst;
     this.worst = 0;
     this.waited = false;
     this.periodStart = now;

@@ -67,6 +67,27 @@ export function nextWait(state: HealthState, timing: CheckTiming, random: number
   return jittered(nextInterval(state, timing), timing.jitter, random);
 }
 
+/**
+ * A check in flight this long holds no slot of the lowered cap: it waits on its server (a
+ * black-holed one hangs until the timeout), not on this loop. The cap is lowered to shorten the
+ * loop's turns, and such a check adds nothing to them until it ends; holding a slot for its
+ * whole timeout, 100 black-holed servers of 1,000 kept a cap of 20 to 40 full and the other
+ * checks 560 ms late (bench:peers, VM). It still counts against `concurrency`, the bound on
+ * checks in flight. Not while the loop is itself as late as that: then the check may be
+ * waiting for a turn of ours.
+ */
+export const RELEASE_MIN_MS = 50;
+/**
+ * ... and this many times the loop's recent lag, when that is longer: a check's end waits a turn
+ * of the loop for each step (connect; request and reply), and a turn lasts about the lag.
+ */
+export const RELEASE_LAGS = 3;
+
+/** Whether a check in flight for `inFlightMs` waits on its server rather than on this loop. Pure. */
+export function waitsOnServer(inFlightMs: number, loopLagMs: number): boolean {
+  return inFlightMs >= Math.max(RELEASE_MIN_MS, RELEASE_LAGS * loopLagMs);
+}
+
 /** Each checker's key digested for run ids (a checker's key never changes). */
 const digests = new WeakMap<Checker, string>();
 
@@ -154,6 +175,12 @@ interface Run {
   waitFrom: number;
   planned: number;
   running: boolean;
+  /**
+   * Its check's place under the general cap: a slot of the lowered cap, or only a place under
+   * `concurrency` once it waits on its server (`waitsOnServer`); `slotSince` is when it started.
+   */
+  slot: 'none' | 'held' | 'released';
+  slotSince: number;
   /** A check has run (its result may have been local, leaving the initial state). */
   probed: boolean;
 }
@@ -178,9 +205,17 @@ export class Scheduler {
    * at 10,000 HTTP checks a second with probe workers.
    */
   private cap: number;
+  /** `concurrency`: checks in flight, released ones included, never more. */
+  private readonly max: number;
   private active = 0;
+  /** Checks in flight that gave their slot back (`waitsOnServer`). */
+  private released = 0;
   private queue: (Run | undefined)[] = [];
   private queueHead = 0;
+  /** The runs whose checks hold a slot, in the order they started, with when (stale ones skipped). */
+  private holders: (Run | undefined)[] = [];
+  private holderSince: number[] = [];
+  private holdersHead = 0;
   /** Sets `cap`: the configured one, lower while the event loop is late. */
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
@@ -203,6 +238,7 @@ export class Scheduler {
   constructor(private readonly options: SchedulerOptions) {
     const max = options.concurrency ?? 256;
     this.cap = max;
+    this.max = max;
     this.admission = new AdmissionControl(
       {
         max,
@@ -273,6 +309,8 @@ export class Scheduler {
       waitFrom: 0,
       planned: 0,
       running: false,
+      slot: 'none',
+      slotSince: 0,
       probed: false,
     };
     this.runs.set(id, run);
@@ -327,7 +365,7 @@ export class Scheduler {
   stats(): SchedulerStats {
     const caps = new Set<CheckLimiter>();
     for (const run of this.runs.values()) if (run.checker.limiter) caps.add(run.checker.limiter);
-    let running = this.active;
+    let running = this.active + this.released;
     let waiting = this.queued();
     for (const cap of caps) {
       running += cap.activeCount;
@@ -372,6 +410,9 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.queue = [];
     this.queueHead = 0;
+    this.holders = [];
+    this.holderSince = [];
+    this.holdersHead = 0;
     this.stopper.abort();
     this.gate?.open();
     this.gate = undefined;
@@ -468,10 +509,44 @@ export class Scheduler {
     );
     // A checker with a cap of its own waits for that inside `check`, holding nothing of ours.
     if (run.checker.limiter) void this.execute(run, false);
-    else if (this.active < this.cap && this.queued() === 0) {
-      this.active++;
-      void this.execute(run, true);
-    } else this.queue.push(run);
+    else {
+      if (this.active >= this.cap) this.releaseStalled(now);
+      if (this.room() && this.queued() === 0) {
+        this.active++;
+        run.slot = 'held';
+        void this.execute(run, true);
+      } else this.queue.push(run);
+    }
+  }
+
+  /** A slot of the cap is free, and a place under `concurrency`. */
+  private room(): boolean {
+    return this.active < this.cap && this.active + this.released < this.max;
+  }
+
+  /** Gives back the slots of the checks that wait on their servers (`waitsOnServer`). */
+  private releaseStalled(now: number): void {
+    const lag = this.admission.lagMs();
+    while (this.holdersHead < this.holders.length) {
+      const run = this.holders[this.holdersHead];
+      const since = this.holderSince[this.holdersHead] ?? now;
+      if (run?.slot === 'held' && run.slotSince === since) {
+        if (!waitsOnServer(now - since, lag)) break;
+        run.slot = 'released';
+        this.active--;
+        this.released++;
+      }
+      this.holders[this.holdersHead++] = undefined;
+    }
+    if (this.holdersHead === this.holders.length) {
+      this.holders.length = 0;
+      this.holderSince.length = 0;
+      this.holdersHead = 0;
+    } else if (this.holdersHead >= 1024 && this.holdersHead * 2 >= this.holders.length) {
+      this.holders = this.holders.slice(this.holdersHead);
+      this.holderSince = this.holderSince.slice(this.holdersHead);
+      this.holdersHead = 0;
+    }
   }
 
   private queued(): number {
@@ -481,7 +556,9 @@ export class Scheduler {
   /** Starts the runs that wait, first come first served, while the general cap has room. */
   private pump(): void {
     if (this.stopper.signal.aborted) return;
-    while (this.active < this.cap && this.queueHead < this.queue.length) {
+    // At every check's end: it also drops the entries of checks that ended.
+    this.releaseStalled(this.clock.monotonic());
+    while (this.room() && this.queueHead < this.queue.length) {
       const run = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined;
       if (!run) continue;
@@ -491,6 +568,7 @@ export class Scheduler {
         continue;
       }
       this.active++;
+      run.slot = 'held';
       void this.execute(run, true);
     }
     if (this.queueHead === this.queue.length) {
@@ -512,7 +590,13 @@ export class Scheduler {
     let latenessMs = 0;
     try {
       if (this.gate) await this.gate.opened;
-      latenessMs = Math.max(0, this.clock.monotonic() - run.planned);
+      const started = this.clock.monotonic();
+      latenessMs = Math.max(0, started - run.planned);
+      if (general) {
+        run.slotSince = started;
+        this.holders.push(run);
+        this.holderSince.push(started);
+      }
       result = await run.checker.check(run.target, {
         signal: this.stopper.signal,
         timeoutMs: run.timing.timeoutMs,
@@ -522,7 +606,9 @@ export class Scheduler {
       result = thrownResult(run.checker.description, run.target, error);
     } finally {
       if (general) {
-        this.active--;
+        if (run.slot === 'released') this.released--;
+        else this.active--;
+        run.slot = 'none';
         this.pump();
       }
     }

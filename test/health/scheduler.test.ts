@@ -16,6 +16,7 @@ import {
   slotFor,
   slotted,
   type CheckEvent,
+  waitsOnServer,
 } from '../../src/health/scheduler.js';
 import type { CheckTiming } from '../../src/health/timing.js';
 import { ManualClock } from '../clock.js';
@@ -394,6 +395,78 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   await busyLoop(clock, 12);
   t.equal(fixed.stats().limit, 8, 'a floor at or above the cap: the cap is fixed');
   await fixed.stop();
+});
+
+t.test('waitsOnServer: 50 ms in flight, or three times a longer lag', async (t) => {
+  t.equal(waitsOnServer(49, 0), false);
+  t.equal(waitsOnServer(50, 0), true);
+  t.equal(waitsOnServer(50, 10), true, 'a loop on time: 50 ms');
+  t.equal(waitsOnServer(299, 100), false, 'a loop 100 ms late: not before 300 ms');
+  t.equal(waitsOnServer(300, 100), true);
+});
+
+/**
+ * `hanging` checks that take the whole 1 s timeout and `quick` ones of 10 ms, every 100 ms,
+ * on a loop that stays up to 80 ms late (above the 50 ms target, so the cap is lowered), for `ms`.
+ */
+async function hangingPool(
+  concurrency: number,
+  hanging: number,
+  quick: number,
+  ms: number,
+): Promise<{ quickChecks: number; maxRunning: number; limit: number }> {
+  const clock = new ManualClock(0);
+  let running = 0;
+  let maxRunning = 0;
+  let quickChecks = 0;
+  const took = (ms: number, healthy: boolean) => async (): Promise<boolean> => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await new Promise<void>((r) => clock.setTimeout(() => r(), ms));
+    running--;
+    if (healthy) quickChecks++;
+    return healthy;
+  };
+  let seed = 1;
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: () => undefined,
+    concurrency,
+    minConcurrency: 4,
+    // Spread, and the same every run (Park-Miller).
+    random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  for (let i = 0; i < hanging; i++)
+    s.add(`h${i}`, new Scripted(`h${i}`, took(1000, false)), target, timing, policy);
+  for (let i = 0; i < quick; i++)
+    s.add(`q${i}`, new Scripted(`q${i}`, took(10, true)), target, timing, policy);
+  for (let t = 0; t < ms; t += 90) {
+    clock.stall(80);
+    await clock.advance(10);
+  }
+  const limit = s.stats().limit;
+  await s.stop();
+  return { quickChecks, maxRunning, limit };
+}
+
+t.test('checks hanging on their servers do not keep a lowered cap from the others', async (t) => {
+  // 40 quick checks every 100 ms over 10 s, alone and beside 4 black-holed servers.
+  const alone = await hangingPool(16, 0, 40, 10_000);
+  const beside = await hangingPool(16, 4, 40, 10_000);
+  t.equal(alone.limit, 4, 'the loop is late and checks wait: the cap is at its floor');
+  t.equal(beside.limit, 4, 'beside the hanging ones too');
+  // Holding their slots for the whole second, the 4 would keep the 4 slots nearly always full.
+  // Given back after 240 ms (three times the 80 ms lag), they leave the quick checks most of it.
+  t.ok(
+    beside.quickChecks >= 0.5 * alone.quickChecks,
+    `quick checks beside the hanging ones: ${beside.quickChecks}, alone: ${alone.quickChecks}`,
+  );
+  t.ok(beside.maxRunning <= 16, `never more than concurrency in flight (${beside.maxRunning})`);
+
+  const bounded = await hangingPool(10, 12, 40, 5000);
+  t.ok(bounded.maxRunning <= 10, `concurrency still bounds them all (saw ${bounded.maxRunning})`);
 });
 
 /** Three checks of 10 ms every 100 ms under a cap of two (its floor `min`), their start times. */
