@@ -101,7 +101,7 @@ const schema = {
     env: 'WARDEN_RESYNC_INTERVAL',
   },
   min_tick_interval: {
-    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down does not wait for it',
+    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down waits at most as long as the last tick took',
     format: 'duration',
     default: '250ms',
     env: 'WARDEN_MIN_TICK_INTERVAL',

@@ -151,6 +151,19 @@ const RECENT_EVENTS = 100;
 const NO_RUNS: readonly string[] = Object.freeze([]);
 
 /**
+ * The least time from one tick's end to the next one's start. `min_tick_interval`, so that a
+ * burst of transitions (a rolling restart) shares one table read; but for an `urgent` tick (a
+ * server went down) only as long as the last tick took, if that is shorter: traffic still goes
+ * to that server until the tick, and keepalived and HAProxy take it out on the failed check
+ * itself. Waiting as long as a tick takes still keeps ticks to half the loop when they are slow
+ * (a large table, a director that is behind), where back to back they made the checks that find
+ * the next failures later (bench:peers, 1,000 TCP in the VM). Pure.
+ */
+export function tickGap(minTickMs: number, lastTickMs: number, urgent: boolean): number {
+  return urgent ? Math.min(minTickMs, Math.max(0, lastTickMs)) : minTickMs;
+}
+
+/**
  * The longest a tick holds new checks back (only while the event loop is late: Scheduler.hold).
  * The tick ends the hold itself; on an overloaded loop its first turn, full of results of checks
  * in flight, took over a second in the VM, so the bound spans a few turns. A kernel that does
@@ -246,6 +259,10 @@ export class ReconcileLoop {
   private again = false;
   /** One of the requests during the tick in progress was urgent (`requestTick`). */
   private againUrgent = false;
+  /** An urgent request waits for its gap (`tickGap`). */
+  private urgentWaiting = false;
+  /** How long the last tick took, on the monotonic clock. */
+  private lastTickMs = 0;
   /** When the last tick ended (monotonic): the next starts no sooner than min_tick_interval after. */
   private lastTickEnd = -Infinity;
   /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
@@ -466,12 +483,8 @@ export class ReconcileLoop {
   }
 
   /**
-   * Runs a tick soon: at once, or min_tick_interval after the last one ended. Requests before it
-   * starts make one tick; requests during a tick make one more after it. An `urgent` request (a
-   * server went down) does not wait for min_tick_interval, at once or after the tick in
-   * progress: traffic still goes to that server until the tick, and keepalived and HAProxy take
-   * it out on the failed check itself. The burst that min_tick_interval spreads out is servers
-   * coming back (a rolling restart), and a burst of failures still shares the ticks it falls in.
+   * Runs a tick soon: at once, or `tickGap` after the last one ended. Requests before it starts
+   * make one tick; requests during a tick make one more after it.
    */
   requestTick(reason: string, urgent = false): void {
     if (this.stopped) return;
@@ -480,20 +493,24 @@ export class ReconcileLoop {
       this.againUrgent ||= urgent;
       return;
     }
-    const earliest = urgent
-      ? -Infinity
-      : this.lastTickEnd + this.state.config.daemon.minTickIntervalMs;
-    const wait = earliest - this.clock.monotonic();
+    // An urgent request that had to wait stays urgent until a tick starts, whatever wakes it.
+    urgent ||= this.urgentWaiting;
+    const gap = tickGap(this.state.config.daemon.minTickIntervalMs, this.lastTickMs, urgent);
+    const wait = this.lastTickEnd + gap - this.clock.monotonic();
     if (wait > 0) {
+      this.urgentWaiting = urgent;
       this.scheduleWake(this.clock.now() + wait);
       return;
     }
+    this.urgentWaiting = false;
     this.wakeTimer?.cancel();
     this.wakeAt = Infinity;
     let waiters: (() => void)[] = [];
     let release = (): void => undefined;
+    let started = 0;
     this.running = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => {
+        started = this.clock.monotonic();
         waiters = this.tickWaiters.splice(0);
         // What the checks found reaches the kernel before more checks start (Scheduler.hold).
         release = this.scheduler.hold(TICK_HOLD_MS);
@@ -503,6 +520,7 @@ export class ReconcileLoop {
         release();
         for (const w of waiters) w();
         this.lastTickEnd = this.clock.monotonic();
+        this.lastTickMs = this.lastTickEnd - started;
         this.running = null;
         if (this.again && !this.stopped) {
           const urgent = this.againUrgent;

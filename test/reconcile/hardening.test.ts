@@ -16,7 +16,7 @@ import { MemoryBackend } from '../../src/ipvs/memory.js';
 import type { Operation, TableEntry } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { MemoryLog } from '../../src/log.js';
-import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { ReconcileLoop, tickGap } from '../../src/reconcile/loop.js';
 import { ManualClock, settle } from '../clock.js';
 
 /** The memory table, with reads that can be held and answers that can be lost. */
@@ -27,12 +27,15 @@ class ControlledBackend extends MemoryBackend {
   loseAcks = false;
   /** While set, operations wait here before they are applied. */
   applyGate: Promise<void> | null = null;
+  /** Told when operations arrive, before the gate. */
+  applying: (() => void) | null = null;
   override async table(): Promise<TableEntry[]> {
     this.reads++;
     if (this.gate) await this.gate;
     return super.table();
   }
   override async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
+    this.applying?.();
     if (this.applyGate) await this.applyGate;
     const results = await super.apply(operations);
     if (!this.loseAcks) return results;
@@ -228,6 +231,25 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
   t.equal(backend.reads, before + 1, 'twenty requests, one read');
 });
 
+t.test(
+  'tickGap: min_tick_interval, but a server going down waits only as long as a tick took',
+  async (t) => {
+    const cases: [number, number, boolean, number][] = [
+      [250, 0, false, 250],
+      [250, 0, true, 0],
+      [250, 80, true, 80],
+      [250, 400, true, 250],
+      [250, 400, false, 250],
+    ];
+    for (const [min, last, urgent, want] of cases)
+      t.equal(
+        tickGap(min, last, urgent),
+        want,
+        `min ${min}, last tick ${last} ms, urgent ${urgent}`,
+      );
+  },
+);
+
 t.test('a server that goes down ticks at once; servers that come up wait', async (t) => {
   const healthy = new Map<string, boolean>();
   const checker = (): Checker => ({
@@ -242,7 +264,7 @@ t.test('a server that goes down ticks at once; servers that come up wait', async
       }),
   });
   const cfg = parseConfig(
-    `daemon: {backend: memory, min_tick_interval: 5s}
+    `daemon: {backend: memory, min_tick_interval: 10s}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
 virtual_services:
   - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [{address: 10.0.0.1}, {address: 10.0.0.2}]}
@@ -258,28 +280,38 @@ virtual_services:
   await clock.advance(4000);
   t.equal(log.named('server.up').length, 2, 'both checked up');
   t.same(await servers(), [], 'coming up waits for min_tick_interval after the start tick');
-  await clock.advance(1500);
+  await clock.advance(6500);
   t.same(await servers(), ['10.0.0.1', '10.0.0.2']);
 
   healthy.set('10.0.0.1', false);
   await clock.advance(1000);
   await loop.idle();
-  t.same(await servers(), ['10.0.0.2'], 'down: out on its first failed check, not 5 s later');
+  t.same(await servers(), ['10.0.0.2'], 'down: out on its first failed check, not 10 s later');
 
-  // Down while a tick is applying (it planned before the failure): the next tick is at once.
+  // Down while a slow tick is applying (it planned before the failure): the next tick waits
+  // as long as that one took, not min_tick_interval.
   healthy.set('10.0.0.1', true);
   let release = (): void => undefined;
+  let heldAt = 0;
+  backend.applying = () => (heldAt = clock.monotonic());
   backend.applyGate = new Promise((r) => (release = r));
-  await clock.advance(6000); // 10.0.0.1 is up again; its tick, 5 s on, is held adding it
+  await clock.advance(11_000); // 10.0.0.1 is up again; its tick, 10 s on, is held adding it
   t.same(await servers(), ['10.0.0.2'], 'the add is held');
   healthy.set('10.0.0.2', false);
   await clock.advance(1000);
   t.equal(log.named('server.down').length, 2, '10.0.0.2 is down during the tick');
   backend.applyGate = null;
+  backend.applying = null;
+  // The tick started at most a check's interval before its operations arrived.
+  const took = clock.monotonic() - heldAt + 1000;
+  t.ok(took < 5000, `the held tick took at most ${took} ms, far less than min_tick_interval`);
   release();
   await settle();
   await loop.idle();
-  t.same(await servers(), ['10.0.0.1'], 'and out right after it, with no clock moved');
+  t.same(await servers(), ['10.0.0.1', '10.0.0.2'], 'the add went in; 10.0.0.2 waits');
+  await clock.advance(took);
+  await loop.idle();
+  t.same(await servers(), ['10.0.0.1'], 'out once as long as the held tick took has passed');
 });
 
 t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
