@@ -212,7 +212,10 @@ export class Scheduler {
   private released = 0;
   private queue: (Run | undefined)[] = [];
   private queueHead = 0;
-  /** The runs whose checks hold a slot, in the order they started, with when (stale ones skipped). */
+  /**
+   * The runs whose checks took a slot of the lowered cap, in the order they started, with when
+   * (stale ones skipped). A check that started at the full cap is not here: it keeps its slot.
+   */
   private holders: (Run | undefined)[] = [];
   private holderSince: number[] = [];
   private holdersHead = 0;
@@ -510,7 +513,7 @@ export class Scheduler {
     // A checker with a cap of its own waits for that inside `check`, holding nothing of ours.
     if (run.checker.limiter) void this.execute(run, false);
     else {
-      if (this.active >= this.cap) this.releaseStalled(now);
+      if (this.active >= this.cap) this.releaseStalled();
       if (this.room() && this.queued() === 0) {
         this.active++;
         run.slot = 'held';
@@ -525,7 +528,9 @@ export class Scheduler {
   }
 
   /** Gives back the slots of the checks that wait on their servers (`waitsOnServer`). */
-  private releaseStalled(now: number): void {
+  private releaseStalled(): void {
+    if (this.holdersHead === this.holders.length) return;
+    const now = this.clock.monotonic();
     const lag = this.admission.lagMs();
     while (this.holdersHead < this.holders.length) {
       const run = this.holders[this.holdersHead];
@@ -557,7 +562,7 @@ export class Scheduler {
   private pump(): void {
     if (this.stopper.signal.aborted) return;
     // At every check's end: it also drops the entries of checks that ended.
-    this.releaseStalled(this.clock.monotonic());
+    this.releaseStalled();
     while (this.room() && this.queueHead < this.queue.length) {
       const run = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined;
@@ -592,7 +597,9 @@ export class Scheduler {
       if (this.gate) await this.gate.opened;
       const started = this.clock.monotonic();
       latenessMs = Math.max(0, started - run.planned);
-      if (general) {
+      // Only while the cap is lowered: at its maximum a slot given back frees nothing (the
+      // bound is then `concurrency` alone), and a loop on time pays nothing per check.
+      if (general && this.cap < this.max) {
         run.slotSince = started;
         this.holders.push(run);
         this.holderSince.push(started);

@@ -263,7 +263,7 @@ export class ReconcileLoop {
   private urgentWaiting = false;
   /** How long the last tick took, on the monotonic clock. */
   private lastTickMs = 0;
-  /** When the last tick ended (monotonic): the next starts no sooner than min_tick_interval after. */
+  /** When the last tick ended (monotonic): the next starts no sooner than `tickGap` after. */
   private lastTickEnd = -Infinity;
   /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
   private reloading: Promise<void> = Promise.resolve();
