@@ -46,7 +46,13 @@ async function launch(t: Test): Promise<Browser | null> {
 async function daemon(
   t: Test,
   ports: { web1: number; evil: number },
-): Promise<Daemon & { url: string; stateOf: (name: string) => Promise<string | undefined> }> {
+): Promise<
+  Daemon & {
+    url: string;
+    stateOf: (name: string) => Promise<string | undefined>;
+    healthy: () => Promise<number | undefined>;
+  }
+> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-page-'));
   const config = join(dir, 'warden.yaml');
   writeFileSync(
@@ -72,13 +78,13 @@ virtual_services:
     return url !== '';
   }, 20_000);
   if (!up) throw new Error(`the daemon did not listen: ${d.errors.join('')}`);
-  const stateOf = async (name: string): Promise<string | undefined> => {
-    const s = (await (await fetch(`${url}/status`)).json()) as {
-      services: { real_servers: { name: string; state: string }[] }[];
-    };
-    return s.services[0]?.real_servers.find((r) => r.name === name)?.state;
-  };
-  return { ...d, url, stateOf };
+  type Doc = { services: { healthy: number; real_servers: { name: string; state: string }[] }[] };
+  const status = async (): Promise<Doc> => (await (await fetch(`${url}/status`)).json()) as Doc;
+  const stateOf = async (name: string): Promise<string | undefined> =>
+    (await status()).services[0]?.real_servers.find((r) => r.name === name)?.state;
+  // The caption's count comes from the last tick's plan, a tick after the states change.
+  const healthy = async (): Promise<number | undefined> => (await status()).services[0]?.healthy;
+  return { ...d, url, stateOf, healthy };
 }
 
 /** The state cell of the row of `name`, or null when there is no such row. */
@@ -204,10 +210,13 @@ t.test('with JavaScript off the table is there', async (t) => {
   const browser = await launch(t);
   if (!browser) return;
   const d = await daemon(t, { web1: web1.target.port, evil: evil.target.port });
-  // Wait for both to be checked, so the page has its states.
+  // Wait for both to be checked and planned, so the page has their states and the caption's count.
   t.ok(
     await until(
-      async () => (await d.stateOf('web1')) === 'up' && (await d.stateOf(EVIL)) === 'up',
+      async () =>
+        (await d.stateOf('web1')) === 'up' &&
+        (await d.stateOf(EVIL)) === 'up' &&
+        (await d.healthy()) === 2,
       CHANGE_MS,
     ),
   );
