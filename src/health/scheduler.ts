@@ -1,11 +1,11 @@
 // Runs checks on time: HAProxy's inter/fastinter/downinter, jitter so checks never march in
 // step, start times on a grid so checks due together share one wakeup, one concurrency cap for
 // the process that delays checks rather than dropping them (a checker with a cap of its own,
-// exec, waits for that instead), identical checks of one target (same rise/fall too) run once
-// on the strictest of their subscribers' timings with the result fanned out, and lateness
-// (event-loop lag, waiting for the cap) measured on every run. A local result (the probe could
-// not run on this director) is handed on but never counted towards rise or fall. Timers and
-// time go through a Clock, so tests drive exact sequences.
+// exec, waits for that instead) and lets a failing server's checks go first, identical checks of
+// one target (same rise/fall too) run once on the strictest of their subscribers' timings with
+// the result fanned out, and lateness (event-loop lag, waiting for the cap) measured on every
+// run. A local result (the probe could not run on this director) is handed on but never counted
+// towards rise or fall. Timers and time go through a Clock, so tests drive exact sequences.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { flat } from '../flat.js';
@@ -86,6 +86,54 @@ export const RELEASE_LAGS = 3;
 /** Whether a check in flight for `inFlightMs` waits on its server rather than on this loop. Pure. */
 export function waitsOnServer(inFlightMs: number, loopLagMs: number): boolean {
   return inFlightMs >= Math.max(RELEASE_MIN_MS, RELEASE_LAGS * loopLagMs);
+}
+
+/**
+ * Whether a server still up has failed its last checks: its next check may take it out. Such a
+ * check goes ahead of the others waiting for the cap, and past a tick's hold: on a director that
+ * is behind, each of the `fall` checks waited its turn behind every routine one, and a dead server
+ * stayed in the table `fall` times that wait. Recovery is not hurried: a server coming back is
+ * not sending clients to a dead one. Pure.
+ */
+export function failing(state: HealthState): boolean {
+  return state.up && state.failures > 0;
+}
+
+/** First in, first out; taken entries are cleared, and the array compacted now and then. */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
 }
 
 /** Each checker's key digested for run ids (a checker's key never changes). */
@@ -210,15 +258,15 @@ export class Scheduler {
   private active = 0;
   /** Checks in flight that gave their slot back (`waitsOnServer`). */
   private released = 0;
-  private queue: (Run | undefined)[] = [];
-  private queueHead = 0;
+  /** Waiting for the cap: the runs of `failing` servers first, then the others. */
+  private readonly urgent = new Fifo<Run>();
+  private readonly queue = new Fifo<Run>();
   /**
    * The runs whose checks took a slot of the lowered cap, in the order they started, with when
    * (stale ones skipped). A check that started at the full cap is not here: it keeps its slot.
    */
-  private holders: (Run | undefined)[] = [];
-  private holderSince: number[] = [];
-  private holdersHead = 0;
+  private readonly holders = new Fifo<Run>();
+  private readonly holderSince = new Fifo<number>();
   /** Sets `cap`: the configured one, lower while the event loop is late. */
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
@@ -385,7 +433,7 @@ export class Scheduler {
    * tick of a dozen requests took 15-45 s and a dead server stayed in the table that long. On a
    * loop that keeps time the turns are short anyway, and holding would only make checks late.
    * Checks in flight go on; the ones due wait (late by the hold) until `release` or `maxMs`,
-   * whichever is first. So that ticks back to back cannot starve checking, a hold is refused
+   * whichever is first, except those of `failing` servers, whose results the next tick needs. So that ticks back to back cannot starve checking, a hold is refused
    * (a no-op) until as long as the last one has passed.
    */
   hold(maxMs: number): () => void {
@@ -411,11 +459,10 @@ export class Scheduler {
 
   /** Stops every timer and aborts the checks in flight. */
   async stop(): Promise<void> {
-    this.queue = [];
-    this.queueHead = 0;
-    this.holders = [];
-    this.holderSince = [];
-    this.holdersHead = 0;
+    this.urgent.clear();
+    this.queue.clear();
+    this.holders.clear();
+    this.holderSince.clear();
     this.stopper.abort();
     this.gate?.open();
     this.gate = undefined;
@@ -518,7 +565,8 @@ export class Scheduler {
         this.active++;
         run.slot = 'held';
         void this.execute(run, true);
-      } else this.queue.push(run);
+      } else if (failing(run.state)) this.urgent.push(run);
+      else this.queue.push(run);
     }
   }
 
@@ -529,44 +577,37 @@ export class Scheduler {
 
   /** Gives back the slots of the checks that wait on their servers (`waitsOnServer`). */
   private releaseStalled(): void {
-    if (this.holdersHead === this.holders.length) return;
+    if (this.holders.size === 0) return;
     const now = this.clock.monotonic();
     const lag = this.admission.lagMs();
-    while (this.holdersHead < this.holders.length) {
-      const run = this.holders[this.holdersHead];
-      const since = this.holderSince[this.holdersHead] ?? now;
-      if (run?.slot === 'held' && run.slotSince === since) {
+    for (let run = this.holders.peek(); run; run = this.holders.peek()) {
+      const since = this.holderSince.peek() ?? now;
+      if (run.slot === 'held' && run.slotSince === since) {
         if (!waitsOnServer(now - since, lag)) break;
         run.slot = 'released';
         this.active--;
         this.released++;
       }
-      this.holders[this.holdersHead++] = undefined;
-    }
-    if (this.holdersHead === this.holders.length) {
-      this.holders.length = 0;
-      this.holderSince.length = 0;
-      this.holdersHead = 0;
-    } else if (this.holdersHead >= 1024 && this.holdersHead * 2 >= this.holders.length) {
-      this.holders = this.holders.slice(this.holdersHead);
-      this.holderSince = this.holderSince.slice(this.holdersHead);
-      this.holdersHead = 0;
+      this.holders.shift();
+      this.holderSince.shift();
     }
   }
 
   private queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.urgent.size + this.queue.size;
   }
 
-  /** Starts the runs that wait, first come first served, while the general cap has room. */
+  /**
+   * Starts the runs that wait while the general cap has room: the urgent ones first, each queue
+   * first come first served.
+   */
   private pump(): void {
     if (this.stopper.signal.aborted) return;
     // At every check's end: it also drops the entries of checks that ended.
     this.releaseStalled();
-    while (this.room() && this.queueHead < this.queue.length) {
-      const run = this.queue[this.queueHead];
-      this.queue[this.queueHead++] = undefined;
-      if (!run) continue;
+    while (this.room()) {
+      const run = this.urgent.shift() ?? this.queue.shift();
+      if (!run) break;
       // Removed while it waited: no check for a run nobody follows.
       if (this.runs.get(run.id) !== run) {
         run.running = false;
@@ -575,13 +616,6 @@ export class Scheduler {
       this.active++;
       run.slot = 'held';
       void this.execute(run, true);
-    }
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead >= 1024 && this.queueHead * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
     }
   }
 
@@ -594,7 +628,7 @@ export class Scheduler {
     let result: CheckResult;
     let latenessMs = 0;
     try {
-      if (this.gate) await this.gate.opened;
+      if (this.gate && !failing(run.state)) await this.gate.opened;
       const started = this.clock.monotonic();
       latenessMs = Math.max(0, started - run.planned);
       // Only while the cap is lowered: at its maximum a slot given back frees nothing (the

@@ -6,9 +6,10 @@ import pLimit from 'p-limit';
 import t from 'tap';
 import { watchAbort, watchers } from '../../src/health/abort.js';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
-import type { HealthPolicy } from '../../src/health/policy.js';
+import type { HealthPolicy, HealthState } from '../../src/health/policy.js';
 import {
   Scheduler,
+  failing,
   jittered,
   nextInterval,
   nextWait,
@@ -550,6 +551,119 @@ t.test(
     t.pass('stop ends a hold');
   },
 );
+
+t.test('failing: up with failures counted towards fall', async (t) => {
+  const cases: [Partial<HealthState>, boolean][] = [
+    [{ up: true, failures: 0 }, false],
+    [{ up: true, failures: 1 }, true],
+    [{ up: true, failures: 2, successes: 0 }, true],
+    [{ up: false, failures: 3 }, false],
+    [{ up: false, failures: 0, successes: 1 }, false],
+  ];
+  for (const [state, want] of cases)
+    t.equal(
+      failing({ up: false, successes: 0, failures: 0, checked: true, ...state }),
+      want,
+      JSON.stringify(state),
+    );
+});
+
+t.test('a failing server is checked ahead of the checks waiting for the cap', async (t) => {
+  // 20 routine checks and one that fails from 2 s on, 50 ms each every 100 ms, two at a time:
+  // a routine check waits its turn behind the others, about 450 ms.
+  const clock = new ManualClock(0);
+  const took = (healthy: () => boolean) => (): Promise<boolean> =>
+    new Promise((r) => clock.setTimeout(() => r(healthy()), 50));
+  const events: CheckEvent[] = [];
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: (e) => events.push(e),
+    concurrency: 2,
+    minConcurrency: 2,
+    random: () => 0,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  const up: HealthPolicy = { rise: 1, fall: 3, initial: 'up' };
+  for (let i = 0; i < 20; i++)
+    s.add(
+      `r${i}`,
+      new Scripted(
+        `r${i}`,
+        took(() => true),
+      ),
+      target,
+      timing,
+      up,
+    );
+  s.add(
+    'victim',
+    new Scripted(
+      'victim',
+      took(() => clock.monotonic() < 2000),
+    ),
+    target,
+    timing,
+    up,
+  );
+  await clock.advance(5000);
+  await s.stop();
+  const failed = events.filter((e) => e.subscribers[0] === 'victim' && !e.result.healthy);
+  const routine = events.filter((e) => e.subscribers[0] !== 'victim');
+  // Its first failure is a routine check; the next two, until it is down, go first.
+  const toDown = failed.slice(0, failed.findIndex((e) => e.transition === 'down') + 1);
+  t.equal(toDown.length, 3, 'it goes down on its third failure');
+  const lateness = toDown.map((e) => e.latenessMs);
+  t.ok((lateness[0] ?? 0) >= 300, `the first waited its turn: ${lateness[0]} ms`);
+  t.ok(
+    lateness.slice(1).every((ms) => ms <= 50),
+    `the next two waited at most one check's end: ${lateness.slice(1).join(', ')} ms`,
+  );
+  const routineLateness = routine.map((e) => e.latenessMs).sort((a, b) => a - b);
+  t.ok(
+    (routineLateness[Math.floor(routineLateness.length / 2)] ?? 0) >= 300,
+    'the routine checks do wait for the cap',
+  );
+  t.equal(
+    new Set(routine.map((e) => e.subscribers[0])).size,
+    20,
+    'and every one of them still runs',
+  );
+});
+
+t.test("a hold keeps back every check but a failing server's", async (t) => {
+  const clock = new ManualClock(0);
+  const starts = new Map<string, number[]>();
+  const took = (id: string, healthy: boolean) => async (): Promise<boolean> => {
+    starts.set(id, [...(starts.get(id) ?? []), clock.monotonic()]);
+    await new Promise((r) => clock.setTimeout(() => r(true), 10));
+    return healthy;
+  };
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: () => undefined,
+    concurrency: 2,
+    minConcurrency: 2,
+    random: () => 0,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
+  // fall 1,000: the failing one stays up and failing all along.
+  const slowFall: HealthPolicy = { rise: 1, fall: 1000, initial: 'up' };
+  s.add('ok', new Scripted('ok', took('ok', true)), target, timing, slowFall);
+  s.add('bad', new Scripted('bad', took('bad', false)), target, timing, slowFall);
+  await busyLoop(clock, 4);
+  const at = clock.monotonic();
+  const n = (id: string): number => (starts.get(id) ?? []).filter((x) => x > at).length;
+  const release = s.hold(1000);
+  await clock.advance(400);
+  t.equal(n('ok'), 0, 'the healthy one waits');
+  t.ok(n('bad') >= 3, `the failing one is checked meanwhile (${n('bad')} checks)`);
+  release();
+  await clock.advance(5);
+  t.equal(n('ok'), 1, 'released: the healthy one goes on');
+  await s.stop();
+});
 
 t.test('a fixed cap (min = max) holds too while the loop is late', async (t) => {
   const clock = new ManualClock(0);
