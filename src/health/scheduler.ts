@@ -248,9 +248,9 @@ export class Scheduler {
   private readonly users = new Map<Checker, number>();
   /**
    * The general cap, kept here rather than by p-limit: the runs that wait are queued as they
-   * are (first come, first served), where p-limit made two promises, a closure, a queue item
-   * and three microtask hops per check, 1.3 KiB of the main thread's 6 KiB of garbage per check
-   * at 10,000 HTTP checks a second with probe workers.
+   * are (first come, first served; a failing server's first), where p-limit made two promises,
+   * a closure, a queue item and three microtask hops per check, 1.3 KiB of the main thread's
+   * 6 KiB of garbage per check at 10,000 HTTP checks a second with probe workers.
    */
   private cap: number;
   /** `concurrency`: checks in flight, released ones included, never more. */
