@@ -50,6 +50,7 @@ import {
   ratioTable,
   refusal,
   tree,
+  USER_HZ,
   type Figures,
   type HostSample,
   type ProcStat,
@@ -65,15 +66,27 @@ import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * BENCH_HOST=1 (`npm run bench:peers:host`): on the host itself, off the emulation that runs
+ * JIT-compiled code about 29 times slower and C 5 to 6 times (bench:emulation), so CPU per check
+ * is compared on real cores. The host has no IPVS: ipvs-warden runs on its memory backend, and
+ * keepalived's checker as it is, with its IPVS requests answered by bench/native/ipvs-shim.c
+ * (LD_PRELOAD). No table to poll, so no detection; no black holes, table rows or ldirectord
+ * (which reads ipvsadm's table).
+ */
+const HOST = process.env.BENCH_HOST === '1';
+const IPVS_SHIM = 'bench/native/build/ipvs-shim.so';
 const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as ('tcp' | 'http')[];
-const PEERS = (process.env.BENCH_PEERS ?? 'ipvs-warden,floor,keepalived,ldirectord').split(',');
+const PEERS = (
+  process.env.BENCH_PEERS ?? `ipvs-warden,floor,keepalived${HOST ? '' : ',ldirectord'}`
+).split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 /** Each row this many times, its peers in turn; the tables give medians (bench/peers-lib.ts). */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const WARM_S = Number(process.env.BENCH_WARM ?? 5);
 const VICTIMS = Number(process.env.BENCH_VICTIMS ?? 10);
-const LEGACY = process.env.BENCH_LEGACY !== '0';
+const LEGACY = !HOST && process.env.BENCH_LEGACY !== '0';
 /** How long a peer may take to put every target in the table (node loads slowly in the VM). */
 const FILL_S = Number(process.env.BENCH_FILL ?? 240);
 const DETECT_S = Number(process.env.BENCH_DETECT ?? 30);
@@ -82,7 +95,7 @@ const DETECT_S = Number(process.env.BENCH_DETECT ?? 30);
  * addresses route to a dummy device, so SYNs vanish and connects hang until the timeout, which
  * shows whether slow servers delay the checks of the others.
  */
-const BLACKHOLE_SIZES = (process.env.BENCH_BLACKHOLE_SIZES ?? '1000')
+const BLACKHOLE_SIZES = (HOST ? '' : (process.env.BENCH_BLACKHOLE_SIZES ?? '1000'))
   .split(',')
   .filter(Boolean)
   .map(Number);
@@ -125,9 +138,9 @@ const FLOOR_CAP = Number(
 /** The floor fills no table: it is measured after this long (node's JIT warms up). */
 const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 /** Where the report goes, relative to the project (a narrowed run may keep the full one). */
-const OUT = process.env.BENCH_OUT ?? 'bench/README.md';
+const OUT = process.env.BENCH_OUT ?? (HOST ? 'bench/host.md' : 'bench/README.md');
 /** Rounds of the kernel-table rows beside ipvsadm (bench/table.ts) after the peers; 0: none. */
-const TABLE_ROUNDS = Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
+const TABLE_ROUNDS = HOST ? 0 : Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
 /** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
@@ -303,6 +316,14 @@ function cpuByThread(pid: number): Map<string, number> {
 
 /** The host's load as last sampled (bench/host-load.sh, started by bench/peers.sh). */
 function hostSample(): HostSample | undefined {
+  if (HOST) {
+    // Everything measured runs under this process: the others are the rest of /proc/stat.
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+    const j = (i: number): number => Number(f[i] ?? 0);
+    // user nice system (idle iowait) irq softirq steal, as bench/host-load.sh adds them.
+    const busy = j(1) + j(2) + j(3) + j(6) + j(7) + j(8);
+    return { atMs: Date.now(), busy, vm: Math.round(cpuOfTree(process.pid).cpu * USER_HZ) };
+  }
   try {
     return parseHostLoad(readFileSync(hostLoadFile, 'utf8')).at(-1);
   } catch {
@@ -362,7 +383,7 @@ function wardenConfig(kind: string, n: number, holes = 0): string {
     .join('\n');
   const check = kind === 'tcp' ? '{type: tcp}' : '{type: http, path: /healthz}';
   return `daemon:
-  backend: netlink
+  backend: ${HOST ? 'memory' : 'netlink'}
   log_format: json
   listen: 127.0.0.1:9476
   metrics_per_server: false
@@ -433,7 +454,7 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
     const rules = [`-A -t ${vip} -s rr`];
     for (const r of pool(n, holes).slice(0, n - holes))
       rules.push(`-a -t ${vip} -r ${r.address}:${r.port} -m -w 1`);
-    execFileSync('ipvsadm', ['-R'], { input: `${rules.join('\n')}\n` });
+    if (!HOST) execFileSync('ipvsadm', ['-R'], { input: `${rules.join('\n')}\n` });
     rmSync(FLOOR_COUNTS, { force: true });
     return spawn(
       process.execPath,
@@ -466,7 +487,10 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
         '--checkers_pid',
         join(work, 'ka-check.pid'),
       ],
-      { stdio: out() },
+      {
+        stdio: out(),
+        env: HOST ? { ...process.env, LD_PRELOAD: join(root, IPVS_SHIM) } : undefined,
+      },
     );
   }
   const file = join(work, 'ldirectord.cf');
@@ -531,7 +555,7 @@ async function stop(proc: ChildProcess): Promise<void> {
     i++
   )
     await sleep(100);
-  execFileSync('ipvsadm', ['-C']);
+  if (!HOST) execFileSync('ipvsadm', ['-C']);
 }
 
 async function measure(
@@ -569,7 +593,8 @@ async function measure(
         .slice(0, answering)
         .map((r) => `${r.address}:${r.port}`),
     );
-    if (isFloor(peer)) {
+    // No table to read on the host: every peer is measured after the floor's warm-up.
+    if (isFloor(peer) || HOST) {
       await sleep(FLOOR_WARM_S * 1000);
       seen = answering;
     }
@@ -588,7 +613,7 @@ async function measure(
     if (exited)
       return { ...base, refused: `could not run: exited (${proc.exitCode})`, windows: '' };
     console.error(
-      isFloor(peer)
+      isFloor(peer) || HOST
         ? `#   measured after ${fillS.toFixed(0)} s`
         : `#   ${seen} in the table after ${fillS.toFixed(0)} s`,
     );
@@ -662,7 +687,7 @@ async function measure(
     const others = hostOthers(a.host, b.host);
     const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides the VM`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
     if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,
@@ -690,8 +715,8 @@ async function measure(
       refused,
       windows,
     };
-    // The floor changes no table, so it has no detection.
-    if (isFloor(peer)) return measured;
+    // The floor changes no table, so it has no detection; nor is there one to read on the host.
+    if (isFloor(peer) || HOST) return measured;
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
@@ -780,6 +805,7 @@ function machine(): string {
   } catch {
     host = 'unknown (run through npm run bench:peers)';
   }
+  if (HOST) return `on the host, not emulated: ${cpus().length} CPUs, "${model}"`;
   return `in the VM, emulated (TCG): ${cpus().length} vCPUs, "${model}"; the host: ${host}`;
 }
 
@@ -792,12 +818,19 @@ function version(cmd: string, args: string[]): string {
 async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
   mkdirSync(logs, { recursive: true });
-  execFileSync('ipvsadm', ['-C']);
-  // The black hole: a dummy device drops whatever is routed to it, with no ARP to fail fast.
-  spawnSync('ip', ['link', 'del', 'bh0']);
-  execFileSync('ip', ['link', 'add', 'bh0', 'type', 'dummy']);
-  execFileSync('ip', ['link', 'set', 'bh0', 'up']);
-  execFileSync('ip', ['route', 'add', BLACKHOLE_NET, 'dev', 'bh0']);
+  if (HOST) {
+    if (PEERS.includes('ldirectord'))
+      throw new Error(
+        'BENCH_HOST=1: ldirectord needs the kernel table; leave it out of BENCH_PEERS',
+      );
+  } else {
+    execFileSync('ipvsadm', ['-C']);
+    // The black hole: a dummy device drops whatever is routed to it, with no ARP to fail fast.
+    spawnSync('ip', ['link', 'del', 'bh0']);
+    execFileSync('ip', ['link', 'add', 'bh0', 'type', 'dummy']);
+    execFileSync('ip', ['link', 'set', 'bh0', 'up']);
+    execFileSync('ip', ['route', 'add', BLACKHOLE_NET, 'dev', 'bh0']);
+  }
   const targets = new Targets();
   await targets.ready;
   const started = new Date();
@@ -899,7 +932,7 @@ function report(
   started: Date,
   done: boolean,
 ): string {
-  const command = 'npm run bench:peers';
+  const command = HOST ? 'npm run bench:peers:host' : 'npm run bench:peers';
   const env = [
     'BENCH_SIZES',
     'BENCH_KINDS',
@@ -924,7 +957,7 @@ function report(
   return `# Benchmarks: ipvs-warden side by side with keepalived and ldirectord
 ${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
 Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
-Everything in the VM runs about 10x slower than on the host: the ratios are what matter.
+${HOST ? `On the host: no IPVS, so ipvs-warden ran on its memory backend and keepalived with its IPVS requests answered by ${IPVS_SHIM} (LD_PRELOAD); no detection, black-holed or table rows, no ldirectord.` : 'Everything in the VM runs about 10x slower than on the host: the ratios are what matter.'}
 Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
 
 ## Ratios, ipvs-warden / peer
@@ -978,7 +1011,7 @@ ${rowsMarkdown(table)}`
 
 ## Settings (the same schedule for each)
 
-- ipvs-warden: \`ipvs-warden run\`, backend netlink, interval, fast_interval and down_interval
+- ipvs-warden: \`ipvs-warden run\`, backend ${HOST ? 'memory' : 'netlink'}, interval, fast_interval and down_interval
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).
