@@ -433,8 +433,9 @@ export class Scheduler {
    * tick of a dozen requests took 15-45 s and a dead server stayed in the table that long. On a
    * loop that keeps time the turns are short anyway, and holding would only make checks late.
    * Checks in flight go on; the ones due wait (late by the hold) until `release` or `maxMs`,
-   * whichever is first, except those of `failing` servers, whose results the next tick needs. So that ticks back to back cannot starve checking, a hold is refused
-   * (a no-op) until as long as the last one has passed.
+   * whichever is first, except those of `failing` servers, whose results the next tick needs.
+   * So that ticks back to back cannot starve checking, a hold is refused (a no-op) until as
+   * long as the last one has passed.
    */
   hold(maxMs: number): () => void {
     const now = this.clock.monotonic();
