@@ -694,7 +694,10 @@ async function measure(
         refused: `REFUSED: counts disagree: no count of its own from ${peer === OURS ? "ipvs-warden's /metrics" : 'the floor'}`,
         windows,
       };
+    // On the host no table says that a peer has started checking: one that checked nothing in
+    // the window (keepalived at 50,000, 45 s after its start) could not run.
     const refused =
+      (checks <= 0 ? 'could not run: no check reached the targets in the window' : undefined) ??
       refusal({
         atTargets: checks,
         windowS,
@@ -703,7 +706,8 @@ async function measure(
         targets: answering,
         intervalS: INTERVAL_S,
         jitter: peer === OURS ? JITTER : 0,
-      }) ?? undefined;
+      }) ??
+      undefined;
 
     const measured = {
       ...base,
