@@ -71,11 +71,13 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
  * JIT-compiled code about 29 times slower and C 5 to 6 times (bench:emulation), so CPU per check
  * is compared on real cores. The host has no IPVS: ipvs-warden runs on its memory backend, and
  * keepalived's checker as it is, with its IPVS requests answered by bench/native/ipvs-shim.c
- * (LD_PRELOAD). No table to poll, so no detection; no black holes, table rows or ldirectord
- * (which reads ipvsadm's table).
+ * (LD_PRELOAD). Detection is read from the change each peer records (`hostRemovals`); no
+ * black holes, table rows or ldirectord (which reads ipvsadm's table).
  */
 const HOST = process.env.BENCH_HOST === '1';
 const IPVS_SHIM = 'bench/native/build/ipvs-shim.so';
+/** Where the shim writes the servers keepalived deletes, with when (IPVS_SHIM_LOG). */
+const SHIM_LOG = '/tmp/bench-peers/ipvs-shim.log';
 const SIZES = (process.env.BENCH_SIZES ?? '200,1000').split(',').map(Number);
 const KINDS = (process.env.BENCH_KINDS ?? 'tcp,http').split(',') as ('tcp' | 'http')[];
 const PEERS = (
@@ -375,6 +377,49 @@ function table(vip: string): Map<string, number> {
   return out;
 }
 
+/** A peer's log for a row (its stdout and stderr). */
+const logOf = (peer: string, kind: string, n: number, holes: number): string =>
+  join(logs, `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`);
+
+/**
+ * On the host, when each victim left the table since `sinceMs` (wall clock), as each peer
+ * recorded the change: ipvs-warden's log (`reconcile.applied` for a server down; its /status
+ * reads the table through a cache of up to 1 s) and the deletions the shim logged for
+ * keepalived.
+ */
+function hostRemovals(
+  peer: string,
+  log: string,
+  victims: readonly string[],
+  sinceMs: number,
+): Map<string, number> {
+  const wanted = new Set(victims);
+  const out = new Map<string, number>();
+  const seen = (server: string | undefined, ms: number): void => {
+    if (server && wanted.has(server) && ms >= sinceMs && !out.has(server)) out.set(server, ms);
+  };
+  let text: string;
+  try {
+    text = readFileSync(peer === OURS ? log : SHIM_LOG, 'utf8');
+  } catch {
+    return out; // nothing written yet
+  }
+  for (const line of text.split('\n')) {
+    if (peer !== OURS) {
+      const [ms, server] = line.split(' ');
+      seen(server, Number(ms));
+    } else if (line.includes('"reconcile.applied"') && line.includes('"server down')) {
+      try {
+        const e = JSON.parse(line) as { time?: string; target?: string };
+        seen(/-> (\S+)$/.exec(e.target ?? '')?.[1], Date.parse(e.time ?? ''));
+      } catch {
+        // a torn line
+      }
+    }
+  }
+  return out;
+}
+
 // ---- the peers' configurations ----
 
 function wardenConfig(kind: string, n: number, holes = 0): string {
@@ -431,7 +476,7 @@ function ldirectordConfig(kind: string, n: number, holes = 0): string {
 }
 
 function startPeer(peer: string, kind: string, n: number, holes: number): ChildProcess {
-  const log = join(logs, `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`);
+  const log = logOf(peer, kind, n, holes);
   const out = (): ['ignore', number, number] => {
     const fd = openLog(log);
     return ['ignore', fd, fd];
@@ -472,6 +517,7 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
   }
   if (peer === 'keepalived') {
     const file = join(work, 'keepalived.conf');
+    rmSync(SHIM_LOG, { force: true });
     writeFileSync(file, keepalivedConfig(kind, n, holes));
     return spawn(
       '/usr/sbin/keepalived',
@@ -489,7 +535,9 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
       ],
       {
         stdio: out(),
-        env: HOST ? { ...process.env, LD_PRELOAD: join(root, IPVS_SHIM) } : undefined,
+        env: HOST
+          ? { ...process.env, LD_PRELOAD: join(root, IPVS_SHIM), IPVS_SHIM_LOG: SHIM_LOG }
+          : undefined,
       },
     );
   }
@@ -719,23 +767,30 @@ async function measure(
       refused,
       windows,
     };
-    // The floor changes no table, so it has no detection; nor is there one to read on the host.
-    if (isFloor(peer) || HOST) return measured;
+    // The floor changes no table, so it has no detection.
+    if (isFloor(peer)) return measured;
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
     await targets.ask('down', kind);
     const flipped = performance.now();
+    const flippedWall = Date.now();
     const detectMs: number[] = [];
     const pending = new Set(victims);
     while (pending.size > 0 && performance.now() - flipped < DETECT_S * 1000) {
-      const t = table(vip);
-      const now = performance.now();
-      for (const v of [...pending])
-        if (!((t.get(v) ?? 0) > 0)) {
-          detectMs.push(now - flipped);
-          pending.delete(v);
-        }
+      if (HOST) {
+        // The times the peers recorded, to the millisecond, rather than when a poll saw them.
+        for (const [v, ms] of hostRemovals(peer, logOf(peer, kind, n, holes), victims, flippedWall))
+          if (pending.delete(v)) detectMs.push(ms - flippedWall);
+      } else {
+        const t = table(vip);
+        const now = performance.now();
+        for (const v of [...pending])
+          if (!((t.get(v) ?? 0) > 0)) {
+            detectMs.push(now - flipped);
+            pending.delete(v);
+          }
+      }
       await sleep(100);
     }
     await targets.ask('up');
@@ -961,7 +1016,7 @@ function report(
   return `# Benchmarks: ipvs-warden side by side with keepalived and ldirectord
 ${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
 Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
-${HOST ? `On the host: no IPVS, so ipvs-warden ran on its memory backend and keepalived with its IPVS requests answered by ${IPVS_SHIM} (LD_PRELOAD); no detection, black-holed or table rows, no ldirectord.` : 'Everything in the VM runs about 10x slower than on the host: the ratios are what matter.'}
+${HOST ? `On the host: no IPVS, so ipvs-warden ran on its memory backend and keepalived with its IPVS requests answered by ${IPVS_SHIM} (LD_PRELOAD); detection is from the flip to the change each peer recorded (ipvs-warden's reconcile.applied in its log, keepalived's deletion as the shim logged it), to the millisecond, where the VM's is polled; no black-holed or table rows, no ldirectord.` : 'Everything in the VM runs about 10x slower than on the host: the ratios are what matter.'}
 Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
 
 ## Ratios, ipvs-warden / peer
