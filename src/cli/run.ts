@@ -126,7 +126,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   }
   setExecConcurrency(config.daemon.execConcurrency);
 
-  const table: () => ReturnType<IpvsBackend['table']> = new SharedRead(() => backend.table()).read;
+  const shared = new SharedRead(() => backend.table());
+  const table: () => ReturnType<IpvsBackend['table']> = shared.read;
   const metrics = new WardenMetrics(
     {
       perServer: config.daemon.metricsPerServer,
@@ -170,7 +171,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     backend,
     routes,
     log,
-    observer: observers(metrics, hooks, alerts),
+    // A write ends the shared read's life: /status and /metrics show the table after it.
+    observer: observers(metrics, hooks, alerts, { operation: shared.invalidate }),
     ...(pool ? { createChecker: (check) => pool.wrap(check, createChecker(check)) } : {}),
   });
   metrics.attach(loop);

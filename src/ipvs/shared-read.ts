@@ -1,7 +1,9 @@
 // One table dump shared by the readers that ask within a moment of each other (/metrics,
 // /status): a scraper every second plus status readers would otherwise queue full dumps back to
 // back on the one netlink socket. Only for readers that show the table; the reconcile loop reads
-// the kernel itself on every tick (level-triggered: it must never act on a remembered table).
+// the kernel itself on every tick (level-triggered: it must never act on a remembered table),
+// and tells this one when it has written (`invalidate`), so a reader never sees the table from
+// before a change the daemon has already logged.
 import { systemClock, type Clock } from '../clock.js';
 
 export interface SharedReadOptions {
@@ -15,6 +17,8 @@ export class SharedRead<T> {
   private readonly maxAgeMs: number;
   private inFlight: Promise<T> | null = null;
   private last: { readonly value: T; readonly at: number } | null = null;
+  /** Bumped by `invalidate`: a read started before it is not kept for later callers. */
+  private generation = 0;
 
   constructor(
     private readonly source: () => Promise<T>,
@@ -42,15 +46,26 @@ export class SharedRead<T> {
     } catch (e) {
       return Promise.reject(e);
     }
+    const generation = this.generation;
     const read = source
       .then((value) => {
-        this.last = { value, at: this.clock.monotonic() };
+        if (generation === this.generation) this.last = { value, at: this.clock.monotonic() };
         return value;
       })
       .finally(() => {
-        this.inFlight = null;
+        if (this.inFlight === read) this.inFlight = null;
       });
     this.inFlight = read;
     return read;
+  };
+
+  /**
+   * The table has changed: the next caller reads it again. Callers already waiting on a read
+   * in flight get that read; it is not shared with anyone who asks after this.
+   */
+  readonly invalidate = (): void => {
+    this.generation++;
+    this.last = null;
+    this.inFlight = null;
   };
 }

@@ -204,6 +204,50 @@ virtual_services:
   t.same(named(r, 'check_worker.exited'), []);
 });
 
+t.test('/status shows a change to the table as soon as the daemon has logged it', async (t) => {
+  let status = 200;
+  const down = await listen(createServer((_q, res) => ((res.statusCode = status), res.end())));
+  const steady = await listen(createServer((_q, res) => res.end()));
+  t.teardown(() => Promise.all([down.stop(), steady.stop()]));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  const config = join(dir, 'warden.yaml');
+  const port = await freePort();
+  writeFileSync(
+    config,
+    `daemon: {backend: memory, log_format: json, listen: "127.0.0.1:${port}"}
+defaults: {interval: 300ms, timeout: 300ms, rise: 1, fall: 1}
+virtual_services:
+  - address: 192.0.2.1
+    port: 80
+    checks: [{type: http}]
+    real_servers:
+      - {name: down, address: 127.0.0.1, port: ${down.target.port}}
+      - {name: steady, address: 127.0.0.1, port: ${steady.target.port}}
+`,
+  );
+  const r = start(['run', '--config', config]);
+  t.teardown(() => r.proc.kill('SIGKILL'));
+  t.ok(await until(() => named(r, 'server.up').length === 2, 15_000), 'both up');
+  type Doc = { services: { real_servers: { name: string; kernel_weight: number | null }[] }[] };
+  const weightOf = async (): Promise<number | null | undefined> => {
+    const doc = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Doc;
+    return doc.services[0]?.real_servers.find((s) => s.name === 'down')?.kernel_weight;
+  };
+  t.ok(await until(async () => (await weightOf()) === 1, 15_000), 'in the table');
+  // A reader polling all along keeps the shared read fresh: the case where it could be stale.
+  let polling = true;
+  const poller = (async (): Promise<void> => {
+    while (polling) await weightOf();
+  })();
+  status = 503;
+  const removed = (): boolean =>
+    named(r, 'reconcile.applied').some((e) => e.op === 'delete-destination');
+  t.ok(await until(removed, 15_000), 'the removal is logged');
+  polling = false;
+  await poller;
+  t.equal(await weightOf(), null, 'the next read of /status no longer has it');
+});
+
 t.test('a bad config at start: exit 1, every problem, nothing started', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
   const config = join(dir, 'bad.yaml');

@@ -6,7 +6,7 @@ import { ManualClock, settle } from '../clock.js';
 
 /**
  * Steps: `call` (a reader asks), `ok` / `fail` (the oldest read in flight finishes), `+N` / `-N`
- * (the clock moves). Each call ends as `rN` (the result of read N), `error`, or `pending`.
+ * (the clock moves), `write` (the daemon changed the table: invalidate). Each call ends as `rN` (the result of read N), `error`, or `pending`.
  */
 const cases: {
   name: string;
@@ -70,6 +70,30 @@ const cases: {
     calls: ['r1', 'r2'],
     reads: 2,
   },
+  {
+    name: 'a write ends a fresh result: the next caller reads the table again',
+    steps: ['call', 'ok', '+10', 'write', 'call', 'ok'],
+    calls: ['r1', 'r2'],
+    reads: 2,
+  },
+  {
+    name: 'a read in flight at a write serves those already waiting, not later callers',
+    steps: ['call', 'write', 'call', 'ok', 'ok'],
+    calls: ['r1', 'r2'],
+    reads: 2,
+  },
+  {
+    name: 'a read in flight at a write is not kept when it completes',
+    steps: ['call', 'write', 'ok', 'call', 'ok'],
+    calls: ['r1', 'r2'],
+    reads: 2,
+  },
+  {
+    name: 'a read started after a write is kept and shared as usual',
+    steps: ['call', 'ok', 'write', 'call', 'call', 'ok', '+500', 'call'],
+    calls: ['r1', 'r2', 'r2', 'r2'],
+    reads: 2,
+  },
 ];
 
 for (const c of cases) {
@@ -93,6 +117,8 @@ for (const c of cases) {
           (v) => (outcomes[i] = v),
           () => (outcomes[i] = 'error'),
         );
+      } else if (step === 'write') {
+        shared.invalidate();
       } else if (step === 'ok' || step === 'fail') {
         const w = waiting.shift();
         if (!w) throw new Error(`${step}: no read in flight`);
