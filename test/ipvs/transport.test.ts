@@ -4,6 +4,7 @@ import t from 'tap';
 import { IpvsError, isOutcomeUnknown } from '../../src/ipvs/errors.js';
 import { NetlinkBackend } from '../../src/ipvs/netlink/backend.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
+import { formatServiceKey } from '../../src/ipvs/spec.js';
 import {
   NetlinkTransport,
   type SocketFactory,
@@ -39,8 +40,8 @@ const done = (seq: number, errno = 0, flags = K.NLM_F_MULTI): Buffer =>
 const part = (seq: number, payload: Buffer, flags = K.NLM_F_MULTI): Buffer =>
   nlmsg(FAMILY, flags, seq, payload);
 
-/** A service as the kernel dumps it: TCP 10.0.0.1:80 wlc. */
-function servicePayload(omitAf = false): Buffer {
+/** A service as the kernel dumps it: TCP 10.0.0.1:80 (or `port`) wlc. */
+function servicePayload(omitAf = false, port = 80): Buffer {
   const stats = nla(
     K.IPVS_SVC_ATTR_STATS64,
     Buffer.concat(Array.from({ length: 10 }, (_, i) => nla(i + 1, Buffer.alloc(8)))),
@@ -51,7 +52,7 @@ function servicePayload(omitAf = false): Buffer {
     omitAf ? Buffer.alloc(0) : nla(K.IPVS_SVC_ATTR_AF, u16(K.AF_INET)),
     nla(K.IPVS_SVC_ATTR_PROTOCOL, u16(K.IPPROTO_TCP)),
     nla(K.IPVS_SVC_ATTR_ADDR, addr),
-    nla(K.IPVS_SVC_ATTR_PORT, Buffer.from([0, 80])),
+    nla(K.IPVS_SVC_ATTR_PORT, Buffer.from([port >> 8, port & 0xff])),
     nla(K.IPVS_SVC_ATTR_SCHED_NAME, Buffer.from('wlc\0')),
     nla(K.IPVS_SVC_ATTR_FLAGS, Buffer.concat([u32(K.IP_VS_SVC_F_HASHED), u32(0xffffffff)])),
     nla(K.IPVS_SVC_ATTR_TIMEOUT, u32(0)),
@@ -61,9 +62,30 @@ function servicePayload(omitAf = false): Buffer {
   return genl(K.IPVS_CMD_NEW_SERVICE, nla(K.IPVS_CMD_ATTR_SERVICE, svc));
 }
 
+/** A destination as the kernel dumps it: 192.0.2.`host`:8080, masquerading, weight 1. */
+function destinationPayload(host: number): Buffer {
+  const addr = Buffer.alloc(16);
+  addr.set([192, 0, 2, host]);
+  const dest = Buffer.concat([
+    nla(K.IPVS_DEST_ATTR_ADDR, addr),
+    nla(K.IPVS_DEST_ATTR_PORT, Buffer.from([0x1f, 0x90])),
+    nla(K.IPVS_DEST_ATTR_FWD_METHOD, u32(K.IP_VS_CONN_F_MASQ)),
+    nla(K.IPVS_DEST_ATTR_WEIGHT, u32(1)),
+    nla(K.IPVS_DEST_ATTR_U_THRESH, u32(0)),
+    nla(K.IPVS_DEST_ATTR_L_THRESH, u32(0)),
+    nla(K.IPVS_DEST_ATTR_ACTIVE_CONNS, u32(0)),
+    nla(K.IPVS_DEST_ATTR_INACT_CONNS, u32(0)),
+    nla(K.IPVS_DEST_ATTR_PERSIST_CONNS, u32(0)),
+    nla(K.IPVS_DEST_ATTR_ADDR_FAMILY, u16(K.AF_INET)),
+  ]);
+  return genl(K.IPVS_CMD_NEW_DEST, nla(K.IPVS_CMD_ATTR_DEST, dest));
+}
+
 interface Peer {
   factory: SocketFactory;
   sent: Buffer[];
+  /** The socket (the factory's call, 0 the first) each message of `sent` went on. */
+  sentOn: number[];
   /** Messages per datagram sent. */
   datagrams: number[];
   /** Calls of the factory (those that threw included), and sockets closed. */
@@ -75,8 +97,8 @@ interface Peer {
   failSends: number | undefined;
   /** When set, send() throws at once (netlink@0.3.0 on a closed socket). */
   throwSends: boolean;
-  /** To the newest socket. */
-  reply(data: Buffer, port?: number, truncated?: boolean): void;
+  /** To the newest socket, or to the one the factory made at call `socket`. */
+  reply(data: Buffer, port?: number, truncated?: boolean, socket?: number): void;
   /** To the newest socket, or to the one the factory made at call `socket` (0 the first). */
   error(errno: number, socket?: number): void;
   seqOf(i: number): number;
@@ -87,6 +109,7 @@ function fakePeer(): Peer {
     Object.assign(new Error(message), { errno });
   const peer: Peer = {
     sent: [],
+    sentOn: [],
     datagrams: [],
     opens: 0,
     closes: 0,
@@ -104,6 +127,7 @@ function fakePeer(): Peer {
           if (peer.throwSends) throw errnoError(9, 'Socket is closed');
           if (peer.failSends !== undefined) return cb(errnoError(peer.failSends, 'sendmsg failed'));
           peer.sent.push(...messages);
+          peer.sentOn.push(...messages.map(() => n));
           peer.datagrams.push(messages.length);
           cb();
         },
@@ -112,7 +136,8 @@ function fakePeer(): Peer {
         },
       };
     },
-    reply: (data, port = 0, truncated = false) => handlers.at(-1)?.message(data, port, truncated),
+    reply: (data, port = 0, truncated = false, socket) =>
+      (socket === undefined ? handlers.at(-1) : handlers[socket])?.message(data, port, truncated),
     error: (errno, socket) =>
       (socket === undefined ? handlers.at(-1) : handlers[socket])?.error(
         errnoError(errno, 'recvmsg failed'),
@@ -136,8 +161,11 @@ const req = (): Buffer =>
   nlmsg(FAMILY, K.NLM_F_REQUEST | K.NLM_F_ACK, 0, Buffer.from([0, 1, 0, 0]));
 const ctx = { op: 'test-op', target: 'TCP 10.0.0.1:80' };
 
-async function openBackend(peer: Peer): Promise<NetlinkBackend> {
-  const opening = NetlinkBackend.open({ socketFactory: peer.factory });
+async function openBackend(peer: Peer, dumpLanes?: number): Promise<NetlinkBackend> {
+  const opening = NetlinkBackend.open({
+    socketFactory: peer.factory,
+    ...(dumpLanes === undefined ? {} : { dumpLanes }),
+  });
   await tick();
   const seq = peer.seqOf(0);
   peer.reply(
@@ -306,6 +334,55 @@ t.test('requests beyond the window wait; a second dump waits for the first', asy
   peer.reply(done(peer.seqOf(4)));
   await Promise.all([d1, d2]);
   tr.close();
+});
+
+t.test('a table read spreads its per-service dumps over its lanes, in order', async (t) => {
+  const peer = fakePeer();
+  const b = await openBackend(peer, 3);
+  const reading = b.layout();
+  await tick();
+  const services = peer.sent.length - 1;
+  t.equal(peer.sentOn[services], 0, "the services' dump goes on the backend's own socket");
+  const seq = peer.seqOf(services);
+  peer.reply(
+    Buffer.concat([81, 82, 83, 84].map((port) => part(seq, servicePayload(false, port)))),
+    0,
+    false,
+    0,
+  );
+  peer.reply(done(seq), 0, false, 0);
+  await tick();
+  await tick();
+  const first = peer.sent.length - 3;
+  t.equal(first, services + 1, 'three dumps at once, one on each lane');
+  t.same(peer.sentOn.slice(first), [0, 1, 2]);
+  t.equal(peer.opens, 3, 'two sockets opened for the lanes');
+  // The second lane finishes first and takes the fourth service.
+  const answer = (i: number, host: number): void => {
+    const s = peer.seqOf(i);
+    const socket = peer.sentOn[i];
+    peer.reply(Buffer.concat([part(s, destinationPayload(host)), done(s)]), 0, false, socket);
+  };
+  answer(first + 1, 2);
+  await tick();
+  await tick();
+  t.equal(peer.sentOn[first + 3], 1, 'the fourth dump goes on the lane that is free');
+  answer(first + 3, 4);
+  answer(first + 2, 3);
+  answer(first, 1);
+  const table = await reading;
+  t.same(
+    table.map((e) => [formatServiceKey(e.service.key), e.destinations.map((d) => d.key.address)]),
+    [
+      ['TCP 10.0.0.1:81', ['192.0.2.1']],
+      ['TCP 10.0.0.1:82', ['192.0.2.2']],
+      ['TCP 10.0.0.1:83', ['192.0.2.3']],
+      ['TCP 10.0.0.1:84', ['192.0.2.4']],
+    ],
+    "each service with its own dump's destinations, in the services' order",
+  );
+  await b.close();
+  t.equal(peer.closes, 3, 'the lanes close with the backend');
 });
 
 t.test('requests made together share one datagram', async (t) => {
