@@ -1,6 +1,6 @@
 // One table dump shared by the readers that ask within a moment of each other (/metrics,
 // /status): a scraper every second plus status readers would otherwise queue full dumps back to
-// back on the one netlink socket. Only for readers that show the table; the reconcile loop reads
+// back on the backend's netlink sockets. Only for readers that show the table; the reconcile loop reads
 // the kernel itself on every tick (level-triggered: it must never act on a remembered table),
 // and tells this one when it has written (`invalidate`), so a reader never sees the table from
 // before a change the daemon has already logged.
