@@ -10,11 +10,10 @@ import {
 import * as K from '../../src/ipvs/netlink/constants.js';
 import type { DestinationKey } from '../../src/ipvs/model.js';
 import { destinationSortKey, sortBy, sortDestinations } from '../../src/ipvs/spec.js';
-import { nla, u16, u32 } from './nla.js';
+import { destinationAttrs, nla, u32 } from './nla.js';
 
 const nest = (type: number, ...attrs: Buffer[]): Buffer =>
   nla(type | K.NLA_F_NESTED, Buffer.concat(attrs));
-const be16 = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
 function u64(v: bigint): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(v);
@@ -36,22 +35,11 @@ const STAT_TYPES = [
 
 /** A NEW_DEST payload (after nlmsghdr) for 192.0.2.7:8080 with these statistics. */
 function destPayload(stats: Buffer[], statsType: number = K.IPVS_DEST_ATTR_STATS64): Buffer {
-  const addr = Buffer.alloc(16);
-  addr.set([192, 0, 2, 7]);
   return Buffer.concat([
     Buffer.from([K.IPVS_CMD_NEW_DEST, 1, 0, 0]),
     nest(
       K.IPVS_CMD_ATTR_DEST,
-      nla(K.IPVS_DEST_ATTR_ADDR, addr),
-      nla(K.IPVS_DEST_ATTR_PORT, be16(8080)),
-      nla(K.IPVS_DEST_ATTR_FWD_METHOD, u32(K.IP_VS_CONN_F_MASQ)),
-      nla(K.IPVS_DEST_ATTR_WEIGHT, u32(3)),
-      nla(K.IPVS_DEST_ATTR_U_THRESH, u32(0)),
-      nla(K.IPVS_DEST_ATTR_L_THRESH, u32(0)),
-      nla(K.IPVS_DEST_ATTR_ACTIVE_CONNS, u32(1)),
-      nla(K.IPVS_DEST_ATTR_INACT_CONNS, u32(2)),
-      nla(K.IPVS_DEST_ATTR_PERSIST_CONNS, u32(0)),
-      nla(K.IPVS_DEST_ATTR_ADDR_FAMILY, u16(K.AF_INET)),
+      ...destinationAttrs(7, { weight: 3, active: 1, inactive: 2 }),
       nest(statsType, ...stats.map((v, i) => nla(STAT_TYPES[i]!, v))),
     ),
   ]);

@@ -10,7 +10,7 @@ import {
   type SocketFactory,
   type SocketHandlers,
 } from '../../src/ipvs/netlink/transport.js';
-import { nla, u16, u32 } from './nla.js';
+import { destinationAttrs, nla, u16, u32 } from './nla.js';
 
 const FAMILY = 0x20;
 
@@ -63,23 +63,14 @@ function servicePayload(omitAf = false, port = 80): Buffer {
 }
 
 /** A destination as the kernel dumps it: 192.0.2.`host`:8080, masquerading, weight 1. */
-function destinationPayload(host: number): Buffer {
-  const addr = Buffer.alloc(16);
-  addr.set([192, 0, 2, host]);
-  const dest = Buffer.concat([
-    nla(K.IPVS_DEST_ATTR_ADDR, addr),
-    nla(K.IPVS_DEST_ATTR_PORT, Buffer.from([0x1f, 0x90])),
-    nla(K.IPVS_DEST_ATTR_FWD_METHOD, u32(K.IP_VS_CONN_F_MASQ)),
-    nla(K.IPVS_DEST_ATTR_WEIGHT, u32(1)),
-    nla(K.IPVS_DEST_ATTR_U_THRESH, u32(0)),
-    nla(K.IPVS_DEST_ATTR_L_THRESH, u32(0)),
-    nla(K.IPVS_DEST_ATTR_ACTIVE_CONNS, u32(0)),
-    nla(K.IPVS_DEST_ATTR_INACT_CONNS, u32(0)),
-    nla(K.IPVS_DEST_ATTR_PERSIST_CONNS, u32(0)),
-    nla(K.IPVS_DEST_ATTR_ADDR_FAMILY, u16(K.AF_INET)),
-  ]);
-  return genl(K.IPVS_CMD_NEW_DEST, nla(K.IPVS_CMD_ATTR_DEST, dest));
-}
+const destinationPayload = (host: number): Buffer =>
+  genl(
+    K.IPVS_CMD_NEW_DEST,
+    nla(
+      K.IPVS_CMD_ATTR_DEST,
+      Buffer.concat(destinationAttrs(host, { weight: 1, active: 0, inactive: 0 })),
+    ),
+  );
 
 interface Peer {
   factory: SocketFactory;
