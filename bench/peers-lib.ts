@@ -301,6 +301,19 @@ export function combineRounds(rounds: readonly Figures[]): Figures {
 }
 
 /**
+ * Where the victims stand among the `answering` servers of a pool: victim k at position
+ * floor(k * answering / victims), so they are spread evenly through the list a peer is given
+ * (position -> k); with more victims than servers, every server is one. Pure.
+ */
+export function victimPositions(answering: number, victims: number): Map<number, number> {
+  const at = new Map<number, number>();
+  // More victims than servers: every server is one.
+  const m = Math.min(victims, answering);
+  for (let k = 0; k < m; k++) at.set(Math.floor((k * answering) / m), k);
+  return at;
+}
+
+/**
  * Other host processes using more than this many cores during a window make its CPU figure
  * suspect: the emulated guest has no steal time, so it charges whatever process it was running
  * for the time the host gave to others, and a busy peer is charged most.

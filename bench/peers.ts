@@ -50,6 +50,7 @@ import {
   ratioTable,
   refusal,
   tree,
+  victimPositions,
   USER_HZ,
   type Figures,
   type HostSample,
@@ -159,14 +160,23 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
 const address = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-const portOf = (i: number): number => (i < VICTIMS ? VICTIM_PORT : PORT);
-/** The pool of a row: `n` real servers, the last `holes` of them black-holed. */
+/**
+ * The pool of a row: `n` real servers, the last `holes` of them black-holed. The victims (targets
+ * 0 to VICTIMS - 1, on VICTIM_PORT) are spread evenly through the servers that answer, the other
+ * targets in order between them: a peer that serves the start of its list first when it is
+ * behind gains nothing from where they stand (before 2026-12-05 they led the list).
+ */
 function pool(n: number, holes: number): { address: string; port: number }[] {
-  return Array.from({ length: n }, (_, i) =>
-    i < n - holes
-      ? { address: address(i), port: portOf(i) }
-      : { address: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, port: PORT },
-  );
+  const answering = n - holes;
+  const victimAt = victimPositions(answering, VICTIMS);
+  let next = VICTIMS;
+  return Array.from({ length: n }, (_, i) => {
+    if (i >= answering) return { address: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, port: PORT };
+    const k = victimAt.get(i);
+    return k === undefined
+      ? { address: address(next++), port: PORT }
+      : { address: address(k), port: VICTIM_PORT };
+  });
 }
 const VIPS: Record<string, string> = {
   'ipvs-warden': '10.9.0.1',
@@ -1036,8 +1046,8 @@ share is that over the schedule's N checks per second; CPU-ms per check is the p
 tree's CPU (user + system, children included, from /proc) over those checks (each peer's line
 below splits it: system time holds the syscalls and loopback's handshakes, done inside the
 connecting process's connect and close, the same work for every peer); RSS is the tree's
-VmRSS; detection is from the moment ${VICTIMS} targets stop answering (TCP: refused; HTTP: 503)
-to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
+VmRSS; detection is from the moment ${VICTIMS} targets, spread evenly through the list each peer
+is given, stop answering (TCP: refused; HTTP: 503) to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
 min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
 servers at addresses routed to a dummy device (SYNs vanish, connects hang until the 1 s
 timeout): its share and checks are of the N - K that answer, and its detection shows whether

@@ -15,6 +15,7 @@ import {
   refusal,
   tree,
   type Figures,
+  victimPositions,
   wardenWindow,
 } from '../../bench/peers-lib.js';
 
@@ -337,4 +338,23 @@ t.test("ipvs-warden's lateness between two scrapes, from the histogram's buckets
     wardenWindow(a, parseWardenMetrics(page([150, 150, 150, 1100]))),
     /, 5\.0 % within 50 ms, p99 over 100 ms$/,
   );
+});
+
+t.test('victims are spread evenly through the servers that answer', async (t) => {
+  const cases: [answering: number, victims: number, positions: number[]][] = [
+    [10, 10, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]],
+    [20, 10, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]],
+    [900, 10, [0, 90, 180, 270, 360, 450, 540, 630, 720, 810]],
+    [1000, 3, [0, 333, 666]],
+    [5, 10, [0, 1, 2, 3, 4]],
+  ];
+  for (const [answering, victims, positions] of cases) {
+    const at = victimPositions(answering, victims);
+    t.same([...at.keys()], positions, `${victims} of ${answering}: where`);
+    t.same(
+      [...at.values()],
+      positions.map((_, k) => k),
+      `${victims} of ${answering}: in order`,
+    );
+  }
 });
