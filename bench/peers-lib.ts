@@ -307,7 +307,6 @@ export function combineRounds(rounds: readonly Figures[]): Figures {
  */
 export function victimPositions(answering: number, victims: number): Map<number, number> {
   const at = new Map<number, number>();
-  // More victims than servers: every server is one.
   const m = Math.min(victims, answering);
   for (let k = 0; k < m; k++) at.set(Math.floor((k * answering) / m), k);
   return at;

@@ -158,7 +158,7 @@ const logs = join(root, '.scratch/bench-peers');
 const hostLoadFile = join(root, '.scratch/host-load.txt');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Target i: its own loopback address (all of 127/8 is local), the first VICTIMS on VICTIM_PORT. */
+/** Target i: its own loopback address (all of 127/8 is local); targets 0 to VICTIMS - 1 are the victims. */
 const address = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 /**
  * The pool of a row: `n` real servers, the last `holes` of them black-holed. The victims (targets
@@ -393,9 +393,8 @@ const logOf = (peer: string, kind: string, n: number, holes: number): string =>
 
 /**
  * On the host, when each victim left the table since `sinceMs` (wall clock), as each peer
- * recorded the change: ipvs-warden's log (`reconcile.applied` for a server down; its /status
- * reads the table through a cache of up to 1 s) and the deletions the shim logged for
- * keepalived.
+ * recorded the change, to the millisecond: ipvs-warden's log (`reconcile.applied` for a server
+ * down) and the deletions the shim logged for keepalived.
  */
 function hostRemovals(
   peer: string,
@@ -1047,8 +1046,11 @@ tree's CPU (user + system, children included, from /proc) over those checks (eac
 below splits it: system time holds the syscalls and loopback's handshakes, done inside the
 connecting process's connect and close, the same work for every peer); RSS is the tree's
 VmRSS; detection is from the moment ${VICTIMS} targets, spread evenly through the list each peer
-is given, stop answering (TCP: refused; HTTP: 503) to each one's leaving the table (\`ipvsadm -Ln\` polled, each poll takes its own time in the VM),
-min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
+is given, stop answering (TCP: refused; HTTP: 503) to each one's leaving the table (${
+    HOST
+      ? 'as each peer recorded it'
+      : '`ipvsadm -Ln` polled, each poll takes its own time in the VM'
+  }), min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
 servers at addresses routed to a dummy device (SYNs vanish, connects hang until the 1 s
 timeout): its share and checks are of the N - K that answer, and its detection shows whether
 the hanging checks delay the others'.${
