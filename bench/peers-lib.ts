@@ -312,6 +312,42 @@ export function victimPositions(answering: number, victims: number): Map<number,
   return at;
 }
 
+/** A removal a peer recorded: which server left the table, and when (wall clock, ms). */
+export interface Removal {
+  readonly server: string;
+  readonly ms: number;
+}
+
+/**
+ * The removal one log line records, if any: for ipvs-warden (`ours`) its JSON
+ * `reconcile.applied` for a server down; for keepalived the shim's "MS SERVER". A torn or
+ * foreign line is none. Pure.
+ */
+export function removalOf(line: string, ours: boolean): Removal | null {
+  if (!ours) {
+    const [ms, server] = line.split(' ');
+    return server && ms && Number.isFinite(Number(ms)) ? { server, ms: Number(ms) } : null;
+  }
+  if (!line.includes('"reconcile.applied"') || !line.includes('"server down')) return null;
+  try {
+    const e = JSON.parse(line) as { time?: unknown; target?: unknown };
+    const server = /-> (\S+)$/.exec(typeof e.target === 'string' ? e.target : '')?.[1];
+    const ms = Date.parse(typeof e.time === 'string' ? e.time : '');
+    return server && Number.isFinite(ms) ? { server, ms } : null;
+  } catch {
+    return null; // a line cut short
+  }
+}
+
+/**
+ * The complete lines of `carry + chunk`, and the unfinished end kept for the next read, so a
+ * log read as it grows never yields half a line. Pure.
+ */
+export function splitLines(carry: string, chunk: string): { lines: string[]; carry: string } {
+  const lines = (carry + chunk).split('\n');
+  return { carry: lines.pop() ?? '', lines };
+}
+
 /**
  * Other host processes using more than this many cores during a window make its CPU figure
  * suspect: the emulated guest has no steal time, so it charges whatever process it was running

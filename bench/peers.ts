@@ -23,18 +23,22 @@
 // them out).
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
+  closeSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import {
@@ -49,6 +53,8 @@ import {
   parseWardenMetrics,
   ratioTable,
   refusal,
+  removalOf,
+  splitLines,
   tree,
   victimPositions,
   USER_HZ,
@@ -392,39 +398,64 @@ const logOf = (peer: string, kind: string, n: number, holes: number): string =>
   join(logs, `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`);
 
 /**
+ * A log read as it grows: each call returns the complete lines written since the last one,
+ * starting from where the file ended when the tail was made. Reading only the new bytes keeps a
+ * 10,000-server row's log of megabytes from being parsed again on every poll, on the cores the
+ * measured peer runs on.
+ */
+function tailOf(path: string): () => string[] {
+  const size = (): number => {
+    try {
+      return statSync(path).size;
+    } catch {
+      return 0; // not written yet
+    }
+  };
+  let offset = size();
+  let carry = '';
+  const decoder = new StringDecoder('utf8');
+  const buf = Buffer.alloc(1 << 20);
+  return () => {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      return []; // not written yet
+    }
+    const lines: string[] = [];
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, offset);
+        if (n === 0) break;
+        offset += n;
+        const split = splitLines(carry, decoder.write(buf.subarray(0, n)));
+        carry = split.carry;
+        lines.push(...split.lines);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return lines;
+  };
+}
+
+/**
  * On the host, when each victim left the table since `sinceMs` (wall clock), as each peer
  * recorded the change, to the millisecond: ipvs-warden's log (`reconcile.applied` for a server
- * down) and the deletions the shim logged for keepalived.
+ * down) and the deletions the shim logged for keepalived. `lines` are the log's lines written
+ * since the last call.
  */
 function hostRemovals(
   peer: string,
-  log: string,
-  victims: readonly string[],
+  lines: readonly string[],
+  victims: ReadonlySet<string>,
   sinceMs: number,
 ): Map<string, number> {
-  const wanted = new Set(victims);
   const out = new Map<string, number>();
-  const seen = (server: string | undefined, ms: number): void => {
-    if (server && wanted.has(server) && ms >= sinceMs && !out.has(server)) out.set(server, ms);
-  };
-  let text: string;
-  try {
-    text = readFileSync(peer === OURS ? log : SHIM_LOG, 'utf8');
-  } catch {
-    return out; // nothing written yet
-  }
-  for (const line of text.split('\n')) {
-    if (peer !== OURS) {
-      const [ms, server] = line.split(' ');
-      seen(server, Number(ms));
-    } else if (line.includes('"reconcile.applied"') && line.includes('"server down')) {
-      try {
-        const e = JSON.parse(line) as { time?: string; target?: string };
-        seen(/-> (\S+)$/.exec(e.target ?? '')?.[1], Date.parse(e.time ?? ''));
-      } catch {
-        // a torn line
-      }
-    }
+  for (const line of lines) {
+    const r = removalOf(line, peer === OURS);
+    if (r && victims.has(r.server) && r.ms >= sinceMs && !out.has(r.server))
+      out.set(r.server, r.ms);
   }
   return out;
 }
@@ -781,6 +812,8 @@ async function measure(
     // Detection: the victims stop answering; the table is polled until each is out.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
     console.error(`#   window done; ${VICTIMS} targets stop answering`);
+    // From here on only what the peer writes after the flip is read (host mode).
+    const tail = HOST ? tailOf(peer === OURS ? logOf(peer, kind, n, holes) : SHIM_LOG) : null;
     await targets.ask('down', kind);
     const flipped = performance.now();
     const flippedWall = Date.now();
@@ -789,7 +822,7 @@ async function measure(
     while (pending.size > 0 && performance.now() - flipped < DETECT_S * 1000) {
       if (HOST) {
         // The times the peers recorded, to the millisecond, rather than when a poll saw them.
-        for (const [v, ms] of hostRemovals(peer, logOf(peer, kind, n, holes), victims, flippedWall))
+        for (const [v, ms] of hostRemovals(peer, tail?.() ?? [], pending, flippedWall))
           if (pending.delete(v)) detectMs.push(ms - flippedWall);
       } else {
         const t = table(vip);

@@ -13,6 +13,8 @@ import {
   parseWardenMetrics,
   ratioTable,
   refusal,
+  removalOf,
+  splitLines,
   tree,
   type Figures,
   victimPositions,
@@ -357,4 +359,33 @@ t.test('victims are spread evenly through the servers that answer', async (t) =>
       `${victims} of ${answering}: in order`,
     );
   }
+});
+
+t.test('a removal from one log line', async (t) => {
+  const applied =
+    '{"time":"2026-12-05T06:41:29.832Z","level":"info","event":"reconcile.applied","op":"delete-destination","target":"TCP 10.9.0.1:80 -> 127.1.0.4:7001","service":"bench","reason":"server down (no active connections)"}';
+  const rows: [string, boolean, { server: string; ms: number } | null][] = [
+    [applied, true, { server: '127.1.0.4:7001', ms: Date.parse('2026-12-05T06:41:29.832Z') }],
+    // a weight change, not a removal
+    [applied.replace('server down', 'slow start'), true, null],
+    [applied.replace('reconcile.applied', 'reconcile.planned'), true, null],
+    [applied.slice(0, 80), true, null], // torn
+    [applied.replace('"time":"2026', '"time":"x2026'), true, null],
+    ['{"event":"reconcile.applied","reason":"server down"}', true, null],
+    // keepalived's shim: "MS SERVER"
+    ['1764917000123 127.1.0.9:7001', false, { server: '127.1.0.9:7001', ms: 1764917000123 }],
+    ['1764917000123', false, null],
+    ['', false, null],
+    ['x 127.1.0.9:7001', false, null],
+    [applied, false, null],
+  ];
+  for (const [line, ours, want] of rows) t.same(removalOf(line, ours), want, line.slice(0, 60));
+});
+
+t.test('lines read as a log grows', async (t) => {
+  t.same(splitLines('', ''), { lines: [], carry: '' });
+  t.same(splitLines('', 'a\nb'), { lines: ['a'], carry: 'b' });
+  t.same(splitLines('b', 'c\n'), { lines: ['bc'], carry: '' });
+  t.same(splitLines('x', 'y'), { lines: [], carry: 'xy' });
+  t.same(splitLines('', '\n\n'), { lines: ['', ''], carry: '' });
 });
