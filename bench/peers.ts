@@ -111,6 +111,11 @@ const BLACKHOLE_SIZES = (HOST ? '' : (process.env.BENCH_BLACKHOLE_SIZES ?? '1000
 const BLACKHOLE = Number(process.env.BENCH_BLACKHOLE ?? 0.1);
 /** Where the black-holed servers are: a /16 routed to the dummy device bh0. */
 const BLACKHOLE_NET = '10.99.0.0/16';
+/**
+ * HTTP targets answer this long after the request (0: at once): slow health pages, to show
+ * whether a peer's checks of a pool whose servers answer slowly keep the schedule.
+ */
+const ANSWER_MS = Number(process.env.BENCH_ANSWER_MS ?? 0);
 const INTERVAL_S = 1;
 const JITTER = 0.1;
 const PORT = 7000;
@@ -213,14 +218,18 @@ function serve(): void {
   let acceptErrors = 0;
   let requests = 0;
   let down = false;
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    requests++;
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const victim = req.socket.localPort === VICTIM_PORT;
     res.writeHead(down && victim ? 503 : 200, {
       'content-type': 'text/plain',
       connection: 'close',
     });
     res.end(down && victim ? 'down\n' : 'ok\n');
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    requests++;
+    if (ANSWER_MS > 0) setTimeout(answer, ANSWER_MS, req, res);
+    else answer(req, res);
   };
   const listen = (host: string, port: number): Promise<Server> =>
     new Promise((resolve, reject) => {
@@ -1042,6 +1051,7 @@ function report(
     'BENCH_ROUNDS',
     'BENCH_WARM',
     'BENCH_VICTIMS',
+    'BENCH_ANSWER_MS',
     'BENCH_BLACKHOLE',
     'BENCH_BLACKHOLE_SIZES',
     'BENCH_FILL',
@@ -1059,7 +1069,7 @@ function report(
 ${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
 Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
 ${HOST ? `On the host: no IPVS, so ipvs-warden ran on its memory backend and keepalived with its IPVS requests answered by ${IPVS_SHIM} (LD_PRELOAD); detection is from the flip to the change each peer recorded (ipvs-warden's reconcile.applied in its log, keepalived's deletion as the shim logged it), to the millisecond, where the VM's is polled; no black-holed or table rows, no ldirectord.` : 'Everything in the VM runs about 10x slower than on the host: the ratios are what matter.'}
-Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
+${ANSWER_MS > 0 ? `The HTTP targets answered ${ANSWER_MS} ms after each request (BENCH_ANSWER_MS): slow health pages.\n` : ''}Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
 
 ## Ratios, ipvs-warden / peer
 
