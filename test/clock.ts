@@ -63,7 +63,11 @@ export class ManualClock implements Clock {
    */
   stall(ms: number): void {
     this.time += ms;
+    this.busy += ms;
   }
+
+  /** How long the loop has been busy in all: the sum of the stalls (a scheduler's `loopBusyMs`). */
+  busy = 0;
 
   /** Moves time forward by `ms`, firing every timer due on the way, in order. */
   async advance(ms: number): Promise<void> {

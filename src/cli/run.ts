@@ -4,6 +4,7 @@
 // the program's first moment (./signals.ts): one that comes while starting waits until the daemon
 // is ready, one that comes while stopping is noted; none ends the process.
 import { readFileSync } from 'node:fs';
+import { inFlightMax, openFilesLimit, schedulerCap } from '../health/admission.js';
 import { setExecConcurrency } from '../health/processes.js';
 import { leanSockets } from '../health/lean.js';
 import { ProbePool } from '../health/pool.js';
@@ -51,6 +52,15 @@ export interface RunOptions {
 
 function withDryRun(config: Config, dryRun: boolean): Config {
   return dryRun ? { ...config, daemon: { ...config.daemon, dryRun: true } } : config;
+}
+
+/** The process's soft limit on open files (node raised it to the hard one at start); 0: unknown. */
+function openFiles(): number {
+  try {
+    return openFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 function makeLogger(config: Config, out: NodeJS.WriteStream): Logger & { level: Level } {
@@ -167,10 +177,19 @@ export async function runDaemon(o: RunOptions): Promise<number> {
             }),
         })
       : null;
+  const { checkConcurrency, checkConcurrencyMin } = config.daemon;
+  const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
+  const maxInFlight = inFlightMax(
+    cap.max,
+    checkWorkers,
+    openFiles(),
+    config.daemon.checkInFlightMax,
+  );
   const loop = new ReconcileLoop(config, {
     backend,
     routes,
     log,
+    maxInFlight,
     // A write ends the shared read's life: /status and /metrics show the table after it.
     observer: observers(metrics, hooks, alerts, { operation: shared.invalidate }),
     ...(pool ? { createChecker: (check) => pool.wrap(check, createChecker(check)) } : {}),
@@ -206,6 +225,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
+    // Checks waiting on slow servers give their slot of check_concurrency back, under this.
+    checks_in_flight_max: maxInFlight,
   });
   /** What data-path checks and persistent services need of the director, said at each load. */
   const warnKernel = (c: Config): void => {

@@ -172,6 +172,12 @@ const schema = {
     default: 16,
     env: 'WARDEN_CHECK_CONCURRENCY_MIN',
   },
+  check_in_flight_max: {
+    doc: 'Most checks in flight at once (0: half the open-file limit). Without check_workers, a check waiting on its server for 50 ms gives its slot of check_concurrency back while the event loop has CPU to spare, so slow servers do not hold back the others; this bounds them. check_concurrency or less: a check keeps its slot until it ends',
+    format: 'nat',
+    default: 0,
+    env: 'WARDEN_CHECK_IN_FLIGHT_MAX',
+  },
   check_workers: {
     doc: 'Worker threads that run the probes (0: on the main thread); beside the main thread, for more checks a second than one core can probe (exec, ping and data-path checks stay on the main thread)',
     format: 'nat',
@@ -329,6 +335,7 @@ export const RESTART_ONLY_KEYS = [
   'metrics_labels',
   'check_concurrency',
   'check_concurrency_min',
+  'check_in_flight_max',
   'check_workers',
   'log_format',
   'pid_file',
@@ -398,6 +405,8 @@ export interface DaemonSettings {
   readonly checkConcurrency: number;
   /** The adaptive cap's floor; at or above checkConcurrency the cap is fixed (the scheduler clamps). */
   readonly checkConcurrencyMin: number;
+  /** The bound on checks in flight (`inFlightMax`); 0: from the open-file limit. */
+  readonly checkInFlightMax: number;
   /** Worker threads for probes; 0: on the main thread. */
   readonly checkWorkers: number;
   readonly execConcurrency: number;
@@ -580,6 +589,7 @@ export function readDaemonSettings(
     logLevel: v.log_level as DaemonSettings['logLevel'],
     checkConcurrency: v.check_concurrency,
     checkConcurrencyMin: v.check_concurrency_min,
+    checkInFlightMax: v.check_in_flight_max,
     checkWorkers: v.check_workers,
     execConcurrency: v.exec_concurrency,
     dataPathMarks: v.data_path_marks,

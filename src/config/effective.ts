@@ -45,6 +45,7 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
     log_level: d.logLevel,
     check_concurrency: d.checkConcurrency,
     check_concurrency_min: d.checkConcurrencyMin,
+    check_in_flight_max: d.checkInFlightMax,
     check_workers: d.checkWorkers,
     exec_concurrency: d.execConcurrency,
     dry_run: d.dryRun,

@@ -7,6 +7,7 @@
 // run. A local result (the probe could not run on this director) is handed on but never counted
 // towards rise or fall. Timers and time go through a Clock, so tests drive exact sequences.
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { flat } from '../flat.js';
 import { AdmissionControl, DEFAULT_MIN_CONCURRENCY, TARGET_LAG_MS } from './admission.js';
@@ -68,12 +69,12 @@ export function nextWait(state: HealthState, timing: CheckTiming, random: number
 }
 
 /**
- * A check in flight this long holds no slot of the lowered cap: it waits on its server (a
- * black-holed one hangs until the timeout), not on this loop. The cap is lowered to shorten the
+ * A check in flight this long holds no slot of the cap: it waits on its server (a black-holed
+ * one hangs until the timeout, a slow one answers late), not on this loop. The cap bounds the
  * loop's turns, and such a check adds nothing to them until it ends; holding a slot for its
- * whole timeout, 100 black-holed servers of 1,000 kept a cap of 20 to 40 full and the other
- * checks 560 ms late (bench:peers, VM). It still counts against `concurrency`, the bound on
- * checks in flight. Not while the loop is itself as late as that: then the check may be
+ * whole timeout, 100 black-holed servers of 1,000 kept a lowered cap of 20 to 40 full and the
+ * other checks 560 ms late (bench:peers, VM). It still counts against `maxInFlight`, the bound
+ * on checks in flight. Not while the loop is itself as late as that: then the check may be
  * waiting for a turn of ours.
  */
 export const RELEASE_MIN_MS = 50;
@@ -175,6 +176,19 @@ export interface SchedulerOptions {
   /** Checks running at once, process-wide (default 256; the daemon's is `schedulerCap`). */
   readonly concurrency?: number;
   /**
+   * Checks in flight at once, those that gave their slot back included; never below
+   * `concurrency`, its default. Above it, a check that waits on its server (`waitsOnServer`)
+   * gives its slot back at the full cap too while the loop has CPU to spare (`spare`), so
+   * servers that answer slowly do not hold back the others' checks on an idle director (the
+   * daemon's is `inFlightMax`). Otherwise `concurrency` bounds the checks in flight.
+   */
+  readonly maxInFlight?: number;
+  /**
+   * How long the event loop has been busy in all, in ms (tests drive it with the clock);
+   * default: `performance.eventLoopUtilization().active`.
+   */
+  readonly loopBusyMs?: () => number;
+  /**
    * The fewest the cap is lowered to while the event loop is late and checks wait
    * (`AdmissionControl`); default 16, or `concurrency` if lower. At or above `concurrency`: a
    * fixed cap.
@@ -224,8 +238,8 @@ interface Run {
   planned: number;
   running: boolean;
   /**
-   * Its check's place under the general cap: a slot of the lowered cap, or only a place under
-   * `concurrency` once it waits on its server (`waitsOnServer`); `slotSince` is when it started.
+   * Its check's place under the general cap: a slot of the cap, or only a place under
+   * `maxInFlight` once it waits on its server (`waitsOnServer`); `slotSince` is when it started.
    */
   slot: 'none' | 'held' | 'released';
   slotSince: number;
@@ -253,8 +267,10 @@ export class Scheduler {
    * 6 KiB of garbage per check at 10,000 HTTP checks a second with probe workers.
    */
   private cap: number;
-  /** `concurrency`: checks in flight, released ones included, never more. */
+  /** `maxInFlight`: checks in flight, released ones included, never more. */
   private readonly max: number;
+  /** `concurrency`: the cap's maximum, and the bound on checks in flight but on a spare loop. */
+  private readonly concurrency: number;
   private active = 0;
   /** Checks in flight that gave their slot back (`waitsOnServer`). */
   private released = 0;
@@ -262,11 +278,14 @@ export class Scheduler {
   private readonly urgent = new Fifo<Run>();
   private readonly queue = new Fifo<Run>();
   /**
-   * The runs whose checks took a slot of the lowered cap, in the order they started, with when
-   * (stale ones skipped). A check that started at the full cap is not here: it keeps its slot.
+   * The runs whose checks took a slot they may give back (`mayRelease` when they started), in
+   * the order they started, with when (stale ones skipped). A check that started otherwise is
+   * not here: it keeps its slot.
    */
   private readonly holders = new Fifo<Run>();
   private readonly holderSince = new Fifo<number>();
+  /** Set while checks wait and one holding a slot may give it back (`armRelease`). */
+  private releaseTimer: Timer | undefined;
   /** Sets `cap`: the configured one, lower while the event loop is late. */
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
@@ -289,7 +308,8 @@ export class Scheduler {
   constructor(private readonly options: SchedulerOptions) {
     const max = options.concurrency ?? 256;
     this.cap = max;
-    this.max = max;
+    this.concurrency = max;
+    this.max = Math.max(max, options.maxInFlight ?? max);
     this.admission = new AdmissionControl(
       {
         max,
@@ -300,6 +320,7 @@ export class Scheduler {
         this.cap = limit;
         this.pump();
       },
+      options.loopBusyMs ?? (() => performance.eventLoopUtilization().active),
     );
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
@@ -464,6 +485,8 @@ export class Scheduler {
     this.queue.clear();
     this.holders.clear();
     this.holderSince.clear();
+    this.releaseTimer?.cancel();
+    this.releaseTimer = undefined;
     this.stopper.abort();
     this.gate?.open();
     this.gate = undefined;
@@ -566,14 +589,58 @@ export class Scheduler {
         this.active++;
         run.slot = 'held';
         void this.execute(run, true);
-      } else if (failing(run.state)) this.urgent.push(run);
+        return;
+      }
+      if (failing(run.state)) this.urgent.push(run);
       else this.queue.push(run);
+      // A slot given back just now goes to the first in line; else one may be given back later.
+      if (this.room()) this.pump();
+      else this.armRelease();
     }
   }
 
-  /** A slot of the cap is free, and a place under `concurrency`. */
+  /**
+   * While checks wait for a slot, wakes when the oldest check holding one will count as waiting
+   * on its server, to give its slot to the first in line. Without it a slot is given back only
+   * when some check is due or ends, and with a few slow servers that can be seconds.
+   */
+  private armRelease(): void {
+    if (this.releaseTimer || this.queued() === 0 || this.stopper.signal.aborted) return;
+    if (!this.mayRelease()) return;
+    const since = this.holderSince.peek();
+    if (since === undefined) return;
+    const at = since + Math.max(RELEASE_MIN_MS, RELEASE_LAGS * this.admission.lagMs());
+    this.releaseTimer = this.clock.setTimeout(
+      () => {
+        this.releaseTimer = undefined;
+        this.pump();
+      },
+      Math.max(1, at - this.clock.monotonic()),
+      { unref: true },
+    );
+  }
+
+  /** A slot of the cap is free, and a place under the bound on checks in flight (`inFlight`). */
   private room(): boolean {
-    return this.active < this.cap && this.active + this.released < this.max;
+    return this.active < this.cap && this.active + this.released < this.inFlight();
+  }
+
+  /**
+   * Whether the full cap lets checks that wait on their servers give their slots back: with
+   * `maxInFlight` above `concurrency`, while the loop has CPU to spare.
+   */
+  private spareLoop(): boolean {
+    return this.max > this.concurrency && this.cap >= this.concurrency && this.admission.spare();
+  }
+
+  /** The bound on checks in flight now: `maxInFlight` on a spare loop, else `concurrency`. */
+  private inFlight(): number {
+    return this.spareLoop() ? this.max : this.concurrency;
+  }
+
+  /** A check holding a slot may give it back: the cap is lowered, or the loop spare. */
+  private mayRelease(): boolean {
+    return this.cap < this.concurrency || this.spareLoop();
   }
 
   /** Gives back the slots of the checks that wait on their servers (`waitsOnServer`). */
@@ -581,10 +648,11 @@ export class Scheduler {
     if (this.holders.size === 0) return;
     const now = this.clock.monotonic();
     const lag = this.admission.lagMs();
+    const may = this.mayRelease();
     for (let run = this.holders.peek(); run; run = this.holders.peek()) {
       const since = this.holderSince.peek() ?? now;
       if (run.slot === 'held' && run.slotSince === since) {
-        if (!waitsOnServer(now - since, lag)) break;
+        if (!may || !waitsOnServer(now - since, lag)) break;
         run.slot = 'released';
         this.active--;
         this.released++;
@@ -618,6 +686,7 @@ export class Scheduler {
       run.slot = 'held';
       void this.execute(run, true);
     }
+    this.armRelease();
   }
 
   /**
@@ -632,9 +701,9 @@ export class Scheduler {
       if (this.gate && !failing(run.state)) await this.gate.opened;
       const started = this.clock.monotonic();
       latenessMs = Math.max(0, started - run.planned);
-      // Only while the cap is lowered: at its maximum a slot given back frees nothing (the
-      // bound is then `concurrency` alone), and a loop on time pays nothing per check.
-      if (general && this.cap < this.max) {
+      // Only while it may give its slot back (`mayRelease`): at the full cap, a loop with no
+      // CPU to spare (or `maxInFlight` at `concurrency`) pays nothing per check.
+      if (general && this.mayRelease()) {
         run.slotSince = started;
         this.holders.push(run);
         this.holderSince.push(started);

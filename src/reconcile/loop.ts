@@ -222,6 +222,11 @@ export interface LoopOptions {
   readonly routes?: RouteTable;
   /** Reads STATE_DIR/role (tests substitute a failing one); default: fs readFile. */
   readonly readRoleFile?: (path: string) => Promise<string>;
+  /**
+   * Checks in flight at once, those waiting on their servers included (`inFlightMax`; the
+   * daemon's from its open-file limit); default: the cap, so a slow check keeps its slot.
+   */
+  readonly maxInFlight?: number;
 }
 
 export class ReconcileLoop {
@@ -314,6 +319,7 @@ export class ReconcileLoop {
     this.scheduler = new Scheduler({
       concurrency: cap.max,
       minConcurrency: cap.min,
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       onResult: (event) => this.onResult(event),
       clock: this.clock,
     });

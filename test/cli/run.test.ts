@@ -3,13 +3,14 @@
 // that leaves the running config in force, a bad config at start (exit 1, nothing started), and
 // SIGTERM ending the process with status 0.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { openFilesLimit } from '../../src/health/admission.js';
 import { freePort, listen, until } from '../checks/servers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -202,6 +203,52 @@ virtual_services:
   t.equal(await r.exited, 0, 'the workers do not hold the process');
   t.match(named(r, 'daemon.stopped'), [{}]);
   t.same(named(r, 'check_worker.exited'), []);
+});
+
+t.test('servers that answer slowly do not hold back the others at the full cap', async (t) => {
+  // Six servers answering in 1.5 s and one at once, under a fixed cap of one check at a time.
+  // Holding the slot for their whole answer, the slow ones let through 0.67 checks a second of
+  // the 1.7 due, and the quick server waited behind them, checked about once in 9 s; giving it
+  // back after 50 ms, the quick one is checked every 0.5 s (its interval, jitter 10 %).
+  let quick = 0;
+  const fast = await listen(createServer((_q, res) => (quick++, res.end())));
+  const slow = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      listen(createServer((_q, res) => void setTimeout(() => res.end(), 1500))),
+    ),
+  );
+  t.teardown(() => Promise.all([fast, ...slow].map((s) => s.stop())));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  const config = join(dir, 'warden.yaml');
+  writeFileSync(
+    config,
+    `daemon: {backend: memory, log_format: json, check_concurrency: 1, check_concurrency_min: 1}
+defaults: {interval: 2s, timeout: 2s, rise: 1, fall: 1}
+virtual_services:
+  - address: 192.0.2.1
+    port: 80
+    checks: [{type: http}]
+    real_servers:
+      - {address: 127.0.0.1, port: ${fast.target.port}, interval: 500ms, timeout: 500ms}
+${slow.map((s) => `      - {address: 127.0.0.1, port: ${s.target.port}}`).join('\n')}
+`,
+  );
+  const r = start(['run', '--config', config]);
+  t.teardown(() => r.proc.kill('SIGKILL'));
+  t.ok(await until(() => named(r, 'server.up').length === 7, 15_000), 'all up');
+  // The bound on checks in flight: half the open files (node raises the soft limit to the hard
+  // one, as this process's own already is).
+  const soft = openFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 0;
+  t.match(named(r, 'daemon.starting'), [
+    { checks_in_flight_max: Math.max(1, Math.floor(Math.min(soft, 1_048_576) / 2)) },
+  ]);
+  const before = quick;
+  await new Promise((res) => setTimeout(res, 3000));
+  // Due every 0.55 s at most: 5 in 3 s. At least 3 leaves a busy machine its margin; holding
+  // the slot allows 1.
+  t.ok(quick - before >= 3, `the quick server checked ${quick - before} times in 3 s`);
+  r.proc.kill('SIGTERM');
+  t.equal(await r.exited, 0);
 });
 
 t.test('/status shows a change to the table as soon as the daemon has logged it', async (t) => {

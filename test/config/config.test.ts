@@ -171,6 +171,19 @@ t.test(
       1000,
       'a floor above the cap is taken as written (a fixed cap): changing the cap alone changes nothing else',
     );
+    t.equal(
+      parseConfig('virtual_services: []\n', 'x', {}).daemon.checkInFlightMax,
+      0,
+      'check_in_flight_max: 0 by default (from the open-file limit)',
+    );
+    t.equal(
+      parseConfig('daemon: {check_in_flight_max: 4096}\nvirtual_services: []\n', 'x', {}).daemon
+        .checkInFlightMax,
+      4096,
+    );
+    t.match(problems('daemon: {check_in_flight_max: -1}\nvirtual_services: []\n'), [
+      /check_in_flight_max/,
+    ]);
   },
 );
 

@@ -3,8 +3,11 @@ import t from 'tap';
 import {
   ADMISSION_PERIOD_MS,
   AdmissionControl,
+  inFlightMax,
+  openFilesLimit,
   schedulerCap,
   nextLimit,
+  spare,
   type AdmissionSettings,
 } from '../../src/health/admission.js';
 
@@ -85,4 +88,79 @@ t.test('the scheduler cap: per event loop that probes; fixed with probe workers'
   ];
   for (const [concurrency, min, workers, want, why] of cases)
     t.same(schedulerCap(concurrency, min, workers), want, why);
+});
+
+t.test('inFlightMax: half the open files, never below the cap; the cap with workers', async (t) => {
+  const rows: [cap: number, workers: number, openFiles: number, want: number, why: string][] = [
+    [256, 0, 20_000, 10_000, 'half the open files'],
+    [256, 0, 1_048_576, 524_288, "a container's limit"],
+    [256, 0, 1024, 512, "a shell's default"],
+    [256, 0, 300, 256, 'never below the cap'],
+    [256, 0, 513, 256, 'half, rounded down, still below it'],
+    [512, 2, 20_000, 512, 'workers: the cap is the bound'],
+    [256, 0, Infinity, 524_288, 'unlimited: half of fs.nr_open'],
+    [256, 0, 0, 256, 'no limit read: the cap'],
+    [256, 0, NaN, 256, 'nor a nonsense one'],
+  ];
+  for (const [cap, workers, openFiles, want, why] of rows)
+    t.equal(inFlightMax(cap, workers, openFiles), want, why);
+  t.equal(inFlightMax(256, 0, 20_000, 1000), 1000, 'check_in_flight_max set: it');
+  t.equal(
+    inFlightMax(256, 0, 20_000, 100),
+    256,
+    'at or below the cap: the cap (a check keeps its slot)',
+  );
+  t.equal(inFlightMax(256, 0, 0, 1000), 1000, 'set, with no limit read');
+  t.equal(inFlightMax(512, 2, 20_000, 4000), 512, 'workers: the cap, whatever is set');
+});
+
+t.test('openFilesLimit: the soft limit from /proc/self/limits', async (t) => {
+  const limits = (soft: string, hard = '524288') =>
+    [
+      'Limit                     Soft Limit           Hard Limit           Units     ',
+      'Max cpu time              unlimited            unlimited            seconds   ',
+      `Max open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     `,
+      'Max processes             95833                95833                processes ',
+    ].join('\n');
+  t.equal(openFilesLimit(limits('20000', '20000')), 20_000);
+  t.equal(openFilesLimit(limits('1024')), 1024, 'the soft limit, not the hard one');
+  t.equal(openFilesLimit(limits('unlimited')), Infinity);
+  t.equal(openFilesLimit(limits('x')), null);
+  t.equal(openFilesLimit(limits('0')), null);
+  t.equal(openFilesLimit('Max processes 1 1 processes'), null, 'no such line');
+  t.equal(openFilesLimit(''), null);
+});
+
+t.test('spare: busy under half the period, timers within half the target', async (t) => {
+  const rows: [busyMs: number, periodMs: number, lagMs: number, want: boolean, why: string][] = [
+    [0, 100, 0, true, 'idle'],
+    [49, 100, 25, true, 'just under half busy, lag at half the target'],
+    [50, 100, 0, false, 'half busy: no CPU to spare'],
+    [90, 100, 5, false, 'busy, though on time'],
+    [10, 100, 26, false, 'idle but late: a GC pause, a long turn'],
+    [0, 0, 0, false, 'no period yet'],
+  ];
+  for (const [busy, period, lag, want, why] of rows)
+    t.equal(spare(busy, period, lag, 50), want, why);
+});
+
+t.test('the shell: spare once a period shows it, not before', async (t) => {
+  let busy = 0;
+  const a = new AdmissionControl(
+    settings,
+    () => undefined,
+    () => busy,
+  );
+  t.notOk(a.spare(), 'not before a period');
+  a.observe(0, 0, false);
+  busy += 20;
+  a.observe(ADMISSION_PERIOD_MS, 0, false);
+  t.ok(a.spare(), 'busy 20 ms of 100');
+  busy += 80;
+  a.observe(2 * ADMISSION_PERIOD_MS, 0, false);
+  t.notOk(a.spare(), 'busy 80 ms of 100');
+  a.observe(3 * ADMISSION_PERIOD_MS, 40, false);
+  t.notOk(a.spare(), 'idle, a timer 40 ms late');
+  a.observe(4 * ADMISSION_PERIOD_MS, 0, false);
+  t.ok(a.spare(), 'idle and on time');
 });

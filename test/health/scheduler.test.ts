@@ -3,7 +3,7 @@
 // is exact: assertions are on order, counts and clock times, never on the machine's speed.
 import { getEventListeners } from 'node:events';
 import pLimit from 'p-limit';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { watchAbort, watchers } from '../../src/health/abort.js';
 import type { CheckContext, CheckResult, Checker } from '../../src/health/checker.js';
 import type { HealthPolicy, HealthState } from '../../src/health/policy.js';
@@ -469,6 +469,124 @@ t.test('checks hanging on their servers do not keep a lowered cap from the other
   const bounded = await hangingPool(10, 12, 40, 5000);
   t.ok(bounded.maxRunning <= 10, `concurrency still bounds them all (saw ${bounded.maxRunning})`);
 });
+
+/**
+ * `servers` checks that each take `answerMs` (slow servers), every second, on a loop that keeps
+ * time, for 10 s: how many ran, how late the last round started (at most), the most in flight
+ * at once.
+ */
+async function slowServers(
+  t: Test,
+  concurrency: number,
+  maxInFlight: number | undefined,
+  servers: number,
+  answerMs: number,
+  busy = false,
+): Promise<{ checks: number; lateMs: number; maxRunning: number }> {
+  const clock = new ManualClock(0);
+  let running = 0;
+  let maxRunning = 0;
+  const took = async (): Promise<boolean> => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await new Promise<void>((r) => clock.setTimeout(() => r(), answerMs));
+    running--;
+    return true;
+  };
+  const events: CheckEvent[] = [];
+  let seed = 1;
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: (e) => events.push(e),
+    concurrency,
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
+    loopBusyMs: () => clock.busy,
+    random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  for (let i = 0; i < servers; i++)
+    s.add(`s${i}`, new Scripted(`s${i}`, took), target, timing, policy);
+  // A busy loop that keeps time: busy 80 % of the time, its timers at most 20 ms late.
+  if (busy)
+    for (let ms = 0; ms < 10_000; ms += 25) {
+      clock.stall(20);
+      await clock.advance(5);
+    }
+  else await clock.advance(10_000);
+  t.equal(s.stats().limit, concurrency, 'the loop kept time: the cap stayed at its maximum');
+  await s.stop();
+  const last = events.slice(-servers);
+  return {
+    checks: events.length,
+    lateMs: Math.max(...last.map((e) => e.latenessMs)),
+    maxRunning,
+  };
+}
+
+t.test('servers that answer slowly give their slots back at the full cap', async (t) => {
+  // 20 servers answering in 500 ms, each checked 1 s after its last answer: a round of 1.5 s,
+  // 133 checks in 10 s, with about 7 in flight. The cap is 4.
+  const kept = await slowServers(t, 4, undefined, 20, 500);
+  t.ok(kept.maxRunning <= 4, `without maxInFlight the cap bounds them (${kept.maxRunning})`);
+  // 4 at 500 ms make 8 a second: a round of 2.5 s, 1 s of it waiting for a slot.
+  t.ok(kept.checks <= 85, `so fewer checks run (${kept.checks} in 10 s)`);
+  t.ok(kept.lateMs >= 900, `each of them late (${kept.lateMs} ms)`);
+
+  const given = await slowServers(t, 4, 64, 20, 500);
+  t.ok(given.checks >= 125, `given back after 50 ms: every check runs (${given.checks} in 10 s)`);
+  t.ok(given.lateMs <= 50, `within 50 ms of its plan (${given.lateMs} ms late)`);
+  t.ok(given.maxRunning > 4 && given.maxRunning <= 20, `in flight at most ${given.maxRunning}`);
+
+  // Without CPU to spare, they keep their slots: started, they would wait for the CPU.
+  const busy = await slowServers(t, 4, 64, 20, 500, true);
+  t.ok(busy.maxRunning <= 4, `a busy loop: the cap bounds them again (${busy.maxRunning})`);
+  t.ok(busy.checks <= 85, `and fewer checks run (${busy.checks} in 10 s)`);
+
+  // maxInFlight still bounds them: 5 in flight at 500 ms make 10 a second, a round of 2 s.
+  const bounded = await slowServers(t, 4, 5, 20, 500);
+  t.equal(bounded.maxRunning, 5, 'never more than maxInFlight in flight, and it is used');
+  t.ok(bounded.checks <= 105, `so checks wait again (${bounded.checks} in 10 s)`);
+});
+
+t.test(
+  'a slot is given back when its check has waited long enough, not at the next event',
+  async (t) => {
+    // One slot; a server answering in 1 s, checked every 2 s, and a quick one every 100 ms. The
+    // quick one's check due while the slow one holds the slot waits 50 ms at most, though nothing
+    // else is due or ends until the slow answer.
+    const clock = new ManualClock(0);
+    const events: CheckEvent[] = [];
+    const s = new Scheduler({
+      slotMs: 0,
+      onResult: (e) => events.push(e),
+      concurrency: 1,
+      maxInFlight: 8,
+      loopBusyMs: () => clock.busy,
+      // Each first due as soon as it is added.
+      random: () => 0,
+      clock,
+    });
+    const every = (ms: number) => ({
+      ...fast,
+      intervalMs: ms,
+      fastIntervalMs: ms,
+      downIntervalMs: ms,
+    });
+    const took = (ms: number) => () =>
+      new Promise<boolean>((r) => clock.setTimeout(() => r(true), ms));
+    s.add('quick', new Scripted('quick', took(1)), target, every(100), policy);
+    // A period passes first: the loop has shown it has CPU to spare.
+    await clock.advance(1000);
+    s.add('slow', new Scripted('slow', took(1000)), target, every(2000), policy);
+    await clock.advance(4000);
+    await s.stop();
+    const quick = events.filter((e) => e.subscribers[0] === 'quick');
+    t.ok(quick.length >= 45, `the quick one ran every 100 ms or so (${quick.length} in 5 s)`);
+    const worst = Math.max(...quick.map((e) => e.latenessMs));
+    t.ok(worst > 0 && worst <= 50, `the slot given back after 50 ms (${worst} ms late at most)`);
+  },
+);
 
 /** Three checks of 10 ms every 100 ms under a cap of two (its floor `min`), their start times. */
 function threeChecks(
