@@ -60,8 +60,8 @@ install -D -m 644 deploy/sysusers.d/ipvs-warden.conf "$stage/usr/lib/sysusers.d/
 install -D -m 644 deploy/modules-load.d/ipvs-warden.conf "$stage/usr/lib/modules-load.d/ipvs-warden.conf"
 install -D -m 644 deploy/ipvs-warden.yaml "$stage/etc/ipvs-warden/ipvs-warden.yaml"
 install -d -m 755 "$stage/etc/ipvs-warden/maintenance"
-# Examples: what a director may add (ping checks need a sysctl the package does not set for
-# the whole host), monitoring, and the peers' configs for more than one director.
+# Examples: what a director may add (ping checks and persistent services need sysctls the package
+# does not set for the whole host), monitoring, and the peers' configs for more than one director.
 ex=$doc/examples
 install -D -m 644 deploy/systemd/ipvs-warden.service.d/ping.conf "$ex/systemd/ipvs-warden.service.d/ping.conf"
 install -D -m 644 deploy/sysctl.d/ipvs-warden.conf "$ex/sysctl.d/ipvs-warden.conf"

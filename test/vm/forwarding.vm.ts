@@ -695,8 +695,15 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
         28,
         `port ${reusable} again, expire_nodest_conn 0: dropped (curl times out)`,
       );
-      inNs('director', 'sysctl', '-q', '-w', 'net.ipv4.vs.expire_nodest_conn=1');
-      inNs('director', 'sysctl', '-q', '-w', 'net.ipv4.vs.expire_quiescent_template=1');
+      // As the director's boot sets them: the file deploy/ ships.
+      inNs('director', 'sysctl', '-q', '-p', join(root, 'deploy/sysctl.d/ipvs-warden.conf'));
+      t.same(
+        ['expire_nodest_conn', 'expire_quiescent_template'].map((k) =>
+          inNs('director', 'sysctl', '-n', `net.ipv4.vs.${k}`).trim(),
+        ),
+        ['1', '1'],
+        'deploy/sysctl.d sets both',
+      );
       const answers = ask([
         ...http('persist', 1, again),
         ...http('nat', 6),
