@@ -514,6 +514,14 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     new Gauge({
+      name: 'ipvs_warden_checks_in_flight',
+      help: 'Checks in flight now, those waiting on slow servers included: at most daemon.check_concurrency holding a slot, the rest under daemon.check_in_flight_max (exec and ping under exec_concurrency).',
+      registers,
+      collect() {
+        this.set(self.loop?.checkStats().running ?? 0);
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_checks_waiting',
       help: "Checks due and waiting for a slot under the concurrency cap (or a check type's own cap): late already.",
       registers,
