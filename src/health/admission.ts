@@ -46,10 +46,10 @@ export function schedulerCap(
 
 /**
  * The bound on checks in flight (the scheduler's `maxInFlight`) from the cap (`schedulerCap`),
- * `check_workers`, the process's open-file limit and `check_in_flight_max` (0: none set). A check that waits on its server holds a
- * socket, not the CPU, so it gives its slot of the cap back and only this bounds it: half the
- * open files, leaving the other half to the rest (the listener and its clients, the netlink
- * sockets, exec checks' pipes, hooks, logs). Each server's check is in flight once at most, so
+ * `check_workers`, the process's open-file limit and `check_in_flight_max` (0: none set). A
+ * check that waits on its server holds a socket, not the CPU, so it gives its slot of the cap
+ * back and only this bounds it: by default half the open files, leaving the other half to the
+ * rest (the listener and its clients, the netlink sockets, exec checks' pipes, hooks, logs). Each server's check is in flight once at most, so
  * the pool bounds it too. With probe workers the cap stays the bound: the checks run on the
  * workers' loops, whose lag this thread does not see, so a check slow there may be waiting for
  * its worker rather than its server. Pure.
@@ -105,8 +105,9 @@ export function nextLimit(
 /**
  * A loop busy for this share of a period or more has no CPU to spare: checks that wait on their
  * servers then keep their slots even at the full cap. Started anyway, they would wait for the
- * CPU, not for their servers: in the emulated VM at 1,000 HTTP targets, its main thread busy
- * 90 % of the time, letting them go took it from 386 to 209 checks a second.
+ * CPU, not for their servers: in the emulated VM at 1,000 HTTP targets, the main thread busy
+ * 80 to 90 % of the time, letting them go anyway made 0.78 of keepalived's checks a second, and
+ * keeping them 0.89 (bench:peers, one run each).
  */
 export const SPARE_BELOW = 0.5;
 
