@@ -66,8 +66,18 @@ export class ManualClock implements Clock {
     this.busy += ms;
   }
 
-  /** How long the loop has been busy in all: the sum of the stalls (a scheduler's `loopBusyMs`). */
+  /** How long the loop has been busy in all: the sum of the stalls. */
   busy = 0;
+  private shareFrom: { time: number; busy: number } | null = null;
+
+  /** The share of the time busy (stalled) since the last call: a scheduler's `busyShare`. */
+  busyShare(): number {
+    const from = this.shareFrom ?? { time: this.time, busy: this.busy };
+    const dt = this.time - from.time;
+    const share = dt > 0 ? (this.busy - from.busy) / dt : 0;
+    this.shareFrom = { time: this.time, busy: this.busy };
+    return share;
+  }
 
   /** Moves time forward by `ms`, firing every timer due on the way, in order. */
   async advance(ms: number): Promise<void> {

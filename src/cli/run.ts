@@ -4,7 +4,8 @@
 // the program's first moment (./signals.ts): one that comes while starting waits until the daemon
 // is ready, one that comes while stopping is noted; none ends the process.
 import { readFileSync } from 'node:fs';
-import { inFlightMax, openFilesLimit, schedulerCap } from '../health/admission.js';
+import { performance } from 'node:perf_hooks';
+import { busyShareOf, inFlightMax, openFilesLimit, schedulerCap } from '../health/admission.js';
 import { setExecConcurrency } from '../health/processes.js';
 import { leanSockets } from '../health/lean.js';
 import { ProbePool } from '../health/pool.js';
@@ -179,17 +180,16 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       : null;
   const { checkConcurrency, checkConcurrencyMin } = config.daemon;
   const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
-  const maxInFlight = inFlightMax(
-    cap.max,
-    checkWorkers,
-    openFiles(),
-    config.daemon.checkInFlightMax,
-  );
+  const maxInFlight = inFlightMax(cap.max, openFiles(), config.daemon.checkInFlightMax);
+  // Checks give their slots back only while every loop that probes has CPU to spare.
+  const mainBusy = busyShareOf(performance.eventLoopUtilization);
+  const busyShare = pool ? () => Math.max(mainBusy(), pool.busyShare()) : mainBusy;
   const loop = new ReconcileLoop(config, {
     backend,
     routes,
     log,
     maxInFlight,
+    busyShare,
     // A write ends the shared read's life: /status and /metrics show the table after it.
     observer: observers(metrics, hooks, alerts, { operation: shared.invalidate }),
     ...(pool ? { createChecker: (check) => pool.wrap(check, createChecker(check)) } : {}),

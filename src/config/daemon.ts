@@ -173,7 +173,7 @@ const schema = {
     env: 'WARDEN_CHECK_CONCURRENCY_MIN',
   },
   check_in_flight_max: {
-    doc: 'Most checks in flight at once (0: half the open-file limit). Without check_workers, a check waiting on its server for 50 ms gives its slot of check_concurrency back while the event loop has CPU to spare, so slow servers do not hold back the others; this bounds them. check_concurrency or less: a check keeps its slot until it ends',
+    doc: 'Most checks in flight at once (0: half the open-file limit). A check waiting on its server for 50 ms gives its slot of check_concurrency back while the loops that probe have CPU to spare, so slow servers do not hold back the others; this bounds them. check_concurrency or less: a check keeps its slot until it ends',
     format: 'nat',
     default: 0,
     env: 'WARDEN_CHECK_IN_FLIGHT_MAX',

@@ -6,6 +6,7 @@
 // and checks wait for a slot shortens the turns (the work is the same, the checks wait in the
 // queue instead of in the loop) and gives the tick its turns back; the cap grows again as soon
 // as the loop keeps time, or nothing waits.
+import type { EventLoopUtilization } from 'node:perf_hooks';
 
 export interface AdmissionSettings {
   /** The configured cap (`check_concurrency`): never more. */
@@ -46,21 +47,14 @@ export function schedulerCap(
 
 /**
  * The bound on checks in flight (the scheduler's `maxInFlight`) from the cap (`schedulerCap`),
- * `check_workers`, the process's open-file limit and `check_in_flight_max` (0: none set). A
- * check that waits on its server holds a socket, not the CPU, so it gives its slot of the cap
- * back and only this bounds it: by default half the open files, leaving the other half to the
- * rest (the listener and its clients, the netlink sockets, exec checks' pipes, hooks, logs). Each server's check is in flight once at most, so
- * the pool bounds it too. With probe workers the cap stays the bound: the checks run on the
- * workers' loops, whose lag this thread does not see, so a check slow there may be waiting for
- * its worker rather than its server. Pure.
+ * the process's open-file limit and `check_in_flight_max` (0: none set). A check that waits on
+ * its server holds a socket, not the CPU, so it gives its slot of the cap back and only this
+ * bounds it: by default half the open files, leaving the other half to the rest (the listener
+ * and its clients, the netlink sockets, exec checks' pipes, hooks, logs). Probe workers share
+ * the process's files, so it is one bound for all. Each server's check is in flight once at
+ * most, so the pool bounds it too. Pure.
  */
-export function inFlightMax(
-  cap: number,
-  workers: number,
-  openFiles: number,
-  configured = 0,
-): number {
-  if (workers > 0) return cap;
+export function inFlightMax(cap: number, openFiles: number, configured = 0): number {
   if (configured > 0) return Math.max(cap, configured);
   if (!(openFiles > 0)) return cap;
   return Math.max(cap, Math.floor(Math.min(openFiles, NR_OPEN) / 2));
@@ -112,16 +106,29 @@ export function nextLimit(
 export const SPARE_BELOW = 0.5;
 
 /**
- * Whether the loop had CPU to spare over a period: busy less than SPARE_BELOW of it, and its
- * timers within half the target lag. Pure.
+ * Whether the loops that probe had CPU to spare over a period: the busiest busy less than
+ * SPARE_BELOW of it (`busyShare`, 0 to 1), and this thread's timers within half the target lag.
+ * Pure.
  */
-export function spare(
-  busyMs: number,
-  periodMs: number,
-  lagMs: number,
-  targetLagMs: number,
-): boolean {
-  return periodMs > 0 && busyMs < SPARE_BELOW * periodMs && lagMs <= targetLagMs / 2;
+export function spare(busyShare: number, lagMs: number, targetLagMs: number): boolean {
+  return busyShare < SPARE_BELOW && lagMs <= targetLagMs / 2;
+}
+
+/** An event loop's utilization reading: `performance.eventLoopUtilization`'s, or a worker's. */
+export type UtilizationReader = (
+  a?: EventLoopUtilization,
+  b?: EventLoopUtilization,
+) => EventLoopUtilization;
+
+/** The share of the time a loop was busy (0 to 1) since the last call, from its readings. */
+export function busyShareOf(read: UtilizationReader): () => number {
+  let last = read();
+  return () => {
+    const now = read();
+    const share = read(now, last).utilization;
+    last = now;
+    return share;
+  };
 }
 
 /**
@@ -137,16 +144,15 @@ export class AdmissionControl {
   private late = false;
   private idle = false;
   private periodStart: number | undefined;
-  private busyAtStart = 0;
 
   /**
-   * `busyMs`: how long the loop has been busy in all (the event loop's utilization, `active`);
-   * default: never busy.
+   * `busyShare`: the share of the time the busiest loop that probes was busy since its last call
+   * (`busyShareOf`); default: never busy.
    */
   constructor(
     private readonly settings: AdmissionSettings,
     private readonly apply: (limit: number) => void,
-    private readonly busyMs: () => number = () => 0,
+    private readonly busyShare: () => number = () => 0,
   ) {
     this.limit = settings.max;
   }
@@ -185,20 +191,13 @@ export class AdmissionControl {
     this.waited ||= waits;
     if (this.periodStart === undefined) {
       this.periodStart = now;
-      this.busyAtStart = this.busyMs();
+      this.busyShare(); // the first period starts here
     }
     if (now - this.periodStart < ADMISSION_PERIOD_MS) return;
     // A fixed cap comes out of nextLimit unchanged: the lag is still kept for `behind`.
     const next = nextLimit(this.limit, this.worst, this.waited, this.settings);
     this.late = this.worst > this.settings.targetLagMs;
-    const busy = this.busyMs();
-    this.idle = spare(
-      busy - this.busyAtStart,
-      now - this.periodStart,
-      this.worst,
-      this.settings.targetLagMs,
-    );
-    this.busyAtStart = busy;
+    this.idle = spare(this.busyShare(), this.worst, this.settings.targetLagMs);
     this.lastWorst = this.worst;
     this.worst = 0;
     this.waited = false;

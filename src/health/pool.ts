@@ -12,6 +12,7 @@
 // slots are the process's) and data-path targets (their socket mark is set by a native addon).
 // A worker that exits, or stops answering, is replaced; the checks it held end as local
 // results (this director's problem, never counted towards rise or fall).
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { type AbortWatch, unwatchAbort, watchAbort } from './abort.js';
 import {
@@ -170,6 +171,8 @@ class Thread {
   /** Why the worker is ending, when we end it (stuck). */
   ending = '';
   restart: NodeJS.Timeout | null = null;
+  /** The worker's loop utilization at the last `busyShare` (none yet for this worker). */
+  utilization: EventLoopUtilization | null = null;
   constructor(readonly index: number) {}
 }
 
@@ -215,6 +218,24 @@ export class ProbePool {
       handed: this.threads.map((t) => t.handed),
       restarts: this.restarts,
     };
+  }
+
+  /**
+   * The busiest worker's share of time busy since the last call (0 to 1), from each worker's
+   * event-loop utilization: the scheduler lets checks waiting on their servers give their slots
+   * back only while it is under half (a worker started since counts from its first reading).
+   */
+  busyShare(): number {
+    let most = 0;
+    for (const t of this.threads) {
+      const perf = t.worker?.performance;
+      if (!perf) continue;
+      const now = perf.eventLoopUtilization();
+      if (t.utilization)
+        most = Math.max(most, perf.eventLoopUtilization(now, t.utilization).utilization);
+      t.utilization = now;
+    }
+    return most;
   }
 
   /** Ends every worker; checks in flight end as cancelled. */
@@ -322,6 +343,7 @@ export class ProbePool {
     const worker = new Worker(this.options.worker, { name: `probe-${t.index}` });
     t.worker = worker;
     t.ready = false;
+    t.utilization = null;
     t.startedAt = performance.now();
     t.ending = '';
     let error = '';

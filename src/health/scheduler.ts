@@ -10,7 +10,12 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { flat } from '../flat.js';
-import { AdmissionControl, DEFAULT_MIN_CONCURRENCY, TARGET_LAG_MS } from './admission.js';
+import {
+  AdmissionControl,
+  busyShareOf,
+  DEFAULT_MIN_CONCURRENCY,
+  TARGET_LAG_MS,
+} from './admission.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { destination, thrownResult } from './probe.js';
@@ -184,10 +189,11 @@ export interface SchedulerOptions {
    */
   readonly maxInFlight?: number;
   /**
-   * How long the event loop has been busy in all, in ms (tests drive it with the clock);
-   * default: `performance.eventLoopUtilization().active`.
+   * The share of the time the busiest loop that probes was busy since the last call (this
+   * thread's, or with probe workers theirs too; tests drive it with the clock); default: this
+   * thread's, from `performance.eventLoopUtilization`.
    */
-  readonly loopBusyMs?: () => number;
+  readonly busyShare?: () => number;
   /**
    * The fewest the cap is lowered to while the event loop is late and checks wait
    * (`AdmissionControl`); default 16, or `concurrency` if lower. At or above `concurrency`: a
@@ -320,7 +326,7 @@ export class Scheduler {
         this.cap = limit;
         this.pump();
       },
-      options.loopBusyMs ?? (() => performance.eventLoopUtilization().active),
+      options.busyShare ?? busyShareOf(performance.eventLoopUtilization),
     );
     this.random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;

@@ -227,6 +227,8 @@ export interface LoopOptions {
    * daemon's from its open-file limit); default: the cap, so a slow check keeps its slot.
    */
   readonly maxInFlight?: number;
+  /** The busiest probing loop's share of time busy since the last call (the scheduler's). */
+  readonly busyShare?: () => number;
 }
 
 export class ReconcileLoop {
@@ -320,6 +322,7 @@ export class ReconcileLoop {
       concurrency: cap.max,
       minConcurrency: cap.min,
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      ...(options.busyShare ? { busyShare: options.busyShare } : {}),
       onResult: (event) => this.onResult(event),
       clock: this.clock,
     });

@@ -205,25 +205,28 @@ virtual_services:
   t.same(named(r, 'check_worker.exited'), []);
 });
 
-t.test('servers that answer slowly do not hold back the others at the full cap', async (t) => {
-  // Six servers answering in 1.5 s and one at once, under a fixed cap of one check at a time.
-  // Holding the slot for their whole answer, the slow ones let through 0.67 checks a second of
-  // the 1.7 due, and the quick server waited behind them, checked about once in 9 s; giving it
-  // back after 50 ms, the quick one is checked every 0.5 s (its interval, jitter 10 %).
-  let quick = 0;
-  const fast = await listen(createServer((_q, res) => (quick++, res.end())));
-  const slow = await Promise.all(
-    Array.from({ length: 6 }, () =>
-      listen(createServer((_q, res) => void setTimeout(() => res.end(), 1500))),
-    ),
-  );
-  t.teardown(() => Promise.all([fast, ...slow].map((s) => s.stop())));
-  const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
-  const config = join(dir, 'warden.yaml');
-  const port = await freePort();
-  writeFileSync(
-    config,
-    `daemon: {backend: memory, log_format: json, check_concurrency: 1, check_concurrency_min: 1, listen: "127.0.0.1:${port}"}
+for (const workers of [0, 1])
+  t.test(
+    `servers that answer slowly do not hold back the others at the full cap (check_workers: ${workers})`,
+    async (t) => {
+      // Six servers answering in 1.5 s and one at once, under a fixed cap of one check at a time.
+      // Holding the slot for their whole answer, the slow ones let through 0.67 checks a second of
+      // the 1.7 due, and the quick server waited behind them, checked about once in 9 s; giving it
+      // back after 50 ms, the quick one is checked every 0.5 s (its interval, jitter 10 %).
+      let quick = 0;
+      const fast = await listen(createServer((_q, res) => (quick++, res.end())));
+      const slow = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          listen(createServer((_q, res) => void setTimeout(() => res.end(), 1500))),
+        ),
+      );
+      t.teardown(() => Promise.all([fast, ...slow].map((s) => s.stop())));
+      const dir = mkdtempSync(join(tmpdir(), 'warden-run-'));
+      const config = join(dir, 'warden.yaml');
+      const port = await freePort();
+      writeFileSync(
+        config,
+        `daemon: {backend: memory, log_format: json, check_concurrency: 1, check_concurrency_min: 1, check_workers: ${workers}, listen: "127.0.0.1:${port}"}
 defaults: {interval: 2s, timeout: 2s, rise: 1, fall: 1}
 virtual_services:
   - address: 192.0.2.1
@@ -233,32 +236,33 @@ virtual_services:
       - {address: 127.0.0.1, port: ${fast.target.port}, interval: 500ms, timeout: 500ms}
 ${slow.map((s) => `      - {address: 127.0.0.1, port: ${s.target.port}}`).join('\n')}
 `,
+      );
+      const r = start(['run', '--config', config]);
+      t.teardown(() => r.proc.kill('SIGKILL'));
+      t.ok(await until(() => named(r, 'server.up').length === 7, 15_000), 'all up');
+      // The bound on checks in flight: half the open files (node raises the soft limit to the hard
+      // one, as this process's own already is).
+      const soft = openFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 0;
+      t.match(named(r, 'daemon.starting'), [
+        { checks_in_flight_max: Math.max(1, Math.floor(Math.min(soft, 1_048_576) / 2)) },
+      ]);
+      const before = quick;
+      // Each slow server's check is in flight 1.5 s of its 3.5 s round: 2.6 of them on average,
+      // where the cap alone would allow 1. The most seen over the window, read every 250 ms.
+      let most = 0;
+      for (const end = Date.now() + 3000; Date.now() < end;) {
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        most = Math.max(most, Number(/^ipvs_warden_checks_in_flight (\d+)$/m.exec(metrics)?.[1]));
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      t.ok(most >= 2 && most <= 7, `checks in flight beyond the cap of 1, at most: ${most}`);
+      // Due every 0.55 s at most: 5 in 3 s. At least 3 leaves a busy machine its margin; holding
+      // the slot allows 1.
+      t.ok(quick - before >= 3, `the quick server checked ${quick - before} times in 3 s`);
+      r.proc.kill('SIGTERM');
+      t.equal(await r.exited, 0);
+    },
   );
-  const r = start(['run', '--config', config]);
-  t.teardown(() => r.proc.kill('SIGKILL'));
-  t.ok(await until(() => named(r, 'server.up').length === 7, 15_000), 'all up');
-  // The bound on checks in flight: half the open files (node raises the soft limit to the hard
-  // one, as this process's own already is).
-  const soft = openFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 0;
-  t.match(named(r, 'daemon.starting'), [
-    { checks_in_flight_max: Math.max(1, Math.floor(Math.min(soft, 1_048_576) / 2)) },
-  ]);
-  const before = quick;
-  // Each slow server's check is in flight 1.5 s of its 3.5 s round: 2.6 of them on average,
-  // where the cap alone would allow 1. The most seen over the window, read every 250 ms.
-  let most = 0;
-  for (const end = Date.now() + 3000; Date.now() < end;) {
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    most = Math.max(most, Number(/^ipvs_warden_checks_in_flight (\d+)$/m.exec(metrics)?.[1]));
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  t.ok(most >= 2 && most <= 7, `checks in flight beyond the cap of 1, at most: ${most}`);
-  // Due every 0.55 s at most: 5 in 3 s. At least 3 leaves a busy machine its margin; holding
-  // the slot allows 1.
-  t.ok(quick - before >= 3, `the quick server checked ${quick - before} times in 3 s`);
-  r.proc.kill('SIGTERM');
-  t.equal(await r.exited, 0);
-});
 
 t.test('/status shows a change to the table as soon as the daemon has logged it', async (t) => {
   let status = 200;

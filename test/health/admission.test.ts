@@ -1,4 +1,5 @@
 // The adaptive check cap: the decision as a table, and the shell that samples once a period.
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import t from 'tap';
 import {
   ADMISSION_PERIOD_MS,
@@ -7,6 +8,7 @@ import {
   openFilesLimit,
   schedulerCap,
   nextLimit,
+  busyShareOf,
   spare,
   type AdmissionSettings,
 } from '../../src/health/admission.js';
@@ -90,28 +92,26 @@ t.test('the scheduler cap: per event loop that probes; fixed with probe workers'
     t.same(schedulerCap(concurrency, min, workers), want, why);
 });
 
-t.test('inFlightMax: half the open files, never below the cap; the cap with workers', async (t) => {
-  const rows: [cap: number, workers: number, openFiles: number, want: number, why: string][] = [
-    [256, 0, 20_000, 10_000, 'half the open files'],
-    [256, 0, 1_048_576, 524_288, "a container's limit"],
-    [256, 0, 1024, 512, "a shell's default"],
-    [256, 0, 300, 256, 'never below the cap'],
-    [256, 0, 513, 256, 'half, rounded down, still below it'],
-    [512, 2, 20_000, 512, 'workers: the cap is the bound'],
-    [256, 0, Infinity, 524_288, 'unlimited: half of fs.nr_open'],
-    [256, 0, 0, 256, 'no limit read: the cap'],
-    [256, 0, NaN, 256, 'nor a nonsense one'],
+t.test('inFlightMax: half the open files, never below the cap, or as set', async (t) => {
+  const rows: [cap: number, openFiles: number, want: number, why: string][] = [
+    [256, 20_000, 10_000, 'half the open files'],
+    [256, 1_048_576, 524_288, "a container's limit"],
+    [256, 1024, 512, "a shell's default"],
+    [256, 300, 256, 'never below the cap'],
+    [256, 513, 256, 'half, rounded down, still below it'],
+    [512, 20_000, 10_000, 'with workers too: they share the files'],
+    [256, Infinity, 524_288, 'unlimited: half of fs.nr_open'],
+    [256, 0, 256, 'no limit read: the cap'],
+    [256, NaN, 256, 'nor a nonsense one'],
   ];
-  for (const [cap, workers, openFiles, want, why] of rows)
-    t.equal(inFlightMax(cap, workers, openFiles), want, why);
-  t.equal(inFlightMax(256, 0, 20_000, 1000), 1000, 'check_in_flight_max set: it');
+  for (const [cap, openFiles, want, why] of rows) t.equal(inFlightMax(cap, openFiles), want, why);
+  t.equal(inFlightMax(256, 20_000, 1000), 1000, 'check_in_flight_max set: it');
   t.equal(
-    inFlightMax(256, 0, 20_000, 100),
+    inFlightMax(256, 20_000, 100),
     256,
     'at or below the cap: the cap (a check keeps its slot)',
   );
-  t.equal(inFlightMax(256, 0, 0, 1000), 1000, 'set, with no limit read');
-  t.equal(inFlightMax(512, 2, 20_000, 4000), 512, 'workers: the cap, whatever is set');
+  t.equal(inFlightMax(256, 0, 1000), 1000, 'set, with no limit read');
 });
 
 t.test('openFilesLimit: the soft limit from /proc/self/limits', async (t) => {
@@ -131,17 +131,40 @@ t.test('openFilesLimit: the soft limit from /proc/self/limits', async (t) => {
   t.equal(openFilesLimit(''), null);
 });
 
-t.test('spare: busy under half the period, timers within half the target', async (t) => {
-  const rows: [busyMs: number, periodMs: number, lagMs: number, want: boolean, why: string][] = [
-    [0, 100, 0, true, 'idle'],
-    [49, 100, 25, true, 'just under half busy, lag at half the target'],
-    [50, 100, 0, false, 'half busy: no CPU to spare'],
-    [90, 100, 5, false, 'busy, though on time'],
-    [10, 100, 26, false, 'idle but late: a GC pause, a long turn'],
-    [0, 0, 0, false, 'no period yet'],
-  ];
-  for (const [busy, period, lag, want, why] of rows)
-    t.equal(spare(busy, period, lag, 50), want, why);
+t.test(
+  'spare: the busiest loop busy under half the time, timers within half the target',
+  async (t) => {
+    const rows: [share: number, lagMs: number, want: boolean, why: string][] = [
+      [0, 0, true, 'idle'],
+      [0.49, 25, true, 'just under half busy, lag at half the target'],
+      [0.5, 0, false, 'half busy: no CPU to spare'],
+      [0.9, 5, false, 'busy, though on time'],
+      [0.1, 26, false, 'idle but late: a GC pause, a long turn'],
+    ];
+    for (const [share, lag, want, why] of rows) t.equal(spare(share, lag, 50), want, why);
+  },
+);
+
+t.test('busyShareOf: the share busy since the last call, from utilization readings', async (t) => {
+  // A reader of made-up readings: active and idle ms so far, as performance's gives them.
+  let active = 0;
+  let idle = 0;
+  const read = (a?: EventLoopUtilization, b?: EventLoopUtilization): EventLoopUtilization => {
+    if (a && b) {
+      const act = a.active - b.active;
+      const all = act + a.idle - b.idle;
+      return { active: act, idle: a.idle - b.idle, utilization: all > 0 ? act / all : 0 };
+    }
+    return { active, idle, utilization: 0 };
+  };
+  const share = busyShareOf(read);
+  active += 30;
+  idle += 70;
+  t.equal(share(), 0.3);
+  active += 90;
+  idle += 10;
+  t.equal(share(), 0.9, 'since the last call only');
+  t.equal(share(), 0, 'nothing since');
 });
 
 t.test('the shell: spare once a period shows it, not before', async (t) => {
@@ -153,12 +176,13 @@ t.test('the shell: spare once a period shows it, not before', async (t) => {
   );
   t.notOk(a.spare(), 'not before a period');
   a.observe(0, 0, false);
-  busy += 20;
+  busy = 0.2;
   a.observe(ADMISSION_PERIOD_MS, 0, false);
-  t.ok(a.spare(), 'busy 20 ms of 100');
-  busy += 80;
+  t.ok(a.spare(), 'busy a fifth of the period');
+  busy = 0.8;
   a.observe(2 * ADMISSION_PERIOD_MS, 0, false);
-  t.notOk(a.spare(), 'busy 80 ms of 100');
+  t.notOk(a.spare(), 'busy 80 %');
+  busy = 0;
   a.observe(3 * ADMISSION_PERIOD_MS, 40, false);
   t.notOk(a.spare(), 'idle, a timer 40 ms late');
   a.observe(4 * ADMISSION_PERIOD_MS, 0, false);

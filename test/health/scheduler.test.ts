@@ -500,7 +500,7 @@ async function slowServers(
     onResult: (e) => events.push(e),
     concurrency,
     ...(maxInFlight === undefined ? {} : { maxInFlight }),
-    loopBusyMs: () => clock.busy,
+    busyShare: () => clock.busyShare(),
     random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
     clock,
   });
@@ -562,7 +562,7 @@ t.test(
       onResult: (e) => events.push(e),
       concurrency: 1,
       maxInFlight: 8,
-      loopBusyMs: () => clock.busy,
+      busyShare: () => clock.busyShare(),
       // Each first due as soon as it is added.
       random: () => 0,
       clock,
