@@ -413,14 +413,12 @@ const logOf = (peer: string, kind: string, n: number, holes: number): string =>
  * measured peer runs on.
  */
 function tailOf(path: string): () => string[] {
-  const size = (): number => {
-    try {
-      return statSync(path).size;
-    } catch {
-      return 0; // not written yet
-    }
-  };
-  let offset = size();
+  let offset = 0;
+  try {
+    offset = statSync(path).size;
+  } catch {
+    // not written yet: read it from its start
+  }
   let carry = '';
   const decoder = new StringDecoder('utf8');
   const buf = Buffer.alloc(1 << 20);

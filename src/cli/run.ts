@@ -5,7 +5,7 @@
 // is ready, one that comes while stopping is noted; none ends the process.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { busyShareOf, inFlightMax, openFilesLimit, schedulerCap } from '../health/admission.js';
+import { busyShareOf, openFilesLimit } from '../health/admission.js';
 import { setExecConcurrency } from '../health/processes.js';
 import { leanSockets } from '../health/lean.js';
 import { ProbePool } from '../health/pool.js';
@@ -178,9 +178,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
             }),
         })
       : null;
-  const { checkConcurrency, checkConcurrencyMin } = config.daemon;
-  const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
-  const maxInFlight = inFlightMax(cap.max, openFiles(), config.daemon.checkInFlightMax);
   // Checks give their slots back only while every loop that probes has CPU to spare.
   const mainBusy = busyShareOf(performance.eventLoopUtilization);
   const busyShare = pool ? () => Math.max(mainBusy(), pool.busyShare()) : mainBusy;
@@ -188,7 +185,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     backend,
     routes,
     log,
-    maxInFlight,
+    openFiles: openFiles(),
     busyShare,
     // A write ends the shared read's life: /status and /metrics show the table after it.
     observer: observers(metrics, hooks, alerts, { operation: shared.invalidate }),
@@ -226,7 +223,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
     // Checks waiting on slow servers give their slot of check_concurrency back, under this.
-    checks_in_flight_max: maxInFlight,
+    checks_in_flight_max: loop.maxInFlight,
   });
   /** What data-path checks and persistent services need of the director, said at each load. */
   const warnKernel = (c: Config): void => {

@@ -20,7 +20,7 @@ import type {
   VirtualServiceConfig,
 } from '../config/model.js';
 import type { Checker } from '../health/checker.js';
-import { schedulerCap } from '../health/admission.js';
+import { inFlightMax, schedulerCap } from '../health/admission.js';
 import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent, type SchedulerStats } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
@@ -223,10 +223,11 @@ export interface LoopOptions {
   /** Reads STATE_DIR/role (tests substitute a failing one); default: fs readFile. */
   readonly readRoleFile?: (path: string) => Promise<string>;
   /**
-   * Checks in flight at once, those waiting on their servers included (`inFlightMax`; the
-   * daemon's from its open-file limit); default: the cap, so a slow check keeps its slot.
+   * The process's open-file limit, from which the bound on checks in flight is made when
+   * `check_in_flight_max` is 0 (`inFlightMax`); default 0: none known, so unless the config sets
+   * one a slow check keeps its slot.
    */
-  readonly maxInFlight?: number;
+  readonly openFiles?: number;
   /** The busiest probing loop's share of time busy since the last call (the scheduler's). */
   readonly busyShare?: () => number;
 }
@@ -239,6 +240,8 @@ export class ReconcileLoop {
   private readonly readDir: (dir: string) => Promise<string[]>;
   private readonly makeChecker: typeof createChecker;
   private readonly scheduler: Scheduler;
+  /** The bound on checks in flight, those waiting on slow servers included (restart-only). */
+  readonly maxInFlight: number;
   private readonly observer: LoopObserver;
   private lastDesired: Desired | null = null;
   /** Transitions and mode changes, newest last. */
@@ -318,10 +321,11 @@ export class ReconcileLoop {
     this.role = new RoleFile(this.log, options.readRoleFile);
     const { checkConcurrency, checkConcurrencyMin, checkWorkers } = config.daemon;
     const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
+    this.maxInFlight = inFlightMax(cap.max, options.openFiles ?? 0, config.daemon.checkInFlightMax);
     this.scheduler = new Scheduler({
       concurrency: cap.max,
       minConcurrency: cap.min,
-      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      maxInFlight: this.maxInFlight,
       ...(options.busyShare ? { busyShare: options.busyShare } : {}),
       onResult: (event) => this.onResult(event),
       clock: this.clock,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { openFilesLimit } from '../../src/health/admission.js';
+import { inFlightMax, openFilesLimit } from '../../src/health/admission.js';
 import { freePort, listen, until } from '../checks/servers.js';
 
 const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -243,9 +243,7 @@ ${slow.map((s) => `      - {address: 127.0.0.1, port: ${s.target.port}}`).join('
       // The bound on checks in flight: half the open files (node raises the soft limit to the hard
       // one, as this process's own already is).
       const soft = openFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 0;
-      t.match(named(r, 'daemon.starting'), [
-        { checks_in_flight_max: Math.max(1, Math.floor(Math.min(soft, 1_048_576) / 2)) },
-      ]);
+      t.match(named(r, 'daemon.starting'), [{ checks_in_flight_max: inFlightMax(1, soft) }]);
       const before = quick;
       // Each slow server's check is in flight 1.5 s of its 3.5 s round: 2.6 of them on average,
       // where the cap alone would allow 1. The most seen over the window, read every 250 ms.

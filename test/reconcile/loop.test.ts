@@ -520,3 +520,20 @@ virtual_services:
     t.equal(await tick(1001), true, '1,001: the loop turned between reading and applying');
   },
 );
+
+t.test(
+  'the bound on checks in flight: check_in_flight_max, else from the open files',
+  async (t) => {
+    const make = (daemon: string, openFiles?: number): ReconcileLoop =>
+      new ReconcileLoop(config([], { daemon: `check_concurrency: 8\n${daemon}` }), {
+        backend: new MemoryBackend(),
+        log: new MemoryLog(),
+        ...(openFiles === undefined ? {} : { openFiles }),
+      });
+    // The loop reads the key itself: a config run by anything but the CLI gets it too.
+    t.equal(make('check_in_flight_max: 64').maxInFlight, 64, 'as set');
+    t.equal(make('check_in_flight_max: 64', 20_000).maxInFlight, 64, 'as set, whatever the files');
+    t.equal(make('', 20_000).maxInFlight, 10_000, 'unset: half the open files');
+    t.equal(make('').maxInFlight, 8, 'unset, no files known: the cap (a check keeps its slot)');
+  },
+);
