@@ -75,39 +75,46 @@ export class TcpChecker implements Checker {
       }
       run.watch(onAbort);
 
-      connection = openProbeConnection(target, this.options.bindAddress, this.options.tls, {
-        connected: () => {
-          run.step('connected');
-          const tls = connection?.tlsProtocol();
-          if (tls !== undefined) run.step(`TLS ${tls}`.trim());
-          if (send) {
-            connection?.write('', send);
-            run.step(`sent ${send.length} bytes`);
-          }
-          if (expect === undefined) {
-            finish(run.ok());
-            return;
-          }
-          stage = `waiting for a reply matching ${printable(String(expect))}`;
-        },
-        data: (chunk) => {
-          reply += chunk.toString('latin1');
-          if (expect === undefined) return;
-          const matched = typeof expect === 'string' ? reply.includes(expect) : expect.test(reply);
-          if (matched) finish(run.ok(`reply matched ${printable(String(expect))}`));
-          else if (reply.length > maxReply)
-            finish(run.fail(`no match in the first ${maxReply} bytes of reply`));
-        },
-        ended: () =>
-          finish(
-            run.fail(
-              reply.length === 0
-                ? 'connection closed without a reply'
-                : `connection closed; reply ${printable(reply)} did not match ${printable(String(expect))}`,
+      connection = openProbeConnection(
+        target,
+        this.options.bindAddress,
+        this.options.tls,
+        {
+          connected: () => {
+            run.step('connected');
+            const tls = connection?.tlsProtocol();
+            if (tls !== undefined) run.step(`TLS ${tls}`.trim());
+            if (send) {
+              connection?.write('', send);
+              run.step(`sent ${send.length} bytes`);
+            }
+            if (expect === undefined) {
+              finish(run.ok());
+              return;
+            }
+            stage = `waiting for a reply matching ${printable(String(expect))}`;
+          },
+          data: (chunk) => {
+            reply += chunk.toString('latin1');
+            if (expect === undefined) return;
+            const matched =
+              typeof expect === 'string' ? reply.includes(expect) : expect.test(reply);
+            if (matched) finish(run.ok(`reply matched ${printable(String(expect))}`));
+            else if (reply.length > maxReply)
+              finish(run.fail(`no match in the first ${maxReply} bytes of reply`));
+          },
+          ended: () =>
+            finish(
+              run.fail(
+                reply.length === 0
+                  ? 'connection closed without a reply'
+                  : `connection closed; reply ${printable(reply)} did not match ${printable(String(expect))}`,
+              ),
             ),
-          ),
-        failed: (error) => finish(run.failWith(error, stage)),
-      });
+          failed: (error) => finish(run.failWith(error, stage)),
+        },
+        send === undefined && expect === undefined,
+      );
     });
   }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test lanes need on a fresh Debian machine (run as root): QEMU and busybox
+# Installs what the test lanes need on a fresh Debian machine (run as root): gcc and libc6-dev
+# for the connect probe in C (src/native/build.sh; native.test.ts asserts it is built); QEMU and busybox
 # for the kernel VM, ipvsadm and iproute2 for the checks inside it; ifupdown (realserver's boot stanzas); openssl and the real servers
 # the check tests start on loopback with throwaway configs (nginx, dnsmasq, exim4, dovecot,
 # vsftpd, jamnntpd, slapd, mariadb, postgresql, kamailio, freeradius, tinyproxy; iputils ping); prometheus
@@ -12,7 +13,7 @@
 # download, cached in test/vm/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(qemu-system-x86 busybox-static ipvsadm iproute2 util-linux ifupdown python3 openssl curl nginx-light dnsmasq-base prometheus ldirectord keepalived slapd kamailio exim4-daemon-light dovecot-imapd dovecot-pop3d vsftpd jamnntpd freeradius iputils-ping mariadb-server postgresql tinyproxy prometheus-alertmanager bird2 frr dpkg-dev lintian pandoc mandoc chromium)
+PACKAGES=(gcc libc6-dev qemu-system-x86 busybox-static ipvsadm iproute2 util-linux ifupdown python3 openssl curl nginx-light dnsmasq-base prometheus ldirectord keepalived slapd kamailio exim4-daemon-light dovecot-imapd dovecot-pop3d vsftpd jamnntpd freeradius iputils-ping mariadb-server postgresql tinyproxy prometheus-alertmanager bird2 frr dpkg-dev lintian pandoc mandoc chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

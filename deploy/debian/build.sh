@@ -45,7 +45,7 @@ find "$nm/sockopt/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {}
 find "$nm/sockopt/build/Release" -mindepth 1 ! -name sockopt.node -exec rm -rf {} +
 rm -rf "$nm/sockopt/prebuilds"
 find "$nm/netlink/prebuilds" -mindepth 1 -maxdepth 1 ! -name "linux-$nodearch" -exec rm -rf {} +
-find "$nm" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} +
+find "$nm" "$lib/dist" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} +
 # Files no program reads: the addons' sources, type declarations (netlink lists @types/node
 # as a dependency), source maps, npm's own records.
 rm -rf "$nm/sockopt/src" "$nm/netlink/src" "$nm/.package-lock.json"

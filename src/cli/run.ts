@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { busyShareOf, openFilesLimit } from '../health/admission.js';
 import { setExecConcurrency } from '../health/processes.js';
 import { leanSockets } from '../health/lean.js';
+import { nativeProbes } from '../health/native.js';
 import { ProbePool } from '../health/pool.js';
 import { RESTART_ONLY_KEYS } from '../config/daemon.js';
 import { acceptLocalProblem } from '../config/datapath.js';
@@ -222,6 +223,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
+    // Checks that only connect, in C (src/native/probe.c), or on probe_sockets and why not.
+    connect_probes: nativeProbes.on ? 'native' : `probe_sockets (${nativeProbes.why})`,
     // Checks waiting on slow servers give their slot of check_concurrency back, under this.
     checks_in_flight_max: loop.maxInFlight,
   });

@@ -15,6 +15,7 @@ import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { setsockopt } from 'sockopt';
 import type { CheckTarget } from './checker.js';
 import { errnoCode, leanConnect, type LeanEvents } from './lean.js';
+import { nativeConnect } from './native.js';
 import type { TlsOptions } from './options.js';
 
 /** <linux/socket.h>, <asm-generic/socket.h> */
@@ -187,18 +188,39 @@ export interface ProbeConnection {
 
 /** The TLS version of a plain TCP connection: none. */
 const plain = (): undefined => undefined;
+const noop = (): void => {};
+
+/** A connection of native.ts: told `connected` once it is already reset and closed in C. */
+const nativeConnection = (cancel: () => void): ProbeConnection => ({
+  write: noop,
+  reset: cancel,
+  close: cancel,
+  tlsProtocol: plain,
+});
 
 /**
  * Opens a probe's connection. Every outcome comes through `events`, never from this call, and
- * none after the probe has ended the connection (reset or close).
+ * none after the probe has ended the connection (reset or close). A probe that only connects
+ * (`connectOnly`: it neither writes nor reads) runs in C where native.ts has its addon.
  */
 export function openProbeConnection(
   target: CheckTarget,
   localAddress: string | undefined,
   tls: TlsOptions | undefined,
   events: ProbeEvents,
+  connectOnly = false,
 ): ProbeConnection {
   if (!tls && !target.dataPath) {
+    if (connectOnly) {
+      const cancel = nativeConnect(
+        target.family,
+        target.address,
+        target.port,
+        localAddress,
+        events,
+      );
+      if (cancel) return nativeConnection(cancel);
+    }
     const lean = leanConnect(target.family, target.address, target.port, localAddress, events);
     // Field by field: a spread gave each check's connection a map of its own (one per
     // exchange in flight in a heap snapshot), so the exchange's calls on it went megamorphic.

@@ -134,7 +134,7 @@ export function errnoCode(status: number): string {
 }
 
 /** A libuv status as net.Socket would report it. */
-function uvError(status: number, syscall: string, address: string, port: number): Error {
+export function uvError(status: number, syscall: string, address: string, port: number): Error {
   const code = errnoCode(status);
   return Object.assign(new Error(`${syscall} ${code} ${address}:${port}`), {
     code,

@@ -1,10 +1,12 @@
 // Runs the TCP and HTTP checks once each against the targets given (argv: a port answering
 // HTTP 200 on 127.0.0.1, a port nothing listens on) and prints each verdict as a JSON line,
-// with whether the lean handles were used: lean.test.ts runs it with and without them.
+// with whether the lean handles and the connect probe in C were used: lean.test.ts runs it
+// with each (IPVS_WARDEN_SOCKETS unset, `lean`, `node`).
 import { HttpChecker } from '../../checks/http.js';
 import { TcpChecker } from '../../checks/tcp.js';
 import type { CheckTarget } from '../../src/health/checker.js';
 import { leanSockets } from '../../src/health/lean.js';
+import { nativeProbes } from '../../src/health/native.js';
 
 const [open, closed] = process.argv.slice(2).map(Number);
 const at = (port: number | undefined): CheckTarget => ({
@@ -21,7 +23,9 @@ const cases = [
   ['http 404', new HttpChecker({ path: '/missing' }), at(open)],
   ['http closed', new HttpChecker({ path: '/' }), at(closed)],
 ] as const;
-console.log(JSON.stringify({ lean: leanSockets.on, why: leanSockets.why }));
+console.log(
+  JSON.stringify({ lean: leanSockets.on, why: leanSockets.why, native: nativeProbes.on }),
+);
 for (const [name, checker, target] of cases) {
   const r = await checker.check(target, context);
   console.log(JSON.stringify({ name, healthy: r.healthy, message: r.message }));

@@ -1,7 +1,7 @@
 // Lean probe connections (src/health/lean.ts) against real sockets on loopback: what a probe
 // is told, in what order, and that nothing is told after it ends the connection; and that the
 // checks give the same verdicts on net.Socket (IPVS_WARDEN_SOCKETS=node, or a Node without the
-// handles) as on the lean path.
+// handles) as on the lean path, and as the connect probe in C (native.ts) where it applies.
 import { execFile } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
@@ -137,7 +137,7 @@ t.test('ended while connecting: the connect never comes', async (t) => {
   t.same(r.seen, []);
 });
 
-t.test('the checks say the same on net.Socket as on the lean handles', async (t) => {
+t.test('the checks say the same on net.Socket, the lean handles and in C', async (t) => {
   const http = await listen(
     createHttpServer((req, res) => {
       res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/plain' });
@@ -155,11 +155,18 @@ t.test('the checks say the same on net.Socket as on the lean handles', async (t)
         (error, out) => (error ? reject(error) : resolve(out.trim().split('\n'))),
       ),
     );
-  const lean = await run({});
+  const native = await run({});
+  const lean = await run({ IPVS_WARDEN_SOCKETS: 'lean' });
   const node = await run({ IPVS_WARDEN_SOCKETS: 'node' });
-  t.same(JSON.parse(lean[0] ?? ''), { lean: true, why: '' });
-  t.same(JSON.parse(node[0] ?? ''), { lean: false, why: 'IPVS_WARDEN_SOCKETS=node' });
+  t.same(JSON.parse(native[0] ?? ''), { lean: true, why: '', native: true });
+  t.same(JSON.parse(lean[0] ?? ''), { lean: true, why: '', native: false });
+  t.same(JSON.parse(node[0] ?? ''), {
+    lean: false,
+    why: 'IPVS_WARDEN_SOCKETS=node',
+    native: false,
+  });
   t.same(node.slice(1), lean.slice(1), 'the same verdicts and messages');
+  t.same(native.slice(1), lean.slice(1), 'the same verdicts and messages');
   const verdicts = lean.slice(1).map((l) => JSON.parse(l) as { name: string; healthy: boolean });
   t.same(
     verdicts.map((v) => `${v.name}: ${v.healthy}`),

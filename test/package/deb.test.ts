@@ -72,6 +72,7 @@ t.test('the .deb: control, layout, conffile', async (t) => {
   for (const want of [
     '/usr/bin/ipvs-warden',
     '/usr/lib/ipvs-warden/dist/src/main.js',
+    '/usr/lib/ipvs-warden/dist/src/native/probe.node',
     '/usr/lib/ipvs-warden/node_modules/yaml/package.json',
     '/usr/share/man/man8/ipvs-warden.8.gz',
     '/usr/share/man/man5/ipvs-warden.yaml.5.gz',
@@ -113,6 +114,16 @@ t.test('unpacked into a scratch root, the program runs', async (t) => {
   t.match(
     sh('node', [main, 'check-config', '--config', join(x, 'etc/ipvs-warden/ipvs-warden.yaml')]),
     /: valid\n/,
+  );
+  // The connect probe in C, built by prepack and stripped, loads from where it was installed.
+  const native = join(x, 'usr/lib/ipvs-warden/dist/src/health/native.js');
+  t.equal(
+    sh('node', [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify(m.nativeProbes))`,
+    ]).trim(),
+    '{"on":true,"why":""}',
   );
   t.match(
     sh('cat', [join(x, 'usr/bin/ipvs-warden')]),

@@ -1,0 +1,225 @@
+// The connect probe in C (src/native/probe.c through src/health/native.ts) against real sockets
+// on loopback: what a probe is told and when, that it resets what it connected, that a connect
+// given up is closed and never told, that no descriptor is left behind, and that it runs in a
+// worker thread and lets the process end. The checks' verdicts beside the other two socket
+// kinds are lean.test.ts's.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import t from 'tap';
+import {
+  loadAddon,
+  nativeConnect,
+  nativeProbes,
+  type ConnectEvents,
+} from '../../src/health/native.js';
+import { TcpChecker } from '../../checks/tcp.js';
+import { closedPort, listen, until } from '../checks/servers.js';
+
+function recorder(): { events: ConnectEvents; seen: string[]; errors: Error[] } {
+  const seen: string[] = [];
+  const errors: Error[] = [];
+  return {
+    seen,
+    errors,
+    events: {
+      connected: () => seen.push('connected'),
+      failed: (e) => {
+        errors.push(e);
+        seen.push(`failed:${(e as { code?: string }).code ?? ''}`);
+      },
+    },
+  };
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+/**
+ * A listener in a process of its own (python3), so that its sockets are not counted as ours:
+ * `accept` accepts, prints each peer's address and closes; `silent` never accepts, and with
+ * listen(0) Linux queues one connection and then drops SYNs, so a connect hangs as it does to a
+ * black-holed server.
+ */
+async function pyListener(
+  t: { teardown(fn: () => void): void },
+  mode: 'accept' | 'silent',
+): Promise<{ port: number; peers: string[] }> {
+  const child = spawn('python3', [
+    '-c',
+    [
+      'import socket,sys,time',
+      's=socket.socket(); s.bind(("127.0.0.1",0))',
+      `s.listen(${mode === 'silent' ? 0 : 4096})`,
+      'print(s.getsockname()[1], flush=True)',
+      mode === 'silent'
+        ? 'time.sleep(120)'
+        : 'while True:\n  c,a=s.accept(); print(a[0], flush=True); c.close()',
+    ].join('\n'),
+  ]);
+  t.teardown(() => child.kill());
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.once('error', (e) => lines.push(`error ${e.message}`));
+  if (!(await until(() => lines.length > 0, 5000))) throw new Error('python3 did not listen');
+  const port = Number(lines.shift());
+  if (mode === 'silent') {
+    // Fill the queue: connects that complete (queued) until one hangs.
+    for (let i = 0; i < 8; i++) {
+      const r = recorder();
+      const cancel = nativeConnect(4, '127.0.0.1', port, undefined, r.events);
+      if (!(await until(() => r.seen.length > 0, 300))) {
+        cancel?.();
+        return { port, peers: lines };
+      }
+    }
+    throw new Error('the silent port kept accepting');
+  }
+  return { port, peers: lines };
+}
+
+t.test('the addon is built here, so the connect checks of every suite run in C', async (t) => {
+  t.equal(nativeProbes.on, true, nativeProbes.why);
+  t.equal(loadAddon({ IPVS_WARDEN_SOCKETS: 'lean' }), 'IPVS_WARDEN_SOCKETS=lean');
+  t.equal(loadAddon({ IPVS_WARDEN_SOCKETS: 'node' }), 'IPVS_WARDEN_SOCKETS=node');
+  t.match(loadAddon({}, '/nonexistent/probe.node'), /^not built/);
+  t.type(loadAddon({}), 'object');
+});
+
+t.test('connected, IPv4 and IPv6, told on a later turn', async (t) => {
+  for (const host of ['127.0.0.1', '::1'] as const) {
+    const server = await listen(createServer(), host);
+    const r = recorder();
+    nativeConnect(host === '::1' ? 6 : 4, host, server.target.port, undefined, r.events);
+    t.same(r.seen, [], `${host}: nothing told from the call`);
+    t.ok(await until(() => r.seen.length > 0));
+    t.same(r.seen, ['connected'], host);
+    await server.stop();
+  }
+});
+
+t.test('refused: an error with its code and address, as net.Socket has it', async (t) => {
+  for (const host of ['127.0.0.1', '::1'] as const) {
+    const target = await closedPort(host);
+    const r = recorder();
+    nativeConnect(target.family, host, target.port, undefined, r.events);
+    t.same(r.seen, []);
+    t.ok(await until(() => r.seen.length > 0));
+    t.same(r.seen, ['failed:ECONNREFUSED'], host);
+    t.match(r.errors[0], {
+      message: `connect ECONNREFUSED ${host}:${target.port}`,
+      code: 'ECONNREFUSED',
+      syscall: 'connect',
+      address: host,
+      port: target.port,
+    });
+  }
+});
+
+t.test('bound where asked; a source this host lacks is a bind error; not an address', async (t) => {
+  // The address as accept(2) gives it: the probe's reset may come before the accept.
+  const server = await pyListener(t, 'accept');
+  const r = recorder();
+  nativeConnect(4, '127.0.0.1', server.port, '127.0.0.2', r.events);
+  t.ok(await until(() => server.peers.length === 1));
+  t.same(server.peers, ['127.0.0.2']);
+  t.same(r.seen, ['connected']);
+  const bad = recorder();
+  nativeConnect(4, '127.0.0.1', server.port, '192.0.2.1', bad.events);
+  t.same(bad.seen, [], 'told on a later turn, not from the call');
+  t.ok(await until(() => bad.seen.length > 0));
+  t.same(bad.seen, ['failed:EADDRNOTAVAIL']);
+  t.match(bad.errors[0], { syscall: 'bind' });
+  const wrong = recorder();
+  nativeConnect(4, '::1', server.port, undefined, wrong.events);
+  t.ok(await until(() => wrong.seen.length > 0));
+  t.same(wrong.seen, ['failed:EINVAL'], 'an IPv6 address given as IPv4');
+});
+
+t.test('a connect is reset by the probe: the server sees a reset, never an end', async (t) => {
+  const outcomes: string[] = [];
+  const server = await listen(
+    createServer((s: Socket) => {
+      s.on('error', (e: Error & { code?: string }) => outcomes.push(e.code ?? 'error'));
+      s.on('end', () => outcomes.push('end'));
+    }),
+  );
+  t.teardown(() => server.stop());
+  for (let i = 0; i < 5; i++) {
+    const r = recorder();
+    nativeConnect(4, '127.0.0.1', server.target.port, undefined, r.events);
+    t.ok(await until(() => r.seen.length > 0));
+  }
+  t.ok(await until(() => outcomes.length === 5), `every connection ended: ${outcomes.join()}`);
+  t.same(outcomes, Array(5).fill('ECONNRESET'));
+});
+
+t.test('given up while connecting: closed, never told, its slot reused', async (t) => {
+  const { port } = await pyListener(t, 'silent');
+  const before = openFds();
+  const r = recorder();
+  const cancel = nativeConnect(4, '127.0.0.1', port, undefined, r.events);
+  t.equal(openFds(), before + 1, 'the connect holds one socket');
+  cancel?.();
+  t.equal(openFds(), before, 'given up: closed at once');
+  cancel?.();
+  t.equal(openFds(), before, 'giving up twice closes nothing else');
+  await pause(100);
+  t.same(r.seen, []);
+  // The TCP check's deadline is this path: a hanging connect times out with its stage.
+  const check = await new TcpChecker().check(
+    { family: 4, address: '127.0.0.1', port },
+    { signal: new AbortController().signal, timeoutMs: 100 },
+  );
+  t.notOk(check.healthy);
+  t.match(check.message, /timed out after 100 ms waiting for the connection/);
+  t.equal(openFds(), before, 'the timed-out check left no socket');
+});
+
+t.test('thousands of connects, refused and accepted, leave no descriptor behind', async (t) => {
+  const server = await pyListener(t, 'accept');
+  const closed = await closedPort();
+  const before = openFds();
+  const one = (port: number): Promise<string> =>
+    new Promise((resolve) => {
+      nativeConnect(4, '127.0.0.1', port, undefined, {
+        connected: () => resolve('ok'),
+        failed: (e) => resolve((e as { code?: string }).code ?? ''),
+      });
+    });
+  const counts = new Map<string, number>();
+  for (let round = 0; round < 10; round++) {
+    const ports = Array.from({ length: 200 }, (_, i) => (i % 2 ? closed.port : server.port));
+    for (const outcome of await Promise.all(ports.map(one)))
+      counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+  }
+  t.same(Object.fromEntries(counts), { ok: 1000, ECONNREFUSED: 1000 });
+  t.equal(openFds(), before);
+});
+
+t.test('in a worker thread: an engine of its own, and the worker ends', async (t) => {
+  const server = await listen(createServer((s) => s.on('error', () => undefined)));
+  t.teardown(() => server.stop());
+  const url = new URL('../../src/health/native.js', import.meta.url).href;
+  const worker = new Worker(
+    `import(${JSON.stringify(url)}).then(({ nativeConnect, nativeProbes }) => {
+       const { parentPort } = require('node:worker_threads');
+       nativeConnect(4, '127.0.0.1', ${server.target.port}, undefined, {
+         connected: () => parentPort.postMessage(['connected', nativeProbes.on]),
+         failed: (e) => parentPort.postMessage(['failed', e.message]),
+       });
+     });`,
+    { eval: true },
+  );
+  const message = await new Promise<unknown>((resolve) => worker.once('message', resolve));
+  t.same(message, ['connected', true]);
+  // With its engine open and idle, the worker's loop has nothing left and the worker ends.
+  const code = await new Promise<number>((resolve) => worker.once('exit', resolve));
+  t.equal(code, 0);
+});
