@@ -152,6 +152,8 @@ export interface WardenScrape {
   readonly latenesses: number;
   /** The lateness histogram's cumulative buckets over every kind: upper bound (s) to count. */
   readonly lateBuckets: ReadonlyMap<number, number>;
+  /** ipvs_warden_server_transitions_total{to="down"}, summed: servers taken down so far. */
+  readonly downs: number;
 }
 
 /** A /metrics page (Prometheus text) to the figures above; comments and other series skipped. */
@@ -160,6 +162,7 @@ export function parseWardenMetrics(text: string): WardenScrape {
   let healthy = 0;
   let cap = NaN;
   let waiting = NaN;
+  let downs = 0;
   const sums = new Map<string, number>();
   const lateBuckets = new Map<number, number>();
   for (const line of text.split('\n')) {
@@ -171,6 +174,8 @@ export function parseWardenMetrics(text: string): WardenScrape {
       if (line.includes('outcome="healthy"')) healthy += value;
     } else if (name === 'ipvs_warden_check_concurrency_limit') cap = value;
     else if (name === 'ipvs_warden_checks_waiting') waiting = value;
+    else if (name === 'ipvs_warden_server_transitions_total' && line.includes('to="down"'))
+      downs += value;
     else if (/^ipvs_warden_check_(duration|lateness)_seconds_(sum|count)$/.test(name))
       sums.set(name, (sums.get(name) ?? 0) + value);
     else if (name === 'ipvs_warden_check_lateness_seconds_bucket') {
@@ -191,6 +196,7 @@ export function parseWardenMetrics(text: string): WardenScrape {
     latenessS: sum('lateness_seconds_sum'),
     latenesses: sum('lateness_seconds_count'),
     lateBuckets,
+    downs,
   };
 }
 
@@ -225,14 +231,16 @@ export function latenessText(a: WardenScrape, b: WardenScrape): string {
 
 /**
  * Why ipvs-warden's checks went as they did over a window (two scrapes): the cap and the
- * checks waiting at its end, and the mean duration and lateness of the checks in between.
+ * checks waiting at its end, the mean duration and lateness of the checks in between, and the
+ * servers taken down in it (none answer wrong in the window: any is a healthy server flapped
+ * out, by a check that timed out).
  */
 export function wardenWindow(a: WardenScrape, b: WardenScrape): string {
   const mean = (s: number, n: number): string =>
     n > 0 ? `${((s / n) * 1000).toFixed(1)} ms` : '-';
   const late = latenessText(a, b);
   const tail = late ? `, ${late}` : '';
-  return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}${tail}`;
+  return `cap ${b.cap}, ${b.waiting} waiting; check duration mean ${mean(b.durationS - a.durationS, b.durations - a.durations)}, lateness mean ${mean(b.latenessS - a.latenessS, b.latenesses - a.latenesses)}${tail}; ${b.downs - a.downs} servers taken down`;
 }
 
 export const median = (xs: readonly number[]): number =>

@@ -320,8 +320,9 @@ function procs(): ProcStat[] {
   return out;
 }
 /**
- * CPU seconds of `pid`'s main thread and of its other threads (node names its V8 and libuv
- * helper threads "node" too, so they are told apart by thread id, not by name).
+ * CPU seconds of `pid`'s main thread and of its other threads by name (node names its V8 and
+ * libuv helper threads "node" too, so the main thread is told apart by thread id; the others'
+ * names still tell node's helpers from the kernel's io_uring workers, "iou-wrk-N").
  */
 function cpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -329,7 +330,8 @@ function cpuByThread(pid: number): Map<string, number> {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
         const t = parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-        const name = Number(tid) === pid ? 'main' : 'other threads';
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        const name = Number(tid) === pid ? 'main' : `other threads (${comm})`;
         out.set(name, (out.get(name) ?? 0) + t.cpu);
       } catch {
         // gone meanwhile

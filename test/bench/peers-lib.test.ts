@@ -269,7 +269,7 @@ t.test('host load: the cores other processes used during a window, and the flag'
 t.test(
   "ipvs-warden's /metrics: its count, its cap and its checks' mean duration over a window",
   async (t) => {
-    const page = (results: number, sum: number, count: number, late: number): string =>
+    const page = (results: number, sum: number, count: number, late: number, downs = 0): string =>
       [
         '# HELP ipvs_warden_check_results_total Check results.',
         '# TYPE ipvs_warden_check_results_total counter',
@@ -285,24 +285,28 @@ t.test(
         `ipvs_warden_check_lateness_seconds_count{kind="tcp"} ${count}`,
         'ipvs_warden_check_concurrency_limit 16',
         'ipvs_warden_checks_waiting 3',
+        `ipvs_warden_server_transitions_total{service="bench",to="down"} ${downs}`,
+        'ipvs_warden_server_transitions_total{service="bench",to="up"} 1000',
+        `ipvs_warden_server_transitions_total{service="other",to="down"} ${downs}`,
         'process_cpu_seconds_total 12',
         '',
       ].join('\n');
     const a = parseWardenMetrics(page(1000, 2, 1000, 10));
     t.match(a, { all: 1005, healthy: 1000, cap: 16, waiting: 3, durations: 1100, durationS: 3 });
     t.equal(a.latenessS, 10);
-    const b = parseWardenMetrics(page(3000, 42, 3000, 30));
+    const b = parseWardenMetrics(page(3000, 42, 3000, 30, 6));
+    t.equal(b.downs, 12, 'taken down, summed over the services; the ups are not');
     // 2,000 checks more: 40 s of duration (20 ms each), 20 s of lateness (10 ms each).
     t.equal(
       wardenWindow(a, b),
-      'cap 16, 3 waiting; check duration mean 20.0 ms, lateness mean 10.0 ms',
+      'cap 16, 3 waiting; check duration mean 20.0 ms, lateness mean 10.0 ms; 12 servers taken down',
     );
     const none = parseWardenMetrics('');
     t.equal(none.all, 0);
     t.ok(Number.isNaN(none.cap), 'no gauge: NaN, not 0');
     t.equal(
       wardenWindow(none, none),
-      'cap NaN, NaN waiting; check duration mean -, lateness mean -',
+      'cap NaN, NaN waiting; check duration mean -, lateness mean -; 0 servers taken down',
     );
   },
 );
@@ -333,12 +337,12 @@ t.test("ipvs-warden's lateness between two scrapes, from the histogram's buckets
   t.equal(latenessBetween(parseWardenMetrics(''), parseWardenMetrics(''), 0.05, 0.99), undefined);
   t.match(
     wardenWindow(a, late),
-    /, 99\.5 % within 50 ms, p99 at most 50 ms$/,
+    /, 99\.5 % within 50 ms, p99 at most 50 ms; 0 servers taken down$/,
     'the window line says it',
   );
   t.match(
     wardenWindow(a, parseWardenMetrics(page([150, 150, 150, 1100]))),
-    /, 5\.0 % within 50 ms, p99 over 100 ms$/,
+    /, 5\.0 % within 50 ms, p99 over 100 ms; 0 servers taken down$/,
   );
 });
 
