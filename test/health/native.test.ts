@@ -8,14 +8,13 @@ import { readdirSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
-import {
-  loadAddon,
-  nativeConnect,
-  nativeProbes,
-  type ConnectEvents,
-} from '../../src/health/native.js';
-import { TcpChecker } from '../../checks/tcp.js';
+import type { ConnectEvents } from '../../src/health/native.js';
 import { closedPort, listen, until } from '../checks/servers.js';
+
+// Opt-in: chosen before the module (and the TCP check through it) loads.
+process.env.IPVS_WARDEN_SOCKETS = 'native';
+const { loadAddon, nativeConnect, nativeProbes } = await import('../../src/health/native.js');
+const { TcpChecker } = await import('../../checks/tcp.js');
 
 function recorder(): { events: ConnectEvents; seen: string[]; errors: Error[] } {
   const seen: string[] = [];
@@ -84,12 +83,14 @@ async function pyListener(
   return { port, peers: lines };
 }
 
-t.test('the addon is built here, so the connect checks of every suite run in C', async (t) => {
+t.test('the addon is built here, and chosen, so the connect checks below run in C', async (t) => {
   t.equal(nativeProbes.on, true, nativeProbes.why);
+  t.equal(loadAddon({}), 'not chosen (IPVS_WARDEN_SOCKETS=native)', 'opt-in');
   t.equal(loadAddon({ IPVS_WARDEN_SOCKETS: 'lean' }), 'IPVS_WARDEN_SOCKETS=lean');
   t.equal(loadAddon({ IPVS_WARDEN_SOCKETS: 'node' }), 'IPVS_WARDEN_SOCKETS=node');
-  t.match(loadAddon({}, '/nonexistent/probe.node'), /^not built/);
-  t.type(loadAddon({}), 'object');
+  const native = { IPVS_WARDEN_SOCKETS: 'native' };
+  t.match(loadAddon(native, '/nonexistent/probe.node'), /^not built/);
+  t.type(loadAddon(native), 'object');
 });
 
 t.test('connected, IPv4 and IPv6, told on a later turn', async (t) => {

@@ -115,14 +115,19 @@ t.test('unpacked into a scratch root, the program runs', async (t) => {
     sh('node', [main, 'check-config', '--config', join(x, 'etc/ipvs-warden/ipvs-warden.yaml')]),
     /: valid\n/,
   );
-  // The connect probe in C, built by prepack and stripped, loads from where it was installed.
+  // The connect probe in C, built by prepack and stripped, loads from where it was installed
+  // when chosen.
   const native = join(x, 'usr/lib/ipvs-warden/dist/src/health/native.js');
   t.equal(
-    sh('node', [
-      '--input-type=module',
-      '-e',
-      `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify(m.nativeProbes))`,
-    ]).trim(),
+    execFileSync(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(native)}); console.log(JSON.stringify(m.nativeProbes))`,
+      ],
+      { encoding: 'utf8', env: { ...process.env, IPVS_WARDEN_SOCKETS: 'native' } },
+    ).trim(),
     '{"on":true,"why":""}',
   );
   t.match(
