@@ -40,21 +40,27 @@ export function parseStat(text: string): ProcStat {
 }
 
 /**
+ * One counter of /proc/net/snmp or /proc/net/netstat, where each section is a line of names
+ * and a line of values, both led by `Section:` (Tcp PassiveOpens, TcpExt ListenDrops).
+ */
+export function procCounter(text: string, section: string, name: string): number {
+  const [names, values] = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${section}:`))
+    .map((l) => l.trim().split(/\s+/));
+  const i = names?.indexOf(name) ?? -1;
+  const n = i > 0 ? Number(values?.[i]) : NaN;
+  if (!Number.isInteger(n))
+    throw new Error(`no ${section} ${name} in /proc/net: ${text.slice(0, 60)}`);
+  return n;
+}
+
+/**
  * Tcp PassiveOpens of /proc/net/snmp: connections the kernel completed for this network
  * namespace's listeners, whether or not the server accepted them (a check that resets its
  * connection at once can go before the server's accept(), and the server never sees it).
  */
-export function parsePassiveOpens(snmp: string): number {
-  const [names, values] = snmp
-    .split('\n')
-    .filter((l) => l.startsWith('Tcp:'))
-    .map((l) => l.trim().split(/\s+/));
-  const i = names?.indexOf('PassiveOpens') ?? -1;
-  const n = i > 0 ? Number(values?.[i]) : NaN;
-  if (!Number.isInteger(n))
-    throw new Error(`no Tcp PassiveOpens in /proc/net/snmp: ${snmp.slice(0, 60)}`);
-  return n;
-}
+export const parsePassiveOpens = (snmp: string): number => procCounter(snmp, 'Tcp', 'PassiveOpens');
 
 /** VmRSS of /proc/PID/status in KiB (0 when absent: a kernel thread or a zombie). */
 export function parseRssKiB(status: string): number {

@@ -48,6 +48,7 @@ import {
   hostOthers,
   parseHostLoad,
   parsePassiveOpens,
+  procCounter,
   parseRssKiB,
   parseStat,
   parseWardenMetrics,
@@ -206,6 +207,8 @@ interface CountReply {
   readonly opened: number;
   /** Connections its listeners failed to accept (out of descriptors), since it started. */
   readonly acceptErrors: number;
+  /** SYNs the kernel dropped at this namespace's listeners (TcpExt ListenDrops): a full queue. */
+  readonly listenDrops: number;
   /** performance.now() of the server process when it answered. */
   readonly t: number;
 }
@@ -213,6 +216,7 @@ interface CountReply {
 function serve(): void {
   // Opened now: with thousands of checks' connections open, opening it could fail (EMFILE).
   const snmp = procReader('/proc/net/snmp');
+  const netstat = procReader('/proc/net/netstat');
   let connections = 0;
   /** Connections the listeners could not accept (out of descriptors): counted, not fatal. */
   let acceptErrors = 0;
@@ -275,6 +279,7 @@ function serve(): void {
         requests,
         opened,
         acceptErrors,
+        listenDrops: procCounter(netstat(), 'TcpExt', 'ListenDrops'),
         t: performance.now(),
       };
       process.send?.({ id: m.id, ...reply });
@@ -783,8 +788,9 @@ async function measure(
     const split = `CPU-ms/check user ${perCheck(b.cpu - a.cpu - (b.system - a.system))}, system ${perCheck(b.system - a.system)}`;
     const others = hostOthers(a.host, b.host);
     const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
+    const dropped = b.c.listenDrops - a.c.listenDrops;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops); host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
     if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,

@@ -7,6 +7,7 @@ import {
   hostOthers,
   parseHostLoad,
   parsePassiveOpens,
+  procCounter,
   parseRssKiB,
   parseStat,
   latenessBetween,
@@ -34,6 +35,17 @@ t.test('Tcp PassiveOpens from /proc/net/snmp', async (t) => {
   t.equal(parsePassiveOpens(snmp), 18835167);
   t.throws(() => parsePassiveOpens('Ip: a\nIp: 1\n'), /no Tcp PassiveOpens/);
   t.throws(() => parsePassiveOpens('Tcp: PassiveOpens\nTcp: x\n'), /no Tcp PassiveOpens/);
+  const netstat = [
+    'TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPBacklogDrop',
+    'TcpExt: 489 18888 18890 0',
+    'IpExt: InNoRoutes InTruncatedPkts',
+    'IpExt: 0 0',
+    '',
+  ].join('\n');
+  t.equal(procCounter(netstat, 'TcpExt', 'ListenDrops'), 18890);
+  t.equal(procCounter(netstat, 'TcpExt', 'SyncookiesSent'), 489, 'the first counter');
+  t.throws(() => procCounter(netstat, 'TcpExt', 'Nope'), /no TcpExt Nope/);
+  t.throws(() => procCounter(netstat, 'Ip', 'InNoRoutes'), /no Ip InNoRoutes/, 'IpExt is not Ip');
 });
 
 // A real line (keepalived's checker child), and one whose name holds ') (' and spaces.
