@@ -4,14 +4,6 @@
 # `npm run bench:peers:host` (BENCH_HOST=1): the same peers on the host itself, off the emulation.
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p .scratch
-# The native floor's addon, built on the host (the VM shares the checkout and its node).
-case ",${BENCH_PEERS:-}," in
-  *,native-floor,*)
-    node-gyp rebuild -C bench/native >.scratch/native-build.log 2>&1 || {
-      echo "bench:peers: bench/native did not build (it needs make and g++); see .scratch/native-build.log" >&2
-      exit 1
-    } ;;
-esac
 if [ "${BENCH_HOST:-}" = 1 ]; then
   # keepalived's IPVS requests answered on a host without IPVS (bench/native/ipvs-shim.c).
   mkdir -p bench/native/build

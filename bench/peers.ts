@@ -68,7 +68,7 @@ import {
 import { daemonSchema } from '../src/config/daemon.js';
 import { heapModes, setV8Flags } from '../src/v8-flags.js';
 import { errnoCode } from '../src/health/lean.js';
-import { ipv4Number, openNativeProbe } from './native.js';
+import { openNativeProbe } from './native.js';
 import { procReader } from './procfile.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
@@ -132,8 +132,8 @@ const OURS = 'ipvs-warden';
 const FLOOR = 'floor';
 /**
  * The native floor (TCP only): the floor's bare timers and cap, with each connect made, read and
- * reset in C (bench/native/probe.c), and JavaScript called once per loop turn for all that
- * finished. Beside the floor it splits the probe's CPU into what the kernel does and what node's
+ * reset in C (src/native/probe.c, the daemon's opt-in connect probe), and JavaScript called once
+ * per loop turn for all that finished. Beside the floor it splits the probe's CPU into what the kernel does and what node's
  * JavaScript handle costs: the most a probe engine in C could save ipvs-warden here.
  */
 const NATIVE_FLOOR = 'native-floor';
@@ -1142,7 +1142,7 @@ ${rowsMarkdown(table)}`
   measured ${FLOOR_WARM_S} s after it starts: what the probe itself costs in node here. It changes no
   table, so it has no detection. ipvs-warden / floor is what the daemon adds above its probes.
 - native-floor (TCP only, when BENCH_PEERS names it): the floor's timers, cap and table, with
-  each connect made, read and reset in C (bench/native/probe.c: socket, connect, one epoll set
+  each connect made, read and reset in C (src/native/probe.c: socket, connect, one epoll set
   watched from node's loop, SO_LINGER 0 and close), JavaScript called once per loop turn for every
   connect that finished: what the probe costs here without node's JavaScript handle. Beside the
   floor, the most that a probe in C could save.
@@ -1266,7 +1266,6 @@ function nativeChecks(
   report: FloorReport,
 ): (i: number) => void {
   const timeoutMs = INTERVAL_S * 1000;
-  const addresses = targets.map((t) => ipv4Number(t.address));
   const fds = new Int32Array(targets.length).fill(-1);
   /** When each check in flight gives up; 0: not in flight. */
   const deadlines = new Float64Array(targets.length);
@@ -1300,7 +1299,7 @@ function nativeChecks(
     }
     live++;
     deadlines[i] = performance.now() + timeoutMs;
-    const fd = probe.connect(i, addresses[i] ?? 0, targets[i]?.port ?? 0);
+    const fd = probe.connect(i, targets[i]?.address ?? '', targets[i]?.port ?? 0);
     // Told on a later turn, as a failed connect is told to our checker.
     if (fd < 0) setImmediate(() => finish(i, fd));
     else fds[i] = fd;

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { uvError } from './lean.js';
 
-/** The addon's functions (src/native/probe.c). */
-interface Addon {
+/** The addon's functions (src/native/probe.c); bench/native.ts drives them directly. */
+export interface Addon {
   open(onBatch: (count: number) => void, results: Int32Array): object;
   /** An fd, or a negative errno; a failed bind is offset by -BIND_FAILED. */
   connect(

@@ -1,9 +1,0 @@
-{
-  "targets": [
-    {
-      "target_name": "probe",
-      "sources": ["probe.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
-    }
-  ]
-}
