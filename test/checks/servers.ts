@@ -46,6 +46,21 @@ export async function listen(
   };
 }
 
+/**
+ * A listener that records how each connection ended, in order: the error's code (ECONNRESET: a
+ * reset) or 'end' (a FIN).
+ */
+export async function endings(): Promise<Listening & { readonly outcomes: string[] }> {
+  const outcomes: string[] = [];
+  const server = await listen(
+    createServer((s: Socket) => {
+      s.on('error', (e: Error & { code?: string }) => outcomes.push(e.code ?? 'error'));
+      s.on('end', () => outcomes.push('end'));
+    }),
+  );
+  return { ...server, outcomes };
+}
+
 /** A port nothing listens on (bound, then closed). */
 export async function closedPort(host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<CheckTarget> {
   const l = await listen(createServer(), host);

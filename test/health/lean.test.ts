@@ -4,7 +4,7 @@
 // handles) as on the lean path, and as the connect probe in C (native.ts) where it applies.
 import { execFile } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import {
@@ -14,7 +14,7 @@ import {
   loadBinding,
   type LeanEvents,
 } from '../../src/health/lean.js';
-import { closedPort, listen, until } from '../checks/servers.js';
+import { closedPort, endings, listen, until } from '../checks/servers.js';
 
 const fixture = fileURLToPath(new URL('./lean-fixture.js', import.meta.url));
 
@@ -102,13 +102,8 @@ t.test('bound where asked; a source this host does not have is a bind error', as
 });
 
 t.test('a reset reaches the server as one; a close as an end', async (t) => {
-  const outcomes: string[] = [];
-  const server = await listen(
-    createServer((s: Socket) => {
-      s.on('error', (e: Error & { code?: string }) => outcomes.push(e.code ?? 'error'));
-      s.on('end', () => outcomes.push('end'));
-    }),
-  );
+  const server = await endings();
+  const { outcomes } = server;
   t.teardown(() => server.stop());
   for (const how of ['reset', 'close'] as const) {
     const r = recorder();

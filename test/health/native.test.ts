@@ -5,11 +5,11 @@
 // kinds are lean.test.ts's.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import type { ConnectEvents } from '../../src/health/native.js';
-import { closedPort, listen, until } from '../checks/servers.js';
+import { closedPort, endings, listen, until } from '../checks/servers.js';
 
 // Opt-in: chosen before the module (and the TCP check through it) loads.
 process.env.IPVS_WARDEN_SOCKETS = 'native';
@@ -39,19 +39,21 @@ const openFds = (): number => readdirSync('/proc/self/fd').length;
  * A listener in a process of its own (python3), so that its sockets are not counted as ours:
  * `accept` accepts, prints each peer's address and closes; `silent` never accepts, and with
  * listen(0) Linux queues one connection and then drops SYNs, so a connect hangs as it does to a
- * black-holed server.
+ * black-holed server. `refusing` is a port it holds bound and not listening: refused, and unlike
+ * a port closed after binding, no other test's listener can take it meanwhile.
  */
 async function pyListener(
   t: { teardown(fn: () => void): void },
   mode: 'accept' | 'silent',
-): Promise<{ port: number; peers: string[] }> {
+): Promise<{ port: number; refusing: number; peers: string[] }> {
   const child = spawn('python3', [
     '-c',
     [
       'import socket,sys,time',
       's=socket.socket(); s.bind(("127.0.0.1",0))',
+      'r=socket.socket(); r.bind(("127.0.0.1",0))',
       `s.listen(${mode === 'silent' ? 0 : 4096})`,
-      'print(s.getsockname()[1], flush=True)',
+      'print(s.getsockname()[1], r.getsockname()[1], flush=True)',
       mode === 'silent'
         ? 'time.sleep(120)'
         : 'while True:\n  c,a=s.accept(); print(a[0], flush=True); c.close()',
@@ -67,7 +69,7 @@ async function pyListener(
   });
   child.once('error', (e) => lines.push(`error ${e.message}`));
   if (!(await until(() => lines.length > 0, 5000))) throw new Error('python3 did not listen');
-  const port = Number(lines.shift());
+  const [port = NaN, refusing = NaN] = (lines.shift() ?? '').split(' ').map(Number);
   if (mode === 'silent') {
     // Fill the queue: connects that complete (queued) until one hangs.
     for (let i = 0; i < 8; i++) {
@@ -75,12 +77,12 @@ async function pyListener(
       const cancel = nativeConnect(4, '127.0.0.1', port, undefined, r.events);
       if (!(await until(() => r.seen.length > 0, 300))) {
         cancel?.();
-        return { port, peers: lines };
+        return { port, refusing, peers: lines };
       }
     }
     throw new Error('the silent port kept accepting');
   }
-  return { port, peers: lines };
+  return { port, refusing, peers: lines };
 }
 
 t.test('the addon is built here, and chosen, so the connect checks below run in C', async (t) => {
@@ -144,13 +146,8 @@ t.test('bound where asked; a source this host lacks is a bind error; not an addr
 });
 
 t.test('a connect is reset by the probe: the server sees a reset, never an end', async (t) => {
-  const outcomes: string[] = [];
-  const server = await listen(
-    createServer((s: Socket) => {
-      s.on('error', (e: Error & { code?: string }) => outcomes.push(e.code ?? 'error'));
-      s.on('end', () => outcomes.push('end'));
-    }),
-  );
+  const server = await endings();
+  const { outcomes } = server;
   t.teardown(() => server.stop());
   for (let i = 0; i < 5; i++) {
     const r = recorder();
@@ -185,18 +182,28 @@ t.test('given up while connecting: closed, never told, its slot reused', async (
 
 t.test('thousands of connects, refused and accepted, leave no descriptor behind', async (t) => {
   const server = await pyListener(t, 'accept');
-  const closed = await closedPort();
   const before = openFds();
+  // A deadline (given up and counted) rather than a hang, if a SYN is lost on a busy machine:
+  // its retransmits come 1 and 3 s later.
   const one = (port: number): Promise<string> =>
     new Promise((resolve) => {
-      nativeConnect(4, '127.0.0.1', port, undefined, {
-        connected: () => resolve('ok'),
-        failed: (e) => resolve((e as { code?: string }).code ?? ''),
+      const done = (outcome: string): void => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      // Told on a later turn, never from the call: `timer` is set by then.
+      const cancel = nativeConnect(4, '127.0.0.1', port, undefined, {
+        connected: () => done('ok'),
+        failed: (e) => done((e as { code?: string }).code ?? ''),
       });
+      const timer = setTimeout(() => {
+        cancel?.();
+        done('timed out');
+      }, 10_000);
     });
   const counts = new Map<string, number>();
   for (let round = 0; round < 10; round++) {
-    const ports = Array.from({ length: 200 }, (_, i) => (i % 2 ? closed.port : server.port));
+    const ports = Array.from({ length: 200 }, (_, i) => (i % 2 ? server.refusing : server.port));
     for (const outcome of await Promise.all(ports.map(one)))
       counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
   }
