@@ -3,8 +3,9 @@
 // outcome of a loop turn in one call. Opt-in (IPVS_WARDEN_SOCKETS=native): on the host it cost
 // a sixth less CPU a check than the lean handle, but in the emulated VM the daemon's checks
 // timed out in bursts with it and not without it: the target server's listener dropped their
-// SYNs, its accept queue full, for a reason not yet found (README, Probe sockets). Loaded once per thread; unless chosen, or where it was not built or does not load,
-// connect checks take the lean handle (lean.ts) as the other probes do.
+// SYNs, its accept queue full, for a reason not yet found (README, Probe sockets). Loaded once
+// per thread; unless chosen, or where it was not built or does not load, connect checks take
+// the lean handle (lean.ts) as the other probes do.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { uvError } from './lean.js';

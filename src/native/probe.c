@@ -2,12 +2,13 @@
  * The connect probe in C: a TCP check that only connects (ldirectord's checktype=connect,
  * keepalived's TCP_CHECK) made without a JavaScript handle. In node, each such check built
  * libuv's TCP handle, its connect request and their JavaScript objects, and entered JavaScript
- * once for the connect and again for the close: more than half of a check's CPU in the VM
- * (README, Probe sockets). Here a check is socket(2), connect(2) and one EPOLL_CTL_ADD; the
+ * once for the connect and again for the close: most of the bare probe's user CPU in the VM
+ * (README, the native floor). Here a check is socket(2), connect(2) and one EPOLL_CTL_ADD; the
  * outcome is read (SO_ERROR), the socket reset (SO_LINGER 0, no TIME_WAIT on the director) and
  * closed in C, and JavaScript is called once per loop turn with every outcome of that turn as
- * (id, status) pairs in an Int32Array it owns. Loaded by src/health/native.ts, which falls back
- * to Node's handle when this file was not built (src/native/build.sh) or cannot load.
+ * (id, status) pairs in an Int32Array it owns. Loaded by src/health/native.ts when
+ * IPVS_WARDEN_SOCKETS=native chooses it, and by bench:peers' native floor; without it, or when
+ * this file was not built (src/native/build.sh), connect checks use Node's handle.
  *
  * One epoll set per thread (each probe worker has its own engine), watched from that thread's
  * libuv loop by one uv_poll_t, referenced only while a connect is in flight: an idle engine
