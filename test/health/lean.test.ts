@@ -7,35 +7,11 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import {
-  errnoCode,
-  leanConnect,
-  leanSockets,
-  loadBinding,
-  type LeanEvents,
-} from '../../src/health/lean.js';
+import { errnoCode, leanConnect, leanSockets, loadBinding } from '../../src/health/lean.js';
 import { closedPort, endings, listen, until } from '../checks/servers.js';
+import { recorder } from './recorder.js';
 
 const fixture = fileURLToPath(new URL('./lean-fixture.js', import.meta.url));
-
-/** Everything a connection tells, in order, as text ('data:...' with the bytes as Latin-1). */
-function recorder(): { events: LeanEvents; seen: string[]; errors: Error[] } {
-  const seen: string[] = [];
-  const errors: Error[] = [];
-  return {
-    seen,
-    errors,
-    events: {
-      connected: () => seen.push('connected'),
-      data: (chunk) => seen.push(`data:${chunk.toString('latin1')}`),
-      ended: () => seen.push('ended'),
-      failed: (e) => {
-        errors.push(e);
-        seen.push(`failed:${(e as { code?: string }).code ?? ''}`);
-      },
-    },
-  };
-}
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

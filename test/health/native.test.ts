@@ -8,29 +8,13 @@ import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
-import type { ConnectEvents } from '../../src/health/native.js';
 import { closedPort, endings, listen, until } from '../checks/servers.js';
+import { recorder } from './recorder.js';
 
 // Opt-in: chosen before the module (and the TCP check through it) loads.
 process.env.IPVS_WARDEN_SOCKETS = 'native';
 const { loadAddon, nativeConnect, nativeProbes } = await import('../../src/health/native.js');
 const { TcpChecker } = await import('../../checks/tcp.js');
-
-function recorder(): { events: ConnectEvents; seen: string[]; errors: Error[] } {
-  const seen: string[] = [];
-  const errors: Error[] = [];
-  return {
-    seen,
-    errors,
-    events: {
-      connected: () => seen.push('connected'),
-      failed: (e) => {
-        errors.push(e);
-        seen.push(`failed:${(e as { code?: string }).code ?? ''}`);
-      },
-    },
-  };
-}
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const openFds = (): number => readdirSync('/proc/self/fd').length;
