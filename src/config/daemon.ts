@@ -257,6 +257,12 @@ const schema = {
       default: 0,
       env: 'WARDEN_ANNOUNCE_METRIC',
     },
+    withdraw_hold: {
+      doc: "When a quorum loss withdraws a VIP and leaves its service no healthy server, the service's destinations stay as they are this long, the time the routers take to stop sending new flows here: such a flow meets the servers last seen up instead of none; 0: drained at once",
+      format: 'duration',
+      default: '3s',
+      env: 'WARDEN_ANNOUNCE_WITHDRAW_HOLD',
+    },
   },
   sync: {
     state: {
@@ -358,6 +364,7 @@ export const RELOADABLE_KEYS = [
   'announce.table',
   'announce.protocol',
   'announce.metric',
+  'announce.withdraw_hold',
   'sync.state',
   'sync.interface',
   'sync.sync_id',
@@ -386,6 +393,8 @@ export interface AnnounceRouteSettings {
   readonly table: number;
   readonly protocol: number;
   readonly metric: number;
+  /** After a quorum loss withdrew the VIP, the servers stay this long (ms). */
+  readonly withdrawHoldMs: number;
 }
 
 export interface DaemonSettings {
@@ -572,6 +581,13 @@ export function readDaemonSettings(
     });
   if (!refused.has('announce.metric') && metric > 0xffffffff)
     problems.push({ path: at('announce.metric'), message: `must be 0..4294967295, got ${metric}` });
+  const withdrawHoldMs = ms(v.announce.withdraw_hold);
+  // Longer than a minute is no router's withdrawal: it would keep dead servers in for nothing.
+  if (!refused.has('announce.withdraw_hold') && withdrawHoldMs > 60_000)
+    problems.push({
+      path: at('announce.withdraw_hold'),
+      message: `must be at most 1m (the routers' time to move new flows away), got ${v.announce.withdraw_hold}`,
+    });
   const sync = readSync(v.sync, refused, at, problems);
   if (problems.length > 0 || !sync) return undefined;
   return {
@@ -600,7 +616,7 @@ export function readDaemonSettings(
     metricsPerServer: v.metrics_per_server,
     metricsLagResolutionMs: ms(v.metrics_lag_resolution),
     metricsLabels: labels as IpvsLabel[],
-    announce: { table, protocol, metric },
+    announce: { table, protocol, metric, withdrawHoldMs },
     sync,
   };
 }

@@ -59,6 +59,7 @@ export function effectiveDaemon(d: DaemonSettings): Record<string, unknown> {
       table: d.announce.table,
       protocol: d.announce.protocol,
       metric: d.announce.metric,
+      withdraw_hold: s(d.announce.withdrawHoldMs),
     },
     ...(d.sync.state === 'none'
       ? {}

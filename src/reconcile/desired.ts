@@ -55,6 +55,11 @@ export interface DesiredService {
   readonly panic: boolean;
   /** Too many servers cannot be checked from this director: the table is kept as it is. */
   readonly held: boolean;
+  /**
+   * Until when (ms) its quorum loss is withdrawing its VIP: while it has no healthy server then,
+   * its destinations are kept as the kernel has them (daemon.announce.withdraw_hold). Null: not.
+   */
+  readonly withdrawHoldUntil: number | null;
 }
 
 export interface Desired {
@@ -78,6 +83,10 @@ export interface DesiredInput {
   readonly maintenance: (vs: VirtualServiceConfig, rs: RealServerConfig) => string | null;
   /** A service's quorum as last decided (the hysteresis needs it); undefined: never decided. */
   readonly quorumWas?: (vs: VirtualServiceConfig) => boolean | undefined;
+  /** daemon.announce.withdraw_hold in ms; 0 or absent: no hold. */
+  readonly withdrawHoldMs?: number;
+  /** A service's `withdrawHoldUntil` as last decided. */
+  readonly withdrawHoldWas?: (vs: VirtualServiceConfig) => number | null | undefined;
   readonly now: number;
 }
 
@@ -136,33 +145,71 @@ function withWeight(spec: DestinationSpec, weight: number): DestinationSpec {
   return spec.weight === weight ? spec : { ...spec, weight };
 }
 
+/** A service's quorum and counts, decided before any destination (a VIP's services are read together). */
+function judge(vs: VirtualServiceConfig, input: DesiredInput) {
+  const rows = vs.realServers.map((rs) => ({
+    rs,
+    maintenance: rs.maintenance ? 'maintenance (state in the config)' : input.maintenance(vs, rs),
+    health: input.health(vs, rs),
+  }));
+  const eligible = rows.filter((r) => r.maintenance === null);
+  const healthy = eligible.filter((r) => r.health.status === 'up');
+  const up = healthy.length;
+  const pending = eligible.some((r) => r.health.status === 'pending');
+  const healthyWeight = healthy.reduce(
+    (n, r) => n + (r.health.weight ?? r.rs.destination.weight),
+    0,
+  );
+  // When this director cannot check many of the servers (it is out of descriptors, memory or
+  // ports), its view of the rest is not to be trusted either: change nothing but maintenance.
+  const local = eligible.filter((r) => r.health.local === true).length;
+  const held =
+    vs.holdThreshold > 0 && eligible.length > 0 && local / eligible.length > vs.holdThreshold;
+  const was = input.quorumWas?.(vs);
+  const count = { up, weight: healthyWeight, pending };
+  const quorum = held ? was : quorumState(vs.quorum, count, was);
+  return { vs, rows, eligible, up, pending, healthyWeight, local, held, was, count, quorum };
+}
+
+const vipOf = (vs: VirtualServiceConfig): string | null =>
+  'fwmark' in vs.service.key ? null : `${vs.service.key.family} ${vs.service.key.address}`;
+
+/**
+ * Until when a service's destinations wait for its VIP's withdrawal, or null. The routers keep
+ * sending new flows here for a while after the route goes (BGP's UPDATE, their FIB); draining
+ * the last servers at once would refuse every one of them. So when a quorum loss withdraws the
+ * VIP (no announcing service on it keeps quorum) and leaves the service no fallback, the hold
+ * starts; it ends at its time or when the VIP is announced again.
+ */
+export function withdrawHold(o: {
+  readonly announce: boolean;
+  readonly fallback: boolean;
+  readonly quorumWas: boolean | undefined;
+  readonly quorum: boolean | undefined;
+  /** Another announcing service on the VIP has quorum: the VIP stays. */
+  readonly vipKept: boolean;
+  readonly untilWas: number | null | undefined;
+  readonly holdMs: number;
+  readonly now: number;
+}): number | null {
+  if (!o.announce || o.fallback || o.holdMs <= 0 || o.quorum !== false || o.vipKept) return null;
+  if (o.quorumWas === true) return o.now + o.holdMs;
+  return o.untilWas !== null && o.untilWas !== undefined && o.untilWas > o.now ? o.untilWas : null;
+}
+
 export function desiredTable(input: DesiredInput): Desired {
   let wakeAt: number | null = null;
   const wake = (t: number): void => {
     wakeAt = wakeAt === null ? t : Math.min(wakeAt, t);
   };
-  const services: DesiredService[] = input.services.map((vs) => {
-    const rows = vs.realServers.map((rs) => ({
-      rs,
-      maintenance: rs.maintenance ? 'maintenance (state in the config)' : input.maintenance(vs, rs),
-      health: input.health(vs, rs),
-    }));
-    const eligible = rows.filter((r) => r.maintenance === null);
-    const healthy = eligible.filter((r) => r.health.status === 'up');
-    const up = healthy.length;
-    const pending = eligible.some((r) => r.health.status === 'pending');
-    const healthyWeight = healthy.reduce(
-      (n, r) => n + (r.health.weight ?? r.rs.destination.weight),
-      0,
-    );
-    // When this director cannot check many of the servers (it is out of descriptors, memory or
-    // ports), its view of the rest is not to be trusted either: change nothing but maintenance.
-    const local = eligible.filter((r) => r.health.local === true).length;
-    const held =
-      vs.holdThreshold > 0 && eligible.length > 0 && local / eligible.length > vs.holdThreshold;
-    const was = input.quorumWas?.(vs);
-    const count = { up, weight: healthyWeight, pending };
-    const quorum = held ? was : quorumState(vs.quorum, count, was);
+  const judged = input.services.map((vs) => judge(vs, input));
+  const vipsKept = new Set<string>();
+  for (const j of judged) {
+    const vip = vipOf(j.vs);
+    if (j.vs.announce && j.quorum === true && vip !== null) vipsKept.add(vip);
+  }
+  const services: DesiredService[] = judged.map((j) => {
+    const { vs, rows, eligible, up, pending, healthyWeight, local, held, count, quorum } = j;
     const fallbackActive = !held && vs.fallback !== null && quorum === false;
     const panic =
       !held &&
@@ -172,6 +219,22 @@ export function desiredTable(input: DesiredInput): Desired {
       !pending &&
       up / eligible.length < vs.panicThreshold;
     const ratio = `${up} of ${eligible.length} healthy`;
+    const vip = vipOf(vs);
+    const withdrawHoldUntil = held
+      ? null
+      : withdrawHold({
+          announce: vs.announce && vip !== null,
+          fallback: vs.fallback !== null,
+          quorumWas: j.was,
+          quorum,
+          vipKept: vip !== null && vipsKept.has(vip),
+          untilWas: input.withdrawHoldWas?.(vs),
+          holdMs: input.withdrawHoldMs ?? 0,
+          now: input.now,
+        });
+    if (withdrawHoldUntil !== null) wake(withdrawHoldUntil);
+    // With a healthy server left, new flows still sent here have somewhere to go: no hold.
+    const withdrawing = withdrawHoldUntil !== null && up === 0;
 
     const destinations: DesiredDestination[] = rows.map(({ rs, maintenance, health }) => {
       const configured = rs.destination;
@@ -185,6 +248,11 @@ export function desiredTable(input: DesiredInput): Desired {
           kind: 'in',
           spec: configured,
           reason: `panic: ${ratio}, below ${vs.panicThreshold * 100}%: every server stays in`,
+        };
+      } else if (withdrawing) {
+        want = {
+          kind: 'keep',
+          reason: `quorum lost, VIP withdrawn: kept as it is for daemon.announce.withdraw_hold (${(input.withdrawHoldMs ?? 0) / 1000} s) while the routers move new flows away`,
         };
       } else if (fallbackActive && health.status === 'up') {
         // keepalived's sorry server: without quorum the few healthy servers would be swamped.
@@ -243,6 +311,7 @@ export function desiredTable(input: DesiredInput): Desired {
       fallbackActive,
       panic,
       held,
+      withdrawHoldUntil,
     };
   });
   for (const r of input.retired) {
@@ -259,6 +328,7 @@ export function desiredTable(input: DesiredInput): Desired {
       fallbackActive: false,
       panic: false,
       held: false,
+      withdrawHoldUntil: null,
     });
   }
   return { services, wakeAt };

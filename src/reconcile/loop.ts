@@ -260,6 +260,8 @@ export class ReconcileLoop {
   private modes = new Map<string, string>();
   /** Each service's quorum as last decided (kept across reloads, as keepalived does). */
   private quorums = new Map<string, boolean>();
+  /** Per service id: until when a quorum loss holds its destinations for the VIP's withdrawal. */
+  private withdrawHolds = new Map<string, number>();
   private lastDryRun = '';
   private wakeTimer: Timer | undefined;
   private wakeAt = Infinity;
@@ -377,6 +379,8 @@ export class ReconcileLoop {
     const configured = new Set(config.virtualServices.map((v) => serviceId(v.service.key)));
     for (const id of this.modes.keys()) if (!configured.has(id)) this.modes.delete(id);
     for (const id of this.quorums.keys()) if (!configured.has(id)) this.quorums.delete(id);
+    for (const id of this.withdrawHolds.keys())
+      if (!configured.has(id)) this.withdrawHolds.delete(id);
     const after = this.state.records;
     this.log.log('info', 'config.reloaded', {
       services: config.virtualServices.length,
@@ -917,6 +921,8 @@ export class ReconcileLoop {
       health: (vs, rs) => this.health(state, vs, rs),
       maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
       quorumWas: (vs) => this.quorums.get(serviceId(vs.service.key)),
+      withdrawHoldMs: daemon.announce.withdrawHoldMs,
+      withdrawHoldWas: (vs) => this.withdrawHolds.get(serviceId(vs.service.key)),
       now,
     });
     this.reportQuorums(desired);
@@ -1087,6 +1093,8 @@ export class ReconcileLoop {
     for (const s of desired.services) {
       if (s.retired || s.quorum === undefined) continue;
       const id = serviceId(s.spec.key);
+      if (s.withdrawHoldUntil === null) this.withdrawHolds.delete(id);
+      else this.withdrawHolds.set(id, s.withdrawHoldUntil);
       const before = this.quorums.get(id);
       if (before === s.quorum) continue;
       this.quorums.set(id, s.quorum);
@@ -1102,6 +1110,9 @@ export class ReconcileLoop {
         servers: s.eligible,
         weight: s.healthyWeight,
         ...(vs?.quorum ? { quorum: vs.quorum.weight, hysteresis: vs.quorum.hysteresis } : {}),
+        ...(s.withdrawHoldUntil !== null && s.healthy === 0
+          ? { servers_kept_ms: this.state.config.daemon.announce.withdrawHoldMs }
+          : {}),
       });
       this.remember({ event, service: s.name, message });
       if (vs) this.observer.quorum?.(vs, s.quorum, count);

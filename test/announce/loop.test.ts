@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { MemoryRouteTable } from '../../src/announce/routes.js';
 import { parseConfig } from '../../src/checkers.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
+import { formatServiceKey } from '../../src/ipvs/spec.js';
 import { MemoryLog } from '../../src/log.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { WardenMetrics } from '../../src/metrics/metrics.js';
@@ -17,7 +18,7 @@ import { buildStatus, formatStatus } from '../../src/http/status.js';
 import { flippableHttp, until, type Flippable } from '../checks/servers.js';
 import { announced } from './route.js';
 
-async function setup(t: Test, daemon = '') {
+async function setup(t: Test, daemon = '', log = new MemoryLog()) {
   const [http, https, other] = await Promise.all([
     flippableHttp(),
     flippableHttp(),
@@ -64,7 +65,6 @@ ${servers(other)}`,
   );
   const backend = new MemoryBackend();
   const routes = new MemoryRouteTable();
-  const log = new MemoryLog();
   const loop = new ReconcileLoop(config, { backend, routes, log });
   t.teardown(() => loop.stop());
   const ours = async (): Promise<string[]> =>
@@ -72,8 +72,24 @@ ${servers(other)}`,
   return { http, https, other, stateDir, routes, log, loop, backend, ours };
 }
 
+/** The time each event was logged (the hold is judged by the gap between two). */
+class TimedLog extends MemoryLog {
+  readonly at: number[] = [];
+  override log(...args: Parameters<MemoryLog['log']>): void {
+    this.at.push(Date.now());
+    super.log(...args);
+  }
+}
+
+const HOLD_MS = 600;
+
 t.test('announced while any service on the VIP has quorum; withdrawn when none has', async (t) => {
-  const { http, https, log, loop, ours } = await setup(t);
+  const log = new TimedLog();
+  const { http, https, loop, ours, backend } = await setup(
+    t,
+    `  announce: {withdraw_hold: ${HOLD_MS}ms}\n`,
+    log,
+  );
   await loop.start();
   t.ok(await until(async () => (await ours()).length === 1), 'the VIP is announced');
   t.same(await ours(), ['192.0.2.1'], 'only the VIP of announcing services');
@@ -81,34 +97,54 @@ t.test('announced while any service on the VIP has quorum; withdrawn when none h
   t.match(loop.announceStatus(), [
     { vip: '192.0.2.1', announced: true, services: ['http', 'https'] },
   ]);
+  const weights = async (port: number): Promise<string> =>
+    (await backend.table())
+      .filter((e) => formatServiceKey(e.service.key) === `TCP 192.0.2.1:${port}`)
+      .flatMap((e) => e.destinations.map((d) => String(d.weight)))
+      .join() || 'none';
 
   http.healthy = false;
   t.ok(await until(() => loop.desired()?.services[0]?.quorum === false), 'http loses quorum');
   await loop.nextTick();
   t.same(await ours(), ['192.0.2.1'], 'https still has quorum: still announced');
   t.match(loop.announceStatus(), [{ announced: true, reason: 'quorum: https' }]);
+  t.equal(await weights(80), 'none', 'the VIP stays: no hold, the failed server is out');
+  t.equal(loop.desired()?.services[0]?.withdrawHoldUntil, null);
 
   https.healthy = false;
   t.ok(await until(async () => (await ours()).length === 0), 'none has quorum: withdrawn');
   t.match(log.named('vip.withdrawn'), [{ vip: '192.0.2.1', reason: 'no quorum: http, https' }]);
+  t.match(log.named('service.quorum_down').at(-1), {
+    service: 'https',
+    servers_kept_ms: HOLD_MS,
+  });
+  t.equal(await weights(443), '1', "the withdrawal's hold: https's last server stays in");
+  t.match(
+    loop.desired()?.services[1]?.destinations[0]?.want.reason,
+    /VIP withdrawn: kept as it is for daemon\.announce\.withdraw_hold \(0\.6 s\)/,
+  );
   const at = (pred: (e: (typeof log.events)[number]) => boolean): number =>
     log.events.findIndex(pred);
+  const removed = (e: (typeof log.events)[number]): boolean =>
+    e.event === 'reconcile.applied' &&
+    e.fields.service === 'https' &&
+    e.fields.op !== 'add-destination' &&
+    e.fields.op !== 'add-service';
+  t.ok(await until(async () => (await weights(443)) === 'none', 5000), 'then it leaves');
   const withdrawnAt = at((e) => e.event === 'vip.withdrawn');
-  const removedAt = at(
-    (e) =>
-      e.event === 'reconcile.applied' &&
-      e.fields.service === 'https' &&
-      e.fields.op !== 'add-destination' &&
-      e.fields.op !== 'add-service',
-  );
+  const removedAt = at(removed);
   t.ok(
     withdrawnAt >= 0 && removedAt > withdrawnAt,
     `withdrawn (event ${withdrawnAt}) before its last server leaves the table (event ${removedAt})`,
   );
+  const gap = (log.at[removedAt] ?? 0) - (log.at[withdrawnAt] ?? 0);
+  // The hold is judged on the loop's clock from the tick that withdrew: never sooner.
+  t.ok(gap >= HOLD_MS - 20, `it left ${gap} ms after the withdrawal (hold ${HOLD_MS} ms)`);
   t.match(loop.announceStatus(), [{ announced: false, reason: 'no quorum: http, https' }]);
 
   https.healthy = true;
   t.ok(await until(async () => (await ours()).length === 1), 'quorum back: announced again');
+  t.equal(loop.desired()?.services[1]?.withdrawHoldUntil, null, 'the hold is over');
   t.equal(loop.stats.driftRepairs, 0, 'our own changes are no drift');
 });
 

@@ -10,33 +10,51 @@ const services = `virtual_services:
   - {name: mark, fwmark: 7, checks: [], real_servers: [{address: 10.0.0.1}]}
 `;
 
-t.test('defaults: off, table 240, protocol 250, metric 0; inherited from defaults', async (t) => {
-  const off = parseConfig(services, 'x.yaml', {});
-  t.same(
-    off.virtualServices.map((v) => v.announce),
-    [false, false, false],
-  );
-  t.same(off.daemon.announce, { table: 240, protocol: 250, metric: 0 });
-  const on = parseConfig(`defaults:\n  announce: true\n${services}`, 'x.yaml', {});
-  t.same(
-    on.virtualServices.map((v) => [v.name, v.announce]),
-    [
-      ['web', true],
-      ['tls', false],
-      ['mark', false],
-    ],
-    'a service says no for itself; a fwmark service has no VIP and passes the default by',
-  );
-  const text = effectiveConfig(on, CATALOG);
-  t.match(text, /announce:\n {4}table: 240\n {4}protocol: 250\n {4}metric: 0/);
-  t.same(
-    parseConfig(text, 'again.yaml', {}).virtualServices.map((v) => v.announce),
-    [true, false, false],
-    "check-config's output reads back the same",
-  );
-  const env = parseConfig(services, 'x.yaml', { WARDEN_ANNOUNCE_TABLE: '4093' });
-  t.equal(env.daemon.announce.table, 4093, 'the environment');
-});
+t.test(
+  'defaults: off, table 240, protocol 250, metric 0, hold 3s; inherited from defaults',
+  async (t) => {
+    const off = parseConfig(services, 'x.yaml', {});
+    t.same(
+      off.virtualServices.map((v) => v.announce),
+      [false, false, false],
+    );
+    t.same(off.daemon.announce, { table: 240, protocol: 250, metric: 0, withdrawHoldMs: 3000 });
+    const on = parseConfig(`defaults:\n  announce: true\n${services}`, 'x.yaml', {});
+    t.same(
+      on.virtualServices.map((v) => [v.name, v.announce]),
+      [
+        ['web', true],
+        ['tls', false],
+        ['mark', false],
+      ],
+      'a service says no for itself; a fwmark service has no VIP and passes the default by',
+    );
+    const text = effectiveConfig(on, CATALOG);
+    t.match(
+      text,
+      /announce:\n {4}table: 240\n {4}protocol: 250\n {4}metric: 0\n {4}withdraw_hold: 3s/,
+    );
+    t.same(
+      parseConfig(text, 'again.yaml', {}).virtualServices.map((v) => v.announce),
+      [true, false, false],
+      "check-config's output reads back the same",
+    );
+    const env = parseConfig(services, 'x.yaml', { WARDEN_ANNOUNCE_TABLE: '4093' });
+    t.equal(env.daemon.announce.table, 4093, 'the environment');
+    const hold = parseConfig(
+      `daemon:\n  announce: {withdraw_hold: 1500ms}\n${services}`,
+      'x.yaml',
+      {
+        WARDEN_ANNOUNCE_TABLE: '4093',
+      },
+    );
+    t.equal(hold.daemon.announce.withdrawHoldMs, 1500);
+    t.equal(
+      parseConfig(effectiveConfig(hold, CATALOG), 'again.yaml', {}).daemon.announce.withdrawHoldMs,
+      1500,
+    );
+  },
+);
 
 t.test('every mistake at its path, in one pass', async (t) => {
   t.same(
@@ -61,5 +79,11 @@ virtual_services:
   ]);
   t.same(configProblems('daemon:\n  announce: {protocol: 300}\nvirtual_services: []\n'), [
     'daemon.announce.protocol: must be 5..255 (a u8), got 300',
+  ]);
+  t.same(configProblems('daemon:\n  announce: {withdraw_hold: 2m}\nvirtual_services: []\n'), [
+    "daemon.announce.withdraw_hold: must be at most 1m (the routers' time to move new flows away), got 2m",
+  ]);
+  t.match(configProblems('daemon:\n  announce: {withdraw_hold: soon}\nvirtual_services: []\n'), [
+    /^daemon\.announce\.withdraw_hold: /,
   ]);
 });

@@ -676,6 +676,17 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 900_000 },
         sh('ip', ['-n', 'd1', 'rule', 'del', 'ipproto', 'tcp', 'dport', '8081', 'lookup', '50']),
     );
     t.ok(event('d1', 'vip.withdrawn') && event('d1', 'vip.announced'), 'd1 logged both');
+    // Its last server stayed in for daemon.announce.withdraw_hold: the flows the router still
+    // sent d1 meanwhile found it (without the hold, some runs lost one of them).
+    t.ok(
+      daemons
+        .get('d1')
+        ?.has(
+          (l) =>
+            l.includes('"event":"service.quorum_down"') && l.includes('"servers_kept_ms":3000'),
+        ),
+      'd1 held its servers for the withdrawal (servers_kept_ms)',
+    );
   });
 
   await t.test('(c) d2 drained: withdrawn', async (t) => {
