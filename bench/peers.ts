@@ -34,10 +34,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
@@ -207,8 +208,14 @@ interface CountReply {
   readonly opened: number;
   /** Connections its listeners failed to accept (out of descriptors), since it started. */
   readonly acceptErrors: number;
-  /** SYNs the kernel dropped at this namespace's listeners (TcpExt ListenDrops): a full queue. */
+  /** SYNs the kernel dropped at this namespace's listeners (TcpExt ListenDrops). */
   readonly listenDrops: number;
+  /** Of those, the ones dropped for a full accept queue (TcpExt ListenOverflows). */
+  readonly listenOverflows: number;
+  /** The server process's CPU (user + system, µs) since it started. */
+  readonly cpuUs: number;
+  /** Its event loop's longest delay (ms) since the last count: did it stall? */
+  readonly lagMaxMs: number;
   /** performance.now() of the server process when it answered. */
   readonly t: number;
 }
@@ -222,6 +229,9 @@ function serve(): void {
   let acceptErrors = 0;
   let requests = 0;
   let down = false;
+  // Whether the server itself falls behind (a stall fills the listener's accept queue).
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const victim = req.socket.localPort === VICTIM_PORT;
     res.writeHead(down && victim ? 503 : 200, {
@@ -235,14 +245,25 @@ function serve(): void {
     if (ANSWER_MS > 0) setTimeout(answer, ANSWER_MS, req, res);
     else answer(req, res);
   };
-  const listen = (host: string, port: number): Promise<Server> =>
+  // One HTTP server, fed the connections the listeners accept while HTTP is measured.
+  const web = createServer(handler);
+  web.keepAliveTimeout = 1000;
+  let kind: 'tcp' | 'http' = 'http';
+  const listen = (host: string, port: number): Promise<NetServer> =>
     new Promise((resolve, reject) => {
-      const s = createServer(handler);
-      s.on('connection', (sock) => {
+      const s = createNetServer({ pauseOnConnect: true }, (sock) => {
         connections++;
         sock.on('error', () => undefined);
+        // A TCP check only connects: accepting and closing is all its server does. An HTTP
+        // server's parser and timers on every connection made this process the VM's bottleneck
+        // at 1,000 TCP targets (a core for about 750 a second), and a peer that connected faster
+        // than it accepted overflowed the listener's queue (SYNs dropped, healthy servers flapped).
+        if (kind === 'tcp') sock.destroy();
+        else {
+          web.emit('connection', sock);
+          sock.resume();
+        }
       });
-      s.keepAliveTimeout = 1000;
       s.once('error', reject);
       s.listen({ host, port, backlog: 4096 }, () => {
         s.off('error', reject);
@@ -251,7 +272,7 @@ function serve(): void {
         resolve(s);
       });
     });
-  let victims: Server[] = [];
+  let victims: NetServer[] = [];
   const up = async (): Promise<void> => {
     victims = await Promise.all(
       Array.from({ length: VICTIMS }, (_, i) => listen(address(i), VICTIM_PORT)),
@@ -259,14 +280,13 @@ function serve(): void {
   };
   process.on('message', (m: { op: string; id: number; kind?: string }) => {
     void (async () => {
-      if (m.op === 'down') {
+      if (m.op === 'kind') {
+        kind = m.kind === 'tcp' ? 'tcp' : 'http';
+      } else if (m.op === 'down') {
         down = true;
-        // TCP: refuse (the listener closes; its open connections end as they would anyway).
+        // TCP: refuse (the listener closes; it keeps no connection open).
         if (m.kind === 'tcp') {
-          for (const s of victims) {
-            s.close();
-            s.closeAllConnections();
-          }
+          for (const s of victims) s.close();
           victims = [];
         }
       } else if (m.op === 'up') {
@@ -274,14 +294,20 @@ function serve(): void {
         if (victims.length === 0) await up();
       }
       const opened = parsePassiveOpens(snmp());
+      const ext = netstat();
+      const cpu = process.cpuUsage();
       const reply: CountReply = {
         connections,
         requests,
         opened,
         acceptErrors,
-        listenDrops: procCounter(netstat(), 'TcpExt', 'ListenDrops'),
+        listenDrops: procCounter(ext, 'TcpExt', 'ListenDrops'),
+        listenOverflows: procCounter(ext, 'TcpExt', 'ListenOverflows'),
+        cpuUs: cpu.user + cpu.system,
+        lagMaxMs: lag.max / 1e6,
         t: performance.now(),
       };
+      lag.reset();
       process.send?.({ id: m.id, ...reply });
     })();
   });
@@ -301,7 +327,7 @@ class Targets {
       this.waiting.delete(m.id);
     });
   }
-  ask(op: 'count' | 'down' | 'up', kind?: string): Promise<CountReply> {
+  ask(op: 'count' | 'down' | 'up' | 'kind', kind?: string): Promise<CountReply> {
     const id = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
@@ -325,9 +351,9 @@ function procs(): ProcStat[] {
   return out;
 }
 /**
- * CPU seconds of `pid`'s main thread and of its other threads by name (node names its V8 and
- * libuv helper threads "node" too, so the main thread is told apart by thread id; the others'
- * names still tell node's helpers from the kernel's io_uring workers, "iou-wrk-N").
+ * CPU seconds of `pid`'s main thread and of each other thread, as `comm+N` (N: its thread id
+ * less the process's). Node names its V8 and libuv helpers "node" too, so the order tells them
+ * apart; the names tell node's helpers from the kernel's io_uring workers ("iou-wrk-N").
  */
 function cpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -336,7 +362,8 @@ function cpuByThread(pid: number): Map<string, number> {
       try {
         const t = parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
         const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-        const name = Number(tid) === pid ? 'main' : `other threads (${comm})`;
+        // V8's workers are made at start, libuv's pool only when first used.
+        const name = Number(tid) === pid ? 'main' : `${comm}+${Number(tid) - pid}`;
         out.set(name, (out.get(name) ?? 0) + t.cpu);
       } catch {
         // gone meanwhile
@@ -682,6 +709,7 @@ async function measure(
     missed: 0,
   };
   const vip = VIPS[peer] ?? '';
+  await targets.ask('kind', kind);
   const t0 = performance.now();
   const proc = startPeer(peer, kind, n, holes);
   const pid = proc.pid ?? -1;
@@ -778,7 +806,7 @@ async function measure(
     // Where node's CPU went: its main thread, and V8's and libuv's helper threads.
     const threads = [...b.threads]
       .map(([name, cpu]) => [name, cpu - (a.threads.get(name) ?? 0)] as const)
-      .filter(([, cpu]) => cpu > 0)
+      .filter(([, cpu]) => cpu >= 0.05)
       .sort((x, y) => y[1] - x[1])
       .map(([name, cpu]) => `${name} ${cpu.toFixed(1)}`)
       .join(', ');
@@ -789,8 +817,12 @@ async function measure(
     const others = hostOthers(a.host, b.host);
     const unaccepted = b.c.acceptErrors - a.c.acceptErrors;
     const dropped = b.c.listenDrops - a.c.listenDrops;
+    const overflows = b.c.listenOverflows - a.c.listenOverflows;
+    // The target server's own load: a server near a core, or stalling, drops SYNs for any peer.
+    const serverCores = (b.c.cpuUs - a.c.cpuUs) / 1000 / (b.c.t - a.c.t);
+    const server = `the target server used ${serverCores.toFixed(2)} cores, its loop stalled at most ${b.c.lagMaxMs.toFixed(0)} ms`;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops); host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops; ${overflows} for a full accept queue); ${server}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
     if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,
@@ -871,6 +903,7 @@ async function measure(
  * timestamps say how long the window really was.
  */
 async function legacy(targets: Targets, n: number): Promise<string> {
+  await targets.ask('kind', 'tcp');
   const { TcpChecker } = await import('../checks/tcp.js');
   const { Scheduler } = await import('../src/health/scheduler.js');
   const scheduler = new Scheduler({ onResult: () => undefined, concurrency: 1024 });
