@@ -133,7 +133,7 @@ const OURS = 'ipvs-warden';
 const FLOOR = 'floor';
 /**
  * The native floor (TCP only): the floor's bare timers and cap, with each connect made, read and
- * reset in C (src/native/probe.c, the daemon's opt-in connect probe), and JavaScript called once
+ * reset in C (src/native/probe.c, the daemon's connect probe), and JavaScript called once
  * per loop turn for all that finished. Beside the floor it splits the probe's CPU into what the kernel does and what node's
  * JavaScript handle costs: the most a probe engine in C could save ipvs-warden here.
  */

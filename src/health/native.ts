@@ -1,11 +1,8 @@
 // Connect-only probes in C (src/native/probe.c): a TCP check that sends nothing and expects
 // nothing connects, resets and closes without a JavaScript handle, and JavaScript hears every
-// outcome of a loop turn in one call. Opt-in (IPVS_WARDEN_SOCKETS=native): on the host it cost
-// a sixth less CPU a check than the lean handle, but in the emulated VM the daemon's checks
-// timed out in bursts with it and not without it: the target server's listener dropped their
-// SYNs, its accept queue full, for a reason not yet found (README, Probe sockets). Loaded once
-// per thread; unless chosen, or where it was not built or does not load, connect checks take
-// the lean handle (lean.ts) as the other probes do.
+// outcome of a loop turn in one call. Loaded once per thread; where it was not built or does not
+// load, or IPVS_WARDEN_SOCKETS is `lean` or `node`, connect checks take the lean handle (lean.ts)
+// as the other probes do.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { uvError } from './lean.js';
@@ -36,14 +33,13 @@ export interface ConnectEvents {
 
 const addonPath = fileURLToPath(new URL('../native/probe.node', import.meta.url));
 
-/** The addon, or why not: not chosen in the environment, not built, or not loadable here. */
+/** The addon, or why not: the environment's choice, not built, or not loadable here. */
 export function loadAddon(
   env: Readonly<Record<string, string | undefined>> = process.env,
   path: string = addonPath,
 ): Addon | string {
   const choice = env.IPVS_WARDEN_SOCKETS;
-  if (choice === undefined) return 'not chosen (IPVS_WARDEN_SOCKETS=native)';
-  if (choice !== 'native') return `IPVS_WARDEN_SOCKETS=${choice}`;
+  if (choice === 'node' || choice === 'lean') return `IPVS_WARDEN_SOCKETS=${choice}`;
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<Addon>;
     if (

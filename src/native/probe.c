@@ -6,9 +6,9 @@
  * (README, the native floor). Here a check is socket(2), connect(2) and one EPOLL_CTL_ADD; the
  * outcome is read (SO_ERROR), the socket reset (SO_LINGER 0, no TIME_WAIT on the director) and
  * closed in C, and JavaScript is called once per loop turn with every outcome of that turn as
- * (id, status) pairs in an Int32Array it owns. Loaded by src/health/native.ts when
- * IPVS_WARDEN_SOCKETS=native chooses it, and by bench:peers' native floor; without it, or when
- * this file was not built (src/native/build.sh), connect checks use Node's handle.
+ * (id, status) pairs in an Int32Array it owns. Loaded by src/health/native.ts (unless
+ * IPVS_WARDEN_SOCKETS is `lean` or `node`) and by bench:peers' native floor; where this file was
+ * not built (src/native/build.sh), connect checks use a handle of Node's.
  *
  * One epoll set per thread (each probe worker has its own engine), watched from that thread's
  * libuv loop by one uv_poll_t, referenced only while a connect is in flight: an idle engine

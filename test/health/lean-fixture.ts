@@ -1,7 +1,7 @@
 // Runs the TCP and HTTP checks once each against the targets given (argv: a port answering
 // HTTP 200 on 127.0.0.1, a port nothing listens on) and prints each verdict as a JSON line,
 // with whether the lean handles and the connect probe in C were used: lean.test.ts runs it
-// with each (IPVS_WARDEN_SOCKETS `native`, unset, `node`).
+// with each (IPVS_WARDEN_SOCKETS unset, `lean`, `node`).
 import { HttpChecker } from '../../checks/http.js';
 import { TcpChecker } from '../../checks/tcp.js';
 import type { CheckTarget } from '../../src/health/checker.js';

@@ -126,10 +126,10 @@ t.test('the checks say the same on net.Socket, the lean handles and in C', async
         (error, out) => (error ? reject(error) : resolve(out.trim().split('\n'))),
       ),
     );
-  const native = await run({ IPVS_WARDEN_SOCKETS: 'native' });
-  const lean = await run({});
+  const native = await run({});
+  const lean = await run({ IPVS_WARDEN_SOCKETS: 'lean' });
   const node = await run({ IPVS_WARDEN_SOCKETS: 'node' });
-  t.same(JSON.parse(native[0] ?? ''), { lean: true, why: '', native: true });
+  t.same(JSON.parse(native[0] ?? ''), { lean: true, why: '', native: true }, 'the default');
   t.same(JSON.parse(lean[0] ?? ''), { lean: true, why: '', native: false });
   t.same(JSON.parse(node[0] ?? ''), {
     lean: false,
