@@ -145,8 +145,30 @@ function withWeight(spec: DestinationSpec, weight: number): DestinationSpec {
   return spec.weight === weight ? spec : { ...spec, weight };
 }
 
+interface Row {
+  readonly rs: RealServerConfig;
+  readonly maintenance: string | null;
+  readonly health: ServerHealth;
+}
+
+interface Judged {
+  readonly vs: VirtualServiceConfig;
+  readonly rows: readonly Row[];
+  readonly eligible: readonly Row[];
+  readonly up: number;
+  readonly pending: boolean;
+  readonly healthyWeight: number;
+  /** Eligible servers this director cannot check (local errors). */
+  readonly local: number;
+  /** Too many of them: the table is kept as it is. */
+  readonly held: boolean;
+  readonly was: boolean | undefined;
+  readonly count: QuorumCount;
+  readonly quorum: boolean | undefined;
+}
+
 /** A service's quorum and counts, decided before any destination (a VIP's services are read together). */
-function judge(vs: VirtualServiceConfig, input: DesiredInput) {
+function judge(vs: VirtualServiceConfig, input: DesiredInput): Judged {
   const rows = vs.realServers.map((rs) => ({
     rs,
     maintenance: rs.maintenance ? 'maintenance (state in the config)' : input.maintenance(vs, rs),
@@ -232,9 +254,10 @@ export function desiredTable(input: DesiredInput): Desired {
           holdMs: input.withdrawHoldMs ?? 0,
           now: input.now,
         });
-    if (withdrawHoldUntil !== null) wake(withdrawHoldUntil);
-    // With a healthy server left, new flows still sent here have somewhere to go: no hold.
+    // With a healthy server left, new flows still sent here have somewhere to go: no hold (a
+    // later tick that finds none left applies it, and wakes for its end).
     const withdrawing = withdrawHoldUntil !== null && up === 0;
+    if (withdrawing) wake(withdrawHoldUntil);
 
     const destinations: DesiredDestination[] = rows.map(({ rs, maintenance, health }) => {
       const configured = rs.destination;

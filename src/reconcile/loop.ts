@@ -925,7 +925,7 @@ export class ReconcileLoop {
       withdrawHoldWas: (vs) => this.withdrawHolds.get(serviceId(vs.service.key)),
       now,
     });
-    this.reportQuorums(desired);
+    this.reportQuorums(desired, state);
     this.reportModes(desired);
     this.lastDesired = desired;
     if (large) await turn();
@@ -1089,7 +1089,7 @@ export class ReconcileLoop {
     } else this.log.log('info', dryRun ? 'reconcile.planned' : 'reconcile.applied', fields);
   }
 
-  private reportQuorums(desired: Desired): void {
+  private reportQuorums(desired: Desired, state: LoopState): void {
     for (const s of desired.services) {
       if (s.retired || s.quorum === undefined) continue;
       const id = serviceId(s.spec.key);
@@ -1100,7 +1100,7 @@ export class ReconcileLoop {
       this.quorums.set(id, s.quorum);
       // The first decision after a start is no change (keepalived runs no notifier for it).
       if (before === undefined) continue;
-      const vs = this.state.config.virtualServices.find((v) => serviceId(v.service.key) === id);
+      const vs = state.config.virtualServices.find((v) => serviceId(v.service.key) === id);
       const count = { healthy: s.healthy, servers: s.eligible, weight: s.healthyWeight };
       const message = `${quorumText(vs?.quorum, { up: s.healthy, weight: s.healthyWeight, pending: false })} (${s.healthy} of ${s.eligible} healthy)`;
       const event = s.quorum ? 'service.quorum_up' : 'service.quorum_down';
@@ -1111,7 +1111,7 @@ export class ReconcileLoop {
         weight: s.healthyWeight,
         ...(vs?.quorum ? { quorum: vs.quorum.weight, hysteresis: vs.quorum.hysteresis } : {}),
         ...(s.withdrawHoldUntil !== null && s.healthy === 0
-          ? { servers_kept_ms: this.state.config.daemon.announce.withdrawHoldMs }
+          ? { servers_kept_ms: state.config.daemon.announce.withdrawHoldMs }
           : {}),
       });
       this.remember({ event, service: s.name, message });

@@ -102,8 +102,10 @@ t.test('no hold where new flows have somewhere to go, or no VIP leaves', async (
   t.equal(one.d.services[0]?.quorum, false, 'weight 1 of quorum 2: lost');
   t.equal(one.until('web'), 4000, 'the VIP is withdrawn');
   t.equal(one.wants('web'), '10.0.0.1:in 10.0.0.2:out', 'a healthy server left: b drains at once');
+  t.equal(one.d.wakeAt, null, 'nothing held: no wake at the hold end');
   const both = decide(weighted, { web: ['a', 'b'] }, { was: false, until: 4000, now: 2000 });
   t.equal(both.wants('web'), '10.0.0.1:keep 10.0.0.2:keep', 'the last one fails within the hold');
+  t.equal(both.d.wakeAt, 4000, 'held from then: the loop wakes at its end');
 
   const shared = services(
     'name: web, address: 192.0.2.1, port: 80',
