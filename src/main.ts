@@ -26,7 +26,7 @@ const { ProbeUsageError, buildProbe, parseTarget, probeKindHelp, probeUsage } =
   await import('./cli/probe.js');
 const { runDaemon } = await import('./cli/run.js');
 const { formatTable, tableJson } = await import('./cli/table.js');
-const { effectiveConfig } = await import('./config/effective.js');
+const { renderEffective } = await import('./config/effective.js');
 const { ConfigError, readConfigText, translated } = await import('./config/load.js');
 const { FORMATS, convertText, detectFormat } = await import('./config/formats.js');
 const { demoTable } = await import('./demo.js');
@@ -236,9 +236,10 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         // Redacted by default: whoever runs it without --quiet may send it to a log.
-        const text = effectiveConfig(config, CATALOG, { showSecrets: values['show-secrets'] });
-        const hid = text !== effectiveConfig(config, CATALOG, { showSecrets: true });
-        const note = hid ? '# secret values are hidden; --show-secrets prints them\n' : '';
+        const { text, hidden } = renderEffective(config, CATALOG, {
+          showSecrets: values['show-secrets'],
+        });
+        const note = hidden ? '# secret values are hidden; --show-secrets prints them\n' : '';
         process.stdout.write(`# ${values.config}: valid\n${note}${text}`);
         return 0;
       }

@@ -94,3 +94,17 @@ function redactTable(options: object, secrecy: SecrecyTable): object {
 export function redactOptions<O extends object>(options: O, secrecy: SecrecyTable): O {
   return redactTable(options, secrecy) as O;
 }
+
+/** Whether `redactOptions` hides anything of these options (a value it would replace). */
+export function hasSecrets(options: object, secrecy: SecrecyTable): boolean {
+  for (const [k, v] of Object.entries(options)) if (hides(v, secrecy[k] ?? 'secret')) return true;
+  return false;
+}
+
+function hides(value: unknown, secrecy: Secrecy | SecrecyTable): boolean {
+  if (value === undefined || secrecy === 'public') return false;
+  if (typeof secrecy === 'object') return hasSecrets(value as object, secrecy);
+  if (secrecy === 'secret') return true;
+  if (secrecy === 'query') return typeof value !== 'string' || redactQuery(value) !== value;
+  return Object.keys(value as object).length > 0;
+}
