@@ -56,6 +56,20 @@ async function child(what: string, file: string): Promise<void> {
     } catch (e) {
       result = (e as Error).message.split('\n').slice(0, 2).join(' ').slice(0, 120);
     }
+  } else if (what === 'print' || what === 'print-whole') {
+    // check-config without --quiet: the config read, then the effective config written, as it
+    // is, or (print-whole) as the whole document's YAML, the way it was written before.
+    const { CATALOG } = await import('../src/checkers.js');
+    const { effectiveDocument, renderEffective } = await import('../src/config/effective.js');
+    const c = await loadConfigFile(file, {});
+    const text =
+      what === 'print'
+        ? renderEffective(c, CATALOG).text
+        : yaml.stringify(effectiveDocument(c, CATALOG).document, {
+            lineWidth: 0,
+            aliasDuplicateObjects: false,
+          });
+    result = `${text.length} bytes`;
   } else if (what === 'js-yaml') {
     jsYaml.load(readFileSync(file, 'utf8'));
   } else {
@@ -122,6 +136,30 @@ async function main(): Promise<void> {
         `| ${servers.toLocaleString('en')} | ${(text.length / 1e6).toFixed(1)} | ${ms('fast').toFixed(0)}, ${rss('fast').toFixed(0)} | ` +
           `${ms('careful').toFixed(0)}, ${rss('careful').toFixed(0)} | ${(ms('careful') / ms('fast')).toFixed(1)}x | ` +
           `${ms('jsy').toFixed(0)} | ${ms('yaml').toFixed(0)} |`,
+      );
+    }
+    // check-config printing the effective config, beside the same written whole (as before).
+    console.log(
+      `\n# check-config printing the effective config: median of ${ROUNDS}, wall ms and peak RSS MiB (read included)`,
+    );
+    console.log('| real servers | a service at a time | whole (as before) | whole/this |');
+    console.log('| ---: | ---: | ---: | ---: |');
+    for (const servers of [10_000, 100_000]) {
+      const file = join(dir, `print-${servers}.yaml`);
+      writeFileSync(file, configText(servers, false));
+      const parts: Reading[] = [];
+      const whole: Reading[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        parts.push(run('print', file));
+        whole.push(run('print-whole', file));
+      }
+      if (parts.some((p, i) => p.result !== whole[i]?.result))
+        throw new Error(`not the same text: ${parts[0]?.result}, ${whole[0]?.result}`);
+      const ms = (rs: Reading[]): number => median(rs.map((r) => r.ms));
+      const rss = (rs: Reading[]): number => median(rs.map((r) => r.rssMiB));
+      console.log(
+        `| ${servers.toLocaleString('en')} | ${ms(parts).toFixed(0)}, ${rss(parts).toFixed(0)} | ` +
+          `${ms(whole).toFixed(0)}, ${rss(whole).toFixed(0)} | ${(ms(whole) / ms(parts)).toFixed(2)}x |`,
       );
     }
     // 50 MB: past the 16 MiB a config may have; refused from its size, not its content.
