@@ -16,6 +16,7 @@ import {
   DEFAULT_MIN_CONCURRENCY,
   TARGET_LAG_MS,
 } from './admission.js';
+import { FlightControl } from './flight.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { destination, thrownResult } from './probe.js';
@@ -260,6 +261,11 @@ export interface SchedulerStats {
   readonly waiting: number;
   /** The general cap now: `concurrency`, or lower while the event loop is late. */
   readonly limit: number;
+  /**
+   * The bound on checks in flight now: `maxInFlight`, or lower while the servers' answers queue
+   * (`FlightControl`).
+   */
+  readonly inFlightLimit: number;
 }
 
 export class Scheduler {
@@ -294,6 +300,8 @@ export class Scheduler {
   private releaseTimer: Timer | undefined;
   /** Sets `cap`: the configured one, lower while the event loop is late. */
   private readonly admission: AdmissionControl;
+  /** The bound on checks in flight while the servers' answers queue (`FlightControl`). */
+  private readonly flight: FlightControl | undefined;
   private readonly random: () => number;
   private readonly clock: Clock;
   /** Checks a second the runs' settled intervals add up to (what the grid follows). */
@@ -316,10 +324,13 @@ export class Scheduler {
     this.cap = max;
     this.concurrency = max;
     this.max = Math.max(max, options.maxInFlight ?? max);
+    const min = Math.min(max, options.minConcurrency ?? DEFAULT_MIN_CONCURRENCY);
+    // A fixed cap (min = max: configured so, or probe workers) adapts to nothing, this neither.
+    this.flight = min < max ? new FlightControl({ min, max: this.max }) : undefined;
     this.admission = new AdmissionControl(
       {
         max,
-        min: Math.min(max, options.minConcurrency ?? DEFAULT_MIN_CONCURRENCY),
+        min,
         targetLagMs: TARGET_LAG_MS,
       },
       (limit) => {
@@ -449,7 +460,8 @@ export class Scheduler {
       running += cap.activeCount;
       waiting += cap.pendingCount;
     }
-    return { checks: this.runs.size, running, waiting, limit: this.cap };
+    const inFlightLimit = Math.min(this.max, this.flight?.current() ?? Infinity);
+    return { checks: this.runs.size, running, waiting, limit: this.cap, inFlightLimit };
   }
 
   /**
@@ -628,7 +640,8 @@ export class Scheduler {
 
   /** A slot of the cap is free, and a place under the bound on checks in flight (`inFlight`). */
   private room(): boolean {
-    return this.active < this.cap && this.active + this.released < this.inFlight();
+    const bound = Math.min(this.inFlight(), this.flight?.current() ?? Infinity);
+    return this.active < this.cap && this.active + this.released < bound;
   }
 
   /**
@@ -701,11 +714,12 @@ export class Scheduler {
    * check is planned.
    */
   private async execute(run: Run, general: boolean): Promise<void> {
-    let result: CheckResult;
+    let result: CheckResult | undefined;
     let latenessMs = 0;
+    let started = NaN;
     try {
       if (this.gate && !failing(run.state)) await this.gate.opened;
-      const started = this.clock.monotonic();
+      started = this.clock.monotonic();
       latenessMs = Math.max(0, started - run.planned);
       // Only while it may give its slot back (`mayRelease`): at the full cap, a loop with no
       // CPU to spare (or `maxInFlight` at `concurrency`) pays nothing per check.
@@ -726,6 +740,13 @@ export class Scheduler {
         if (run.slot === 'released') this.released--;
         else this.active--;
         run.slot = 'none';
+        if (this.flight) {
+          const now = this.clock.monotonic();
+          if (result?.healthy && !result.local)
+            this.flight.answered(now - started, run.timing.timeoutMs);
+          // A limit grown here lets the pump below start more.
+          this.flight.observe(now, this.active + this.released, this.admission.lagMs());
+        }
         this.pump();
       }
     }

@@ -522,6 +522,15 @@ export class WardenMetrics implements LoopObserver {
       },
     });
     new Gauge({
+      name: 'ipvs_warden_checks_in_flight_limit',
+      help: 'Checks allowed in flight at once now: daemon.check_in_flight_max (or half the open-file limit), or lower (down to check_concurrency_min) while the answers of healthy servers take over twice their least of the last 30 s and over a quarter of their timeout: they queue at something the servers share.',
+      registers,
+      collect() {
+        const stats = self.loop?.checkStats();
+        if (stats) this.set(stats.inFlightLimit);
+      },
+    });
+    new Gauge({
       name: 'ipvs_warden_checks_waiting',
       help: "Checks due and waiting for a slot under the concurrency cap (or a check type's own cap): late already.",
       registers,

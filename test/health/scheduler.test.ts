@@ -333,7 +333,11 @@ t.test(
     const slow = { ...fast, intervalMs: 10_000, fastIntervalMs: 10_000, downIntervalMs: 10_000 };
     const ids = checkers.map((c) => s.add(c.key, c, target, slow, policy));
     await clock.advance(0);
-    t.same(s.stats(), { checks: 4, running: 1, waiting: 3, limit: 1 }, 'one runs, three wait');
+    t.same(
+      s.stats(),
+      { checks: 4, running: 1, waiting: 3, limit: 1, inFlightLimit: 1 },
+      'one runs, three wait',
+    );
     s.remove('c1', ids[1] ?? '');
     await clock.advance(45);
     t.same(
@@ -1127,7 +1131,7 @@ t.test('checks that wait for a cap of their own hold no general slot', async (t)
   await clock.advance(5);
   t.same(
     s.stats(),
-    { checks: 6, running: 2, waiting: 4, limit: 2 },
+    { checks: 6, running: 2, waiting: 4, limit: 2, inFlightLimit: 2 },
     'stats count the exec-like cap too: one running, four waiting, and the TCP-like check',
   );
   await clock.advance(595);
@@ -1322,4 +1326,76 @@ t.test('a run taken out of its slot does not start; the slot goes with its last 
   await clock.advance(1000);
   t.same(started, ['127.0.0.3'], 'only the run still there started, once');
   await s.stop();
+});
+
+/**
+ * `servers` healthy servers behind one that answers `perS` checks a second in turn (a host, a
+ * link or a backend they share), each checked every second with a 1 s timeout, on a loop that
+ * keeps time, for 15 s: the checks, the failed ones and the most in flight in the last 5 s.
+ * The shared server works through a check that timed out all the same.
+ */
+async function sharedServer(
+  minConcurrency: number,
+  servers: number,
+  perS: number,
+): Promise<{ checks: number; failed: number; maxRunning: number }> {
+  const clock = new ManualClock(0);
+  let free = 0;
+  let running = 0;
+  let maxRunning = 0;
+  const answer = (_call: number, ctx: CheckContext): Promise<boolean> => {
+    running++;
+    const now = clock.monotonic();
+    if (now >= 10_000) maxRunning = Math.max(maxRunning, running);
+    free = Math.max(now, free) + 1000 / perS;
+    const takes = free - now;
+    return new Promise((resolve) =>
+      clock.setTimeout(
+        () => {
+          running--;
+          resolve(takes <= ctx.timeoutMs);
+        },
+        Math.min(takes, ctx.timeoutMs),
+      ),
+    );
+  };
+  const events: { at: number; healthy: boolean }[] = [];
+  let seed = 7;
+  const s = new Scheduler({
+    slotMs: 0,
+    onResult: (e) => events.push({ at: clock.monotonic(), healthy: e.result.healthy }),
+    concurrency: 256,
+    maxInFlight: 2048,
+    minConcurrency,
+    busyShare: () => clock.busyShare(),
+    random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    clock,
+  });
+  const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
+  const checker = new Scripted('shared', answer);
+  for (let i = 0; i < servers; i++)
+    s.add(`s${i}`, checker, { ...target, address: `127.1.${i >> 8}.${i & 255}` }, timing, policy);
+  await clock.advance(15_000);
+  await s.stop();
+  const last = events.filter((e) => e.at >= 10_000);
+  return {
+    checks: last.length,
+    failed: last.filter((e) => !e.healthy).length,
+    maxRunning,
+  };
+}
+
+t.test('checks in flight are cut while the answers queue at a server they share', async (t) => {
+  // 600 servers a second against 150 answers a second: a queue whatever is done; the question
+  // is whether it sits at the shared server, where it makes healthy servers time out, or here.
+  const fixed = await sharedServer(256, 600, 150);
+  t.ok(
+    fixed.failed > fixed.checks / 2,
+    `a fixed cap: ${fixed.maxRunning} in flight (slots given back), answers past the timeout (${fixed.failed} of ${fixed.checks} failed)`,
+  );
+  const adaptive = await sharedServer(16, 600, 150);
+  t.equal(adaptive.failed, 0, `adaptive: none failed (of ${adaptive.checks})`);
+  t.ok(adaptive.checks >= 5 * 140, `the shared server kept busy (${adaptive.checks} in 5 s)`);
+  // Answers within a quarter of the timeout: about 0.25 s x 150 a second in flight.
+  t.ok(adaptive.maxRunning <= 48, `in flight at most ${adaptive.maxRunning}`);
 });

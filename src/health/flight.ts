@@ -1,0 +1,165 @@
+// How many checks may be in flight at once when the servers' answers queue somewhere they
+// share. The cap (admission.ts) reads only this loop's lag; a loop that keeps time while its
+// checks wait on their servers lets them run up to the cap, and servers that share something (a
+// host, a link, a backend their health pages call, the director's own CPU) then answer each check
+// later the more are in flight, until healthy ones pass their timeout and are taken down. In the
+// emulated VM at 1,000 HTTP targets served by one process on the director's two CPUs, 256 checks
+// in flight made every answer take 0.5 to 0.6 s of its 1 s timeout; when that process got less
+// CPU, 170 to 230 checks at a time timed out, each a healthy server taken down (bench:peers, one
+// run in two). The answers' own time, against the least it has been lately, says when more checks
+// in flight only make each one wait longer: then fewer go.
+
+/** A period's answers and the checks in flight, for `nextFlightLimit`. */
+export interface FlightSample {
+  /** Healthy results that ended in the period (a failure's time says nothing of queueing). */
+  readonly answers: number;
+  /** Their mean duration, ms. */
+  readonly meanMs: number;
+  /** Their mean timeout, ms. */
+  readonly timeoutMs: number;
+  /** The loop's lag lately, ms: a check's end waits a turn of ours for each step. */
+  readonly lagMs: number;
+  /** The most checks in flight at once in the period (at a check's end). */
+  readonly peak: number;
+}
+
+export interface FlightSettings {
+  /** Never fewer (`check_concurrency_min`). */
+  readonly min: number;
+  /** Never more (the bound on checks in flight). */
+  readonly max: number;
+}
+
+/** Fewer answers than this in a period say too little: the limit is kept. */
+export const MIN_ANSWERS = 8;
+
+/** A check's end waits this many turns of our loop (connect; request and reply). */
+export const OWN_TURNS = 3;
+
+/**
+ * The answers' own time (their duration less our loop's part), ms: what the servers and the
+ * way to them took. Pure.
+ */
+export function answerMs(s: FlightSample): number {
+  return Math.max(0, s.meanMs - OWN_TURNS * s.lagMs);
+}
+
+/**
+ * The limit for the next period, from its sample and the least mean duration of late
+ * (`baselineMs`, `FlightBaseline`: our loop's part included, so it is never below what a quiet
+ * moment takes). Cut to three quarters of the most in flight when the answers took twice that
+ * least and over a quarter of their timeout: they waited in a queue that more checks lengthen,
+ * and a healthy server that answers past its timeout is taken down. Grown by an eighth (at least
+ * one) when they took at most half again the least or an eighth of their timeout, and the limit
+ * was what held the checks back (as many in flight, within an eighth): a limit far above what
+ * was used would let a burst through before any answer shows the queue. Kept otherwise, and on
+ * too few answers. Pure.
+ */
+export function nextFlightLimit(
+  limit: number,
+  s: FlightSample,
+  baselineMs: number,
+  settings: FlightSettings,
+): number {
+  const current = Math.min(settings.max, Math.max(settings.min, limit));
+  if (s.answers < MIN_ANSWERS) return current;
+  const ms = answerMs(s);
+  if (ms > 2 * baselineMs && ms > s.timeoutMs / 4) {
+    const from = Math.min(current, Math.max(s.peak, settings.min));
+    return Math.max(settings.min, Math.floor((from * 3) / 4));
+  }
+  const step = Math.max(1, current >> 3);
+  const binding = s.peak >= current - step;
+  if (binding && (ms <= 1.5 * baselineMs || ms <= s.timeoutMs / 8))
+    return Math.min(settings.max, current + step);
+  return current;
+}
+
+/** How long the least duration is remembered: a queue lasting longer becomes the baseline. */
+export const BASELINE_MS = 30_000;
+const BUCKET_MS = 5_000;
+
+/**
+ * The least mean duration over the last BASELINE_MS (in buckets of 5 s): what a check takes with
+ * no queue in front of it, learnt again as the servers change.
+ */
+export class FlightBaseline {
+  private readonly buckets: { start: number; least: number }[] = [];
+
+  add(now: number, ms: number): void {
+    const last = this.buckets.at(-1);
+    if (last && now - last.start < BUCKET_MS) last.least = Math.min(last.least, ms);
+    else this.buckets.push({ start: now, least: ms });
+    while (this.buckets.length > 0 && now - (this.buckets[0]?.start ?? now) >= BASELINE_MS)
+      this.buckets.shift();
+  }
+
+  /** The least of late; Infinity before any. */
+  least(): number {
+    let least = Infinity;
+    for (const b of this.buckets) least = Math.min(least, b.least);
+    return least;
+  }
+}
+
+/** How often the limit is decided: the admission's period. */
+export const FLIGHT_PERIOD_MS = 100;
+
+/**
+ * The shell: told each healthy answer's duration and timeout, and at each check's end the checks
+ * in flight and the loop's lag, it decides once a period; the scheduler reads `current()`.
+ */
+export class FlightControl {
+  private limit: number;
+  private answers = 0;
+  private sumMs = 0;
+  private sumTimeoutMs = 0;
+  private periodStart: number | undefined;
+  private peak = 0;
+  /** No cut before this: the checks queued before the last one end slow all the same. */
+  private holdUntil = -Infinity;
+  private readonly baseline = new FlightBaseline();
+
+  constructor(private readonly settings: FlightSettings) {
+    this.limit = settings.max;
+  }
+
+  current(): number {
+    return this.limit;
+  }
+
+  /** A healthy answer that took `ms` of its `timeoutMs`. */
+  answered(ms: number, timeoutMs: number): void {
+    this.answers++;
+    this.sumMs += ms;
+    this.sumTimeoutMs += timeoutMs;
+  }
+
+  /** At monotonic `now`, with `inFlight` checks in flight and the loop `lagMs` late. */
+  observe(now: number, inFlight: number, lagMs: number): void {
+    this.peak = Math.max(this.peak, inFlight);
+    if (this.periodStart === undefined) this.periodStart = now;
+    if (now - this.periodStart < FLIGHT_PERIOD_MS) return;
+    const n = this.answers;
+    const sample: FlightSample = {
+      answers: n,
+      meanMs: n > 0 ? this.sumMs / n : 0,
+      timeoutMs: n > 0 ? this.sumTimeoutMs / n : 0,
+      lagMs,
+      peak: this.peak,
+    };
+    this.peak = inFlight;
+    this.answers = 0;
+    this.sumMs = 0;
+    this.sumTimeoutMs = 0;
+    this.periodStart = now;
+    if (n < MIN_ANSWERS) return;
+    const least = this.baseline.least();
+    const next = nextFlightLimit(this.limit, sample, least, this.settings);
+    const ms = answerMs(sample);
+    this.baseline.add(now, sample.meanMs);
+    if (next === this.limit || (next < this.limit && now < this.holdUntil)) return;
+    if (next < this.limit) this.holdUntil = now + ms;
+    this.limit = next;
+  }
+}
