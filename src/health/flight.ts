@@ -13,8 +13,11 @@
 export interface FlightSample {
   /** Healthy results that ended in the period (a failure's time says nothing of queueing). */
   readonly answers: number;
-  /** Their mean duration, ms. */
-  readonly meanMs: number;
+  /**
+   * Their median duration, ms: a queue they share delays them all, where a few slow servers
+   * move a mean but not the median.
+   */
+  readonly medianMs: number;
   /** Their mean timeout, ms. */
   readonly timeoutMs: number;
   /** The loop's lag lately, ms: a check's end waits a turn of ours for each step. */
@@ -41,11 +44,11 @@ export const OWN_TURNS = 3;
  * way to them took. Pure.
  */
 export function answerMs(s: FlightSample): number {
-  return Math.max(0, s.meanMs - OWN_TURNS * s.lagMs);
+  return Math.max(0, s.medianMs - OWN_TURNS * s.lagMs);
 }
 
 /**
- * The limit for the next period, from its sample and the least mean duration of late
+ * The limit for the next period, from its sample and the least median duration of late
  * (`baselineMs`, `FlightBaseline`: our loop's part included, so it is never below what a quiet
  * moment takes). Cut to three quarters of the most in flight when the answers took twice that
  * least and over a quarter of their timeout: they waited in a queue that more checks lengthen,
@@ -80,7 +83,7 @@ export const BASELINE_MS = 30_000;
 const BUCKET_MS = 5_000;
 
 /**
- * The least mean duration over the last BASELINE_MS (in buckets of 5 s): what a check takes with
+ * The least median duration over the last BASELINE_MS (in buckets of 5 s): what a check takes with
  * no queue in front of it, learnt again as the servers change.
  */
 export class FlightBaseline {
@@ -111,8 +114,8 @@ export const FLIGHT_PERIOD_MS = 100;
  */
 export class FlightControl {
   private limit: number;
-  private answers = 0;
-  private sumMs = 0;
+  /** The durations of the period's healthy answers (ms), kept for their median. */
+  private readonly durations: number[] = [];
   private sumTimeoutMs = 0;
   private periodStart: number | undefined;
   private peak = 0;
@@ -130,8 +133,7 @@ export class FlightControl {
 
   /** A healthy answer that took `ms` of its `timeoutMs`. */
   answered(ms: number, timeoutMs: number): void {
-    this.answers++;
-    this.sumMs += ms;
+    this.durations.push(ms);
     this.sumTimeoutMs += timeoutMs;
   }
 
@@ -140,26 +142,26 @@ export class FlightControl {
     this.peak = Math.max(this.peak, inFlight);
     if (this.periodStart === undefined) this.periodStart = now;
     if (now - this.periodStart < FLIGHT_PERIOD_MS) return;
-    const n = this.answers;
+    const d = this.durations;
+    const n = d.length;
+    if (n >= MIN_ANSWERS) d.sort((x, y) => x - y);
     const sample: FlightSample = {
       answers: n,
-      meanMs: n > 0 ? this.sumMs / n : 0,
+      medianMs: d[n >> 1] ?? 0,
       timeoutMs: n > 0 ? this.sumTimeoutMs / n : 0,
       lagMs,
       peak: this.peak,
     };
     this.peak = inFlight;
-    this.answers = 0;
-    this.sumMs = 0;
+    d.length = 0;
     this.sumTimeoutMs = 0;
     this.periodStart = now;
     if (n < MIN_ANSWERS) return;
     const least = this.baseline.least();
     const next = nextFlightLimit(this.limit, sample, least, this.settings);
-    const ms = answerMs(sample);
-    this.baseline.add(now, sample.meanMs);
+    this.baseline.add(now, sample.medianMs);
     if (next === this.limit || (next < this.limit && now < this.holdUntil)) return;
-    if (next < this.limit) this.holdUntil = now + ms;
+    if (next < this.limit) this.holdUntil = now + sample.medianMs;
     this.limit = next;
   }
 }
