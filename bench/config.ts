@@ -60,15 +60,13 @@ async function child(what: string, file: string): Promise<void> {
     // check-config without --quiet: the config read, then the effective config written, as it
     // is, or (print-whole) as the whole document's YAML, the way it was written before.
     const { CATALOG } = await import('../src/checkers.js');
-    const { effectiveDocument, renderEffective } = await import('../src/config/effective.js');
+    const { effectiveDocument, renderEffective, YAML_OPTIONS } =
+      await import('../src/config/effective.js');
     const c = await loadConfigFile(file, {});
     const text =
       what === 'print'
         ? renderEffective(c, CATALOG).text
-        : yaml.stringify(effectiveDocument(c, CATALOG).document, {
-            lineWidth: 0,
-            aliasDuplicateObjects: false,
-          });
+        : yaml.stringify(effectiveDocument(c, CATALOG).document, YAML_OPTIONS);
     result = `${text.length} bytes`;
   } else if (what === 'js-yaml') {
     jsYaml.load(readFileSync(file, 'utf8'));

@@ -255,8 +255,11 @@ export interface Effective {
   readonly hidden: boolean;
 }
 
-/** The YAML of each part (lineWidth 0: a line is never folded, however long). */
-const YAML_OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
+/**
+ * The YAML of each part (lineWidth 0: a line is never folded, however long); the whole
+ * document written with them is the text `renderDocument` gives a part at a time.
+ */
+export const YAML_OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
 
 /** The effective config as plain data, and whether a secret value in it was replaced. */
 export function effectiveDocument(

@@ -72,20 +72,35 @@ export function redactQuery(path: string): string {
   return `${path.slice(0, at)}?${query.join('&')}`;
 }
 
-function redactValue(value: unknown, secrecy: Secrecy | SecrecyTable): unknown {
-  if (value === undefined || secrecy === 'public') return value;
-  if (typeof secrecy === 'object') return redactTable(value as object, secrecy);
-  if (secrecy === 'secret') return REDACTED;
-  if (secrecy === 'query') return typeof value === 'string' ? redactQuery(value) : REDACTED;
-  return Object.fromEntries(Object.keys(value as object).map((k) => [k, REDACTED]));
+/** What a redaction found: whether it replaced any value. */
+interface Redaction {
+  hidden: boolean;
 }
 
-function redactTable(options: object, secrecy: SecrecyTable): object {
+function redactValue(value: unknown, secrecy: Secrecy | SecrecyTable, r?: Redaction): unknown {
+  if (value === undefined || secrecy === 'public') return value;
+  if (typeof secrecy === 'object') return redactTable(value as object, secrecy, r);
+  if (secrecy === 'secret') return hide(r, REDACTED);
+  if (secrecy === 'query') {
+    const shown = typeof value === 'string' ? redactQuery(value) : REDACTED;
+    return shown === value ? value : hide(r, shown);
+  }
+  const keys = Object.keys(value as object);
+  return keys.length === 0 ? value : hide(r, Object.fromEntries(keys.map((k) => [k, REDACTED])));
+}
+
+/** `shown` in place of a value, noted in `r`. */
+function hide<T>(r: Redaction | undefined, shown: T): T {
+  if (r) r.hidden = true;
+  return shown;
+}
+
+function redactTable(options: object, secrecy: SecrecyTable, r?: Redaction): object {
   return Object.fromEntries(
     Object.entries(options).map(([k, v]) => [
       k,
       // An option with no entry (only if a table was cast around the compiler) is hidden.
-      redactValue(v, secrecy[k] ?? 'secret'),
+      redactValue(v, secrecy[k] ?? 'secret', r),
     ]),
   );
 }
@@ -95,16 +110,9 @@ export function redactOptions<O extends object>(options: O, secrecy: SecrecyTabl
   return redactTable(options, secrecy) as O;
 }
 
-/** Whether `redactOptions` hides anything of these options (a value it would replace). */
+/** Whether `redactOptions` hides anything of these options (a value it replaces). */
 export function hasSecrets(options: object, secrecy: SecrecyTable): boolean {
-  for (const [k, v] of Object.entries(options)) if (hides(v, secrecy[k] ?? 'secret')) return true;
-  return false;
-}
-
-function hides(value: unknown, secrecy: Secrecy | SecrecyTable): boolean {
-  if (value === undefined || secrecy === 'public') return false;
-  if (typeof secrecy === 'object') return hasSecrets(value as object, secrecy);
-  if (secrecy === 'secret') return true;
-  if (secrecy === 'query') return typeof value !== 'string' || redactQuery(value) !== value;
-  return Object.keys(value as object).length > 0;
+  const r = { hidden: false };
+  redactTable(options, secrecy, r);
+  return r.hidden;
 }

@@ -5,7 +5,12 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { CATALOG, parseConfig } from '../../src/checkers.js';
-import { effectiveDocument, renderDocument, renderEffective } from '../../src/config/effective.js';
+import {
+  effectiveDocument,
+  renderDocument,
+  renderEffective,
+  YAML_OPTIONS,
+} from '../../src/config/effective.js';
 import { hasSecrets } from '../../src/health/options.js';
 
 const example = readFileSync(new URL('../../../deploy/ipvs-warden.yaml', import.meta.url), 'utf8');
@@ -46,7 +51,7 @@ t.test('written a service at a time, the text is the whole document stringified'
     const config = parseConfig(text, `${name}.yaml`, {});
     for (const showSecrets of [false, true]) {
       const { document } = effectiveDocument(config, CATALOG, { showSecrets });
-      const whole = stringify(document, { lineWidth: 0, aliasDuplicateObjects: false });
+      const whole = stringify(document, YAML_OPTIONS);
       t.equal(renderDocument(document), whole, `${name}, showSecrets ${showSecrets}`);
     }
   }
