@@ -31,10 +31,18 @@ export interface FlightSettings {
   readonly min: number;
   /** Never more (the bound on checks in flight). */
   readonly max: number;
+  /** At first (`check_concurrency`): the most in flight before any answer has been timed. */
+  readonly start: number;
 }
 
-/** Fewer answers than this in a period say too little: the limit is kept. */
+/** Fewer answers say too little: a period lasts until this many have come, or QUIET_MS. */
 export const MIN_ANSWERS = 8;
+
+/**
+ * A period with fewer answers ends after this long: checks that hang (black-holed servers, or
+ * every server gone at once) show no queue, and a limit they fill grows.
+ */
+export const QUIET_MS = 1000;
 
 /** A check's end waits this many turns of our loop (connect; request and reply). */
 export const OWN_TURNS = 3;
@@ -55,8 +63,9 @@ export function answerMs(s: FlightSample): number {
  * and a healthy server that answers past its timeout is taken down. Grown by an eighth (at least
  * one) when they took at most half again the least or an eighth of their timeout, and the limit
  * was what held the checks back (as many in flight, within an eighth): a limit far above what
- * was used would let a burst through before any answer shows the queue. Kept otherwise, and on
- * too few answers. Pure.
+ * was used would let a burst through before any answer shows the queue. Fewer than
+ * MIN_ANSWERS (a quiet second): grown as well if the limit held checks back, as nothing shows a
+ * queue. Kept otherwise. Pure.
  */
 export function nextFlightLimit(
   limit: number,
@@ -65,17 +74,15 @@ export function nextFlightLimit(
   settings: FlightSettings,
 ): number {
   const current = Math.min(settings.max, Math.max(settings.min, limit));
-  if (s.answers < MIN_ANSWERS) return current;
+  const step = Math.max(1, current >> 3);
+  const grown = s.peak >= current - step ? Math.min(settings.max, current + step) : current;
+  if (s.answers < MIN_ANSWERS) return grown;
   const ms = answerMs(s);
   if (ms > 2 * baselineMs && ms > s.timeoutMs / 4) {
     const from = Math.min(current, Math.max(s.peak, settings.min));
     return Math.max(settings.min, Math.floor((from * 3) / 4));
   }
-  const step = Math.max(1, current >> 3);
-  const binding = s.peak >= current - step;
-  if (binding && (ms <= 1.5 * baselineMs || ms <= s.timeoutMs / 8))
-    return Math.min(settings.max, current + step);
-  return current;
+  return ms <= 1.5 * baselineMs || ms <= s.timeoutMs / 8 ? grown : current;
 }
 
 /** How long the least duration is remembered: a queue lasting longer becomes the baseline. */
@@ -105,7 +112,7 @@ export class FlightBaseline {
   }
 }
 
-/** How often the limit is decided: the admission's period. */
+/** How often the limit is decided at most: the admission's period. */
 export const FLIGHT_PERIOD_MS = 100;
 
 /**
@@ -123,8 +130,10 @@ export class FlightControl {
   private holdUntil = -Infinity;
   private readonly baseline = new FlightBaseline();
 
+  // At `check_concurrency`, not the maximum: at start-up every check is due within one
+  // interval, and a limit at the maximum let them all out before any answer could show a queue.
   constructor(private readonly settings: FlightSettings) {
-    this.limit = settings.max;
+    this.limit = Math.min(settings.max, Math.max(settings.min, settings.start));
   }
 
   current(): number {
@@ -137,14 +146,19 @@ export class FlightControl {
     this.sumTimeoutMs += timeoutMs;
   }
 
-  /** At monotonic `now`, with `inFlight` checks in flight and the loop `lagMs` late. */
+  /**
+   * At monotonic `now`, with `inFlight` checks in flight and the loop `lagMs` late. A period
+   * lasts FLIGHT_PERIOD_MS and until MIN_ANSWERS answers have come (16 checks in flight on
+   * servers that take 500 ms bring 3 in 100 ms), or QUIET_MS.
+   */
   observe(now: number, inFlight: number, lagMs: number): void {
     this.peak = Math.max(this.peak, inFlight);
     if (this.periodStart === undefined) this.periodStart = now;
-    if (now - this.periodStart < FLIGHT_PERIOD_MS) return;
     const d = this.durations;
     const n = d.length;
-    if (n >= MIN_ANSWERS) d.sort((x, y) => x - y);
+    const elapsed = now - this.periodStart;
+    if (elapsed < FLIGHT_PERIOD_MS || (n < MIN_ANSWERS && elapsed < QUIET_MS)) return;
+    d.sort((x, y) => x - y);
     const sample: FlightSample = {
       answers: n,
       medianMs: d[n >> 1] ?? 0,
@@ -156,10 +170,9 @@ export class FlightControl {
     d.length = 0;
     this.sumTimeoutMs = 0;
     this.periodStart = now;
-    if (n < MIN_ANSWERS) return;
     const least = this.baseline.least();
     const next = nextFlightLimit(this.limit, sample, least, this.settings);
-    this.baseline.add(now, sample.medianMs);
+    if (n >= MIN_ANSWERS) this.baseline.add(now, sample.medianMs);
     if (next === this.limit || (next < this.limit && now < this.holdUntil)) return;
     if (next < this.limit) this.holdUntil = now + sample.medianMs;
     this.limit = next;

@@ -10,15 +10,29 @@ import {
   type FlightSample,
   MIN_ANSWERS,
   nextFlightLimit,
+  QUIET_MS,
 } from '../../src/health/flight.js';
 
-const settings = { min: 16, max: 256 };
+const settings = { min: 16, max: 256, start: 256 };
 const sample: FlightSample = { answers: 40, medianMs: 20, timeoutMs: 1000, lagMs: 0, peak: 200 };
 
 t.test('the limit from one period', async (t) => {
   const cases: [string, number, Partial<FlightSample>, number, number][] = [
     // name, limit, sample, least answer time of late, next limit
-    ['too few answers: kept', 200, { answers: MIN_ANSWERS - 1, medianMs: 900 }, 10, 200],
+    [
+      'a quiet second (7 answers), the limit full: grown, nothing shows a queue',
+      200,
+      { answers: MIN_ANSWERS - 1, medianMs: 900 },
+      10,
+      225,
+    ],
+    [
+      'a quiet second, the limit not full: kept',
+      200,
+      { answers: 0, medianMs: 0, peak: 20 },
+      10,
+      200,
+    ],
     [
       'queued (30 times the least, 0.6 of the timeout): 3/4 of those in flight',
       256,
@@ -65,11 +79,15 @@ t.test('the limit from one period', async (t) => {
     ['nothing learnt yet (least Infinity): grown', 200, { medianMs: 600 }, Infinity, 225],
   ];
   for (const [name, limit, s, least, want] of cases) {
-    const min = name === 'grown by one at least' ? { min: 4, max: 256 } : settings;
+    const min = name === 'grown by one at least' ? { ...settings, min: 4 } : settings;
     t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, min), want, name);
   }
   t.equal(answerMs({ ...sample, medianMs: 100, lagMs: 50 }), 0, 'never below zero');
-  t.equal(answerMs({ ...sample, medianMs: 100, lagMs: 10 }), 70, 'three turns of our loop taken off');
+  t.equal(
+    answerMs({ ...sample, medianMs: 100, lagMs: 10 }),
+    70,
+    'three turns of our loop taken off',
+  );
 });
 
 t.test('the least duration is remembered for 30 s', async (t) => {
@@ -85,45 +103,92 @@ t.test('the least duration is remembered for 30 s', async (t) => {
   t.equal(b.least(), 90, 'then the next');
 });
 
-t.test('after a cut, no other until the answers queued before it have ended', async (t) => {
-  const limits: number[] = [];
+/** A FlightControl fed whole periods: `quick` answers of 10 ms and `slow` of 900, `peak` out. */
+function feeder(): {
+  f: FlightControl;
+  period: (quick: number, slow: number, peak: number, quickMs?: number) => number;
+} {
   const f = new FlightControl(settings);
   let now = 0;
-  const period = (ms: number, inFlight: number): void => {
-    for (let i = 0; i < 10; i++) f.answered(ms, 1000);
-    now += FLIGHT_PERIOD_MS;
-    f.observe(now, inFlight, 0);
-    if (f.current() !== (limits.at(-1) ?? settings.max)) limits.push(f.current());
-  };
   f.observe(now, 0, 0); // the first period starts
-  period(10, 50); // learns 10 ms
-  t.same(limits, [], 'at the maximum: nothing to grow');
-  period(600, 200);
-  t.same(limits, [150], 'cut to 3/4 of the 200 in flight');
-  for (let i = 0; i < 5; i++) period(600, 150);
-  t.same(limits, [150], 'held for the 600 ms those answers take');
-  period(600, 150);
-  t.same(limits, [150, 112], 'then cut again: still queued');
-  period(20, 100);
-  t.same(limits, [150, 112, 126], 'answers quick again: grown');
-  for (let i = 0; i < 10; i++) f.answered(10, 1000);
-  f.observe(now + 50, 100, 0);
-  t.equal(f.current(), 126, 'once a period at most');
+  return {
+    f,
+    period: (quick, slow, peak, quickMs = 10) => {
+      for (let i = 0; i < quick; i++) f.answered(quickMs, 1000);
+      for (let i = 0; i < slow; i++) f.answered(900, 1000);
+      now += FLIGHT_PERIOD_MS;
+      f.observe(now, peak, 0);
+      return f.current();
+    },
+  };
+}
+
+/** Quick periods with the limit full until it reaches the maximum; how many it took. */
+function rampUp(
+  period: (quick: number, slow: number, peak: number) => number,
+  f: FlightControl,
+): number {
+  let periods = 0;
+  while (f.current() < settings.max && periods < 100) {
+    period(10, 0, f.current());
+    periods++;
+  }
+  return periods;
+}
+
+t.test('starts at check_concurrency, grows while quick answers fill it', async (t) => {
+  const f = new FlightControl({ min: 16, max: 2048, start: 256 });
+  t.equal(f.current(), 256, 'the cap, not the bound above it');
+  let now = 0;
+  f.observe(now, 0, 0);
+  const period = (peak: number): number => {
+    for (let i = 0; i < 10; i++) f.answered(10, 1000);
+    now += FLIGHT_PERIOD_MS;
+    f.observe(now, peak, 0);
+    return f.current();
+  };
+  t.same([period(256), period(288), period(324)], [288, 324, 364]);
+  t.equal(period(5), 409, 'grown: 324 of 364 were out as the period began');
+  t.equal(period(5), 409, 'not while it holds nothing back (5 out)');
+});
+
+t.test('a period lasts until 8 answers have come, or a second', async (t) => {
+  const f = new FlightControl({ ...settings, start: 16 });
+  f.observe(0, 16, 0);
+  for (let i = 0; i < MIN_ANSWERS - 1; i++) f.answered(500, 1000);
+  f.observe(300, 16, 0);
+  t.equal(f.current(), 16, 'seven answers in 300 ms: not yet');
+  f.answered(500, 1000);
+  f.observe(310, 16, 0);
+  t.equal(f.current(), 18, 'the eighth: decided (all slow alike, grown)');
+  f.observe(1000, 18, 0);
+  t.equal(f.current(), 18, 'no answer for 690 ms: not yet');
+  f.observe(QUIET_MS + 310, 18, 0);
+  t.equal(f.current(), 20, 'none for a second, the limit full: grown');
+  for (let i = 0; i < MIN_ANSWERS; i++) f.answered(900, 1000);
+  f.observe(QUIET_MS + 410, 20, 0);
+  t.equal(f.current(), 20, 'the quiet second left the least at 500 ms: 900 is not twice it, kept');
+});
+
+t.test('after a cut, no other until the answers queued before it have ended', async (t) => {
+  const { f, period } = feeder();
+  rampUp(period, f);
+  t.equal(period(10, 0, 200), 256, 'at the maximum, 200 out');
+  t.equal(period(0, 10, 200), 150, 'answers at 900 ms: cut to 3/4 of the 200 in flight');
+  const held = Array.from({ length: 8 }, () => period(0, 10, 150));
+  t.same(held, Array(8).fill(150), 'held for the 900 ms those answers take');
+  t.equal(period(0, 10, 150), 112, 'then cut again: still queued');
+  t.equal(period(10, 0, 112), 126, 'answers quick again: grown');
 });
 
 t.test('a few slow servers among quick ones are not a queue', async (t) => {
-  const f = new FlightControl(settings);
-  let now = 0;
-  f.observe(now, 0, 0);
-  const period = (quick: number, slow: number): void => {
-    for (let i = 0; i < quick; i++) f.answered(10, 1000);
-    for (let i = 0; i < slow; i++) f.answered(900, 1000);
-    now += FLIGHT_PERIOD_MS;
-    f.observe(now, 200, 0);
-  };
-  period(10, 0); // learns 10 ms
-  period(7, 4); // a mean of 334 ms, a median of 10
-  t.equal(f.current(), 256, 'four of eleven at 900 ms: not cut');
-  period(4, 7);
-  t.equal(f.current(), 150, 'seven of eleven: the median is slow, cut');
+  const { f, period } = feeder();
+  rampUp(period, f);
+  period(10, 0, 200);
+  t.equal(
+    period(7, 4, 200),
+    256,
+    'four of eleven at 900 ms (a mean of 334 ms, a median of 10): not cut',
+  );
+  t.equal(period(4, 7, 200), 150, 'seven of eleven: the median is slow, cut');
 });
