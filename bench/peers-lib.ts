@@ -268,6 +268,11 @@ export interface Figures {
   readonly detectMs: readonly number[];
   readonly missed: number;
   /**
+   * Healthy servers the peer took out of the table in the window (every target answered then),
+   * from its own log (`removedServer`); absent where it keeps no table (the floors).
+   */
+  readonly takenDown?: number;
+  /**
    * Cores that host processes other than the VM used during the window (bench/host-load.sh),
    * when known. Above HOST_BUSY_CORES the row's CPU figure is flagged.
    */
@@ -304,6 +309,7 @@ export function combineRounds(rounds: readonly Figures[]): Figures {
     share: of((f) => f.share),
     cpuMsPerCheck: of((f) => f.cpuMsPerCheck),
     rssMiB: of((f) => f.rssMiB),
+    ...(first.takenDown === undefined ? {} : { takenDown: of((f) => f.takenDown ?? NaN) }),
     detectMs: ok.flatMap((f) => f.detectMs),
     missed: ok.reduce((s, f) => s + f.missed, 0),
     // The busiest window flags the median: it may be the round the median came from.
@@ -351,6 +357,21 @@ export function removalOf(line: string, ours: boolean): Removal | null {
   } catch {
     return null; // a line cut short
   }
+}
+
+/**
+ * The real server (address:port) a peer's log line says it took out of the table, if any:
+ * ipvs-warden's `reconcile.applied` for a server down (`removalOf`), keepalived's "Removing
+ * service [A]:tcp:P from VS ...", ldirectord's "Deleted real server: A:P (...)". Pure.
+ */
+export function removedServer(line: string, peer: string): string | null {
+  if (peer === 'ipvs-warden') return removalOf(line, true)?.server ?? null;
+  if (peer === 'keepalived') {
+    const m = /Removing service \[([^\]]+)\]:(?:tcp|udp):(\d+) from VS/.exec(line);
+    return m ? `${m[1]}:${m[2]}` : null;
+  }
+  if (peer === 'ldirectord') return /Deleted real server: (\S+) /.exec(line)?.[1] ?? null;
+  return null;
 }
 
 /**
@@ -447,11 +468,12 @@ export function figuresTable(all: readonly Figures[]): string {
       'share',
       'CPU-ms/check',
       'RSS MiB',
+      'taken down',
       'detect ms min/med/max',
     ],
     all.map((f) =>
       f.refused
-        ? [f.kind, targetsCell(f), f.peer, f.refused, '', '', '', '']
+        ? [f.kind, targetsCell(f), f.peer, f.refused, '', '', '', '', '']
         : [
             f.kind,
             targetsCell(f),
@@ -460,6 +482,9 @@ export function figuresTable(all: readonly Figures[]): string {
             `${fmt(f.share * 100, 0)} %`,
             cpuCell(f) + spread(f, (r) => fmt(r.cpuMsPerCheck, 3)),
             fmt(f.rssMiB, 1) + spread(f, (r) => fmt(r.rssMiB, 1)),
+            f.takenDown === undefined
+              ? '-'
+              : fmt(f.takenDown, 0) + spread(f, (r) => fmt(r.takenDown ?? NaN, 0)),
             detectCell(f),
           ],
     ),

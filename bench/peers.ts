@@ -12,6 +12,8 @@
 // - CPU: utime + stime + cutime + cstime of the peer's process tree, from /proc (keepalived's
 //   checker child and ldirectord's ipvsadm children included);
 // - RSS: VmRSS summed over the tree at the end of the window;
+// - taken down: the healthy servers the peer took out of the table in the window, from the
+//   removal lines its own log gained meanwhile (every target answered then);
 // - detection: K targets stop answering (TCP: their listener closes, connections are refused;
 //   HTTP: 503), and `ipvsadm -Ln` is polled until each is gone from the table or at weight 0.
 // The guard (bench/peers-lib.ts `refusal`): a row whose counts disagree by more than 5 % (the
@@ -24,6 +26,7 @@
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
+  copyFileSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -56,6 +59,7 @@ import {
   ratioTable,
   refusal,
   removalOf,
+  removedServer,
   splitLines,
   tree,
   victimPositions,
@@ -436,9 +440,30 @@ function table(vip: string): Map<string, number> {
   return out;
 }
 
-/** A peer's log for a row (its stdout and stderr). */
+/**
+ * A peer's log for a row (its stdout and stderr) while the peer runs. In the VM it is written to
+ * the guest's own tmpfs and copied to `logs` once the peer has stopped (`keepLog`): on the host's
+ * share (virtio-9p) each write is a request QEMU serves on the host's cores, the ones the guest's
+ * CPUs run on, so a peer that logs more (a server taken down: the result and the table change,
+ * and again on the way back) would be charged for the share as well.
+ */
 const logOf = (peer: string, kind: string, n: number, holes: number): string =>
-  join(logs, `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`);
+  join(HOST ? logs : join(work, 'logs'), logName(peer, kind, n, holes));
+
+const logName = (peer: string, kind: string, n: number, holes: number): string =>
+  `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`;
+
+/** In the VM, a stopped peer's log copied to where the host reads it (`logs`). */
+function keepLog(peer: string, kind: string, n: number, holes: number): void {
+  if (HOST) return;
+  const from = logOf(peer, kind, n, holes);
+  try {
+    copyFileSync(from, join(logs, logName(peer, kind, n, holes)));
+    rmSync(from);
+  } catch (error) {
+    console.error(`#   ${peer}'s log was not kept: ${String(error)}`);
+  }
+}
 
 /**
  * A log read as it grows: each call returns the complete lines written since the last one,
@@ -628,6 +653,37 @@ function startPeer(peer: string, kind: string, n: number, holes: number): ChildP
   return spawn('/usr/sbin/ldirectord', ['-d', file, 'start'], { stdio: out() });
 }
 
+const sizeOf = (path: string): number => {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * The healthy servers `peer` took out of the table while its log grew from `from` to `to`
+ * bytes (every target answered then): one removal line each (`removedServer`), counted once a
+ * server. A peer whose output is block-buffered (keepalived's to a file) is read to within a
+ * buffer at the window's edges.
+ */
+function takenDownIn(peer: string, path: string, from: number, to: number): number {
+  if (to <= from) return 0;
+  const buf = Buffer.alloc(to - from);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, buf, 0, buf.length, from);
+  } finally {
+    closeSync(fd);
+  }
+  const servers = new Set<string>();
+  for (const line of buf.toString('utf8').split('\n')) {
+    const server = removedServer(line, peer);
+    if (server) servers.add(server);
+  }
+  return servers.size;
+}
+
 /** A plain fd: the peer writes its log without going through this process's event loop. */
 const openLog = (path: string): number => openSync(path, 'a');
 
@@ -790,9 +846,13 @@ async function measure(
         threads,
       };
     };
+    const log = logOf(peer, kind, n, holes);
     const a = await count(false);
+    const logFrom = sizeOf(log);
     await sleep(SECONDS * 1000);
     const b = await count(true);
+    const logTo = sizeOf(log);
+    const takenDown = isFloor(peer) ? undefined : takenDownIn(peer, log, logFrom, logTo);
     const rssMiB = rssOfTree(pid);
     // TCP: the kernel's count. A check that resets its connection as soon as it is up (ours)
     // can go before the server accepts it, and the server never sees it; one that closes with
@@ -822,7 +882,7 @@ async function measure(
     const serverCores = (b.c.cpuUs - a.c.cpuUs) / 1000 / (b.c.t - a.c.t);
     const server = `the target server used ${serverCores.toFixed(2)} cores, its loop stalled at most ${b.c.lagMaxMs.toFixed(0)} ms`;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops; ${overflows} for a full accept queue); ${server}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${takenDown !== undefined ? `; ${takenDown} healthy servers taken out of the table (its log)` : ''}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops; ${overflows} for a full accept queue); ${server}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
     if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,
@@ -850,6 +910,7 @@ async function measure(
       share: checks / windowS / (answering / INTERVAL_S),
       cpuMsPerCheck: ((b.cpu - a.cpu) * 1000) / Math.max(1, checks),
       rssMiB,
+      ...(takenDown === undefined ? {} : { takenDown }),
       hostOthers: others,
       refused,
       windows,
@@ -886,6 +947,7 @@ async function measure(
     return { ...measured, detectMs, missed: pending.size };
   } finally {
     await stop(proc);
+    keepLog(peer, kind, n, holes);
     await targets.ask('up');
     // Nothing may still be checking once a peer is stopped: it would count for the next one.
     await sleep(1500);
@@ -967,6 +1029,7 @@ function version(cmd: string, args: string[]): string {
 async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
   mkdirSync(logs, { recursive: true });
+  mkdirSync(join(work, 'logs'), { recursive: true });
   if (HOST) {
     if (PEERS.includes('ldirectord'))
       throw new Error(
@@ -1127,7 +1190,10 @@ share is that over the schedule's N checks per second; CPU-ms per check is the p
 tree's CPU (user + system, children included, from /proc) over those checks (each peer's line
 below splits it: system time holds the syscalls and loopback's handshakes, done inside the
 connecting process's connect and close, the same work for every peer); RSS is the tree's
-VmRSS; detection is from the moment ${VICTIMS} targets, spread evenly through the list each peer
+VmRSS; taken down is how many healthy servers the peer took out of the table during the window
+(every target answered then: each one is a check that failed a server that was up, mostly a
+timeout), from the removal lines its own log gained meanwhile (keepalived's "Removing service",
+ldirectord's "Deleted real server", ours \`reconcile.applied\` for a server down); detection is from the moment ${VICTIMS} targets, spread evenly through the list each peer
 is given, stop answering (TCP: refused; HTTP: 503) to each one's leaving the table (${
     HOST
       ? 'as each peer recorded it'

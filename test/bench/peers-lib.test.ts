@@ -15,6 +15,7 @@ import {
   ratioTable,
   refusal,
   removalOf,
+  removedServer,
   splitLines,
   tree,
   type Figures,
@@ -174,6 +175,11 @@ t.match(
   ),
   /ipvs-warden \/ keepalived \| REFUSED: counts disagree: x/,
   'a refused row of ours refuses the ratio',
+);
+t.match(
+  figuresTable([fig('keepalived', { takenDown: 970 }), fig('floor')]),
+  /\| keepalived \| 200 +\| 100 % \| 0\.100 +\| 50\.0 +\| 970 +\|[^\n]*\n\|[^\n]*\| floor +\|[^\n]*\| 50\.0 +\| - +\|/,
+  'healthy servers taken down: a count, or - where the peer keeps no table',
 );
 const figures = figuresTable([fig('keepalived', { detectMs: [800], missed: 2 })]);
 t.match(figures, /\| 800\/800\/800 \(2 not seen\) \|/, 'victims never seen gone are counted');
@@ -404,4 +410,29 @@ t.test('lines read as a log grows', async (t) => {
   t.same(splitLines('b', 'c\n'), { lines: ['bc'], carry: '' });
   t.same(splitLines('x', 'y'), { lines: [], carry: 'xy' });
   t.same(splitLines('', '\n\n'), { lines: ['', ''], carry: '' });
+});
+
+t.test('removedServer: the server a removal line of each peer names', async (t) => {
+  const applied =
+    '{"time":"2026-12-05T19:29:04.397Z","level":"info","event":"reconcile.applied","op":"delete-destination","target":"TCP 10.9.0.1:80 -> 127.1.0.50:7000","service":"bench","reason":"server down: HTTP GET /healthz"}';
+  const rows: [string, string, string | null][] = [
+    [applied, 'ipvs-warden', '127.1.0.50:7000'],
+    [applied.replace('server down', 'server healthy'), 'ipvs-warden', null],
+    [
+      'Sat Dec  5 19:31:20 2026: Removing service [127.1.0.80]:tcp:7000 from VS [10.9.0.2]:tcp:80',
+      'keepalived',
+      '127.1.0.80:7000',
+    ],
+    [
+      'Sat Dec  5 19:31:20 2026: HTTP_CHECK on service [127.1.0.80]:tcp:7000 failed.',
+      'keepalived',
+      null,
+    ],
+    ['Deleted real server: 127.1.2.3:7000 (10.9.0.3:80)', 'ldirectord', '127.1.2.3:7000'],
+    ['Quiescent real server: 127.1.2.3:7000 (10.9.0.3:80) (Weight set to 0)', 'ldirectord', null],
+    ['Deleted real server: 127.1.2.3:7000 (10.9.0.3:80)', 'floor', null],
+    ['', 'keepalived', null],
+  ];
+  for (const [line, peer, want] of rows)
+    t.equal(removedServer(line, peer), want, `${peer}: ${line.slice(0, 50)}`);
 });
