@@ -25,8 +25,8 @@
 // them out).
 import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
-  copyFileSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -453,12 +453,15 @@ const logOf = (peer: string, kind: string, n: number, holes: number): string =>
 const logName = (peer: string, kind: string, n: number, holes: number): string =>
   `${peer}-${kind}-${n}${holes ? `-bh${holes}` : ''}.log`;
 
-/** In the VM, a stopped peer's log copied to where the host reads it (`logs`). */
+/**
+ * In the VM, a stopped peer's log added to where the host reads it (`logs`), after the rounds
+ * before it, as the peer wrote there before.
+ */
 function keepLog(peer: string, kind: string, n: number, holes: number): void {
   if (HOST) return;
   const from = logOf(peer, kind, n, holes);
   try {
-    copyFileSync(from, join(logs, logName(peer, kind, n, holes)));
+    appendFileSync(join(logs, logName(peer, kind, n, holes)), readFileSync(from));
     rmSync(from);
   } catch (error) {
     console.error(`#   ${peer}'s log was not kept: ${String(error)}`);
