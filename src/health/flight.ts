@@ -9,6 +9,8 @@
 // run in two). The answers' own time, against the least it has been lately, says when more checks
 // in flight only make each one wait longer: then fewer go.
 
+import { ADMISSION_PERIOD_MS } from './admission.js';
+
 /** A period's answers and the checks in flight, for `nextFlightLimit`. */
 export interface FlightSample {
   /** Healthy results that ended in the period (a failure's time says nothing of queueing). */
@@ -44,7 +46,11 @@ export const MIN_ANSWERS = 8;
  */
 export const QUIET_MS = 1000;
 
-/** A check's end waits this many turns of our loop (connect; request and reply). */
+/**
+ * A check's end waits this many turns of our loop (connect; request and reply), a turn lasting
+ * about the loop's lag: what the answers' time has taken off, and (the scheduler's
+ * RELEASE_LAGS) how long a check is in flight before it counts as waiting on its server.
+ */
 export const OWN_TURNS = 3;
 
 /**
@@ -113,7 +119,7 @@ export class FlightBaseline {
 }
 
 /** How often the limit is decided at most: the admission's period. */
-export const FLIGHT_PERIOD_MS = 100;
+export const FLIGHT_PERIOD_MS = ADMISSION_PERIOD_MS;
 
 /**
  * The shell: told each healthy answer's duration and timeout, and at each check's end the checks

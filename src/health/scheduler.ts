@@ -16,7 +16,7 @@ import {
   DEFAULT_MIN_CONCURRENCY,
   TARGET_LAG_MS,
 } from './admission.js';
-import { FlightControl } from './flight.js';
+import { FlightControl, OWN_TURNS } from './flight.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { destination, thrownResult } from './probe.js';
@@ -88,7 +88,7 @@ export const RELEASE_MIN_MS = 50;
  * ... and this many times the loop's recent lag, when that is longer: a check's end waits a turn
  * of the loop for each step (connect; request and reply), and a turn lasts about the lag.
  */
-export const RELEASE_LAGS = 3;
+export const RELEASE_LAGS = OWN_TURNS;
 
 /** Whether a check in flight for `inFlightMs` waits on its server rather than on this loop. Pure. */
 export function waitsOnServer(inFlightMs: number, loopLagMs: number): boolean {
