@@ -33,8 +33,6 @@ export interface FlightSettings {
   readonly min: number;
   /** Never more (the bound on checks in flight). */
   readonly max: number;
-  /** At first (`check_concurrency`): the most in flight before any answer has been timed. */
-  readonly start: number;
 }
 
 /** Fewer answers say too little: a period lasts until this many have come, or QUIET_MS. */
@@ -71,17 +69,21 @@ export function answerMs(s: FlightSample): number {
  * was what held the checks back (as many in flight, within an eighth): a limit far above what
  * was used would let a burst through before any answer shows the queue. Fewer than
  * MIN_ANSWERS (a quiet second): grown as well if the limit held checks back, as nothing shows a
- * queue. Kept otherwise. Pure.
+ * queue. Kept otherwise. While `starting` (no cut yet) it grows by doubling: every check is due
+ * within the first interval, and from `check_concurrency_min` an eighth at a time would keep
+ * them waiting for seconds where no queue has shown. Pure.
  */
 export function nextFlightLimit(
   limit: number,
   s: FlightSample,
   baselineMs: number,
   settings: FlightSettings,
+  starting = false,
 ): number {
   const current = Math.min(settings.max, Math.max(settings.min, limit));
-  const step = Math.max(1, current >> 3);
-  const grown = s.peak >= current - step ? Math.min(settings.max, current + step) : current;
+  const eighth = Math.max(1, current >> 3);
+  const step = starting ? current : eighth;
+  const grown = s.peak >= current - eighth ? Math.min(settings.max, current + step) : current;
   if (s.answers < MIN_ANSWERS) return grown;
   const ms = answerMs(s);
   if (ms > 2 * baselineMs && ms > s.timeoutMs / 4) {
@@ -135,11 +137,14 @@ export class FlightControl {
   /** No cut before this: the checks queued before the last one end slow all the same. */
   private holdUntil = -Infinity;
   private readonly baseline = new FlightBaseline();
+  /** Doubling, until the first cut (or the maximum): a slow start, as TCP's. */
+  private starting = true;
 
-  // At `check_concurrency`, not the maximum: at start-up every check is due within one
-  // interval, and a limit at the maximum let them all out before any answer could show a queue.
+  // At the minimum, not `check_concurrency`: at start-up every check is due within one
+  // interval, and 256 let out before any answer could show a queue took about 200 healthy
+  // servers past their timeout in the VM (1,000 HTTP targets); each failed its first check.
   constructor(private readonly settings: FlightSettings) {
-    this.limit = Math.min(settings.max, Math.max(settings.min, settings.start));
+    this.limit = settings.min;
   }
 
   current(): number {
@@ -177,10 +182,11 @@ export class FlightControl {
     this.sumTimeoutMs = 0;
     this.periodStart = now;
     const least = this.baseline.least();
-    const next = nextFlightLimit(this.limit, sample, least, this.settings);
+    const next = nextFlightLimit(this.limit, sample, least, this.settings, this.starting);
     if (n >= MIN_ANSWERS) this.baseline.add(now, sample.medianMs);
     if (next === this.limit || (next < this.limit && now < this.holdUntil)) return;
     if (next < this.limit) this.holdUntil = now + sample.medianMs;
+    if (next < this.limit || next >= this.settings.max) this.starting = false;
     this.limit = next;
   }
 }

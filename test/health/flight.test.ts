@@ -13,7 +13,7 @@ import {
   QUIET_MS,
 } from '../../src/health/flight.js';
 
-const settings = { min: 16, max: 256, start: 256 };
+const settings = { min: 16, max: 256 };
 const sample: FlightSample = { answers: 40, medianMs: 20, timeoutMs: 1000, lagMs: 0, peak: 200 };
 
 t.test('the limit from one period', async (t) => {
@@ -82,6 +82,16 @@ t.test('the limit from one period', async (t) => {
     const min = name === 'grown by one at least' ? { ...settings, min: 4 } : settings;
     t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, min), want, name);
   }
+  const starting: [string, number, Partial<FlightSample>, number, number][] = [
+    ['quick, the limit full: doubled', 16, { medianMs: 10, peak: 16 }, 10, 32],
+    ['doubled up to the maximum, no further', 200, { medianMs: 10, peak: 200 }, 10, 256],
+    ['a quiet second, the limit full: doubled', 32, { answers: 0, peak: 30 }, 10, 64],
+    ['quick, but the limit held nothing back: kept', 64, { medianMs: 10, peak: 20 }, 10, 64],
+    ['queued: cut as ever', 128, { medianMs: 600, peak: 128 }, 20, 96],
+    ['slower, under a quarter of the timeout: kept', 64, { medianMs: 240, peak: 64 }, 20, 64],
+  ];
+  for (const [name, limit, s, least, want] of starting)
+    t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, settings, true), want, name);
   t.equal(answerMs({ ...sample, medianMs: 100, lagMs: 50 }), 0, 'never below zero');
   t.equal(
     answerMs({ ...sample, medianMs: 100, lagMs: 10 }),
@@ -136,38 +146,52 @@ function rampUp(
   return periods;
 }
 
-t.test('starts at check_concurrency, grows while quick answers fill it', async (t) => {
-  const f = new FlightControl({ min: 16, max: 2048, start: 256 });
-  t.equal(f.current(), 256, 'the cap, not the bound above it');
+t.test('starts at the minimum, doubles while quick answers fill it, until a cut', async (t) => {
+  const f = new FlightControl({ min: 16, max: 2048 });
+  t.equal(f.current(), 16, 'check_concurrency_min');
   let now = 0;
   f.observe(now, 0, 0);
-  const period = (peak: number): number => {
-    for (let i = 0; i < 10; i++) f.answered(10, 1000);
+  const period = (peak: number, ms = 10): number => {
+    for (let i = 0; i < 10; i++) f.answered(ms, 1000);
     now += FLIGHT_PERIOD_MS;
     f.observe(now, peak, 0);
     return f.current();
   };
-  t.same([period(256), period(288), period(324)], [288, 324, 364]);
-  t.equal(period(5), 409, 'grown: 324 of 364 were out as the period began');
-  t.equal(period(5), 409, 'not while it holds nothing back (5 out)');
+  t.same([period(16), period(32), period(64)], [32, 64, 128], 'doubled each period');
+  t.equal(period(5), 128, 'not while it holds nothing back (64 of 128 out at most)');
+  t.same([period(128), period(256)], [256, 512], 'doubled again once full');
+  t.equal(period(512, 600), 384, 'answers queued: cut to 3/4 of the 512 out');
+  for (let i = 0; i < 5; i++) period(384, 600); // held while the 600 ms those answers took pass
+  t.equal(period(384, 10), 432, 'quick again, after the first cut: an eighth at a time');
+});
+
+t.test('starting with every server hanging: doubles each quiet second', async (t) => {
+  const f = new FlightControl({ min: 16, max: 256 });
+  const limits: number[] = [];
+  f.observe(0, 16, 0);
+  for (let s = 1; s <= 5; s++) {
+    f.observe(s * QUIET_MS, f.current(), 0);
+    limits.push(f.current());
+  }
+  t.same(limits, [32, 64, 128, 256, 256], 'the maximum within 4 s (an eighth a second: 24 s)');
 });
 
 t.test('a period lasts until 8 answers have come, or a second', async (t) => {
-  const f = new FlightControl({ ...settings, start: 16 });
+  const f = new FlightControl(settings);
   f.observe(0, 16, 0);
   for (let i = 0; i < MIN_ANSWERS - 1; i++) f.answered(500, 1000);
   f.observe(300, 16, 0);
   t.equal(f.current(), 16, 'seven answers in 300 ms: not yet');
   f.answered(500, 1000);
   f.observe(310, 16, 0);
-  t.equal(f.current(), 18, 'the eighth: decided (all slow alike, grown)');
-  f.observe(1000, 18, 0);
-  t.equal(f.current(), 18, 'no answer for 690 ms: not yet');
-  f.observe(QUIET_MS + 310, 18, 0);
-  t.equal(f.current(), 20, 'none for a second, the limit full: grown');
+  t.equal(f.current(), 32, 'the eighth: decided (all slow alike, doubled)');
+  f.observe(1000, 32, 0);
+  t.equal(f.current(), 32, 'no answer for 690 ms: not yet');
+  f.observe(QUIET_MS + 310, 32, 0);
+  t.equal(f.current(), 64, 'none for a second, the limit full: doubled');
   for (let i = 0; i < MIN_ANSWERS; i++) f.answered(900, 1000);
-  f.observe(QUIET_MS + 410, 20, 0);
-  t.equal(f.current(), 20, 'the quiet second left the least at 500 ms: 900 is not twice it, kept');
+  f.observe(QUIET_MS + 410, 64, 0);
+  t.equal(f.current(), 64, 'the quiet second left the least at 500 ms: 900 is not twice it, kept');
 });
 
 t.test('after a cut, no other until the answers queued before it have ended', async (t) => {

@@ -358,7 +358,8 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   const took = async (): Promise<boolean> => {
     running++;
     maxRunning = Math.max(maxRunning, running);
-    await new Promise((r) => clock.setTimeout(() => r(true), 10));
+    // 40 ms: 200 servers every 100 ms keep 80 in flight, more than the cap.
+    await new Promise((r) => clock.setTimeout(() => r(true), 40));
     running--;
     return true;
   };
@@ -372,7 +373,8 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   });
   const timing = { ...fast, intervalMs: 100, fastIntervalMs: 100, downIntervalMs: 100 };
   for (let i = 0; i < 200; i++) s.add(`s${i}`, new Scripted(`c${i}`, took), target, timing, policy);
-  await clock.advance(300);
+  // The bound on checks in flight doubles from 4 each 100 ms of quick answers: 64 by 400 ms.
+  await clock.advance(600);
   t.equal(s.stats().limit, 64, 'a loop on time keeps the configured cap');
   t.equal(maxRunning, 64, 'and uses it');
 
@@ -843,7 +845,15 @@ t.test(
         }),
     );
     const clock = new ManualClock(0);
-    const sch = new Scheduler({ slotMs: 0, onResult: () => undefined, random: () => 0, clock });
+    // A fixed cap: all fifty start at once (the bound on checks in flight starts at 16).
+    const sch = new Scheduler({
+      slotMs: 0,
+      onResult: () => undefined,
+      random: () => 0,
+      clock,
+      concurrency: 64,
+      minConcurrency: 64,
+    });
     for (let port = 1; port <= 50; port++)
       sch.add(`svc${port}`, hang, { ...target, port }, fast, policy);
     await clock.advance(0);
@@ -1331,14 +1341,15 @@ t.test('a run taken out of its slot does not start; the slot goes with its last 
 /**
  * `servers` healthy servers behind one that answers `perS` checks a second in turn (a host, a
  * link or a backend they share), each checked every second with a 1 s timeout, on a loop that
- * keeps time, for 15 s: the checks, the failed ones and the most in flight in the last 5 s.
+ * keeps time, for 15 s: the checks, the failed ones and the most in flight in the last 5 s, and
+ * the checks failed in the first 3 s (each server's first check is due in the first second).
  * The shared server works through a check that timed out all the same.
  */
 async function sharedServer(
   minConcurrency: number,
   servers: number,
   perS: number,
-): Promise<{ checks: number; failed: number; maxRunning: number }> {
+): Promise<{ checks: number; failed: number; maxRunning: number; failedAtStart: number }> {
   const clock = new ManualClock(0);
   let free = 0;
   let running = 0;
@@ -1382,6 +1393,7 @@ async function sharedServer(
     checks: last.length,
     failed: last.filter((e) => !e.healthy).length,
     maxRunning,
+    failedAtStart: events.filter((e) => e.at < 3000 && !e.healthy).length,
   };
 }
 
@@ -1398,4 +1410,7 @@ t.test('checks in flight are cut while the answers queue at a server they share'
   t.ok(adaptive.checks >= 5 * 140, `the shared server kept busy (${adaptive.checks} in 5 s)`);
   // Answers within a quarter of the timeout: about 0.25 s x 150 a second in flight.
   t.ok(adaptive.maxRunning <= 48, `in flight at most ${adaptive.maxRunning}`);
+  // Every first check is due in the first second: 256 out at once would queue 1.7 s there.
+  t.ok(fixed.failedAtStart > 50, `a fixed cap at start: ${fixed.failedAtStart} failed`);
+  t.equal(adaptive.failedAtStart, 0, 'adaptive at start (a slow start from 16): none failed');
 });
