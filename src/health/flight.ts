@@ -68,8 +68,8 @@ export function answerMs(s: FlightSample): number {
  * one) when they took at most half again the least or an eighth of their timeout, and the limit
  * was what held the checks back (as many in flight, within an eighth): a limit far above what
  * was used would let a burst through before any answer shows the queue. Fewer than
- * MIN_ANSWERS (a quiet second): grown as well if the limit held checks back, as nothing shows a
- * queue. Kept otherwise. While `starting` (no cut yet) it grows by doubling: every check is due
+ * MIN_ANSWERS (a quiet second): grown as well if the limit held checks back, unless those few
+ * answers took as long as a queue would (too few to cut on). Kept otherwise. While `starting` (no cut yet) it grows by doubling: every check is due
  * within the first interval, and from `check_concurrency_min` an eighth at a time would keep
  * them waiting for seconds where no queue has shown. Pure.
  */
@@ -84,9 +84,11 @@ export function nextFlightLimit(
   const eighth = Math.max(1, current >> 3);
   const step = starting ? current : eighth;
   const grown = s.peak >= current - eighth ? Math.min(settings.max, current + step) : current;
-  if (s.answers < MIN_ANSWERS) return grown;
   const ms = answerMs(s);
-  if (ms > 2 * baselineMs && ms > s.timeoutMs / 4) {
+  const queued = ms > 2 * baselineMs && ms > s.timeoutMs / 4;
+  // Too few to cut on, but the few that came may show the queue (most timed out in it).
+  if (s.answers < MIN_ANSWERS) return queued ? current : grown;
+  if (queued) {
     const from = Math.min(current, Math.max(s.peak, settings.min));
     return Math.max(settings.min, Math.floor((from * 3) / 4));
   }

@@ -22,9 +22,16 @@ t.test('the limit from one period', async (t) => {
     [
       'a quiet second (7 answers), the limit full: grown, nothing shows a queue',
       200,
-      { answers: MIN_ANSWERS - 1, medianMs: 900 },
+      { answers: MIN_ANSWERS - 1, medianMs: 100 },
       10,
       225,
+    ],
+    [
+      'a quiet second whose 7 answers queued (900 ms): kept, too few to cut on',
+      200,
+      { answers: MIN_ANSWERS - 1, medianMs: 900 },
+      10,
+      200,
     ],
     [
       'a quiet second, the limit not full: kept',
@@ -86,6 +93,7 @@ t.test('the limit from one period', async (t) => {
     ['quick, the limit full: doubled', 16, { medianMs: 10, peak: 16 }, 10, 32],
     ['doubled up to the maximum, no further', 200, { medianMs: 10, peak: 200 }, 10, 256],
     ['a quiet second, the limit full: doubled', 32, { answers: 0, peak: 30 }, 10, 64],
+    ['a quiet second of queued answers: kept', 32, { answers: 3, medianMs: 900 }, 10, 32],
     ['quick, but the limit held nothing back: kept', 64, { medianMs: 10, peak: 20 }, 10, 64],
     ['queued: cut as ever', 128, { medianMs: 600, peak: 128 }, 20, 96],
     ['slower, under a quarter of the timeout: kept', 64, { medianMs: 240, peak: 64 }, 20, 64],
