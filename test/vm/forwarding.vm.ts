@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { sh } from './sh.js';
+import { COMMAND_TIMEOUT_MS, script, sh } from './sh.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -269,7 +269,7 @@ function realserver(ns: string, mode: 'dr' | 'tun', vips: readonly string[], act
         mode,
         action,
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' },
     );
     return { code: 0, out };
   } catch (e) {
@@ -482,7 +482,7 @@ t.test('traffic through every forwarding method', { timeout: 600_000 }, async (t
   t.teardown(() => {
     for (const p of procs.values()) p.kill('SIGKILL');
   });
-  execFileSync('sh', ['-ec', topology()], { stdio: ['ignore', 'ignore', 'inherit'] });
+  script(topology());
   // The project's own command builds one DR and one TUN real server, and judges the others,
   // which the manual steps built.
   for (const [ns, mode, vips] of [

@@ -14,3 +14,15 @@ export function sh(cmd: string, args: readonly string[], input?: string): string
     ...(input === undefined ? {} : { input }),
   });
 }
+
+/**
+ * A shell script (`sh -ec`) run to its end, bounded as `sh` is: its output dropped, its errors
+ * shown. The lanes build their topologies so.
+ */
+export function script(text: string): void {
+  execFileSync('sh', ['-ec', text], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: COMMAND_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
+}

@@ -21,7 +21,7 @@
 // connection: IPVS schedules only a SYN (unless net.ipv4.vs.sloppy_tcp), so the segment goes to
 // d2's own stack, which holds the VIP and has no socket: a reset. The held connection must not
 // survive.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,7 +30,7 @@ import t, { type Test } from 'tap';
 import { clearNetworks } from './netns.js';
 import { snippet } from './snippet.js';
 import { sleep, until } from './wait.js';
-import { sh } from './sh.js';
+import { script, sh } from './sh.js';
 
 const inNs = (ns: string, cmd: string, ...args: string[]): string =>
   sh('ip', ['netns', 'exec', ns, cmd, ...args]);
@@ -286,7 +286,7 @@ t.test(
       procs.push(p);
       return p;
     };
-    execFileSync('sh', ['-ec', topology()], { stdio: ['ignore', 'ignore', 'inherit'] });
+    script(topology());
     for (const d of Object.keys(DIRECTORS) as Director[]) {
       mkdirSync(join(work, d), { recursive: true });
       writeFileSync(join(work, d, 'keepalived.conf'), keepalivedConf(d));
