@@ -33,6 +33,8 @@ export interface FlightSettings {
   readonly min: number;
   /** Never more (the bound on checks in flight). */
   readonly max: number;
+  /** `check_concurrency`: the slow start doubles up to it (the most the cap lets run at once). */
+  readonly ramp: number;
 }
 
 /** Fewer answers say too little: a period lasts until this many have come, or QUIET_MS. */
@@ -69,9 +71,10 @@ export function answerMs(s: FlightSample): number {
  * was what held the checks back (as many in flight, within an eighth): a limit far above what
  * was used would let a burst through before any answer shows the queue. Fewer than
  * MIN_ANSWERS (a quiet second): grown as well if the limit held checks back, unless those few
- * answers took as long as a queue would (too few to cut on). Kept otherwise. While `starting` (no cut yet) it grows by doubling: every check is due
- * within the first interval, and from `check_concurrency_min` an eighth at a time would keep
- * them waiting for seconds where no queue has shown. Pure.
+ * answers took as long as a queue would (too few to cut on). Kept otherwise. While `starting`
+ * (no cut yet) it grows by doubling up to `ramp`: every check is due within the first interval,
+ * and from `check_concurrency_min` an eighth at a time would keep them waiting for seconds where
+ * no queue has shown. Pure.
  */
 export function nextFlightLimit(
   limit: number,
@@ -82,8 +85,9 @@ export function nextFlightLimit(
 ): number {
   const current = Math.min(settings.max, Math.max(settings.min, limit));
   const eighth = Math.max(1, current >> 3);
-  const step = starting ? current : eighth;
-  const grown = s.peak >= current - eighth ? Math.min(settings.max, current + step) : current;
+  const next =
+    starting && current < settings.ramp ? Math.min(2 * current, settings.ramp) : current + eighth;
+  const grown = s.peak >= current - eighth ? Math.min(settings.max, next) : current;
   const ms = answerMs(s);
   const queued = ms > 2 * baselineMs && ms > s.timeoutMs / 4;
   // Too few to cut on, but the few that came may show the queue (most timed out in it).
@@ -139,7 +143,7 @@ export class FlightControl {
   /** No cut before this: the checks queued before the last one end slow all the same. */
   private holdUntil = -Infinity;
   private readonly baseline = new FlightBaseline();
-  /** Doubling, until the first cut (or the maximum): a slow start, as TCP's. */
+  /** Doubling, until the first cut or `ramp`: a slow start, as TCP's. */
   private starting = true;
 
   // At the minimum, not `check_concurrency`: at start-up every check is due within one
@@ -188,7 +192,7 @@ export class FlightControl {
     if (n >= MIN_ANSWERS) this.baseline.add(now, sample.medianMs);
     if (next === this.limit || (next < this.limit && now < this.holdUntil)) return;
     if (next < this.limit) this.holdUntil = now + sample.medianMs;
-    if (next < this.limit || next >= this.settings.max) this.starting = false;
+    if (next < this.limit || next >= this.settings.ramp) this.starting = false;
     this.limit = next;
   }
 }

@@ -326,7 +326,7 @@ export class Scheduler {
     this.max = Math.max(max, options.maxInFlight ?? max);
     const min = Math.min(max, options.minConcurrency ?? DEFAULT_MIN_CONCURRENCY);
     // A fixed cap (min = max: configured so, or probe workers) adapts to nothing, this neither.
-    this.flight = min < max ? new FlightControl({ min, max: this.max }) : undefined;
+    this.flight = min < max ? new FlightControl({ min, max: this.max, ramp: max }) : undefined;
     this.admission = new AdmissionControl(
       {
         max,

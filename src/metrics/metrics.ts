@@ -523,7 +523,7 @@ export class WardenMetrics implements LoopObserver {
     });
     new Gauge({
       name: 'ipvs_warden_checks_in_flight_limit',
-      help: 'Checks allowed in flight at once now: from daemon.check_concurrency_min, doubled until the first cut and then grown by an eighth while quick answers fill it (up to check_in_flight_max, or half the open-file limit) and cut (down to check_concurrency_min) while the median answer of healthy servers takes over twice its least of the last 30 s and over a quarter of the timeout: they queue at something the servers share (README, Overload).',
+      help: 'Checks allowed in flight at once now: from daemon.check_concurrency_min, doubled up to check_concurrency until the first cut, else grown by an eighth while quick answers fill it (up to check_in_flight_max, or half the open-file limit) and cut (down to check_concurrency_min) while the median answer of healthy servers takes over twice its least of the last 30 s and over a quarter of the timeout: they queue at something the servers share (README, Overload).',
       registers,
       collect() {
         const stats = self.loop?.checkStats();

@@ -13,7 +13,7 @@ import {
   QUIET_MS,
 } from '../../src/health/flight.js';
 
-const settings = { min: 16, max: 256 };
+const settings = { min: 16, max: 256, ramp: 256 };
 const sample: FlightSample = { answers: 40, medianMs: 20, timeoutMs: 1000, lagMs: 0, peak: 200 };
 
 t.test('the limit from one period', async (t) => {
@@ -92,14 +92,24 @@ t.test('the limit from one period', async (t) => {
   const starting: [string, number, Partial<FlightSample>, number, number][] = [
     ['quick, the limit full: doubled', 16, { medianMs: 10, peak: 16 }, 10, 32],
     ['doubled up to the maximum, no further', 200, { medianMs: 10, peak: 200 }, 10, 256],
+    [
+      'doubled up to check_concurrency (ramp 64), no further',
+      48,
+      { medianMs: 10, peak: 48 },
+      10,
+      64,
+    ],
+    ['past check_concurrency (ramp 64): an eighth', 64, { medianMs: 10, peak: 64 }, 10, 72],
     ['a quiet second, the limit full: doubled', 32, { answers: 0, peak: 30 }, 10, 64],
     ['a quiet second of queued answers: kept', 32, { answers: 3, medianMs: 900 }, 10, 32],
     ['quick, but the limit held nothing back: kept', 64, { medianMs: 10, peak: 20 }, 10, 64],
     ['queued: cut as ever', 128, { medianMs: 600, peak: 128 }, 20, 96],
     ['slower, under a quarter of the timeout: kept', 64, { medianMs: 240, peak: 64 }, 20, 64],
   ];
-  for (const [name, limit, s, least, want] of starting)
-    t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, settings, true), want, name);
+  for (const [name, limit, s, least, want] of starting) {
+    const ramp = name.includes('ramp 64') ? { ...settings, ramp: 64 } : settings;
+    t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, ramp, true), want, name);
+  }
   t.equal(answerMs({ ...sample, medianMs: 100, lagMs: 50 }), 0, 'never below zero');
   t.equal(
     answerMs({ ...sample, medianMs: 100, lagMs: 10 }),
@@ -154,27 +164,46 @@ function rampUp(
   return periods;
 }
 
-t.test('starts at the minimum, doubles while quick answers fill it, until a cut', async (t) => {
-  const f = new FlightControl({ min: 16, max: 2048 });
-  t.equal(f.current(), 16, 'check_concurrency_min');
+t.test(
+  'starts at the minimum, doubles while quick answers fill it, to check_concurrency',
+  async (t) => {
+    const f = new FlightControl({ min: 16, max: 2048, ramp: 256 });
+    t.equal(f.current(), 16, 'check_concurrency_min');
+    let now = 0;
+    f.observe(now, 0, 0);
+    const period = (peak: number, ms = 10): number => {
+      for (let i = 0; i < 10; i++) f.answered(ms, 1000);
+      now += FLIGHT_PERIOD_MS;
+      f.observe(now, peak, 0);
+      return f.current();
+    };
+    t.same([period(16), period(32), period(64)], [32, 64, 128], 'doubled each period');
+    t.equal(period(5), 128, 'not while it holds nothing back (64 of 128 out at most)');
+    t.same([period(128), period(256)], [256, 288], 'doubled once full, then an eighth from 256');
+    t.equal(period(288, 600), 216, 'answers queued: cut to 3/4 of the 288 out');
+    for (let i = 0; i < 5; i++) period(216, 600); // held while the 600 ms those answers took pass
+    t.equal(period(216, 10), 243, 'quick again: an eighth at a time');
+  },
+);
+
+t.test('a cut ends the slow start below check_concurrency', async (t) => {
+  const f = new FlightControl({ min: 16, max: 2048, ramp: 256 });
   let now = 0;
   f.observe(now, 0, 0);
-  const period = (peak: number, ms = 10): number => {
+  const period = (peak: number, ms: number): number => {
     for (let i = 0; i < 10; i++) f.answered(ms, 1000);
     now += FLIGHT_PERIOD_MS;
     f.observe(now, peak, 0);
     return f.current();
   };
-  t.same([period(16), period(32), period(64)], [32, 64, 128], 'doubled each period');
-  t.equal(period(5), 128, 'not while it holds nothing back (64 of 128 out at most)');
-  t.same([period(128), period(256)], [256, 512], 'doubled again once full');
-  t.equal(period(512, 600), 384, 'answers queued: cut to 3/4 of the 512 out');
-  for (let i = 0; i < 5; i++) period(384, 600); // held while the 600 ms those answers took pass
-  t.equal(period(384, 10), 432, 'quick again, after the first cut: an eighth at a time');
+  t.same([period(16, 10), period(32, 10)], [32, 64], 'doubled');
+  t.equal(period(64, 600), 48, 'queued at 64: cut to 48');
+  for (let i = 0; i < 5; i++) period(48, 600);
+  t.equal(period(48, 10), 54, 'an eighth from there, not doubled');
 });
 
 t.test('starting with every server hanging: doubles each quiet second', async (t) => {
-  const f = new FlightControl({ min: 16, max: 256 });
+  const f = new FlightControl(settings);
   const limits: number[] = [];
   f.observe(0, 16, 0);
   for (let s = 1; s <= 5; s++) {
