@@ -27,6 +27,7 @@ import { execFileSync, fork, spawn, spawnSync, type ChildProcess } from 'node:ch
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -40,7 +41,7 @@ import {
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
@@ -1030,6 +1031,11 @@ function version(cmd: string, args: string[]): string {
 }
 
 async function main(): Promise<void> {
+  // Before any row: a report that cannot be written lost the row measured before it.
+  if (isAbsolute(OUT) || !existsSync(dirname(join(root, OUT))))
+    throw new Error(
+      `BENCH_OUT=${OUT}: give a file relative to the checkout, in a folder that exists (e.g. .scratch/peers.md)`,
+    );
   mkdirSync(work, { recursive: true });
   mkdirSync(logs, { recursive: true });
   mkdirSync(join(work, 'logs'), { recursive: true });
