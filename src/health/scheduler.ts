@@ -34,19 +34,22 @@ export function nextInterval(state: HealthState, timing: CheckTiming): number {
  * one point start together, on one timer. At a few hundred checks a second, waking the process
  * for each costs about as much as the check itself; at thousands, a burst per point outruns the
  * probe workers. So the grid holds about CHECKS_PER_SLOT checks a point, and is at most SLOT_MS
- * (bench:probes BENCH_SLOT: README). A check starts at most half a slot before or after its
- * jittered plan, and the intervals keep their mean.
+ * and a SLOT_SHARE-th of the check's shortest interval (bench:probes BENCH_SLOT, bench:peers:
+ * README). A check starts at most half a step before or after its jittered plan (2.5 % of its
+ * interval, inside the default jitter of 10 %), and the intervals keep their mean.
  */
-export const SLOT_MS = 20;
+export const SLOT_MS = 50;
 export const CHECKS_PER_SLOT = 10;
+export const SLOT_SHARE = 20;
 
 /**
- * The grid for `rate` checks a second: about CHECKS_PER_SLOT a point, between 1 ms and SLOT_MS
- * (whole ms: Node's timers are). Pure.
+ * The grid for a check whose shortest interval is `shortestMs`, among `rate` checks a second:
+ * about CHECKS_PER_SLOT a point, between 1 ms and SLOT_MS, and at most a SLOT_SHARE-th of that
+ * interval (whole ms: Node's timers are). Pure.
  */
-export function slotFor(rate: number): number {
-  if (!(rate > 0)) return SLOT_MS;
-  return Math.min(SLOT_MS, Math.max(1, Math.round((CHECKS_PER_SLOT * 1000) / rate)));
+export function slotFor(rate: number, shortestMs = Infinity): number {
+  const byRate = rate > 0 ? Math.round((CHECKS_PER_SLOT * 1000) / rate) : SLOT_MS;
+  return Math.max(1, Math.min(SLOT_MS, byRate, Math.floor(shortestMs / SLOT_SHARE)));
 }
 
 /**
@@ -539,7 +542,9 @@ export class Scheduler {
     const now = this.clock.monotonic();
     run.waitFrom = from;
     // A check moved to a time already past runs in the next slot, and is not late for it.
-    const planned = slotted(at, now, this.options.slotMs ?? slotFor(this.rate));
+    const t = run.timing;
+    const shortest = Math.min(t.intervalMs, t.fastIntervalMs, t.downIntervalMs);
+    const planned = slotted(at, now, this.options.slotMs ?? slotFor(this.rate, shortest));
     run.planned = planned;
     run.waiting = true;
     const slot = this.slots.get(planned);

@@ -1239,26 +1239,39 @@ t.test('slotted: the nearest grid point, never one already past', async (t) => {
     t.equal(slotted(at, now, slot), want, `${at} at ${now} on ${slot}`);
 });
 
-t.test('slotFor: about ten checks a grid point, between 1 and 20 ms', async (t) => {
-  const rows: [number, number][] = [
-    // checks a second, grid in ms
-    [0, 20],
-    [5, 20],
-    [200, 20],
-    [500, 20],
-    [1000, 10],
-    [3000, 3],
-    [10_000, 1],
-    [50_000, 1],
-  ];
-  for (const [rate, want] of rows) t.equal(slotFor(rate), want, `${rate} a second`);
-});
+t.test(
+  'slotFor: about ten checks a grid point, 1 to 50 ms, at most a 20th of the interval',
+  async (t) => {
+    const rows: [number, number, number][] = [
+      // checks a second, the check's shortest interval in ms, grid in ms
+      [0, Infinity, 50],
+      [5, Infinity, 50],
+      [200, Infinity, 50],
+      [500, Infinity, 20],
+      [1000, Infinity, 10],
+      [3000, Infinity, 3],
+      [10_000, Infinity, 1],
+      [50_000, Infinity, 1],
+      [200, 2000, 50],
+      [200, 1000, 50],
+      [200, 500, 25],
+      [200, 100, 5],
+      [200, 5, 1],
+      [1000, 100, 5],
+      [1000, 400, 10],
+      [50_000, 100, 1],
+    ];
+    for (const [rate, shortest, want] of rows)
+      t.equal(slotFor(rate, shortest), want, `${rate} a second, every ${shortest} ms`);
+    t.equal(slotFor(200), 50, 'no interval given: the rate alone');
+  },
+);
 
 t.test('checks due within one slot start together at its end, on one timer', async (t) => {
   const clock = new ManualClock(0);
   const starts: [string, number][] = [];
-  // First checks at random x interval: 12, 17, 25, 29 and 31 ms, then every second.
-  const firsts = [0.012, 0.017, 0.025, 0.029, 0.031];
+  // First checks at random x interval: 30, 42.5, 62.5, 72.5 and 77.5 ms, then every second.
+  const firsts = [0.03, 0.0425, 0.0625, 0.0725, 0.0775];
   let next = 0;
   const s = new Scheduler({
     onResult: (e) => starts.push([e.target.address, clock.now()]),
@@ -1269,26 +1282,26 @@ t.test('checks due within one slot start together at its end, on one timer', asy
   const checker = new Scripted('slots', () => true);
   for (let i = 0; i < firsts.length; i++)
     s.add(`sub${i}`, checker, { ...target, address: `127.0.0.${i + 1}` }, timing, policy);
-  t.equal(SLOT_MS, 20, 'the default grid');
-  t.equal(clock.pending, 2, 'two slots planned (20 and 40 ms), one timer each');
-  await clock.advance(40);
+  t.equal(SLOT_MS, 50, 'the default grid');
+  t.equal(clock.pending, 2, 'two slots planned (50 and 100 ms), one timer each');
+  await clock.advance(100);
   t.same(
     starts,
     [
-      ['127.0.0.1', 20],
-      ['127.0.0.2', 20],
-      ['127.0.0.3', 20],
-      ['127.0.0.4', 20],
-      ['127.0.0.5', 40],
+      ['127.0.0.1', 50],
+      ['127.0.0.2', 50],
+      ['127.0.0.3', 50],
+      ['127.0.0.4', 50],
+      ['127.0.0.5', 100],
     ],
-    'the first four at 20 ms, the fifth at 40',
+    'the first four at 50 ms, the fifth at 100',
   );
   // The next checks: a second after each ended (the results came at once), on the grid again.
   starts.length = 0;
   await clock.advance(1000);
   t.same(
     starts.map(([, at]) => at),
-    [1020, 1020, 1020, 1020, 1040],
+    [1050, 1050, 1050, 1050, 1100],
     'a second later, still together',
   );
   await s.stop();
@@ -1300,8 +1313,8 @@ t.test('the grid follows the rate the runs add up to', async (t) => {
   const starts = new Map<string, number>();
   const s = new Scheduler({
     onResult: (e) => starts.set(e.target.address, clock.now()),
-    // Every first check planned for 12.1 ms.
-    random: () => 0.0121,
+    // Every first check planned for 32.1 ms.
+    random: () => 0.0321,
     clock,
   });
   const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
@@ -1309,9 +1322,35 @@ t.test('the grid follows the rate the runs add up to', async (t) => {
   const address = (i: number) => `127.0.${i >> 8}.${i & 255}`;
   for (let i = 0; i < 2000; i++)
     s.add(`sub${i}`, checker, { ...target, address: address(i) }, timing, policy);
-  await clock.advance(20);
-  t.equal(starts.get(address(0)), 20, 'the first run, alone: the 20 ms grid');
-  t.equal(starts.get(address(1999)), 10, 'the last, at 2,000 a second: the 5 ms grid');
+  await clock.advance(50);
+  t.equal(starts.get(address(0)), 50, 'the first run, alone: the 50 ms grid');
+  t.equal(starts.get(address(1999)), 30, 'the last, at 2,000 a second: the 5 ms grid');
+  await s.stop();
+});
+
+t.test('a check with a short interval starts on a finer grid (a 20th of it)', async (t) => {
+  const clock = new ManualClock(0);
+  const starts = new Map<string, number>();
+  const s = new Scheduler({
+    onResult: (e) => starts.set(e.target.address, clock.now()),
+    // Each first check at 0.321 of its interval: 32.1 ms for the second's, 321 ms for the other.
+    random: () => 0.321,
+    clock,
+  });
+  const checker = new Scripted('short', () => true);
+  const every = (ms: number): CheckTiming => ({
+    ...fast,
+    intervalMs: ms,
+    fastIntervalMs: ms,
+    downIntervalMs: ms,
+  });
+  s.add('a', checker, { ...target, address: '127.0.0.1' }, every(100), policy);
+  s.add('b', checker, { ...target, address: '127.0.0.2' }, every(1000), policy);
+  await clock.advance(50);
+  t.equal(starts.get('127.0.0.1'), 30, 'every 100 ms: the 5 ms grid (32.1 -> 30)');
+  t.equal(starts.get('127.0.0.2'), undefined, 'every second: not yet');
+  await clock.advance(300);
+  t.equal(starts.get('127.0.0.2'), 300, 'every second: the 50 ms grid (321 -> 300)');
   await s.stop();
 });
 
@@ -1320,14 +1359,14 @@ t.test('a run taken out of its slot does not start; the slot goes with its last 
   const started: string[] = [];
   const s = new Scheduler({
     onResult: (e) => started.push(e.target.address),
-    random: () => 0.015,
+    random: () => 0.035,
     clock,
   });
   const timing = { ...fast, intervalMs: 1000, fastIntervalMs: 1000, downIntervalMs: 1000 };
   const checker = new Scripted('slots', () => true);
   const a = s.add('a', checker, { ...target, address: '127.0.0.1' }, timing, policy);
   const b = s.add('b', checker, { ...target, address: '127.0.0.2' }, timing, policy);
-  t.equal(clock.pending, 1, 'both in the slot at 20 ms');
+  t.equal(clock.pending, 1, 'both in the slot at 50 ms');
   s.remove('a', a);
   t.equal(clock.pending, 1, 'the slot stays for the other');
   s.remove('b', b);
