@@ -16,100 +16,120 @@ import {
 const settings = { min: 16, max: 256, ramp: 256 };
 const sample: FlightSample = { answers: 40, medianMs: 20, timeoutMs: 1000, lagMs: 0, peak: 200 };
 
+/** name, limit, sample, least answer time of late, next limit, settings other than `settings` */
+type Row = [string, number, Partial<FlightSample>, number, number, Partial<typeof settings>?];
+
 t.test('the limit from one period', async (t) => {
-  const cases: [string, number, Partial<FlightSample>, number, number][] = [
-    // name, limit, sample, least answer time of late, next limit
+  const check = (rows: Row[], starting: boolean): void => {
+    for (const [name, limit, s, least, want, own] of rows) {
+      const next = nextFlightLimit(
+        limit,
+        { ...sample, ...s },
+        least,
+        { ...settings, ...own },
+        starting,
+      );
+      t.equal(next, want, `${starting ? 'starting: ' : ''}${name}`);
+    }
+  };
+  check(
     [
-      'a quiet second (7 answers), the limit full: grown, nothing shows a queue',
-      200,
-      { answers: MIN_ANSWERS - 1, medianMs: 100 },
-      10,
-      225,
+      [
+        'a quiet second (7 answers), the limit full: grown, nothing shows a queue',
+        200,
+        { answers: MIN_ANSWERS - 1, medianMs: 100 },
+        10,
+        225,
+      ],
+      [
+        'a quiet second whose 7 answers queued (900 ms): kept, too few to cut on',
+        200,
+        { answers: MIN_ANSWERS - 1, medianMs: 900 },
+        10,
+        200,
+      ],
+      [
+        'a quiet second, the limit not full: kept',
+        200,
+        { answers: 0, medianMs: 0, peak: 20 },
+        10,
+        200,
+      ],
+      [
+        'queued (30 times the least, 0.6 of the timeout): 3/4 of those in flight',
+        256,
+        { medianMs: 600 },
+        20,
+        150,
+      ],
+      [
+        'the cut starts from the limit when more were in flight',
+        100,
+        { medianMs: 600, peak: 180 },
+        20,
+        75,
+      ],
+      ['never below the minimum', 20, { medianMs: 600, peak: 10 }, 20, 16],
+      ['slower, but under a quarter of the timeout: kept', 200, { medianMs: 240 }, 20, 200],
+      ['every server as slow as ever (600 ms, least 500): grown', 200, { medianMs: 600 }, 500, 225],
+      [
+        'twice the least but under a quarter of a 5 s timeout: kept',
+        200,
+        { medianMs: 1000, timeoutMs: 5000 },
+        400,
+        200,
+      ],
+      [
+        "our loop late: its turns are not the servers' queue",
+        200,
+        { medianMs: 600, lagMs: 180 },
+        20,
+        225,
+      ],
+      ['quick (an eighth of the timeout): grown by an eighth', 100, { medianMs: 120 }, 20, 112],
+      ['grown by one at least (minimum 4)', 7, { medianMs: 10 }, 10, 8, { min: 4 }],
+      ['grown to the maximum, no further', 250, { medianMs: 10, peak: 250 }, 10, 256],
+      [
+        'quick, but the limit held nothing back (50 in flight of 200): kept',
+        200,
+        { medianMs: 10, peak: 50 },
+        10,
+        200,
+      ],
+      ['held back within an eighth: grown', 200, { medianMs: 10, peak: 175 }, 10, 225],
+      ['a limit out of range is brought in first', 1000, { medianMs: 240 }, 20, 256],
+      ['nothing learnt yet (least Infinity): grown', 200, { medianMs: 600 }, Infinity, 225],
     ],
+    false,
+  );
+  check(
     [
-      'a quiet second whose 7 answers queued (900 ms): kept, too few to cut on',
-      200,
-      { answers: MIN_ANSWERS - 1, medianMs: 900 },
-      10,
-      200,
+      ['quick, the limit full: doubled', 16, { medianMs: 10, peak: 16 }, 10, 32],
+      ['doubled up to the maximum, no further', 200, { medianMs: 10, peak: 200 }, 10, 256],
+      [
+        'doubled up to check_concurrency (ramp 64), no further',
+        48,
+        { medianMs: 10, peak: 48 },
+        10,
+        64,
+        { ramp: 64 },
+      ],
+      [
+        'past check_concurrency (ramp 64): an eighth',
+        64,
+        { medianMs: 10, peak: 64 },
+        10,
+        72,
+        { ramp: 64 },
+      ],
+      ['a quiet second, the limit full: doubled', 32, { answers: 0, peak: 30 }, 10, 64],
+      ['a quiet second of queued answers: kept', 32, { answers: 3, medianMs: 900 }, 10, 32],
+      ['quick, but the limit held nothing back: kept', 64, { medianMs: 10, peak: 20 }, 10, 64],
+      ['queued: cut as ever', 128, { medianMs: 600, peak: 128 }, 20, 96],
+      ['slower, under a quarter of the timeout: kept', 64, { medianMs: 240, peak: 64 }, 20, 64],
     ],
-    [
-      'a quiet second, the limit not full: kept',
-      200,
-      { answers: 0, medianMs: 0, peak: 20 },
-      10,
-      200,
-    ],
-    [
-      'queued (30 times the least, 0.6 of the timeout): 3/4 of those in flight',
-      256,
-      { medianMs: 600 },
-      20,
-      150,
-    ],
-    [
-      'the cut starts from the limit when more were in flight',
-      100,
-      { medianMs: 600, peak: 180 },
-      20,
-      75,
-    ],
-    ['never below the minimum', 20, { medianMs: 600, peak: 10 }, 20, 16],
-    ['slower, but under a quarter of the timeout: kept', 200, { medianMs: 240 }, 20, 200],
-    ['every server as slow as ever (600 ms, least 500): grown', 200, { medianMs: 600 }, 500, 225],
-    [
-      'twice the least but under a quarter of a 5 s timeout: kept',
-      200,
-      { medianMs: 1000, timeoutMs: 5000 },
-      400,
-      200,
-    ],
-    [
-      "our loop late: its turns are not the servers' queue",
-      200,
-      { medianMs: 600, lagMs: 180 },
-      20,
-      225,
-    ],
-    ['quick (an eighth of the timeout): grown by an eighth', 100, { medianMs: 120 }, 20, 112],
-    ['grown by one at least', 7, { medianMs: 10 }, 10, 8],
-    ['grown to the maximum, no further', 250, { medianMs: 10, peak: 250 }, 10, 256],
-    [
-      'quick, but the limit held nothing back (50 in flight of 200): kept',
-      200,
-      { medianMs: 10, peak: 50 },
-      10,
-      200,
-    ],
-    ['held back within an eighth: grown', 200, { medianMs: 10, peak: 175 }, 10, 225],
-    ['a limit out of range is brought in first', 1000, { medianMs: 240 }, 20, 256],
-    ['nothing learnt yet (least Infinity): grown', 200, { medianMs: 600 }, Infinity, 225],
-  ];
-  for (const [name, limit, s, least, want] of cases) {
-    const min = name === 'grown by one at least' ? { ...settings, min: 4 } : settings;
-    t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, min), want, name);
-  }
-  const starting: [string, number, Partial<FlightSample>, number, number][] = [
-    ['quick, the limit full: doubled', 16, { medianMs: 10, peak: 16 }, 10, 32],
-    ['doubled up to the maximum, no further', 200, { medianMs: 10, peak: 200 }, 10, 256],
-    [
-      'doubled up to check_concurrency (ramp 64), no further',
-      48,
-      { medianMs: 10, peak: 48 },
-      10,
-      64,
-    ],
-    ['past check_concurrency (ramp 64): an eighth', 64, { medianMs: 10, peak: 64 }, 10, 72],
-    ['a quiet second, the limit full: doubled', 32, { answers: 0, peak: 30 }, 10, 64],
-    ['a quiet second of queued answers: kept', 32, { answers: 3, medianMs: 900 }, 10, 32],
-    ['quick, but the limit held nothing back: kept', 64, { medianMs: 10, peak: 20 }, 10, 64],
-    ['queued: cut as ever', 128, { medianMs: 600, peak: 128 }, 20, 96],
-    ['slower, under a quarter of the timeout: kept', 64, { medianMs: 240, peak: 64 }, 20, 64],
-  ];
-  for (const [name, limit, s, least, want] of starting) {
-    const ramp = name.includes('ramp 64') ? { ...settings, ramp: 64 } : settings;
-    t.equal(nextFlightLimit(limit, { ...sample, ...s }, least, ramp, true), want, name);
-  }
+    true,
+  );
   t.equal(answerMs({ ...sample, medianMs: 100, lagMs: 50 }), 0, 'never below zero');
   t.equal(
     answerMs({ ...sample, medianMs: 100, lagMs: 10 }),
