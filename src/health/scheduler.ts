@@ -217,7 +217,7 @@ export interface SchedulerOptions {
   readonly clock?: Clock;
   /**
    * The grid checks start on, in ms, fixed (0: each at its own time); default: `slotFor` the
-   * rate the runs' intervals add up to.
+   * rate the runs' intervals add up to and each check's shortest interval.
    */
   readonly slotMs?: number;
 }

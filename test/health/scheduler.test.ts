@@ -1333,7 +1333,7 @@ t.test('a check with a short interval starts on a finer grid (a 20th of it)', as
   const starts = new Map<string, number>();
   const s = new Scheduler({
     onResult: (e) => starts.set(e.target.address, clock.now()),
-    // Each first check at 0.321 of its interval: 32.1 ms for the second's, 321 ms for the other.
+    // Each first check at 0.321 of its interval: 32.1 ms every 100 ms, 321 ms every second.
     random: () => 0.321,
     clock,
   });
