@@ -17,10 +17,15 @@ export interface NativeProbe {
 export function openNativeProbe(done: (id: number, status: number) => void): NativeProbe {
   const addon = loadAddon({ IPVS_WARDEN_SOCKETS: 'native' });
   if (typeof addon === 'string') throw new Error(`native probe: ${addon}`);
-  const results = new Int32Array(512);
-  const engine = addon.open((count) => {
-    for (let i = 0; i < count; i++) done(results[2 * i] ?? -1, results[2 * i + 1] ?? 0);
-  }, results);
+  // (id, status, length) triples; a connect-only probe reads nothing, so `bytes` stays empty.
+  const results = new Int32Array(3 * 256);
+  const engine = addon.open(
+    (count) => {
+      for (let i = 0; i < count; i++) done(results[3 * i] ?? -1, results[3 * i + 1] ?? 0);
+    },
+    results,
+    new Uint8Array(1),
+  );
   return {
     connect: (id, address, port) => addon.connect(engine, id, 4, address, port),
     cancel: (fd) => addon.cancel(engine, fd),

@@ -253,7 +253,6 @@ export class HttpChecker implements Checker {
       okStatus: this.okStatus,
       expectStatus: o.expectStatus,
       head: o.method === 'HEAD',
-      body: this.body,
       options: o,
       conclude: (run, reading, declared, error) => this.conclude(run, reading, declared, error),
     };
@@ -427,11 +426,13 @@ export class HttpChecker implements Checker {
   private checkFresh(target: CheckTarget, run: ProbeRun): Promise<CheckResult> {
     if (run.aborted) return Promise.resolve(run.failWith(run.reason, 'waiting for the connection'));
     const head = this.requestHead;
-    const request = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
+    const text = head.hostFixed ? head.before : `${head.before}${hostPort(target)}${head.after}`;
     const { bindAddress, tls } = this.options;
+    // The connection writes the request itself once connected (in C where it can).
+    const request = { text, body: this.body };
     const open = (events: ProbeEvents): ProbeConnection =>
-      openProbeConnection(target, bindAddress, tls, events);
-    return new Promise((resolve) => new Exchange(this.exchange, run, open, request, resolve));
+      openProbeConnection(target, bindAddress, tls, events, request);
+    return new Promise((resolve) => new Exchange(this.exchange, run, open, resolve));
   }
 
   /**
@@ -609,7 +610,6 @@ interface ExchangeSpec {
   readonly expectStatus: string;
   /** HEAD: a reply without a body, whatever its headers say. */
   readonly head: boolean;
-  readonly body: Buffer | undefined;
   readonly options: ConstructorParameters<typeof BodyReading>[0];
   readonly conclude: (
     run: ProbeRun,
@@ -669,7 +669,6 @@ class Exchange {
     private readonly spec: ExchangeSpec,
     private readonly run: ProbeRun,
     open: (events: ProbeEvents) => ProbeConnection,
-    private readonly request: string,
     private readonly resolve: (result: CheckResult) => void,
   ) {
     const p = this.parser;
@@ -704,8 +703,8 @@ class Exchange {
     run.connected = true;
     const tls = connection.tlsProtocol();
     if (tls !== undefined) run.step(`TLS ${tls}`.trim());
+    // The request is written (the connection did it before telling this).
     this.stage = 'waiting for the response';
-    connection.write(this.request, this.spec.body);
   };
 
   private readonly onData = (chunk: Buffer): void => {

@@ -84,10 +84,8 @@ export class TcpChecker implements Checker {
             run.step('connected');
             const tls = connection?.tlsProtocol();
             if (tls !== undefined) run.step(`TLS ${tls}`.trim());
-            if (send) {
-              connection?.write('', send);
-              run.step(`sent ${send.length} bytes`);
-            }
+            // Written by the connection itself (below), before this is told.
+            if (send) run.step(`sent ${send.length} bytes`);
             if (expect === undefined) {
               finish(run.ok());
               return;
@@ -113,7 +111,7 @@ export class TcpChecker implements Checker {
             ),
           failed: (error) => finish(run.failWith(error, stage)),
         },
-        send === undefined && expect === undefined,
+        send ? { text: '', body: send } : expect === undefined ? 'nothing' : undefined,
       );
     });
   }

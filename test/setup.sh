@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test lanes need on a fresh Debian machine (run as root): gcc and libc6-dev
-# for the connect probe in C (src/native/build.sh; native.test.ts asserts it is built); QEMU and busybox
+# for the probes in C (src/native/build.sh; native.test.ts asserts it is built); QEMU and busybox
 # for the kernel VM, ipvsadm and iproute2 for the checks inside it; ifupdown (realserver's boot stanzas); openssl and the real servers
 # the check tests start on loopback with throwaway configs (nginx, dnsmasq, exim4, dovecot,
 # vsftpd, jamnntpd, slapd, mariadb, postgresql, kamailio, freeradius, tinyproxy; iputils ping); prometheus

@@ -223,8 +223,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     dry_run: config.daemon.dryRun,
     // TCP and HTTP probes on libuv's handles, or on net.Socket and why (src/health/lean.ts).
     probe_sockets: leanSockets.on ? 'lean' : `net.Socket (${leanSockets.why})`,
-    // Checks that only connect, in C (src/native/probe.c), or on probe_sockets and why not.
-    connect_probes: nativeProbes.on ? 'native' : `probe_sockets (${nativeProbes.why})`,
+    // Plain TCP and HTTP checks' sockets in C (src/native/probe.c), or on probe_sockets and why
+    // not (named connect_probes before the HTTP exchange moved there too).
+    native_probes: nativeProbes.on ? 'native' : `probe_sockets (${nativeProbes.why})`,
     // Checks waiting on slow servers give their slot of check_concurrency back, under this.
     checks_in_flight_max: loop.maxInFlight,
   });

@@ -15,7 +15,7 @@ import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { setsockopt } from 'sockopt';
 import type { CheckTarget } from './checker.js';
 import { errnoCode, leanConnect, type LeanEvents } from './lean.js';
-import { nativeConnect } from './native.js';
+import { nativeConnect, nativeExchange, type NativeRequest } from './native.js';
 import type { TlsOptions } from './options.js';
 
 /** <linux/socket.h>, <asm-generic/socket.h> */
@@ -190,37 +190,73 @@ export interface ProbeConnection {
 const plain = (): undefined => undefined;
 const noop = (): void => {};
 
-/** A connection of native.ts: told `connected` once it is already reset and closed in C. */
-const nativeConnection = (cancel: () => void): ProbeConnection => ({
+/** `events`, but `request` is written on the connection once it connects, before it is told. */
+function writing(
+  request: NativeRequest,
+  events: ProbeEvents,
+  connection: () => Pick<ProbeConnection, 'write'> | undefined,
+): ProbeEvents {
+  return {
+    connected: () => {
+      connection()?.write(request.text, request.body);
+      events.connected();
+    },
+    data: events.data,
+    ended: events.ended,
+    failed: events.failed,
+  };
+}
+
+/** A connection of native.ts: it writes its request itself, and ends as `cancel` does. */
+const nativeConnection = (cancel: (close?: boolean) => void): ProbeConnection => ({
   write: noop,
-  reset: cancel,
-  close: cancel,
+  reset: () => cancel(),
+  close: () => cancel(true),
   tlsProtocol: plain,
 });
 
 /**
  * Opens a probe's connection. Every outcome comes through `events`, never from this call, and
- * none after the probe has ended the connection (reset or close). A probe that only connects
- * (`connectOnly`: it neither writes nor reads) runs in C where native.ts has its addon.
+ * none after the probe has ended the connection (reset or close). `send` says what the probe
+ * sends: `nothing` for a probe that only connects (it neither writes nor reads), or a request
+ * that the connection writes itself once connected (before `connected` is told); both run in C
+ * where native.ts has its addon. Without `send` the probe writes, with `write`.
  */
 export function openProbeConnection(
   target: CheckTarget,
   localAddress: string | undefined,
   tls: TlsOptions | undefined,
   events: ProbeEvents,
-  connectOnly = false,
+  send?: 'nothing' | NativeRequest,
+): ProbeConnection {
+  const request = send === 'nothing' ? undefined : send;
+  if (!tls && !target.dataPath) {
+    const { family, address, port } = target;
+    const cancel =
+      send === 'nothing'
+        ? nativeConnect(family, address, port, localAddress, events)
+        : request && nativeExchange(family, address, port, localAddress, request, events);
+    if (cancel) return nativeConnection(cancel);
+  }
+  if (!request) return openHandle(target, localAddress, tls, events);
+  let connection: ProbeConnection | undefined = undefined;
+  connection = openHandle(
+    target,
+    localAddress,
+    tls,
+    writing(request, events, () => connection),
+  );
+  return connection;
+}
+
+/** A probe's connection on a handle of Node's: the lean one where it can be, else net.Socket. */
+function openHandle(
+  target: CheckTarget,
+  localAddress: string | undefined,
+  tls: TlsOptions | undefined,
+  events: ProbeEvents,
 ): ProbeConnection {
   if (!tls && !target.dataPath) {
-    if (connectOnly) {
-      const cancel = nativeConnect(
-        target.family,
-        target.address,
-        target.port,
-        localAddress,
-        events,
-      );
-      if (cancel) return nativeConnection(cancel);
-    }
     const lean = leanConnect(target.family, target.address, target.port, localAddress, events);
     // Field by field: a spread gave each check's connection a map of its own (one per
     // exchange in flight in a heap snapshot), so the exchange's calls on it went megamorphic.

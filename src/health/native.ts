@@ -1,16 +1,21 @@
-// Connect-only probes in C (src/native/probe.c): a TCP check that sends nothing and expects
-// nothing connects, resets and closes without a JavaScript handle, and JavaScript hears every
-// outcome of a loop turn in one call. Loaded once per thread; where it was not built or does not
-// load, or IPVS_WARDEN_SOCKETS is `lean` or `node`, connect checks take the lean handle (lean.ts)
-// as the other probes do.
+// Probes in C (src/native/probe.c): a TCP check that sends nothing and expects nothing
+// connects, resets and closes without a JavaScript handle; a plain HTTP check's socket writes
+// its request and reads the reply in C, and its chunks reach the check as a lean handle's do.
+// JavaScript hears every outcome of a loop turn in one call. Loaded once per thread; where it was
+// not built or does not load, or IPVS_WARDEN_SOCKETS is `lean` or `node`, these checks take the
+// lean handle (lean.ts) as the other probes do.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { uvError } from './lean.js';
+import { uvError, type LeanEvents } from './lean.js';
 
 /** The addon's functions (src/native/probe.c); bench/native.ts drives them directly. */
 export interface Addon {
-  open(onBatch: (count: number) => void, results: Int32Array): object;
-  /** An fd, or a negative errno; a failed bind is offset by -BIND_FAILED. */
+  /** `results` takes (id, status, length) triples; `bytes`, each loop turn's reads. */
+  open(onBatch: (count: number) => void, results: Int32Array, bytes: Uint8Array): object;
+  /**
+   * An fd, or a negative errno; a failed bind is offset by -BIND_FAILED. With `request`, an
+   * exchange: the request (Latin-1, then `body`) is written once connected and the reply read.
+   */
   connect(
     engine: object,
     id: number,
@@ -18,17 +23,44 @@ export interface Addon {
     address: string,
     port: number,
     localAddress?: string,
+    request?: string,
+    body?: Buffer,
   ): number;
-  cancel(engine: object, fd: number): void;
+  /** Ends a socket: a reset if connected, unless `close` (then a FIN). */
+  cancel(engine: object, fd: number, close?: boolean): void;
 }
 
-/** probe.c offsets a bind's errno by this, so that the error names its syscall. */
+/** probe.c's statuses beside 0 (connected) and a negative errno. */
+export const EV_DATA = 1;
+export const EV_END = 2;
+/** probe.c offsets a failed syscall's errno by these, so that the error names its syscall. */
 const BIND_FAILED = 1 << 20;
+const WRITE_FAILED = 2 << 20;
+const READ_FAILED = 3 << 20;
+
+/** A negative status of probe.c as the error of its syscall. */
+function failure(status: number, address: string, port: number): Error {
+  const [offset, syscall] =
+    status <= -READ_FAILED
+      ? [READ_FAILED, 'read']
+      : status <= -WRITE_FAILED
+        ? [WRITE_FAILED, 'write']
+        : status <= -BIND_FAILED
+          ? [BIND_FAILED, 'bind']
+          : [0, 'connect'];
+  return uvError(status + offset, syscall, address, port);
+}
 
 /** How a connect probe ends: connected (then reset in C), or failed. */
 export interface ConnectEvents {
   readonly connected: () => void;
   readonly failed: (error: Error) => void;
+}
+
+/** An exchange's request: a Latin-1 head, then the body's bytes if any. */
+export interface NativeRequest {
+  readonly text: string;
+  readonly body: Buffer | undefined;
 }
 
 const addonPath = fileURLToPath(new URL('../native/probe.node', import.meta.url));
@@ -57,35 +89,58 @@ export function loadAddon(
   }
 }
 
+/** Triples a turn may bring: probe.c reads 256 ready sockets a turn, three triples at most each. */
+const TRIPLES = 3 * 256;
+/** What one turn's reads may fill; a socket with more to read is read again on the next turn. */
+const TURN_BYTES = 256 * 1024;
+
 /**
- * One thread's engine: the ids of connects in flight index `waiting`; a finished id goes back
- * to `free`. The batch array holds up to 256 outcomes, what probe.c reads per epoll_wait.
+ * One thread's engine: the ids of sockets open index `waiting` (and `readers` for an exchange);
+ * a finished id goes back to `free`.
  */
 class Engine {
-  private readonly results = new Int32Array(512);
+  private readonly results = new Int32Array(3 * TRIPLES);
+  private readonly bytes = Buffer.allocUnsafeSlow(TURN_BYTES);
   private readonly waiting: (ConnectEvents | undefined)[] = [];
-  /** Each connect's address and port, for its error. */
+  /** An exchange's events: it is told each read, and its end. */
+  private readonly readers: (LeanEvents | undefined)[] = [];
+  /** Each socket's address and port, for its error. */
   private readonly addresses: string[] = [];
   private readonly ports: number[] = [];
   private readonly free: number[] = [];
   private readonly engine: object;
 
   constructor(private readonly addon: Addon) {
-    this.engine = addon.open((count) => this.batch(count), this.results);
+    this.engine = addon.open((count) => this.batch(count), this.results, this.bytes);
   }
 
   private batch(count: number): void {
     const r = this.results;
+    let offset = 0;
     for (let i = 0; i < count; i++) {
-      const id = r[2 * i] ?? -1;
-      const status = r[2 * i + 1] ?? 0;
+      const id = r[3 * i] ?? -1;
+      const status = r[3 * i + 1] ?? 0;
       const events = this.waiting[id];
+      if (status === EV_DATA) {
+        const length = r[3 * i + 2] ?? 0;
+        const at = offset;
+        offset += length;
+        // A copy: the buffer is the next turn's, and a reply's chunks are kept (its first, the
+        // body for a regex).
+        this.readers[id]?.data(Buffer.from(this.bytes.subarray(at, at + length)));
+        continue;
+      }
       if (events === undefined) continue;
+      const reader = this.readers[id];
       if (status === 0) {
-        this.release(id);
+        // A connect-only socket is done (reset in C); an exchange reads on.
+        if (!reader) this.release(id);
         events.connected();
+      } else if (status === EV_END) {
+        this.release(id);
+        reader?.ended();
       } else {
-        const error = uvError(status, 'connect', this.addresses[id] ?? '', this.ports[id] ?? 0);
+        const error = failure(status, this.addresses[id] ?? '', this.ports[id] ?? 0);
         this.release(id);
         events.failed(error);
       }
@@ -94,24 +149,40 @@ class Engine {
 
   private release(id: number): void {
     this.waiting[id] = undefined;
+    this.readers[id] = undefined;
     this.addresses[id] = '';
     this.free.push(id);
   }
 
-  /** Starts a connect; the function returned gives it up (closed, never told). */
-  connect(
+  /**
+   * Starts a socket: a connect, or an exchange when `request` is given (then `events` is told
+   * its reads). The function returned ends it (reset if connected, unless `close`: a FIN),
+   * and it is never told again.
+   */
+  open(
     family: 4 | 6,
     address: string,
     port: number,
     localAddress: string | undefined,
-    events: ConnectEvents,
-  ): () => void {
+    request: NativeRequest | undefined,
+    events: ConnectEvents | LeanEvents,
+  ): (close?: boolean) => void {
     const id = this.free.pop() ?? this.waiting.length;
-    const fd = this.addon.connect(this.engine, id, family, address, port, localAddress);
+    const fd = request
+      ? this.addon.connect(
+          this.engine,
+          id,
+          family,
+          address,
+          port,
+          localAddress,
+          request.text,
+          request.body,
+        )
+      : this.addon.connect(this.engine, id, family, address, port, localAddress);
     if (fd < 0) {
       this.free.push(id);
-      const bind = fd <= -BIND_FAILED;
-      const error = uvError(bind ? fd + BIND_FAILED : fd, bind ? 'bind' : 'connect', address, port);
+      const error = failure(fd, address, port);
       // As net.Socket does: the error comes after the caller has its connection in hand.
       let given = false;
       setImmediate(() => {
@@ -122,13 +193,14 @@ class Engine {
       };
     }
     this.waiting[id] = events;
+    if (request) this.readers[id] = events as LeanEvents;
     this.addresses[id] = address;
     this.ports[id] = port;
-    return () => {
-      // Only while still waiting: a finished connect's fd is closed and its number reused.
+    return (close) => {
+      // Only while still open: a finished socket's fd is closed and its number reused.
       if (this.waiting[id] !== events) return;
       this.release(id);
-      this.addon.cancel(this.engine, fd);
+      this.addon.cancel(this.engine, fd, close === true);
     };
   }
 }
@@ -141,6 +213,21 @@ let engine: Engine | null | undefined;
 export const nativeProbes: { readonly on: boolean; readonly why: string } =
   typeof addon === 'string' ? { on: false, why: addon } : { on: true, why: '' };
 
+/** This thread's engine, opened on first use; null where it cannot be. */
+function engineHere(): Engine | null {
+  if (typeof addon === 'string') return null;
+  if (engine === undefined) {
+    // An epoll set that cannot be made (out of descriptors, say) leaves this thread's checks on
+    // the lean handle rather than failing them: the probe is the same either way.
+    try {
+      engine = new Engine(addon);
+    } catch {
+      engine = null;
+    }
+  }
+  return engine;
+}
+
 /**
  * A connect-only probe in C, or undefined where the addon is not here. Every outcome comes
  * through `events`, never from this call; the function returned gives the connect up.
@@ -152,15 +239,22 @@ export function nativeConnect(
   localAddress: string | undefined,
   events: ConnectEvents,
 ): (() => void) | undefined {
-  if (typeof addon === 'string') return undefined;
-  if (engine === undefined) {
-    // An epoll set that cannot be made (out of descriptors, say) leaves this thread's connect
-    // checks on the lean handle rather than failing them: the probe is the same either way.
-    try {
-      engine = new Engine(addon);
-    } catch {
-      engine = null;
-    }
-  }
-  return engine?.connect(family, address, port, localAddress, events);
+  return engineHere()?.open(family, address, port, localAddress, undefined, events);
+}
+
+/**
+ * An exchange in C, or undefined where the addon is not here: `request` is written once
+ * connected, and `events` is told the connect, each read and the end as a lean handle tells
+ * them, never from this call. The function returned ends it: a reset once connected, or given
+ * `true`, a FIN.
+ */
+export function nativeExchange(
+  family: 4 | 6,
+  address: string,
+  port: number,
+  localAddress: string | undefined,
+  request: NativeRequest,
+  events: LeanEvents,
+): ((close?: boolean) => void) | undefined {
+  return engineHere()?.open(family, address, port, localAddress, request, events);
 }

@@ -1,11 +1,13 @@
-// The connect probe in C (src/native/probe.c through src/health/native.ts) against real sockets
-// on loopback: what a probe is told and when, that it resets what it connected, that a connect
+// The probes in C (src/native/probe.c through src/health/native.ts) against real sockets on
+// loopback: what a probe is told and when, that it resets what it connected, that a connect
 // given up is closed and never told, that no descriptor is left behind, and that it runs in a
-// worker thread and lets the process end. The checks' verdicts beside the other two socket
-// kinds are lean.test.ts's.
+// worker thread and lets the process end; then the exchange (a request written and its reply
+// read in C): what the server gets, what the probe is told in order, a reply larger than a turn's
+// buffer, how it ends (reset or FIN), and its errors. The checks' verdicts beside the other two
+// socket kinds are lean.test.ts's.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import { closedPort, endings, listen, until } from '../checks/servers.js';
@@ -13,7 +15,8 @@ import { recorder } from './recorder.js';
 
 // The default, whatever the environment that runs the tests says: before the module loads.
 delete process.env.IPVS_WARDEN_SOCKETS;
-const { loadAddon, nativeConnect, nativeProbes } = await import('../../src/health/native.js');
+const { loadAddon, nativeConnect, nativeExchange, nativeProbes } =
+  await import('../../src/health/native.js');
 const { TcpChecker } = await import('../../checks/tcp.js');
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -218,4 +221,164 @@ t.test('in a worker thread: an engine of its own, and the worker ends', async (t
   t.same(message, ['connected', true]);
   // With its engine open and idle, the worker's loop has nothing left and the worker ends.
   t.equal(await exited, 0);
+});
+
+/**
+ * A server that reads a request (up to its blank line and `bodyLength` bytes after it), then
+ * does `reply` with the socket; it records each request and how each connection ended.
+ */
+async function replying(
+  host: '127.0.0.1' | '::1',
+  reply: (s: Socket) => void,
+  bodyLength = 0,
+): Promise<Awaited<ReturnType<typeof listen>> & { requests: string[]; ends: string[] }> {
+  const requests: string[] = [];
+  const ends: string[] = [];
+  const server = await listen(
+    createServer((s: Socket) => {
+      let got = '';
+      const onData = (d: Buffer): void => {
+        got += d.toString('latin1');
+        const blank = got.indexOf('\r\n\r\n');
+        if (blank < 0 || got.length < blank + 4 + bodyLength) return;
+        s.off('data', onData);
+        requests.push(got);
+        reply(s);
+      };
+      s.on('data', onData);
+      s.on('error', (e: Error & { code?: string }) => ends.push(e.code ?? 'error'));
+      s.on('end', () => ends.push('end'));
+    }),
+    host,
+  );
+  return { ...server, requests, ends };
+}
+
+const REQUEST = { text: 'GET / HTTP/1.1\r\nhost: x\r\n\r\n', body: undefined };
+
+t.test(
+  'an exchange: the request written once connected, the reply told, then the end',
+  async (t) => {
+    for (const host of ['127.0.0.1', '::1'] as const) {
+      const server = await replying(
+        host,
+        (s) => {
+          s.write('HTTP/1.1 200 OK\r\n');
+          setTimeout(() => s.end('content-length: 2\r\n\r\nok'), 50);
+        },
+        4,
+      );
+      const r = recorder();
+      const family = host === '::1' ? 6 : 4;
+      const body = Buffer.from('ping');
+      const text = 'POST / HTTP/1.1\r\nhost: \xe9\r\ncontent-length: 4\r\n\r\n';
+      nativeExchange(family, host, server.target.port, undefined, { text, body }, r.events);
+      t.same(r.seen, [], `${host}: nothing told from the call`);
+      t.ok(await until(() => r.seen.at(-1) === 'ended'), r.seen.join());
+      // Latin-1 as written (é is one byte), then the body's bytes.
+      t.same(server.requests, [`${text}ping`], `${host}: what the server read`);
+      // Two writes 50 ms apart: two reads, told in order, then the peer's end.
+      t.same(
+        r.seen,
+        ['connected', 'data:HTTP/1.1 200 OK\r\n', 'data:content-length: 2\r\n\r\nok', 'ended'],
+        host,
+      );
+      await server.stop();
+    }
+  },
+);
+
+t.test("a reply past a turn's buffer (256 KiB) arrives whole and in order", async (t) => {
+  const big = Buffer.alloc(3 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 12)) & 0xff;
+  const server = await replying('127.0.0.1', (s) => s.end(big));
+  const chunks: Buffer[] = [];
+  let ended = false;
+  nativeExchange(4, '127.0.0.1', server.target.port, undefined, REQUEST, {
+    connected: () => undefined,
+    data: (chunk) => chunks.push(chunk),
+    ended: () => (ended = true),
+    failed: (e) => t.fail(e.message),
+  });
+  t.ok(await until(() => ended, 10_000));
+  const got = Buffer.concat(chunks);
+  t.equal(got.length, big.length);
+  t.ok(got.equals(big), 'the same bytes');
+  t.ok(
+    chunks.every((c) => c.length <= 256 * 1024),
+    'no read larger than the buffer',
+  );
+  await server.stop();
+});
+
+t.test('ended by the probe: a reset once connected, or a FIN when asked', async (t) => {
+  const server = await replying('127.0.0.1', (s) => s.write('HTTP/1.1 200 OK\r\n'));
+  for (const close of [false, true]) {
+    const r = recorder();
+    const end = nativeExchange(4, '127.0.0.1', server.target.port, undefined, REQUEST, r.events);
+    t.ok(await until(() => r.seen.length === 2), r.seen.join());
+    end?.(close);
+    end?.(close);
+    t.ok(await until(() => server.ends.length === (close ? 2 : 1)));
+    await pause(50);
+    t.same(r.seen, ['connected', 'data:HTTP/1.1 200 OK\r\n'], 'never told after its end');
+  }
+  t.same(server.ends, ['ECONNRESET', 'end']);
+  await server.stop();
+});
+
+t.test("an exchange's errors name their syscall: connect, bind, read", async (t) => {
+  const refused = await closedPort();
+  const r = recorder();
+  nativeExchange(4, '127.0.0.1', refused.port, undefined, REQUEST, r.events);
+  t.ok(await until(() => r.seen.length > 0));
+  t.same(r.seen, ['failed:ECONNREFUSED']);
+  t.match(r.errors[0], { syscall: 'connect', port: refused.port });
+  // The server reads the request, then resets: the write is done, the read fails.
+  const server = await replying('127.0.0.1', (s) => s.resetAndDestroy());
+  const reset = recorder();
+  nativeExchange(4, '127.0.0.1', server.target.port, undefined, REQUEST, reset.events);
+  t.ok(await until(() => reset.seen.length === 2), reset.seen.join());
+  t.same(reset.seen, ['connected', 'failed:ECONNRESET']);
+  t.match(reset.errors[0], { syscall: 'read', address: '127.0.0.1' });
+  const bind = recorder();
+  nativeExchange(4, '127.0.0.1', server.target.port, '192.0.2.1', REQUEST, bind.events);
+  t.ok(await until(() => bind.seen.length > 0));
+  t.same(bind.seen, ['failed:EADDRNOTAVAIL']);
+  t.match(bind.errors[0], { syscall: 'bind' });
+  await server.stop();
+});
+
+t.test('thousands of exchanges, answered, refused and given up, leave no descriptor', async (t) => {
+  const server = await pyListener(t, 'accept');
+  const before = openFds();
+  const one = (port: number, giveUp: boolean): Promise<string> =>
+    new Promise((resolve) => {
+      const done = (outcome: string): void => {
+        end?.();
+        resolve(outcome);
+      };
+      const end = nativeExchange(4, '127.0.0.1', port, undefined, REQUEST, {
+        connected: () => (giveUp ? done('given up') : undefined),
+        data: () => undefined,
+        ended: () => done('ended'),
+        failed: (e) => done((e as { code?: string }).code ?? ''),
+      });
+    });
+  const counts = new Map<string, number>();
+  for (let round = 0; round < 10; round++) {
+    const runs = Array.from({ length: 150 }, (_, i) =>
+      one(i % 3 === 0 ? server.refusing : server.port, i % 3 === 1),
+    );
+    for (const outcome of await Promise.all(runs))
+      counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+  }
+  // python closes each connection it accepts: an exchange not given up sees its end (or,
+  // when the close beat the request, a reset or a broken pipe).
+  const ended = ['ended', 'ECONNRESET', 'EPIPE'].reduce((n, k) => n + (counts.get(k) ?? 0), 0);
+  t.same(
+    { refused: counts.get('ECONNREFUSED'), given: counts.get('given up'), ended },
+    { refused: 500, given: 500, ended: 500 },
+  );
+  t.equal(openFds(), before);
 });
