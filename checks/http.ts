@@ -1,5 +1,6 @@
 // HTTP(S) check: a request to the real server (a fresh connection each time: pre-built request
-// bytes, the reply read by http-parser-js; undici keeps one with `reuse`), healthy on an expected
+// bytes, the reply read by quickReply when it comes whole and plain, else by http-parser-js;
+// undici keeps one with `reuse`), healthy on an expected
 // status, a body
 // that ends cleanly (read up to maxBody; what is beyond is cancelled) and, when configured, a
 // body that matches (or does not match) a regex and a body whose MD5 is keepalived's `digest`
@@ -642,8 +643,9 @@ interface ReplyHead {
 }
 
 /**
- * One fresh-connection HTTP/1.1 exchange, driven by the connection's events: connect, write the
- * request, feed each chunk to the parser, and end with one result (the first of: a verdict,
+ * One fresh-connection HTTP/1.1 exchange, driven by the connection's events: connected (the
+ * request written), a first chunk that is the whole reply judged at once (quickReply), else each
+ * chunk fed to the parser, and one result (the first of: a verdict,
  * an error, the close, the deadline). What http-parser-js lets through that Node's llhttp
  * refused is refused here too: a Content-Length that is not digits, headers past 16 KiB, a
  * version other than HTTP/1.x.
@@ -651,7 +653,8 @@ interface ReplyHead {
 class Exchange {
   private stage = 'waiting for the connection';
   private finished = false;
-  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  /** Made for the first chunk that quickReply leaves to it (most replies need none). */
+  private parser: InstanceType<typeof HTTPParser> | undefined;
   /** A 1xx reply came before the final one. */
   private sawInterim = false;
   /** Bytes before the final headers ended (interim replies included), against MAX_HEADERS. */
@@ -671,7 +674,19 @@ class Exchange {
     open: (events: ProbeEvents) => ProbeConnection,
     private readonly resolve: (result: CheckResult) => void,
   ) {
-    const p = this.parser;
+    run.watch(this.onAbort);
+    this.connection = open({
+      connected: this.onConnect,
+      data: this.onData,
+      ended: this.onEnd,
+      failed: this.onError,
+    });
+  }
+
+  private parse(): InstanceType<typeof HTTPParser> {
+    if (this.parser) return this.parser;
+    const p = new HTTPParser(HTTPParser.RESPONSE);
+    this.parser = p;
     p.maxHeaderSize = MAX_HEADERS;
     // http-parser-js calls back with one info object, or (once anything in the process reads
     // HTTPParser.kOnExecute) with its fields as arguments: both are taken.
@@ -688,13 +703,7 @@ class Exchange {
       );
     p[HTTPParser.kOnBody] = this.onBody;
     p[HTTPParser.kOnMessageComplete] = this.onComplete;
-    run.watch(this.onAbort);
-    this.connection = open({
-      connected: this.onConnect,
-      data: this.onData,
-      ended: this.onEnd,
-      failed: this.onError,
-    });
+    return p;
   }
 
   private readonly onConnect = (): void => {
@@ -709,10 +718,15 @@ class Exchange {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.finished) return;
-    this.first ??= chunk;
+    if (this.first === undefined) {
+      this.first = chunk;
+      // A whole, plain reply in one read (the usual one): judged without the parser.
+      const quick = quickReply(chunk, this.spec.head);
+      if (quick) return this.judge(quick);
+    }
     let outcome: number | Error;
     try {
-      outcome = this.parser.execute(chunk);
+      outcome = this.parse().execute(chunk);
     } catch (error) {
       // A guard in onHead throws through the parser.
       outcome = error as Error;
@@ -766,6 +780,18 @@ class Exchange {
     return spec.head ? 1 : 0;
   }
 
+  /** A reply quickReply read: what onHead, onBody and onComplete would make of it. */
+  private judge(reply: QuickReply): void {
+    const { run, spec } = this;
+    if (!spec.okStatus(reply.status))
+      return this.end(run.fail(`status ${reply.status}, expected ${spec.expectStatus}`));
+    run.step(`status ${reply.status}`);
+    this.declared = reply.declared;
+    this.reading = new BodyReading(spec.options);
+    if (reply.body.length > 0) this.reading.add(reply.body);
+    this.conclude(undefined);
+  }
+
   private readonly onBody = (chunk: Buffer): void => {
     if (this.finished || this.interim || !this.reading) return;
     // Enough read (the rest is not wanted): the verdict now, the connection closed.
@@ -781,7 +807,7 @@ class Exchange {
   private readonly onEnd = (): void => {
     if (this.finished) return;
     // A body that runs to the close ends here (the parser calls onComplete); any other is cut.
-    this.parser.finish();
+    this.parser?.finish();
     if (this.finished) return;
     if (this.reading) this.conclude(new ReplyError('connection closed before the end of the body'));
     else if (!this.first) {
@@ -823,6 +849,91 @@ class Exchange {
     this.connection.reset();
     this.resolve(result);
   }
+}
+
+/** A reply read whole by quickReply: its status, its Content-Length as given, and its body. */
+export interface QuickReply {
+  readonly status: number;
+  readonly declared: string;
+  readonly body: Buffer;
+}
+
+/** RFC 9110 tchar, by byte. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
+/** Bytes of a status line's reason or a header value: tab and visible ASCII with space. */
+const isText = (b: number): boolean => b === 0x09 || (b >= 0x20 && b < 0x7f);
+/** A byte of `chunk`, or -1 past its end (which every test below refuses). */
+const byteAt = (chunk: Buffer, i: number): number => chunk[i] ?? -1;
+/** A header name's bytes, lower-cased letters, against `name` (lower case). */
+function named(chunk: Buffer, at: number, end: number, name: string): boolean {
+  if (end - at !== name.length) return false;
+  for (let i = 0; i < name.length; i++)
+    if ((byteAt(chunk, at + i) | 0x20) !== name.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * A reply that came whole in one chunk and is plain, read without the parser; undefined for
+ * anything else, which the parser reads as before. Plain is: `HTTP/1.0` or `1.1`, a final status
+ * of 200 to 599, CRLF lines of token names and printable ASCII values without folding, headers
+ * under 8 KiB, no Transfer-Encoding, at most one Content-Length of digits, and the body exactly
+ * that long (none after HEAD, 204 and 304). Every such reply the parser reads the same way and
+ * none fails onHead's guards (a table test holds the two side by side), so the verdict is the
+ * parser's, without its objects (a parser, a header array, a string a line: the GC's share of
+ * a check).
+ */
+export function quickReply(chunk: Buffer, head: boolean): QuickReply | undefined {
+  const n = chunk.length;
+  // "HTTP/1.x NNN" and a space or the line's end.
+  if (n < 17 || chunk.toString('latin1', 0, 7) !== 'HTTP/1.') return undefined;
+  const minor = byteAt(chunk, 7);
+  const d0 = byteAt(chunk, 9) - 0x30;
+  const d1 = byteAt(chunk, 10) - 0x30;
+  const d2 = byteAt(chunk, 11) - 0x30;
+  if ((minor !== 0x30 && minor !== 0x31) || byteAt(chunk, 8) !== 0x20) return undefined;
+  if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return undefined;
+  if (byteAt(chunk, 12) !== 0x20 && byteAt(chunk, 12) !== 0x0d) return undefined;
+  const status = d0 * 100 + d1 * 10 + d2;
+  let at = 12;
+  while (at < n && byteAt(chunk, at) !== 0x0d) if (!isText(byteAt(chunk, at++))) return undefined;
+  if (byteAt(chunk, at + 1) !== 0x0a) return undefined;
+  at += 2;
+  let declared: string | undefined;
+  const limit = Math.min(n, 8192);
+  for (;;) {
+    if (at + 1 >= limit) return undefined;
+    if (chunk[at] === 0x0d) {
+      if (byteAt(chunk, at + 1) !== 0x0a) return undefined;
+      at += 2;
+      break;
+    }
+    const name = at;
+    while (at < limit && TCHAR[byteAt(chunk, at)] === 1) at++;
+    if (at === name || byteAt(chunk, at) !== 0x3a) return undefined;
+    const nameEnd = at++;
+    while (chunk[at] === 0x20 || chunk[at] === 0x09) at++;
+    const value = at;
+    while (at < limit && byteAt(chunk, at) !== 0x0d)
+      if (!isText(byteAt(chunk, at++))) return undefined;
+    if (at + 1 >= limit || byteAt(chunk, at + 1) !== 0x0a) return undefined;
+    let valueEnd = at;
+    while (valueEnd > value && (chunk[valueEnd - 1] === 0x20 || chunk[valueEnd - 1] === 0x09))
+      valueEnd--;
+    at += 2;
+    if (named(chunk, name, nameEnd, 'transfer-encoding')) return undefined;
+    if (named(chunk, name, nameEnd, 'content-length')) {
+      if (declared !== undefined || valueEnd === value || valueEnd - value > 15) return undefined;
+      for (let i = value; i < valueEnd; i++)
+        if (byteAt(chunk, i) < 0x30 || byteAt(chunk, i) > 0x39) return undefined;
+      declared = chunk.toString('latin1', value, valueEnd);
+    }
+  }
+  const none = head || status === 204 || status === 304;
+  const length = none ? 0 : declared === undefined ? -1 : Number(declared);
+  if (n - at !== length) return undefined;
+  return { status, declared: declared ?? '', body: chunk.subarray(at) };
 }
 
 interface Holder {
