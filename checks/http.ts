@@ -1,11 +1,10 @@
 // HTTP(S) check: a request to the real server (a fresh connection each time: pre-built request
 // bytes, the reply read by quickReply when it comes whole and plain, else by http-parser-js;
-// undici keeps one with `reuse`), healthy on an expected
-// status, a body
-// that ends cleanly (read up to maxBody; what is beyond is cancelled) and, when configured, a
-// body that matches (or does not match) a regex and a body whose MD5 is keepalived's `digest`
-// (then the whole body is read, hashed as it streams, up to maxDigestBody). HTTP/1.0, which
-// undici does not speak, is a few lines over a socket here. The deadline covers the whole exchange.
+// undici keeps one with `reuse`), healthy on an expected status, a body that ends cleanly (read
+// up to maxBody; what is beyond is cancelled) and, when configured, a body that matches (or does
+// not match) a regex and a body whose MD5 is keepalived's `digest` (then the whole body is read,
+// hashed as it streams, up to maxDigestBody). HTTP/1.0, which undici does not speak, is a few
+// lines over a socket here. The deadline covers the whole exchange.
 import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
