@@ -31,8 +31,8 @@ export interface Addon {
 }
 
 /** probe.c's statuses beside 0 (connected) and a negative errno. */
-export const EV_DATA = 1;
-export const EV_END = 2;
+const EV_DATA = 1;
+const EV_END = 2;
 /** probe.c offsets a failed syscall's errno by these, so that the error names its syscall. */
 const BIND_FAILED = 1 << 20;
 const WRITE_FAILED = 2 << 20;
