@@ -905,7 +905,7 @@ export function quickReply(chunk: Buffer, head: boolean): QuickReply | undefined
   const limit = Math.min(n, 8192);
   for (;;) {
     if (at + 1 >= limit) return undefined;
-    if (chunk[at] === 0x0d) {
+    if (byteAt(chunk, at) === 0x0d) {
       if (byteAt(chunk, at + 1) !== 0x0a) return undefined;
       at += 2;
       break;
@@ -914,13 +914,16 @@ export function quickReply(chunk: Buffer, head: boolean): QuickReply | undefined
     while (at < limit && TCHAR[byteAt(chunk, at)] === 1) at++;
     if (at === name || byteAt(chunk, at) !== 0x3a) return undefined;
     const nameEnd = at++;
-    while (chunk[at] === 0x20 || chunk[at] === 0x09) at++;
+    while (byteAt(chunk, at) === 0x20 || byteAt(chunk, at) === 0x09) at++;
     const value = at;
     while (at < limit && byteAt(chunk, at) !== 0x0d)
       if (!isText(byteAt(chunk, at++))) return undefined;
     if (at + 1 >= limit || byteAt(chunk, at + 1) !== 0x0a) return undefined;
     let valueEnd = at;
-    while (valueEnd > value && (chunk[valueEnd - 1] === 0x20 || chunk[valueEnd - 1] === 0x09))
+    while (
+      valueEnd > value &&
+      (byteAt(chunk, valueEnd - 1) === 0x20 || byteAt(chunk, valueEnd - 1) === 0x09)
+    )
       valueEnd--;
     at += 2;
     if (named(chunk, name, nameEnd, 'transfer-encoding')) return undefined;

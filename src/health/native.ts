@@ -89,10 +89,18 @@ export function loadAddon(
   }
 }
 
-/** Triples a turn may bring: probe.c reads 256 ready sockets a turn, three triples at most each. */
+/**
+ * Triples a turn may bring: probe.c reads 256 ready sockets a turn and bounds each at three
+ * (connected, data, end; it emits two at most today, since a request is written on its own turn).
+ */
 const TRIPLES = 3 * 256;
 /** What one turn's reads may fill; a socket with more to read is read again on the next turn. */
 const TURN_BYTES = 256 * 1024;
+
+/** What a socket does: connect only, or write `request` and read the reply. */
+type Job =
+  | { readonly request: undefined; readonly events: ConnectEvents }
+  | { readonly request: NativeRequest; readonly events: LeanEvents };
 
 /**
  * One thread's engine: the ids of sockets open index `waiting` (and `readers` for an exchange);
@@ -120,7 +128,6 @@ class Engine {
     for (let i = 0; i < count; i++) {
       const id = r[3 * i] ?? -1;
       const status = r[3 * i + 1] ?? 0;
-      const events = this.waiting[id];
       if (status === EV_DATA) {
         const length = r[3 * i + 2] ?? 0;
         const at = offset;
@@ -130,6 +137,7 @@ class Engine {
         this.readers[id]?.data(Buffer.from(this.bytes.subarray(at, at + length)));
         continue;
       }
+      const events = this.waiting[id];
       if (events === undefined) continue;
       const reader = this.readers[id];
       if (status === 0) {
@@ -155,31 +163,32 @@ class Engine {
   }
 
   /**
-   * Starts a socket: a connect, or an exchange when `request` is given (then `events` is told
-   * its reads). The function returned ends it (reset if connected, unless `close`: a FIN),
-   * and it is never told again.
+   * Starts a socket: a connect, or an exchange (then its events are told its reads). The
+   * function returned ends it (reset if connected, unless `close`: a FIN), and it is never told
+   * again.
    */
   open(
     family: 4 | 6,
     address: string,
     port: number,
     localAddress: string | undefined,
-    request: NativeRequest | undefined,
-    events: ConnectEvents | LeanEvents,
+    job: Job,
   ): (close?: boolean) => void {
     const id = this.free.pop() ?? this.waiting.length;
-    const fd = request
-      ? this.addon.connect(
-          this.engine,
-          id,
-          family,
-          address,
-          port,
-          localAddress,
-          request.text,
-          request.body,
-        )
-      : this.addon.connect(this.engine, id, family, address, port, localAddress);
+    const { events } = job;
+    const fd =
+      job.request === undefined
+        ? this.addon.connect(this.engine, id, family, address, port, localAddress)
+        : this.addon.connect(
+            this.engine,
+            id,
+            family,
+            address,
+            port,
+            localAddress,
+            job.request.text,
+            job.request.body,
+          );
     if (fd < 0) {
       this.free.push(id);
       const error = failure(fd, address, port);
@@ -193,7 +202,7 @@ class Engine {
       };
     }
     this.waiting[id] = events;
-    if (request) this.readers[id] = events as LeanEvents;
+    if (job.request !== undefined) this.readers[id] = job.events;
     this.addresses[id] = address;
     this.ports[id] = port;
     return (close) => {
@@ -239,7 +248,7 @@ export function nativeConnect(
   localAddress: string | undefined,
   events: ConnectEvents,
 ): (() => void) | undefined {
-  return engineHere()?.open(family, address, port, localAddress, undefined, events);
+  return engineHere()?.open(family, address, port, localAddress, { request: undefined, events });
 }
 
 /**
@@ -256,5 +265,5 @@ export function nativeExchange(
   request: NativeRequest,
   events: LeanEvents,
 ): ((close?: boolean) => void) | undefined {
-  return engineHere()?.open(family, address, port, localAddress, request, events);
+  return engineHere()?.open(family, address, port, localAddress, { request, events });
 }
