@@ -76,6 +76,7 @@ import { heapModes, setV8Flags } from '../src/v8-flags.js';
 import { errnoCode } from '../src/health/lean.js';
 import { openNativeProbe } from './native.js';
 import { procReader } from './procfile.js';
+import { nginxTarget, type NginxTarget } from './targets.js';
 import { rowsMarkdown, type TableRow } from './table-lib.js';
 import { tableRows } from './table.js';
 
@@ -123,6 +124,19 @@ const BLACKHOLE_NET = '10.99.0.0/16';
  * whether a peer's checks of a pool whose servers answer slowly keep the schedule.
  */
 const ANSWER_MS = Number(process.env.BENCH_ANSWER_MS ?? 0);
+/**
+ * BENCH_TARGET, what answers the targets that stay up (on PORT): `nginx` (Debian's nginx-light,
+ * one worker; the default on the host) or `node` (this file's own server; the default in the VM,
+ * whose image has no nginx, and the only one that answers late, BENCH_ANSWER_MS). The victims
+ * are always this file's, so they can be turned off alone. At 10,000 HTTP checks a second on
+ * the host, the node server took 0.64 to 0.92 of the two cores, and its answers 8 to 38 ms: the
+ * peers then competed with it for the CPU, and checks waited on it.
+ */
+const TARGET = process.env.BENCH_TARGET ?? (HOST && ANSWER_MS === 0 ? 'nginx' : 'node');
+if (TARGET !== 'nginx' && TARGET !== 'node')
+  throw new Error(`BENCH_TARGET=${TARGET}: set it to nginx or node`);
+if (TARGET === 'nginx' && ANSWER_MS > 0)
+  throw new Error('BENCH_ANSWER_MS needs BENCH_TARGET=node: nginx answers at once');
 const INTERVAL_S = 1;
 const JITTER = 0.1;
 const PORT = 7000;
@@ -217,7 +231,7 @@ interface CountReply {
   readonly listenDrops: number;
   /** Of those, the ones dropped for a full accept queue (TcpExt ListenOverflows). */
   readonly listenOverflows: number;
-  /** The server process's CPU (user + system, µs) since it started. */
+  /** The server process's CPU (user + system, µs) since it started, nginx's added. */
   readonly cpuUs: number;
   /** Its event loop's longest delay (ms) since the last count: did it stall? */
   readonly lagMaxMs: number;
@@ -298,17 +312,20 @@ function serve(): void {
         down = false;
         if (victims.length === 0) await up();
       }
+      const nginx = others ? await others : undefined;
+      const their = nginx ? await nginx.counts() : { accepts: 0, requests: 0 };
+      const theirCpuUs = nginx ? cpuOfTree(nginx.pid).cpu * 1e6 : 0;
       const opened = parsePassiveOpens(snmp());
       const ext = netstat();
       const cpu = process.cpuUsage();
       const reply: CountReply = {
-        connections,
-        requests,
+        connections: connections + their.accepts,
+        requests: requests + their.requests,
         opened,
         acceptErrors,
         listenDrops: procCounter(ext, 'TcpExt', 'ListenDrops'),
         listenOverflows: procCounter(ext, 'TcpExt', 'ListenOverflows'),
-        cpuUs: cpu.user + cpu.system,
+        cpuUs: cpu.user + cpu.system + theirCpuUs,
         lagMaxMs: lag.max / 1e6,
         t: performance.now(),
       };
@@ -316,7 +333,21 @@ function serve(): void {
       process.send?.({ id: m.id, ...reply });
     })();
   });
-  void Promise.all([listen('0.0.0.0', PORT), up()]).then(() => process.send?.({ id: 0 }));
+  // nginx answers PORT, when it is the target: its counts are added to this server's.
+  const others = TARGET === 'nginx' ? nginxTarget(PORT, address(VICTIMS)) : undefined;
+  // Stopped with this process, however it ends (SIGTERM: bench's end; disconnect: the bench died).
+  let started: NginxTarget | undefined;
+  void others?.then((t) => (started = t));
+  process.once('exit', () => started?.stop());
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('disconnect', () => process.exit(0));
+  Promise.all([others ?? listen('0.0.0.0', PORT), up()]).then(
+    () => process.send?.({ id: 0 }),
+    (error: unknown) => {
+      console.error(`bench: the target server could not start: ${(error as Error).message}`);
+      process.exit(1);
+    },
+  );
 }
 
 class Targets {
@@ -326,7 +357,10 @@ class Targets {
   readonly ready: Promise<void>;
   constructor() {
     this.proc = fork(fileURLToPath(import.meta.url), ['server'], { stdio: 'inherit' });
-    this.ready = new Promise((resolve) => this.waiting.set(0, () => resolve()));
+    this.ready = new Promise((resolve, reject) => {
+      this.waiting.set(0, () => resolve());
+      this.proc.once('exit', (code) => reject(new Error(`the target server exited (${code})`)));
+    });
     this.proc.on('message', (m: CountReply & { id: number }) => {
       this.waiting.get(m.id)?.(m);
       this.waiting.delete(m.id);
@@ -1163,6 +1197,7 @@ function report(
     'BENCH_WARM',
     'BENCH_VICTIMS',
     'BENCH_ANSWER_MS',
+    'BENCH_TARGET',
     'BENCH_BLACKHOLE',
     'BENCH_BLACKHOLE_SIZES',
     'BENCH_FILL',
@@ -1180,7 +1215,7 @@ function report(
 ${done ? '' : '\n**Partial: the run is still going, or was cut short.**\n'}
 Written by \`${env ? `${env} ` : ''}${command}\` (bench/peers.ts) on ${started.toISOString()}, ${machine()}.
 ${HOST ? `On the host: no IPVS, so ipvs-warden ran on its memory backend and keepalived with its IPVS requests answered by ${IPVS_SHIM} (LD_PRELOAD); detection is from the flip to the change each peer recorded (ipvs-warden's reconcile.applied in its log, keepalived's deletion as the shim logged it), to the millisecond, where the VM's is polled; no black-holed or table rows, no ldirectord.` : 'Everything in the VM runs about 10x slower than on the host: the ratios are what matter.'}
-${ANSWER_MS > 0 ? `The HTTP targets answered ${ANSWER_MS} ms after each request (BENCH_ANSWER_MS): slow health pages.\n` : ''}Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
+${TARGET === 'nginx' ? `The targets that stay up were answered by nginx (${version('dpkg-query', ['-W', '-f', '${Version}', 'nginx-light'])}, one worker; BENCH_TARGET=node for this bench's own node server), the ${VICTIMS} victims by the node server; the target server's CPU below is the two together.\n` : ''}${ANSWER_MS > 0 ? `The HTTP targets answered ${ANSWER_MS} ms after each request (BENCH_ANSWER_MS): slow health pages.\n` : ''}Versions: ${version('/usr/sbin/keepalived', ['--version'])}; ${version('/usr/sbin/ldirectord', ['-v'])} (Debian ldirectord ${version('dpkg-query', ['-W', '-f', '${Version}', 'ldirectord'])}); node ${process.version}.
 
 ## Ratios, ipvs-warden / peer
 

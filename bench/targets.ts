@@ -3,7 +3,7 @@
 // which takes far less of the two cores at 10,000 requests a second. Each target is one of the
 // 127.x.y.z addresses on one port; both count the requests they answer.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,14 +63,34 @@ function statusOf(address: string, port: number): Promise<number> {
   });
 }
 
+/** nginx's own counts, its readings of them taken off. */
+export interface NginxCounts {
+  readonly accepts: number;
+  readonly requests: number;
+}
+
+/** The nginx target, with what bench:peers reads of it too. */
+export interface NginxTarget extends Target {
+  readonly pid: number;
+  /** Connections accepted and requests answered so far, by stub_status. */
+  counts(): Promise<NginxCounts>;
+}
+
 /**
  * nginx with one worker, a throwaway config in a temp dir; dead addresses come from a map
  * file that a reload (SIGHUP) picks up, awaited until the first of them answers as it should.
+ * `port` 0 takes a free one.
  */
-async function nginxTarget(): Promise<Target> {
+export async function nginxTarget(port = 0, check = address(0)): Promise<NginxTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-bench-nginx-'));
-  const port = await new Promise<number>((resolve) => {
-    const probe = createNetServer().listen(0, '0.0.0.0', () => {
+  // The port bound and let go first: a server already on it (a leftover nginx) would answer
+  // in this one's place.
+  port = await new Promise<number>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (e) =>
+      reject(new Error(`port ${port} is taken (a leftover nginx? pgrep -af nginx): ${e.message}`)),
+    );
+    probe.listen(port, '0.0.0.0', () => {
       const a = probe.address();
       probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
@@ -98,15 +118,29 @@ http {
   const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
     stdio: 'inherit',
   });
-  // stub_status counts every request, this file's own too (these and its readings): taken off.
+  let exited: string | undefined;
+  nginx.once('exit', (code, signal) => (exited = `nginx exited (${code ?? signal})`));
+  nginx.once('error', (e) => (exited = `nginx: ${e.message}`));
+  // stub_status counts every request and connection, this file's own too (these and its
+  // readings): taken off.
   let own = 0;
   const until = async (address: string, status: number): Promise<void> => {
-    for (let i = 0; i < 200 && (own++, await statusOf(address, port)) !== status; i++)
+    for (let i = 0; i < 200 && exited === undefined; i++) {
+      const got = await statusOf(address, port);
+      if (got !== 0) own++;
+      if (got === status) return;
       await new Promise((r) => setTimeout(r, 50));
+    }
+    const log = exited
+      ? readFileSync(join(dir, 'error.log'), 'utf8').trim().split('\n').at(-1)
+      : '';
+    throw new Error(
+      `${exited ?? `no ${status} from ${address}:${port} in 10 s`}${log ? `: ${log}` : ''}`,
+    );
   };
-  await until(address(0), 200);
+  await until(check, 200);
   let last: string | undefined;
-  const answered = (): Promise<number> =>
+  const counts = (): Promise<NginxCounts> =>
     new Promise((resolve, reject) => {
       own++;
       const req = get({ host: '127.0.0.1', port, path: '/stub_status', agent: false }, (res) => {
@@ -115,15 +149,18 @@ http {
         res.on('data', (c: string) => (body += c));
         res.on('end', () => {
           // "Active connections: 1\nserver accepts handled requests\n 5 5 9\n..."
-          const requests = Number(/^\s*\d+\s+\d+\s+(\d+)\s*$/m.exec(body)?.[1]);
-          if (Number.isFinite(requests)) resolve(requests - own);
-          else reject(new Error(`nginx stub_status: no request count in ${JSON.stringify(body)}`));
+          const m = /^\s*(\d+)\s+\d+\s+(\d+)\s*$/m.exec(body);
+          const [accepts, requests] = [Number(m?.[1]), Number(m?.[2])];
+          if (Number.isFinite(accepts) && Number.isFinite(requests))
+            resolve({ accepts: accepts - own, requests: requests - own });
+          else reject(new Error(`nginx stub_status: no counts in ${JSON.stringify(body)}`));
         });
       });
       req.once('error', reject);
     });
   return {
     port,
+    pid: nginx.pid ?? -1,
     setDead: async (dead) => {
       writeFileSync(map, dead.map((a) => `${a} 1;\n`).join(''));
       nginx.kill('SIGHUP');
@@ -131,7 +168,8 @@ http {
       last = dead[0];
       if (probe) await until(probe, dead.length ? 503 : 200);
     },
-    answered,
+    answered: async () => (await counts()).requests,
+    counts,
     stop: () => {
       nginx.kill();
       setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
