@@ -112,8 +112,12 @@ export function plan(
           push({ op: 'update-service', service: svc.spec }, `settings differ: ${diff.join(', ')}`);
       }
     }
-    const have = new Map((entry?.destinations ?? []).map((d) => [destinationId(d.key), d]));
-    const wanted = new Set<string>();
+    // The table's destinations by id, each to its place in the list; a flag per place marks the
+    // ones the config wants (a set of 10,000 fresh ids was half of what a tick spent planning).
+    const listed = entry?.destinations ?? [];
+    const have = new Map<string, number>();
+    listed.forEach((d, i) => have.set(destinationId(d.key), i));
+    const wanted = new Uint8Array(listed.length);
     let remaining = have.size;
 
     const drainOut = (d: DestinationLayout, why: string): void => {
@@ -156,9 +160,9 @@ export function plan(
     };
 
     for (const dd of svc.destinations) {
-      const id = destinationId(dd.destination.key);
-      wanted.add(id);
-      const o = have.get(id);
+      const at = have.get(destinationId(dd.destination.key));
+      const o = at === undefined ? undefined : listed[at];
+      if (at !== undefined) wanted[at] = 1;
       const what = dd.role === 'fallback' ? 'fallback' : 'server';
       switch (dd.want.kind) {
         case 'in':
@@ -179,8 +183,9 @@ export function plan(
           break;
       }
     }
-    for (const [id, o] of have) {
-      if (wanted.has(id)) continue;
+    for (const at of have.values()) {
+      const o = listed[at];
+      if (wanted[at] === 1 || o === undefined) continue;
       drainOut(
         o,
         svc.retired
