@@ -25,7 +25,6 @@ import {
   checkServiceSpec,
   destinationProblem,
   destinationId,
-  destinationSortKey,
   formatServiceKey,
   normalizeDestinationKey,
   normalizeServiceKey,
@@ -33,6 +32,7 @@ import {
   serviceProblem,
   serviceSortKey,
   sortBy,
+  sortDestinations,
 } from './spec.js';
 
 import {
@@ -344,6 +344,7 @@ function destinationState(
   };
 }
 
+/** In the order the netlink backend gives a dump (sortDestinations: no key string per item). */
 function sortedDests(svc: Service): DestinationState[] {
-  return sortBy([...svc.dests.values()], (d) => destinationSortKey(d.key));
+  return sortDestinations([...svc.dests.values()]);
 }
