@@ -82,7 +82,6 @@ export interface NginxTarget extends Target {
  * `port` 0 takes a free one.
  */
 export async function nginxTarget(port = 0, check = address(0)): Promise<NginxTarget> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-nginx-'));
   // The port bound and let go first: a server already on it (a leftover nginx) would answer
   // in this one's place.
   port = await new Promise<number>((resolve, reject) => {
@@ -95,6 +94,7 @@ export async function nginxTarget(port = 0, check = address(0)): Promise<NginxTa
       probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-nginx-'));
   const map = join(dir, 'dead.map');
   writeFileSync(map, '');
   writeFileSync(
@@ -138,7 +138,13 @@ http {
       `${exited ?? `no ${status} from ${address}:${port} in 10 s`}${log ? `: ${log}` : ''}`,
     );
   };
-  await until(check, 200);
+  try {
+    await until(check, 200);
+  } catch (error) {
+    nginx.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   let last: string | undefined;
   const counts = (): Promise<NginxCounts> =>
     new Promise((resolve, reject) => {
@@ -170,9 +176,10 @@ http {
     },
     answered: async () => (await counts()).requests,
     counts,
+    // At once, not on nginx's exit: bench:peers stops it as its own process exits.
     stop: () => {
       nginx.kill();
-      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
