@@ -344,7 +344,11 @@ function serve(): void {
   Promise.all([others ?? listen('0.0.0.0', PORT), up()]).then(
     () => process.send?.({ id: 0 }),
     (error: unknown) => {
-      console.error(`bench: the target server could not start: ${(error as Error).message}`);
+      const fix =
+        TARGET === 'nginx'
+          ? " (bash test/setup.sh installs nginx-light; BENCH_TARGET=node uses this bench's own server)"
+          : '';
+      console.error(`bench: the target server could not start: ${(error as Error).message}${fix}`);
       process.exit(1);
     },
   );

@@ -131,9 +131,13 @@ http {
       if (got === status) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const log = exited
-      ? readFileSync(join(dir, 'error.log'), 'utf8').trim().split('\n').at(-1)
-      : '';
+    let log = '';
+    try {
+      if (exited)
+        log = readFileSync(join(dir, 'error.log'), 'utf8').trim().split('\n').at(-1) ?? '';
+    } catch {
+      // nginx never started (not installed): no log
+    }
     throw new Error(
       `${exited ?? `no ${status} from ${address}:${port} in 10 s`}${log ? `: ${log}` : ''}`,
     );
