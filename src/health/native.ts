@@ -91,7 +91,8 @@ export function loadAddon(
 
 /**
  * Triples a turn may bring: probe.c reads 256 ready sockets a turn and bounds each at three
- * (connected, data, end; it emits two at most today, since a request is written on its own turn).
+ * (connected, data, end). It emits two at most today: an exchange's reply is read on a later
+ * turn than its connect.
  */
 const TRIPLES = 3 * 256;
 /** What one turn's reads may fill; a socket with more to read is read again on the next turn. */
