@@ -303,6 +303,40 @@ t.test('a malformed service in a dump is EPROTO naming what is missing', async (
   await b.close();
 });
 
+t.test(
+  'a dump part its decoder throws on fails the dump once the kernel has ended it',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory);
+    const unreadable = new Error('unreadable part');
+    const seen: string[] = [];
+    const first = tr.decoded(req(), ctx, true, (buf, start, end) => {
+      const text = buf.toString('latin1', start, end);
+      seen.push(text);
+      if (text === 'two') throw unreadable;
+      return text;
+    });
+    const second = tr.request(req(), ctx, true);
+    const firstSettled = settled(first);
+    await tick();
+    const d = peer.seqOf(0);
+    peer.reply(Buffer.concat([part(d, Buffer.from('one')), part(d, Buffer.from('two'))]));
+    peer.reply(part(d, Buffer.from('three')));
+    await tick();
+    t.notOk(firstSettled(), 'not failed while the kernel is still dumping');
+    t.equal(peer.sent.length, 1, 'the next dump waits for the end of this one');
+    peer.reply(done(d));
+    await t.rejects(first, unreadable);
+    t.same(seen, ['one', 'two'], 'nothing is decoded after the part that failed');
+    t.equal(tr.counters.stray, 0, "the parts after it were taken as the dump's own");
+    await tick();
+    t.equal(peer.sent.length, 2);
+    peer.reply(Buffer.concat([part(peer.seqOf(1), Buffer.from('four')), done(peer.seqOf(1))]));
+    t.same((await second).map(String), ['four'], 'each part read where it lies in its datagram');
+    tr.close();
+  },
+);
+
 t.test('requests beyond the window wait; a second dump waits for the first', async (t) => {
   const peer = fakePeer();
   const tr = new NetlinkTransport(peer.factory, { window: 2 });

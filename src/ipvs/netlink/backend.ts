@@ -55,6 +55,7 @@ import {
 import * as K from './constants.js';
 import {
   NetlinkTransport,
+  type PartDecoder,
   type RequestContext,
   type SocketFactory,
   type TransportCounters,
@@ -185,13 +186,12 @@ export class NetlinkBackend extends BackendBase {
   private async dump<T>(
     message: Buffer,
     context: RequestContext,
-    decode: (p: Buffer) => T,
+    decode: PartDecoder<T>,
     transport = this.transport,
   ): Promise<T[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const parts = await transport.request(Buffer.from(message), context, true);
-        return parts.map(decode);
+        return await transport.decoded(Buffer.from(message), context, true, decode);
       } catch (err) {
         if (err instanceof IpvsError && err.code === 'EINTR' && attempt < this.dumpAttempts)
           continue;
@@ -244,7 +244,7 @@ export class NetlinkBackend extends BackendBase {
     return this.listServices(decodeService);
   }
 
-  private async listServices<S extends ServiceSpec>(decode: (p: Buffer) => S): Promise<S[]> {
+  private async listServices<S extends ServiceSpec>(decode: PartDecoder<S>): Promise<S[]> {
     const list = await this.dump(
       this.message(K.IPVS_CMD_GET_SERVICE, true).finish(),
       { op: 'list-services' },
@@ -268,14 +268,14 @@ export class NetlinkBackend extends BackendBase {
 
   private async listDestinations<D extends DestinationLayout>(
     key: ServiceKey,
-    decode: (p: Buffer, family: Family) => D,
+    decode: (p: Buffer, family: Family, start: number, end: number) => D,
     transport = this.transport,
   ): Promise<D[]> {
     const k = normalizeServiceKey(key, 'list-destinations');
     const list = await this.dump(
       writeServiceKey(this.message(K.IPVS_CMD_GET_DEST, true), k).finish(),
       { op: 'list-destinations', target: formatServiceKey(k) },
-      (p) => decode(p, k.family),
+      (buf, start, end) => decode(buf, k.family, start, end),
       transport,
     );
     return sortDestinations(list);
@@ -290,8 +290,8 @@ export class NetlinkBackend extends BackendBase {
   }
 
   private async read<S extends ServiceSpec, D extends DestinationLayout>(
-    service: (p: Buffer) => S,
-    destination: (p: Buffer, family: Family) => D,
+    service: PartDecoder<S>,
+    destination: (p: Buffer, family: Family, start: number, end: number) => D,
   ): Promise<{ service: S; destinations: D[] }[]> {
     // The services' dump is answered after every write sent before it on this socket, so the
     // destinations' dumps see those writes whichever socket they go on.

@@ -278,8 +278,8 @@ export function writeDaemon(w: MessageWriter, s: SyncDaemonSpec): MessageWriter 
  * A daemon from a GET_DAEMON dump part. Kernels before 4.3 send no group, port, TTL or max
  * length: those read as the defaults such a kernel used.
  */
-export function decodeDaemon(payload: Buffer): SyncDaemonState {
-  const top = topLevel(payload, K.IPVS_CMD_ATTR_DAEMON, 'sync daemon');
+export function decodeDaemon(payload: Buffer, start = 0, end = payload.length): SyncDaemonState {
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_DAEMON, 'sync daemon', start, end);
   const m = top.nested(
     OBJECT,
     K.IPVS_CMD_ATTR_DAEMON,
@@ -501,11 +501,14 @@ const TOP = new Reader();
 const OBJECT = new Reader();
 const STATS = new Reader();
 
-/** The top-level attributes of one genl message payload (after nlmsghdr). */
-function topLevel(payload: Buffer, max: number, where: string): Reader {
-  if (payload.length < K.GENL_HDRLEN)
+/**
+ * The top-level attributes of one genl message payload (after nlmsghdr): buf[start, end), so a
+ * dump's parts are read where they lie in their datagram (NetlinkTransport.decoded).
+ */
+function topLevel(buf: Buffer, max: number, where: string, start = 0, end = buf.length): Reader {
+  if (end - start < K.GENL_HDRLEN)
     throw new MalformedReply(`${where}: message shorter than a genl header`);
-  return TOP.about(where).read(payload, K.GENL_HDRLEN, payload.length, max);
+  return TOP.about(where).read(buf, start + K.GENL_HDRLEN, end, max);
 }
 
 function family(af: number, where: string): Family {
@@ -566,19 +569,24 @@ const TUN_BY_NUMBER = new Map<number, TunnelType>(
   (Object.entries(TUN) as [TunnelType, number][]).map(([name, n]) => [n, name]),
 );
 
-/** A service from a NEW_SERVICE message (a dump part or a GET reply). */
-export function decodeService(payload: Buffer): ServiceState {
+/** A service from a NEW_SERVICE message (a dump part or a GET reply), payload[start, end). */
+export function decodeService(payload: Buffer, start = 0, end = payload.length): ServiceState {
   // Built with its statistics: the object has them, as the type says.
-  return service(payload, true) as ServiceState;
+  return service(payload, true, start, end) as ServiceState;
 }
 
 /** A service's settings alone (IpvsBackend.layout): its statistics are not decoded. */
-export function decodeServiceSpec(payload: Buffer): ServiceSpec {
-  return service(payload, false);
+export function decodeServiceSpec(payload: Buffer, start = 0, end = payload.length): ServiceSpec {
+  return service(payload, false, start, end);
 }
 
-function service(payload: Buffer, withStats: boolean): ServiceSpec & { stats?: Stats } {
-  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service');
+function service(
+  payload: Buffer,
+  withStats: boolean,
+  start: number,
+  end: number,
+): ServiceSpec & { stats?: Stats } {
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'service', start, end);
   const m = top.nested(
     OBJECT,
     K.IPVS_CMD_ATTR_SERVICE,
@@ -636,23 +644,38 @@ function service(payload: Buffer, withStats: boolean): ServiceSpec & { stats?: S
   return spec;
 }
 
-/** A destination from a NEW_DEST dump part; old kernels omit the family, meaning the service's. */
-export function decodeDestination(payload: Buffer, serviceFamily: Family): DestinationState {
+/**
+ * A destination from a NEW_DEST dump part, payload[start, end); old kernels omit the family,
+ * meaning the service's.
+ */
+export function decodeDestination(
+  payload: Buffer,
+  serviceFamily: Family,
+  start = 0,
+  end = payload.length,
+): DestinationState {
   // Built with its statistics: the object has them, as the type says.
-  return destination(payload, serviceFamily, true) as DestinationState;
+  return destination(payload, serviceFamily, true, start, end) as DestinationState;
 }
 
 /** A destination without its statistics (IpvsBackend.layout), which are most of its decoding. */
-export function decodeDestinationLayout(payload: Buffer, serviceFamily: Family): DestinationLayout {
-  return destination(payload, serviceFamily, false);
+export function decodeDestinationLayout(
+  payload: Buffer,
+  serviceFamily: Family,
+  start = 0,
+  end = payload.length,
+): DestinationLayout {
+  return destination(payload, serviceFamily, false, start, end);
 }
 
 function destination(
   payload: Buffer,
   serviceFamily: Family,
   withStats: boolean,
+  start: number,
+  end: number,
 ): DestinationLayout & { stats?: Stats } {
-  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination');
+  const top = topLevel(payload, K.IPVS_CMD_ATTR_TIMEOUT_UDP, 'destination', start, end);
   const m = top.nested(
     OBJECT,
     K.IPVS_CMD_ATTR_DEST,
