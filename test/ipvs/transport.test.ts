@@ -453,6 +453,28 @@ t.test('lost replies (ENOBUFS) fail every request in flight; silence times out',
   await t.rejects(tr.request(req(), ctx), { code: 'ESHUTDOWN' });
 });
 
+t.test(
+  'the deadline timer keeps the process alive only while a request is in flight',
+  async (t) => {
+    const timers = (): number =>
+      process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
+    for (let i = 0; i < 3; i++) {
+      const answered = tr.request(req(), ctx);
+      await tick();
+      t.equal(timers(), before + 1, `request ${i + 1} in flight: one timer holds the process`);
+      peer.reply(ack(peer.seqOf(i)));
+      await answered;
+      t.equal(timers(), before, `request ${i + 1} answered: no timer holds it`);
+    }
+    const lost = tr.request(req(), ctx);
+    await t.rejects(lost, { code: 'ETIMEDOUT' }, 'and a request still times out after idle ones');
+    tr.close();
+  },
+);
+
 t.test('deadlines follow the monotonic clock, not the wall clock', async (t) => {
   // A wall clock stepped forward would fail every request in flight at once; this one reads
   // only the clock it is given: frozen, nothing times out however long the sweeps run.

@@ -51,7 +51,9 @@ export class MalformedReply extends Error {
  * family's such as rtnetlink's ifaddrmsg), attributes (4-byte aligned).
  */
 export class MessageWriter {
-  private buf = Buffer.alloc(256);
+  // From node's shared pool: a table's worth of messages makes no ArrayBuffer each. Every byte
+  // up to `off` is written before it is read (the headers below, each attribute and its padding).
+  private buf = Buffer.allocUnsafe(256);
   private off = 0;
 
   /** A generic-netlink message: genlmsghdr { cmd, version }. */
@@ -61,6 +63,8 @@ export class MessageWriter {
   constructor(type: number, flags: number, cmdOrHeader: number | Buffer, version = 0) {
     const fixed = typeof cmdOrHeader === 'number' ? K.GENL_HDRLEN : (cmdOrHeader.length + 3) & ~3;
     this.reserve(K.NLMSG_HDRLEN + fixed);
+    // Sequence number and port (the transport's), genl's reserved field, a header's padding.
+    this.buf.fill(0, 0, K.NLMSG_HDRLEN + fixed);
     this.buf.writeUInt16LE(type, 4);
     this.buf.writeUInt16LE(flags, 6);
     if (typeof cmdOrHeader === 'number') {
@@ -74,7 +78,7 @@ export class MessageWriter {
 
   private reserve(n: number): void {
     if (this.off + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
     this.buf.copy(next, 0, 0, this.off);
     this.buf = next;
   }

@@ -347,13 +347,18 @@ export class NetlinkTransport {
     this.armTimer();
   }
 
+  /**
+   * The sweep's timer keeps the process alive only while requests are in flight. It is not
+   * cleared as each answer comes (a table read of 100 services would make and clear it 100
+   * times) but by the first sweep that finds nothing in flight.
+   */
   private armTimer(): void {
     if (this.inFlight.size === 0) {
-      if (this.timer) clearInterval(this.timer);
-      this.timer = undefined;
+      this.timer?.unref();
       return;
     }
     this.timer ??= setInterval(() => this.sweep(), Math.min(1000, this.timeoutMs));
+    this.timer.ref();
   }
 
   /**
@@ -362,6 +367,11 @@ export class NetlinkTransport {
    * be counted a timeout (the route list failed so in the VM under overload).
    */
   private sweep(): void {
+    if (this.inFlight.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
     if (this.sweeping) return;
     this.sweeping = true;
     const now = this.clock.monotonic();
