@@ -372,6 +372,16 @@ interface Slots {
   [slot: number]: number;
 }
 
+/*
+ * Little-endian and network-order integers read byte by byte: Buffer's readUInt16LE and kin
+ * validate their offset on each call, and a dump reads a dozen per destination. Every caller's
+ * offset lies within `buf` (an attribute the scan found, at least as long as it is read).
+ */
+const u16At = (buf: Buffer, off: number): number => (buf[off] ?? 0) | ((buf[off + 1] ?? 0) << 8);
+const be16At = (buf: Buffer, off: number): number => ((buf[off] ?? 0) << 8) | (buf[off + 1] ?? 0);
+const u32At = (buf: Buffer, off: number): number =>
+  (u16At(buf, off) | (u16At(buf, off + 2) << 16)) >>> 0;
+
 /** Fills `idx` with the attributes of buf[start, end); `where` is read only for an error. */
 function scanAttrs(
   buf: Buffer,
@@ -383,8 +393,8 @@ function scanAttrs(
 ): void {
   let off = start;
   while (off + 4 <= end) {
-    const len = buf.readUInt16LE(off);
-    const type = buf.readUInt16LE(off + 2) & K.NLA_TYPE_MASK;
+    const len = u16At(buf, off);
+    const type = u16At(buf, off + 2) & K.NLA_TYPE_MASK;
     if (len < 4 || off + len > end) {
       throw new MalformedReply(
         `${context.where}: attribute ${type} has length ${len}, ${end - off} bytes left`,
@@ -478,13 +488,13 @@ class Reader {
     return type <= this.max ? (this.idx[2 * type + 1] ?? 0) : 0;
   }
   u16(type: number, name: string): number {
-    return this.buf.readUInt16LE(this.at(type, name, 2));
+    return u16At(this.buf, this.at(type, name, 2));
   }
   u32(type: number, name: string): number {
-    return this.buf.readUInt32LE(this.at(type, name, 4));
+    return u32At(this.buf, this.at(type, name, 4));
   }
   be16(type: number, name: string): number {
-    return this.buf.readUInt16BE(this.at(type, name, 2));
+    return be16At(this.buf, this.at(type, name, 2));
   }
   string(type: number, name: string): string {
     const off = this.at(type, name, 1);
@@ -533,10 +543,10 @@ const ZERO = BigInt(0);
 function stat(s: Reader, type: number, name: string): bigint {
   const off = s.at(type, name, 4);
   const len = s.len(type);
-  const lo = s.buf.readUInt32LE(off);
+  const lo = u32At(s.buf, off);
   if (len === 4) return lo === 0 ? ZERO : BigInt(lo);
   if (len !== 8) throw new MalformedReply(`${s.where}: ${name} has ${len} bytes`);
-  const hi = s.buf.readUInt32LE(off + 4);
+  const hi = u32At(s.buf, off + 4);
   if (hi === 0) return lo === 0 ? ZERO : BigInt(lo);
   return hi < SAFE_HIGH ? BigInt(hi * 0x100000000 + lo) : s.buf.readBigUInt64LE(off);
 }
