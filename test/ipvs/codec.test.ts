@@ -1,11 +1,14 @@
 // The destination decoder on hand-built messages: statistics of every width (u32, u64 below and
 // above 2^53), malformed parts named by the destination they belong to, and the listing order
-// of sortDestinations against destinationSortKey's.
+// of sortDestinations against destinationSortKey's. And the writer: each kind of attribute where
+// it makes the message outgrow its buffer.
 import t from 'tap';
 import {
   MalformedReply,
+  MessageWriter,
   decodeDestination,
   decodeDestinationLayout,
+  indexAttrs,
 } from '../../src/ipvs/netlink/codec.js';
 import * as K from '../../src/ipvs/netlink/constants.js';
 import type { DestinationKey } from '../../src/ipvs/model.js';
@@ -141,5 +144,40 @@ t.test('sortDestinations lists as destinationSortKey orders', async (t) => {
     ['none', []],
   ] as const) {
     t.same(sortDestinations(xs), expected([...xs]), name);
+  }
+});
+
+t.test('an attribute that makes a message outgrow its buffer is written whole', async (t) => {
+  // Each kind, after fillers of every length that puts its header around the first buffer's
+  // end (256 bytes): its bytes must be read back where the message says they are.
+  const kinds: [string, (w: MessageWriter) => void, Buffer][] = [
+    ['u8', (w) => w.u8(2, 0xab), Buffer.from([0xab])],
+    ['u16', (w) => w.u16(2, 0xabcd), Buffer.from([0xcd, 0xab])],
+    ['u32', (w) => w.u32(2, 0xdeadbeef), Buffer.from([0xef, 0xbe, 0xad, 0xde])],
+    ['be16', (w) => w.be16(2, 0xabcd), Buffer.from([0xab, 0xcd])],
+    ['be32', (w) => w.be32(2, 0xdeadbeef), Buffer.from([0xde, 0xad, 0xbe, 0xef])],
+    ['u32pair', (w) => w.u32pair(2, 1, 0xffffffff), Buffer.from([1, 0, 0, 0, 255, 255, 255, 255])],
+    ['string', (w) => w.string(2, 'wlc'), Buffer.from('wlc\0')],
+    ['bytes', (w) => w.bytes(2, Buffer.from([9, 8, 7, 6, 5])), Buffer.from([9, 8, 7, 6, 5])],
+    [
+      'address',
+      (w) => w.address(2, 4, '192.0.2.7'),
+      Buffer.from([192, 0, 2, 7, ...new Array<number>(12).fill(0)]),
+    ],
+  ];
+  for (const [kind, write, bytes] of kinds) {
+    for (let fill = 200; fill <= 244; fill += 4) {
+      const w = new MessageWriter(0x20, 0, 1, 1);
+      w.bytes(1, Buffer.alloc(fill, 0x55));
+      write(w);
+      const m = w.finish();
+      const idx = indexAttrs(m, K.NLMSG_HDRLEN + K.GENL_HDRLEN, m.length, 2, 'test');
+      const at = idx[4] ?? -1;
+      t.same(
+        [...m.subarray(at, at + (idx[5] ?? 0))],
+        [...bytes],
+        `${kind} after ${fill} bytes of filler (a ${m.length}-byte message)`,
+      );
+    }
   }
 });

@@ -95,24 +95,31 @@ export class MessageWriter {
     return at + 4;
   }
 
+  // Each writer takes the payload's offset before it names this.buf: header() may replace the
+  // buffer with a larger one, and `this.buf.write(v, this.header(...))` would write to the old.
   u8(type: number, v: number): this {
-    this.buf.writeUInt8(v, this.header(type, 1));
+    const at = this.header(type, 1);
+    this.buf.writeUInt8(v, at);
     return this;
   }
   u16(type: number, v: number): this {
-    this.buf.writeUInt16LE(v, this.header(type, 2));
+    const at = this.header(type, 2);
+    this.buf.writeUInt16LE(v, at);
     return this;
   }
   u32(type: number, v: number): this {
-    this.buf.writeUInt32LE(v >>> 0, this.header(type, 4));
+    const at = this.header(type, 4);
+    this.buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
   be16(type: number, v: number): this {
-    this.buf.writeUInt16BE(v, this.header(type, 2));
+    const at = this.header(type, 2);
+    this.buf.writeUInt16BE(v, at);
     return this;
   }
   be32(type: number, v: number): this {
-    this.buf.writeUInt32BE(v >>> 0, this.header(type, 4));
+    const at = this.header(type, 4);
+    this.buf.writeUInt32BE(v >>> 0, at);
     return this;
   }
   /** Two u32s (struct ip_vs_flags). */
@@ -131,11 +138,13 @@ export class MessageWriter {
   }
   /** Raw bytes (rtnetlink's addresses: 4 or 16 bytes, as long as the family's). */
   bytes(type: number, data: Uint8Array): this {
-    this.buf.set(data, this.header(type, data.length));
+    const at = this.header(type, data.length);
+    this.buf.set(data, at);
     return this;
   }
   address(type: number, family: Family, text: string): this {
-    writeAddress(family, text, this.buf, this.header(type, 16));
+    const at = this.header(type, 16);
+    writeAddress(family, text, this.buf, at);
     return this;
   }
   /** A nested attribute (with NLA_F_NESTED, as strict kernel validation expects). */
