@@ -6,7 +6,7 @@
 // reads) and table() (what /metrics reads) alternate, BENCH_ROUNDS reads of each (default 200),
 // back to back as a busy daemon's would be; prints the median, the 10th percentile and the mean.
 // No collection is forced between reads: on this host one before each read made the reads two
-// to three times slower and far noisier than the daemon's (13-28 ms against 6.5-6.7 for
+// to three times slower and far noisier than the daemon's (13-22 ms against 6.5-6.7 for
 // layout(), medians of 200).
 // bench:table times the same reads against the VM's kernel beside `ipvsadm -Ln`, where the
 // kernel's own work and the VM's noise come with them.
