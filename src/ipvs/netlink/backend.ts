@@ -123,6 +123,9 @@ export const kernelSocketFor =
 /** The IPVS family's socket (generic netlink); called again if one fails. */
 export const kernelSocket: SocketFactory = kernelSocketFor(K.NETLINK_GENERIC);
 
+/** A destination part's decoder: as `PartDecoder`, knowing its service's family. */
+type DestinationDecoder<D> = (buf: Buffer, family: Family, start: number, end: number) => D;
+
 export class NetlinkBackend extends BackendBase {
   readonly kind = 'netlink';
   private readonly dumpAttempts: number;
@@ -268,7 +271,7 @@ export class NetlinkBackend extends BackendBase {
 
   private async listDestinations<D extends DestinationLayout>(
     key: ServiceKey,
-    decode: (p: Buffer, family: Family, start: number, end: number) => D,
+    decode: DestinationDecoder<D>,
     transport = this.transport,
   ): Promise<D[]> {
     const k = normalizeServiceKey(key, 'list-destinations');
@@ -291,7 +294,7 @@ export class NetlinkBackend extends BackendBase {
 
   private async read<S extends ServiceSpec, D extends DestinationLayout>(
     service: PartDecoder<S>,
-    destination: (p: Buffer, family: Family, start: number, end: number) => D,
+    destination: DestinationDecoder<D>,
   ): Promise<{ service: S; destinations: D[] }[]> {
     // The services' dump is answered after every write sent before it on this socket, so the
     // destinations' dumps see those writes whichever socket they go on.
