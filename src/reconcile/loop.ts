@@ -196,8 +196,6 @@ function subscriber(recordId: string, check: number): string {
 interface LoopState {
   readonly config: Config;
   readonly records: ReadonlyMap<string, ServerRecord>;
-  /** Scheduler subscriber -> its server's record (a result finds its servers without parsing). */
-  readonly bySubscriber: ReadonlyMap<string, ServerRecord>;
   /**
    * Each configured real server's record, by its service's config and its own: what a tick asks
    * of each, found without an id string. By both, as nothing makes a server's config object one
@@ -239,7 +237,7 @@ export class ReconcileLoop {
   private readonly clock: Clock;
   private readonly readDir: (dir: string) => Promise<string[]>;
   private readonly makeChecker: typeof createChecker;
-  private readonly scheduler: Scheduler;
+  private readonly scheduler: Scheduler<ServerRecord>;
   /** The bound on checks in flight, those waiting on slow servers included (restart-only). */
   readonly maxInFlight: number;
   private readonly observer: LoopObserver;
@@ -308,7 +306,6 @@ export class ReconcileLoop {
     this.state = {
       config,
       records: new Map(),
-      bySubscriber: new Map(),
       byServer: new Map(),
       retired: [],
     };
@@ -324,7 +321,7 @@ export class ReconcileLoop {
     const { checkConcurrency, checkConcurrencyMin, checkWorkers } = config.daemon;
     const cap = schedulerCap(checkConcurrency, checkConcurrencyMin, checkWorkers);
     this.maxInFlight = inFlightMax(cap.max, options.openFiles ?? 0, config.daemon.checkInFlightMax);
-    this.scheduler = new Scheduler({
+    this.scheduler = new Scheduler<ServerRecord>({
       concurrency: cap.max,
       minConcurrency: cap.min,
       maxInFlight: this.maxInFlight,
@@ -564,7 +561,6 @@ export class ReconcileLoop {
     const old = this.state.records;
     const kernel = destinationsByTarget(table);
     const records = new Map<string, ServerRecord>();
-    const bySubscriber = new Map<string, ServerRecord>();
     const byServer = new Map<VirtualServiceConfig, Map<RealServerConfig, ServerRecord>>();
     const planned: {
       sub: string;
@@ -575,6 +571,8 @@ export class ReconcileLoop {
       target: ReturnType<typeof checkTarget>;
       rs: RealServerConfig;
       initial: 'up' | 'down';
+      /** What the scheduler hands back with each result. */
+      record: ServerRecord;
     }[] = [];
     // One checker instance per distinct check (its key), not one per server: a service's
     // 10,000 servers share their check's instance (the scheduler counts an instance's users).
@@ -598,14 +596,11 @@ export class ReconcileLoop {
         const prev = old.get(id);
         const initial = initialHealth(prev?.status, kernel.get(id)?.weight, rs.policy.initial);
         const runs: string[] = [];
-        const subs: string[] = [];
-        rs.checks.forEach((check, i) => {
+        const checks = rs.checks.map((check, index) => {
           const checker = checkerOf(check);
           const target = checkTarget(rs, check);
-          const sub = subscriber(id, i);
-          subs.push(sub);
           runs.push(Scheduler.runId(checker, target, rs.policy));
-          planned.push({ sub, runs, index: i, checker, target, rs, initial });
+          return { sub: subscriber(id, index), index, checker, target };
         });
         const none = runs.length === 0;
         const record: ServerRecord = {
@@ -626,7 +621,7 @@ export class ReconcileLoop {
           lastTransition: prev?.lastTransition ?? null,
         };
         records.set(id, record);
-        for (const sub of subs) bySubscriber.set(sub, record);
+        for (const c of checks) planned.push({ ...c, runs, rs, initial, record });
         servers.set(rs, record);
       }
     }
@@ -634,14 +629,18 @@ export class ReconcileLoop {
     const oldSubscriptions = [...old.values()].flatMap((r) =>
       r.runs.map((run, i) => ({ sub: subscriber(r.id, i), run })),
     );
-    this.state = { config, records, bySubscriber, byServer, retired };
+    this.state = { config, records, byServer, retired };
     /** Each subscriber's run now: one whose run changed leaves the old one. */
     const wanted = new Map<string, string>();
     for (const p of planned) {
-      const run = this.scheduler.add(p.sub, p.checker, p.target, p.rs.timing, {
-        ...p.rs.policy,
-        initial: p.initial,
-      });
+      const run = this.scheduler.add(
+        p.sub,
+        p.checker,
+        p.target,
+        p.rs.timing,
+        { ...p.rs.policy, initial: p.initial },
+        p.record,
+      );
       wanted.set(p.sub, run);
       // The same id, as the scheduler keeps it (a run that carried over a reload keeps its
       // old one): held once, not twice, per check of every server.
@@ -653,7 +652,7 @@ export class ReconcileLoop {
     for (const record of records.values()) this.refresh(record, undefined);
   }
 
-  private onResult(event: CheckEvent): void {
+  private onResult(event: CheckEvent<ServerRecord>): void {
     this.observer.checkResult?.(event);
     this.log.log('debug', 'check.result', () => ({
       target: hostPort(event.target),
@@ -664,8 +663,8 @@ export class ReconcileLoop {
       duration_ms: event.result.durationMs,
       lateness_ms: event.latenessMs,
     }));
-    for (const sub of event.subscribers) {
-      const record = this.state.bySubscriber.get(sub);
+    // Each subscriber's record, as the last swap gave it to the scheduler.
+    for (const record of event.tags) {
       if (!record) continue;
       if (event.result.weight !== undefined) record.weight = event.result.weight;
       const wasLocal = record.localRuns.length > 0;
@@ -690,7 +689,11 @@ export class ReconcileLoop {
   /** Recomputes a server's status from its checks' states; a change is logged and ticks. */
   private refresh(record: ServerRecord, event: CheckEvent | undefined): void {
     if (record.runs.length === 0) return;
-    const states = record.runs.map((r) => this.scheduler.state(r));
+    // A server with one check has the state its result just brought: no lookup of it by id.
+    const states =
+      event && record.runs.length === 1 && record.runs[0] === event.id
+        ? [event.state]
+        : record.runs.map((r) => this.scheduler.state(r));
     const status = serverStatus(states, record.settled, record.rs.policy.fall);
     if (status === record.status) return;
     const from = record.status;

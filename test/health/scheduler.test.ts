@@ -228,6 +228,29 @@ t.test('a subscriber removed is not handed the next results; one added is', asyn
   );
 });
 
+t.test("each result hands back every subscriber's tag, the last one added", async (t) => {
+  const c = new Scripted('same', () => true);
+  const clock = new ManualClock(0);
+  const tags: (readonly (string | undefined)[])[] = [];
+  const s = new Scheduler<string>({
+    slotMs: 0,
+    onResult: (e) => tags.push(e.tags),
+    random: () => 0,
+    clock,
+  });
+  const id = s.add('svc-a', c, target, fast, policy, 'record a');
+  s.add('svc-b', c, target, fast, policy);
+  await clock.advance(0);
+  // A reload: the same subscriber, a new record.
+  s.add('svc-a', c, target, fast, policy, 'record a, reloaded');
+  await clock.advance(5);
+  s.remove('svc-a', id);
+  s.add('svc-b', c, target, fast, policy, 'record b');
+  await clock.advance(5);
+  await s.stop();
+  t.same(tags, [['record a', undefined], ['record a, reloaded', undefined], ['record b']]);
+});
+
 t.test('removing the last subscriber stops the check', async (t) => {
   const c = new Scripted('r', () => true);
   const sch = new Scheduler({ slotMs: 0, onResult: () => undefined, clock: new ManualClock() });

@@ -226,6 +226,7 @@ t.test('a local result counts as outcome "unknown"; every outcome starts at 0', 
   const event = (result: CheckResult): CheckEvent => ({
     id: 'tcp:abc@10.0.0.2:80 rise=2 fall=3',
     subscribers: ['web'],
+    tags: [undefined],
     checker: {
       kind: 'tcp',
       description: 'TCP connect',
