@@ -228,6 +228,8 @@ export interface LoopOptions {
   readonly openFiles?: number;
   /** The busiest probing loop's share of time busy since the last call (the scheduler's). */
   readonly busyShare?: () => number;
+  /** For benchmarks: the grid checks start on, fixed (the scheduler's `slotMs`). */
+  readonly slotMs?: number;
 }
 
 export class ReconcileLoop {
@@ -326,6 +328,7 @@ export class ReconcileLoop {
       minConcurrency: cap.min,
       maxInFlight: this.maxInFlight,
       ...(options.busyShare ? { busyShare: options.busyShare } : {}),
+      ...(options.slotMs === undefined ? {} : { slotMs: options.slotMs }),
       onResult: (event) => this.onResult(event),
       clock: this.clock,
     });
