@@ -18,6 +18,7 @@ import type { Checker, CheckResult } from '../src/health/checker.js';
 import { MemoryBackend } from '../src/ipvs/memory.js';
 import { WardenMetrics } from '../src/metrics/metrics.js';
 import { ReconcileLoop } from '../src/reconcile/loop.js';
+import { median, parseStat } from './peers-lib.js';
 import { procReader } from './procfile.js';
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
@@ -98,19 +99,16 @@ async function child(grid: string): Promise<void> {
   metrics.attach(loop);
   await loop.start();
   const stat = procReader(`/proc/self/task/${process.pid}/stat`);
-  // utime and stime, in clock ticks (1/100 s), after the command name.
-  const ticks = (): number => {
-    const f = stat().split(') ')[1]?.split(' ') ?? [];
-    return Number(f[11]) + Number(f[12]);
-  };
+  /** The main thread's CPU so far, in seconds (a thread has no reaped children). */
+  const cpu = (): number => parseStat(stat()).cpu;
   await new Promise((r) => setTimeout(r, WARM_MS));
-  const [c0, t0, w0] = [counter.checks, ticks(), performance.now()];
+  const [c0, t0, w0] = [counter.checks, cpu(), performance.now()];
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const n = counter.checks - c0;
   const figures: Figures = {
     grid,
     checksPerSecond: (n * 1000) / (performance.now() - w0),
-    mainUs: ((ticks() - t0) * 10_000) / n,
+    mainUs: ((cpu() - t0) * 1e6) / n,
   };
   await loop.stop();
   process.stdout.write(`${JSON.stringify(figures)}\n`);
@@ -132,12 +130,6 @@ function run(grid: string, core: number): Promise<Figures> {
     ),
   );
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
 
 async function main(): Promise<void> {
   const cores = availableParallelism();
