@@ -4,8 +4,9 @@
 // Prints VmRSS per size and the growth per real server (least squares over the sizes).
 // `npm run bench:memory` (host). BENCH_SIZES (default 1,1000,5000,10000), BENCH_INTERVAL
 // (default 1s: the check rate is part of what is held in flight), BENCH_DAEMON ("key: value;..."
-// added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon; several sets separated by
-// "|" are measured side by side, each size with each set in turn), BENCH_SNAPSHOT (a directory:
+// added to daemon:), BENCH_NODE_FLAGS (node's own, for the daemon, instead of the package's
+// NODE_START_FLAGS; several sets separated by "|" are measured side by side, each size with each
+// set in turn; an empty set is node's defaults), BENCH_SNAPSHOT (a directory:
 // a heap snapshot of each size), BENCH_TARGET=nginx (Debian's nginx answers instead of a node
 // server, which takes most of a core at 10,000 requests a second: for the on-time figures).
 // BENCH_SECONDS: the window (5 s). BENCH_DETECT=1: then 100 servers start answering 503
@@ -19,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { latenessText, parseWardenMetrics, type WardenScrape } from './peers-lib.js';
+import { NODE_START_FLAGS } from '../src/v8-flags.js';
 import { slope } from './stats.js';
 import { address, startTarget, type Target } from './targets.js';
 
@@ -119,8 +121,10 @@ function config(n: number, port: number, listen: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** The flag sets to compare ("" is node's defaults). */
-const FLAG_SETS = (process.env.BENCH_NODE_FLAGS ?? '').split('|').map((f) => f.trim());
+/** The flag sets to compare ("" is node's defaults); unset, the package's (NODE_START_FLAGS). */
+const FLAG_SETS = (process.env.BENCH_NODE_FLAGS ?? NODE_START_FLAGS.join(' '))
+  .split('|')
+  .map((f) => f.trim());
 
 async function measure(
   n: number,

@@ -72,7 +72,7 @@ import {
   wardenWindow,
 } from './peers-lib.js';
 import { daemonSchema } from '../src/config/daemon.js';
-import { heapModes, setV8Flags } from '../src/v8-flags.js';
+import { NODE_START_FLAGS, heapModes, setV8Flags } from '../src/v8-flags.js';
 import { errnoCode } from '../src/health/lean.js';
 import { openNativeProbe } from './native.js';
 import { procReader } from './procfile.js';
@@ -176,8 +176,13 @@ const FLOOR_WARM_S = Number(process.env.BENCH_FLOOR_WARM ?? 20);
 const OUT = process.env.BENCH_OUT ?? (HOST ? 'bench/host.md' : 'bench/README.md');
 /** Rounds of the kernel-table rows beside ipvsadm (bench/table.ts) after the peers; 0: none. */
 const TABLE_ROUNDS = HOST ? 0 : Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
-/** Extra node flags for ipvs-warden (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it here). */
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/**
+ * node's flags for ipvs-warden and the floor: the package's (NODE_START_FLAGS), or these instead
+ * (e.g. `--max-semi-space-size=4 --cpu-prof --cpu-prof-dir=DIR` to profile it here).
+ */
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [
+  ...NODE_START_FLAGS,
+];
 /** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
 const DAEMON = (process.env.BENCH_DAEMON ?? '')
   .split(';')
@@ -1278,7 +1283,7 @@ ${rowsMarkdown(table)}`
 
 ## Settings (the same schedule for each)
 
-- ipvs-warden: \`ipvs-warden run\`, backend ${HOST ? 'memory' : 'netlink'}, interval, fast_interval and down_interval
+- ipvs-warden: \`ipvs-warden run\` (node ${NODE_FLAGS.length > 0 ? NODE_FLAGS.map((f) => `\`${f}\``).join(' ') : 'with no flags'}${NODE_FLAGS.join(' ') === NODE_START_FLAGS.join(' ') ? ', as the package starts it' : ''}), backend ${HOST ? 'memory' : 'netlink'}, interval, fast_interval and down_interval
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { FILES } from '../../src/cli/manpage.js';
+import { NODE_START_FLAGS } from '../../src/v8-flags.js';
 
 t.setTimeout(300_000);
 const root = new URL('../../../', import.meta.url).pathname;
@@ -131,7 +132,7 @@ t.test('unpacked into a scratch root, the program runs', async (t) => {
   );
   t.match(
     sh('cat', [join(x, 'usr/bin/ipvs-warden')]),
-    'exec /usr/bin/node /usr/lib/ipvs-warden/dist/src/main.js "$@"',
+    `exec /usr/bin/node ${NODE_START_FLAGS.join(' ')} /usr/lib/ipvs-warden/dist/src/main.js "$@"`,
   );
 });
 
