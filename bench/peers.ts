@@ -1287,7 +1287,7 @@ ${rowsMarkdown(table)}`
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).
-- floor: our own TcpChecker or HttpChecker (path /healthz) for the same targets, each on a bare
+- floor: our own TcpChecker or HttpChecker (path /healthz), node started as ipvs-warden is, for the same targets, each on a bare
   timer (the next check ${INTERVAL_S} s after one ends, timeout 1 s, no jitter), at most ${FLOOR_CAP} at once
   (p-limit; the rest wait their turn), in a node process of its own with no scheduler, metrics or logs; the kernel holds the same table for it (every
   answering target, loaded with \`ipvsadm -R\`) as for the peers, which it does not read (\`node dist/bench/peers.js floor KIND N\`),
