@@ -345,7 +345,12 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     try {
       await loop.start();
       const v8Flags = o.heap?.running() ?? [];
-      log.log('info', 'daemon.started', { ticks: loop.stats.ticks, v8_flags: v8Flags });
+      // node_flags: whether node was started as the package starts it (NODE_START_FLAGS).
+      log.log('info', 'daemon.started', {
+        ticks: loop.stats.ticks,
+        v8_flags: v8Flags,
+        node_flags: process.execArgv,
+      });
       alerts.setPhase('running');
     } catch (e) {
       log.log('error', 'daemon.start_failed', {

@@ -19,7 +19,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { AlertDeliverer, type AlertResult } from '../../src/alerts/deliver.js';
+import { AlertDeliverer, smtpOptions, type AlertResult } from '../../src/alerts/deliver.js';
 import { AlertObserver } from '../../src/alerts/observer.js';
 import { NO_ALERTS, onEvent, type Delivery } from '../../src/alerts/decide.js';
 import { parseConfig } from '../../src/checkers.js';
@@ -196,6 +196,26 @@ virtual_services:
   t.equal(header(again!, 'Subject'), `[web] Inaccessible real server: ${where}`);
   t.equal(header(up!, 'Subject'), `[web] Added real server: ${where} (Weight set to 1)`);
   t.match(body(up!), 'Healthy: 2 of 2');
+});
+
+t.test("nodemailer's own timeouts come after our deadline, which judges time", (t) => {
+  // At the same value, nodemailer's greeting timer (timed from its connect by the wall clock)
+  // could fire first on a busy loop: the silent server below was 'failed', not 'timeout'.
+  for (const timeout of ['300ms', '10s']) {
+    const config = parseConfig(
+      `alerts: {email: {to: [ops@example.com], smtp: "127.0.0.1:25", timeout: ${timeout}}}
+virtual_services: [{address: 192.0.2.1, port: 80, real_servers: [{address: 10.0.0.1}]}]`,
+      'x.yaml',
+      {},
+    );
+    const email = config.alerts?.email;
+    if (!email) throw new Error('no email alerts');
+    const o = smtpOptions(email);
+    for (const key of ['connectionTimeout', 'greetingTimeout', 'socketTimeout'] as const)
+      t.ok((o[key] ?? 0) >= email.timeoutMs + 1000, `${timeout}: ${key} ${o[key]}`);
+    t.same([o.host, o.port], ['127.0.0.1', 25]);
+  }
+  t.end();
 });
 
 t.test('a refused connection and a silent server: failed and timeout, counted', async (t) => {
