@@ -183,6 +183,13 @@ const TABLE_ROUNDS = HOST ? 0 : Number(process.env.BENCH_TABLE_ROUNDS ?? 3);
 const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [
   ...NODE_START_FLAGS,
 ];
+/** How node was started for ipvs-warden and the floor, for the report. */
+function nodeFlagsText(): string {
+  if (NODE_FLAGS.length === 0) return 'node with no flags';
+  const flags = NODE_FLAGS.map((f) => `\`${f}\``).join(' ');
+  const packaged = NODE_FLAGS.join(' ') === NODE_START_FLAGS.join(' ');
+  return `node ${flags}${packaged ? ', as the package starts it' : ''}`;
+}
 /** Extra daemon keys for ipvs-warden, "key: value;key: value" (e.g. `check_workers: 2`). */
 const DAEMON = (process.env.BENCH_DAEMON ?? '')
   .split(';')
@@ -1283,7 +1290,7 @@ ${rowsMarkdown(table)}`
 
 ## Settings (the same schedule for each)
 
-- ipvs-warden: \`ipvs-warden run\` (node ${NODE_FLAGS.length > 0 ? NODE_FLAGS.map((f) => `\`${f}\``).join(' ') : 'with no flags'}${NODE_FLAGS.join(' ') === NODE_START_FLAGS.join(' ') ? ', as the package starts it' : ''}), backend ${HOST ? 'memory' : 'netlink'}, interval, fast_interval and down_interval
+- ipvs-warden: \`ipvs-warden run\` (${nodeFlagsText()}), backend ${HOST ? 'memory' : 'netlink'}, interval, fast_interval and down_interval
   ${INTERVAL_S} s, timeout 1 s, jitter ${JITTER}, rise 1, fall 1, on_failure remove, \`{type: tcp}\` or
   \`{type: http, path: /healthz}\`, \`metrics_per_server: false\` (neither peer has metrics; the
   per-check series stay); the rest its defaults (check_concurrency 256).

@@ -5,10 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-// Without tap's NODE_OPTIONS, whose process-info hook catches SIGHUP in every child and re-raises
-// it (tap puts it back into any env given to spawn, so env(1) takes it out, then execs node in
-// the same process).
-const node = ['-u', 'NODE_OPTIONS', process.execPath, main];
+/** This checkout's program: node and main.js. */
+const checkout: readonly string[] = [process.execPath, main];
 
 export interface Exit {
   readonly code: number | null;
@@ -31,10 +29,19 @@ export function exitOf(proc: ChildProcess): Promise<Exit> {
 /**
  * `ipvs-warden run --config FILE`; `stdout` a descriptor to log to instead of a pipe. `stopped`:
  * the process stops itself (SIGSTOP) before node starts, whatever the machine's load; SIGCONT
- * lets it go on (the pid stays the same through the exec).
+ * lets it go on (the pid stays the same through the exec). `program`: the command that is
+ * ipvs-warden (an installed one), this checkout's by default.
  */
-export function spawnDaemon(file: string, stdout?: number, stopped = false): Daemon {
-  const argv = ['/usr/bin/env', ...node, 'run', '--config', file];
+export function spawnDaemon(
+  file: string,
+  stdout?: number,
+  stopped = false,
+  program: readonly string[] = checkout,
+): Daemon {
+  // Without tap's NODE_OPTIONS, whose process-info hook catches SIGHUP in every child and
+  // re-raises it (tap puts it back into any env given to spawn, so env(1) takes it out, then
+  // execs the program in the same process).
+  const argv = ['/usr/bin/env', '-u', 'NODE_OPTIONS', ...program, 'run', '--config', file];
   const proc = stopped
     ? spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$@"', 'sh', ...argv], {
         stdio: ['ignore', stdout ?? 'pipe', 'pipe'],

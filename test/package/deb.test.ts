@@ -3,7 +3,7 @@
 // package:deb`'s .deb has the layout the man page's FILES names, passes lintian (overrides
 // justified in deploy/debian/lintian-overrides), runs unpacked, and installs, removes and
 // purges on this machine (CI's throwaway Debian 12, as root), leaving nothing of itself.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -16,11 +16,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import t from 'tap';
 import { FILES } from '../../src/cli/manpage.js';
 import { NODE_START_FLAGS } from '../../src/v8-flags.js';
 import { until } from '../checks/servers.js';
+import { exitWithin, spawnDaemon } from '../cli/daemon.js';
 
 t.setTimeout(300_000);
 const root = new URL('../../../', import.meta.url).pathname;
@@ -177,20 +177,15 @@ virtual_services:
   - {address: 192.0.2.1, port: 80, checks: [], real_servers: [{address: 192.0.2.11}]}
 `,
     );
-    const daemon = spawn(
-      '/usr/bin/env',
-      ['-u', 'NODE_OPTIONS', '/usr/bin/ipvs-warden', 'run', '--config', config],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    t.teardown(() => daemon.kill('SIGKILL'));
-    let started: { event?: string; node_flags?: unknown } | undefined;
-    createInterface({ input: daemon.stdout }).on('line', (line) => {
-      const entry = line.startsWith('{') ? (JSON.parse(line) as typeof started) : undefined;
-      if (entry?.event === 'daemon.started') started = entry;
-    });
-    t.ok(await until(() => started !== undefined, 20_000), 'the installed daemon starts');
-    t.same(started?.node_flags, NODE_START_FLAGS, "node runs with the package's flags");
-    daemon.kill('SIGTERM');
+    const daemon = spawnDaemon(config, undefined, false, ['/usr/bin/ipvs-warden']);
+    t.teardown(() => daemon.proc.kill('SIGKILL'));
+    const started = (): Record<string, unknown> | undefined =>
+      daemon.events.find((e) => e.event === 'daemon.started');
+    t.ok(await until(() => started() !== undefined, 20_000), 'the installed daemon starts');
+    t.same(started()?.node_flags, NODE_START_FLAGS, "node runs with the package's flags");
+    // Stopped before the package is removed from under it.
+    daemon.proc.kill('SIGTERM');
+    t.same(await exitWithin(daemon), { code: 0, signal: null }, 'and stops');
     t.match(
       sh('getent', ['passwd', 'ipvs-warden']),
       /^ipvs-warden:x:\d+:\d+:.*:\/nonexistent:\/usr\/sbin\/nologin\n$/,
