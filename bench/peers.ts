@@ -15,7 +15,8 @@
 // - taken down: the healthy servers the peer took out of the table in the window, from the
 //   removal lines its own log gained meanwhile (every target answered then);
 // - detection: K targets stop answering (TCP: their listener closes, connections are refused;
-//   HTTP: 503), and `ipvsadm -Ln` is polled until each is gone from the table or at weight 0.
+//   HTTP: 503), one at a time over one interval (victimStops), and `ipvsadm -Ln` is polled until
+//   each is gone from the table or at weight 0, each timed from its own stop.
 // The guard (bench/peers-lib.ts `refusal`): a row whose counts disagree by more than 5 % (the
 // targets' count against ipvs-warden's own check counter, between its healthy results and all;
 // for every peer, against what the schedule can produce) is printed as REFUSED, not as numbers. It is there because of the old
@@ -64,6 +65,7 @@ import {
   splitLines,
   tree,
   victimPositions,
+  victimStops,
   USER_HZ,
   type Figures,
   type HostSample,
@@ -259,17 +261,24 @@ function serve(): void {
   /** Connections the listeners could not accept (out of descriptors): counted, not fatal. */
   let acceptErrors = 0;
   let requests = 0;
-  let down = false;
+  /** The victims (by index) that answer 503 (HTTP) or refuse (TCP: their listener closed). */
+  const down = new Set<number>();
+  /** A victim's index by its listener's address. */
+  const victimOf = new Map(Array.from({ length: VICTIMS }, (_, k) => [address(k), k]));
   // Whether the server itself falls behind (a stall fills the listener's accept queue).
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
-    const victim = req.socket.localPort === VICTIM_PORT;
-    res.writeHead(down && victim ? 503 : 200, {
+    const k =
+      req.socket.localPort === VICTIM_PORT
+        ? victimOf.get(req.socket.localAddress ?? '')
+        : undefined;
+    const failing = k !== undefined && down.has(k);
+    res.writeHead(failing ? 503 : 200, {
       'content-type': 'text/plain',
       connection: 'close',
     });
-    res.end(down && victim ? 'down\n' : 'ok\n');
+    res.end(failing ? 'down\n' : 'ok\n');
   };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     requests++;
@@ -303,26 +312,34 @@ function serve(): void {
         resolve(s);
       });
     });
-  let victims: NetServer[] = [];
+  /** Each victim's listener; undefined once closed (a TCP victim down). */
+  const victims: (NetServer | undefined)[] = [];
   const up = async (): Promise<void> => {
-    victims = await Promise.all(
-      Array.from({ length: VICTIMS }, (_, i) => listen(address(i), VICTIM_PORT)),
+    down.clear();
+    await Promise.all(
+      Array.from({ length: VICTIMS }, async (_, k) => {
+        victims[k] ??= await listen(address(k), VICTIM_PORT);
+      }),
     );
   };
-  process.on('message', (m: { op: string; id: number; kind?: string }) => {
+  process.on('message', (m: { op: string; id: number; kind?: string; victim?: number }) => {
     void (async () => {
       if (m.op === 'kind') {
         kind = m.kind === 'tcp' ? 'tcp' : 'http';
       } else if (m.op === 'down') {
-        down = true;
-        // TCP: refuse (the listener closes; it keeps no connection open).
-        if (m.kind === 'tcp') {
-          for (const s of victims) s.close();
-          victims = [];
+        // One victim, or all of them.
+        const which =
+          m.victim === undefined ? Array.from({ length: VICTIMS }, (_, k) => k) : [m.victim];
+        for (const k of which) {
+          down.add(k);
+          // TCP: refuse (the listener closes; it keeps no connection open).
+          if (m.kind === 'tcp') {
+            victims[k]?.close();
+            victims[k] = undefined;
+          }
         }
       } else if (m.op === 'up') {
-        down = false;
-        if (victims.length === 0) await up();
+        await up();
       }
       const nginx = others ? await others : undefined;
       const their = nginx ? await nginx.counts() : { accepts: 0, requests: 0 };
@@ -382,11 +399,11 @@ class Targets {
       this.waiting.delete(m.id);
     });
   }
-  ask(op: 'count' | 'down' | 'up' | 'kind', kind?: string): Promise<CountReply> {
+  ask(op: 'count' | 'down' | 'up' | 'kind', kind?: string, victim?: number): Promise<CountReply> {
     const id = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.proc.send({ op, id, kind });
+      this.proc.send({ op, id, kind, victim });
     });
   }
 }
@@ -560,22 +577,21 @@ function tailOf(path: string): () => string[] {
 }
 
 /**
- * On the host, when each victim left the table since `sinceMs` (wall clock), as each peer
- * recorded the change, to the millisecond: ipvs-warden's log (`reconcile.applied` for a server
- * down) and the deletions the shim logged for keepalived. `lines` are the log's lines written
- * since the last call.
+ * On the host, when each stopped victim left the table since it stopped (`since`: wall clock,
+ * ms, by victim), as each peer recorded the change, to the millisecond: ipvs-warden's log
+ * (`reconcile.applied` for a server down) and the deletions the shim logged for keepalived.
+ * `lines` are the log's lines written since the last call.
  */
 function hostRemovals(
   peer: string,
   lines: readonly string[],
-  victims: ReadonlySet<string>,
-  sinceMs: number,
+  since: ReadonlyMap<string, number>,
 ): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of lines) {
     const r = removalOf(line, peer === OURS);
-    if (r && victims.has(r.server) && r.ms >= sinceMs && !out.has(r.server))
-      out.set(r.server, r.ms);
+    const from = r ? since.get(r.server) : undefined;
+    if (r && from !== undefined && r.ms >= from && !out.has(r.server)) out.set(r.server, r.ms);
   }
   return out;
 }
@@ -971,33 +987,57 @@ async function measure(
     };
     // The floor changes no table, so it has no detection.
     if (isFloor(peer)) return measured;
-    // Detection: the victims stop answering; the table is polled until each is out.
+    // Detection: the victims stop answering one at a time over one interval (victimStops), and
+    // the table is polled until each is out; each one's time is from its own stop.
     const victims = Array.from({ length: VICTIMS }, (_, i) => `${address(i)}:${VICTIM_PORT}`);
-    console.error(`#   window done; ${VICTIMS} targets stop answering`);
-    // From here on only what the peer writes after the flip is read (host mode).
+    console.error(`#   window done; ${VICTIMS} targets stop answering, one at a time`);
+    // From here on only what the peer writes after the first stop is read (host mode).
     const tail = HOST ? tailOf(peer === OURS ? logOf(peer, kind, n, holes) : SHIM_LOG) : null;
-    await targets.ask('down', kind);
-    const flipped = performance.now();
-    const flippedWall = Date.now();
+    const stops = victimStops(VICTIMS, INTERVAL_S * 1000, Math.random);
+    const first = performance.now();
+    /** Each stopped victim's stop: performance.now() and the wall clock. */
+    const stopped = new Map<string, { at: number; wall: number }>();
+    /** How late each stop was made against its plan, and how long its ask took, ms. */
+    const late: number[] = [];
+    const asked: number[] = [];
     const detectMs: number[] = [];
     const pending = new Set(victims);
-    while (pending.size > 0 && performance.now() - flipped < DETECT_S * 1000) {
+    while (pending.size > 0 && performance.now() - first < (DETECT_S + INTERVAL_S) * 1000) {
+      for (const [k, v] of victims.entries()) {
+        if (stopped.has(v) || performance.now() - first < (stops[k] ?? 0)) continue;
+        // Timed from the asking: a peer quick enough could record the removal before the reply.
+        const at = performance.now();
+        const wall = Date.now();
+        await targets.ask('down', kind, k);
+        stopped.set(v, { at, wall });
+        late.push(at - first - (stops[k] ?? 0));
+        asked.push(performance.now() - at);
+      }
       if (HOST) {
         // The times the peers recorded, to the millisecond, rather than when a poll saw them.
-        for (const [v, ms] of hostRemovals(peer, tail?.() ?? [], pending, flippedWall))
-          if (pending.delete(v)) detectMs.push(ms - flippedWall);
+        const since = new Map([...stopped].map(([v, s]) => [v, s.wall]));
+        for (const [v, ms] of hostRemovals(peer, tail?.() ?? [], since))
+          if (pending.delete(v)) detectMs.push(ms - (since.get(v) ?? ms));
       } else {
         const t = table(vip);
         const now = performance.now();
-        for (const v of [...pending])
-          if (!((t.get(v) ?? 0) > 0)) {
-            detectMs.push(now - flipped);
+        for (const [v, s] of stopped)
+          if (pending.has(v) && !((t.get(v) ?? 0) > 0)) {
+            detectMs.push(now - s.at);
             pending.delete(v);
           }
       }
-      await sleep(100);
+      // Every 100 ms, and at the next victim's stop if that comes first.
+      const next = Math.min(
+        ...victims.map((v, k) => (stopped.has(v) ? Infinity : first + (stops[k] ?? 0))),
+      );
+      await sleep(Math.max(1, Math.min(100, next - performance.now())));
     }
     await targets.ask('up');
+    const most = (xs: number[]): string => Math.max(0, ...xs).toFixed(0);
+    console.error(
+      `#   stops made up to ${most(late)} ms after their plan, each answered in at most ${most(asked)} ms; detection ${detectMs.map((ms) => ms.toFixed(0)).join(' ')} ms`,
+    );
     return { ...measured, detectMs, missed: pending.size };
   } finally {
     await stop(proc);
@@ -1253,12 +1293,16 @@ connecting process's connect and close, the same work for every peer); RSS is th
 VmRSS; taken down is how many healthy servers the peer took out of the table during the window
 (every target answered then: each one is a check that failed a server that was up, mostly a
 timeout), from the removal lines its own log gained meanwhile (keepalived's "Removing service",
-ldirectord's "Deleted real server", ours \`reconcile.applied\` for a server down); detection is from the moment ${VICTIMS} targets, spread evenly through the list each peer
-is given, stop answering (TCP: refused; HTTP: 503) to each one's leaving the table (${
+ldirectord's "Deleted real server", ours \`reconcile.applied\` for a server down); detection is from the moment each of ${VICTIMS} targets, spread evenly through the list each peer
+is given, stops answering (TCP: refused; HTTP: 503) to its leaving the table (${
     HOST
       ? 'as each peer recorded it'
       : '`ipvsadm -Ln` polled, each poll takes its own time in the VM'
-  }), min/median/max over the ${VICTIMS}. A row "N (K black-holed)" has the last K of its N real
+  }), min/median/max over the ${VICTIMS}; they stop one at a time, one interval cut into ${VICTIMS} slots, each
+victim at a random moment of a slot of its own, the slots in a random order, so that wherever a
+peer's checks fall in the interval the victims meet all of it (in the runs of 2026-12-06 and
+before they stopped together and met one moment of it, and the medians' ratio swung with where
+each peer's checks happened to fall). A row "N (K black-holed)" has the last K of its N real
 servers at addresses routed to a dummy device (SYNs vanish, connects hang until the 1 s
 timeout): its share and checks are of the N - K that answer, and its detection shows whether
 the hanging checks delay the others'.${

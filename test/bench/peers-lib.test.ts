@@ -20,6 +20,7 @@ import {
   tree,
   type Figures,
   victimPositions,
+  victimStops,
   wardenWindow,
 } from '../../bench/peers-lib.js';
 
@@ -379,6 +380,55 @@ t.test('victims are spread evenly through the servers that answer', async (t) =>
       [...at.values()],
       positions.map((_, k) => k),
       `${victims} of ${answering}: in order`,
+    );
+  }
+});
+
+t.test('the victims stop one at a time, each in a slot of its own of the interval', async (t) => {
+  // A small LCG: the same sequence every run.
+  const lcg = (seed: number) => () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const sources: [string, () => number][] = [
+    ['0', () => 0],
+    ['just under 1', () => 1 - Number.EPSILON],
+    ['1 (out of range)', () => 1],
+    ['an LCG', lcg(7)],
+  ];
+  for (const victims of [1, 3, 10]) {
+    for (const [name, random] of sources) {
+      const stops = victimStops(victims, 1000, random);
+      const slot = 1000 / victims;
+      t.equal(stops.length, victims, `${victims}, random ${name}: one stop each`);
+      t.ok(
+        stops.every((ms) => ms >= 0 && ms < 1000),
+        `${victims}, random ${name}: within the interval`,
+      );
+      t.same(
+        stops.map((ms) => Math.floor(ms / slot)).sort((a, b) => a - b),
+        Array.from({ length: victims }, (_, k) => k),
+        `${victims}, random ${name}: one victim a slot`,
+      );
+    }
+  }
+  t.same(
+    victimStops(4, 1000, () => 0.5),
+    [125, 875, 375, 625],
+    'midpoints of a shuffled order',
+  );
+  // The order is not the list's: victims spread through the list, checked in list order by a
+  // peer, would otherwise all be stopped at the same point of their checks' cycle.
+  const lcgStops = victimStops(10, 1000, lcg(7));
+  const slots = lcgStops.map((ms) => Math.floor(ms / 100));
+  t.not(slots.join(), '0,1,2,3,4,5,6,7,8,9', 'shuffled');
+  // Whatever the peer's phases (all alike here, the worst case before), the times from each stop
+  // to the next check of its victim cover the interval: over 80 % of it from the least to most.
+  for (const phase of [0, 300, 999]) {
+    const waits = lcgStops.map((ms) => (phase - ms + 1000) % 1000);
+    t.ok(
+      Math.max(...waits) - Math.min(...waits) > 800,
+      `checks all at ${phase} ms: waits ${waits.map(Math.round).join(' ')}`,
     );
   }
 });
