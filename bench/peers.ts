@@ -327,16 +327,13 @@ function serve(): void {
       if (m.op === 'kind') {
         kind = m.kind === 'tcp' ? 'tcp' : 'http';
       } else if (m.op === 'down') {
-        // One victim, or all of them.
-        const which =
-          m.victim === undefined ? Array.from({ length: VICTIMS }, (_, k) => k) : [m.victim];
-        for (const k of which) {
-          down.add(k);
-          // TCP: refuse (the listener closes; it keeps no connection open).
-          if (m.kind === 'tcp') {
-            victims[k]?.close();
-            victims[k] = undefined;
-          }
+        // One victim at a time (bench's victimStops).
+        const k = m.victim ?? -1;
+        down.add(k);
+        // TCP: refuse (the listener closes; it keeps no connection open).
+        if (m.kind === 'tcp') {
+          victims[k]?.close();
+          victims[k] = undefined;
         }
       } else if (m.op === 'up') {
         await up();
