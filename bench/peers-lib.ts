@@ -334,13 +334,13 @@ export function victimPositions(answering: number, victims: number): Map<number,
 
 /**
  * When each victim stops answering, in ms from the start of detection: victim k at a random
- * moment of slot order[k] of `victims` equal slots of one interval, the order a random permutation. Stopped
- * together, the victims met the peer's checks at one moment, and where a peer's checks fall in
- * the interval then decided its median: ten of keepalived's left the table within 354 ms of each
- * other in one run, and its median at 200 TCP targets was 257 ms there and 1,058 in another. One
- * at a time, the victims meet every part of the interval whatever the peer's phases, so the
- * median over them is about half an interval plus what the peer itself takes. `random` in [0, 1).
- * Pure.
+ * moment of slot order[k] of `victims` equal slots of one interval, the order a random
+ * permutation. Stopped together, the victims met the peer's checks at one moment, and where a
+ * peer's checks fall in the interval then decided its median: ten of keepalived's left the table
+ * within 354 ms of each other in one run, and its median at 200 TCP targets was 257 ms there and
+ * 1,058 in another. One at a time, the victims meet every part of the interval whatever the
+ * peer's phases, so the median over them is about half an interval plus what the peer itself
+ * takes. `random` in [0, 1). Pure.
  */
 export function victimStops(victims: number, intervalMs: number, random: () => number): number[] {
   const order = Array.from({ length: victims }, (_, k) => k);

@@ -328,10 +328,10 @@ function serve(): void {
         kind = m.kind === 'tcp' ? 'tcp' : 'http';
       } else if (m.op === 'down') {
         // One victim at a time (bench's victimStops).
-        const k = m.victim ?? -1;
-        down.add(k);
+        const k = m.victim;
+        if (k !== undefined) down.add(k);
         // TCP: refuse (the listener closes; it keeps no connection open).
-        if (m.kind === 'tcp') {
+        if (k !== undefined && m.kind === 'tcp') {
           victims[k]?.close();
           victims[k] = undefined;
         }
@@ -582,12 +582,12 @@ function tailOf(path: string): () => string[] {
 function hostRemovals(
   peer: string,
   lines: readonly string[],
-  since: ReadonlyMap<string, number>,
+  since: ReadonlyMap<string, { readonly wall: number }>,
 ): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of lines) {
     const r = removalOf(line, peer === OURS);
-    const from = r ? since.get(r.server) : undefined;
+    const from = r ? since.get(r.server)?.wall : undefined;
     if (r && from !== undefined && r.ms >= from && !out.has(r.server)) out.set(r.server, r.ms);
   }
   return out;
@@ -1012,9 +1012,8 @@ async function measure(
       }
       if (HOST) {
         // The times the peers recorded, to the millisecond, rather than when a poll saw them.
-        const since = new Map([...stopped].map(([v, s]) => [v, s.wall]));
-        for (const [v, ms] of hostRemovals(peer, tail?.() ?? [], since))
-          if (pending.delete(v)) detectMs.push(ms - (since.get(v) ?? ms));
+        for (const [v, ms] of hostRemovals(peer, tail?.() ?? [], stopped))
+          if (pending.delete(v)) detectMs.push(ms - (stopped.get(v)?.wall ?? ms));
       } else {
         const t = table(vip);
         const now = performance.now();
