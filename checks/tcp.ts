@@ -2,7 +2,8 @@
 // contains a string or matches a regex. Healthy on connect when nothing is expected.
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { openProbeConnection, type ProbeConnection } from '../src/health/datapath.js';
-import { ProbeRun, printable, unescape } from '../src/health/probe.js';
+import { nativeConnectCheck, type ConnectOutcome } from '../src/health/native.js';
+import { ProbeRun, checkLine, endingText, printable, unescape } from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -38,6 +39,10 @@ export class TcpChecker implements Checker {
   private readonly options: NormalOf<typeof TCP_OPTIONS>;
   private readonly send: Buffer | undefined;
   private readonly expect: RegExp | string | undefined;
+  /** Only a connect (no TLS, nothing sent or expected): the engine in C can run it whole. */
+  private readonly bare: boolean;
+  /** A healthy connect's message by target: one string for every check of a server. */
+  private readonly connected = new WeakMap<CheckTarget, string>();
 
   constructor(options: TcpCheckOptions = {}) {
     this.options = normalOptions(TCP_OPTIONS, options);
@@ -46,9 +51,58 @@ export class TcpChecker implements Checker {
     this.expect = o.expectRegex ?? (o.expect === undefined ? undefined : unescape(o.expect));
     this.description = o.tls ? 'TLS connect' : 'TCP connect';
     this.key = keyOf(this.kind, TCP_OPTIONS, options);
+    this.bare = o.send === undefined && this.expect === undefined && !o.tls;
   }
 
   check(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    // A caller's cancel hook (a probe worker's) and the data path take the general way below.
+    if (this.bare && context.cancel === undefined && target.dataPath === undefined)
+      return this.connectOnly(target, context);
+    return this.probe(target, context);
+  }
+
+  /**
+   * A bare connect run whole by the engine in C (native.ts): no ProbeRun, deadline timer, watch
+   * or handle of its own, and its results in the same words as the general way's. The general way
+   * where the engine is not here.
+   */
+  private connectOnly(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
+    const started = performance.now();
+    const { timeoutMs } = context;
+    return new Promise<CheckResult>((resolve) => {
+      const done = (outcome: ConnectOutcome): void => {
+        const durationMs = Math.round((performance.now() - started) * 10) / 10;
+        if (outcome === 'connected') {
+          resolve({ healthy: true, durationMs, message: this.connectedMessage(target) });
+          return;
+        }
+        const ending = typeof outcome === 'string' ? outcome : { error: outcome };
+        const { text, local } = endingText(ending, timeoutMs, 'waiting for the connection');
+        const message = [checkLine(this.description, target), ': ', text].join('');
+        resolve(
+          local
+            ? { healthy: false, durationMs, message, local }
+            : { healthy: false, durationMs, message },
+        );
+      };
+      const { family, address, port } = target;
+      const bind = this.options.bindAddress;
+      if (!nativeConnectCheck(family, address, port, bind, timeoutMs, context.signal, done))
+        resolve(this.probe(target, context));
+    });
+  }
+
+  private connectedMessage(target: CheckTarget): string {
+    let message = this.connected.get(target);
+    if (message === undefined) {
+      // join: one flat string (see ProbeRun's result).
+      message = [checkLine(this.description, target), ': connected'].join('');
+      this.connected.set(target, message);
+    }
+    return message;
+  }
+
+  private probe(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const run = new ProbeRun(this.description, target, context);
     const maxReply = this.options.maxReply;
     const { send, expect } = this;

@@ -6,6 +6,7 @@
 // lean handle (lean.ts) as the other probes do.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { watchAbort } from './abort.js';
 import { uvError, type LeanEvents } from './lean.js';
 
 /** The addon's functions (src/native/probe.c); bench/native.ts drives them directly. */
@@ -98,6 +99,48 @@ const TRIPLES = 3 * 256;
 /** What one turn's reads may fill; a socket with more to read is read again on the next turn. */
 const TURN_BYTES = 256 * 1024;
 
+/** How a connect check the engine timed itself ended (`nativeConnectCheck`). */
+export type ConnectOutcome = 'connected' | 'timeout' | 'cancelled' | Error;
+
+/**
+ * The connect checks of one timeout that the engine times itself, in the order they started, so
+ * by deadline: an id and its use (a deadline left by an earlier use of the id is passed over),
+ * and when. Numbers in arrays, not an object or a timer per check.
+ */
+class Deadlines {
+  ids: number[] = [];
+  uses: number[] = [];
+  at: number[] = [];
+  head = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  get size(): number {
+    return this.ids.length - this.head;
+  }
+
+  push(id: number, use: number, at: number): void {
+    this.ids.push(id);
+    this.uses.push(use);
+    this.at.push(at);
+  }
+
+  shift(): void {
+    this.head++;
+    if (this.head === this.ids.length) {
+      this.ids.length = this.uses.length = this.at.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.ids.length) {
+      this.ids = this.ids.slice(this.head);
+      this.uses = this.uses.slice(this.head);
+      this.at = this.at.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Node's longest timer; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a socket does: connect only, or write `request` and read the reply. */
 type Job =
   | { readonly request: undefined; readonly events: ConnectEvents }
@@ -117,6 +160,19 @@ class Engine {
   private readonly addresses: string[] = [];
   private readonly ports: number[] = [];
   private readonly free: number[] = [];
+  /** Ids given out so far (free ones included). */
+  private size = 0;
+  /**
+   * A connect check the engine times itself (`check`), by id: told once how it ended. Its socket,
+   * the signal that may cancel it, and its id's use count, which its deadline carries.
+   */
+  private readonly dones: (((outcome: ConnectOutcome) => void) | undefined)[] = [];
+  private readonly fds: number[] = [];
+  private readonly signals: (AbortSignal | undefined)[] = [];
+  private readonly uses: number[] = [];
+  private readonly deadlines = new Map<number, Deadlines>();
+  /** Signals with a watch of this engine's: one each, however many checks wait on it. */
+  private readonly watched = new WeakSet<AbortSignal>();
   private readonly engine: object;
 
   constructor(private readonly addon: Addon) {
@@ -136,6 +192,14 @@ class Engine {
         // A copy: the buffer is the next turn's, and a reply's chunks are kept (its first, the
         // body for a regex).
         this.readers[id]?.data(Buffer.from(this.bytes.subarray(at, at + length)));
+        continue;
+      }
+      const done = this.dones[id];
+      if (done !== undefined) {
+        // A connect check timed here: the socket is closed in C either way.
+        const address = this.addresses[id] ?? '';
+        this.settle(id);
+        done(status === 0 ? 'connected' : failure(status, address, this.ports[id] ?? 0));
         continue;
       }
       const events = this.waiting[id];
@@ -175,7 +239,7 @@ class Engine {
     localAddress: string | undefined,
     job: Job,
   ): (close?: boolean) => void {
-    const id = this.free.pop() ?? this.waiting.length;
+    const id = this.free.pop() ?? this.size++;
     const { events } = job;
     const fd =
       job.request === undefined
@@ -212,6 +276,109 @@ class Engine {
       this.release(id);
       this.addon.cancel(this.engine, fd, close === true);
     };
+  }
+
+  /**
+   * A connect check run whole here: the connect, its deadline (`timeoutMs`) and `signal`, with no
+   * handle, timer or watch of its own. `done` is told once how it ended, never from this call
+   * but for a signal aborted already or a socket that could not be made. A deadline's verdict
+   * waits, as ProbeRun's does, until the I/O of its loop turn has been read: on a loop late past
+   * the timeout, a connect that was made in time is not failed for the loop's lateness.
+   */
+  check(
+    family: 4 | 6,
+    address: string,
+    port: number,
+    localAddress: string | undefined,
+    timeoutMs: number,
+    signal: AbortSignal,
+    done: (outcome: ConnectOutcome) => void,
+  ): void {
+    if (signal.aborted) {
+      done('cancelled');
+      return;
+    }
+    const id = this.free.pop() ?? this.size++;
+    const fd = this.addon.connect(this.engine, id, family, address, port, localAddress);
+    if (fd < 0) {
+      this.free.push(id);
+      done(failure(fd, address, port));
+      return;
+    }
+    const use = (this.uses[id] ?? 0) + 1;
+    this.uses[id] = use;
+    this.dones[id] = done;
+    this.fds[id] = fd;
+    this.signals[id] = signal;
+    this.addresses[id] = address;
+    this.ports[id] = port;
+    if (!this.watched.has(signal)) {
+      this.watched.add(signal);
+      watchAbort(signal, () => this.cancelAll(signal));
+    }
+    let queue = this.deadlines.get(timeoutMs);
+    if (queue === undefined) {
+      queue = new Deadlines();
+      this.deadlines.set(timeoutMs, queue);
+    }
+    queue.push(id, use, performance.now() + timeoutMs);
+    if (queue.timer === undefined) this.arm(queue);
+  }
+
+  /** Forgets a check timed here; its id is free again. */
+  private settle(id: number): void {
+    this.dones[id] = undefined;
+    this.signals[id] = undefined;
+    this.addresses[id] = '';
+    this.free.push(id);
+  }
+
+  /** Ends a check timed here that is still in flight: its socket closed, and it told. */
+  private stop(id: number, outcome: 'timeout' | 'cancelled'): void {
+    const done = this.dones[id];
+    if (done === undefined) return;
+    const fd = this.fds[id] ?? -1;
+    this.settle(id);
+    this.addon.cancel(this.engine, fd);
+    done(outcome);
+  }
+
+  /** Wakes at the deadline of the oldest check of `queue` still in flight, if any. */
+  private arm(queue: Deadlines): void {
+    while (queue.size > 0 && !this.live(queue, queue.head)) queue.shift();
+    if (queue.size === 0) {
+      queue.timer = undefined;
+      return;
+    }
+    const wait = Math.ceil((queue.at[queue.head] ?? 0) - performance.now());
+    // Unreferenced: a check in flight keeps the process alive by its socket (probe.c's poll).
+    queue.timer = setTimeout(
+      () => setImmediate(() => this.expire(queue)),
+      Math.min(MAX_TIMER_MS, Math.max(1, wait)),
+    ).unref();
+  }
+
+  private live(queue: Deadlines, i: number): boolean {
+    const id = queue.ids[i] ?? -1;
+    return this.dones[id] !== undefined && this.uses[id] === queue.uses[i];
+  }
+
+  /** Times out the checks of `queue` whose deadline has passed, then waits for the next. */
+  private expire(queue: Deadlines): void {
+    const now = performance.now();
+    while (queue.size > 0 && (queue.at[queue.head] ?? 0) <= now) {
+      const id = queue.ids[queue.head] ?? -1;
+      const live = this.live(queue, queue.head);
+      queue.shift();
+      if (live) this.stop(id, 'timeout');
+    }
+    this.arm(queue);
+  }
+
+  /** `signal` aborted: every check timed here that it could cancel ends. */
+  private cancelAll(signal: AbortSignal): void {
+    for (let id = 0; id < this.size; id++)
+      if (this.signals[id] === signal) this.stop(id, 'cancelled');
   }
 }
 
@@ -267,4 +434,23 @@ export function nativeExchange(
   events: LeanEvents,
 ): ((close?: boolean) => void) | undefined {
   return engineHere()?.open(family, address, port, localAddress, { request, events });
+}
+
+/**
+ * A connect-only check run whole in C (`Engine.check`), or false where the addon is not here
+ * (then `done` is never told).
+ */
+export function nativeConnectCheck(
+  family: 4 | 6,
+  address: string,
+  port: number,
+  localAddress: string | undefined,
+  timeoutMs: number,
+  signal: AbortSignal,
+  done: (outcome: ConnectOutcome) => void,
+): boolean {
+  const here = engineHere();
+  if (!here) return false;
+  here.check(family, address, port, localAddress, timeoutMs, signal, done);
+  return true;
 }

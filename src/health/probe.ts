@@ -149,20 +149,14 @@ export class ProbeRun {
    * the error is this director's own (`localErrno`).
    */
   failWith(error: unknown, waitingFor: string): CheckResult {
-    if (this.timedOut)
-      return this.fail(`timed out after ${this.context.timeoutMs} ms ${waitingFor}`);
-    if (this.cancelled) return this.fail(`cancelled ${waitingFor}`);
-    const errno = localErrno(error);
-    if (errno) return this.local(errno);
-    return this.fail(describeError(error));
+    const ending = this.timedOut ? 'timeout' : this.cancelled ? 'cancelled' : { error };
+    const { text, local } = endingText(ending, this.context.timeoutMs, waitingFor);
+    return local ? { ...this.fail(text), local: true } : this.fail(text);
   }
 
   /** The probe could not run here (`errno` from LOCAL_ERRNOS): nothing said about the server. */
   local(errno: string): CheckResult {
-    return {
-      ...this.result(false, `local error on this director, not the server's: ${localText(errno)}`),
-      local: true,
-    };
+    return { ...this.result(false, localMessage(errno)), local: true };
   }
 
   withWeight(result: CheckResult, weight: number): CheckResult {
@@ -224,6 +218,31 @@ export function localErrno(error: unknown, depth = 0): string | undefined {
 
 function localText(errno: string): string {
   return `${LOCAL_ERRNOS[errno] ?? 'resource unavailable'} (${errno})`;
+}
+
+function localMessage(errno: string): string {
+  return `local error on this director, not the server's: ${localText(errno)}`;
+}
+
+/** How a probe was stopped: its deadline, its caller, or an error. */
+export type Ending = 'timeout' | 'cancelled' | { readonly error: unknown };
+
+/**
+ * What a probe stopped while `waitingFor` says of it, and whether the fault is this director's
+ * own (a local result): ProbeRun's failures, and those of a connect check the engine in C runs
+ * whole (checks/tcp.ts), in the same words. Pure.
+ */
+export function endingText(
+  ending: Ending,
+  timeoutMs: number,
+  waitingFor: string,
+): { readonly text: string; readonly local: boolean } {
+  if (ending === 'timeout')
+    return { text: `timed out after ${timeoutMs} ms ${waitingFor}`, local: false };
+  if (ending === 'cancelled') return { text: `cancelled ${waitingFor}`, local: false };
+  const errno = localErrno(ending.error);
+  if (errno) return { text: localMessage(errno), local: true };
+  return { text: describeError(ending.error), local: false };
 }
 
 const ERRNO_TEXT: Record<string, string> = {

@@ -200,6 +200,93 @@ t.test('thousands of connects, refused and accepted, leave no descriptor behind'
   t.equal(openFds(), before);
 });
 
+t.test('a bare TCP check timed by the engine: deadlines by timeout, in order', async (t) => {
+  const silent = await pyListener(t, 'silent');
+  const open = await pyListener(t, 'accept');
+  const before = openFds();
+  const signal = new AbortController().signal;
+  const check = (port: number, timeoutMs: number) =>
+    new TcpChecker().check({ family: 4, address: '127.0.0.1', port }, { signal, timeoutMs });
+  const ended: string[] = [];
+  const mark = <R>(name: string, p: Promise<R>): Promise<R> =>
+    p.then((r) => {
+      ended.push(name);
+      return r;
+    });
+  // The long deadline is queued first: the short one must not wait behind it, and the checks
+  // that connect or are refused meanwhile must not hold either up.
+  const long = mark('long', check(silent.port, 600));
+  const short = mark('short', check(silent.port, 100));
+  const others = Array.from({ length: 50 }, (_, i) =>
+    check(i % 2 ? open.port : open.refusing, 600),
+  );
+  const [l, s, ...rest] = await Promise.all([long, short, ...others]);
+  t.same(ended, ['short', 'long'], 'each deadline at its own time');
+  for (const [r, ms] of [
+    [s, 100],
+    [l, 600],
+  ] as const) {
+    t.notOk(r?.healthy);
+    t.match(r?.message, `: timed out after ${ms} ms waiting for the connection`);
+    t.ok((r?.durationMs ?? 0) >= ms, `not before its deadline: ${r?.durationMs} ms`);
+  }
+  t.ok((s?.durationMs ?? Infinity) < 600, 'the short one did not wait for the long one');
+  t.same(
+    rest.map((r) => r.healthy),
+    Array.from({ length: 50 }, (_, i) => i % 2 === 1),
+  );
+  t.match(rest[0]?.message, /: connection refused \(ECONNREFUSED\)$/);
+  t.equal(rest[1]?.message, `TCP connect -> 127.0.0.1:${open.port}: connected`);
+  t.equal(openFds(), before, 'every socket closed');
+});
+
+t.test('a bare TCP check timed by the engine: its caller cancels every one at once', async (t) => {
+  const silent = await pyListener(t, 'silent');
+  const before = openFds();
+  const ac = new AbortController();
+  const target = { family: 4 as const, address: '127.0.0.1', port: silent.port };
+  const pending = Array.from({ length: 20 }, () =>
+    new TcpChecker().check(target, { signal: ac.signal, timeoutMs: 30_000 }),
+  );
+  t.equal(openFds(), before + 20, 'twenty connects hang');
+  await pause(50);
+  ac.abort();
+  const results = await Promise.all(pending);
+  t.same(
+    new Set(results.map((r) => r.message)),
+    new Set([`TCP connect -> 127.0.0.1:${silent.port}: cancelled waiting for the connection`]),
+  );
+  t.ok(results.every((r) => !r.healthy && r.durationMs < 10_000));
+  t.equal(openFds(), before, 'their sockets closed');
+  const late = await new TcpChecker().check(target, { signal: ac.signal, timeoutMs: 30_000 });
+  t.match(late.message, /cancelled waiting for the connection$/, 'a signal aborted already');
+  t.equal(openFds(), before);
+});
+
+t.test('a deadline still armed does not keep the process alive', async (t) => {
+  const server = await listen(createServer((s) => s.on('error', () => undefined)));
+  t.teardown(() => server.stop());
+  const url = new URL('../../checks/tcp.js', import.meta.url).href;
+  // A check that connects at once, with a deadline a minute out: the process ends with it.
+  const started = performance.now();
+  const child = spawn(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `const { TcpChecker } = await import(${JSON.stringify(url)});
+     const r = await new TcpChecker().check(
+       { family: 4, address: '127.0.0.1', port: ${server.target.port} },
+       { signal: new AbortController().signal, timeoutMs: 60_000 },
+     );
+     console.log(r.healthy);`,
+  ]);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.equal(code, 0);
+  t.equal(out.trim(), 'true');
+  t.ok(performance.now() - started < 30_000, 'ended long before the deadline');
+});
+
 t.test('in a worker thread: an engine of its own, and the worker ends', async (t) => {
   const server = await listen(createServer((s) => s.on('error', () => undefined)));
   t.teardown(() => server.stop());
