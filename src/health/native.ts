@@ -437,8 +437,9 @@ export function nativeExchange(
 }
 
 /**
- * A connect-only check run whole in C (`Engine.check`), or false where the addon is not here
- * (then `done` is never told).
+ * A connect-only check run whole by this thread's engine (`Engine.check`: the socket in C, the
+ * deadline and the signal here), or false where the addon is not here (then `done` is never
+ * told).
  */
 export function nativeConnectCheck(
   family: 4 | 6,

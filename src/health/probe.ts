@@ -229,8 +229,8 @@ export type Ending = 'timeout' | 'cancelled' | { readonly error: unknown };
 
 /**
  * What a probe stopped while `waitingFor` says of it, and whether the fault is this director's
- * own (a local result): ProbeRun's failures, and those of a connect check the engine in C runs
- * whole (checks/tcp.ts), in the same words. Pure.
+ * own (a local result): ProbeRun's failures, and those of a connect check the probe engine runs
+ * whole (native.ts, checks/tcp.ts), in the same words. Pure.
  */
 export function endingText(
   ending: Ending,
