@@ -3,7 +3,14 @@
 import type { CheckContext, CheckResult, CheckTarget, Checker } from '../src/health/checker.js';
 import { openProbeConnection, type ProbeConnection } from '../src/health/datapath.js';
 import { nativeConnectCheck, type ConnectOutcome } from '../src/health/native.js';
-import { ProbeRun, checkLine, endingText, printable, unescape } from '../src/health/probe.js';
+import {
+  ProbeRun,
+  checkMessage,
+  durationSince,
+  endedResult,
+  printable,
+  unescape,
+} from '../src/health/probe.js';
 import {
   defineCheck,
   keyOf,
@@ -39,7 +46,7 @@ export class TcpChecker implements Checker {
   private readonly options: NormalOf<typeof TCP_OPTIONS>;
   private readonly send: Buffer | undefined;
   private readonly expect: RegExp | string | undefined;
-  /** Only a connect (no TLS, nothing sent or expected): the engine in C can run it whole. */
+  /** Only a connect (no TLS, nothing sent or expected): the probe engine can run it whole. */
   private readonly bare: boolean;
   /** A healthy connect's message by target: one string for every check of a server. */
   private readonly connected = new WeakMap<CheckTarget, string>();
@@ -62,28 +69,23 @@ export class TcpChecker implements Checker {
   }
 
   /**
-   * A bare connect run whole by the engine in C (native.ts): no ProbeRun, deadline timer, watch
-   * or handle of its own, and its results in the same words as the general way's. The general way
-   * where the engine is not here.
+   * A bare connect run whole by the probe engine (native.ts: the socket in C, the deadline and
+   * the signal there): no ProbeRun, deadline timer, watch or handle of its own, and its results
+   * in the same words as the general way's. The general way where the engine is not here.
    */
   private connectOnly(target: CheckTarget, context: CheckContext): Promise<CheckResult> {
     const started = performance.now();
     const { timeoutMs } = context;
     return new Promise<CheckResult>((resolve) => {
       const done = (outcome: ConnectOutcome): void => {
-        const durationMs = Math.round((performance.now() - started) * 10) / 10;
         if (outcome === 'connected') {
-          resolve({ healthy: true, durationMs, message: this.connectedMessage(target) });
+          const message = this.connectedMessage(target);
+          resolve({ healthy: true, durationMs: durationSince(started), message });
           return;
         }
         const ending = typeof outcome === 'string' ? outcome : { error: outcome };
-        const { text, local } = endingText(ending, timeoutMs, 'waiting for the connection');
-        const message = [checkLine(this.description, target), ': ', text].join('');
-        resolve(
-          local
-            ? { healthy: false, durationMs, message, local }
-            : { healthy: false, durationMs, message },
-        );
+        const stage = 'waiting for the connection';
+        resolve(endedResult(this.description, target, started, ending, timeoutMs, stage));
       };
       const { family, address, port } = target;
       const bind = this.options.bindAddress;
@@ -95,8 +97,7 @@ export class TcpChecker implements Checker {
   private connectedMessage(target: CheckTarget): string {
     let message = this.connected.get(target);
     if (message === undefined) {
-      // join: one flat string (see ProbeRun's result).
-      message = [checkLine(this.description, target), ': connected'].join('');
+      message = checkMessage(this.description, target, 'connected');
       this.connected.set(target, message);
     }
     return message;

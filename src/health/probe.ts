@@ -172,15 +172,8 @@ export class ProbeRun {
     const steps = text === undefined ? this.steps : [...this.steps, text];
     return {
       healthy,
-      durationMs: Math.round((performance.now() - this.started) * 10) / 10,
-      // join, not a template: one flat string. A template's is a rope of its pieces, and a
-      // server keeps its last message until the next check: at 10,000 servers the ropes were
-      // 4.8 MiB of a 57 MiB heap, and V8 lets the old generation grow to about four times that.
-      message: [
-        checkLine(this.description, this.target),
-        ': ',
-        steps.join('; ') || 'no reply',
-      ].join(''),
+      durationMs: durationSince(this.started),
+      message: checkMessage(this.description, this.target, steps.join('; ') || 'no reply'),
     };
   }
 }
@@ -224,15 +217,50 @@ function localMessage(errno: string): string {
   return `local error on this director, not the server's: ${localText(errno)}`;
 }
 
+/** A probe's duration from `startedMs` (performance.now()) until now, to a tenth of a ms. */
+export function durationSince(startedMs: number): number {
+  return Math.round((performance.now() - startedMs) * 10) / 10;
+}
+
+/**
+ * A check's message: its line, then what it found. join, not a template: one flat string. A
+ * template's is a rope of its pieces, and a server keeps its last message until the next check:
+ * at 10,000 servers the ropes were 4.8 MiB of a 57 MiB heap, and V8 lets the old generation grow
+ * to about four times that.
+ */
+export function checkMessage(description: string, target: CheckTarget, text: string): string {
+  return [checkLine(description, target), ': ', text].join('');
+}
+
 /** How a probe was stopped: its deadline, its caller, or an error. */
 export type Ending = 'timeout' | 'cancelled' | { readonly error: unknown };
 
 /**
- * What a probe stopped while `waitingFor` says of it, and whether the fault is this director's
- * own (a local result): ProbeRun's failures, and those of a connect check the probe engine runs
- * whole (native.ts, checks/tcp.ts), in the same words. Pure.
+ * The result of a probe that ended at `waitingFor` before any step (a connect check the probe
+ * engine runs whole: native.ts, checks/tcp.ts), in ProbeRun's words for the same ending.
  */
-export function endingText(
+export function endedResult(
+  description: string,
+  target: CheckTarget,
+  startedMs: number,
+  ending: Ending,
+  timeoutMs: number,
+  waitingFor: string,
+): CheckResult {
+  const { text, local } = endingText(ending, timeoutMs, waitingFor);
+  const result = {
+    healthy: false,
+    durationMs: durationSince(startedMs),
+    message: checkMessage(description, target, text),
+  };
+  return local ? { ...result, local: true } : result;
+}
+
+/**
+ * What a probe stopped while `waitingFor` says of it, and whether the fault is this director's
+ * own (a local result): ProbeRun's failWith and endedResult say the same. Pure.
+ */
+function endingText(
   ending: Ending,
   timeoutMs: number,
   waitingFor: string,
