@@ -101,7 +101,7 @@ const schema = {
     env: 'WARDEN_RESYNC_INTERVAL',
   },
   min_tick_interval: {
-    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down waits at most as long as the last tick took',
+    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down waits at most as long as the last tick took; while checks wait for a slot, every wait is at least twice as long as the last tick took, so ticks take at most a third of the loop',
     format: 'duration',
     default: '250ms',
     env: 'WARDEN_MIN_TICK_INTERVAL',

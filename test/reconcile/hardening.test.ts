@@ -232,20 +232,28 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
 });
 
 t.test(
-  'tickGap: min_tick_interval, but a server going down waits only as long as a tick took',
+  'tickGap: min_tick_interval, a server going down waits less, and while checks wait ticks take at most a third of the loop',
   async (t) => {
-    const cases: [number, number, boolean, number][] = [
-      [250, 0, false, 250],
-      [250, 0, true, 0],
-      [250, 80, true, 80],
-      [250, 400, true, 250],
-      [250, 400, false, 250],
+    const cases: [number, number, boolean, boolean, number][] = [
+      // min, last tick, urgent, checks waiting, gap
+      [250, 0, false, false, 250],
+      [250, 0, true, false, 0],
+      [250, 80, true, false, 80],
+      [250, 400, true, false, 250],
+      [250, 400, false, false, 250],
+      [250, -5, true, false, 0],
+      [250, 0, true, true, 0],
+      [250, 80, false, true, 250],
+      [250, 80, true, true, 160],
+      [250, 400, true, true, 800],
+      [250, 400, false, true, 800],
+      [1000, 400, false, true, 1000],
     ];
-    for (const [min, last, urgent, want] of cases)
+    for (const [min, last, urgent, waiting, want] of cases)
       t.equal(
-        tickGap(min, last, urgent),
+        tickGap(min, last, urgent, waiting),
         want,
-        `min ${min}, last tick ${last} ms, urgent ${urgent}`,
+        `min ${min}, last tick ${last} ms, urgent ${urgent}, checks waiting ${waiting}`,
       );
   },
 );
