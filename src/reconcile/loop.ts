@@ -162,7 +162,7 @@ const TICK_SHARE = 2;
  * TICK_SHARE times as long as the last tick took, urgent or not, so ticks take at most a third of
  * the loop: a tick reads and plans the whole table (at 10,000 TCP servers in the VM, 0.6 to
  * 1.1 s), and with downs found one after another and the wait capped at `min_tick_interval`,
- * ticks took 70 to 80 % of the loop, the checks that would find the next downs crawled, and
+ * ticks took 65 to 80 % of the loop, the checks that would find the next downs crawled, and
  * detection ran 1.7 to 29.4 s (4 of 50 not seen in 30 s); with this wait, 2.5 to 11.0 s. On a
  * director that keeps up, the checks lose nothing to a tick, and a down waits no longer
  * (bench:peers, single runs). Pure.
