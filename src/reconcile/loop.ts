@@ -163,9 +163,10 @@ const TICK_SHARE = 2;
  * the loop: a tick reads and plans the whole table (at 10,000 TCP servers in the VM, 0.6 to
  * 1.1 s), and with downs found one after another and the wait capped at `min_tick_interval`,
  * ticks took 65 to 80 % of the loop, the checks that would find the next downs crawled, and
- * detection ran 1.7 to 29.4 s (4 of 50 not seen in 30 s); with this wait, 2.5 to 11.0 s. On a
- * director that keeps up, the checks lose nothing to a tick, and a down waits no longer
- * (bench:peers, single runs). Pure.
+ * detection ran 1.7 to 29.4 s (4 of 50 not seen in 30 s); with this wait, 1.9 to 17.0 s, where
+ * keepalived took 4.9 to 20.7 s in the same run. A director that keeps up waits as before: with
+ * the wait doubled there too, detection at TCP 1,000 came out 1.95 times keepalived's, 1.17
+ * without (bench:peers, single runs; README "Detection at 10,000 in the VM"). Pure.
  */
 export function tickGap(
   minTickMs: number,
