@@ -322,6 +322,72 @@ virtual_services:
   t.same(await servers(), ['10.0.0.1'], 'out once as long as the held tick took has passed');
 });
 
+t.test(
+  'while checks wait for a slot, a server going down waits twice as long as the last tick took',
+  async (t) => {
+    // One slot, kept by a check in flight (check_in_flight_max 1): while 10.0.0.1's check hangs,
+    // the other servers' checks wait for it.
+    const healthy = new Map<string, boolean>();
+    let hang: ((healthy: boolean) => void) | null = null;
+    let hanging = false;
+    const checker = (): Checker => ({
+      kind: 'tcp',
+      description: 'scripted',
+      key: 'scripted',
+      check: (target) => {
+        const result = (ok: boolean) => ({ healthy: ok, durationMs: 0, message: 'scripted' });
+        if (target.address === '10.0.0.1' && hanging && hang === null)
+          return new Promise((resolve) => (hang = (ok) => resolve(result(ok))));
+        return Promise.resolve(result(healthy.get(target.address) ?? true));
+      },
+    });
+    const rs = [1, 2, 3, 4, 5, 6].map((i) => `{address: 10.0.0.${i}}`).join(', ');
+    const cfg = parseConfig(
+      `daemon: {backend: memory, min_tick_interval: 10s, check_concurrency: 1, check_concurrency_min: 1, check_in_flight_max: 1}
+defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
+virtual_services:
+  - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [${rs}]}
+`,
+      'test.yaml',
+      {},
+    );
+    const { backend, clock, loop } = setup(cfg, { createChecker: checker });
+    t.teardown(() => loop.stop());
+    const servers = async (): Promise<number> =>
+      ((await backend.table())[0]?.destinations ?? []).length;
+    await loop.start();
+    await clock.advance(11_000);
+    t.equal(await servers(), 6, 'all six in');
+
+    // 10.0.0.1's next check hangs, holding the slot; then a resync tick is held 3 s on its read.
+    hanging = true;
+    await clock.advance(1000);
+    t.ok(hang, "10.0.0.1's check hangs");
+    t.ok(loop.checkStats().waiting > 0, 'the other checks wait for the slot');
+    let release = (): void => undefined;
+    backend.gate = new Promise((r) => (release = r));
+    const reads = backend.reads;
+    for (let i = 0; i < 100 && backend.reads === reads; i++) await clock.advance(100);
+    t.equal(backend.reads, reads + 1, 'the resync tick reads');
+    await clock.advance(3000);
+    backend.gate = null;
+    release();
+    await settle();
+    await loop.idle();
+
+    // Down while the others still wait: the next tick waits twice the held one (at least 3 s).
+    healthy.set('10.0.0.1', false);
+    hang!(false);
+    await settle();
+    await clock.advance(3500);
+    await loop.idle();
+    t.equal(await servers(), 6, 'still in after as long as the tick took: checks are waiting');
+    await clock.advance(3500);
+    await loop.idle();
+    t.equal(await servers(), 5, 'out once twice as long has passed');
+  },
+);
+
 t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
   const { backend, clock, loop } = setup(config([80]));
   t.teardown(() => loop.stop());
