@@ -488,6 +488,15 @@ export class Scheduler<T = unknown> {
   }
 
   /**
+   * Whether checks that are due wait for a slot of the general cap: the director is behind. Not
+   * those waiting for a checker's own cap (exec_concurrency), and not `stats()`, which walks every
+   * run: this is asked on each tick request, once per transition.
+   */
+  checksWaiting(): boolean {
+    return this.queued() > 0;
+  }
+
+  /**
    * Holds new checks back while the reconcile loop talks to the kernel, if the event loop is
    * late (in the last period, or lately enough that the cap is still below its maximum; a
    * fixed cap, min = max, is never lowered, and held nothing before): each request to the

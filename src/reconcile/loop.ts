@@ -158,7 +158,7 @@ const TICK_SHARE = 2;
  * burst of transitions (a rolling restart) shares one table read; but for an `urgent` tick (a
  * server went down) only as long as the last tick took, if that is shorter: traffic still goes
  * to that server until the tick, and keepalived and HAProxy take it out on the failed check
- * itself. While checks wait for a slot (`checksWaiting`: the director is behind), at least
+ * itself. While checks wait for a slot (`Scheduler.checksWaiting`: the director is behind), at least
  * TICK_SHARE times as long as the last tick took, urgent or not, so ticks take at most a third of
  * the loop: a tick reads and plans the whole table (at 10,000 TCP servers in the VM, 0.6 to
  * 1.1 s), and with downs found one after another and the wait capped at `min_tick_interval`,
@@ -532,7 +532,7 @@ export class ReconcileLoop {
       this.state.config.daemon.minTickIntervalMs,
       this.lastTickMs,
       urgent,
-      this.scheduler.stats().waiting > 0,
+      this.scheduler.checksWaiting(),
     );
     const wait = this.lastTickEnd + gap - this.clock.monotonic();
     if (wait > 0) {
