@@ -2,6 +2,7 @@
 // tick the loop keeps what the table should now hold (what it read, plus the operations that
 // succeeded); a difference at the next read was made by someone else (ipvsadm by hand).
 import type {
+  DestinationLayout,
   DestinationSpec,
   LayoutEntry,
   Operation,
@@ -10,6 +11,7 @@ import type {
 } from '../ipvs/model.js';
 import { operationSubject } from '../ipvs/backend.js';
 import {
+  destinationId,
   formatServiceKey,
   formatTarget,
   serviceId,
@@ -75,6 +77,73 @@ export function afterOperations(before: Snapshot, done: readonly Operation[]): S
         out.delete(targetId(o.service, o.destination));
         break;
     }
+  }
+  return out;
+}
+
+/**
+ * The table after operations the kernel accepted, as a tick that does not read it plans against:
+ * an added destination has no connections, an updated one keeps its counts (which are as old
+ * as the read). Entries and destination lists no operation touched are shared, not copied.
+ */
+export function layoutAfter(
+  before: readonly LayoutEntry[],
+  done: readonly Operation[],
+): LayoutEntry[] {
+  if (done.length === 0) return [...before];
+  const entries = new Map<string, LayoutEntry>();
+  for (const e of before) entries.set(serviceId(e.service.key), e);
+  // The destinations of each service an operation touches, by id, in the table's order.
+  const touched = new Map<string, Map<string, DestinationLayout>>();
+  const destinationsOf = (sid: string): Map<string, DestinationLayout> | undefined => {
+    let m = touched.get(sid);
+    if (!m) {
+      const e = entries.get(sid);
+      if (!e) return undefined; // not in the table: the kernel refuses such an operation
+      m = new Map(e.destinations.map((d) => [destinationId(d.key), d]));
+      touched.set(sid, m);
+    }
+    return m;
+  };
+  for (const o of done) {
+    switch (o.op) {
+      case 'add-service':
+      case 'update-service': {
+        const sid = serviceId(o.service.key);
+        entries.set(sid, {
+          service: o.service,
+          destinations: entries.get(sid)?.destinations ?? [],
+        });
+        break;
+      }
+      case 'delete-service': {
+        const sid = serviceId(o.service);
+        entries.delete(sid);
+        touched.delete(sid);
+        break;
+      }
+      case 'add-destination':
+      case 'update-destination': {
+        const m = destinationsOf(serviceId(o.service));
+        const id = destinationId(o.destination.key);
+        const had = m?.get(id);
+        m?.set(id, {
+          ...o.destination,
+          activeConns: had?.activeConns ?? 0,
+          inactiveConns: had?.inactiveConns ?? 0,
+          persistentConns: had?.persistentConns ?? 0,
+        });
+        break;
+      }
+      case 'delete-destination':
+        destinationsOf(serviceId(o.service))?.delete(destinationId(o.destination));
+        break;
+    }
+  }
+  const out: LayoutEntry[] = [];
+  for (const [sid, e] of entries) {
+    const m = touched.get(sid);
+    out.push(m ? { service: e.service, destinations: [...m.values()] } : e);
   }
   return out;
 }

@@ -83,12 +83,21 @@ const STAGE: Record<Operation['op'], number> = {
   'delete-service': 3,
 };
 
+/**
+ * `connections`: whether the destinations' connection counts in `observed` were just read
+ * (`read`), or are as a table read some time ago left them (`stale`: the loop's tick for health
+ * transitions plans against the table as last read plus its own operations). A stale count of
+ * zero may hide connections opened since, so a drain then never ends on the count: the
+ * destination goes to weight 0, and a tick that reads the table deletes it.
+ */
 export function plan(
   desired: Desired,
   observed: readonly LayoutEntry[],
   drains: ReadonlyMap<string, number>,
   now: number,
+  connections: 'read' | 'stale' = 'read',
 ): Plan {
+  const counted = connections === 'read';
   const byId = new Map(observed.map((e) => [serviceId(e.service.key), e]));
   const ops: PlannedOperation[] = [];
   const nextDrains = new Map<string, number>();
@@ -124,8 +133,12 @@ export function plan(
       const id = targetId(key, d.key);
       const conns = d.activeConns;
       const udp = 'protocol' in key && key.protocol === 'udp';
-      if (udp || svc.drainTimeoutMs === 0 || conns === 0) {
-        const how = udp ? 'UDP, at once' : conns === 0 ? 'no active connections' : 'no drain';
+      if (udp || svc.drainTimeoutMs === 0 || (counted && conns === 0)) {
+        const how = udp
+          ? 'UDP, at once'
+          : counted && conns === 0
+            ? 'no active connections'
+            : 'no drain';
         push({ op: 'delete-destination', service: key, destination: d.key }, `${why} (${how})`);
         remaining--;
         return;
@@ -134,7 +147,7 @@ export function plan(
       if (now - began >= svc.drainTimeoutMs) {
         push(
           { op: 'delete-destination', service: key, destination: d.key },
-          `${why} (drain timeout ${svc.drainTimeoutMs / 1000} s passed with ${conns} active connections)`,
+          `${why} (drain timeout ${svc.drainTimeoutMs / 1000} s passed${counted ? ` with ${conns} active connections` : ''})`,
         );
         remaining--;
         return;
@@ -144,7 +157,9 @@ export function plan(
       if (d.weight !== 0) {
         push(
           { op: 'update-destination', service: key, destination: { ...specOf(d), weight: 0 } },
-          `${why}: draining ${conns} active connections (up to ${svc.drainTimeoutMs / 1000} s)`,
+          counted
+            ? `${why}: draining ${conns} active connections (up to ${svc.drainTimeoutMs / 1000} s)`
+            : `${why}: draining, its connections counted at the next table read (up to ${svc.drainTimeoutMs / 1000} s)`,
         );
       }
     };

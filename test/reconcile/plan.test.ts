@@ -3,13 +3,21 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { VirtualServiceConfig } from '../../src/config/model.js';
-import type { DestinationSpec, DestinationState, TableEntry } from '../../src/ipvs/model.js';
+import type {
+  DestinationSpec,
+  DestinationState,
+  LayoutEntry,
+  Operation,
+  ServiceKey,
+  TableEntry,
+} from '../../src/ipvs/model.js';
 import { ZERO_STATS } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { desiredTable, slowStartWeight, type ServerHealth } from '../../src/reconcile/desired.js';
-import { afterOperations, drift, snapshot } from '../../src/reconcile/drift.js';
+import { afterOperations, drift, layoutAfter, snapshot } from '../../src/reconcile/drift.js';
 import { destinationDiff, plan } from '../../src/reconcile/plan.js';
-import { serviceId } from '../../src/ipvs/spec.js';
+import { destinationId, serviceId, targetId } from '../../src/ipvs/spec.js';
+import { MemoryBackend } from '../../src/ipvs/memory.js';
 
 function services(extra = '', servers = 4, protocol = 'tcp'): VirtualServiceConfig[] {
   const rs = Array.from(
@@ -56,7 +64,12 @@ function run(
   vs: VirtualServiceConfig[],
   health: Record<string, Status | ServerHealth>,
   observed: TableEntry[],
-  opts: { now?: number; drains?: Map<string, number>; maintenance?: string[] } = {},
+  opts: {
+    now?: number;
+    drains?: Map<string, number>;
+    maintenance?: string[];
+    connections?: 'read' | 'stale';
+  } = {},
 ) {
   const desired = desiredTable({
     services: vs,
@@ -68,7 +81,7 @@ function run(
     maintenance: (_v, r) => (opts.maintenance?.includes(r.name) ? `flag ${r.name}` : null),
     now: opts.now ?? 0,
   });
-  const p = plan(desired, observed, opts.drains ?? new Map(), opts.now ?? 0);
+  const p = plan(desired, observed, opts.drains ?? new Map(), opts.now ?? 0, opts.connections);
   return {
     desired,
     plan: p,
@@ -134,6 +147,92 @@ t.test(
       'update-destination TCP 192.0.2.1:80 -> 10.0.0.2:80 w=1: server healthy: weight 0 -> 1',
     ]);
     t.equal(back.plan.drains.size, 0, 'a server back during its drain stops draining');
+  },
+);
+
+t.test(
+  'stale connection counts (a tick that did not read the table): a drain never ends on the count',
+  async (t) => {
+    const S = 'stale' as const;
+    const target = 'TCP 192.0.2.1:80 -> 10.0.0.2:80';
+    // [case, on_failure settings, connections as last read, weight as last read, drain began,
+    //  now, what the stale tick plans]
+    const cases: [
+      string,
+      string,
+      number,
+      number | undefined,
+      number | undefined,
+      number,
+      string[],
+    ][] = [
+      [
+        'a count of zero may be stale: weight 0, not deleted',
+        '    drain_timeout: 30s\n',
+        0,
+        undefined,
+        undefined,
+        1000,
+        [
+          `update-destination ${target} w=0: server down: draining, its connections counted at the next table read (up to 30 s)`,
+        ],
+      ],
+      [
+        'a count above zero: the same',
+        '    drain_timeout: 30s\n',
+        5,
+        undefined,
+        undefined,
+        1000,
+        [
+          `update-destination ${target} w=0: server down: draining, its connections counted at the next table read (up to 30 s)`,
+        ],
+      ],
+      [
+        'already at weight 0 and draining: nothing',
+        '    drain_timeout: 30s\n',
+        0,
+        0,
+        1000,
+        5000,
+        [],
+      ],
+      [
+        'the drain timeout passed: deleted, whatever the count',
+        '    drain_timeout: 30s\n',
+        3,
+        0,
+        1000,
+        31_000,
+        [`delete-destination ${target}: server down (drain timeout 30 s passed)`],
+      ],
+      [
+        'no drain (drain_timeout 0s): deleted at once, no count needed',
+        '    drain_timeout: 0s\n',
+        4,
+        undefined,
+        undefined,
+        1000,
+        [`delete-destination ${target}: server down (no drain)`],
+      ],
+    ];
+    for (const [name, extra, conns, weight, began, now, want] of cases) {
+      const vs = services(extra);
+      const s2 = vs[0]?.realServers[1];
+      if (!vs[0] || !s2) throw new Error('s2 not configured');
+      const id = targetId(vs[0].service.key, s2.destination.key);
+      const drains = new Map(began === undefined ? [] : [[id, began]]);
+      const observed = observedFrom(vs, { s2: conns }, weight === undefined ? {} : { s2: weight });
+      const stale = run(vs, { s2: 'down' }, observed, { now, drains, connections: S });
+      t.same(stale.ops, want, name);
+      if (want.length === 0 || want[0]?.startsWith('update'))
+        t.equal(stale.plan.drains.size, 1, `${name}: the drain goes on`);
+    }
+    // The same table read just now: a count of zero ends the drain at once.
+    const vs = services('    drain_timeout: 30s\n');
+    t.same(run(vs, { s2: 'down' }, observedFrom(vs, { s2: 0 }), { now: 1000 }).ops, [
+      `delete-destination ${target}: server down (no active connections)`,
+    ]);
   },
 );
 
@@ -392,6 +491,95 @@ t.test('drift: what someone else changed in the owned part of the table', async 
     [],
     'unowned services are not drift',
   );
+});
+
+t.test('layoutAfter: the table after our operations, as the kernel holds it', async (t) => {
+  const [web, mail] = [
+    ...services('', 3),
+    ...services('', 2).map((v) => ({
+      ...v,
+      service: { ...v.service, key: { ...v.service.key, port: 25 } },
+    })),
+  ];
+  if (!web || !mail) throw new Error('two services');
+  const backend = new MemoryBackend();
+  const load: Operation[] = [web, mail].flatMap((v) => [
+    { op: 'add-service', service: v.service },
+    ...v.realServers.map((r): Operation => ({
+      op: 'add-destination',
+      service: v.service.key,
+      destination: r.destination,
+    })),
+  ]);
+  for (const r of await backend.apply(load)) if (r.error) throw r.error;
+  const [d1, d2, d3] = web.realServers.map((r) => r.destination);
+  if (!d1 || !d2 || !d3) throw new Error('three servers');
+  // The counts as a read found them: s1 busy, the rest idle.
+  const before = (await backend.layout()).map((e) => ({
+    ...e,
+    destinations: e.destinations.map((d) => ({
+      ...d,
+      activeConns: d.key.address === d1.key.address ? 7 : 0,
+    })),
+  }));
+  const added = { ...d3, key: { ...d3.key, address: '10.0.0.9' }, weight: 4 };
+  const other = { ...web.service, key: { ...web.service.key, port: 443 } };
+  const ops: Operation[] = [
+    { op: 'update-destination', service: web.service.key, destination: { ...d1, weight: 0 } },
+    { op: 'delete-destination', service: web.service.key, destination: d2.key },
+    { op: 'add-destination', service: web.service.key, destination: added },
+    { op: 'add-service', service: other },
+    { op: 'add-destination', service: other.key, destination: d1 },
+    { op: 'update-service', service: { ...web.service, scheduler: 'wlc' } },
+  ];
+  for (const r of await backend.apply(ops)) if (r.error) throw r.error;
+  const after = layoutAfter(before, ops);
+  // What the backend (as strict as the kernel) holds, in any order, counts and statistics aside.
+  const withoutStats = <T extends object>(x: T): Omit<T, 'stats'> => {
+    const { stats: _stats, ...rest } = x as T & { stats?: unknown };
+    return rest;
+  };
+  const shape = (table: readonly LayoutEntry[]) =>
+    table
+      .map((e) => ({
+        service: withoutStats(e.service),
+        destinations: e.destinations
+          .map((d) => ({
+            ...withoutStats(d),
+            activeConns: 0,
+            inactiveConns: 0,
+            persistentConns: 0,
+          }))
+          .sort((a, b) => destinationId(a.key).localeCompare(destinationId(b.key))),
+      }))
+      .sort((a, b) => serviceId(a.service.key).localeCompare(serviceId(b.service.key)));
+  t.same(shape(after), shape(await backend.layout()), 'the same services and destinations');
+  const entry = (table: readonly LayoutEntry[], key: ServiceKey) =>
+    table.find((e) => serviceId(e.service.key) === serviceId(key));
+  const webAfter = entry(after, web.service.key);
+  t.equal(
+    webAfter?.destinations.find((d) => d.key.address === d1.key.address)?.activeConns,
+    7,
+    'an updated destination keeps the count last read',
+  );
+  t.equal(
+    webAfter?.destinations.find((d) => d.key.address === '10.0.0.9')?.activeConns,
+    0,
+    'an added one has none',
+  );
+  t.equal(webAfter?.service.scheduler, 'wlc', 'an updated service has its new settings');
+  t.equal(
+    entry(after, mail.service.key),
+    entry(before, mail.service.key),
+    'an entry no operation touched is shared',
+  );
+  t.same(
+    shape(layoutAfter(after, [{ op: 'delete-service', service: other.key }])),
+    shape(after.filter((e) => e !== entry(after, other.key))),
+    'a deleted service goes with its destinations',
+  );
+  t.not(layoutAfter(before, []), before, 'nothing done: a copy of the list');
+  t.same(layoutAfter(before, []), before);
 });
 
 t.test('destinationDiff: each setting that differs, and nothing for equal ones', async (t) => {
