@@ -1,8 +1,10 @@
 // The reconcile loop, the imperative shell around desired() and plan(): it owns the checks, keeps
-// each real server's health, and on every tick re-reads the kernel table, plans and applies.
-// Ticks come from health transitions, slow-start steps and drains (when due), failed operations
-// (with backoff) and the periodic resync. Ticks never overlap, and one tick's end is at least
-// min_tick_interval from the next one's start, so a burst of transitions shares one table read.
+// each real server's health, and on each tick plans and applies: against the kernel table read
+// anew, or, for health transitions, against the table as the last read left it plus its own
+// operations since (`readsTable`). Ticks come from health transitions, slow-start steps and
+// drains (when due), failed operations (with backoff) and the periodic resync. Ticks never
+// overlap, and one tick's end is at least min_tick_interval from the next one's start, so a
+// burst of transitions shares one tick.
 // A tick works on one state (config, server records, retired services) taken when it starts;
 // a reload builds the next state completely, then swaps it in at once, between ticks' reads.
 import { readdir, stat } from 'node:fs/promises';
@@ -48,6 +50,7 @@ import {
 import {
   afterOperations,
   drift,
+  layoutAfter,
   operationKey,
   ownedPart,
   snapshot,
@@ -155,7 +158,7 @@ const TICK_SHARE = 2;
 
 /**
  * The least time from one tick's end to the next one's start. `min_tick_interval`, so that a
- * burst of transitions (a rolling restart) shares one table read; but for an `urgent` tick (a
+ * burst of transitions (a rolling restart) shares one tick; but for an `urgent` tick (a
  * server went down) only as long as the last tick took, if that is shorter: traffic still goes
  * to that server until the tick, and keepalived and HAProxy take it out on the failed check
  * itself. While checks wait for a slot (`Scheduler.checksWaiting`: the director is behind), at least
@@ -166,7 +169,9 @@ const TICK_SHARE = 2;
  * detection ran 1.7 to 29.4 s (4 of 50 not seen in 30 s); with this wait, 1.9 to 17.0 s, where
  * keepalived took 4.9 to 20.7 s in the same run. A director that keeps up waits as before: with
  * the wait doubled there too, detection at TCP 1,000 came out 1.95 times keepalived's, 1.17
- * without (bench:peers, single runs; README "Detection at 10,000 in the VM"). Pure.
+ * without (bench:peers, single runs; README "Detection at 10,000 in the VM"). The loop passes
+ * the last tick of the kind that comes next, with or without a read (`readsTable`): one that
+ * reads takes several times as long as one that does not. Pure.
  */
 export function tickGap(
   minTickMs: number,
@@ -177,6 +182,39 @@ export function tickGap(
   const last = Math.max(0, lastTickMs);
   const gap = urgent ? Math.min(minTickMs, last) : minTickMs;
   return checksWaiting ? Math.max(gap, TICK_SHARE * last) : gap;
+}
+
+/**
+ * Whether a tick reads the kernel table, or plans against the table as the last read left it
+ * plus its own operations since (`known`). Keepalived and ldirectord never read the table; we
+ * read it for whatever might have changed it or what we know of it, and trust what we know only
+ * for health transitions: at 10,000 TCP servers in the VM, a read took 413 ms of a 0.6 to 1.1 s
+ * tick, on every server found down.
+ *
+ * | reads the table when                                 | why                                    |
+ * | ---------------------------------------------------- | -------------------------------------- |
+ * | nothing known (first tick, after a failure or reload) | what we know may be wrong              |
+ * | a request wants it (start, reload, maintenance, ...)  | they change more than health           |
+ * | `resync_interval` since the last read                 | drift by someone else (ipvsadm)        |
+ * | a drain wants counts (`drainAt`), unless urgent       | a server found down goes first         |
+ *
+ * Pure.
+ */
+export function readsTable(o: {
+  /** What the last read found, plus our operations since, for the state now in force. */
+  readonly known: boolean;
+  /** A request since the last read wants a read. */
+  readonly wanted: boolean;
+  /** A server went down: take it out now, count connections after. */
+  readonly urgent: boolean;
+  readonly now: number;
+  /** The last read plus `resync_interval`. */
+  readonly resyncAt: number;
+  /** When a drain wants the connection counts (Infinity: none). */
+  readonly drainAt: number;
+}): boolean {
+  if (!o.known || o.wanted || o.now >= o.resyncAt) return true;
+  return !o.urgent && o.now >= o.drainAt;
 }
 
 /**
@@ -289,8 +327,17 @@ export class ReconcileLoop {
   private againUrgent = false;
   /** An urgent request waits for its gap (`tickGap`). */
   private urgentWaiting = false;
-  /** How long the last tick took, on the monotonic clock. */
-  private lastTickMs = 0;
+  /** How long the last tick that read the table took, and the last that did not (monotonic). */
+  private lastTickMs = { read: 0, known: 0 };
+  /**
+   * The table as the last read found it plus this daemon's operations since, and the state it
+   * was planned for; null: the next tick reads it (first, after a failed or unknown operation).
+   */
+  private known: { table: readonly LayoutEntry[]; state: LoopState; readAt: number } | null = null;
+  /** A request came that wants the table read (anything but a health transition or a timer). */
+  private readWanted = true;
+  /** When a drain wants the connection counts read again (`readsTable`). */
+  private drainReadAt = Infinity;
   /** When the last tick ended (monotonic): the next starts no sooner than `tickGap` after. */
   private lastTickEnd = -Infinity;
   /** Reloads run one after another; a failed one leaves the running state and the chain intact. */
@@ -519,8 +566,9 @@ export class ReconcileLoop {
    * Runs a tick soon: at once, or `tickGap` after the last one ended. Requests before it starts
    * make one tick; requests during a tick make one more after it.
    */
-  requestTick(reason: string, urgent = false): void {
+  requestTick(reason: string, urgent = false, needsRead = true): void {
     if (this.stopped) return;
+    this.readWanted ||= needsRead;
     if (this.running) {
       this.again = true;
       this.againUrgent ||= urgent;
@@ -530,7 +578,7 @@ export class ReconcileLoop {
     urgent ||= this.urgentWaiting;
     const gap = tickGap(
       this.state.config.daemon.minTickIntervalMs,
-      this.lastTickMs,
+      this.readsTable(urgent) ? this.lastTickMs.read : this.lastTickMs.known,
       urgent,
       this.scheduler.checksWaiting(),
     );
@@ -546,25 +594,27 @@ export class ReconcileLoop {
     let waiters: (() => void)[] = [];
     let release = (): void => undefined;
     let started = 0;
+    let read = true;
     this.running = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => {
         started = this.clock.monotonic();
         waiters = this.tickWaiters.splice(0);
         // What the checks found reaches the kernel before more checks start (Scheduler.hold).
         release = this.scheduler.hold(TICK_HOLD_MS);
-        return this.tickSafely(reason);
+        read = this.readsTable(urgent);
+        return this.tickSafely(reason, read);
       })
       .finally(() => {
         release();
         for (const w of waiters) w();
         this.lastTickEnd = this.clock.monotonic();
-        this.lastTickMs = this.lastTickEnd - started;
+        this.lastTickMs[read ? 'read' : 'known'] = this.lastTickEnd - started;
         this.running = null;
         if (this.again && !this.stopped) {
           const urgent = this.againUrgent;
           this.again = false;
           this.againUrgent = false;
-          this.requestTick('requested during a tick', urgent);
+          this.requestTick('requested during a tick', urgent, false);
         }
       });
   }
@@ -697,7 +747,8 @@ export class ReconcileLoop {
       else if (!event.result.local && listed)
         record.localRuns = record.localRuns.filter((r) => r !== event.id);
       // Whether a service is held depends on how many servers are local: decide it now.
-      if (wasLocal !== record.localRuns.length > 0) this.requestTick(`${record.rs.name} local`);
+      if (wasLocal !== record.localRuns.length > 0)
+        this.requestTick(`${record.rs.name} local`, false, false);
       // The message kept while it reads the same: a server keeps it until its next check, so a
       // new copy each check would live through every young collection only to die old.
       if (
@@ -743,7 +794,7 @@ export class ReconcileLoop {
       server: record.rs.name,
       message,
     });
-    this.requestTick(`${record.rs.name} ${status}`, status === 'down');
+    this.requestTick(`${record.rs.name} ${status}`, status === 'down', false);
   }
 
   private maintenanceReason(rs: RealServerConfig, dir: string): string | null {
@@ -888,13 +939,14 @@ export class ReconcileLoop {
     poll();
   }
 
-  private async tickSafely(reason: string): Promise<void> {
+  private async tickSafely(reason: string, read: boolean): Promise<void> {
     const started = performance.now();
     try {
-      const ok = await this.tick(reason);
+      const ok = await this.tick(reason, read);
       this.observer.tick?.(performance.now() - started, ok);
     } catch (e) {
       this.observer.tick?.(performance.now() - started, false);
+      this.known = null;
       // A dump that fails (ENOBUFS, EPERM...) is retried like a failed operation; never fatal.
       this.log.log('error', 'reconcile.failed', {
         reason,
@@ -915,28 +967,61 @@ export class ReconcileLoop {
     return ms;
   }
 
-  /** One tick; false when an operation failed. */
-  private async tick(reason: string): Promise<boolean> {
+  /** Whether the next tick reads the table (`readsTable`), if it starts now. */
+  private readsTable(urgent: boolean): boolean {
+    const known = this.known;
+    return readsTable({
+      known: known !== null && known.state === this.state && this.expected !== null,
+      wanted: this.readWanted,
+      urgent,
+      now: this.clock.now(),
+      resyncAt: (known?.readAt ?? -Infinity) + this.state.config.daemon.resyncIntervalMs,
+      drainAt: this.drainReadAt,
+    });
+  }
+
+  /**
+   * One tick; false when an operation failed. `read`: it reads the table; otherwise it plans
+   * against the table as the last read left it plus its own operations since (`known`).
+   */
+  private async tick(reason: string, read: boolean): Promise<boolean> {
     if (this.stopped) return true;
     // The state this tick works on, whatever a reload swaps in while it waits on the kernel.
     const state = this.state;
     const { daemon } = state.config;
     this.stats.ticks++;
-    const table = await this.backend.layout();
-    const now = this.clock.now();
+    const known = !read && this.known?.state === state ? this.known : null;
+    const expected = this.expected;
+    let table: readonly LayoutEntry[];
+    let observed: Snapshot;
+    let readAt: number;
     const owned = this.ownedIds(state);
-    const observed = snapshot(table, owned);
-
-    if (this.expected) {
-      const { snapshot: want, owned: wasOwned, unknown } = this.expected;
-      const changes = drift(want, without(ownedPart(observed, wasOwned), unknown));
-      if (changes.length > 0) {
-        this.stats.driftRepairs += changes.length;
-        this.observer.drift?.(changes.length);
-        this.log.log('warn', 'drift.detected', { changes, repairs_total: this.stats.driftRepairs });
+    if (known && expected) {
+      table = known.table;
+      observed = expected.snapshot;
+      readAt = known.readAt;
+    } else {
+      // Requests from here on want a read of their own: this one may come before what they saw.
+      this.readWanted = false;
+      this.known = null;
+      table = await this.backend.layout();
+      readAt = this.clock.now();
+      observed = snapshot(table, owned);
+      if (expected) {
+        const { snapshot: want, owned: wasOwned, unknown } = expected;
+        const changes = drift(want, without(ownedPart(observed, wasOwned), unknown));
+        if (changes.length > 0) {
+          this.stats.driftRepairs += changes.length;
+          this.observer.drift?.(changes.length);
+          this.log.log('warn', 'drift.detected', {
+            changes,
+            repairs_total: this.stats.driftRepairs,
+          });
+        }
       }
+      this.reportUnowned(table, owned);
     }
-    this.reportUnowned(table, owned);
+    const now = this.clock.now();
     // The table's destinations, or the servers to plan (a first tick reads an empty table).
     const large = Math.max(destinationCount(table), state.records.size) > YIELD_ABOVE;
     if (large) await turn();
@@ -956,8 +1041,9 @@ export class ReconcileLoop {
     this.reportModes(desired);
     this.lastDesired = desired;
     if (large) await turn();
-    const p = plan(desired, table, this.drains, now);
+    const p = plan(desired, table, this.drains, now, known ? 'stale' : 'read');
     this.drains = p.drains;
+    this.drainReadAt = p.wakeAt ?? Infinity;
 
     let done: Operation[] = [];
     let failed = false;
@@ -975,7 +1061,8 @@ export class ReconcileLoop {
       if (p.operations.length > 0) failed ||= await this.announce(state, desired, 'withdraw');
       const applied = await this.applyLogged(p.operations);
       done = applied.done;
-      failed ||= done.length < p.operations.length;
+      const allDone = done.length === p.operations.length;
+      failed ||= !allDone;
       // An operation whose answer was lost may or may not be in the table: leave it out of what
       // the next tick compares, which re-reads the table and plans from what is really there.
       this.expected = {
@@ -983,13 +1070,20 @@ export class ReconcileLoop {
         owned,
         unknown: applied.unknown,
       };
+      // A failed operation, or one whose answer was lost: what the table holds is not known.
+      if (allDone && applied.unknown.size === 0)
+        this.known = { table: layoutAfter(table, done), state, readAt };
     }
-    const synced = await this.sync.tick(daemon.sync, daemon.dryRun, this.role.current());
-    if (synced.drift > 0) {
-      this.stats.driftRepairs += synced.drift;
-      this.observer.drift?.(synced.drift);
+    if (daemon.dryRun) this.known = { table, state, readAt };
+    // The sync daemons are read with the table: a health transition does not change them.
+    if (!known) {
+      const synced = await this.sync.tick(daemon.sync, daemon.dryRun, this.role.current());
+      if (synced.drift > 0) {
+        this.stats.driftRepairs += synced.drift;
+        this.observer.drift?.(synced.drift);
+      }
+      failed ||= synced.failed;
     }
-    failed ||= synced.failed;
     failed ||= await this.announce(state, desired);
     const present = new Set(table.map((e) => serviceId(e.service.key)));
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
@@ -1002,10 +1096,15 @@ export class ReconcileLoop {
       desired.wakeAt ?? Infinity,
       p.wakeAt ?? Infinity,
       retryAt,
-      now + daemon.resyncIntervalMs,
+      readAt + daemon.resyncIntervalMs,
     );
     this.scheduleWake(next);
-    this.log.log('debug', 'reconcile.tick', { reason, operations: p.operations.length, failed });
+    this.log.log('debug', 'reconcile.tick', {
+      reason,
+      read: !known,
+      operations: p.operations.length,
+      failed,
+    });
     return !failed;
   }
 
@@ -1053,7 +1152,7 @@ export class ReconcileLoop {
     this.wakeAt = at;
     this.wakeTimer = this.clock.setTimeout(() => {
       this.wakeAt = Infinity;
-      this.requestTick('timer');
+      this.requestTick('timer', false, false);
     }, at - this.clock.now());
   }
 

@@ -29,6 +29,10 @@ class ControlledBackend extends MemoryBackend {
   applyGate: Promise<void> | null = null;
   /** Told when operations arrive, before the gate. */
   applying: (() => void) | null = null;
+  /** The table as a test looks at it: not counted, never held. */
+  peek(): Promise<TableEntry[]> {
+    return super.table();
+  }
   override async table(): Promise<TableEntry[]> {
     this.reads++;
     if (this.gate) await this.gate;
@@ -272,7 +276,7 @@ t.test('a server that goes down ticks at once; servers that come up wait', async
       }),
   });
   const cfg = parseConfig(
-    `daemon: {backend: memory, min_tick_interval: 10s}
+    `daemon: {backend: memory, min_tick_interval: 10s, resync_interval: 60s}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
 virtual_services:
   - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [{address: 10.0.0.1}, {address: 10.0.0.2}]}
@@ -282,19 +286,38 @@ virtual_services:
   );
   const { backend, clock, log, loop } = setup(cfg, { createChecker: checker });
   t.teardown(() => loop.stop());
-  const servers = async (): Promise<string[]> =>
-    ((await backend.table())[0]?.destinations ?? []).map((d) => d.key.address).sort();
+  const destinations = async () => (await backend.peek())[0]?.destinations ?? [];
+  /** The servers new connections go to. */
+  const pool = async (): Promise<string[]> =>
+    (await destinations())
+      .filter((d) => d.weight > 0)
+      .map((d) => d.key.address)
+      .sort();
+  const table = async (): Promise<string[]> =>
+    (await destinations()).map((d) => d.key.address).sort();
   await loop.start();
   await clock.advance(4000);
   t.equal(log.named('server.up').length, 2, 'both checked up');
-  t.same(await servers(), [], 'coming up waits for min_tick_interval after the start tick');
+  t.same(await pool(), [], 'coming up waits for min_tick_interval after the start tick');
   await clock.advance(6500);
-  t.same(await servers(), ['10.0.0.1', '10.0.0.2']);
+  t.same(await pool(), ['10.0.0.1', '10.0.0.2']);
 
   healthy.set('10.0.0.1', false);
+  const reads = backend.reads;
   await clock.advance(1000);
   await loop.idle();
-  t.same(await servers(), ['10.0.0.2'], 'down: out on its first failed check, not 10 s later');
+  t.same(await pool(), ['10.0.0.2'], 'down: out on its first failed check, not 10 s later');
+  t.equal(backend.reads, reads, 'from the table as last read: no read');
+  t.same(
+    await table(),
+    ['10.0.0.1', '10.0.0.2'],
+    'at weight 0 until a read counts its connections',
+  );
+  // The drain's read is not urgent: it waits for min_tick_interval.
+  await clock.advance(10_000);
+  await loop.idle();
+  t.equal(backend.reads, reads + 1, 'one read');
+  t.same(await table(), ['10.0.0.2'], 'no connections: deleted');
 
   // Down while a slow tick is applying (it planned before the failure): the next tick waits
   // as long as that one took, not min_tick_interval.
@@ -304,7 +327,7 @@ virtual_services:
   backend.applying = () => (heldAt = clock.monotonic());
   backend.applyGate = new Promise((r) => (release = r));
   await clock.advance(11_000); // 10.0.0.1 is up again; its tick, 10 s on, is held adding it
-  t.same(await servers(), ['10.0.0.2'], 'the add is held');
+  t.same(await pool(), ['10.0.0.2'], 'the add is held');
   healthy.set('10.0.0.2', false);
   await clock.advance(1000);
   t.equal(log.named('server.down').length, 2, '10.0.0.2 is down during the tick');
@@ -316,34 +339,36 @@ virtual_services:
   release();
   await settle();
   await loop.idle();
-  t.same(await servers(), ['10.0.0.1', '10.0.0.2'], 'the add went in; 10.0.0.2 waits');
+  t.same(await pool(), ['10.0.0.1', '10.0.0.2'], 'the add went in; 10.0.0.2 waits');
   await clock.advance(took);
   await loop.idle();
-  t.same(await servers(), ['10.0.0.1'], 'out once as long as the held tick took has passed');
+  t.same(await pool(), ['10.0.0.1'], 'out once as long as the held tick took has passed');
 });
 
 t.test(
-  'while checks wait for a slot, a server going down waits twice as long as the last tick took',
+  'while checks wait for a slot, a server going down waits twice as long as the last tick of its kind took',
   async (t) => {
     // One slot, kept by a check in flight (check_in_flight_max 1): while 10.0.0.1's check hangs,
     // the other servers' checks wait for it.
     const healthy = new Map<string, boolean>();
     let hang: ((healthy: boolean) => void) | null = null;
     let hanging = false;
+    /** Any server's next check hangs, not only 10.0.0.1's. */
+    let hangAny = false;
     const checker = (): Checker => ({
       kind: 'tcp',
       description: 'scripted',
       key: 'scripted',
       check: (target) => {
         const result = (ok: boolean) => ({ healthy: ok, durationMs: 0, message: 'scripted' });
-        if (target.address === '10.0.0.1' && hanging && hang === null)
+        if ((target.address === '10.0.0.1' || hangAny) && hanging && hang === null)
           return new Promise((resolve) => (hang = (ok) => resolve(result(ok))));
         return Promise.resolve(result(healthy.get(target.address) ?? true));
       },
     });
     const rs = [1, 2, 3, 4, 5, 6].map((i) => `{address: 10.0.0.${i}}`).join(', ');
     const cfg = parseConfig(
-      `daemon: {backend: memory, min_tick_interval: 10s, check_concurrency: 1, check_concurrency_min: 1, check_in_flight_max: 1}
+      `daemon: {backend: memory, min_tick_interval: 10s, resync_interval: 60s, check_concurrency: 1, check_concurrency_min: 1, check_in_flight_max: 1}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}
 virtual_services:
   - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [${rs}]}
@@ -353,38 +378,52 @@ virtual_services:
     );
     const { backend, clock, loop } = setup(cfg, { createChecker: checker });
     t.teardown(() => loop.stop());
-    const servers = async (): Promise<number> =>
-      ((await backend.table())[0]?.destinations ?? []).length;
+    /** The servers new connections go to. */
+    const pool = async (): Promise<number> =>
+      ((await backend.peek())[0]?.destinations ?? []).filter((d) => d.weight > 0).length;
     await loop.start();
     await clock.advance(11_000);
-    t.equal(await servers(), 6, 'all six in');
+    t.equal(await pool(), 6, 'all six in');
 
-    // 10.0.0.1's next check hangs, holding the slot; then a resync tick is held 3 s on its read.
+    // 10.0.0.2 goes down, and its tick (from the table as last read) is held 3 s on applying;
+    // meanwhile 10.0.0.1's next check hangs, holding the slot.
+    let release = (): void => undefined;
+    let heldAt = -1;
+    backend.applying = () => (heldAt = clock.monotonic());
+    backend.applyGate = new Promise((r) => (release = r));
+    const reads = backend.reads;
+    healthy.set('10.0.0.2', false);
+    for (let i = 0; i < 100 && heldAt < 0; i++) await clock.advance(100);
+    t.ok(heldAt >= 0, "10.0.0.2's tick is held");
     hanging = true;
     await clock.advance(1000);
     t.ok(hang, "10.0.0.1's check hangs");
     t.ok(loop.checkStats().waiting > 0, 'the other checks wait for the slot');
-    let release = (): void => undefined;
-    backend.gate = new Promise((r) => (release = r));
-    const reads = backend.reads;
-    for (let i = 0; i < 100 && backend.reads === reads; i++) await clock.advance(100);
-    t.equal(backend.reads, reads + 1, 'the resync tick reads');
-    await clock.advance(3000);
-    backend.gate = null;
+    await clock.advance(heldAt + 3000 - clock.monotonic());
+    backend.applyGate = null;
+    backend.applying = null;
     release();
     await settle();
     await loop.idle();
+    t.equal(await pool(), 5, '10.0.0.2 out');
+    t.equal(backend.reads, reads, 'without a read');
 
     // Down while the others still wait: the next tick waits twice the held one (at least 3 s).
+    // The next check to take the slot hangs in turn, so checks go on waiting.
     healthy.set('10.0.0.1', false);
-    hang!(false);
+    const answer = hang!;
+    hang = null;
+    hangAny = true;
+    answer(false);
     await settle();
+    t.ok(hang, 'another check hangs');
+    t.ok(loop.checkStats().waiting > 0, 'checks still wait for the slot');
     await clock.advance(3500);
     await loop.idle();
-    t.equal(await servers(), 6, 'still in after as long as the tick took: checks are waiting');
+    t.equal(await pool(), 5, 'still in after as long as the tick took: checks are waiting');
     await clock.advance(3500);
     await loop.idle();
-    t.equal(await servers(), 5, 'out once twice as long has passed');
+    t.equal(await pool(), 4, 'out once twice as long has passed');
   },
 );
 

@@ -130,8 +130,17 @@ t.test(
       'the dead one leaves after fall failures',
     );
     // Whether the healthy ones come up before the dead one leaves is the machine's pace: so
-    // counted at the end, one apply in all (the removal), and the healthy ones as they were.
-    t.equal(log.named('reconcile.applied').length, 1, 'one apply: the removal');
+    // counted at the end, the removal alone (weight 0 on the transition, from the table as last
+    // read; the delete once a read counts no connections), and the healthy ones as they were.
+    t.match(
+      log.named('reconcile.applied').map((e) => [e.op, e.reason]),
+      [
+        ['update-destination', /^server down: draining, its connections counted at the next/],
+        ['delete-destination', /^server down \(no active connections\)$/],
+      ],
+      'the removal alone: weight 0, then the delete',
+    );
+    t.equal(log.named('reconcile.applied').length, 2);
     t.same(
       (await weights(backend)).sort(),
       [w(servers[0], 10), w(servers[1], 10)].sort(),
