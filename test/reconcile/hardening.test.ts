@@ -16,7 +16,7 @@ import { MemoryBackend } from '../../src/ipvs/memory.js';
 import type { Operation, TableEntry } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { MemoryLog } from '../../src/log.js';
-import { ReconcileLoop, tickGap } from '../../src/reconcile/loop.js';
+import { ReconcileLoop, readsTable, tickGap } from '../../src/reconcile/loop.js';
 import { ManualClock, settle } from '../clock.js';
 
 /** The memory table, with reads that can be held and answers that can be lost. */
@@ -234,6 +234,30 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
   await loop.idle();
   t.equal(backend.reads, before + 1, 'twenty requests, one read');
 });
+
+t.test(
+  'readsTable: a tick reads the table unless it is for health transitions alone',
+  async (t) => {
+    // known, wanted, urgent, now, resyncAt, drainAt -> reads
+    const I = Infinity;
+    const cases: [boolean, boolean, boolean, number, number, number, boolean, string][] = [
+      [false, false, false, 0, I, I, true, 'nothing known (first tick, after a failure, a reload)'],
+      [false, false, true, 0, I, I, true, 'nothing known, urgent'],
+      [true, true, false, 0, I, I, true, 'a request that wants a read'],
+      [true, true, true, 0, I, I, true, 'a request that wants a read, urgent'],
+      [true, false, false, 0, I, I, false, 'transitions alone'],
+      [true, false, true, 0, I, I, false, 'a server down'],
+      [true, false, false, 9999, 10_000, I, false, 'resync not due yet'],
+      [true, false, false, 10_000, 10_000, I, true, 'resync due'],
+      [true, false, true, 10_000, 10_000, I, true, 'resync due, urgent'],
+      [true, false, false, 999, I, 1000, false, 'drain not due yet'],
+      [true, false, false, 1000, I, 1000, true, 'drain due'],
+      [true, false, true, 1000, I, 1000, false, 'drain due, but a server went down: it goes first'],
+    ];
+    for (const [known, wanted, urgent, now, resyncAt, drainAt, want, name] of cases)
+      t.equal(readsTable({ known, wanted, urgent, now, resyncAt, drainAt }), want, name);
+  },
+);
 
 t.test(
   'tickGap: min_tick_interval, a server going down waits less, and while checks wait ticks take at most a third of the loop',
