@@ -374,7 +374,14 @@ t.test('the daemon on the real kernel', { timeout: 900_000 }, async (t) => {
       await until(() => ipvsadm('10.0.0.1:80').join().startsWith('10.0.1.2:8080'), 15_000),
       'rs1 in, fallback out',
     );
-    t.notOk(ipvsadm('10.0.0.1:80').some((l) => l.startsWith('10.0.9.2')));
+    t.notOk(
+      ipvsadm('10.0.0.1:80').some((l) => l.startsWith('10.0.9.2') && !l.includes(' w=0 ')),
+      'the fallback takes no new connection',
+    );
+    t.ok(
+      await until(() => !ipvsadm('10.0.0.1:80').some((l) => l.startsWith('10.0.9.2')), 5000),
+      'and is deleted once a read counts no active connection',
+    );
     setHealthy(rs2, true);
     t.ok(await until(() => ipvsadm('10.0.0.1:80').length === 2, 15_000));
   });
