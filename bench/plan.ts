@@ -3,8 +3,8 @@
 // (nothing to do) and with 10 % of the servers down (1,000 deletions planned). Side by side in the
 // same run: copying the same table out of the memory backend, the cheapest thing a tick does
 // besides planning; and a whole tick of a reconcile loop over that table (read, drift, desired,
-// plan, nothing to apply), what every resync and every transition costs at that size. Prints
-// medians and the ratios.
+// plan, nothing to apply), what every resync costs at that size, and the same tick for a health
+// transition, which does not read the table. Prints medians and the ratios.
 import { performance } from 'node:perf_hooks';
 import { parseConfig } from '../src/checkers.js';
 import { MemoryBackend } from '../src/ipvs/memory.js';
@@ -92,6 +92,13 @@ const tickMs = await time(async () => {
   loop.requestTick('bench');
   await ended;
 });
+// The same tick for a health transition alone: against the table as last read (no read, no drift
+// comparison, no sync daemons), as every server found down between resyncs costs.
+const knownMs = await time(async () => {
+  const ended = loop.nextTick();
+  loop.requestTick('bench', false, false);
+  await ended;
+});
 const stats = loop.checkStats();
 await loop.stop();
 const heap = process.memoryUsage().heapUsed / 2 ** 20;
@@ -108,5 +115,8 @@ console.log(
 );
 console.log(
   `  a whole tick of the loop, steady state: ${tickMs.toFixed(1)} ms (${(tickMs / copyMs).toFixed(1)}x the copy; ${stats.checks} checks)`,
+);
+console.log(
+  `  the same tick for a health transition, without a read: ${knownMs.toFixed(1)} ms (${(knownMs / tickMs).toFixed(2)}x the tick that reads)`,
 );
 console.log(`  heap used: ${heap.toFixed(0)} MiB`);

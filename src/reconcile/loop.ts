@@ -1090,6 +1090,8 @@ export class ReconcileLoop {
     // The current state, not the tick's: a reload during the tick may have retired more.
     this.state.retired = stillRetired(this.state.retired, present);
     if (!failed) this.stats.lastSync = now;
+    // The retry reads: the sync daemons are read only with the table.
+    else this.readWanted = true;
     this.stats.lastTick = now;
     const retryAt = now + this.backoff(failed);
     const next = Math.min(

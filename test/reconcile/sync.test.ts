@@ -5,6 +5,7 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { SyncSettings } from '../../src/config/daemon.js';
+import { IpvsError } from '../../src/ipvs/errors.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import type { SyncDaemonSpec } from '../../src/ipvs/model.js';
 import { MemoryLog } from '../../src/log.js';
@@ -175,3 +176,35 @@ t.test(
     }
   },
 );
+
+t.test('a failed start is retried at retry_min, not at the next resync', async (t) => {
+  // The first start fails (as the kernel refuses one for a moment); the rest go through.
+  class FailsOnce extends MemoryBackend {
+    failed = false;
+    override async startSyncDaemon(spec: SyncDaemonSpec): Promise<void> {
+      if (!this.failed) {
+        this.failed = true;
+        throw new IpvsError('EBUSY', { op: 'start-sync-daemon', target: spec.state });
+      }
+      return super.startSyncDaemon(spec);
+    }
+  }
+  const backend = new FailsOnce({ interfaces: ['eth1'] });
+  const log = new MemoryLog();
+  const cfg = parseConfig(
+    yaml('    state: master\n    interface: eth1\n    sync_id: 7', false).replace(
+      'resync_interval: 200ms',
+      'resync_interval: 60s',
+    ),
+    'test',
+    {},
+  );
+  const loop = new ReconcileLoop(cfg, { backend, log });
+  t.teardown(() => loop.stop());
+  await loop.start();
+  t.ok(backend.failed, 'the first start failed');
+  t.ok(
+    await until(async () => (await backend.syncDaemons()).length === 1, 5000),
+    'started by the retry, long before the resync 60 s on',
+  );
+});
