@@ -388,8 +388,8 @@ export class WardenMetrics implements LoopObserver {
     // The reconciler.
     this.tickDuration = new Histogram({
       name: 'ipvs_warden_reconcile_duration_seconds',
-      help: 'How long a reconcile tick took (read, plan, apply).',
-      labelNames: ['result'],
+      help: 'How long a reconcile tick took: table="read" read the kernel table, then planned and applied; table="known" (health transitions alone) planned against the table as the last read left it plus its own operations since.',
+      labelNames: ['result', 'table'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
@@ -636,8 +636,11 @@ export class WardenMetrics implements LoopObserver {
     }
   }
 
-  tick(durationMs: number, ok: boolean): void {
-    this.tickDuration.observe({ result: ok ? 'success' : 'failure' }, durationMs / 1000);
+  tick(durationMs: number, ok: boolean, read: boolean): void {
+    this.tickDuration.observe(
+      { result: ok ? 'success' : 'failure', table: read ? 'read' : 'known' },
+      durationMs / 1000,
+    );
   }
 
   operation(operation: Operation, error: IpvsError | null): void {

@@ -102,7 +102,8 @@ export interface LoopStats {
 export interface LoopObserver {
   checkResult?(event: CheckEvent): void;
   transition?(record: ServerRecord, from: ServerHealth['status'], to: ServerHealth['status']): void;
-  tick?(durationMs: number, ok: boolean): void;
+  /** A tick's length and outcome; `read`: it read the kernel table (`readsTable`). */
+  tick?(durationMs: number, ok: boolean, read: boolean): void;
   operation?(operation: Operation, error: IpvsError | null): void;
   drift?(changes: number): void;
   /** A service entered (`on`) or left a mode (fallback, panic, hold), with its counts then. */
@@ -130,7 +131,7 @@ export function observers(...list: readonly LoopObserver[]): LoopObserver {
   return {
     checkResult: (e) => list.forEach((o) => o.checkResult?.(e)),
     transition: (r, from, to) => list.forEach((o) => o.transition?.(r, from, to)),
-    tick: (ms, ok) => list.forEach((o) => o.tick?.(ms, ok)),
+    tick: (ms, ok, read) => list.forEach((o) => o.tick?.(ms, ok, read)),
     operation: (op, error) => list.forEach((o) => o.operation?.(op, error)),
     drift: (n) => list.forEach((o) => o.drift?.(n)),
     serviceMode: (vs, mode, on, healthy, servers) =>
@@ -943,9 +944,9 @@ export class ReconcileLoop {
     const started = performance.now();
     try {
       const ok = await this.tick(reason, read);
-      this.observer.tick?.(performance.now() - started, ok);
+      this.observer.tick?.(performance.now() - started, ok, read);
     } catch (e) {
-      this.observer.tick?.(performance.now() - started, false);
+      this.observer.tick?.(performance.now() - started, false, read);
       this.known = null;
       // A dump that fails (ENOBUFS, EPERM...) is retried like a failed operation; never fatal.
       this.log.log('error', 'reconcile.failed', {

@@ -156,6 +156,37 @@ t.test('per-server series with every label; the kernel read once per scrape', as
   t.equal(dumps, 1, 'one table dump served every kernel series of the scrape');
 });
 
+t.test('tick durations by whether the tick read the table', async (t) => {
+  const config = parseConfig(
+    'daemon: {backend: memory}\nvirtual_services:\n  - {name: web, address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}\n',
+    'x',
+    {},
+  );
+  const backend = new MemoryBackend();
+  const metrics = new WardenMetrics({ perServer: false, labels: [] }, () => backend.table());
+  const loop = new ReconcileLoop(config, { backend, log: new MemoryLog(), observer: metrics });
+  metrics.attach(loop);
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await loop.idle();
+  const count = (text: string, table: string): number =>
+    Number(
+      new RegExp(
+        `^ipvs_warden_reconcile_duration_seconds_count\\{result="success",table="${table}"\\} (\\d+)$`,
+        'm',
+      ).exec(text)?.[1] ?? 0,
+    );
+  const before = await metrics.render();
+  t.ok(count(before, 'read') >= 1, 'the start tick read the table');
+  // A request for a health transition alone (as a server's check changing its state makes).
+  const ended = loop.nextTick();
+  loop.requestTick('a transition', false, false);
+  await ended;
+  const after = await metrics.render();
+  t.equal(count(after, 'known') - count(before, 'known'), 1, 'one tick without a read');
+  t.equal(count(after, 'read'), count(before, 'read'), 'and no read');
+});
+
 t.test('a label subset, and per-server series off', async (t) => {
   const subset = await scrape(t, true, ['remote_address', 'remote_port']);
   t.match(
