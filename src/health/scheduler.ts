@@ -14,7 +14,9 @@ import {
   AdmissionControl,
   busyShareOf,
   DEFAULT_MIN_CONCURRENCY,
+  lagOutside,
   TARGET_LAG_MS,
+  type BusySpan,
 } from './admission.js';
 import { FlightControl, OWN_TURNS } from './flight.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
@@ -335,6 +337,8 @@ export class Scheduler<T = unknown> {
   private gate: { opened: Promise<void>; open: () => void } | undefined;
   /** When the last hold ended and how long it was, on the monotonic clock. */
   private lastHold = { end: -Infinity, length: 0 };
+  /** The last reconcile tick (`ticking`): lag within it does not lower the cap. */
+  private tickSpan: BusySpan = { from: Infinity, until: Infinity };
 
   constructor(private readonly options: SchedulerOptions<T>) {
     const max = options.concurrency ?? 256;
@@ -497,6 +501,20 @@ export class Scheduler<T = unknown> {
   }
 
   /**
+   * Marks a reconcile tick from now until the returned function is called: the lag of checks
+   * due meanwhile counts only outside it (`lagOutside`), for the cap can shorten the turns its
+   * checks make but not the tick's own.
+   */
+  ticking(): () => void {
+    const span = { from: this.clock.monotonic(), until: Infinity };
+    this.tickSpan = span;
+    return () => {
+      if (this.tickSpan === span)
+        this.tickSpan = { from: span.from, until: this.clock.monotonic() };
+    };
+  }
+
+  /**
    * Holds new checks back while the reconcile loop talks to the kernel, if the event loop is
    * late (in the last period, or lately enough that the cap is still below its maximum; a
    * fixed cap, min = max, is never lowered, and held nothing before): each request to the
@@ -633,7 +651,7 @@ export class Scheduler<T = unknown> {
     const now = this.clock.monotonic();
     this.admission.observe(
       now,
-      Math.max(0, now - run.planned),
+      lagOutside(run.planned, now, this.tickSpan),
       this.active + this.queued() >= this.cap,
     );
     // A checker with a cap of its own waits for that inside `check`, holding nothing of ours.

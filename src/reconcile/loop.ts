@@ -594,6 +594,7 @@ export class ReconcileLoop {
     this.wakeAt = Infinity;
     let waiters: (() => void)[] = [];
     let release = (): void => undefined;
+    let ticked = (): void => undefined;
     let started = 0;
     let read = true;
     this.running = new Promise<void>((resolve) => setImmediate(resolve))
@@ -602,11 +603,14 @@ export class ReconcileLoop {
         waiters = this.tickWaiters.splice(0);
         // What the checks found reaches the kernel before more checks start (Scheduler.hold).
         release = this.scheduler.hold(TICK_HOLD_MS);
+        // The checks' lag during the tick is the tick's: it does not lower their cap.
+        ticked = this.scheduler.ticking();
         read = this.readsTable(urgent);
         return this.tickSafely(reason, read);
       })
       .finally(() => {
         release();
+        ticked();
         for (const w of waiters) w();
         this.lastTickEnd = this.clock.monotonic();
         this.lastTickMs[read ? 'read' : 'known'] = this.lastTickEnd - started;

@@ -5,6 +5,7 @@ import {
   ADMISSION_PERIOD_MS,
   AdmissionControl,
   inFlightMax,
+  lagOutside,
   openFilesLimit,
   schedulerCap,
   nextLimit,
@@ -187,4 +188,21 @@ t.test('the shell: spare once a period shows it, not before', async (t) => {
   t.notOk(a.spare(), 'idle, a timer 40 ms late');
   a.observe(4 * ADMISSION_PERIOD_MS, 0, false);
   t.ok(a.spare(), 'idle and on time');
+});
+
+t.test('lagOutside: the lag a tick does not explain', async (t) => {
+  const I = Infinity;
+  // planned, now, span from, span until, lag outside the span
+  const cases: [number, number, number, number, number, string][] = [
+    [100, 180, I, I, 80, 'no tick yet: all of it'],
+    [100, 180, 0, 50, 80, 'a tick that ended before the check was due'],
+    [100, 180, 90, I, 0, 'due during a tick still running'],
+    [100, 180, 90, 170, 10, 'due during a tick: what came after it'],
+    [100, 180, 120, 150, 50, 'a tick within the lag: the rest'],
+    [100, 180, 120, I, 20, 'a tick that began after the check was due: before it'],
+    [100, 180, 200, I, 80, 'a tick after it fired'],
+    [100, 90, 0, I, 0, 'early: no lag'],
+  ];
+  for (const [planned, now, from, until, want, name] of cases)
+    t.equal(lagOutside(planned, now, { from, until }), want, name);
 });

@@ -401,6 +401,14 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   t.equal(s.stats().limit, 64, 'a loop on time keeps the configured cap');
   t.equal(maxRunning, 64, 'and uses it');
 
+  // A reconcile tick's own stalls are not the checks' doing (`lagOutside`): the cap stays.
+  const ticked = s.ticking();
+  await busyLoop(clock, 12);
+  ticked();
+  t.equal(s.stats().limit, 64, "a tick's stalls leave the cap where it was");
+  await clock.advance(600);
+  t.equal(s.stats().limit, 64);
+
   await busyLoop(clock, 12);
   t.equal(s.stats().limit, 4, 'halved period by period down to check_concurrency_min');
   maxRunning = 0;

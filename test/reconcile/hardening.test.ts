@@ -451,6 +451,59 @@ virtual_services:
   },
 );
 
+t.test("a tick's own stalls do not lower the checks' cap", async (t) => {
+  // 40 servers checked every 100 ms, each check 40 ms: 16 in flight wanted, a cap of 8, so
+  // checks wait for a slot. A loop late by 200 ms, a turn at a time, while a tick runs.
+  const checker = (): Checker => ({
+    kind: 'tcp',
+    description: 'scripted',
+    key: 'scripted',
+    check: () =>
+      new Promise((resolve) =>
+        clock.setTimeout(() => resolve({ healthy: true, durationMs: 40, message: 'ok' }), 40),
+      ),
+  });
+  const rs = Array.from({ length: 40 }, (_, i) => `{address: 10.0.1.${i + 1}}`).join(', ');
+  const cfg = parseConfig(
+    `daemon: {backend: memory, resync_interval: 2s, check_concurrency: 8, check_concurrency_min: 2}
+defaults: {interval: 100ms, fast_interval: 100ms, down_interval: 100ms, timeout: 100ms, jitter: 0}
+virtual_services:
+  - {address: 192.0.2.1, port: 80, checks: [{type: tcp}], real_servers: [${rs}]}
+`,
+    'test.yaml',
+    {},
+  );
+  const { backend, clock, loop } = setup(cfg, { createChecker: checker });
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await clock.advance(1000);
+  t.equal(loop.checkStats().limit, 8, 'on time: the configured cap');
+  t.ok(loop.checkStats().waiting > 0, 'checks wait for a slot');
+  // The resync tick waits on its read while the loop stalls.
+  let release = (): void => undefined;
+  backend.gate = new Promise((r) => (release = r));
+  const reads = backend.reads;
+  for (let i = 0; i < 100 && backend.reads === reads; i++) await clock.advance(20);
+  t.equal(backend.reads, reads + 1, 'the resync tick reads');
+  for (let i = 0; i < 12; i++) {
+    clock.stall(200);
+    await clock.advance(20);
+  }
+  t.equal(loop.checkStats().limit, 8, 'the cap stays while the tick runs');
+  backend.gate = null;
+  release();
+  await settle();
+  await loop.idle();
+  await clock.advance(20);
+  t.equal(loop.checkStats().limit, 8, 'and after it');
+  // The same stalls with no tick running are the checks' doing.
+  for (let i = 0; i < 12; i++) {
+    clock.stall(200);
+    await clock.advance(20);
+  }
+  t.equal(loop.checkStats().limit, 2, 'without a tick: halved to check_concurrency_min');
+});
+
 t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
   const { backend, clock, loop } = setup(config([80]));
   t.teardown(() => loop.stop());
