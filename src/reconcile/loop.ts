@@ -171,8 +171,8 @@ const TICK_SHARE = 2;
  * keepalived took 4.9 to 20.7 s in the same run. A director that keeps up waits as before: with
  * the wait doubled there too, detection at TCP 1,000 came out 1.95 times keepalived's, 1.17
  * without (bench:peers, single runs; README "Detection at 10,000 in the VM"). The loop passes
- * the last tick of the kind that comes next, with or without a read (`readsTable`): one that
- * reads takes several times as long as one that does not. Pure.
+ * the last tick of the kind that comes next, with or without a read (`readsTable`), one that
+ * reads taking several times as long as one that does not (`nextTickAt`). Pure.
  */
 export function tickGap(
   minTickMs: number,
@@ -183,6 +183,35 @@ export function tickGap(
   const last = Math.max(0, lastTickMs);
   const gap = urgent ? Math.min(minTickMs, last) : minTickMs;
   return checksWaiting ? Math.max(gap, TICK_SHARE * last) : gap;
+}
+
+/** When a tick ended and how long it took (monotonic ms). */
+export interface TickSpan {
+  readonly end: number;
+  readonly ms: number;
+}
+
+/**
+ * The earliest start of the next tick: `tickGap` after the last tick of any kind for
+ * `min_tick_interval` (or, urgent, as long as the last tick of its kind took, if shorter), and
+ * while checks wait for a slot `tickGap`'s TICK_SHARE times the last tick of its kind after that
+ * one's end. A tick that did not read once took seconds (at 10,000 in the VM, the fill's ticks
+ * applied thousands of adds each); measured from the last tick's end, whatever its kind, that
+ * held the first server found down 40 s later for 7 s. Pure.
+ */
+export function nextTickAt(o: {
+  readonly minTickMs: number;
+  /** The end of the last tick, whatever its kind. */
+  readonly lastEnd: number;
+  /** The last tick of the kind that comes next (`readsTable`). */
+  readonly kind: TickSpan;
+  readonly urgent: boolean;
+  readonly checksWaiting: boolean;
+}): number {
+  return Math.max(
+    o.lastEnd + tickGap(o.minTickMs, o.kind.ms, o.urgent, false),
+    o.kind.end + tickGap(o.minTickMs, o.kind.ms, o.urgent, o.checksWaiting),
+  );
 }
 
 /**
@@ -328,8 +357,11 @@ export class ReconcileLoop {
   private againUrgent = false;
   /** An urgent request waits for its gap (`tickGap`). */
   private urgentWaiting = false;
-  /** How long the last tick that read the table took, and the last that did not (monotonic). */
-  private lastTickMs = { read: 0, known: 0 };
+  /** The last tick that read the table, and the last that did not: when each ended, how long it took (monotonic). */
+  private lastTicks: Record<'read' | 'known', TickSpan> = {
+    read: { end: -Infinity, ms: 0 },
+    known: { end: -Infinity, ms: 0 },
+  };
   /**
    * The table as the last read found it plus this daemon's operations since, and the state it
    * was planned for; null: the next tick reads it (first, after a failed or unknown operation).
@@ -577,13 +609,14 @@ export class ReconcileLoop {
     }
     // An urgent request that had to wait stays urgent until a tick starts, whatever wakes it.
     urgent ||= this.urgentWaiting;
-    const gap = tickGap(
-      this.state.config.daemon.minTickIntervalMs,
-      this.readsTable(urgent) ? this.lastTickMs.read : this.lastTickMs.known,
-      urgent,
-      this.scheduler.checksWaiting(),
-    );
-    const wait = this.lastTickEnd + gap - this.clock.monotonic();
+    const wait =
+      nextTickAt({
+        minTickMs: this.state.config.daemon.minTickIntervalMs,
+        lastEnd: this.lastTickEnd,
+        kind: this.lastTicks[this.readsTable(urgent) ? 'read' : 'known'],
+        urgent,
+        checksWaiting: this.scheduler.checksWaiting(),
+      }) - this.clock.monotonic();
     if (wait > 0) {
       this.urgentWaiting = urgent;
       this.scheduleWake(this.clock.now() + wait);
@@ -613,7 +646,10 @@ export class ReconcileLoop {
         ticked();
         for (const w of waiters) w();
         this.lastTickEnd = this.clock.monotonic();
-        this.lastTickMs[read ? 'read' : 'known'] = this.lastTickEnd - started;
+        this.lastTicks[read ? 'read' : 'known'] = {
+          end: this.lastTickEnd,
+          ms: this.lastTickEnd - started,
+        };
         this.running = null;
         if (this.again && !this.stopped) {
           const urgent = this.againUrgent;

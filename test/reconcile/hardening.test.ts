@@ -16,7 +16,7 @@ import { MemoryBackend } from '../../src/ipvs/memory.js';
 import type { Operation, TableEntry } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { MemoryLog } from '../../src/log.js';
-import { ReconcileLoop, readsTable, tickGap } from '../../src/reconcile/loop.js';
+import { nextTickAt, ReconcileLoop, readsTable, tickGap } from '../../src/reconcile/loop.js';
 import { ManualClock, settle } from '../clock.js';
 
 /** The memory table, with reads that can be held and answers that can be lost. */
@@ -234,6 +234,40 @@ t.test('a burst of tick requests shares one table read (min_tick_interval)', asy
   await loop.idle();
   t.equal(backend.reads, before + 1, 'twenty requests, one read');
 });
+
+t.test(
+  "nextTickAt: after the last tick, and its kind's share from that kind's last end",
+  async (t) => {
+    const I = Infinity;
+    // min tick, last end (any kind), the kind's last end and length, urgent, checks waiting -> at
+    const cases: [number, number, number, number, boolean, boolean, number, string][] = [
+      [250, -I, -I, 0, false, false, -I, 'no tick yet: at once'],
+      [250, 1000, 1000, 100, false, false, 1250, 'min_tick_interval after the last'],
+      [250, 1000, 1000, 100, true, false, 1100, 'urgent: as long as the last took'],
+      [250, 1000, 1000, 400, true, false, 1250, 'urgent: never more than min_tick_interval'],
+      [250, 1000, 1000, 400, true, true, 1800, 'checks waiting: twice the last of its kind'],
+      [250, 1000, 1000, 400, false, true, 1800, 'the same when not urgent'],
+      [250, 1000, 500, 100, true, true, 1100, 'its kind last ran before the last tick'],
+      [
+        250,
+        9000,
+        900,
+        4000,
+        true,
+        true,
+        9250,
+        'a long tick of its kind long ago: min_tick_interval',
+      ],
+      [250, 9000, 8000, 900, true, true, 9800, 'the share counts from the end of its kind'],
+    ];
+    for (const [minTickMs, lastEnd, end, ms, urgent, checksWaiting, want, name] of cases)
+      t.equal(
+        nextTickAt({ minTickMs, lastEnd, kind: { end, ms }, urgent, checksWaiting }),
+        want,
+        name,
+      );
+  },
+);
 
 t.test(
   'readsTable: a tick reads the table unless it is for health transitions alone',
