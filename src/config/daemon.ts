@@ -101,7 +101,7 @@ const schema = {
     env: 'WARDEN_RESYNC_INTERVAL',
   },
   min_tick_interval: {
-    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one table read (kube-proxy min-sync-period); a server going down waits at most as long as the last tick took; while checks wait for a slot, every wait is at least twice as long as the last tick took, so ticks take at most a third of the loop',
+    doc: 'Least time between one reconcile tick and the next, so a burst of transitions shares one tick (kube-proxy min-sync-period); a server going down waits at most as long as the last tick of its kind (with or without a table read) took; while checks wait for a slot, a tick starts no sooner than twice as long as the last of its kind took after that one ended',
     format: 'duration',
     default: '250ms',
     env: 'WARDEN_MIN_TICK_INTERVAL',
