@@ -363,13 +363,14 @@ export class ReconcileLoop {
     known: { end: -Infinity, ms: 0 },
   };
   /**
-   * The table as the last read found it plus this daemon's operations since, and the state it
-   * was planned for; null: the next tick reads it (first, after a failed or unknown operation).
+   * The table as the last read found it plus this daemon's operations since, the state it was
+   * planned for, and when it was read (monotonic: a wall clock stepped back must not put off the
+   * resync); null: the next tick reads it (first, after a failed or unknown operation).
    */
   private known: { table: readonly LayoutEntry[]; state: LoopState; readAt: number } | null = null;
   /** A request came that wants the table read (anything but a health transition or a timer). */
   private readWanted = true;
-  /** When a drain wants the connection counts read again (`readsTable`). */
+  /** When a drain wants the connection counts read again (`readsTable`; monotonic). */
   private drainReadAt = Infinity;
   /** When the last tick ended (monotonic): the next starts no sooner than `tickGap` after. */
   private lastTickEnd = -Infinity;
@@ -1015,7 +1016,7 @@ export class ReconcileLoop {
       known: known !== null && known.state === this.state && this.expected !== null,
       wanted: this.readWanted,
       urgent,
-      now: this.clock.now(),
+      now: this.clock.monotonic(),
       resyncAt: (known?.readAt ?? -Infinity) + this.state.config.daemon.resyncIntervalMs,
       drainAt: this.drainReadAt,
     });
@@ -1046,7 +1047,7 @@ export class ReconcileLoop {
       this.readWanted = false;
       this.known = null;
       table = await this.backend.layout();
-      readAt = this.clock.now();
+      readAt = this.clock.monotonic();
       observed = snapshot(table, owned);
       if (expected) {
         const { snapshot: want, owned: wasOwned, unknown } = expected;
@@ -1063,6 +1064,8 @@ export class ReconcileLoop {
       this.reportUnowned(table, owned);
     }
     const now = this.clock.now();
+    /** Monotonic time at `now`: drains and the resync are kept on it. */
+    const mono = this.clock.monotonic();
     // The table's destinations, or the servers to plan (a first tick reads an empty table).
     const large = Math.max(destinationCount(table), state.records.size) > YIELD_ABOVE;
     if (large) await turn();
@@ -1084,7 +1087,7 @@ export class ReconcileLoop {
     if (large) await turn();
     const p = plan(desired, table, this.drains, now, known ? 'stale' : 'read');
     this.drains = p.drains;
-    this.drainReadAt = p.wakeAt ?? Infinity;
+    this.drainReadAt = p.wakeAt === null ? Infinity : mono + (p.wakeAt - now);
 
     let done: Operation[] = [];
     let failed = false;
@@ -1139,7 +1142,7 @@ export class ReconcileLoop {
       desired.wakeAt ?? Infinity,
       p.wakeAt ?? Infinity,
       retryAt,
-      readAt + daemon.resyncIntervalMs,
+      now + (readAt + daemon.resyncIntervalMs - mono),
     );
     this.scheduleWake(next);
     this.log.log('debug', 'reconcile.tick', {

@@ -551,6 +551,23 @@ t.test('a wall clock stepped back (NTP) does not hold ticks off', async (t) => {
   t.equal(backend.reads, before + 1, 'ticks at once: the floor is on the monotonic clock');
 });
 
+t.test('a wall clock stepped back (NTP) does not put off the resync', async (t) => {
+  const { backend, clock, loop } = setup(config([80]));
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await clock.advance(300);
+  const before = backend.reads;
+  clock.stepWall(-3_600_000);
+  // A tick for a transition alone, which does not read: its next wake is the resync's.
+  loop.requestTick('a transition', false, false);
+  await clock.advance(0);
+  await loop.idle();
+  t.equal(backend.reads, before, 'the transition did not read');
+  await clock.advance(10_000);
+  await loop.idle();
+  t.equal(backend.reads, before + 1, 'the resync read the table 10 s on, not an hour');
+});
+
 t.test('local errors hold the table; when they clear, real failures apply', async (t) => {
   // What each server's check says: healthy, unhealthy, or "could not run here" (EMFILE).
   const says = new Map<string, 'ok' | 'fail' | 'local'>();
