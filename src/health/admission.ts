@@ -106,8 +106,9 @@ export interface BusySpan {
  * The part of a check's lag (its timer due at `planned`, fired at `now`) that falls outside
  * `span`: what a tick, which the cap cannot shorten, made late is not the checks' doing. In the
  * VM at 10,000 TCP servers each tick (0.2 to 0.8 s, in chunks of up to 200 ms) halved the cap to
- * its floor of 16, and it took seconds to grow back: 600 to 1,600 results a second where the
- * same loop made 2,800 at a cap near 90 (README "Detection at 10,000 in the VM"). Pure.
+ * its floor of 16, and it took seconds to grow back: with servers going down one after another,
+ * 955 results a second on average where the same loop made 2,450 to 3,060 at caps of 72 to 90;
+ * 1,187 with this (README "Detection at 10,000 in the VM"). Pure.
  */
 export function lagOutside(planned: number, now: number, span: BusySpan): number {
   const lag = Math.max(0, now - planned);
