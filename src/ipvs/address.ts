@@ -27,15 +27,44 @@ const CANONICAL_V4 =
 
 /** union nf_inet_addr: 16 bytes, an IPv4 address in the first 4, written at `offset` of `out`. */
 export function writeAddress(family: Family, text: string, out: Buffer, offset: number): void {
+  if (family === 4 && writeDottedQuad(text, out, offset)) return;
   out.fill(0, offset, offset + 16);
-  if (family === 4 && CANONICAL_V4.test(text)) {
-    const parts = text.split('.');
-    for (let i = 0; i < 4; i++) out[offset + i] = Number(parts[i]);
-    return;
-  }
   const bytes =
     family === 4 ? ipaddr.IPv4.parse(text).toByteArray() : ipaddr.IPv6.parse(text).toByteArray();
   out.set(bytes, offset);
+}
+
+/**
+ * A canonical dotted quad (as CANONICAL_V4) read by hand into out[offset..offset+16): a write of
+ * 10,000 destinations encodes 20,000 addresses. False, with `out` untouched, for any other text.
+ */
+function writeDottedQuad(text: string, out: Buffer, offset: number): boolean {
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  let value = 0;
+  let digits = 0;
+  let octets = 0;
+  let word = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46; // the end closes the last octet as a '.' would
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return false; // a leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else if (c === 46 && digits > 0 && octets < 4) {
+      word = (word << 8) | value;
+      octets++;
+      value = 0;
+      digits = 0;
+    } else return false;
+  }
+  if (octets !== 4) return false;
+  out[offset] = word >>> 24;
+  out[offset + 1] = (word >>> 16) & 255;
+  out[offset + 2] = (word >>> 8) & 255;
+  out[offset + 3] = word & 255;
+  for (let i = 4; i < 16; i++) out[offset + i] = 0;
+  return true;
 }
 
 export function addressToBytes(family: Family, text: string): Buffer {
