@@ -522,6 +522,94 @@ t.test(
   },
 );
 
+const asksAck = (m: Buffer): boolean => (m.readUInt16LE(6) & K.NLM_F_ACK) !== 0;
+
+t.test(
+  'writes ask no acknowledgement but the last of each datagram; its answer settles the rest',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { window: 8, timeoutMs: 60_000 });
+    const writes = Array.from({ length: 12 }, () => tr.write(req(), ctx));
+    const done = writes.map(settled);
+    await tick();
+    t.same(peer.datagrams, [8], 'a full window in one datagram');
+    t.same(
+      peer.sent.map(asksAck),
+      [false, false, false, false, false, false, false, true],
+      'only the last asks for its acknowledgement',
+    );
+    peer.reply(ack(peer.seqOf(7)));
+    await tick();
+    t.same(
+      done.slice(0, 8).map((d) => d()),
+      Array(8).fill(true),
+      'the answer settles all 8',
+    );
+    t.same(await Promise.all(writes.slice(0, 8)), Array(8).fill([]), 'as applied');
+    t.equal(tr.counters.silent, 7);
+    t.equal(tr.counters.skipped, 0);
+    t.same(peer.datagrams, [8, 4], 'the rest go out at once');
+    t.same(peer.sent.slice(8).map(asksAck), [false, false, false, true]);
+    t.notOk(done[8]?.(), 'unanswered, the next datagram waits');
+    peer.reply(ack(peer.seqOf(11)));
+    await Promise.all(writes);
+    t.equal(tr.counters.silent, 10);
+    tr.close();
+  },
+);
+
+t.test(
+  'a write that fails is answered with its errno, a known outcome; the ones around it applied',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 60_000 });
+    const [a, b, c] = [tr.write(req(), ctx), tr.write(req(), ctx), tr.write(req(), ctx)];
+    await tick();
+    t.same(peer.sent.map(asksAck), [false, false, true]);
+    // What the kernel sends for them: an error answer for the failed one, then the last's ack.
+    peer.reply(ack(peer.seqOf(1), -17, 'destination already exists'));
+    await t.rejects(b, {
+      code: 'EEXIST',
+      outcomeUnknown: false,
+      message: /destination already exists/,
+    });
+    t.same(await a, [], 'the one before is applied');
+    t.notOk(settled(c)(), 'the one after waits for its own answer');
+    peer.reply(ack(peer.seqOf(2)));
+    t.same(await c, []);
+    tr.close();
+  },
+);
+
+t.test(
+  'a write sent before a request is settled by its answer; one before a dump ends its datagram',
+  async (t) => {
+    const peer = fakePeer();
+    const tr = new NetlinkTransport(peer.factory, { timeoutMs: 60_000 });
+    const w1 = tr.write(req(), ctx);
+    const r = tr.request(req(), ctx);
+    const w2 = tr.write(req(), ctx);
+    const dump = tr.request(req(), ctx, true);
+    await tick();
+    t.same(peer.datagrams, [3, 1], 'the dump goes alone');
+    t.same(peer.sent.slice(0, 3).map(asksAck), [false, true, true], 'the last before it asks');
+    peer.reply(ack(peer.seqOf(1)));
+    t.same(await w1, [], "settled by the request's answer");
+    t.same(await r, []);
+    peer.reply(Buffer.concat([ack(peer.seqOf(2)), done(peer.seqOf(3))]));
+    t.same(await w2, []);
+    t.same(await dump, []);
+    t.equal(tr.counters.silent, 1);
+    t.equal(tr.counters.skipped, 0);
+
+    const timed = new NetlinkTransport(peer.factory, { timeoutMs: 50 });
+    const lost = [timed.write(req(), ctx), timed.write(req(), ctx)];
+    for (const w of lost) await t.rejects(w, { code: 'ETIMEDOUT', outcomeUnknown: true });
+    timed.close();
+    tr.close();
+  },
+);
+
 t.test('a stop the kernel leaves unanswered is judged by the list sent behind it', async (t) => {
   // What Debian's 6.1 kernel does to a sync daemon stopped before its thread first ran.
   const daemon = (state: number): Buffer =>

@@ -341,17 +341,30 @@ export class NetlinkBackend extends BackendBase {
    * that cannot be encoded is EINVAL and was never sent.
    */
   apply(operations: readonly Operation[]): Promise<OperationResult[]> {
+    // Promise chains, not an async function per operation: a start-up writes 10,000.
     return Promise.all(
-      operations.map(async (operation): Promise<OperationResult> => {
-        const context = { op: operation.op, target: operationTarget(operation) };
+      operations.map((operation): Promise<OperationResult> => {
+        // The target is text for an error message: made only if one is.
+        const context = {
+          op: operation.op,
+          get target(): string {
+            return operationTarget(operation);
+          },
+        };
+        const failed = (err: unknown): OperationResult => ({
+          operation,
+          error:
+            err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err }),
+        });
+        let message: Buffer;
         try {
-          await this.transport.request(encodeOperation(this.familyId, operation), context);
-          return { operation, error: null };
+          message = encodeOperation(this.familyId, operation);
         } catch (err) {
-          const error =
-            err instanceof IpvsError ? err : new IpvsError('EINVAL', { ...context, cause: err });
-          return { operation, error };
+          return Promise.resolve(failed(err));
         }
+        return this.transport
+          .write(message, context)
+          .then(() => ({ operation, error: null }), failed);
       }),
     );
   }

@@ -59,11 +59,21 @@ export type PartDecoder<T> = (buf: Buffer, start: number, end: number) => T;
 /** The payload itself, as a view of its datagram. */
 const payloadOf: PartDecoder<Buffer> = (buf, start, end) => buf.subarray(start, end);
 
+/** A request from the time it is made: queued, then in flight once it has its sequence number. */
 interface Pending {
-  readonly seq: number;
+  readonly message: Buffer;
+  /** 0 while queued. */
+  seq: number;
   readonly dump: boolean;
+  /**
+   * A write sent without NLM_F_ACK (`write`): the kernel answers it only if it fails, so the
+   * answer to a later request on the socket says it was applied. False for one sent last in
+   * its datagram, which asks for its acknowledgement.
+   */
+  quiet: boolean;
   readonly context: RequestContext;
-  readonly deadline: number;
+  /** On the monotonic clock, from when it was sent; 0 while queued. */
+  deadline: number;
   readonly decode: PartDecoder<unknown>;
   /** What `decode` made of each data reply so far. */
   readonly parts: unknown[];
@@ -72,11 +82,6 @@ interface Pending {
   failure: { readonly error: unknown } | null;
   resolve(parts: unknown[]): void;
   reject(error: unknown): void;
-}
-
-interface Queued {
-  readonly message: Buffer;
-  readonly pending: Omit<Pending, 'seq' | 'deadline'>;
 }
 
 export interface TransportCounters {
@@ -92,6 +97,8 @@ export interface TransportCounters {
   stray: number;
   /** Requests the kernel left unanswered while answering a later one (`skipped`). */
   skipped: number;
+  /** Writes sent without asking for an acknowledgement, known applied by a later answer. */
+  silent: number;
 }
 
 const BYTES_PER_ACK = 1024;
@@ -116,7 +123,12 @@ export class NetlinkTransport {
   private readonly timeoutMs: number;
   private readonly clock: Pick<Clock, 'monotonic'>;
   private readonly inFlight = new Map<number, Pending>();
-  private readonly queue: Queued[] = [];
+  /**
+   * Requests waiting to be sent, oldest at `head`: taking one moves an index, where shift()
+   * would move every request behind it (10,000 of a large write, once each).
+   */
+  private queue: Pending[] = [];
+  private head = 0;
   private dumpInFlight = false;
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -132,6 +144,7 @@ export class NetlinkTransport {
     foreign: 0,
     stray: 0,
     skipped: 0,
+    silent: 0,
   };
 
   constructor(factory: SocketFactory, options: TransportOptions = {}) {
@@ -161,6 +174,23 @@ export class NetlinkTransport {
   }
 
   /**
+   * A write whose only answer is its acknowledgement, sent without asking for one (NLM_F_ACK
+   * cleared) unless it goes last in its datagram. The kernel answers a request without the flag
+   * only when it fails (netlink_rcv_skb), and handles a socket's requests in the order sent, so
+   * the answer to a later request says that this one was applied. At 10,000 writes that is one
+   * answer a datagram where there were 10,000: a datagram read and a callback from native code
+   * each, most of the write's time in the VM. Only for requests whose handler never returns
+   * EINTR (the kernel then answers nothing, and silence would read as success): the IPVS
+   * service and destination commands. A lost error answer cannot pass for success either: the
+   * window keeps the answers in flight within the receive buffer, and a socket that overflows
+   * reports ENOBUFS, which fails everything in flight. Resolves (with nothing to read) once
+   * applied.
+   */
+  write(message: Buffer, context: RequestContext): Promise<unknown> {
+    return this.enqueue(message, context, false, payloadOf, true);
+  }
+
+  /**
    * `request`, each data reply read by `decode` as it arrives, where it lies in its datagram: a
    * table read makes no view per destination to decode later (at 10,000 destinations, one
    * Buffer object each). A part `decode` throws on fails the request with that error, but only
@@ -173,8 +203,18 @@ export class NetlinkTransport {
     dump: boolean,
     decode: PartDecoder<T>,
   ): Promise<T[]> {
+    return this.enqueue(message, context, dump, decode, false);
+  }
+
+  private enqueue<T>(
+    message: Buffer,
+    context: RequestContext,
+    dump: boolean,
+    decode: PartDecoder<T>,
+    quiet: boolean,
+  ): Promise<T[]> {
     if (this.closed) return Promise.reject(new IpvsError('ESHUTDOWN', context));
-    if (this.queue.length >= this.maxQueued) {
+    if (this.waiting() >= this.maxQueued) {
       return Promise.reject(
         new IpvsError('EAGAIN', {
           ...context,
@@ -185,19 +225,41 @@ export class NetlinkTransport {
     return new Promise<T[]>((resolve, reject) => {
       this.queue.push({
         message,
-        pending: {
-          dump,
-          context,
-          decode,
-          parts: [],
-          interrupted: false,
-          failure: null,
-          resolve: resolve as (parts: unknown[]) => void,
-          reject,
-        },
+        seq: 0,
+        dump,
+        quiet,
+        context,
+        deadline: 0,
+        decode,
+        parts: [],
+        interrupted: false,
+        failure: null,
+        resolve: resolve as (parts: unknown[]) => void,
+        reject,
       });
       this.schedulePump();
     });
+  }
+
+  private waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Drops the queue's sent part once it is most of the array. */
+  private compact(): void {
+    if (this.head === this.queue.length) this.queue = [];
+    else if (this.head > 1024 && this.head * 2 > this.queue.length)
+      this.queue = this.queue.slice(this.head);
+    else return;
+    this.head = 0;
+  }
+
+  /** Every request still waiting, taken out of the queue. */
+  private takeQueued(): Pending[] {
+    const all = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    return all;
   }
 
   close(): void {
@@ -205,8 +267,7 @@ export class NetlinkTransport {
     this.closed = true;
     this.failAll('ESHUTDOWN');
     // Never sent: known not applied.
-    for (const q of this.queue.splice(0))
-      q.pending.reject(new IpvsError('ESHUTDOWN', q.pending.context));
+    for (const q of this.takeQueued()) q.reject(new IpvsError('ESHUTDOWN', q.context));
     if (this.timer) clearInterval(this.timer);
     this.dropSocket();
   }
@@ -255,9 +316,9 @@ export class NetlinkTransport {
       const errno = (err as NodeJS.ErrnoException).errno;
       const why = err instanceof Error ? err.message : String(err);
       const detail = `the netlink socket could not be reopened: ${why}`;
-      for (const q of this.queue.splice(0)) {
-        const options = { ...q.pending.context, detail, cause: err };
-        q.pending.reject(
+      for (const q of this.takeQueued()) {
+        const options = { ...q.context, detail, cause: err };
+        q.reject(
           typeof errno === 'number'
             ? IpvsError.fromErrno(errno, options)
             : new IpvsError('ESHUTDOWN', options),
@@ -284,20 +345,27 @@ export class NetlinkTransport {
    */
   private pump(): void {
     if (this.closed || this.inFlight.size > this.window / 2) return;
-    const socket = this.socket ?? (this.queue.length > 0 ? this.reopen() : undefined);
+    const socket = this.socket ?? (this.waiting() > 0 ? this.reopen() : undefined);
     if (!socket) {
       this.armTimer();
       return;
     }
     let batch: Buffer[] = [];
-    let seqs: number[] = [];
+    let pendings: Pending[] = [];
     const flush = (): void => {
-      if (batch.length === 0) return;
-      const sent = seqs;
+      const last = pendings[pendings.length - 1];
+      if (!last) return;
+      // Every datagram ends in a request the kernel answers, which answers for the quiet ones.
+      if (last.quiet) {
+        last.quiet = false;
+        const message = batch[batch.length - 1] as Buffer;
+        message.writeUInt16LE(message.readUInt16LE(6) | K.NLM_F_ACK, 6);
+      }
+      const sent = pendings;
       this.counters.datagrams++;
       const notSent = (error: NodeJS.ErrnoException): void => {
         // The datagram did not go out: a known failure, not an unknown outcome.
-        for (const seq of sent) {
+        for (const { seq } of sent) {
           const p = this.inFlight.get(seq);
           if (p) {
             this.finish(
@@ -318,31 +386,31 @@ export class NetlinkTransport {
         notSent(e as NodeJS.ErrnoException);
       }
       batch = [];
-      seqs = [];
+      pendings = [];
     };
-    while (this.queue.length > 0 && this.inFlight.size < this.window) {
-      const next = this.queue[0];
+    const deadline = this.clock.monotonic() + this.timeoutMs;
+    while (this.inFlight.size < this.window) {
+      const next = this.queue[this.head];
       if (!next) break;
-      if (next.pending.dump && this.dumpInFlight) break;
-      this.queue.shift();
+      if (next.dump && this.dumpInFlight) break;
+      this.head++;
       this.seq = (this.seq % 0x7fffffff) + 1;
-      const seq = this.seq;
-      next.message.writeUInt32LE(seq, 8);
+      next.seq = this.seq;
+      next.deadline = deadline;
+      next.message.writeUInt32LE(next.seq, 8);
       next.message.writeUInt32LE(socket.port, 12);
-      this.inFlight.set(seq, {
-        ...next.pending,
-        seq,
-        deadline: this.clock.monotonic() + this.timeoutMs,
-      });
+      if (next.quiet) next.message.writeUInt16LE(next.message.readUInt16LE(6) & ~K.NLM_F_ACK, 6);
+      this.inFlight.set(next.seq, next);
       this.counters.sent++;
-      if (next.pending.dump) {
+      if (next.dump) {
         flush();
         this.dumpInFlight = true;
       }
       batch.push(next.message);
-      seqs.push(seq);
-      if (next.pending.dump) flush();
+      pendings.push(next);
+      if (next.dump) flush();
     }
+    this.compact();
     flush();
     this.armTimer();
   }
@@ -393,7 +461,7 @@ export class NetlinkTransport {
     if (outcome instanceof IpvsError) p.reject(outcome);
     else if (p.failure) p.reject(p.failure.error);
     else p.resolve(outcome);
-    if (this.queue.length > 0) this.schedulePump();
+    if (this.waiting() > 0) this.schedulePump();
     else if (this.inFlight.size === 0) this.armTimer();
   }
 
@@ -524,7 +592,8 @@ export class NetlinkTransport {
   }
 
   /**
-   * Fails the requests sent before `answered` that the kernel has not answered: it never will.
+   * Settles the requests sent before `answered` that the kernel has not answered: it never will.
+   * A quiet write was applied (`write`).
    * It handles a socket's requests in the order sent, within the sender's own sendmsg, and
    * queues each answer as it goes; the one request it leaves unanswered is one whose handler
    * returned EINTR (netlink_rcv_skb skips the acknowledgement then). IPVS does that when a sync
@@ -536,6 +605,11 @@ export class NetlinkTransport {
     for (const q of this.inFlight.values()) {
       if (q === answered) return;
       if (q.dump) continue;
+      if (q.quiet) {
+        this.counters.silent++;
+        this.finish(q.seq, q.parts);
+        continue;
+      }
       this.counters.skipped++;
       this.finish(
         q.seq,
