@@ -53,7 +53,11 @@ t.test('IPv4 text, canonical or not, is written as the parser reads it', async (
     const got = written(t, text);
     const want = reference(text);
     if (bytes) {
-      t.same([...(got as Buffer)], [...bytes, ...new Array<number>(12).fill(0)], `${text}: written`);
+      t.same(
+        [...(got as Buffer)],
+        [...bytes, ...new Array<number>(12).fill(0)],
+        `${text}: written`,
+      );
       t.equal(canonicalAddress(4, text), text, `${text}: canonical`);
     }
     if (want instanceof Error) t.type(got, Error, `${text}: refused as the parser refuses it`);
