@@ -2,6 +2,7 @@
 // health and maintenance come in as values; nothing here reads a clock, a file or the kernel.
 import type { Quorum, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
 import type { DestinationSpec, ServiceSpec } from '../ipvs/model.js';
+import { serviceId } from '../ipvs/spec.js';
 
 export interface ServerHealth {
   /** pending: no settled result yet (adopted, or still counting towards rise/fall). */
@@ -60,6 +61,11 @@ export interface DesiredService {
    * its destinations are kept as the kernel has them (daemon.announce.withdraw_hold). Null: not.
    */
   readonly withdrawHoldUntil: number | null;
+  /**
+   * When this service's desired state changes by itself (a slow-start step, a withdraw hold's
+   * end); null: only when its servers' health or the inputs around it do.
+   */
+  readonly wakeAt: number | null;
 }
 
 export interface Desired {
@@ -232,6 +238,11 @@ export function desiredTable(input: DesiredInput): Desired {
   }
   const services: DesiredService[] = judged.map((j) => {
     const { vs, rows, eligible, up, pending, healthyWeight, local, held, count, quorum } = j;
+    let serviceWake: number | null = null;
+    const wakeService = (t: number): void => {
+      serviceWake = serviceWake === null ? t : Math.min(serviceWake, t);
+      wake(t);
+    };
     const fallbackActive = !held && vs.fallback !== null && quorum === false;
     const panic =
       !held &&
@@ -257,7 +268,7 @@ export function desiredTable(input: DesiredInput): Desired {
     // With a healthy server left, new flows still sent here have somewhere to go: no hold (a
     // later tick that finds none left applies it, and wakes for its end).
     const withdrawing = withdrawHoldUntil !== null && up === 0;
-    if (withdrawing) wake(withdrawHoldUntil);
+    if (withdrawing) wakeService(withdrawHoldUntil);
 
     const destinations: DesiredDestination[] = rows.map(({ rs, maintenance, health }) => {
       const configured = rs.destination;
@@ -299,7 +310,7 @@ export function desiredTable(input: DesiredInput): Desired {
           health.weight === undefined ? 'healthy' : `healthy, weight ${full} from the check`;
         if (weight !== full && health.upSince !== null) {
           reason = `slow start: ${Math.floor((elapsed / rs.slowStartMs) * 100)}% of ${rs.slowStartMs / 1000} s`;
-          wake(input.now + Math.max(100, Math.ceil(rs.slowStartMs / SLOW_START_STEPS)));
+          wakeService(input.now + Math.max(100, Math.ceil(rs.slowStartMs / SLOW_START_STEPS)));
         }
         want = { kind: 'in', spec: withWeight(configured, weight), reason };
       }
@@ -335,6 +346,7 @@ export function desiredTable(input: DesiredInput): Desired {
       panic,
       held,
       withdrawHoldUntil,
+      wakeAt: serviceWake,
     };
   });
   for (const r of input.retired) {
@@ -352,7 +364,50 @@ export function desiredTable(input: DesiredInput): Desired {
       panic: false,
       held: false,
       withdrawHoldUntil: null,
+      wakeAt: null,
     });
   }
   return { services, wakeAt };
+}
+
+/**
+ * The services whose desired state a tick may take from the last tick's instead of deciding it
+ * again: none of its servers `changed` health since, it was `settled` then (no wake of its own,
+ * no drain under way), and so was every other service on its VIP (a withdraw hold reads the
+ * VIP's quorum across its services). Everything else a service's state reads (the config,
+ * maintenance, the director's state and role) makes the loop read the table and decide all.
+ */
+export function reusableServices(
+  services: readonly VirtualServiceConfig[],
+  changed: ReadonlySet<VirtualServiceConfig>,
+  settled: ReadonlySet<VirtualServiceConfig>,
+): Set<VirtualServiceConfig> {
+  const moving = (vs: VirtualServiceConfig): boolean => changed.has(vs) || !settled.has(vs);
+  const movingVips = new Set<string>();
+  for (const vs of services) {
+    const vip = vipOf(vs);
+    if (vip !== null && moving(vs)) movingVips.add(vip);
+  }
+  const out = new Set<VirtualServiceConfig>();
+  for (const vs of services) {
+    const vip = vipOf(vs);
+    if (!moving(vs) && (vip === null || !movingVips.has(vip))) out.add(vs);
+  }
+  return out;
+}
+
+/**
+ * The services settled after a tick: no wake of their own, and no drain under way (`drains`:
+ * target id, "service id>destination id", to when it began; plan() wakes for those).
+ */
+export function settledServices(
+  byService: ReadonlyMap<VirtualServiceConfig, DesiredService>,
+  drains: ReadonlyMap<string, number>,
+): Set<VirtualServiceConfig> {
+  const draining = new Set<string>();
+  for (const id of drains.keys()) draining.add(id.slice(0, id.indexOf('>')));
+  const out = new Set<VirtualServiceConfig>();
+  for (const [vs, d] of byService)
+    if (d.wakeAt === null && !draining.has(serviceId(vs.service.key))) out.add(vs);
+  return out;
 }

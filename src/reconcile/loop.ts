@@ -42,8 +42,11 @@ import { RoleFile } from '../director/rolefile.js';
 import {
   desiredTable,
   quorumText,
+  reusableServices,
   serviceMode,
+  settledServices,
   type Desired,
+  type DesiredService,
   type RetiredService,
   type ServerHealth,
 } from './desired.js';
@@ -314,6 +317,12 @@ export interface LoopOptions {
   readonly busyShare?: () => number;
   /** For benchmarks: the grid checks start on, fixed (the scheduler's `slotMs`). */
   readonly slotMs?: number;
+  /**
+   * Whether a tick without a read takes the desired state of the services settled since the
+   * last tick as it was (`reusableServices`); default true. False decides every service every
+   * tick: what tests compare with.
+   */
+  readonly reuseSettled?: boolean;
 }
 
 export class ReconcileLoop {
@@ -323,6 +332,7 @@ export class ReconcileLoop {
   private readonly clock: Clock;
   private readonly readDir: (dir: string) => Promise<string[]>;
   private readonly makeChecker: typeof createChecker;
+  private readonly reuseSettled: boolean;
   private readonly scheduler: Scheduler<ServerRecord>;
   /** The bound on checks in flight, those waiting on slow servers included (restart-only). */
   readonly maxInFlight: number;
@@ -368,6 +378,18 @@ export class ReconcileLoop {
    * resync); null: the next tick reads it (first, after a failed or unknown operation).
    */
   private known: { table: readonly LayoutEntry[]; state: LoopState; readAt: number } | null = null;
+  /** Services a server of which changed health since their desired state was last decided. */
+  private changed = new Set<VirtualServiceConfig>();
+  /**
+   * The last tick's desired state by service, for the state it was decided in, and the services
+   * settled in it: a tick without a read takes theirs as it is (`reusableServices`), so a
+   * transition decides and plans its own service, not all 10,000 servers of a hundred.
+   */
+  private decided: {
+    state: LoopState;
+    byService: ReadonlyMap<VirtualServiceConfig, DesiredService>;
+    settled: ReadonlySet<VirtualServiceConfig>;
+  } | null = null;
   /** A request came that wants the table read (anything but a health transition or a timer). */
   private readWanted = true;
   /** When a drain wants the connection counts read again (`readsTable`; monotonic). */
@@ -413,6 +435,7 @@ export class ReconcileLoop {
     this.clock = options.clock ?? systemClock;
     this.readDir = options.readdir ?? ((dir) => readdir(dir));
     this.makeChecker = options.createChecker ?? createChecker;
+    this.reuseSettled = options.reuseSettled ?? true;
     this.observer = options.observer ?? {};
     this.sync = new SyncKeeper(this.backend, this.log);
     this.announcer = options.routes ? new Announcer(options.routes, this.log) : null;
@@ -782,15 +805,20 @@ export class ReconcileLoop {
     // Each subscriber's record, as the last swap gave it to the scheduler.
     for (const record of event.tags) {
       if (!record) continue;
-      if (event.result.weight !== undefined) record.weight = event.result.weight;
+      if (event.result.weight !== undefined && event.result.weight !== record.weight) {
+        record.weight = event.result.weight;
+        this.changed.add(record.vs);
+      }
       const wasLocal = record.localRuns.length > 0;
       const listed = record.localRuns.includes(event.id);
       if (event.result.local && !listed) record.localRuns = [...record.localRuns, event.id];
       else if (!event.result.local && listed)
         record.localRuns = record.localRuns.filter((r) => r !== event.id);
       // Whether a service is held depends on how many servers are local: decide it now.
-      if (wasLocal !== record.localRuns.length > 0)
+      if (wasLocal !== record.localRuns.length > 0) {
+        this.changed.add(record.vs);
         this.requestTick(`${record.rs.name} local`, false, false);
+      }
       // The message kept while it reads the same: a server keeps it until its next check, so a
       // new copy each check would live through every young collection only to die old.
       if (
@@ -815,6 +843,7 @@ export class ReconcileLoop {
     if (status === record.status) return;
     const from = record.status;
     record.status = status;
+    this.changed.add(record.vs);
     if (status === 'pending') return;
     record.settled = true;
     const now = this.clock.now();
@@ -1071,8 +1100,20 @@ export class ReconcileLoop {
     if (large) await turn();
 
     const dir = daemon.maintenanceDir;
-    const desired = desiredTable({
-      services: state.config.virtualServices,
+    // What changed up to here is decided now; what changes from here on, at the next tick.
+    const changed = this.changed;
+    this.changed = new Set();
+    const prior = known && this.reuseSettled && this.decided?.state === state ? this.decided : null;
+    this.decided = null; // until this tick's plan: a tick that throws before it decides all next
+    const reused = prior
+      ? reusableServices(state.config.virtualServices, changed, prior.settled)
+      : new Set<VirtualServiceConfig>();
+    const deciding =
+      reused.size === 0
+        ? state.config.virtualServices
+        : state.config.virtualServices.filter((vs) => !reused.has(vs));
+    const decided = desiredTable({
+      services: deciding,
       retired: state.retired,
       health: (vs, rs) => this.health(state, vs, rs),
       maintenance: (_vs, rs) => this.maintenanceReason(rs, dir),
@@ -1081,12 +1122,28 @@ export class ReconcileLoop {
       withdrawHoldWas: (vs) => this.withdrawHolds.get(serviceId(vs.service.key)),
       now,
     });
+    const byService = new Map<VirtualServiceConfig, DesiredService>();
+    deciding.forEach((vs, i) => byService.set(vs, decided.services[i] as DesiredService));
+    for (const vs of reused) byService.set(vs, prior?.byService.get(vs) as DesiredService);
+    // The whole desired table, for the reports, the announcements and /status; the plan is of
+    // the services decided again (those taken as they were have nothing to do: they settled).
+    const desired: Desired =
+      reused.size === 0
+        ? decided
+        : {
+            services: [
+              ...state.config.virtualServices.map((vs) => byService.get(vs) as DesiredService),
+              ...decided.services.slice(deciding.length),
+            ],
+            wakeAt: decided.wakeAt,
+          };
     this.reportQuorums(desired, state);
     this.reportModes(desired);
     this.lastDesired = desired;
     if (large) await turn();
-    const p = plan(desired, table, this.drains, now, known ? 'stale' : 'read');
+    const p = plan(decided, table, this.drains, now, known ? 'stale' : 'read');
     this.drains = p.drains;
+    this.decided = { state, byService, settled: settledServices(byService, p.drains) };
     this.drainReadAt = p.wakeAt === null ? Infinity : mono + (p.wakeAt - now);
 
     let done: Operation[] = [];
@@ -1148,6 +1205,7 @@ export class ReconcileLoop {
     this.log.log('debug', 'reconcile.tick', {
       reason,
       read: !known,
+      reused: reused.size,
       operations: p.operations.length,
       failed,
     });
