@@ -1103,7 +1103,9 @@ export class ReconcileLoop {
     // What changed up to here is decided now; what changes from here on, at the next tick.
     const changed = this.changed;
     this.changed = new Set();
-    const prior = known && this.reuseSettled && this.decided?.state === state ? this.decided : null;
+    // A dry run applies nothing, so what a service's plan asked for is still to do: never settled.
+    const reusing = known && this.reuseSettled && !daemon.dryRun;
+    const prior = reusing && this.decided?.state === state ? this.decided : null;
     this.decided = null; // until this tick's plan: a tick that throws before it decides all next
     const reused = prior
       ? reusableServices(state.config.virtualServices, changed, prior.settled)

@@ -207,3 +207,52 @@ t.test(
     );
   },
 );
+
+t.test('a dry run keeps no service as it was: what it planned is still to do', async (t) => {
+  const clock = new ManualClock();
+  const healthy = new Map<string, boolean>();
+  const checker = (): Checker => ({
+    kind: 'tcp',
+    description: 'scripted',
+    key: 'scripted',
+    check: (target) =>
+      Promise.resolve({
+        healthy: healthy.get(target.address) ?? true,
+        durationMs: 0,
+        message: 'scripted',
+      }),
+  });
+  const config = parseConfig(
+    `daemon: {backend: memory, dry_run: true, min_tick_interval: 250ms, resync_interval: 1h}
+defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1, checks: [{type: tcp}]}
+virtual_services:
+  - {name: a, address: 192.0.2.1, port: 80, real_servers: [{address: 10.1.0.1}, {address: 10.1.0.2}]}
+  - {name: b, address: 192.0.2.2, port: 80, real_servers: [{address: 10.2.0.1}, {address: 10.2.0.2}]}
+`,
+    'test.yaml',
+    {},
+  );
+  const log = new MemoryLog();
+  const loop = new ReconcileLoop(config, {
+    backend: new MemoryBackend(),
+    log,
+    clock,
+    createChecker: checker,
+  });
+  t.teardown(() => loop.stop());
+  await loop.start();
+  await clock.advance(3000);
+  await loop.idle();
+  const planned = (): string[] =>
+    log.named('reconcile.planned').map((e) => (typeof e.target === 'string' ? e.target : ''));
+  const before = planned().length;
+  t.ok(before >= 6, 'both services and their servers planned');
+  healthy.set('10.1.0.1', false);
+  await clock.advance(3000);
+  await loop.idle();
+  const after = planned().slice(before);
+  t.ok(
+    after.some((line) => line.includes('10.2.0.')),
+    `the plan logged after a transition in a still holds b's servers: ${after.join('; ')}`,
+  );
+});
