@@ -17,6 +17,7 @@ import type { Operation, TableEntry } from '../../src/ipvs/model.js';
 import { operationTarget } from '../../src/ipvs/backend.js';
 import { MemoryLog } from '../../src/log.js';
 import { nextTickAt, ReconcileLoop, readsTable, tickGap } from '../../src/reconcile/loop.js';
+import { scriptedChecker } from './scripted.js';
 import { ManualClock, settle } from '../clock.js';
 
 /** The memory table, with reads that can be held and answers that can be lost. */
@@ -322,17 +323,7 @@ t.test(
 
 t.test('a server that goes down ticks at once; servers that come up wait', async (t) => {
   const healthy = new Map<string, boolean>();
-  const checker = (): Checker => ({
-    kind: 'tcp',
-    description: 'scripted',
-    key: 'scripted',
-    check: (target) =>
-      Promise.resolve({
-        healthy: healthy.get(target.address) ?? true,
-        durationMs: 0,
-        message: 'scripted',
-      }),
-  });
+  const checker = scriptedChecker(healthy);
   const cfg = parseConfig(
     `daemon: {backend: memory, min_tick_interval: 10s, resync_interval: 60s}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1}

@@ -5,7 +5,6 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { Config, VirtualServiceConfig } from '../../src/config/model.js';
-import type { Checker } from '../../src/health/checker.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
 import {
@@ -15,6 +14,7 @@ import {
   type DesiredService,
 } from '../../src/reconcile/desired.js';
 import { ReconcileLoop } from '../../src/reconcile/loop.js';
+import { scriptedChecker } from './scripted.js';
 import { ManualClock } from '../clock.js';
 
 const CONFIG = `daemon: {backend: memory, min_tick_interval: 250ms, resync_interval: 1h}
@@ -125,17 +125,7 @@ t.test(
   async (t) => {
     const clock = new ManualClock();
     const healthy = new Map<string, boolean>();
-    const checker = (): Checker => ({
-      kind: 'tcp',
-      description: 'scripted',
-      key: 'scripted',
-      check: (target) =>
-        Promise.resolve({
-          healthy: healthy.get(target.address) ?? true,
-          durationMs: 0,
-          message: 'scripted',
-        }),
-    });
+    const checker = scriptedChecker(healthy);
     const twin = (reuseSettled: boolean): Twin => {
       const backend = new MemoryBackend();
       const log = new MemoryLog();
@@ -211,17 +201,7 @@ t.test(
 t.test('a dry run keeps no service as it was: what it planned is still to do', async (t) => {
   const clock = new ManualClock();
   const healthy = new Map<string, boolean>();
-  const checker = (): Checker => ({
-    kind: 'tcp',
-    description: 'scripted',
-    key: 'scripted',
-    check: (target) =>
-      Promise.resolve({
-        healthy: healthy.get(target.address) ?? true,
-        durationMs: 0,
-        message: 'scripted',
-      }),
-  });
+  const checker = scriptedChecker(healthy);
   const config = parseConfig(
     `daemon: {backend: memory, dry_run: true, min_tick_interval: 250ms, resync_interval: 1h}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, jitter: 0, rise: 1, fall: 1, checks: [{type: tcp}]}
