@@ -5,6 +5,7 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { Config, VirtualServiceConfig } from '../../src/config/model.js';
+import { MemoryRouteTable } from '../../src/announce/routes.js';
 import { MemoryBackend } from '../../src/ipvs/memory.js';
 import { MemoryLog } from '../../src/log.js';
 import {
@@ -17,11 +18,11 @@ import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { scriptedChecker } from './scripted.js';
 import { ManualClock } from '../clock.js';
 
-const CONFIG = `daemon: {backend: memory, min_tick_interval: 250ms, resync_interval: 1h}
+const CONFIG = `daemon: {backend: memory, min_tick_interval: 250ms, resync_interval: 1h, announce: {withdraw_hold: 2s}}
 defaults: {interval: 1s, fast_interval: 1s, down_interval: 1s, timeout: 1s, jitter: 0, rise: 1, fall: 1, checks: [{type: tcp}]}
 virtual_services:
-  - {name: slow, address: 192.0.2.1, port: 80, slow_start: 2s, real_servers: [{address: 10.1.0.1, weight: 10}, {address: 10.1.0.2, weight: 10}, {address: 10.1.0.3, weight: 10}, {address: 10.1.0.4, weight: 10}]}
-  - {name: drained, address: 192.0.2.1, port: 81, drain_timeout: 3s, real_servers: [{address: 10.2.0.1}, {address: 10.2.0.2}, {address: 10.2.0.3}]}
+  - {name: slow, address: 192.0.2.1, port: 80, announce: true, slow_start: 2s, real_servers: [{address: 10.1.0.1, weight: 10}, {address: 10.1.0.2, weight: 10}, {address: 10.1.0.3, weight: 10}, {address: 10.1.0.4, weight: 10}]}
+  - {name: drained, address: 192.0.2.1, port: 81, announce: true, drain_timeout: 3s, real_servers: [{address: 10.2.0.1}, {address: 10.2.0.2}, {address: 10.2.0.3}]}
   - {name: quiesced, address: 192.0.2.2, port: 80, on_failure: quiesce, real_servers: [{address: 10.3.0.1}, {address: 10.3.0.2}, {address: 10.3.0.3}]}
   - {name: sorry, address: 192.0.2.3, port: 80, quorum: 2, fallback: {address: 10.9.0.1}, real_servers: [{address: 10.4.0.1, weight: 1}, {address: 10.4.0.2, weight: 1}, {address: 10.4.0.3, weight: 1}]}
   - {name: panicky, address: 192.0.2.4, port: 80, panic_threshold: 0.5, real_servers: [{address: 10.5.0.1}, {address: 10.5.0.2}, {address: 10.5.0.3}, {address: 10.5.0.4}]}
@@ -117,6 +118,7 @@ t.test('settledServices: no wake of its own and no drain', async (t) => {
 interface Twin {
   readonly loop: ReconcileLoop;
   readonly backend: MemoryBackend;
+  readonly routes: MemoryRouteTable;
   readonly log: MemoryLog;
 }
 
@@ -128,16 +130,18 @@ t.test(
     const checker = scriptedChecker(healthy);
     const twin = (reuseSettled: boolean): Twin => {
       const backend = new MemoryBackend();
+      const routes = new MemoryRouteTable();
       const log = new MemoryLog();
       const config: Config = parseConfig(CONFIG, 'test.yaml', {});
       const loop = new ReconcileLoop(config, {
         backend,
+        routes,
         log,
         clock,
         createChecker: checker,
         reuseSettled,
       });
-      return { loop, backend, log };
+      return { loop, backend, routes, log };
     };
     const reusing = twin(true);
     const deciding = twin(false);
@@ -145,17 +149,26 @@ t.test(
       await reusing.loop.stop();
       await deciding.loop.stop();
     });
-    const layout = async (b: MemoryBackend): Promise<string[]> =>
-      (await b.table()).flatMap((e) =>
+    /** The IPVS table, then the VIPs announced. */
+    const layout = async ({ backend, routes }: Twin): Promise<string[]> => [
+      ...(await backend.table()).flatMap((e) =>
         e.destinations.map(
           (d) =>
             `${'port' in e.service.key ? e.service.key.port : 'fwm'} ${e.service.key.family}/${'address' in e.service.key ? e.service.key.address : ''} ${d.key.address} w=${d.weight}`,
         ),
-      );
+      ),
+      ...(await routes.list(240, [4, 6])).map((r) => `route ${r.address}`),
+    ];
+    const same = async (what: string): Promise<void> => {
+      await reusing.loop.idle();
+      await deciding.loop.idle();
+      t.same(await layout(reusing), await layout(deciding), what);
+    };
     await reusing.loop.start();
     await deciding.loop.start();
     await clock.advance(3000);
-    t.same(await layout(reusing.backend), await layout(deciding.backend), 'the same at the start');
+    await same('the same at the start');
+    t.ok((await layout(reusing)).includes('route 192.0.2.1'), 'the VIP announced');
 
     // A seeded sequence of health changes, one to three servers a step.
     let seed = 20261207;
@@ -175,17 +188,23 @@ t.test(
       if (step % 4 === 3) {
         // Slow starts (2 s), drains (3 s) and their reads all over: both must agree.
         await clock.advance(6000);
-        await reusing.loop.idle();
-        await deciding.loop.idle();
-        t.same(
-          await layout(reusing.backend),
-          await layout(deciding.backend),
-          `the same table after step ${step + 1}`,
-        );
+        await same(`the same table after step ${step + 1}`);
         compared++;
       }
     }
     t.equal(compared, 15);
+    // Both services on the announced VIP lose every server: the VIP is withdrawn, and their
+    // destinations are held for withdraw_hold (2 s) before they drain. Then one comes back.
+    const onVip = ADDRESSES.filter((a) => a.startsWith('10.1.') || a.startsWith('10.2.'));
+    for (const a of onVip) healthy.set(a, false);
+    await clock.advance(6000);
+    await same('the same once the VIP has no server');
+    t.notOk((await layout(reusing)).includes('route 192.0.2.1'), 'the VIP withdrawn');
+    t.ok(reusing.log.named('vip.withdrawn').length > 0);
+    healthy.set('10.2.0.1', true);
+    await clock.advance(6000);
+    await same('the same once one is back');
+    t.ok((await layout(reusing)).includes('route 192.0.2.1'), 'announced again');
     const reusedTicks = reusing.log
       .named('reconcile.tick')
       .filter((e) => typeof e.reused === 'number' && e.reused > 0).length;
