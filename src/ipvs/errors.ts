@@ -101,3 +101,32 @@ export class IpvsError extends Error {
 export function isOutcomeUnknown(e: unknown): boolean {
   return e instanceof IpvsError && e.outcomeUnknown;
 }
+
+/** The table's commands that name an existing service (all but IPVS_CMD_NEW_SERVICE). */
+const NAMING_A_SERVICE = new Set([
+  'update-service',
+  'delete-service',
+  'add-destination',
+  'update-destination',
+  'delete-destination',
+]);
+
+/**
+ * Whether the kernel refused `e`'s operation because the table is not the one its plan was made
+ * from (ip_vs_genl_set_cmd, kernel 6.1): what it adds is there already (EEXIST: a service,
+ * ip_vs_add_dest), or what it changes or removes is gone (ESRCH: no such service;
+ * ENOENT: ip_vs_edit_dest and ip_vs_del_dest find no such destination). An ENOENT for a service
+ * is a scheduler or persistence module that is not loaded: a failure, not the table's state.
+ */
+export function refusedByTable(e: IpvsError): boolean {
+  switch (e.code) {
+    case 'EEXIST':
+      return e.op === 'add-service' || e.op === 'add-destination';
+    case 'ESRCH':
+      return NAMING_A_SERVICE.has(e.op);
+    case 'ENOENT':
+      return e.op === 'update-destination' || e.op === 'delete-destination';
+    default:
+      return false;
+  }
+}

@@ -26,7 +26,7 @@ import { inFlightMax, schedulerCap } from '../health/admission.js';
 import { checkTarget, createChecker } from '../checkers.js';
 import { Scheduler, type CheckEvent, type SchedulerStats } from '../health/scheduler.js';
 import { operationTarget, type IpvsBackend } from '../ipvs/backend.js';
-import { isOutcomeUnknown, type IpvsError } from '../ipvs/errors.js';
+import { isOutcomeUnknown, refusedByTable, type IpvsError } from '../ipvs/errors.js';
 import type { LayoutEntry, Operation } from '../ipvs/model.js';
 import { hostPort } from '../health/probe.js';
 import {
@@ -536,6 +536,7 @@ export class ReconcileLoop {
         .map((e) => ({ op: 'delete-service', service: e.service.key }));
       await this.applyLogged(
         ops.map((operation) => ({ operation, reason: 'cleanstop', service: '' })),
+        false,
       );
       await this.sync.stop(config.daemon.sync, this.role.current());
     }
@@ -1150,6 +1151,7 @@ export class ReconcileLoop {
 
     let done: Operation[] = [];
     let failed = false;
+    let refused = 0;
     if (daemon.dryRun) {
       const text = JSON.stringify(
         p.operations.map((o) => [o.operation.op, operationTarget(o.operation)]),
@@ -1162,10 +1164,13 @@ export class ReconcileLoop {
     } else {
       // A VIP withdrawn (quorum lost, drained) stops attracting flows before servers leave.
       if (p.operations.length > 0) failed ||= await this.announce(state, desired, 'withdraw');
-      const applied = await this.applyLogged(p.operations);
+      const applied = await this.applyLogged(p.operations, known !== null);
       done = applied.done;
+      refused = applied.refused;
       const allDone = done.length === p.operations.length;
-      failed ||= !allDone;
+      failed ||= done.length + refused < p.operations.length;
+      // Refused by a table edited since it was read: read it and plan again at once, no backoff.
+      if (refused > 0) this.requestTick('the table changed since it was read', true, true);
       // An operation whose answer was lost may or may not be in the table: leave it out of what
       // the next tick compares, which re-reads the table and plans from what is really there.
       this.expected = {
@@ -1192,7 +1197,7 @@ export class ReconcileLoop {
     for (const o of done) if (o.op === 'delete-service') present.delete(serviceId(o.service));
     // The current state, not the tick's: a reload during the tick may have retired more.
     this.state.retired = stillRetired(this.state.retired, present);
-    if (!failed) this.stats.lastSync = now;
+    if (!failed && refused === 0) this.stats.lastSync = now;
     // The retry reads: the sync daemons are read only with the table.
     else this.readWanted = true;
     this.stats.lastTick = now;
@@ -1209,6 +1214,7 @@ export class ReconcileLoop {
       read: !known,
       reused: reused.size,
       operations: p.operations.length,
+      ...(refused > 0 ? { refused } : {}),
       failed,
     });
     return !failed;
@@ -1279,14 +1285,31 @@ export class ReconcileLoop {
    */
   private async applyLogged(
     ops: readonly PlannedOperation[],
-  ): Promise<{ done: Operation[]; unknown: Set<string> }> {
+    stale: boolean,
+  ): Promise<{ done: Operation[]; unknown: Set<string>; refused: number }> {
     const done: Operation[] = [];
     const unknown = new Set<string>();
-    if (ops.length === 0) return { done, unknown };
+    let refused = 0;
+    if (ops.length === 0) return { done, unknown, refused };
     const results = await this.backend.apply(ops.map((o) => o.operation));
     results.forEach((r, i) => {
       const planned = ops[i];
       if (!planned) return;
+      // A plan made from the table as last read meets a hand edit since (ipvsadm) as the
+      // kernel's refusal: not a failure of the operation, a reason to read the table now.
+      if (stale && r.error && refusedByTable(r.error)) {
+        refused++;
+        this.log.log('info', 'reconcile.operation_refused', {
+          op: planned.operation.op,
+          target: operationTarget(planned.operation),
+          service: planned.service,
+          reason: planned.reason,
+          errno: r.error.code,
+          error: r.error.message,
+          outcome: 'the table changed since it was read: reading it again',
+        });
+        return;
+      }
       this.logOperation(planned, r.error, false);
       this.observer.operation?.(r.operation, r.error);
       if (r.error) {
@@ -1297,7 +1320,7 @@ export class ReconcileLoop {
         done.push(r.operation);
       }
     });
-    return { done, unknown };
+    return { done, unknown, refused };
   }
 
   private logOperation(o: PlannedOperation, error: IpvsError | null, dryRun: boolean): void {
