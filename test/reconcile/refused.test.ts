@@ -116,6 +116,17 @@ t.test(
     ]);
     t.same(log.named('reconcile.operation_failed'), [], 'still none failed');
     t.same(await table(), ['10.1.0.1 w=10', '10.1.0.2 w=10', '10.1.0.3 w=10'], 'weight 10');
-    t.ok(loop.stats.lastSync !== null, 'in sync again');
+
+    // By hand: the table cleared (ipvsadm -C). 10.1.0.3 fails: its drain finds no service (ESRCH);
+    // the read after it puts the service back with the servers that are up.
+    await backend.flush();
+    healthy.set('10.1.0.3', false);
+    await settle(1500);
+    t.match(log.named('reconcile.operation_refused').slice(2), [
+      { op: 'update-destination', errno: 'ESRCH', target: /10\.1\.0\.3:80/ },
+    ]);
+    t.same(log.named('reconcile.operation_failed'), [], 'none failed');
+    t.match(log.named('drift.detected').at(-1), { changes: [/TCP 192\.0\.2\.1:80 was deleted/] });
+    t.same(await table(), ['10.1.0.1 w=10', '10.1.0.2 w=10'], 'the service back, 10.1.0.3 out');
   },
 );
