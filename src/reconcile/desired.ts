@@ -1,7 +1,8 @@
 // Config + health -> the table the kernel should hold, per owned virtual service. Pure: time,
 // health and maintenance come in as values; nothing here reads a clock, a file or the kernel.
 import type { Quorum, RealServerConfig, VirtualServiceConfig } from '../config/model.js';
-import type { DestinationSpec, ServiceSpec } from '../ipvs/model.js';
+import { operationSubject } from '../ipvs/backend.js';
+import type { DestinationSpec, Operation, ServiceSpec } from '../ipvs/model.js';
 import { serviceId } from '../ipvs/spec.js';
 
 export interface ServerHealth {
@@ -397,17 +398,20 @@ export function reusableServices(
 }
 
 /**
- * The services settled after a tick: no wake of their own, and no drain under way (`drains`:
- * target id, "service id>destination id", to when it began; plan() wakes for those).
+ * The services settled after a tick: no wake of their own, no drain under way (`drains`: target
+ * id, "service id>destination id", to when it began; plan() wakes for those), and nothing the
+ * tick planned for them left undone (`undone`: a dry run's operations, a failed or refused one).
  */
 export function settledServices(
   byService: ReadonlyMap<VirtualServiceConfig, DesiredService>,
   drains: ReadonlyMap<string, number>,
+  undone: readonly Operation[] = [],
 ): Set<VirtualServiceConfig> {
-  const draining = new Set<string>();
-  for (const id of drains.keys()) draining.add(id.slice(0, id.indexOf('>')));
+  const moving = new Set<string>();
+  for (const id of drains.keys()) moving.add(id.slice(0, id.indexOf('>')));
+  for (const o of undone) moving.add(serviceId(operationSubject(o).service));
   const out = new Set<VirtualServiceConfig>();
   for (const [vs, d] of byService)
-    if (d.wakeAt === null && !draining.has(serviceId(vs.service.key))) out.add(vs);
+    if (d.wakeAt === null && !moving.has(serviceId(vs.service.key))) out.add(vs);
   return out;
 }

@@ -1104,10 +1104,8 @@ export class ReconcileLoop {
     // What changed up to here is decided now; what changes from here on, at the next tick.
     const changed = this.changed;
     this.changed = new Set();
-    // A dry run applies nothing, so what a service's plan asked for is still to do: never settled.
-    const reusing = known && this.reuseSettled && !daemon.dryRun;
-    const prior = reusing && this.decided?.state === state ? this.decided : null;
-    this.decided = null; // until this tick's plan: a tick that throws before it decides all next
+    const prior = known && this.reuseSettled && this.decided?.state === state ? this.decided : null;
+    this.decided = null; // until this tick's apply: a tick that throws before it decides all next
     const reused = prior
       ? reusableServices(state.config.virtualServices, changed, prior.settled)
       : new Set<VirtualServiceConfig>();
@@ -1146,10 +1144,11 @@ export class ReconcileLoop {
     if (large) await turn();
     const p = plan(decided, table, this.drains, now, known ? 'stale' : 'read');
     this.drains = p.drains;
-    this.decided = { state, byService, settled: settledServices(byService, p.drains) };
     this.drainReadAt = p.wakeAt === null ? Infinity : mono + (p.wakeAt - now);
 
     let done: Operation[] = [];
+    /** Planned and not applied: its service is not settled (a dry run applies nothing). */
+    let undone: readonly Operation[] = p.operations.map((o) => o.operation);
     let failed = false;
     let refused = 0;
     if (daemon.dryRun) {
@@ -1166,6 +1165,7 @@ export class ReconcileLoop {
       if (p.operations.length > 0) failed ||= await this.announce(state, desired, 'withdraw');
       const applied = await this.applyLogged(p.operations, known !== null);
       done = applied.done;
+      undone = applied.undone;
       refused = applied.refused;
       const allDone = done.length === p.operations.length;
       failed ||= done.length + refused < p.operations.length;
@@ -1183,6 +1183,7 @@ export class ReconcileLoop {
         this.known = { table: layoutAfter(table, done), state, readAt };
     }
     if (daemon.dryRun) this.known = { table, state, readAt };
+    this.decided = { state, byService, settled: settledServices(byService, p.drains, undone) };
     // The sync daemons are read with the table: a health transition does not change them.
     if (!known) {
       const synced = await this.sync.tick(daemon.sync, daemon.dryRun, this.role.current());
@@ -1286,11 +1287,12 @@ export class ReconcileLoop {
   private async applyLogged(
     ops: readonly PlannedOperation[],
     stale: boolean,
-  ): Promise<{ done: Operation[]; unknown: Set<string>; refused: number }> {
+  ): Promise<{ done: Operation[]; undone: Operation[]; unknown: Set<string>; refused: number }> {
     const done: Operation[] = [];
+    const undone: Operation[] = [];
     const unknown = new Set<string>();
     let refused = 0;
-    if (ops.length === 0) return { done, unknown, refused };
+    if (ops.length === 0) return { done, undone, unknown, refused };
     const results = await this.backend.apply(ops.map((o) => o.operation));
     results.forEach((r, i) => {
       const planned = ops[i];
@@ -1299,6 +1301,7 @@ export class ReconcileLoop {
       // kernel's refusal: not a failure of the operation, a reason to read the table now.
       if (stale && r.error && refusedByTable(r.error)) {
         refused++;
+        undone.push(r.operation);
         this.log.log('info', 'reconcile.operation_refused', {
           op: planned.operation.op,
           target: operationTarget(planned.operation),
@@ -1314,13 +1317,14 @@ export class ReconcileLoop {
       this.observer.operation?.(r.operation, r.error);
       if (r.error) {
         this.stats.operationsFailed++;
+        undone.push(r.operation);
         if (isOutcomeUnknown(r.error)) unknown.add(operationKey(r.operation));
       } else {
         this.stats.operationsApplied++;
         done.push(r.operation);
       }
     });
-    return { done, unknown, refused };
+    return { done, undone, unknown, refused };
   }
 
   private logOperation(o: PlannedOperation, error: IpvsError | null, dryRun: boolean): void {

@@ -100,6 +100,21 @@ t.test('settledServices: no wake of its own and no drain', async (t) => {
   const drain = new Map([['tcp/4/192.0.2.1/81>4/10.2.0.1/81', 0]]);
   t.notOk(names(settledServices(byService, drain)).includes('drained'), 'a drain under way');
   t.ok(names(settledServices(byService, drain)).includes('slow'), 'another service on its VIP is');
+  // Planned and not applied (a dry run, a failed or refused operation): still to do.
+  const quiesced = config.virtualServices[2]!;
+  const undone = [
+    { op: 'update-service' as const, service: quiesced.service },
+    {
+      op: 'delete-destination' as const,
+      service: config.virtualServices[5]!.service.key,
+      destination: { family: 4 as const, address: '10.6.0.1', port: 80 },
+    },
+  ];
+  t.same(
+    names(settledServices(byService, new Map(), undone)),
+    ['drained', 'panicky', 'slow', 'sorry'],
+    'the services of operations left undone are not settled',
+  );
   // A slow start in progress: the service wakes for its next step.
   const starting = desiredTable({
     services: config.virtualServices,
