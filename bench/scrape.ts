@@ -1,13 +1,17 @@
 // What a /metrics scrape costs the daemon: `ipvs-warden run` on the memory backend with N real
-// servers, one TCP check each to port 9 on its own 127.x address, checked rarely (30 s) so
-// the daemon is otherwise quiet. Once every check has a result, SCRAPES scrapes a second apart,
-// each timed (wall), with the daemon's CPU (utime + stime from /proc, read 300 ms after the
-// answer, so the page's last write is in) and the event loop's longest stall (the daemon's own
-// nodejs_eventloop_lag_max_seconds, which prom-client resets on each scrape: the next scrape's
-// figure covers this one). With metrics_per_server off and on.
+// servers, one TCP check each every 30 s to its own 127.x address, where this process listens
+// (0.0.0.0): every check passes, so every server stays up and in the table, and nothing changes
+// while the scrapes run (no transition, no tick; the resync is an hour away). Until 2026-12-07
+// the checks went to port 9, refused: servers went down all through the scrapes, and each
+// scrape's CPU carried the ticks that took them out. Once every check has a result, SCRAPES
+// scrapes a second apart, each timed (wall), with the daemon's CPU (utime + stime from /proc,
+// read 300 ms after the answer, so the page's last write is in) and the event loop's longest
+// stall (the daemon's own nodejs_eventloop_lag_max_seconds, which prom-client resets on each
+// scrape: the next scrape's figure covers this one). With metrics_per_server off and on.
 // `npm run bench:scrape` (host). BENCH_SIZE (default 10000), BENCH_SCRAPES (default 6),
 // BENCH_MAIN (another build's dist/src/main.js, to compare builds on one host in one session).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,13 +29,14 @@ const address = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 0xff}.
 const cpu = (pid: number): number =>
   1000 * parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpu;
 
-function config(n: number, listen: string, perServer: boolean): string {
+function config(n: number, listen: string, perServer: boolean, port: number): string {
   const lines = [
     'daemon:',
     '  backend: memory',
     '  log_level: warn',
     `  listen: ${listen}`,
     `  metrics_per_server: ${perServer}`,
+    '  resync_interval: 1h',
     'defaults: {interval: 30s, timeout: 1s, rise: 1, initial: up}',
     'virtual_services:',
   ];
@@ -40,10 +45,8 @@ function config(n: number, listen: string, perServer: boolean): string {
       `  - {address: 10.${(s >> 8) & 0xff}.${s & 0xff}.1, port: 80, checks: [{type: tcp}], real_servers: [`,
     );
     const end = Math.min(n, (s + 1) * 100);
-    // Port 9: on a machine where nothing listens there each connect is refused at once; where
-    // something does, the checks pass. Either way each check ends at once and has a result.
     for (let i = s * 100; i < end; i++)
-      lines.push(`      {address: ${address(i)}, port: 9}${i + 1 < end ? ',' : ''}`);
+      lines.push(`      {address: ${address(i)}, port: ${port}}${i + 1 < end ? ',' : ''}`);
     lines.push('    ]}');
   }
   return lines.join('\n') + '\n';
@@ -57,17 +60,30 @@ function results(page: string): number {
   return parseWardenMetrics(page).all;
 }
 
+/** A family's samples summed over its series (`name` alone or with labels). */
+function total(page: string, name: string): number {
+  let sum = 0;
+  for (const m of page.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm')))
+    sum += Number(m[1]);
+  return sum;
+}
+
+/** What says the daemon did something besides answering scrapes: transitions and ticks. */
+const activity = (page: string): number =>
+  total(page, 'ipvs_warden_server_transitions_total') +
+  total(page, 'ipvs_warden_reconcile_tick_duration_seconds_count');
+
 const range = (xs: readonly number[], digits = 0): string => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s[Math.floor(s.length / 2)] ?? NaN;
   return `${mid.toFixed(digits)} (${(s[0] ?? NaN).toFixed(digits)}-${(s.at(-1) ?? NaN).toFixed(digits)})`;
 };
 
-async function measure(perServer: boolean): Promise<void> {
+async function measure(perServer: boolean, port: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scrape-'));
   const listen = `127.0.0.1:${await freePort()}`;
   const file = join(dir, 'warden.yaml');
-  writeFileSync(file, config(SIZE, listen, perServer));
+  writeFileSync(file, config(SIZE, listen, perServer, port));
   const daemon: ChildProcess = spawn(process.execPath, [main, 'run', '--config', file], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // The stall figure comes from the lag monitor, which at the daemon's 100ms would miss most
@@ -94,7 +110,8 @@ async function measure(perServer: boolean): Promise<void> {
       if (Date.now() - began > 180_000) throw new Error('not every check had a result in 180 s');
     }
     await sleep(1000);
-    await scrape(); // from here each scrape's lag covers the previous one
+    // From here each scrape's lag covers the previous one.
+    const before = activity((await scrape()).page);
     const wall: number[] = [];
     const cpuMs: number[] = [];
     const stall: number[] = [];
@@ -112,9 +129,14 @@ async function measure(perServer: boolean): Promise<void> {
     }
     // One more scrape for the last one's stall.
     await sleep(1000);
-    stall.push(
-      1000 * sample((await scrape()).page, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'),
-    );
+    const last = (await scrape()).page;
+    stall.push(1000 * sample(last, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'));
+    // The figures are a scrape's alone only if the daemon did nothing else meanwhile.
+    const busy = activity(last) - before;
+    if (busy !== 0)
+      throw new Error(
+        `the daemon was not quiet: ${busy} transitions and reconcile ticks during the scrapes`,
+      );
     console.log(
       `metrics_per_server ${perServer ? 'on ' : 'off'}  ${(bytes / 1e6).toFixed(1)} MB  wall ms ${range(wall)}  CPU ms ${range(cpuMs)}  longest event-loop stall ms ${range(stall)}`,
     );
@@ -129,4 +151,15 @@ async function measure(perServer: boolean): Promise<void> {
 console.log(
   `# ${main}: ipvs-warden run, memory backend, ${SIZE} real servers, a TCP check each every 30 s; ${SCRAPES} scrapes a second apart; median (min-max)`,
 );
-for (const perServer of [false, true]) await measure(perServer);
+// Every real server's address answers here: each check passes, and no server changes state.
+const target = createServer((socket) => {
+  socket.on('error', () => undefined);
+  socket.destroy();
+});
+await new Promise<void>((resolve) => target.listen(0, '0.0.0.0', resolve));
+try {
+  for (const perServer of [false, true])
+    await measure(perServer, (target.address() as AddressInfo).port);
+} finally {
+  target.close();
+}
