@@ -139,8 +139,8 @@ const ANSWER_MS = Number(process.env.BENCH_ANSWER_MS ?? 0);
  * At 10,000 HTTP checks a second on the host, the node server took 0.64 to 0.92 of the two
  * cores, and its answers 8 to 38 ms: the peers then competed with it for the CPU, and checks
  * waited on it. In the VM (whose guest runs the host's own root, nginx with it) it answered
- * 190 to 390 requests a second at 1,000 HTTP targets; nginx took ours from 222 checks a second
- * to 697 and keepalived's healthy servers taken out from 687 to 0 (2026-12-07, one run each).
+ * 190 to 390 requests a second at 1,000 HTTP targets; nginx took ours from 217 checks a second
+ * to 696 and keepalived's healthy servers taken out from 687 to 0 (2026-12-07, one run each).
  */
 const TARGET = process.env.BENCH_TARGET ?? (ANSWER_MS === 0 ? 'nginx' : 'node');
 if (TARGET !== 'nginx' && TARGET !== 'node')
