@@ -167,7 +167,7 @@ const schema = {
     env: 'WARDEN_CHECK_CONCURRENCY',
   },
   check_concurrency_min: {
-    doc: 'Fewest checks running at once while the event loop is late (over 50 ms) and checks wait for a slot: the cap halves down to this and grows back when the loop keeps time, so an overloaded director still applies what its checks find; check_concurrency or more: a fixed cap (always fixed with check_workers)',
+    doc: 'Fewest checks running at once while the event loop is late (over 50 ms; with no CPU to spare, over 150 ms or a sixth of the shortest timeout) and checks wait for a slot: the cap halves down to this and grows back when the loop keeps time, so an overloaded director still applies what its checks find; check_concurrency or more: a fixed cap (always fixed with check_workers)',
     format: 'nat',
     default: 16,
     env: 'WARDEN_CHECK_CONCURRENCY_MIN',

@@ -9,7 +9,7 @@
 // run in two). The answers' own time, against the least it has been lately, says when more checks
 // in flight only make each one wait longer: then fewer go.
 
-import { ADMISSION_PERIOD_MS } from './admission.js';
+import { ADMISSION_PERIOD_MS, OWN_TURNS } from './admission.js';
 
 /** A period's answers and the checks in flight, for `nextFlightLimit`. */
 export interface FlightSample {
@@ -45,13 +45,6 @@ export const MIN_ANSWERS = 8;
  * every server gone at once) show no queue, and a limit they fill grows.
  */
 export const QUIET_MS = 1000;
-
-/**
- * A check's end waits this many turns of our loop (connect; request and reply), a turn lasting
- * about the loop's lag: what the answers' time has taken off, and (the scheduler's
- * RELEASE_LAGS) how long a check is in flight before it counts as waiting on its server.
- */
-export const OWN_TURNS = 3;
 
 /**
  * The answers' own time (their duration less our loop's part), ms: what the servers and the

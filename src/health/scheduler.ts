@@ -15,10 +15,11 @@ import {
   busyShareOf,
   DEFAULT_MIN_CONCURRENCY,
   lagOutside,
+  OWN_TURNS,
   TARGET_LAG_MS,
   type BusySpan,
 } from './admission.js';
-import { FlightControl, OWN_TURNS } from './flight.js';
+import { FlightControl } from './flight.js';
 import type { CheckLimiter, CheckResult, CheckTarget, Checker } from './checker.js';
 import { initialState, observe, type HealthPolicy, type HealthState } from './policy.js';
 import { destination, thrownResult } from './probe.js';
@@ -653,6 +654,7 @@ export class Scheduler<T = unknown> {
       now,
       lagOutside(run.planned, now, this.tickSpan),
       this.active + this.queued() >= this.cap,
+      run.timing.timeoutMs,
     );
     // A checker with a cap of its own waits for that inside `check`, holding nothing of ours.
     if (run.checker.limiter) void this.execute(run, false);

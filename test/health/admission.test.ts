@@ -11,6 +11,7 @@ import {
   nextLimit,
   busyShareOf,
   spare,
+  targetLag,
   type AdmissionSettings,
 } from '../../src/health/admission.js';
 
@@ -45,6 +46,45 @@ t.test(
     t.equal(nextLimit(1, 999, true, { max: 10, min: 1, targetLagMs: 50 }), 1, 'min 1 holds');
   },
 );
+
+t.test('targetLag: a saturated loop runs up to 150 ms late, its timeouts allowing', async (t) => {
+  const rows: [share: number, timeoutMs: number, want: number, why: string][] = [
+    [0, 1000, 50, 'idle: the target'],
+    [0.79, 1000, 50, 'just under saturated: the target'],
+    [0.8, 1000, 150, 'saturated: up to 150 ms'],
+    [1, Infinity, 150, 'no timeout seen: 150 ms'],
+    [1, 900, 150, 'three turns of 150 ms are half of 900'],
+    [1, 600, 100, 'a 600 ms timeout: three turns of 100 ms at most'],
+    [1, 300, 50, 'a 300 ms timeout: never below the target'],
+    [1, 100, 50, 'shorter still: the target'],
+    [NaN, 1000, 50, 'no reading: the target'],
+  ];
+  for (const [share, timeoutMs, want, why] of rows)
+    t.equal(targetLag(share, timeoutMs, 50), want, why);
+});
+
+t.test('AdmissionControl: a saturated period keeps the cap up to its own target', async (t) => {
+  let share = 0.9;
+  const applied: number[] = [];
+  const a = new AdmissionControl(
+    settings,
+    (n) => applied.push(n),
+    () => share,
+  );
+  a.observe(0, 0, false);
+  a.observe(ADMISSION_PERIOD_MS, 120, true, 1000);
+  t.same(applied, [], 'saturated, 120 ms late, checks waiting: kept');
+  t.ok(a.behind(), 'yet behind: later than the target');
+  a.observe(2 * ADMISSION_PERIOD_MS, 120, true, 300);
+  t.same(applied, [128], 'a check of 300 ms timeout in the period: halved at the target');
+  a.observe(3 * ADMISSION_PERIOD_MS, 160, true, 1000);
+  t.same(applied, [128, 64], 'over 150 ms: halved');
+  a.observe(4 * ADMISSION_PERIOD_MS, 70, true, 1000);
+  t.same(applied, [128, 64, 80], 'within half its target: grown');
+  share = 0.5;
+  a.observe(5 * ADMISSION_PERIOD_MS, 70, true, 1000);
+  t.same(applied, [128, 64, 80, 40], 'with CPU to spare, 70 ms late: halved');
+});
 
 t.test('AdmissionControl decides once a period, on the worst lag in it', async (t) => {
   const applied: number[] = [];

@@ -31,6 +31,11 @@ const fast: CheckTiming = {
   jitter: 0,
 };
 const policy: HealthPolicy = { rise: 2, fall: 3, initial: 'down' };
+/**
+ * A loop whose stalls are other work (a scrape, a GC): busy under SATURATED_FROM, so the cap
+ * halves at the target lag. Without it the scheduler reads this process's own loop.
+ */
+const unsaturated = (): number => 0.5;
 
 class Scripted implements Checker {
   readonly kind = 'scripted';
@@ -64,9 +69,9 @@ class Scripted implements Checker {
 }
 
 /** The loop busy 200 ms at a time, `rounds` times: every timer due meanwhile fires late. */
-async function busyLoop(clock: ManualClock, rounds: number): Promise<void> {
+async function busyLoop(clock: ManualClock, rounds: number, stallMs = 200): Promise<void> {
   for (let i = 0; i < rounds; i++) {
-    clock.stall(200);
+    clock.stall(stallMs);
     await clock.advance(20);
   }
 }
@@ -391,6 +396,7 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
     onResult: () => undefined,
     concurrency: 64,
     minConcurrency: 4,
+    busyShare: unsaturated,
     random: () => 0,
     clock,
   });
@@ -435,6 +441,53 @@ t.test('a late event loop lowers the cap to its floor, and it grows back on time
   await fixed.stop();
 });
 
+t.test(
+  'a saturated loop keeps its cap up to 150 ms late, unless its timeouts are short',
+  async (t) => {
+    /**
+     * 200 servers every 100 ms under a cap of 64, the loop busy `stallMs` of each 20 ms more: the
+     * cap after 12 such rounds. The busy share is the clock's (140 ms of 160: saturated) unless
+     * given.
+     */
+    const run = async (stallMs: number, timeoutMs: number, share?: number): Promise<number> => {
+      const clock = new ManualClock(0);
+      const s = new Scheduler({
+        slotMs: 0,
+        onResult: () => undefined,
+        concurrency: 64,
+        minConcurrency: 4,
+        busyShare: share === undefined ? () => clock.busyShare() : () => share,
+        random: () => 0,
+        clock,
+      });
+      const took = async (): Promise<boolean> =>
+        new Promise((r) => clock.setTimeout(() => r(true), 40));
+      const timing = {
+        ...fast,
+        intervalMs: 100,
+        fastIntervalMs: 100,
+        downIntervalMs: 100,
+        timeoutMs,
+      };
+      for (let i = 0; i < 200; i++)
+        s.add(`s${i}`, new Scripted(`c${i}`, took), target, timing, policy);
+      await clock.advance(600);
+      await busyLoop(clock, 12, stallMs);
+      const limit = s.stats().limit;
+      await s.stop();
+      return limit;
+    };
+    t.equal(await run(140, 1000), 64, 'timers up to 140 ms late on a saturated loop: kept');
+    t.equal(await run(140, 1000, 0.5), 4, 'the same lag with CPU to spare: halved to its floor');
+    t.equal(await run(300, 1000), 4, 'up to 300 ms late: halved on a saturated loop too');
+    t.equal(
+      await run(140, 300),
+      4,
+      'a 300 ms timeout: three turns of 140 ms would take most of it, so halved at 50 ms late',
+    );
+  },
+);
+
 t.test('waitsOnServer: 50 ms in flight, or three times a longer lag', async (t) => {
   t.equal(waitsOnServer(49, 0), false);
   t.equal(waitsOnServer(50, 0), true);
@@ -471,6 +524,7 @@ async function hangingPool(
     onResult: () => undefined,
     concurrency,
     minConcurrency: 4,
+    busyShare: unsaturated,
     // Spread, and the same every run (Park-Miller).
     random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
     clock,
@@ -642,6 +696,7 @@ function threeChecks(
     onResult,
     concurrency: 2,
     minConcurrency: min,
+    busyShare: unsaturated,
     random: () => 0,
     clock,
   });
