@@ -258,7 +258,7 @@ const schema = {
       env: 'WARDEN_ANNOUNCE_METRIC',
     },
     withdraw_hold: {
-      doc: "When a quorum loss withdraws a VIP and leaves its service no healthy server, the service's destinations stay as they are this long, the time the routers take to stop sending new flows here: such a flow meets the servers last seen up instead of none; 0: drained at once",
+      doc: "When a quorum loss withdraws a VIP and leaves its service no healthy server, the service's destinations stay as they are this long, the time the routers take to stop sending new flows here: such a flow meets the servers last seen up instead of none, and those that went down no longer than this before the loss go back in (they fail together when this director's view fails, and other directors still send them flows); 0: drained at once",
       format: 'duration',
       default: '3s',
       env: 'WARDEN_ANNOUNCE_WITHDRAW_HOLD',

@@ -14,6 +14,8 @@ export interface ServerHealth {
   readonly weight: number | undefined;
   /** Its last check could not run for a reason on this director (`CheckResult.local`). */
   readonly local?: boolean;
+  /** While down: when it went down (ms on the loop's clock); null or absent: not known. */
+  readonly downSince?: number | null;
 }
 
 /** What a destination should be. */
@@ -226,6 +228,22 @@ export function withdrawHold(o: {
   return o.untilWas !== null && o.untilWas !== undefined && o.untilWas > o.now ? o.untilWas : null;
 }
 
+/**
+ * Whether a server down while its service's VIP is withdrawn goes back in for the hold: it went
+ * down no longer than the hold before the quorum was lost (`lostAt`), or since. Servers that
+ * fail together in so short a time are as likely this director's view failing (its checks'
+ * path, its routes) as the servers: the other directors still send them flows, and the flows the
+ * routers still send here, moved to those directors mid-connection when the route goes, must
+ * meet the same server there. Drained here, a flow that the others hash to it (mh, sh) went to
+ * another server here and was reset there (the anycast lane, one connection in 34). Pure.
+ */
+export function backForHold(health: ServerHealth, lostAt: number, holdMs: number): boolean {
+  const since = health.downSince;
+  return (
+    health.status === 'down' && since !== null && since !== undefined && lostAt - since <= holdMs
+  );
+}
+
 export function desiredTable(input: DesiredInput): Desired {
   let wakeAt: number | null = null;
   const wake = (t: number): void => {
@@ -285,10 +303,18 @@ export function desiredTable(input: DesiredInput): Desired {
           reason: `panic: ${ratio}, below ${vs.panicThreshold * 100}%: every server stays in`,
         };
       } else if (withdrawing) {
-        want = {
-          kind: 'keep',
-          reason: `quorum lost, VIP withdrawn: kept as it is for daemon.announce.withdraw_hold (${(input.withdrawHoldMs ?? 0) / 1000} s) while the routers move new flows away`,
-        };
+        const holdMs = input.withdrawHoldMs ?? 0;
+        const hold = `daemon.announce.withdraw_hold (${holdMs / 1000} s)`;
+        want = backForHold(health, withdrawHoldUntil - holdMs, holdMs)
+          ? {
+              kind: 'in',
+              spec: configured,
+              reason: `quorum lost, VIP withdrawn: in for ${hold}, as it went down within that of the loss: the flows the routers move to other directors meet it there too`,
+            }
+          : {
+              kind: 'keep',
+              reason: `quorum lost, VIP withdrawn: kept as it is for ${hold} while the routers move new flows away`,
+            };
       } else if (fallbackActive && health.status === 'up') {
         // keepalived's sorry server: without quorum the few healthy servers would be swamped.
         const reason = `quorum lost (${quorumText(vs.quorum, count)}): the fallback serves`;

@@ -1277,6 +1277,7 @@ export class ReconcileLoop {
       upSince: r.upSince,
       weight: r.weight,
       local: r.localRuns.length > 0,
+      downSince: r.status === 'down' ? r.lastTransition : null,
     };
   }
 

@@ -4,7 +4,12 @@
 import t from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import type { VirtualServiceConfig } from '../../src/config/model.js';
-import { desiredTable, withdrawHold, type ServerHealth } from '../../src/reconcile/desired.js';
+import {
+  backForHold,
+  desiredTable,
+  withdrawHold,
+  type ServerHealth,
+} from '../../src/reconcile/desired.js';
 
 t.test('withdrawHold: started by the loss that withdraws the VIP, over at its time', async (t) => {
   const base = {
@@ -47,7 +52,14 @@ function services(...specs: string[]): readonly VirtualServiceConfig[] {
 function decide(
   vss: readonly VirtualServiceConfig[],
   down: Record<string, string[]>,
-  o: { was?: boolean; until?: number | null; now?: number; holdMs?: number } = {},
+  o: {
+    was?: boolean;
+    until?: number | null;
+    now?: number;
+    holdMs?: number;
+    /** When each down server (by name) went down; absent: not known. */
+    downAt?: Record<string, number>;
+  } = {},
 ) {
   const d = desiredTable({
     services: vss,
@@ -56,6 +68,7 @@ function decide(
       status: (down[vs.name] ?? []).includes(rs.name) ? 'down' : 'up',
       upSince: null,
       weight: undefined,
+      downSince: o.downAt?.[rs.name] ?? null,
     }),
     maintenance: () => null,
     quorumWas: () => o.was ?? true,
@@ -94,6 +107,46 @@ t.test('the last servers of a withdrawn VIP are kept for the hold, then drained'
   t.equal(back.wants('web'), '10.0.0.1:in 10.0.0.2:out');
   const off = decide(vss, { web: ['a', 'b'] }, { holdMs: 0 });
   t.equal(off.wants('web'), '10.0.0.1:out 10.0.0.2:out', 'withdraw_hold 0: at once');
+});
+
+t.test('backForHold: down no longer than the hold before the loss, or since', async (t) => {
+  const down = (downSince: number | null | undefined): ServerHealth => ({
+    status: 'down',
+    upSince: null,
+    weight: undefined,
+    ...(downSince === undefined ? {} : { downSince }),
+  });
+  const rows: [ServerHealth, boolean, string][] = [
+    [down(10_000), true, 'down in the tick that lost the quorum'],
+    [down(7000), true, 'the hold (3 s) before it'],
+    [down(6999), false, 'longer before'],
+    [down(11_000), true, 'since (within the hold)'],
+    [down(null), false, 'not known when (adopted down at a start)'],
+    [down(undefined), false, 'nor here'],
+    [{ status: 'pending', upSince: null, weight: undefined, downSince: 10_000 }, false, 'pending'],
+  ];
+  for (const [health, want, why] of rows) t.equal(backForHold(health, 10_000, 3000), want, why);
+});
+
+t.test('servers that failed just before the loss are back in for the hold', async (t) => {
+  const vss = services('name: web, address: 192.0.2.1, port: 80');
+  // a went down 800 ms before b, whose failure lost the quorum: a was drained meanwhile.
+  const lost = decide(vss, { web: ['a', 'b'] }, { downAt: { a: 200, b: 1000 } });
+  t.equal(lost.until('web'), 4000);
+  t.equal(lost.wants('web'), '10.0.0.1:in 10.0.0.2:in', 'both in, at their weights');
+  t.match(lost.d.services[0]?.destinations[0]?.want, {
+    spec: { weight: 1 },
+    reason:
+      /^quorum lost, VIP withdrawn: in for daemon\.announce\.withdraw_hold \(3 s\), as it went down within that of the loss/,
+  });
+  const earlier = decide(vss, { web: ['a', 'b'] }, { downAt: { a: -2001, b: 1000 } });
+  t.equal(earlier.wants('web'), '10.0.0.1:keep 10.0.0.2:in', 'down 3,001 ms before: as it is');
+  const after = decide(
+    vss,
+    { web: ['a', 'b'] },
+    { was: false, until: 4000, now: 4000, downAt: { a: 200, b: 1000 } },
+  );
+  t.equal(after.wants('web'), '10.0.0.1:out 10.0.0.2:out', 'the hold over: both drained');
 });
 
 t.test('no hold where new flows have somewhere to go, or no VIP leaves', async (t) => {

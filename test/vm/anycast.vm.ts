@@ -691,6 +691,21 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 600_000 },
         ),
       'd1 held its servers for the withdrawal (servers_kept_ms)',
     );
+    // A server it drained before the loss (its checks failed first) went back in for the hold
+    // (`backForHold`): d2, whose checks pass, hashes flows to it, and the router moves the flows
+    // d1 still gets to d2 mid-connection; drained on d1, such a flow went to the other server
+    // and d2 then sent it to this one, which reset it (one new connection in 34, now and then).
+    const from = marks.find(([m]) => m === 'quorum d1')?.[1] ?? Infinity;
+    const applied = (daemons.get('d1')?.got ?? []).filter(
+      (g) => g.at >= from && g.line.includes('"event":"reconcile.applied"'),
+    );
+    const drained = applied.some((g) => g.line.includes('"reason":"server down: draining'));
+    t.comment(`d1 drained a server before the loss: ${drained}`);
+    if (drained)
+      t.ok(
+        applied.some((g) => g.line.includes('as it went down within')),
+        'd1 put the server it had drained back in for the hold',
+      );
   });
 
   await t.test('(c) d2 drained: withdrawn', async (t) => {
