@@ -118,18 +118,32 @@ export const SATURATED_FROM = 0.8;
 export const SATURATED_LAG_MS = 150;
 
 /**
- * The lag the cap is kept under for a period in which the busiest loop that probes was busy
- * `busyShare` of the time (0 to 1), its shortest check timeout `timeoutMs`: `targetLagMs`, or on
- * a saturated loop (SATURATED_FROM) up to SATURATED_LAG_MS, as long as OWN_TURNS turns take at
- * most half that timeout. A smaller cap shortens the turns but costs CPU per check, as each
- * turn's own work (its wait for events, its timers) is shared by fewer checks: a loop that
- * keeps up pays that from CPU it has to spare; a saturated one pays with fewer checks, all later.
- * In the emulated VM at 10,000 HTTP targets (bench:peers, nginx answering), the cap halved to
- * 38 to 58 made 724 to 758 checks a second at 1.05 to 1.22 CPU-ms each; fixed at 256, 1,178 at
- * 0.62, with no healthy server taken out either way. Pure.
+ * A healthy answer that took over this share of its timeout was a close call: one turn more of
+ * a loop that long behind and a healthy server is taken down.
  */
-export function targetLag(busyShare: number, timeoutMs: number, targetLagMs: number): number {
-  if (!(busyShare >= SATURATED_FROM)) return targetLagMs;
+export const CLOSE_CALL = 0.5;
+
+/**
+ * The lag the cap is kept under for a period in which the busiest loop that probes was busy
+ * `busyShare` of the time (0 to 1), its shortest check timeout `timeoutMs`, and its slowest
+ * healthy answer took `slowest` of its own timeout: `targetLagMs`, or on a saturated loop
+ * (SATURATED_FROM) with no close call (CLOSE_CALL) up to SATURATED_LAG_MS, as long as OWN_TURNS
+ * turns take at most half that timeout. A smaller cap shortens the turns but costs CPU per
+ * check, as each turn's own work (its wait for events, its timers) is shared by fewer checks: a
+ * loop that keeps up pays that from CPU it has to spare; a saturated one pays with fewer checks,
+ * all later. In the emulated VM at 10,000 HTTP targets (bench:peers, nginx answering), the cap
+ * halved to 38 to 58 made 724 to 758 checks a second at 1.05 to 1.22 CPU-ms each; fixed at 256,
+ * 1,178 at 0.62. But the turns a reconcile tick takes (`lagOutside`) are not in the lag, and
+ * with more checks in flight more of them wait through those: one run of two held the cap at
+ * up to 150 ms without the close calls and took 171 healthy servers out. Pure.
+ */
+export function targetLag(
+  busyShare: number,
+  timeoutMs: number,
+  targetLagMs: number,
+  slowest = 0,
+): number {
+  if (!(busyShare >= SATURATED_FROM) || !(slowest <= CLOSE_CALL)) return targetLagMs;
   const turns = Math.floor(timeoutMs / (2 * OWN_TURNS));
   return Math.max(targetLagMs, Math.min(SATURATED_LAG_MS, turns));
 }
@@ -201,6 +215,8 @@ export class AdmissionControl {
   private waited = false;
   /** The shortest timeout of the checks observed in this period. */
   private timeoutMs = Infinity;
+  /** The slowest healthy answer of this period, as a share of its timeout. */
+  private slowest = 0;
   private late = false;
   private idle = false;
   private periodStart: number | undefined;
@@ -245,6 +261,11 @@ export class AdmissionControl {
     return Math.max(this.lastWorst, this.worst);
   }
 
+  /** A healthy answer's duration and its timeout (`targetLag`'s close calls). */
+  answered(durationMs: number, timeoutMs: number): void {
+    this.slowest = Math.max(this.slowest, durationMs / timeoutMs);
+  }
+
   /**
    * One timer's lag at monotonic time `now`, whether its check has to wait for a slot, and its
    * timeout (`targetLag`).
@@ -263,7 +284,7 @@ export class AdmissionControl {
     // A fixed cap comes out of nextLimit unchanged: the lag is still kept for `behind`.
     const next = nextLimit(this.limit, this.worst, this.waited, {
       ...this.settings,
-      targetLagMs: targetLag(busy, this.timeoutMs, target),
+      targetLagMs: targetLag(busy, this.timeoutMs, target, this.slowest),
     });
     this.late = this.worst > target;
     this.idle = spare(busy, this.worst, target);
@@ -271,6 +292,7 @@ export class AdmissionControl {
     this.worst = 0;
     this.waited = false;
     this.timeoutMs = Infinity;
+    this.slowest = 0;
     this.periodStart = now;
     if (next === this.limit) return;
     this.limit = next;

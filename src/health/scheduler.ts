@@ -799,8 +799,10 @@ export class Scheduler<T = unknown> {
         run.slot = 'none';
         if (this.flight) {
           const now = this.clock.monotonic();
-          if (result?.healthy && !result.local)
+          if (result?.healthy && !result.local) {
             this.flight.answered(now - started, run.timing.timeoutMs);
+            this.admission.answered(now - started, run.timing.timeoutMs);
+          }
           // A limit grown here lets the pump below start more.
           this.flight.observe(now, this.active + this.released, this.admission.lagMs());
         }

@@ -61,6 +61,9 @@ t.test('targetLag: a saturated loop runs up to 150 ms late, its timeouts allowin
   ];
   for (const [share, timeoutMs, want, why] of rows)
     t.equal(targetLag(share, timeoutMs, 50), want, why);
+  t.equal(targetLag(1, 1000, 50, 0.5), 150, 'an answer in half its timeout: no close call');
+  t.equal(targetLag(1, 1000, 50, 0.51), 50, 'over half: a close call, the target');
+  t.equal(targetLag(1, 1000, 50, NaN), 50, 'nor a nonsense reading');
 });
 
 t.test('AdmissionControl: a saturated period keeps the cap up to its own target', async (t) => {
@@ -84,6 +87,15 @@ t.test('AdmissionControl: a saturated period keeps the cap up to its own target'
   share = 0.5;
   a.observe(5 * ADMISSION_PERIOD_MS, 70, true, 1000);
   t.same(applied, [128, 64, 80, 40], 'with CPU to spare, 70 ms late: halved');
+  share = 0.9;
+  a.observe(6 * ADMISSION_PERIOD_MS, 70, true, 1000);
+  t.same(applied, [128, 64, 80, 40, 50], 'saturated again: grown');
+  a.answered(600, 1000);
+  a.observe(7 * ADMISSION_PERIOD_MS, 70, true, 1000);
+  t.same(applied, [128, 64, 80, 40, 50, 25], 'a healthy answer in 600 ms of 1 s: halved');
+  a.answered(400, 1000);
+  a.observe(8 * ADMISSION_PERIOD_MS, 70, true, 1000);
+  t.same(applied, [128, 64, 80, 40, 50, 25, 31], 'in 400 ms: not a close call, grown');
 });
 
 t.test('AdmissionControl decides once a period, on the worst lag in it', async (t) => {

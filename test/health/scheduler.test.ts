@@ -445,11 +445,16 @@ t.test(
   'a saturated loop keeps its cap up to 150 ms late, unless its timeouts are short',
   async (t) => {
     /**
-     * 200 servers every 100 ms under a cap of 64, the loop busy `stallMs` of each 20 ms more: the
-     * cap after 12 such rounds. The busy share is the clock's (140 ms of 160: saturated) unless
-     * given.
+     * 200 servers every 100 ms under a cap of 64, each answering in `answerMs`, the loop busy
+     * `stallMs` of each 20 ms more: the cap after 12 such rounds. The busy share is the clock's
+     * (140 ms of 160: saturated) unless given.
      */
-    const run = async (stallMs: number, timeoutMs: number, share?: number): Promise<number> => {
+    const run = async (
+      stallMs: number,
+      timeoutMs: number,
+      share?: number,
+      answerMs = 40,
+    ): Promise<number> => {
       const clock = new ManualClock(0);
       const s = new Scheduler({
         slotMs: 0,
@@ -461,7 +466,7 @@ t.test(
         clock,
       });
       const took = async (): Promise<boolean> =>
-        new Promise((r) => clock.setTimeout(() => r(true), 40));
+        new Promise((r) => clock.setTimeout(() => r(true), answerMs));
       const timing = {
         ...fast,
         intervalMs: 100,
@@ -485,6 +490,12 @@ t.test(
       4,
       'a 300 ms timeout: three turns of 140 ms would take most of it, so halved at 50 ms late',
     );
+    t.equal(
+      await run(140, 1000, undefined, 520),
+      4,
+      'answers in 520 ms of 1 s, close calls: halved at 50 ms late',
+    );
+    t.equal(await run(140, 1000, undefined, 300), 64, 'in 300 ms (440 ms with a stall): kept');
   },
 );
 
