@@ -696,14 +696,19 @@ t.test('active/active directors: BGP, ECMP, mh, withdraw', { timeout: 600_000 },
     // d1 still gets to d2 mid-connection; drained on d1, such a flow went to the other server
     // and d2 then sent it to this one, which reset it (one new connection in 34, now and then).
     const from = marks.find(([m]) => m === 'quorum d1')?.[1] ?? Infinity;
-    const applied = (daemons.get('d1')?.got ?? []).filter(
-      (g) => g.at >= from && g.line.includes('"event":"reconcile.applied"'),
-    );
-    const drained = applied.some((g) => g.line.includes('"reason":"server down: draining'));
+    const since = (daemons.get('d1')?.got ?? []).filter((g) => g.at >= from);
+    const lost = since.findIndex((g) => g.line.includes('"event":"service.quorum_down"'));
+    const applied = (lines: typeof since, what: string): boolean =>
+      lines.some((g) => g.line.includes('"event":"reconcile.applied"') && g.line.includes(what));
+    const drained = applied(since.slice(0, Math.max(0, lost)), '"reason":"server down: draining');
+    for (const g of since.filter((x) =>
+      /"event":"(reconcile\.applied|service\.quorum)/.test(x.line),
+    ))
+      t.comment(`  d1 at ${g.at - began} ms: ${g.line.slice(0, 300)}`);
     t.comment(`d1 drained a server before the loss: ${drained}`);
     if (drained)
       t.ok(
-        applied.some((g) => g.line.includes('as it went down within')),
+        applied(since, 'as it went down within'),
         'd1 put the server it had drained back in for the hold',
       );
   });
