@@ -106,7 +106,11 @@ t.test(
     // so the 2 s timeout costs nothing: it leaves within 2.3 s (its first check, then one more).
     const slow =
       '    interval: 2s\n    fast_interval: 300ms\n    down_interval: 2s\n    timeout: 2s\n';
-    const cfg = config(servers, { service: slow });
+    // A resync longer than the test: the first read is the start's, so the transition plans
+    // against it (weight 0) and the drain's own read counts the connections (the delete). With
+    // the usual 1 s, a machine slow enough to put the transition past the resync read the
+    // table first and deleted at once (seen in CI).
+    const cfg = config(servers, { service: slow, daemon: '  resync_interval: 60s\n' });
     const vs = cfg.virtualServices[0]!;
     await backend.addService(vs.service);
     for (const rs of vs.realServers) await backend.addDestination(vs.service.key, rs.destination);
@@ -130,8 +134,8 @@ t.test(
       'the dead one leaves after fall failures',
     );
     // Whether the healthy ones come up before the dead one leaves is the machine's pace: so
-    // counted at the end, the removal alone (weight 0 on the transition, from the table as last
-    // read; the delete once a read counts no connections), and the healthy ones as they were.
+    // counted at the end, the removal alone (weight 0 on the transition, from the start's read;
+    // the delete once the drain's read counts no connections), and the healthy ones as they were.
     t.match(
       log.named('reconcile.applied').map((e) => [e.op, e.reason]),
       [
