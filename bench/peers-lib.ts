@@ -95,6 +95,12 @@ export interface Counts {
    * lies between the two. Without it, every result is taken to have landed.
    */
   readonly ownHealthyRate?: number | undefined;
+  /**
+   * The targets' rate over the own counter's window (their counts taken at its reads), when
+   * known: compared with the own counter in place of the target's own window's rate, so a
+   * stretch of slower checks (a scrape of the peer's own counter) falls in both or neither.
+   */
+  readonly targetsRateOwn?: number | undefined;
   /** Targets and their interval: the schedule's bound. */
   readonly targets: number;
   readonly intervalS: number;
@@ -135,13 +141,36 @@ export function refusal(c: Counts): string | null {
       c.ownHealthyRate === undefined
         ? `${c.ownRate.toFixed(1)}/s by the peer's own counter`
         : `the peer's own counter (${c.ownRate.toFixed(1)}/s, ${healthy.toFixed(1)}/s healthy)`;
-    if (rate > c.ownRate * (1 + TOLERANCE))
-      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, more than ${own} made (+${TOLERANCE * 100} %)`;
-    if (rate < healthy * (1 - TOLERANCE))
-      return `REFUSED: counts disagree: ${rate.toFixed(1)}/s at the targets, fewer than ${c.ownHealthyRate === undefined ? own : `${own} found healthy`} (-${TOLERANCE * 100} %)`;
+    const theirs = c.targetsRateOwn ?? rate;
+    const there = `${theirs.toFixed(1)}/s at the targets${c.targetsRateOwn === undefined ? '' : " over the own counter's window"}`;
+    if (theirs > c.ownRate * (1 + TOLERANCE))
+      return `REFUSED: counts disagree: ${there}, more than ${own} made (+${TOLERANCE * 100} %)`;
+    if (theirs < healthy * (1 - TOLERANCE))
+      return `REFUSED: counts disagree: ${there}, fewer than ${c.ownHealthyRate === undefined ? own : `${own} found healthy`} (-${TOLERANCE * 100} %)`;
   }
   return null;
 }
+
+/** A count of checks at the targets, at its time (ms). */
+export interface Mark {
+  readonly n: number;
+  readonly at: number;
+}
+
+/**
+ * The count at `t`, on the line through the first and last marks (undefined without one): the
+ * targets counted as a peer's own counter was read, before and after it.
+ */
+export function countAt(marks: readonly Mark[], t: number): number | undefined {
+  const first = marks[0];
+  const last = marks.at(-1);
+  if (!first || !last) return undefined;
+  if (last.at <= first.at) return first.n;
+  return first.n + ((last.n - first.n) * (t - first.at)) / (last.at - first.at);
+}
+
+/** ipvs-warden's own count of check results, one series a check and outcome. */
+export const CHECK_RESULTS = 'ipvs_warden_check_results_total';
 
 /** What the bench reads from ipvs-warden's /metrics: its own count, and why checks wait. */
 export interface WardenScrape {
@@ -175,7 +204,7 @@ export function parseWardenMetrics(text: string): WardenScrape {
     if (!line.startsWith('ipvs_warden_')) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     const name = line.slice(0, line.search(/[{ ]/));
-    if (name === 'ipvs_warden_check_results_total') {
+    if (name === CHECK_RESULTS) {
       all += value;
       if (line.includes('outcome="healthy"')) healthy += value;
     } else if (name === 'ipvs_warden_check_concurrency_limit') cap = value;

@@ -60,6 +60,9 @@ import {
   parseWardenMetrics,
   ratioTable,
   refusal,
+  CHECK_RESULTS,
+  countAt,
+  type Mark,
   removalOf,
   removedServer,
   splitLines,
@@ -259,6 +262,18 @@ interface CountReply {
   readonly lagMaxMs: number;
   /** performance.now() of the server process when it answered. */
   readonly t: number;
+  /**
+   * When `requests` and `opened` were read (performance.now() of the server process). nginx's
+   * count is timed by its status request's middle: that request waits behind the checks'
+   * connections, and the /proc reads after it, so the answer's time runs late by a varying
+   * amount, and over a window of 20 s a second's difference is 5 %.
+   */
+  readonly requestsT: number;
+  readonly openedT: number;
+  /** How long nginx's status request took (ms; 0 without nginx). */
+  readonly statusMs: number;
+  /** performance.timeOrigin of the server process: its times on the bench's clock. */
+  readonly origin: number;
 }
 
 function serve(): void {
@@ -347,8 +362,11 @@ function serve(): void {
         await up();
       }
       const nginx = others ? await others : undefined;
+      const asked = performance.now();
       const their = nginx ? await nginx.counts() : { accepts: 0, requests: 0 };
+      const answered = performance.now();
       const theirCpuUs = nginx ? cpuOfTree(nginx.pid).cpu * 1e6 : 0;
+      const openedT = performance.now();
       const opened = parsePassiveOpens(snmp());
       const ext = netstat();
       const cpu = process.cpuUsage();
@@ -362,6 +380,11 @@ function serve(): void {
         cpuUs: cpu.user + cpu.system + theirCpuUs,
         lagMaxMs: lag.max / 1e6,
         t: performance.now(),
+        // Its own count of the few victims' requests is read here too, a moment later.
+        requestsT: nginx ? (asked + answered) / 2 : performance.now(),
+        openedT,
+        statusMs: nginx ? answered - asked : 0,
+        origin: performance.timeOrigin,
       };
       lag.reset();
       process.send?.({ id: m.id, ...reply });
@@ -762,13 +785,40 @@ function takenDownIn(peer: string, path: string, from: number, to: number): numb
 /** A plain fd: the peer writes its log without going through this process's event loop. */
 const openLog = (path: string): number => openSync(path, 'a');
 
-/** ipvs-warden's own count and why its checks wait (bench/peers-lib.ts `parseWardenMetrics`). */
-async function wardenChecks(): Promise<WardenScrape | null> {
+/**
+ * ipvs-warden's own count and why its checks wait (bench/peers-lib.ts `parseWardenMetrics`),
+ * with the time of the count. `mark` is called as the count's first series arrives and again
+ * once its last has: the bench counts the targets then, to compare over the same window.
+ */
+async function wardenChecks(mark: () => void): Promise<(WardenScrape & { t: number }) | null> {
   try {
     const res = await fetch('http://127.0.0.1:9476/metrics', {
       signal: AbortSignal.timeout(20_000),
     });
-    return parseWardenMetrics(await res.text());
+    if (!res.body) return null;
+    // Each part's arrival, by where it ends in the page: the daemon reads the counter's series
+    // part by part, a turn of its event loop between two, and at 10,000 in the VM a scrape took
+    // 2 to 5 s, so the count's time is taken between its first and last series' arrival.
+    const decoder = new TextDecoder();
+    const ends: [number, number][] = [];
+    const series = `\n${CHECK_RESULTS}{`;
+    let text = '';
+    let first = -1;
+    let after = -1;
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      const from = Math.max(0, text.length - series.length);
+      text += decoder.decode(chunk, { stream: true });
+      ends.push([text.length, performance.now()]);
+      if (first < 0 && (first = text.indexOf(series, from)) >= 0) mark();
+      if (first >= 0 && after < 0 && (after = text.indexOf('\n# HELP', Math.max(first, from))) >= 0)
+        mark();
+    }
+    text += decoder.decode();
+    if (after < 0) mark();
+    const arrived = (offset: number): number =>
+      (ends.find(([end]) => end > offset) ?? ends.at(-1))?.[1] ?? performance.now();
+    const last = text.lastIndexOf(series);
+    return { ...parseWardenMetrics(text), t: (arrived(first) + arrived(last)) / 2 };
   } catch {
     return null;
   }
@@ -879,6 +929,16 @@ async function measure(
         : `#   ${seen} in the table after ${fillS.toFixed(0)} s`,
     );
     await sleep(WARM_S * 1000);
+    // TCP: the kernel's count. A check that resets its connection as soon as it is up (ours)
+    // can go before the server accepts it, and the server never sees it; one that closes with
+    // a FIN (keepalived's) is still accepted. The scrapes of our /metrics are some of these.
+    const pick = (c: CountReply): number => (kind === 'tcp' ? c.opened : c.requests);
+    const countT = (c: CountReply): number => (kind === 'tcp' ? c.openedT : c.requestsT);
+    /** A count of the targets at its time on this process's clock. */
+    const mark = (c: CountReply): Mark => ({
+      n: pick(c),
+      at: c.origin + countT(c) - performance.timeOrigin,
+    });
     const count = async (
       end: boolean,
     ): Promise<{
@@ -886,34 +946,51 @@ async function measure(
       own: { all: number; healthy: number } | null;
       warden: WardenScrape | null;
       ownT: number;
+      /** The targets' count at `ownT`, from their counts while our counter was read. */
+      targetsAtOwn: number | undefined;
+      /** How long the scrape of our /metrics took (ms; 0 for another peer). */
+      ownMs: number;
       cpu: number;
       system: number;
       at: number;
       host: HostSample | undefined;
       threads: Map<string, number>;
     }> => {
-      // CPU is read outside the scrape of our /metrics (after it at the start of the window,
-      // before it at the end): the scrape is the bench's doing, not checking's.
+      // CPU and the targets' count are read together, outside the scrape of our /metrics
+      // (after it at the start of the window, before it at the end): the scrape is the bench's
+      // doing, not checking's, and it slows the checks (at 10,000 in the VM it took 2 to 5 s;
+      // a window that took in one scrape and not the other counted its slower checks).
       const cpuNow = (): { cpu: number; system: number; threads: Map<string, number> } => ({
         ...cpuOfTree(pid),
         threads: peer === OURS || isFloor(peer) ? cpuByThread(pid) : new Map<string, number>(),
       });
+      const marks: Promise<CountReply>[] = [];
+      let ownMs = 0;
+      const scrape = async (): Promise<(WardenScrape & { t: number }) | null> => {
+        if (peer !== OURS) return null;
+        const from = performance.now();
+        const got = await wardenChecks(() => marks.push(targets.ask('count')));
+        ownMs = performance.now() - from;
+        return got;
+      };
       const before = end ? cpuNow() : undefined;
       const asked = performance.now();
-      const [c, warden] = await Promise.all([
-        targets.ask('count'),
-        peer === OURS ? wardenChecks() : Promise.resolve(null),
-      ]);
-      const own: { all: number; healthy: number; t?: number } | null =
-        warden ?? (isFloor(peer) ? floorChecks() : null);
-      const at = performance.now();
+      const warden = end ? null : await scrape();
+      const c = await targets.ask('count');
       const { cpu, system, threads } = before ?? cpuNow();
+      const last = end ? await scrape() : warden;
+      const at = performance.now();
+      const own: { all: number; healthy: number; t?: number } | null =
+        last ?? (isFloor(peer) ? floorChecks() : null);
+      const ownT = own?.t ?? (asked + at) / 2;
       return {
         c,
         own,
-        warden,
+        warden: last,
         // The floor's count carries its own time (written every 100 ms).
-        ownT: own?.t ?? (asked + at) / 2,
+        ownT,
+        targetsAtOwn: last ? countAt((await Promise.all(marks)).map(mark), ownT) : undefined,
+        ownMs,
         cpu,
         system,
         at,
@@ -929,15 +1006,20 @@ async function measure(
     const logTo = sizeOf(log);
     const takenDown = isFloor(peer) ? undefined : takenDownIn(peer, log, logFrom, logTo);
     const rssMiB = rssOfTree(pid);
-    // TCP: the kernel's count. A check that resets its connection as soon as it is up (ours)
-    // can go before the server accepts it, and the server never sees it; one that closes with
-    // a FIN (keepalived's) is still accepted. The two scrapes of our /metrics are 2 of these.
-    const pick = (c: CountReply): number => (kind === 'tcp' ? c.opened : c.requests);
     const checks = pick(b.c) - pick(a.c);
-    const windowS = (b.c.t - a.c.t) / 1000;
+    const windowS = (countT(b.c) - countT(a.c)) / 1000;
     const ownS = (b.ownT - a.ownT) / 1000;
     const ownRate = a.own && b.own ? (b.own.all - a.own.all) / ownS : undefined;
     const ownHealthyRate = a.own && b.own ? (b.own.healthy - a.own.healthy) / ownS : undefined;
+    // The targets over our counter's own window: the guard compares the two there.
+    const targetsRateOwn =
+      a.targetsAtOwn !== undefined && b.targetsAtOwn !== undefined
+        ? (b.targetsAtOwn - a.targetsAtOwn) / ownS
+        : undefined;
+    const timing =
+      peer === OURS
+        ? `; our /metrics took ${a.ownMs.toFixed(0)} and ${b.ownMs.toFixed(0)} ms, nginx's status ${a.c.statusMs.toFixed(0)} and ${b.c.statusMs.toFixed(0)} (start, end); over our counter's window the targets ${targetsRateOwn?.toFixed(1) ?? '?'}/s`
+        : '';
     // Where node's CPU went: its main thread, and V8's and libuv's helper threads.
     const threads = [...b.threads]
       .map(([name, cpu]) => [name, cpu - (a.threads.get(name) ?? 0)] as const)
@@ -957,7 +1039,7 @@ async function measure(
     const serverCores = (b.c.cpuUs - a.c.cpuUs) / 1000 / (b.c.t - a.c.t);
     const server = `the target server used ${serverCores.toFixed(2)} cores, its loop stalled at most ${b.c.lagMaxMs.toFixed(0)} ms`;
     const why = a.warden && b.warden ? `; ${wardenWindow(a.warden, b.warden)}` : '';
-    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${takenDown !== undefined ? `; ${takenDown} healthy servers taken out of the table (its log)` : ''}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops; ${overflows} for a full accept queue); ${server}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
+    const windows = `${peer} ${kind} ${n}${holes ? ` (${holes} black-holed)` : ''}: window assumed ${SECONDS} s, this process ${((b.at - a.at) / 1000).toFixed(2)} s, the server ${windowS.toFixed(2)} s; fill ${fillS.toFixed(0)} s${ownRate !== undefined ? `; own counter ${ownRate.toFixed(1)}/s (${(ownHealthyRate ?? 0).toFixed(1)}/s healthy) vs targets ${(checks / windowS).toFixed(1)}/s` : ''}${timing}; ${split}${threads ? `; CPU s by thread: ${threads}` : ''}${why}${takenDown !== undefined ? `; ${takenDown} healthy servers taken out of the table (its log)` : ''}${unaccepted ? `; the target server failed to accept ${unaccepted} connections (out of descriptors)` : ''}; the targets' listeners dropped ${dropped} SYNs (ListenDrops; ${overflows} for a full accept queue); ${server}; host: ${others === null ? 'load not sampled' : `${others.toFixed(2)} cores used besides ${HOST ? 'the bench' : 'the VM'}`}`;
     if ((peer === OURS || isFloor(peer)) && ownRate === undefined)
       return {
         ...base,
@@ -973,6 +1055,7 @@ async function measure(
         windowS,
         ownRate,
         ownHealthyRate,
+        targetsRateOwn,
         targets: answering,
         intervalS: INTERVAL_S,
         jitter: peer === OURS ? JITTER : 0,
@@ -1374,14 +1457,17 @@ ${rowsMarkdown(table)}`
   which other processes used more than ${HOST_BUSY_CORES} cores has its CPU figure marked "host busy"
   (its CPU-ms per check is inflated: run that row again on a quiet host). The windows list says
   how many cores the host's other processes used in each.
-- ipvs-warden's own count is read from /metrics at the start and end of the window (its time is
-  the middle of each request), the targets' count with the server's clock: the two windows are
-  nearly, not exactly, the same, which is why 5 % is allowed.
+- The window is the targets' count and the CPU read together, after the scrape of ipvs-warden's
+  /metrics at its start and before the one at its end: a scrape at 10,000 takes seconds in the
+  VM and slows the checks meanwhile, and it is the bench's doing. ipvs-warden's own count is
+  timed between the arrival of its counter's first and last series; the targets are counted
+  again as those arrive, and the guard compares the two over the counter's own window (the
+  targets' count taken on the line between those two counts).
 
 ## The guard and the old count
 
-A row is printed only if its counts agree: the checks counted at the targets per second of the
-server's own window must lie between ipvs-warden's healthy results and all its results, 5 %
+A row is printed only if its counts agree: the checks counted at the targets per second over
+ipvs-warden's own counter's window must lie between ipvs-warden's healthy results and all its results, 5 %
 either way (\`ipvs_warden_check_results_total\`, summed, per second between two scrapes: a
 healthy check landed on its target; a failed one, a connect that timed out, may not have), and no peer's
 rate may exceed what the schedule can produce (N / interval, a check early by at most the
