@@ -133,9 +133,10 @@ export const CLOSE_CALL = 0.5;
  * loop that keeps up pays that from CPU it has to spare; a saturated one pays with fewer checks,
  * all later. In the emulated VM at 10,000 HTTP targets (bench:peers, nginx answering), the cap
  * halved to 38 to 58 made 724 to 758 checks a second at 1.05 to 1.22 CPU-ms each; fixed at 256,
- * 1,178 at 0.62. But the turns a reconcile tick takes (`lagOutside`) are not in the lag, and
- * with more checks in flight more of them wait through those: one run of two held the cap at
- * up to 150 ms without the close calls and took 171 healthy servers out. Pure.
+ * 1,178 at 0.62. But one run of two that held the cap at up to 150 ms without the close calls
+ * took 171 healthy servers out; the likely cause (not proven: the daemon's log stayed in the
+ * VM) is the turns a reconcile tick takes (`lagOutside`), which are not in the lag, with more
+ * checks in flight to wait through them. Pure.
  */
 export function targetLag(
   busyShare: number,

@@ -68,7 +68,10 @@ class Scripted implements Checker {
   }
 }
 
-/** The loop busy 200 ms at a time, `rounds` times: every timer due meanwhile fires late. */
+/**
+ * The loop busy `stallMs` (200 ms unless given) at a time, `rounds` times: every timer due
+ * meanwhile fires late.
+ */
 async function busyLoop(clock: ManualClock, rounds: number, stallMs = 200): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     clock.stall(stallMs);
