@@ -263,10 +263,9 @@ interface CountReply {
   /** performance.now() of the server process when it answered. */
   readonly t: number;
   /**
-   * When `requests` and `opened` were read (performance.now() of the server process). nginx's
-   * count is timed by its status request's middle: that request waits behind the checks'
-   * connections, and the /proc reads after it, so the answer's time runs late by a varying
-   * amount, and over a window of 20 s a second's difference is 5 %.
+   * When `requests` and `opened` were read (performance.now() of the server process): nginx's
+   * count at its status request's middle, not at `t`, which comes after the /proc reads (the
+   * request took 10 to 150 ms at 10,000 in the VM).
    */
   readonly requestsT: number;
   readonly openedT: number;
