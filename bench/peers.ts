@@ -974,21 +974,21 @@ async function measure(
       };
       const before = end ? cpuNow() : undefined;
       const asked = performance.now();
-      const warden = end ? null : await scrape();
+      const first = end ? null : await scrape();
       const c = await targets.ask('count');
       const { cpu, system, threads } = before ?? cpuNow();
-      const last = end ? await scrape() : warden;
+      const warden = end ? await scrape() : first;
       const at = performance.now();
       const own: { all: number; healthy: number; t?: number } | null =
-        last ?? (isFloor(peer) ? floorChecks() : null);
+        warden ?? (isFloor(peer) ? floorChecks() : null);
       const ownT = own?.t ?? (asked + at) / 2;
       return {
         c,
         own,
-        warden: last,
+        warden,
         // The floor's count carries its own time (written every 100 ms).
         ownT,
-        targetsAtOwn: last ? countAt((await Promise.all(marks)).map(mark), ownT) : undefined,
+        targetsAtOwn: warden ? countAt((await Promise.all(marks)).map(mark), ownT) : undefined,
         ownMs,
         cpu,
         system,
