@@ -10,8 +10,12 @@
 // scrape: the next scrape's figure covers this one). With metrics_per_server off and on.
 // `npm run bench:scrape` (host). BENCH_SIZE (default 10000), BENCH_SCRAPES (default 6),
 // BENCH_MAIN (another build's dist/src/main.js, to compare builds on one host in one session).
+// Each daemon is scraped SCRAPES times plain and SCRAPES times gzipped (as Prometheus asks), in
+// turn; a build from before gzip answered plain to both, and its gzip row says so.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,11 +95,26 @@ async function measure(perServer: boolean, port: number): Promise<void> {
     env: { ...process.env, WARDEN_METRICS_LAG_RESOLUTION: '10ms' },
   });
   const pid = daemon.pid ?? 0;
-  const scrape = async (): Promise<{ page: string; ms: number }> => {
-    const t0 = performance.now();
-    const page = await (await fetch(`http://${listen}/metrics`)).text();
-    return { page, ms: performance.now() - t0 };
-  };
+  /** One scrape, plain or gzipped as asked: the page, its wall time and its bytes on the wire. */
+  const scrape = (
+    gzip = false,
+  ): Promise<{ page: string; ms: number; wire: number; zipped: boolean }> =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const headers = { 'accept-encoding': gzip ? 'gzip' : 'identity' };
+      get(`http://${listen}/metrics`, { headers }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('error', reject);
+        res.on('end', () => {
+          const ms = performance.now() - t0;
+          const body = Buffer.concat(parts);
+          const zipped = res.headers['content-encoding'] === 'gzip';
+          const page = (zipped ? gunzipSync(body) : body).toString('utf8');
+          resolve({ page, ms, wire: body.length, zipped });
+        });
+      }).on('error', reject);
+    });
   try {
     // Every check has a result (the first checks are spread over one interval), so the page
     // holds every series; a scrape every 5 s meanwhile.
@@ -112,34 +131,53 @@ async function measure(perServer: boolean, port: number): Promise<void> {
     await sleep(1000);
     // From here each scrape's lag covers the previous one.
     const before = activity((await scrape()).page);
-    const wall: number[] = [];
-    const cpuMs: number[] = [];
-    const stall: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < SCRAPES; i++) {
+    // Plain and gzipped in turn, so both meet the same machine.
+    const figure = (gzip: boolean) => ({
+      gzip,
+      wall: [] as number[],
+      cpuMs: [] as number[],
+      stall: [] as number[],
+      page: 0,
+      wire: 0,
+      answered: true,
+    });
+    const plain = figure(false);
+    const zipped = figure(true);
+    for (let i = 0; i < 2 * SCRAPES; i++) {
+      const f = i % 2 === 0 ? plain : zipped;
       await sleep(1000);
       const c0 = cpu(pid);
-      const s = await scrape();
+      const s = await scrape(f.gzip);
       await sleep(300);
-      cpuMs.push(cpu(pid) - c0);
-      wall.push(s.ms);
-      bytes = Buffer.byteLength(s.page);
+      f.cpuMs.push(cpu(pid) - c0);
+      f.wall.push(s.ms);
+      f.page = Buffer.byteLength(s.page);
+      f.wire = s.wire;
+      f.answered &&= s.zipped === f.gzip;
       // The figure this page carries is the stall since the previous scrape began.
-      if (i > 0) stall.push(1000 * sample(s.page, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'));
+      if (i > 0)
+        (f === plain ? zipped : plain).stall.push(
+          1000 * sample(s.page, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'),
+        );
     }
     // One more scrape for the last one's stall.
     await sleep(1000);
     const last = (await scrape()).page;
-    stall.push(1000 * sample(last, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'));
+    zipped.stall.push(1000 * sample(last, 'ipvs_warden_nodejs_eventloop_lag_max_seconds'));
     // The figures are a scrape's alone only if the daemon did nothing else meanwhile.
     const busy = activity(last) - before;
     if (busy !== 0)
       throw new Error(
         `the daemon was not quiet: ${busy} transitions and reconcile ticks during the scrapes`,
       );
-    console.log(
-      `metrics_per_server ${perServer ? 'on ' : 'off'}  ${(bytes / 1e6).toFixed(1)} MB  wall ms ${range(wall)}  CPU ms ${range(cpuMs)}  longest event-loop stall ms ${range(stall)}`,
-    );
+    for (const f of [plain, zipped]) {
+      const row = `metrics_per_server ${perServer ? 'on ' : 'off'}  ${f.gzip ? 'gzip ' : 'plain'}`;
+      console.log(
+        !f.answered
+          ? `${row}  not offered by this build (it answered plain)`
+          : `${row}  ${(f.page / 1e6).toFixed(1)} MB (${(f.wire / 1e6).toFixed(2)} MB sent)  wall ms ${range(f.wall)}  CPU ms ${range(f.cpuMs)}  longest event-loop stall ms ${range(f.stall)}`,
+      );
+    }
   } finally {
     daemon.kill('SIGTERM');
     await Promise.race([new Promise((r) => daemon.once('exit', r)), sleep(20_000)]);

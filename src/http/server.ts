@@ -9,6 +9,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config/daemon.js';
+import { acceptsGzip } from './encoding.js';
+import { gzipBody, type BodyWriter } from './gzip.js';
 import { hostAllowed, hostPolicy, type HostPolicy } from './hosts.js';
 import type { TableEntry } from '../ipvs/model.js';
 import type { WardenMetrics } from '../metrics/metrics.js';
@@ -100,13 +102,36 @@ export async function startListener(
           }
           case '/metrics': {
             // Sent part by part as the scrape makes it (chunked), headers with the first part:
-            // a scrape that fails before it still answers 500.
-            const headers = { 'content-type': metrics.registry.contentType, ...NOSNIFF };
+            // a scrape that fails before it still answers 500. Gzipped when the client takes it,
+            // as Prometheus does unless told not to (enable_compression: false).
+            const gzip = acceptsGzip(req.headers['accept-encoding']);
+            const headers = {
+              'content-type': metrics.registry.contentType,
+              vary: 'accept-encoding',
+              ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+              ...NOSNIFF,
+            };
+            // Set by the first part: what the rest go to (null for HEAD).
+            let body: BodyWriter | null = null;
+            const begin = (): BodyWriter | null => {
+              res.writeHead(200, headers);
+              if (req.method === 'HEAD') return null;
+              if (gzip) return gzipBody(res);
+              // The socket's queue is not waited for: a slow client must not hold the render
+              // (and every scrape after it) up.
+              return {
+                write: (part) => {
+                  res.write(part);
+                },
+                end: () => Promise.resolve(),
+              };
+            };
             await metrics.renderTo((part) => {
-              if (!res.headersSent) res.writeHead(200, headers);
-              if (req.method !== 'HEAD' && !res.destroyed) res.write(part);
+              if (!res.headersSent) body = begin();
+              if (body && !res.destroyed) return body.write(part);
             });
-            if (!res.headersSent) res.writeHead(200, headers);
+            if (!res.headersSent) body = begin();
+            await body?.end();
             res.end();
             return;
           }

@@ -678,22 +678,25 @@ export class WardenMetrics implements LoopObserver {
    */
   async render(): Promise<string> {
     const parts: Buffer[] = [];
-    await this.renderTo((part) => parts.push(typeof part === 'string' ? Buffer.from(part) : part));
+    await this.renderTo((part) => {
+      parts.push(typeof part === 'string' ? Buffer.from(part) : part);
+    });
     return Buffer.concat(parts).toString('utf8');
   }
 
   /**
    * One scrape, handed to `write` part by part as it is made, a turn of the event loop between
    * two: at 10,000 checks the page is 7 MB, and writing it whole at the end held the loop for
-   * 100-250 ms, every check due meanwhile starting late. Strings go as UTF-8.
+   * 100-250 ms, every check due meanwhile starting late. Strings go as UTF-8. When `write`
+   * returns a promise, the next part waits for it (a compressor's queue draining).
    */
-  renderTo(write: (part: string | Buffer) => void): Promise<void> {
+  renderTo(write: (part: string | Buffer) => void | Promise<void>): Promise<void> {
     return this.read(async () => {
-      write(await this.registry.metrics());
+      await write(await this.registry.metrics());
       // As prom-client writes a page: a blank line before each family.
       for (const f of this.families) {
-        write('\n');
-        for await (const part of f.parts()) write(part);
+        await write('\n');
+        for await (const part of f.parts()) await write(part);
       }
     });
   }

@@ -1,6 +1,8 @@
 // The listener's answers when building a body fails: a 500 with a one-line body, and the
 // response ends (no headers written before the body exists, no half-sent 200 left hanging).
 import { Gauge } from 'prom-client';
+import { get, type IncomingHttpHeaders } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/checkers.js';
 import { startListener } from '../../src/http/server.js';
@@ -12,9 +14,13 @@ import { ReconcileLoop } from '../../src/reconcile/loop.js';
 async function setup(
   t: Test,
   name = 'web',
+  servers = 1,
 ): Promise<{ url: string; metrics: WardenMetrics; loop: ReconcileLoop }> {
+  const real = Array.from({ length: servers }, (_, i) =>
+    i === 0 ? '{address: 10.0.0.2}' : `{address: 10.1.${i >> 8}.${i & 0xff}}`,
+  );
   const config = parseConfig(
-    `daemon: {backend: memory}\nvirtual_services:\n  - {name: "${name}", address: 10.0.0.1, port: 80, checks: [], real_servers: [{address: 10.0.0.2}]}\n`,
+    `daemon: {backend: memory}\nvirtual_services:\n  - {name: "${name}", address: 10.0.0.1, port: 80, checks: [], real_servers: [${real.join(', ')}]}\n`,
     'x',
     {},
   );
@@ -106,4 +112,53 @@ t.test('/metrics: labels beyond ASCII arrive as UTF-8 (ASCII parts go as Latin-1
     /^ipvs_warden_server_state\{service="wéb ✓",remote_address="10\.0\.0\.2",state="up"\} 1$/m,
   );
   t.match(body, /^# TYPE ipvs_warden_check_results_total counter$/m, 'and the ASCII around them');
+});
+
+/** A GET or HEAD with these headers, as raw bytes: fetch() would undo the gzip itself. */
+function raw(
+  url: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(`${url}/metrics`, { headers, method }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+      );
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+t.test('/metrics is gzipped when the client takes it, and is the same page', async (t) => {
+  // 2,000 servers: a page of 2.4 MB, 37 parts of 64 KiB, each more than zlib's queue holds, so
+  // the render waits for it to drain again and again.
+  const { url, loop } = await setup(t, 'web', 2000);
+  await loop.start();
+  t.teardown(() => loop.stop());
+  // The per-server and per-check lines hold still between two scrapes (the process' do not).
+  const ours = (page: string): string[] =>
+    page.split('\n').filter((l) => /^ipvs_warden_(server|service|check)_/.test(l));
+  const plain = await raw(url, { 'accept-encoding': 'identity' });
+  t.equal(plain.headers['content-encoding'], undefined, 'identity: plain');
+  t.equal(plain.headers.vary, 'accept-encoding', 'caches are told the body varies');
+  const page = plain.body.toString('utf8');
+  t.equal(page.match(/^ipvs_warden_server_state\{.*state="up"\} 1$/gm)?.length, 2000, 'all 2,000');
+  const zipped = await raw(url, { 'accept-encoding': 'gzip' });
+  t.equal(zipped.status, 200);
+  t.equal(zipped.headers['content-encoding'], 'gzip');
+  t.equal(zipped.headers.vary, 'accept-encoding');
+  t.equal(zipped.headers['transfer-encoding'], 'chunked', 'still sent as it is made');
+  t.match(zipped.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+  t.ok(zipped.body.length * 10 < plain.body.length, 'a tenth of the bytes or less');
+  const unzipped = gunzipSync(zipped.body).toString('utf8');
+  t.same(ours(unzipped), ours(page), 'the same lines');
+  t.ok(unzipped.endsWith('\n'), 'whole: gunzip checked the length and CRC too');
+  const none = await raw(url, {});
+  t.equal(none.headers['content-encoding'], undefined, 'no Accept-Encoding: plain');
+  const head = await raw(url, { 'accept-encoding': 'gzip' }, 'HEAD');
+  t.equal(head.headers['content-encoding'], 'gzip', 'HEAD: the headers a GET gets');
+  t.equal(head.body.length, 0, 'and no body');
 });
