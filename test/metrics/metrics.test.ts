@@ -355,9 +355,14 @@ virtual_services:
       await loop.start();
       t.ok(
         await until(
-          async () => (await checks()).length === 2 && (await transitions()).length === 2,
+          async () => (await checks()).length === 2 && (await transitions()).length === 4,
         ),
         'both servers checked and up',
+      );
+      t.match(
+        (await transitions()).join('\n'),
+        /service="api"[^\n]*to="down"\} 0$/m,
+        'a down series from the first transition, at 0, so increase() sees the first down',
       );
       t.equal((await lines('ipvs_warden_check_results_total')).length, 6, 'three outcomes each');
       const apiRecord = loop.servers().find((r) => r.vs.name === 'api');
@@ -382,9 +387,10 @@ virtual_services:
           );
       }
       const left = await transitions();
-      t.equal(left.length, 1, `transitions: only web's\n${left.join('\n')}`);
-      t.match(left[0], /service="web"/);
+      t.equal(left.length, 2, `transitions: only web's\n${left.join('\n')}`);
+      for (const line of left) t.match(line, /service="web"/);
       t.match(left[0], /to="up"\} 1$/, 'kept, with its count');
+      t.match(left[1], /to="down"\} 0$/);
 
       // A result and a transition of api landing after the reload (a check in flight), once
       // the scrapes above have pruned: the next scrape drops them again.
@@ -394,7 +400,7 @@ virtual_services:
       const late = await checks();
       t.equal(late.length, 1, `a late result of api's check: no series\n${late.join('\n')}`);
       const lateTransitions = await transitions();
-      t.equal(lateTransitions.length, 1, `nor a late transition\n${lateTransitions.join('\n')}`);
+      t.equal(lateTransitions.length, 2, `nor a late transition\n${lateTransitions.join('\n')}`);
       t.same(await transitions(), lateTransitions, 'and the scrape after it the same');
     },
   );
