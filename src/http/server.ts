@@ -7,6 +7,8 @@
 // never take the descriptors the probes need. It answers only the Host names of ./hosts.ts, so a
 // web page cannot read it by rebinding its own name to this address.
 import { createServer, type Server } from 'node:http';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config/daemon.js';
 import { acceptsGzip } from './encoding.js';
@@ -17,6 +19,10 @@ import type { WardenMetrics } from '../metrics/metrics.js';
 import type { ReconcileLoop } from '../reconcile/loop.js';
 import { PAGE_HEADERS, refreshSeconds, renderPage } from './page.js';
 import { buildStatus, recentEvents } from './status.js';
+
+const gzipWhole = promisify(gzipCallback);
+/** Smaller bodies go plain: gzip's header and trailer alone are 18 bytes. */
+const GZIP_LEAST_BYTES = 1024;
 
 export interface Listener {
   readonly url: string;
@@ -73,10 +79,28 @@ export async function startListener(
     const send = (
       code: number,
       type: string,
-      body: string,
+      body: string | Buffer,
       extra: Record<string, string> = {},
     ): void => {
       res.writeHead(code, { 'content-type': type, ...NOSNIFF, ...extra }).end(body);
+    };
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
+    /**
+     * A 200 with a whole body, gzipped when the client takes it and it is worth it: the page and
+     * /status are 4 to 5 MB at 10,000 servers, and about 300 KB gzipped.
+     */
+    const sendBody = async (
+      type: string,
+      body: string,
+      extra: Record<string, string> = {},
+    ): Promise<void> => {
+      const headers = { ...extra, vary: 'accept-encoding' };
+      if (!gzip || body.length < GZIP_LEAST_BYTES) {
+        send(200, type, body, headers);
+        return;
+      }
+      const zipped = await gzipWhole(body, { level: 1 });
+      send(200, type, zipped, { ...headers, 'content-encoding': 'gzip' });
     };
     if (!hosts || !hostAllowed(req.headers.host, hosts)) {
       send(
@@ -97,14 +121,13 @@ export async function startListener(
           case '/': {
             const status = buildStatus(loop, await readTable().catch(() => null));
             const body = renderPage(status, refreshSeconds(query));
-            send(200, 'text/html; charset=utf-8', body, { ...PAGE_HEADERS });
+            await sendBody('text/html; charset=utf-8', body, { ...PAGE_HEADERS });
             return;
           }
           case '/metrics': {
             // Sent part by part as the scrape makes it (chunked), headers with the first part:
             // a scrape that fails before it still answers 500. Gzipped when the client takes it,
             // as Prometheus does unless told not to (enable_compression: false).
-            const gzip = acceptsGzip(req.headers['accept-encoding']);
             const headers = {
               'content-type': metrics.registry.contentType,
               vary: 'accept-encoding',
@@ -145,11 +168,11 @@ export async function startListener(
           }
           case '/status': {
             const body = json(buildStatus(loop, await readTable().catch(() => null)));
-            send(200, 'application/json', body);
+            await sendBody('application/json', body);
             return;
           }
           case '/events':
-            send(200, 'application/json', json(recentEvents(loop)));
+            await sendBody('application/json', json(recentEvents(loop)));
             return;
           default:
             send(404, 'text/plain', '/ /metrics /healthz /readyz /status /events\n');

@@ -119,9 +119,10 @@ function raw(
   url: string,
   headers: Record<string, string>,
   method = 'GET',
+  path = '/metrics',
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    get(`${url}/metrics`, { headers, method }, (res) => {
+    get(`${url}${path}`, { headers, method }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (b: Buffer) => parts.push(b));
       res.on('end', () =>
@@ -161,4 +162,32 @@ t.test('/metrics is gzipped when the client takes it, and is the same page', asy
   const head = await raw(url, { 'accept-encoding': 'gzip' }, 'HEAD');
   t.equal(head.headers['content-encoding'], 'gzip', 'HEAD: the headers a GET gets');
   t.equal(head.body.length, 0, 'and no body');
+});
+
+t.test('/ and /status are gzipped when the client takes it; a small body goes plain', async (t) => {
+  const { url, loop } = await setup(t, 'web', 2000);
+  await loop.start();
+  t.teardown(() => loop.stop());
+  for (const path of ['/', '/status']) {
+    const plain = await raw(url, { 'accept-encoding': 'identity' }, 'GET', path);
+    t.equal(plain.headers['content-encoding'], undefined, `${path}: identity: plain`);
+    t.equal(plain.headers.vary, 'accept-encoding', `${path}: caches are told it varies`);
+    const zipped = await raw(url, { 'accept-encoding': 'gzip, deflate' }, 'GET', path);
+    t.equal(zipped.status, 200);
+    t.equal(zipped.headers['content-encoding'], 'gzip', `${path}: gzip`);
+    t.equal(zipped.headers['content-type'], plain.headers['content-type']);
+    t.ok(zipped.body.length * 5 < plain.body.length, `${path}: a fifth of the bytes or less`);
+    const text = gunzipSync(zipped.body).toString('utf8');
+    t.equal(text.length, plain.body.toString('utf8').length, `${path}: the same length unzipped`);
+    t.match(text, /10\.1\.7\.207/, `${path}: the last server is there`);
+  }
+  const status = JSON.parse(
+    gunzipSync((await raw(url, { 'accept-encoding': 'gzip' }, 'GET', '/status')).body).toString(),
+  ) as { services: { real_servers: unknown[] }[] };
+  t.equal(status.services[0]?.real_servers.length, 2000, '/status: JSON, every server');
+  // /events holds no transition here (no checks): a few bytes, not worth gzip's 18.
+  const events = await raw(url, { 'accept-encoding': 'gzip' }, 'GET', '/events');
+  t.ok(events.body.length < 1024, 'a small body');
+  t.equal(events.headers['content-encoding'], undefined, 'goes plain');
+  t.type(JSON.parse(events.body.toString('utf8')), 'object', 'JSON as it is');
 });
