@@ -185,9 +185,13 @@ t.test(
   'a real Prometheus scrapes the daemon: every dashboard query and rule has data',
   async (t) => {
     const servers: Listening[] = [];
-    const http = async (healthy: boolean): Promise<number> => {
+    // flappy's server answers 200 until the daemon has been scraped, then 503: a transition
+    // Prometheus sees happen, for the transitions panel (increase() > 0).
+    let flappyUp = true;
+    const http = async (healthy: boolean | (() => boolean)): Promise<number> => {
+      const up = typeof healthy === 'boolean' ? () => healthy : healthy;
       const l = await listen(
-        createServer((_q, res) => ((res.statusCode = healthy ? 200 : 503), res.end())),
+        createServer((_q, res) => ((res.statusCode = up() ? 200 : 503), res.end())),
       );
       servers.push(l);
       return l.target.port;
@@ -200,7 +204,7 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'warden-prom-'));
     const wardenPort = await freePort();
     const promPort = await freePort();
-    const rs = async (healthy: boolean[]): Promise<string> =>
+    const rs = async (healthy: (boolean | (() => boolean))[]): Promise<string> =>
       (await Promise.all(healthy.map(http)))
         .map((port) => `{address: 127.0.0.1, port: ${port}}`)
         .join(', ');
@@ -215,6 +219,7 @@ virtual_services:
   - {name: panicky, address: 192.0.2.3, port: 80, panic_threshold: 0.6, real_servers: [${await rs([true, false, false])}]}
   - {name: broken, address: 192.0.2.4, port: 80, scheduler: mh, real_servers: [${await rs([true])}]}
   - {name: quorate, address: 192.0.2.5, port: 80, quorum: 3, real_servers: [${await rs([true, true, false])}]}
+  - {name: flappy, address: 192.0.2.6, port: 80, real_servers: [${await rs([true, () => flappyUp])}]}
 `;
     const config = join(dir, 'warden.yaml');
     writeFileSync(config, configText);
@@ -262,6 +267,7 @@ scrape_configs:
       await until(() => has('ipvs_warden_ready{job="ipvs-warden"} == 1'), 30_000),
       'scraped, and the daemon is ready',
     );
+    flappyUp = false;
     // A refused reload, for the reload alert.
     writeFileSync(
       config,
