@@ -185,7 +185,7 @@ t.test(
   'a real Prometheus scrapes the daemon: every dashboard query and rule has data',
   async (t) => {
     const servers: Listening[] = [];
-    // flappy's server answers 200 until the daemon has been scraped, then 503: a transition
+    // flappy's server answers 200 until its down count has been scraped, then 503: a transition
     // Prometheus sees happen, for the transitions panel (increase() > 0).
     let flappyUp = true;
     const http = async (healthy: boolean | (() => boolean)): Promise<number> => {
@@ -266,6 +266,15 @@ scrape_configs:
     t.ok(
       await until(() => has('ipvs_warden_ready{job="ipvs-warden"} == 1'), 30_000),
       'scraped, and the daemon is ready',
+    );
+    // Turned down only once Prometheus holds flappy's down count at 0: a down before that
+    // sample (a slow machine) would leave increase() nothing to see.
+    t.ok(
+      await until(
+        () => has('ipvs_warden_server_transitions_total{service="flappy",to="down"} == 0'),
+        30_000,
+      ),
+      "flappy's down count scraped at 0",
     );
     flappyUp = false;
     // A refused reload, for the reload alert.
